@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// FAISS headers that declare search parameters for HNSW include <omp.h>, which lives in
+// GCC's private include directory on Debian; `-idirafter` makes it visible without
+// shadowing clang's own intrinsic headers.
+let gccInclude = "/usr/lib/gcc/x86_64-linux-gnu/12/include"
+
+let package = Package(
+    name: "Engram",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "engram", targets: ["EngramCLI"]),
+        .library(name: "Engram", targets: ["Engram"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C/C++ shims over the system libraries.
+        .target(
+            name: "CFaiss",
+            cxxSettings: [.unsafeFlags(["-idirafter", gccInclude, "-std=c++17"])],
+            linkerSettings: [
+                .linkedLibrary("faiss"), .linkedLibrary("openblas"),
+                .linkedLibrary("gomp"), .linkedLibrary("m"), .linkedLibrary("stdc++"),
+            ]
+        ),
+        .systemLibrary(name: "CRocksDB"),
+        .systemLibrary(name: "CBLAS"),
+
+        // Library modules.
+        .target(name: "EngramStore", dependencies: ["CFaiss", "CRocksDB"]),
+        .target(name: "EngramEmbed", dependencies: ["CBLAS"]),
+        .target(name: "EngramGLM", dependencies: ["CBLAS"]),
+        .target(name: "Engram", dependencies: ["EngramStore", "EngramEmbed"]),
+
+        // Executables.
+        .executableTarget(
+            name: "EngramCLI",
+            dependencies: [
+                "Engram", "EngramGLM",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "engram-bench-store",
+            dependencies: ["EngramStore", "CFaiss"],
+            path: "Benchmarks/StoreBench"
+        ),
+
+        // Tests: one target per module.
+        .testTarget(name: "EngramStoreTests", dependencies: ["EngramStore"]),
+        .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
+        .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
+        .testTarget(name: "EngramCLITests", dependencies: ["Engram", "EngramCLI"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// EngramEmbed: native sentence embedder.

@@ -1,0 +1,1 @@
+// EngramGLM: GGUF inference engine (see ../shared/design/GLM-ENGINE.md).
