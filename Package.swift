@@ -44,6 +44,16 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "engram-bench-embed",
+            dependencies: ["EngramEmbed"],
+            path: "Benchmarks/EmbedBench"
+        ),
+        .executableTarget(
+            name: "engram-bench-glm",
+            dependencies: ["EngramGLM"],
+            path: "Benchmarks/GLMBench"
+        ),
+        .executableTarget(
             name: "engram-bench-store",
             dependencies: ["EngramStore", "CFaiss"],
             path: "Benchmarks/StoreBench"

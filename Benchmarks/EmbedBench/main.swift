@@ -1,0 +1,1 @@
+print("engram-bench-embed: not yet implemented")

@@ -1,0 +1,1 @@
+print("engram-bench-glm: not yet implemented")
