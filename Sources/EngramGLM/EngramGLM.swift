@@ -1,1 +1,0 @@
-// EngramGLM: GGUF inference engine (see ../shared/design/GLM-ENGINE.md).

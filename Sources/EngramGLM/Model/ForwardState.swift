@@ -1,0 +1,180 @@
+import Foundation
+
+/// Scratch buffers and shared operations for evaluating `count` tokens at positions
+/// `start..<start+count`. All activations are row-major `[count × width]` F32.
+struct ForwardState {
+    let model: GLMModel
+    let cache: KVCache
+    let threads: Int
+    let count: Int
+    let start: Int
+
+    let x: UnsafeMutablePointer<Float>      // [T × E] residual stream
+    let a: UnsafeMutablePointer<Float>      // [T × E] normalized input of a sub-layer
+    let o: UnsafeMutablePointer<Float>      // [T × E] sub-layer output
+    let q: UnsafeMutablePointer<Float>      // [T × n_head·hd]
+    let k: UnsafeMutablePointer<Float>      // [T × n_kv·hd]
+    let v: UnsafeMutablePointer<Float>      // [T × n_kv·hd]
+    let att: UnsafeMutablePointer<Float>    // [T × n_head·hd] attention output before attn_output
+    let hidden: UnsafeMutablePointer<Float> // [T × 2·n_ff] FFN gate | up
+    let ropeCos: UnsafeMutablePointer<Float> // [T × n_rot/2]
+    let ropeSin: UnsafeMutablePointer<Float>
+
+    init(model: GLMModel, cache: KVCache, threads: Int, count: Int, start: Int) {
+        self.model = model
+        self.cache = cache
+        self.threads = threads
+        self.count = count
+        self.start = start
+        let c = model.config
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
+            p.initialize(repeating: 0, count: max(1, n))
+            return p
+        }
+        x = buffer(count * c.embeddingLength)
+        a = buffer(count * c.embeddingLength)
+        o = buffer(count * c.embeddingLength)
+        q = buffer(count * c.queryDimension)
+        k = buffer(count * c.kvDimension)
+        v = buffer(count * c.kvDimension)
+        att = buffer(count * c.queryDimension)
+        hidden = buffer(count * 2 * c.feedForwardLength)
+        let half = c.ropeDimensions / 2
+        ropeCos = buffer(count * half)
+        ropeSin = buffer(count * half)
+        for t in 0..<count {
+            let pos = Double(start + t)
+            for i in 0..<half {
+                let theta = pos * model.ropeInverseFrequencies[i]
+                ropeCos[t * half + i] = Float(cos(theta))
+                ropeSin[t * half + i] = Float(sin(theta))
+            }
+        }
+    }
+
+    func deallocate() {
+        for p in [x, a, o, q, k, v, att, hidden, ropeCos, ropeSin] { p.deallocate() }
+    }
+
+    var config: GLMModelConfig { model.config }
+
+    // MARK: Element-wise pieces
+
+    /// `dst[t] = rmsnorm(src[t]) · w` for every token (`dst` may be `src`).
+    func normalize(_ src: UnsafeMutablePointer<Float>, _ w: [Float], into dst: UnsafeMutablePointer<Float>) {
+        let e = config.embeddingLength, eps = config.rmsEpsilon
+        w.withUnsafeBufferPointer { wp in
+            for t in 0..<count { rmsNorm(src + t * e, wp.baseAddress!, dst + t * e, e, eps: eps) }
+        }
+    }
+
+    /// `x += y`.
+    func addResidual(_ y: UnsafeMutablePointer<Float>) {
+        let n = count * config.embeddingLength
+        for i in 0..<n { x[i] += y[i] }
+    }
+
+    /// Adds `bias` to each of the `count` rows of `dst` (row stride `stride`).
+    private func addBias(_ bias: [Float]?, _ dst: UnsafeMutablePointer<Float>, stride: Int) {
+        guard let bias else { return }
+        for t in 0..<count {
+            for i in 0..<bias.count { dst[t * stride + i] += bias[i] }
+        }
+    }
+
+    /// NORM-style RoPE on `heads` heads of every token row (`stride` floats per row):
+    /// pair (x[2i], x[2i+1]) for i < n_rot/2 rotates by pos·base^(−2i/n_rot).
+    private func rope(_ p: UnsafeMutablePointer<Float>, heads: Int, stride: Int) {
+        let hd = config.headDim, half = config.ropeDimensions / 2
+        for t in 0..<count {
+            let cs = ropeCos + t * half, sn = ropeSin + t * half
+            for h in 0..<heads {
+                let base = p + t * stride + h * hd
+                for i in 0..<half {
+                    let x0 = base[2 * i], x1 = base[2 * i + 1]
+                    base[2 * i] = x0 * cs[i] - x1 * sn[i]
+                    base[2 * i + 1] = x0 * sn[i] + x1 * cs[i]
+                }
+            }
+        }
+    }
+
+    // MARK: Attention
+
+    /// `o = attn_output · softmax(q·kᵀ/√hd + causal mask) · v` from the normalized input `a`,
+    /// after appending this batch's keys and values to the cache of `layer`.
+    func attention(_ b: BlockWeights, layer: Int) {
+        let c = config, e = c.embeddingLength, qd = c.queryDimension, kvd = c.kvDimension
+        if let wqkv = b.wqkv {
+            let n = qd + 2 * kvd
+            let qkv = UnsafeMutablePointer<Float>.allocate(capacity: count * n)
+            defer { qkv.deallocate() }
+            wqkv.matmul(a, qkv, count: count, threads: threads)
+            addBias(b.bqkv, qkv, stride: n)
+            for t in 0..<count {
+                (q + t * qd).update(from: qkv + t * n, count: qd)
+                (k + t * kvd).update(from: qkv + t * n + qd, count: kvd)
+                (v + t * kvd).update(from: qkv + t * n + qd + kvd, count: kvd)
+            }
+        } else {
+            b.wq!.matmul(a, q, count: count, threads: threads)
+            b.wk!.matmul(a, k, count: count, threads: threads)
+            b.wv!.matmul(a, v, count: count, threads: threads)
+            addBias(b.bq, q, stride: qd)
+            addBias(b.bk, k, stride: kvd)
+            addBias(b.bv, v, stride: kvd)
+        }
+        _ = e
+        rope(q, heads: c.headCount, stride: qd)
+        rope(k, heads: c.headCountKV, stride: kvd)
+
+        let keys = cache.keys[layer], values = cache.values[layer]
+        (keys + start * kvd).update(from: k, count: count * kvd)
+        (values + start * kvd).update(from: v, count: count * kvd)
+
+        let hd = c.headDim, group = c.headCount / c.headCountKV
+        let scale = 1 / Float(hd).squareRoot()
+        let total = start + count
+        let qs = SharedPointer(q), outs = SharedPointer(att)
+        let ks = SharedPointer(keys), vs = SharedPointer(values)
+        let start = self.start
+        parallelChunks(count * c.headCount, threads: threads, minimumChunk: 2) { items in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: total)
+            defer { scores.deallocate() }
+            for item in items {
+                let t = item / c.headCount, h = item % c.headCount, g = h / group
+                let qh = qs.p + t * qd + h * hd
+                let n = start + t + 1 // causal: positions 0...start+t
+                for j in 0..<n { scores[j] = dot(qh, ks.p + j * kvd + g * hd, hd) * scale }
+                softmax(scores, n)
+                let out = outs.p + t * qd + h * hd
+                out.update(repeating: 0, count: hd)
+                for j in 0..<n { axpy(scores[j], vs.p + j * kvd + g * hd, out, hd) }
+            }
+        }
+        b.wo.matmul(att, o, count: count, threads: threads)
+    }
+
+    // MARK: Feed-forward
+
+    /// `o = ffn_down · (silu(gate) ⊙ up)` from the normalized input `a`; gate and up come from
+    /// separate matrices or from the two halves of a fused `ffn_up`.
+    func feedForward(_ b: BlockWeights) {
+        let ff = config.feedForwardLength
+        if let gate = b.gate {
+            let up = UnsafeMutablePointer<Float>.allocate(capacity: count * ff)
+            defer { up.deallocate() }
+            gate.matmul(a, hidden, count: count, threads: threads)
+            b.up.matmul(a, up, count: count, threads: threads)
+            for i in 0..<count * ff { hidden[i] = silu(hidden[i]) * up[i] }
+        } else {
+            b.up.matmul(a, hidden, count: count, threads: threads) // [T × 2ff]: gate | up
+            for t in 0..<count {
+                let g = hidden + t * 2 * ff, dst = hidden + t * ff
+                for i in 0..<ff { dst[i] = silu(g[i]) * g[ff + i] } // dst trails g: safe in order
+            }
+        }
+        b.down.matmul(hidden, o, count: count, threads: threads)
+    }
+}

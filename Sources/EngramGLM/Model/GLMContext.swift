@@ -1,0 +1,94 @@
+/// Evaluation state for one conversation: the KV cache and the tokens it holds.
+///
+/// Not thread-safe: use one context from one task at a time (the generator serialises calls).
+/// Several contexts may share one `GLMModel`.
+public final class GLMContext: @unchecked Sendable {
+    public let model: GLMModel
+    /// Threads used by the kernels (default: the number of cores).
+    public var threads: Int
+    /// Maximum number of positions (defaults to the model's context length).
+    public let contextSize: Int
+    /// The tokens whose keys and values are in the cache, in order.
+    public private(set) var tokens: [Int32] = []
+    let cache: KVCache
+
+    /// Longest batch evaluated at once; longer inputs are split (bounds the scratch memory).
+    public static let maximumBatch = 512
+
+    public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil) {
+        self.model = model
+        self.threads = max(1, threads)
+        self.contextSize = min(contextSize ?? model.config.contextLength, model.config.contextLength)
+        cache = KVCache(layers: model.config.blockCount, rowSize: model.config.kvDimension)
+    }
+
+    /// Forgets every cached position.
+    public func reset() { tokens.removeAll() }
+
+    /// Keeps only the first `count` cached positions (for prefix reuse).
+    public func truncate(to count: Int) {
+        if count < tokens.count { tokens.removeLast(tokens.count - count) }
+    }
+
+    /// Evaluates `newTokens` after the cached ones and appends them to the cache.
+    ///
+    /// - Returns: logits, `vocabularySize` floats per row: one row for the last token, or one
+    ///   row per token of `newTokens` when `allLogits` is true (row-major `[count × vocab]`).
+    /// - Throws: `GLMError` (`.invalidArgument`) for an empty batch, a token id outside the
+    ///   vocabulary or a context overflow.
+    public func evaluate(_ newTokens: [Int32], allLogits: Bool = false) throws -> [Float] {
+        guard !newTokens.isEmpty else { throw GLMError(.invalidArgument, "nothing to evaluate") }
+        let vocab = model.tokenEmbedding.rows
+        for t in newTokens where t < 0 || Int(t) >= vocab {
+            throw GLMError(.invalidArgument, "token id \(t) is outside the vocabulary (0..<\(vocab))")
+        }
+        guard tokens.count + newTokens.count <= contextSize else {
+            throw GLMError(.invalidArgument, "context overflow: \(tokens.count) + \(newTokens.count) tokens exceed the context size \(contextSize)")
+        }
+        var logits: [Float] = []
+        var done = 0
+        while done < newTokens.count {
+            let n = min(GLMContext.maximumBatch, newTokens.count - done)
+            let batch = Array(newTokens[done..<done + n])
+            let last = done + n == newTokens.count
+            let rows = evaluateBatch(batch, logits: allLogits ? .all : (last ? .last : .none))
+            logits += rows
+            done += n
+        }
+        return logits
+    }
+
+    enum LogitRows { case none, last, all }
+
+    private func evaluateBatch(_ batch: [Int32], logits: LogitRows) -> [Float] {
+        let c = model.config, e = c.embeddingLength
+        let start = tokens.count
+        cache.reserve(start + batch.count, keep: start)
+        var s = ForwardState(model: model, cache: cache, threads: threads, count: batch.count, start: start)
+        defer { s.deallocate() }
+        for (t, id) in batch.enumerated() {
+            model.tokenEmbedding.dequantizeRow(Int(id), into: s.x + t * e)
+        }
+        for layer in 0..<c.blockCount { model.runBlock(layer, &s) }
+        tokens += batch
+
+        let first: Int
+        switch logits {
+        case .none: return []
+        case .last: first = batch.count - 1
+        case .all: first = 0
+        }
+        let rows = batch.count - first
+        let vocab = model.vocabularySize
+        var out = [Float](repeating: 0, count: rows * vocab)
+        model.outputNorm.withUnsafeBufferPointer { w in
+            for r in 0..<rows {
+                rmsNorm(s.x + (first + r) * e, w.baseAddress!, s.a + r * e, e, eps: c.rmsEpsilon)
+            }
+        }
+        out.withUnsafeMutableBufferPointer { o in
+            model.output.matmul(s.a, o.baseAddress!, count: rows, threads: threads)
+        }
+        return out
+    }
+}

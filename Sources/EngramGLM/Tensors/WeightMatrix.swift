@@ -1,0 +1,98 @@
+import CBLAS
+
+/// A weight matrix of `rows` rows of `cols` values, kept in its file type inside the mapping.
+/// `y[r] = dot(row_r, x)`.
+public struct WeightMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    let data: UnsafeRawPointer
+    let rowBytes: Int
+
+    init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+        self.rowBytes = type.rowBytes(cols)
+    }
+
+    /// A view of rows `range` of this matrix.
+    func rows(_ range: Range<Int>) -> WeightMatrix {
+        WeightMatrix(type: type, rows: range.count, cols: cols, data: data + range.lowerBound * rowBytes)
+    }
+
+    func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
+
+    /// Writes row `r` as floats into `dst` (`cols` values).
+    func dequantizeRow(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
+        dequantize(type, row(r), dst, count: cols)
+    }
+
+    /// Matrix–vector product `y = W·x` (`x`: cols, `y`: rows), rows split across threads.
+    func matvec(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, threads: Int) {
+        if let fast = QuantizedDot.kernel(for: type) {
+            fast.matvec(self, x, y, threads: threads)
+            return
+        }
+        let ys = SharedPointer(y)
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
+        parallelChunks(rows, threads: threads, minimumChunk: 16) { range in
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+            defer { buf.deallocate() }
+            for r in range {
+                dequantizeRow(r, into: buf)
+                ys.p[r] = dot(buf, xs.p, cols)
+            }
+        }
+    }
+
+    /// Matrix product for a batch: `Y[t] = W·X[t]` for `t < count` (`X`: count × cols,
+    /// `Y`: count × rows, both row-major).
+    ///
+    /// One token uses `matvec`. Larger batches dequantize blocks of rows to F32 and call
+    /// `cblas_sgemm`; the rows are split across our own threads and each thread's sgemm runs
+    /// with OpenBLAS single-threaded (`GLMThreading.configureBLAS()` sets that once), so the
+    /// two levels of threading never oversubscribe the cores.
+    func matmul(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, threads: Int) {
+        if count == 1 {
+            matvec(x, y, threads: threads)
+            return
+        }
+        GLMThreading.configureBLAS()
+        let ys = SharedPointer(y)
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
+        let chunkRows = 64
+        let nChunks = (rows + chunkRows - 1) / chunkRows
+        parallelChunks(nChunks, threads: threads) { chunks in
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * cols)
+            defer { buf.deallocate() }
+            for c in chunks {
+                let r0 = c * chunkRows, n = min(chunkRows, rows - r0)
+                dequantize(type, row(r0), buf, count: n * cols)
+                // Y[count × n] (at column r0, stride rows) = X[count × cols] · buf[n × cols]ᵀ
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                            Int32(count), Int32(n), Int32(cols),
+                            1, xs.p, Int32(cols), buf, Int32(cols),
+                            0, ys.p + r0, Int32(rows))
+            }
+        }
+    }
+}
+
+/// Process-wide threading set-up for the BLAS library.
+public enum GLMThreading {
+    /// The default thread count: the number of active cores.
+    public static var defaultThreadCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    private static let blasConfigured: Bool = {
+        // Our kernels split work across threads themselves; OpenBLAS must stay single-threaded
+        // inside each call.
+        openblas_set_num_threads(1)
+        return true
+    }()
+
+    static func configureBLAS() { _ = blasConfigured }
+}
+
+import Foundation

@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import EngramGLM
+
+/// Locations of the reference outputs and the real model, derived from this file's path.
+enum TestFiles {
+    static let repoRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let referenceDir = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/reference/glm")
+    static let smolLM2 = repoRoot.appendingPathComponent("Data/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+    /// The path of a reference file; records a failure naming the set-up when it is missing.
+    static func reference(_ name: String) throws -> String {
+        let url = referenceDir.appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw TestFileMissing(message: "reference file \(url.path) is missing: the shared reference folder must sit beside the repository (see Tools/setup-models.sh and ../shared/reference/README.md)")
+        }
+        return url.path
+    }
+
+    /// The SmolLM2 model path, or an error telling to run `Tools/setup-models.sh`.
+    static func smolLM2Path() throws -> String {
+        guard FileManager.default.fileExists(atPath: smolLM2.path) else {
+            throw TestFileMissing(message: "model \(smolLM2.path) is missing: run Tools/setup-models.sh")
+        }
+        return smolLM2.path
+    }
+
+    static func json(_ name: String) throws -> Any {
+        let data = try Data(contentsOf: URL(fileURLWithPath: try reference(name)))
+        return try JSONSerialization.jsonObject(with: data)
+    }
+}
+
+struct TestFileMissing: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// The real SmolLM2 model, loaded once for all tests that use it.
+enum SharedModels {
+    static let smolLM2: Result<GLMModel, Error> = Result { try GLMModel(path: TestFiles.smolLM2Path()) }
+    static func smol() throws -> GLMModel { try smolLM2.get() }
+}
