@@ -1,0 +1,203 @@
+/// Byte-level BPE tokenizer built from a GGUF file's vocabulary and merges
+/// (`tokenizer.ggml.model = gpt2`). Immutable and safe to share between threads.
+public final class GLMTokenizer: Sendable {
+    public enum TokenKind: Int32, Sendable {
+        case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
+    }
+
+    public let tokens: [String]
+    public let kinds: [TokenKind]
+    public let preTokenizer: PreTokenizer
+    public let bosToken: Int32?
+    public let eosToken: Int32?
+    /// Whether a BOS token is put before an encoded prompt (`tokenizer.ggml.add_bos_token`).
+    public let addBOS: Bool
+    private let ids: [String: Int32]
+    private let mergeRanks: [String: Int]
+    /// Control and user-defined tokens, longest first, as UTF-8.
+    private let specials: [(bytes: [UInt8], id: Int32, control: Bool)]
+    /// Byte → token id of its single-character symbol.
+    private let byteTokens: [Int32?]
+
+    public var vocabularySize: Int { tokens.count }
+
+    public init(file: GGUFFile) throws {
+        guard let model = file["tokenizer.ggml.model"]?.stringValue else {
+            throw GLMError.format("tokenizer.ggml.model is missing")
+        }
+        guard model == "gpt2" else {
+            throw GLMError(.unsupported, "tokenizer model \(model) is not supported (byte-level BPE, gpt2, is)")
+        }
+        guard let toks = file["tokenizer.ggml.tokens"]?.arrayValue else {
+            throw GLMError.format("tokenizer.ggml.tokens is missing")
+        }
+        tokens = toks.map { $0.stringValue ?? "" }
+        let types = file["tokenizer.ggml.token_type"]?.arrayValue?.map { TokenKind(rawValue: Int32($0.intValue ?? 1)) ?? .normal }
+        kinds = types?.count == tokens.count ? types! : Array(repeating: .normal, count: tokens.count)
+        let preName = file["tokenizer.ggml.pre"]?.stringValue ?? "gpt-2"
+        guard let pre = PreTokenizer(name: preName) else {
+            throw GLMError(.unsupported, "pre-tokenizer \(preName) is not supported (smollm, gpt-2, llama3, llama-bpe, glm4, chatglm-bpe are)")
+        }
+        preTokenizer = pre
+        var ids: [String: Int32] = [:]
+        ids.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
+        self.ids = ids
+        var ranks: [String: Int] = [:]
+        let merges = file["tokenizer.ggml.merges"]?.arrayValue ?? []
+        ranks.reserveCapacity(merges.count)
+        for (i, m) in merges.enumerated() {
+            if let s = m.stringValue, ranks[s] == nil { ranks[s] = i }
+        }
+        mergeRanks = ranks
+        let count = tokens.count
+        func tokenID(_ key: String) -> Int32? {
+            guard let v = file[key]?.intValue, v >= 0, v < count else { return nil }
+            return Int32(v)
+        }
+        bosToken = tokenID("tokenizer.ggml.bos_token_id")
+        eosToken = tokenID("tokenizer.ggml.eos_token_id")
+        addBOS = (file["tokenizer.ggml.add_bos_token"]?.boolValue ?? false) && bosToken != nil
+        var sp: [(bytes: [UInt8], id: Int32, control: Bool)] = []
+        for (i, k) in kinds.enumerated() where (k == .control || k == .userDefined) && !tokens[i].isEmpty {
+            sp.append((Array(tokens[i].utf8), Int32(i), k == .control))
+        }
+        specials = sp.sorted { $0.bytes.count > $1.bytes.count }
+        byteTokens = (0..<256).map { ids[String(ByteMap.scalar(UInt8($0)))] }
+    }
+
+    /// The id of a token spelled exactly `text` in the vocabulary.
+    public func tokenID(_ text: String) -> Int32? { ids[text] }
+
+    // MARK: Encoding
+
+    /// Token ids of `text`.
+    /// - Parameter special: recognise control tokens such as `<|im_start|>` in the text
+    ///   (user-defined tokens are always recognised); when false they are plain text.
+    /// - Note: no BOS is added here; see `addBOS`.
+    public func encode(_ text: String, special: Bool = false) -> [Int32] {
+        var out: [Int32] = []
+        for segment in splitSpecial(Array(text.utf8), special: special) {
+            switch segment {
+            case .token(let id): out.append(id)
+            case .text(let bytes):
+                for piece in preTokenizer.split(String(decoding: bytes, as: UTF8.self)) {
+                    bpe(piece, into: &out)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Token ids of raw bytes; invalid UTF-8 is replaced by U+FFFD first.
+    public func encode(bytes: [UInt8], special: Bool = false) -> [Int32] {
+        encode(String(decoding: bytes, as: UTF8.self), special: special)
+    }
+
+    private enum Segment { case text([UInt8]), token(Int32) }
+
+    private func splitSpecial(_ bytes: [UInt8], special: Bool) -> [Segment] {
+        var out: [Segment] = []
+        var i = 0, textStart = 0
+        outer: while i < bytes.count {
+            for sp in specials where !sp.control || special {
+                let n = sp.bytes.count
+                if i + n <= bytes.count && bytes[i] == sp.bytes[0] && Array(bytes[i..<i + n]) == sp.bytes {
+                    if textStart < i { out.append(.text(Array(bytes[textStart..<i]))) }
+                    out.append(.token(sp.id))
+                    i += n
+                    textStart = i
+                    continue outer
+                }
+            }
+            i += 1
+        }
+        if textStart < bytes.count { out.append(.text(Array(bytes[textStart...]))) }
+        return out
+    }
+
+    /// Byte-level BPE of one pre-token: repeatedly merge the adjacent pair of lowest rank
+    /// (leftmost on ties); a final symbol missing from the vocabulary becomes byte tokens.
+    private func bpe(_ piece: String, into out: inout [Int32]) {
+        var symbols = piece.utf8.map { String(ByteMap.scalar($0)) }
+        if symbols.isEmpty { return }
+        while symbols.count > 1 {
+            var best = Int.max, at = -1
+            for i in 0..<symbols.count - 1 {
+                if let r = mergeRanks[symbols[i] + " " + symbols[i + 1]], r < best {
+                    best = r
+                    at = i
+                }
+            }
+            if at < 0 { break }
+            symbols[at] += symbols[at + 1]
+            symbols.remove(at: at + 1)
+        }
+        for s in symbols {
+            if let id = ids[s] {
+                out.append(id)
+            } else {
+                for scalar in s.unicodeScalars {
+                    if let b = ByteMap.byte(scalar), let id = byteTokens[Int(b)] { out.append(id) }
+                }
+            }
+        }
+    }
+
+    // MARK: Decoding
+
+    /// The bytes a token stands for. Control tokens give nothing unless `special` is true.
+    public func tokenBytes(_ id: Int32, special: Bool = false) -> [UInt8] {
+        guard id >= 0, Int(id) < tokens.count else { return [] }
+        let text = tokens[Int(id)]
+        switch kinds[Int(id)] {
+        case .control, .unknown, .unused: return special ? Array(text.utf8) : []
+        case .userDefined: return Array(text.utf8)
+        case .normal, .byte:
+            var out: [UInt8] = []
+            out.reserveCapacity(text.utf8.count)
+            for scalar in text.unicodeScalars {
+                if let b = ByteMap.byte(scalar) { out.append(b) } else { out += Array(String(scalar).utf8) }
+            }
+            return out
+        }
+    }
+
+    /// The text of a sequence of tokens (invalid UTF-8 becomes U+FFFD).
+    public func decode(_ ids: [Int32], special: Bool = false) -> String {
+        var bytes: [UInt8] = []
+        for id in ids { bytes += tokenBytes(id, special: special) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public func isControl(_ id: Int32) -> Bool {
+        id >= 0 && Int(id) < kinds.count && kinds[Int(id)] == .control
+    }
+}
+
+/// GPT-2's reversible byte ↔ code point map: printable bytes map to themselves, the others
+/// (in ascending order) to U+0100, U+0101, … (space becomes `Ġ`).
+enum ByteMap {
+    static let table: [Unicode.Scalar] = {
+        var out = [Unicode.Scalar](repeating: " ", count: 256)
+        var next: UInt32 = 256
+        for b in 0..<256 {
+            if (0x21...0x7E).contains(b) || (0xA1...0xAC).contains(b) || (0xAE...0xFF).contains(b) {
+                out[b] = Unicode.Scalar(UInt32(b))!
+            } else {
+                out[b] = Unicode.Scalar(next)!
+                next += 1
+            }
+        }
+        return out
+    }()
+
+    static let inverse: [UInt32: UInt8] = {
+        var d: [UInt32: UInt8] = [:]
+        for (b, s) in table.enumerated() { d[s.value] = UInt8(b) }
+        return d
+    }()
+
+    static func scalar(_ b: UInt8) -> Unicode.Scalar { table[Int(b)] }
+    static func byte(_ s: Unicode.Scalar) -> UInt8? { inverse[s.value] }
+}
