@@ -1,1 +1,0 @@
-// EngramEmbed: native sentence embedder.

@@ -1,0 +1,152 @@
+import CBLAS
+
+// Vectorised element-wise kernels for the encoder. All work on raw buffers; lengths are in
+// floats. Vector width 16 matches AVX-512 and splits into two AVX2 registers elsewhere.
+
+typealias Vec = SIMD16<Float>
+let vecWidth = 16
+
+/// e^x for 16 lanes: Cody–Waite range reduction to r = x − n·ln2, a degree-6 polynomial for
+/// e^r, then scaling by 2^n through the exponent bits. Relative error ≈ 2e-7 on [−87, 88];
+/// inputs are clamped to that range (so e^−∞ gives ≈1e-38, not 0).
+@inline(__always)
+func vexp(_ x: Vec) -> Vec {
+    let xc = x.clamped(lowerBound: Vec(repeating: -87.0), upperBound: Vec(repeating: 88.0))
+    // Adding 1.5·2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
+    let magic = Vec(repeating: 12_582_912.0)
+    let t = xc * 1.442_695_04 + magic
+    let n = t - magic
+    let r = xc - n * 0.693_359_375 + n * 2.121_944_4e-4
+    var p = Vec(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_12e-1
+    p = p * (r * r) + r + 1.0
+    let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((ni &+ 127) &<< 23, to: Vec.self)
+    return p * scale
+}
+
+/// erf(x) for 16 lanes (Abramowitz & Stegun 7.1.26 with a vectorised exp): absolute error ≤ 2e-7.
+@inline(__always)
+func verf(_ x: Vec) -> Vec {
+    let a = pointwiseMax(x, -x)
+    let t = 1.0 / (a * 0.327_591_1 + 1.0)
+    var y = Vec(repeating: 1.061_405_429)
+    y = y * t - 1.453_152_027
+    y = y * t + 1.421_413_741
+    y = y * t - 0.284_496_736
+    y = y * t + 0.254_829_592
+    y = y * t
+    let e = Vec(repeating: 1) - y * vexp(-(a * a))
+    // Restore the sign: erf is odd.
+    return e.replacing(with: -e, where: x .< 0)
+}
+
+/// In place: x ← GELU(x) = x/2 · (1 + erf(x/√2)) over `count` floats (a multiple of 16).
+func geluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    precondition(count % vecWidth == 0)
+    let raw = UnsafeMutableRawPointer(x)
+    var j = 0
+    while j < count {
+        let v = raw.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self)
+        let g = 0.5 * v * (1.0 + verf(v * 0.707_106_781_186_547_5))
+        raw.storeBytes(of: g, toByteOffset: 4 * j, as: Vec.self)
+        j += vecWidth
+    }
+}
+
+/// In place, row by row: x ← LayerNorm(x + residual) · gain + bias, two-pass mean and variance.
+/// `residual` may be nil.
+func layerNorm(_ x: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, gain: UnsafePointer<Float>,
+               bias: UnsafePointer<Float>, rows: Int, width: Int, epsilon: Float) {
+    precondition(width % vecWidth == 0)
+    let g = UnsafeRawPointer(gain), b = UnsafeRawPointer(bias)
+    let inverseWidth = 1 / Float(width)
+    for r in 0..<rows {
+        let row = UnsafeMutableRawPointer(x + r * width)
+        var sum = Vec()
+        var j = 0
+        if let residual {
+            let res = UnsafeRawPointer(residual + r * width)
+            while j < width {
+                let v = row.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self) + res.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self)
+                row.storeBytes(of: v, toByteOffset: 4 * j, as: Vec.self)
+                sum += v
+                j += vecWidth
+            }
+        } else {
+            while j < width {
+                sum += row.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self)
+                j += vecWidth
+            }
+        }
+        let mean = sum.sum() * inverseWidth
+        var squares = Vec()
+        j = 0
+        while j < width {
+            let d = row.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self) - mean
+            squares += d * d
+            j += vecWidth
+        }
+        let inverseStd = 1 / (squares.sum() * inverseWidth + epsilon).squareRoot()
+        j = 0
+        while j < width {
+            let v = (row.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self) - mean) * inverseStd
+            let y = v * g.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self) + b.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self)
+            row.storeBytes(of: y, toByteOffset: 4 * j, as: Vec.self)
+            j += vecWidth
+        }
+    }
+}
+
+/// In place, for each of `rows` rows of length `count` (stride `stride`): softmax.
+func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, count: Int, stride: Int) {
+    let full = count - count % vecWidth
+    for r in 0..<rows {
+        let row = x + r * stride
+        let raw = UnsafeMutableRawPointer(row)
+        var m = -Float.infinity
+        var j = 0
+        var vmax = Vec(repeating: -.infinity)
+        while j < full {
+            vmax = pointwiseMax(vmax, raw.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self))
+            j += vecWidth
+        }
+        m = vmax.max()
+        while j < count { m = max(m, row[j]); j += 1 }
+        var vsum = Vec()
+        j = 0
+        while j < full {
+            let e = vexp(raw.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self) - m)
+            raw.storeBytes(of: e, toByteOffset: 4 * j, as: Vec.self)
+            vsum += e
+            j += vecWidth
+        }
+        var total = vsum.sum()
+        if j < count {
+            var tail = Vec(repeating: 0)
+            for k in j..<count { tail[k - j] = row[k] - m }
+            let e = vexp(tail)
+            for k in j..<count { row[k] = e[k - j]; total += e[k - j] }
+        }
+        let inverse = Vec(repeating: 1 / total)
+        j = 0
+        while j < full {
+            raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: 4 * j, as: Vec.self) * inverse, toByteOffset: 4 * j, as: Vec.self)
+            j += vecWidth
+        }
+        let s = 1 / total
+        while j < count { row[j] *= s; j += 1 }
+    }
+}
+
+/// y[rows, out] = x[rows, in] · Wᵀ + bias, with W stored `[out, in]` row-major (PyTorch layout).
+func linear(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+            outputs: Int, into y: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows { (y + r * outputs).update(from: bias, count: outputs) }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                1, x, Int32(inputs), weight, Int32(inputs), 1, y, Int32(outputs))
+}

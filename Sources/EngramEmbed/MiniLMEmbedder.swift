@@ -1,0 +1,113 @@
+import CBLAS
+import Foundation
+
+/// The all-MiniLM-L6-v2 sentence embedder, natively: WordPiece tokenizer, 6-layer BERT encoder
+/// on OpenBLAS, mean pooling over the real tokens, L2 normalisation. 384-dimensional output.
+///
+/// Reads the model folder the project's set-up creates (`Tools/setup-models.sh`):
+/// `model.safetensors`, `config.json`, `tokenizer.json` (or `vocab.txt`), and when present
+/// `sentence_bert_config.json` (`max_seq_length`, 256) and `1_Pooling/config.json`.
+///
+/// Batching: `embed` tokenizes all texts, sorts them by token count and runs them through the
+/// encoder in groups of at most `maxBatch`, so similar lengths share a group; within a group
+/// the sentences are packed without padding (see `BertEncoder`), so results do not depend on
+/// which other texts share the call. Texts longer than `max_seq_length` tokens are truncated.
+///
+/// Threads: OpenBLAS keeps one process-wide thread pool. `init` sets its size to `threads`, or
+/// by default to the number of active cores capped at 2 — this project's reference machine has
+/// 2 cores, the matrix products dominate the run time and parallelise well, and beyond 2
+/// threads the small per-sentence products of a ~25-token sentence gain nothing. Another
+/// module calling `openblas_set_num_threads` later changes it for this embedder too.
+///
+/// Thread-safety: immutable after `init`; `embed` may be called from several tasks at once
+/// (each call uses its own scratch memory). The work runs on the calling task's thread.
+public final class MiniLMEmbedder: Embedder {
+    /// Identifier of the standard model.
+    public static let defaultModelIdentifier = "all-MiniLM-L6-v2"
+
+    public let dimension: Int
+    public let modelIdentifier: String
+    /// Largest number of sentences run through the encoder together.
+    public let maxBatch: Int
+    public let tokenizer: WordPieceTokenizer
+    public let configuration: BertConfiguration
+    /// Number of OpenBLAS threads set by `init`.
+    public let threads: Int
+    private let encoder: BertEncoder
+
+    /// Loads the model in `modelDirectory`.
+    /// - Parameters:
+    ///   - threads: OpenBLAS threads (process-wide); default min(active cores, 2).
+    ///   - maxBatch: sentences per encoder pass, at least 1.
+    ///   - modelIdentifier: name recorded by databases; defaults to the folder's name
+    ///     (`all-MiniLM-L6-v2` for the standard set-up).
+    /// - Throws: `EmbedError` naming the missing or inconsistent file.
+    public init(modelDirectory: URL, threads: Int? = nil, maxBatch: Int = 32, modelIdentifier: String? = nil) throws {
+        let directory = modelDirectory.standardizedFileURL
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw EmbedError.modelNotFound(searched: [directory.path])
+        }
+        let configuration = try BertConfiguration(modelDirectory: directory)
+        let tokenizerJSON = directory.appendingPathComponent("tokenizer.json")
+        let tokenizer = FileManager.default.fileExists(atPath: tokenizerJSON.path)
+            ? try WordPieceTokenizer(tokenizerJSON: tokenizerJSON, maxLength: configuration.maxSequenceLength)
+            : try WordPieceTokenizer(vocabularyFile: directory.appendingPathComponent("vocab.txt"), maxLength: configuration.maxSequenceLength)
+        guard tokenizer.vocabularySize <= configuration.vocabularySize else {
+            throw EmbedError.invalidConfiguration(
+                path: tokenizerJSON.path,
+                reason: "the vocabulary has \(tokenizer.vocabularySize) tokens but the model only \(configuration.vocabularySize)")
+        }
+        guard configuration.hiddenSize % vecWidth == 0, configuration.intermediateSize % vecWidth == 0 else {
+            throw EmbedError.invalidConfiguration(path: directory.appendingPathComponent("config.json").path,
+                                                  reason: "hidden and intermediate sizes must be multiples of \(vecWidth)")
+        }
+        let file = try SafeTensorsFile(url: directory.appendingPathComponent("model.safetensors"))
+        let weights = try BertWeights(file: file, configuration: configuration)
+
+        let threadCount = max(1, threads ?? min(ProcessInfo.processInfo.activeProcessorCount, 2))
+        openblas_set_num_threads(Int32(threadCount))
+
+        self.threads = threadCount
+        self.configuration = configuration
+        self.tokenizer = tokenizer
+        self.encoder = BertEncoder(configuration: configuration, weights: weights)
+        self.dimension = configuration.hiddenSize
+        self.maxBatch = max(1, maxBatch)
+        let name = directory.lastPathComponent
+        self.modelIdentifier = modelIdentifier ?? (name.isEmpty ? Self.defaultModelIdentifier : name)
+    }
+
+    /// Embeds `texts` (see the type's notes on batching). An empty text embeds `[CLS] [SEP]`.
+    public func embed(_ texts: [String]) async throws -> [[Float]] {
+        embedSynchronously(texts)
+    }
+
+    /// `embed` without `async`, for callers that are not in a task (benchmarks, tools).
+    public func embedSynchronously(_ texts: [String]) -> [[Float]] {
+        embed(tokenIDs: texts.map(tokenizer.encode))
+    }
+
+    /// Embeds already-tokenized inputs (each `[CLS] … [SEP]` as `tokenizer.encode` returns).
+    /// Sequences longer than `configuration.maxSequenceLength` keep their first tokens and
+    /// their final `[SEP]`; empty sequences embed as `[CLS] [SEP]`.
+    public func embed(tokenIDs: [[Int32]]) -> [[Float]] {
+        let limit = configuration.maxSequenceLength
+        let sequences = tokenIDs.map { ids -> [Int32] in
+            if ids.isEmpty { return [tokenizer.clsID, tokenizer.sepID] }
+            if ids.count <= limit { return ids }
+            return Array(ids.prefix(limit - 1)) + [ids.last!]
+        }
+        // Longest first, so each group's sentences have similar lengths.
+        let order = sequences.indices.sorted { sequences[$0].count > sequences[$1].count }
+        var results = [[Float]](repeating: [], count: sequences.count)
+        var start = 0
+        while start < order.count {
+            let group = order[start..<min(start + maxBatch, order.count)]
+            let vectors = encoder.embed(group.map { sequences[$0] })
+            for (i, v) in zip(group, vectors) { results[i] = v }
+            start += maxBatch
+        }
+        return results
+    }
+}
