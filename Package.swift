@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // Thin C/C++ shims over the system libraries.
@@ -30,7 +31,10 @@ let package = Package(
         .systemLibrary(name: "CBLAS"),
 
         // Library modules.
-        .target(name: "EngramStore", dependencies: ["CFaiss", "CRocksDB"]),
+        .target(
+            name: "EngramStore",
+            dependencies: ["CFaiss", "CRocksDB", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS"]),
         .target(name: "EngramGLM", dependencies: ["CBLAS"]),
         .target(name: "Engram", dependencies: ["EngramStore", "EngramEmbed"]),

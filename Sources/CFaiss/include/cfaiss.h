@@ -1,0 +1,81 @@
+// A narrow C interface over the FAISS C++ library (Debian's libfaiss.a has no C API
+// compiled in). Every function that can fail returns NULL on success or an error message
+// allocated with malloc, which the caller releases with cfaiss_free_error. No C++ exception
+// ever crosses this boundary.
+#ifndef CFAISS_H
+#define CFAISS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Opaque handle to a faiss::Index.
+typedef struct cfaiss_index cfaiss_index;
+
+void cfaiss_free_error(char *error);
+
+/// Builds an index with faiss::index_factory. `metric_inner_product` selects
+/// METRIC_INNER_PRODUCT (else L2).
+char *cfaiss_index_factory(int dimension, const char *description, int metric_inner_product,
+                           cfaiss_index **out);
+void cfaiss_index_free(cfaiss_index *index);
+
+int cfaiss_index_dimension(const cfaiss_index *index);
+int64_t cfaiss_index_ntotal(const cfaiss_index *index);
+int cfaiss_index_is_trained(const cfaiss_index *index);
+
+/// Trains on `n` vectors (row-major, n * d floats). For IVF indexes, `kmeans_iterations`
+/// (> 0) overrides the number of k-means iterations used to find the centroids.
+char *cfaiss_index_train(cfaiss_index *index, int64_t n, const float *vectors,
+                         int kmeans_iterations);
+/// Adds `n` vectors with caller-chosen 64-bit labels.
+char *cfaiss_index_add_with_ids(cfaiss_index *index, int64_t n, const float *vectors,
+                                const int64_t *labels);
+/// Removes the given labels; `removed` receives how many were present.
+char *cfaiss_index_remove_ids(cfaiss_index *index, int64_t n, const int64_t *labels,
+                              int64_t *removed);
+
+/// Search parameters. Zero (or a NULL bitmap) means "leave the index default".
+typedef struct cfaiss_search_params {
+    /// IVF: how many inverted lists to visit.
+    int64_t nprobe;
+    /// HNSW: size of the dynamic candidate list.
+    int64_t ef_search;
+    /// If non-NULL, only labels whose bit is set are considered:
+    /// label l is selected iff l / 8 < bitmap_bytes and bit (l % 8) of bitmap[l / 8] is 1.
+    const uint8_t *bitmap;
+    size_t bitmap_bytes;
+} cfaiss_search_params;
+
+/// Searches `n` queries for their `k` nearest neighbours. `distances` and `labels` have
+/// room for n * k entries; missing results are padded with label -1.
+char *cfaiss_index_search(const cfaiss_index *index, int64_t n, const float *queries, int64_t k,
+                          const cfaiss_search_params *params, float *distances, int64_t *labels);
+
+/// Sets a runtime parameter through faiss::ParameterSpace (e.g. "nprobe", "efSearch").
+char *cfaiss_index_set_parameter(cfaiss_index *index, const char *name, double value);
+
+/// Writes the index to `path` (the caller takes care of atomic replacement).
+char *cfaiss_write_index(const cfaiss_index *index, const char *path);
+char *cfaiss_read_index(const char *path, cfaiss_index **out);
+
+/// Describes the concrete index ("IndexIDMap2<IndexFlat>", "IndexIVFFlat", ...).
+/// Returns a malloc'ed string the caller frees with cfaiss_free_error.
+char *cfaiss_index_kind(const cfaiss_index *index);
+/// For IVF indexes: the number of inverted lists, else 0.
+int64_t cfaiss_index_nlist(const cfaiss_index *index);
+
+/// Copies every label stored in the index into `out` (room for cfaiss_index_ntotal entries).
+/// Works for IDMap-wrapped and IVF indexes; other indexes report their sequential ids.
+char *cfaiss_index_labels(const cfaiss_index *index, int64_t *out, int64_t capacity);
+
+/// Number of OpenMP threads FAISS uses.
+void cfaiss_set_num_threads(int threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,209 @@
+import Foundation
+
+/// The in-memory image of every memory's searchable fields, indexed by internal label.
+///
+/// Rebuilt from RocksDB on open; updated only after a write batch has been committed.
+/// Holds what filters and scores need (never the text), plus the vectors, so that exact
+/// scans and exact re-scoring never touch the disk. Labels are never reused: an update gets
+/// a new label and the old one dies.
+struct Catalog {
+    let dimension: Int
+    private(set) var ids: [String?] = []
+    private(set) var namespaces: [Int32] = []
+    private(set) var times: [Double] = []
+    /// `lastAccessedAt ?? time`: the basis of access-based decay.
+    private(set) var accessed: [Double] = []
+    private(set) var createdAt: [Double] = []
+    private(set) var importance: [Float] = []
+    private(set) var endOfLife: [Double] = []
+    private(set) var tags: [[Int32]] = []
+    private(set) var meta: [[String: JSONValue]] = []
+    /// Row `label` holds that label's unit vector (garbage for dead labels).
+    private(set) var vectors: [Float] = []
+    /// Bit `label` is set while the label is live.
+    private(set) var liveBits: [UInt8] = []
+    private(set) var idToLabel: [String: Int64] = [:]
+    private(set) var liveCount = 0
+    /// Upper bound on any live memory's importance.
+    private(set) var maxImportance: Float = 0
+    /// Live memories with an expiry or end of validity.
+    private(set) var expiringCount = 0
+    private var namespaceIds: [String: Int32] = [:]
+    private(set) var namespaceNames: [String] = []
+    private var tagIds: [String: Int32] = [:]
+
+    init(dimension: Int) { self.dimension = dimension }
+
+    /// Labels issued so far (live or dead).
+    var labelCount: Int { ids.count }
+
+    func isLive(_ label: Int64) -> Bool {
+        let l = Int(label)
+        return l >= 0 && l < ids.count && liveBits[l >> 3] & (1 << (l & 7)) != 0
+    }
+
+    func namespaceId(_ name: String) -> Int32? { namespaceIds[name] }
+    func tagId(_ name: String) -> Int32? { tagIds[name] }
+
+    /// Makes room for labels up to `count - 1`.
+    mutating func reserveLabels(_ count: Int) {
+        guard count > ids.count else { return }
+        let extra = count - ids.count
+        ids.append(contentsOf: repeatElement(nil, count: extra))
+        namespaces.append(contentsOf: repeatElement(-1, count: extra))
+        times.append(contentsOf: repeatElement(0, count: extra))
+        accessed.append(contentsOf: repeatElement(0, count: extra))
+        createdAt.append(contentsOf: repeatElement(0, count: extra))
+        importance.append(contentsOf: repeatElement(0, count: extra))
+        endOfLife.append(contentsOf: repeatElement(.infinity, count: extra))
+        tags.append(contentsOf: repeatElement([], count: extra))
+        meta.append(contentsOf: repeatElement([:], count: extra))
+        vectors.append(contentsOf: repeatElement(0, count: extra * dimension))
+        let bytes = (count + 7) / 8
+        if liveBits.count < bytes { liveBits.append(contentsOf: repeatElement(0, count: bytes - liveBits.count)) }
+    }
+
+    /// Records `memory` as live under `label` (which must not be live).
+    mutating func insert(_ memory: Memory, label: Int64) {
+        let l = Int(label)
+        reserveLabels(l + 1)
+        precondition(!isLive(label), "label \(label) is already live")
+        ids[l] = memory.id
+        namespaces[l] = intern(memory.namespace, in: &namespaceIds, names: &namespaceNames)
+        times[l] = memory.time
+        accessed[l] = memory.lastAccessedAt ?? memory.time
+        createdAt[l] = memory.createdAt
+        importance[l] = Float(memory.importance)
+        endOfLife[l] = memory.endOfLife
+        var tagNames: [String] = []
+        tags[l] = memory.tags.map { intern($0, in: &tagIds, names: &tagNames) }.sorted()
+        meta[l] = memory.meta
+        memory.vector.withUnsafeBufferPointer { src in
+            vectors.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<dimension { dst[l * dimension + i] = src[i] }
+            }
+        }
+        liveBits[l >> 3] |= 1 << (l & 7)
+        idToLabel[memory.id] = label
+        liveCount += 1
+        maxImportance = max(maxImportance, Float(memory.importance))
+        if memory.endOfLife.isFinite { expiringCount += 1 }
+    }
+
+    /// Marks `label` dead. The id mapping is removed only if it still points at `label`.
+    mutating func remove(label: Int64) {
+        guard isLive(label) else { return }
+        let l = Int(label)
+        liveBits[l >> 3] &= ~(1 << (l & 7))
+        if let id = ids[l], idToLabel[id] == label { idToLabel[id] = nil }
+        ids[l] = nil
+        tags[l] = []
+        meta[l] = [:]
+        liveCount -= 1
+        if endOfLife[l].isFinite { expiringCount -= 1 }
+    }
+
+    mutating func setAccessed(label: Int64, at time: Double) {
+        if isLive(label) { accessed[Int(label)] = time }
+    }
+
+    /// The unit vector of `label`.
+    func vector(_ label: Int64) -> ArraySlice<Float> {
+        let start = Int(label) * dimension
+        return vectors[start..<start + dimension]
+    }
+
+    /// Every live label, ascending.
+    func liveLabels() -> [Int64] {
+        var out: [Int64] = []
+        out.reserveCapacity(liveCount)
+        for l in 0..<ids.count where liveBits[l >> 3] & (1 << (l & 7)) != 0 { out.append(Int64(l)) }
+        return out
+    }
+
+    private func intern(_ name: String, in table: inout [String: Int32], names: inout [String]) -> Int32 {
+        if let id = table[name] { return id }
+        let id = Int32(table.count)
+        table[name] = id
+        names.append(name)
+        return id
+    }
+}
+
+/// A filter compiled against a catalog: interned ids instead of strings.
+struct CompiledFilter {
+    let namespace: Int32?
+    let allTags: [Int32]
+    let anyTags: [Int32]
+    let metaEquals: [(String, JSONValue)]
+    let since: Double
+    let until: Double
+    let asOf: Double?
+    /// Memories must still be in force at this moment.
+    let inForceAt: Double
+    /// The filter can match nothing (an unknown namespace or required tag).
+    let matchesNothing: Bool
+    /// Anything beyond "live" must be checked per memory.
+    let needsCheck: Bool
+
+    init(_ filter: MemoryFilter, catalog: Catalog, now: Double) {
+        var nothing = false
+        if let ns = filter.namespace {
+            if let id = catalog.namespaceId(ns) { namespace = id } else { namespace = -2; nothing = true }
+        } else { namespace = nil }
+        var all: [Int32] = []
+        for t in filter.allTags {
+            if let id = catalog.tagId(t) { all.append(id) } else { nothing = true }
+        }
+        allTags = all.sorted()
+        anyTags = filter.anyTags.compactMap { catalog.tagId($0) }
+        if !filter.anyTags.isEmpty && anyTags.isEmpty { nothing = true }
+        metaEquals = filter.metaEquals.sorted { $0.key < $1.key }
+        since = filter.since ?? -.infinity
+        until = filter.until ?? .infinity
+        asOf = filter.asOf
+        inForceAt = filter.asOf ?? now
+        matchesNothing = nothing
+        needsCheck = filter.isRestrictive || catalog.expiringCount > 0
+    }
+
+    /// Whether live `label` passes the filter.
+    func matches(_ label: Int, in c: Catalog) -> Bool {
+        if let ns = namespace, c.namespaces[label] != ns { return false }
+        let t = c.times[label]
+        if t < since || t > until { return false }
+        if let asOf, t > asOf { return false }
+        if c.endOfLife[label] <= inForceAt { return false }
+        if !allTags.isEmpty {
+            let have = c.tags[label]
+            for tag in allTags where !have.contains(tag) { return false }
+        }
+        if !anyTags.isEmpty {
+            let have = c.tags[label]
+            if !anyTags.contains(where: { have.contains($0) }) { return false }
+        }
+        if !metaEquals.isEmpty {
+            let m = c.meta[label]
+            for (key, value) in metaEquals where !Self.metaEqual(m[key], value) { return false }
+        }
+        return true
+    }
+
+    /// JSON equality with numbers compared by value (`1` equals `1.0`).
+    private static func metaEqual(_ a: JSONValue?, _ b: JSONValue) -> Bool {
+        guard let a else { return false }
+        return a == b
+    }
+
+    /// Live labels passing the filter, ascending.
+    func matchingLabels(in c: Catalog) -> [Int64] {
+        if matchesNothing { return [] }
+        var out: [Int64] = []
+        c.liveBits.withUnsafeBufferPointer { bits in
+            for l in 0..<c.labelCount where bits[l >> 3] & (1 << (l & 7)) != 0 {
+                if !needsCheck || matches(l, in: c) { out.append(Int64(l)) }
+            }
+        }
+        return out
+    }
+}

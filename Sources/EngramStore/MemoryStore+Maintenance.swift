@@ -1,0 +1,137 @@
+import Foundation
+
+/// Counts and sizes reported by `MemoryStore.stats()`.
+public struct StoreStats: Sendable {
+    public var memories: Int
+    public var namespaces: [String: Int]
+    public var dimension: Int
+    public var indexKind: String
+    public var indexSetting: String
+    public var indexEntries: Int
+    public var ivfLists: Int
+    public var tombstones: Int
+    public var changesSinceSnapshot: UInt64
+    public var diskBytes: Int64
+    public var embedder: String
+}
+
+/// What `MemoryStore.check()` found. `ok` when the live ids in RocksDB and the searchable
+/// ids in the FAISS index are the same set.
+public struct CheckReport: Sendable {
+    public var liveInStore: Int
+    public var searchableInIndex: Int
+    /// Live memories the index cannot find.
+    public var missingFromIndex: [String]
+    /// Index entries that are neither live memories nor known tombstones.
+    public var unknownInIndex: [Int64]
+    /// Labels present more than once in the index.
+    public var duplicatesInIndex: [Int64]
+    /// Records whose label or vector is inconsistent, or that disagree with the catalog.
+    public var inconsistentRecords: [String]
+    /// Dead entries still in an HNSW index (filtered at search time; removed by compact).
+    public var tombstones: Int
+    public var ok: Bool {
+        missingFromIndex.isEmpty && unknownInIndex.isEmpty && duplicatesInIndex.isEmpty && inconsistentRecords.isEmpty
+    }
+}
+
+extension MemoryStore {
+    /// The memory with `id`, or `StoreError.notFound`.
+    public func get(_ id: String) throws -> Memory {
+        try locked {
+            let db = try requireOpen()
+            guard let raw = try db.get(Family.records, Array(id.utf8)) else { throw StoreError.notFound(id: id) }
+            return try raw.withUnsafeBytes { try RecordCodec.decode($0).memory }
+        }
+    }
+
+    /// How many live memories match `filter` (expiry measured at `now`, default the clock).
+    public func count(matching filter: MemoryFilter = MemoryFilter(), now: Double? = nil) -> Int {
+        locked {
+            let compiled = CompiledFilter(filter, catalog: catalog, now: now ?? Date().timeIntervalSince1970)
+            if !compiled.needsCheck { return catalog.liveCount }
+            return compiled.matchingLabels(in: catalog).count
+        }
+    }
+
+    public func stats() throws -> StoreStats {
+        try locked {
+            _ = try requireOpen()
+            var namespaces: [String: Int] = [:]
+            for label in catalog.liveLabels() {
+                namespaces[catalog.namespaceNames[Int(catalog.namespaces[Int(label)])], default: 0] += 1
+            }
+            return StoreStats(memories: catalog.liveCount, namespaces: namespaces, dimension: settings.dimension,
+                              indexKind: index.kind, indexSetting: settings.index.rawValue, indexEntries: index.count,
+                              ivfLists: index.nlist, tombstones: index.tombstones,
+                              changesSinceSnapshot: changeSeq - snapshotSeq,
+                              diskBytes: directorySize(directory), embedder: settings.embedder)
+        }
+    }
+
+    /// Visits every memory in id order.
+    public func export(_ body: (Memory) throws -> Void) throws {
+        try locked {
+            let db = try requireOpen()
+            try db.scan(Family.records) { _, value in
+                try body(try RecordCodec.decode(value).memory)
+                return true
+            }
+        }
+    }
+
+    /// Rebuilds the index from the live memories (dropping tombstones, retraining IVF for the
+    /// current size), saves it as the new snapshot and compacts RocksDB's change log.
+    public func compact() throws {
+        try locked {
+            _ = try requireWritable()
+            index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
+            try saveSnapshotLocked()
+        }
+    }
+
+    /// Verifies that the live ids in RocksDB and the searchable ids in the index are the
+    /// same set, reading the records afresh from disk.
+    public func check() throws -> CheckReport {
+        try locked {
+            let db = try requireOpen()
+            var live: [Int64: String] = [:]
+            var inconsistent: [String] = []
+            try db.scan(Family.records) { key, value in
+                let (memory, label) = try RecordCodec.decode(value)
+                let keyId = String(decoding: key, as: UTF8.self)
+                if keyId != memory.id || memory.vector.count != settings.dimension || label < 0 || label >= nextLabel
+                    || live[label] != nil || catalog.idToLabel[memory.id] != label {
+                    inconsistent.append(memory.id)
+                }
+                live[label] = memory.id
+                return true
+            }
+            if catalog.liveCount != live.count { inconsistent.append("(catalog holds \(catalog.liveCount) memories, RocksDB \(live.count))") }
+            var seen = Set<Int64>(), duplicates: [Int64] = [], unknown: [Int64] = []
+            var tombstones = 0
+            for label in try index.faiss.allLabels() {
+                if !seen.insert(label).inserted { duplicates.append(label); continue }
+                if live[label] == nil {
+                    if !index.faiss.supportsRemoval && label >= 0 && label < nextLabel { tombstones += 1 }
+                    else { unknown.append(label) }
+                }
+            }
+            let missing = live.filter { !seen.contains($0.key) }.map(\.value).sorted()
+            return CheckReport(liveInStore: live.count, searchableInIndex: seen.count - tombstones - unknown.count,
+                               missingFromIndex: missing, unknownInIndex: unknown.sorted(),
+                               duplicatesInIndex: duplicates.sorted(), inconsistentRecords: inconsistent,
+                               tombstones: tombstones)
+        }
+    }
+}
+
+/// Total size of the regular files under `url`.
+func directorySize(_ url: URL) -> Int64 {
+    guard let walker = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.fileSizeKey]) else { return 0 }
+    var total: Int64 = 0
+    for case let file as URL in walker {
+        total += Int64((try? file.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0)
+    }
+    return total
+}

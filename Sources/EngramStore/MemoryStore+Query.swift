@@ -1,0 +1,248 @@
+import Foundation
+
+extension MemoryStore {
+    /// The `k` best memories under
+    /// `score = wSim·similarity + wTime·0.5^(age/halfLife) + wImp·importance`.
+    ///
+    /// Filters are exact. The top-k under the score is exact given the ANN index's
+    /// candidates: memories the index does not return can only enter through the recency
+    /// or importance terms, and every memory whose recency and importance could still beat
+    /// the k-th score (with its similarity bounded by the ANN frontier) is scored exactly.
+    /// With a flat index, or when few memories match the filter, the scan is exhaustive.
+    public func query(_ q: MemoryQuery) throws -> QueryResult {
+        guard q.k > 0, q.k <= 10_000 else { throw StoreError.invalidArgument("k must be between 1 and 10000") }
+        let defaults = settings.scoring
+        let w = Weights(sim: q.scoring.wSim ?? defaults.wSim, time: q.scoring.wTime ?? defaults.wTime,
+                        imp: q.scoring.wImportance ?? defaults.wImportance,
+                        halfLife: q.scoring.halfLife ?? defaults.halfLife,
+                        basis: q.scoring.decay ?? defaults.decay,
+                        now: q.now ?? Date().timeIntervalSince1970)
+        for (name, v) in [("w_sim", w.sim), ("w_time", w.time), ("w_importance", w.imp)] where !(v.isFinite && v >= 0) {
+            throw StoreError.invalidArgument("\(name) must be a finite number ≥ 0")
+        }
+        guard w.halfLife.isFinite, w.halfLife > 0 else { throw StoreError.invalidArgument("half-life must be positive") }
+        guard w.now.isFinite else { throw StoreError.invalidArgument("now must be a finite time") }
+        let vector = try normalise(q.vector, id: "query")
+
+        return try locked {
+            let db = try requireOpen()
+            var search = Search(store: self, query: vector, k: q.k, weights: w,
+                                filter: CompiledFilter(q.filter, catalog: catalog, now: w.now))
+            let (top, plan) = try search.run()
+            if q.touch { try touchLocked(top.map(\.label), at: w.now) }
+            var results: [ScoredMemory] = []
+            results.reserveCapacity(top.count)
+            for hit in top {
+                guard let id = catalog.ids[Int(hit.label)], let raw = try db.get(Family.records, Array(id.utf8)) else {
+                    throw StoreError.storage("memory with label \(hit.label) is in the catalog but not in RocksDB")
+                }
+                let memory = try raw.withUnsafeBytes { try RecordCodec.decode($0).memory }
+                results.append(ScoredMemory(memory: memory, score: hit.score, similarity: hit.similarity,
+                                            recency: hit.recency, importance: hit.importance))
+            }
+            return QueryResult(results: results, plan: plan, scored: search.scored)
+        }
+    }
+}
+
+struct Weights {
+    var sim: Double, time: Double, imp: Double, halfLife: Double
+    var basis: DecayBasis
+    var now: Double
+}
+
+struct Hit {
+    var label: Int64
+    var score: Double
+    var similarity: Double
+    var recency: Double
+    var importance: Double
+}
+
+/// One query's execution against the catalog and the ANN index (under the store's lock).
+struct Search {
+    let store: MemoryStore
+    let query: [Float]
+    let k: Int
+    let w: Weights
+    let filter: CompiledFilter
+    /// Memories scored exactly.
+    private(set) var scored = 0
+
+    init(store: MemoryStore, query: [Float], k: Int, weights: Weights, filter: CompiledFilter) {
+        self.store = store
+        self.query = query
+        self.k = k
+        self.w = weights
+        self.filter = filter
+    }
+
+    private var catalog: Catalog { store.catalog }
+
+    /// Returns the top-k hits, best first, and the plan used.
+    mutating func run() throws -> ([Hit], String) {
+        let c = catalog
+        if filter.matchesNothing || c.liveCount == 0 { return ([], "empty") }
+        var matching: [Int64]? = nil
+        var allowed: [UInt8]? = nil
+        if filter.needsCheck {
+            let labels = filter.matchingLabels(in: c)
+            if labels.isEmpty { return ([], "empty") }
+            // A selective filter: scoring every match exactly is cheaper than the index.
+            if labels.count <= exactScanLimit || store.index.isExact && labels.count < c.liveCount / 2 {
+                return (exact(labels), "exact-scan")
+            }
+            matching = labels
+            allowed = Self.bitmap(labels, capacity: c.labelCount)
+        } else if store.index.tombstones > 0 {
+            allowed = c.liveBits
+        }
+        let universe = matching?.count ?? c.liveCount
+        let needsBound = w.time > 0 || w.imp > 0
+        var fetch = needsBound ? max(4 * k, 64) : k
+        var probes = store.index.defaultProbes
+        while true {
+            fetch = min(fetch, universe)
+            let found = try store.index.search(query, k: fetch, probes: probes, allowed: allowed)
+                .filter { c.isLive($0.label) && (matching == nil || filter.matches(Int($0.label), in: c)) }
+            // The index came back short although more memories match: widen, then scan.
+            if found.count < fetch {
+                if store.index.kind == "ivf" && probes < store.index.nlist {
+                    probes = min(store.index.nlist, probes * 4)
+                    continue
+                }
+                if found.count < min(k, universe) {
+                    return (exact(matching ?? c.liveLabels()), "exact-scan (index short)")
+                }
+            }
+            var hits = found.map { score($0.label, similarity: Double($0.score)) }
+            scored += hits.count
+            guard needsBound && fetch < universe else {
+                return (Self.top(hits, k), needsBound ? "ann (all)" : "ann")
+            }
+            // Every memory not returned has similarity ≤ the frontier (the lowest returned).
+            hits.sort(by: Self.better)
+            let frontier = found.map { Double($0.score) }.min() ?? -1
+            let kth = hits.count >= k ? hits[k - 1].score : -Double.infinity
+            let seen = Set(found.map(\.label))
+            let threshold = kth - w.sim * frontier
+            guard let extras = candidatesAbove(threshold, excluding: seen, within: matching,
+                                               budget: max(4 * fetch, 2048)) else {
+                // Too many memories could still win on recency: fetch deeper and retry.
+                if fetch * 4 >= universe { return (exact(matching ?? c.liveLabels()), "exact-scan (decay)") }
+                fetch *= 4
+                continue
+            }
+            for label in extras { hits.append(score(label, similarity: nil)) }
+            scored += extras.count
+            return (Self.top(hits, k), "ann+bound(\(extras.count))")
+        }
+    }
+
+    /// Below this many matching memories a filtered query scans them exactly.
+    private var exactScanLimit: Int {
+        let index = store.index
+        if index.kind == "ivf" { return max(4096, catalog.liveCount * index.defaultProbes / max(1, index.nlist)) }
+        return 4096
+    }
+
+    /// Memories (not in `seen`, within `matching`) whose recency and importance terms alone
+    /// exceed `threshold`; nil when there are more than `budget` of them.
+    private func candidatesAbove(_ threshold: Double, excluding seen: Set<Int64>, within matching: [Int64]?,
+                                 budget: Int) -> [Int64]? {
+        let c = catalog
+        let maxImp = Double(c.maxImportance)
+        // Necessary: w.time·recency > threshold − w.imp·maxImp, i.e. the basis time is after tMin.
+        let need = threshold - w.imp * maxImp
+        var tMin = -Double.infinity
+        if need > 0 {
+            guard w.time > 0, need < w.time else { return [] }
+            tMin = w.now - w.halfLife * log2(w.time / need)
+        }
+        let basis = w.basis == .time ? c.times : c.accessed
+        var out: [Int64] = []
+        func consider(_ l: Int) -> Bool {
+            if basis[l] < tMin || seen.contains(Int64(l)) { return true }
+            if w.time * recency(basis[l]) + w.imp * Double(c.importance[l]) < threshold { return true }
+            out.append(Int64(l))
+            return out.count <= budget
+        }
+        if let matching {
+            for label in matching where !consider(Int(label)) { return nil }
+        } else {
+            let bits = c.liveBits
+            for l in 0..<c.labelCount where bits[l >> 3] & (1 << (l & 7)) != 0 {
+                if filter.needsCheck && !filter.matches(l, in: c) { continue }
+                if !consider(l) { return nil }
+            }
+        }
+        return out
+    }
+
+    /// Scores every label exactly and keeps the top k.
+    private mutating func exact(_ labels: [Int64]) -> [Hit] {
+        scored += labels.count
+        return Self.top(labels.map { score($0, similarity: nil) }, k)
+    }
+
+    private func recency(_ basisTime: Double) -> Double {
+        pow(0.5, max(0, w.now - basisTime) / w.halfLife)
+    }
+
+    private func score(_ label: Int64, similarity known: Double?) -> Hit {
+        let c = catalog
+        let l = Int(label)
+        let sim = known ?? Double(dot(query, c.vectors, offset: l * c.dimension))
+        let rec = recency(w.basis == .time ? c.times[l] : c.accessed[l])
+        let imp = Double(c.importance[l])
+        return Hit(label: label, score: w.sim * sim + w.time * rec + w.imp * imp,
+                   similarity: sim, recency: rec, importance: imp)
+    }
+
+    /// Best first; ties broken by label (older first) so results are deterministic.
+    static func better(_ a: Hit, _ b: Hit) -> Bool {
+        a.score != b.score ? a.score > b.score : a.label < b.label
+    }
+
+    static func top(_ hits: [Hit], _ k: Int) -> [Hit] {
+        if hits.count <= k { return hits.sorted(by: better) }
+        // Partial selection: keep a sorted window of k.
+        var window: [Hit] = []
+        window.reserveCapacity(k + 1)
+        for hit in hits {
+            if window.count == k, let last = window.last, !better(hit, last) { continue }
+            let at = window.firstIndex { better(hit, $0) } ?? window.count
+            window.insert(hit, at: at)
+            if window.count > k { window.removeLast() }
+        }
+        return window
+    }
+
+    static func bitmap(_ labels: [Int64], capacity: Int) -> [UInt8] {
+        var bits = [UInt8](repeating: 0, count: (capacity + 7) / 8)
+        for label in labels { bits[Int(label) >> 3] |= 1 << (UInt8(label & 7)) }
+        return bits
+    }
+}
+
+/// Inner product of `a` with the row of `b` starting at `offset`.
+@inline(__always)
+func dot(_ a: [Float], _ b: [Float], offset: Int) -> Float {
+    a.withUnsafeBufferPointer { x in
+        b.withUnsafeBufferPointer { y in
+            let n = x.count
+            var acc = SIMD16<Float>()
+            var i = 0
+            let xp = UnsafeRawPointer(x.baseAddress!)
+            let yp = UnsafeRawPointer(y.baseAddress! + offset)
+            while i + 16 <= n {
+                acc += xp.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                    * yp.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                i += 16
+            }
+            var sum = acc.sum()
+            while i < n { sum += x[i] * y[offset + i]; i += 1 }
+            return sum
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+
+/// The binary layout of a stored memory (the `records` column family's values).
+///
+/// Version 1, little-endian: `u8 version, u64 label, str id, str namespace, str text,
+/// u32 n + n×str tags, str meta-json, f64 time, created, updated, expires, validTo,
+/// importance, lastAccessed (NaN = none), u32 d + d×f32 vector`, where `str` is a u32 byte
+/// length followed by UTF-8.
+enum RecordCodec {
+    static let version: UInt8 = 1
+
+    static func encode(_ memory: Memory, label: Int64) -> [UInt8] {
+        var out = ByteWriter(capacity: 96 + memory.text.utf8.count + memory.vector.count * 4)
+        out.u8(version)
+        out.u64(UInt64(bitPattern: label))
+        out.string(memory.id)
+        out.string(memory.namespace)
+        out.string(memory.text)
+        out.u32(UInt32(memory.tags.count))
+        memory.tags.forEach { out.string($0) }
+        out.string(memory.meta.isEmpty ? "" : encodeMeta(memory.meta))
+        for value in [memory.time, memory.createdAt, memory.updatedAt, memory.expiresAt ?? .nan,
+                      memory.validTo ?? .nan, memory.importance, memory.lastAccessedAt ?? .nan] {
+            out.f64(value)
+        }
+        out.u32(UInt32(memory.vector.count))
+        memory.vector.forEach { out.f32($0) }
+        return out.bytes
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws -> (memory: Memory, label: Int64) {
+        var r = ByteReader(bytes)
+        guard try r.u8() == version else { throw StoreError.storage("record has an unknown format version") }
+        let label = Int64(bitPattern: try r.u64())
+        let id = try r.string(), namespace = try r.string(), text = try r.string()
+        let tagCount = Int(try r.u32())
+        guard tagCount <= bytes.count else { throw StoreError.storage("corrupt record '\(id)'") }
+        var tags: [String] = []
+        tags.reserveCapacity(tagCount)
+        for _ in 0..<tagCount { tags.append(try r.string()) }
+        let metaText = try r.string()
+        let meta = metaText.isEmpty ? [:] : try decodeMeta(metaText)
+        let time = try r.f64(), created = try r.f64(), updated = try r.f64()
+        let expires = try r.f64(), validTo = try r.f64(), importance = try r.f64(), accessed = try r.f64()
+        let dimension = Int(try r.u32())
+        let vector = try r.floats(dimension)
+        let memory = Memory(id: id, namespace: namespace, text: text, vector: vector, tags: tags, meta: meta,
+                            time: time, createdAt: created, updatedAt: updated,
+                            expiresAt: expires.isNaN ? nil : expires, validTo: validTo.isNaN ? nil : validTo,
+                            importance: importance, lastAccessedAt: accessed.isNaN ? nil : accessed)
+        return (memory, label)
+    }
+
+    static func encodeMeta(_ meta: [String: JSONValue]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(meta)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func decodeMeta(_ text: String) throws -> [String: JSONValue] {
+        do { return try JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)) }
+        catch { throw StoreError.storage("corrupt metadata in record: \(error)") }
+    }
+}
+
+/// Appends little-endian fields to a byte array.
+struct ByteWriter {
+    private(set) var bytes: [UInt8]
+    init(capacity: Int = 64) { bytes = []; bytes.reserveCapacity(capacity) }
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func f32(_ v: Float) { u32(v.bitPattern) }
+    mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    mutating func string(_ s: String) { u32(UInt32(s.utf8.count)); bytes.append(contentsOf: s.utf8) }
+}
+
+/// Reads little-endian fields, throwing on truncation instead of reading past the end.
+struct ByteReader {
+    private let buffer: UnsafeRawBufferPointer
+    private var offset = 0
+    init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    private mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
+        guard n >= 0, offset + n <= buffer.count else { throw StoreError.storage("truncated record") }
+        defer { offset += n }
+        return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
+    }
+    mutating func u8() throws -> UInt8 { try take(1)[0] }
+    mutating func u32() throws -> UInt32 { UInt32(littleEndian: try take(4).loadUnaligned(as: UInt32.self)) }
+    mutating func u64() throws -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
+    mutating func f64() throws -> Double { Double(bitPattern: try u64()) }
+    mutating func string() throws -> String { String(decoding: try take(Int(try u32())), as: UTF8.self) }
+    mutating func floats(_ n: Int) throws -> [Float] {
+        let raw = try take(n * 4)
+        return [Float](unsafeUninitializedCapacity: n) { out, count in
+            for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+            count = n
+        }
+    }
+}
+
+/// Big-endian integer keys sort in numeric order in RocksDB.
+enum Keys {
+    static func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+    static func readU64(_ raw: UnsafeRawBufferPointer) -> UInt64 { UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)) }
+}

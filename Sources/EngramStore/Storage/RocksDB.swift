@@ -1,0 +1,225 @@
+import CRocksDB
+import Foundation
+
+/// A RocksDB database opened with a fixed set of column families.
+///
+/// Thin and synchronous: every `errptr` string from the C API becomes a `StoreError` here
+/// and nowhere else. Not thread-safe on its own; `MemoryStore` serialises access.
+final class RocksDB {
+    private let db: OpaquePointer
+    private let options: OpaquePointer
+    private let readOptions: OpaquePointer
+    private let syncWrite: OpaquePointer
+    private let asyncWrite: OpaquePointer
+    private var families: [String: OpaquePointer] = [:]
+    let path: String
+    let readOnly: Bool
+
+    /// Opens (or creates, unless `readOnly`) the database at `path` with `columnFamilies`
+    /// (the default family is always present).
+    init(path: String, columnFamilies: [String], readOnly: Bool) throws {
+        self.path = path
+        self.readOnly = readOnly
+        let options = rocksdb_options_create()!
+        rocksdb_options_set_create_if_missing(options, readOnly ? 0 : 1)
+        rocksdb_options_set_create_missing_column_families(options, readOnly ? 0 : 1)
+        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+        rocksdb_options_set_max_open_files(options, 256)
+        // The default 64 MiB memtable keeps bulk imports (1.5 KiB per vector) from flushing
+        // too often; two background jobs match the two cores Engram is tuned for.
+        rocksdb_options_increase_parallelism(options, 2)
+        self.options = options
+
+        let names = ["default"] + columnFamilies.filter { $0 != "default" }
+        var cNames = names.map { strdup($0) }
+        defer { cNames.forEach { free($0) } }
+        var cfOptions: [OpaquePointer?] = names.map { _ in options }
+        var handles = [OpaquePointer?](repeating: nil, count: names.count)
+        var err: UnsafeMutablePointer<CChar>?
+        let opened: OpaquePointer? = cNames.withUnsafeMutableBufferPointer { namePtr in
+            cfOptions.withUnsafeMutableBufferPointer { optPtr in
+                handles.withUnsafeMutableBufferPointer { handlePtr in
+                    namePtr.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: names.count) { constNames in
+                        if readOnly {
+                            return rocksdb_open_for_read_only_column_families(
+                                options, path, Int32(names.count), constNames, optPtr.baseAddress,
+                                handlePtr.baseAddress, 0, &err)
+                        }
+                        return rocksdb_open_column_families(
+                            options, path, Int32(names.count), constNames, optPtr.baseAddress,
+                            handlePtr.baseAddress, &err)
+                    }
+                }
+            }
+        }
+        if let err {
+            let message = String(cString: err)
+            rocksdb_free(err)
+            rocksdb_options_destroy(options)
+            throw StoreError.fromRocksDB(message, path: path)
+        }
+        guard let opened else {
+            rocksdb_options_destroy(options)
+            throw StoreError.storage("could not open RocksDB at \(path)")
+        }
+        self.db = opened
+        for (name, handle) in zip(names, handles) { families[name] = handle }
+        readOptions = rocksdb_readoptions_create()
+        syncWrite = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_sync(syncWrite, 1)
+        asyncWrite = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_sync(asyncWrite, 0)
+    }
+
+    deinit {
+        for handle in families.values { rocksdb_column_family_handle_destroy(handle) }
+        rocksdb_close(db)
+        rocksdb_readoptions_destroy(readOptions)
+        rocksdb_writeoptions_destroy(syncWrite)
+        rocksdb_writeoptions_destroy(asyncWrite)
+        rocksdb_options_destroy(options)
+    }
+
+    private func family(_ name: String) -> OpaquePointer {
+        guard let handle = families[name] else {
+            preconditionFailure("column family \(name) was not declared when opening")
+        }
+        return handle
+    }
+
+    /// The value stored under `key` in `family`, or nil.
+    func get(_ family: String, _ key: [UInt8]) throws -> [UInt8]? {
+        var err: UnsafeMutablePointer<CChar>?
+        var length = 0
+        let value = key.withUnsafeBufferPointer { k in
+            k.withMemoryRebound(to: CChar.self) { kc in
+                rocksdb_get_cf(db, readOptions, self.family(family), kc.baseAddress, kc.count, &length, &err)
+            }
+        }
+        try check(err)
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return value.withMemoryRebound(to: UInt8.self, capacity: length) {
+            Array(UnsafeBufferPointer(start: $0, count: length))
+        }
+    }
+
+    /// Applies `batch` atomically. With `sync`, returns only after the write-ahead log is
+    /// on stable storage: this is the point at which Engram acknowledges a write.
+    func write(_ batch: WriteBatch, sync: Bool) throws {
+        guard !readOnly else { throw StoreError.readOnly }
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_write(db, sync ? syncWrite : asyncWrite, batch.handle, &err)
+        try check(err)
+    }
+
+    func makeBatch() -> WriteBatch { WriteBatch(db: self) }
+
+    /// Visits every key/value of `family` whose key starts with `prefix`, in key order,
+    /// starting at `start` (default: the prefix). `body` returns false to stop early.
+    func scan(_ family: String, prefix: [UInt8] = [], from start: [UInt8]? = nil,
+              _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        let iterator = rocksdb_create_iterator_cf(db, readOptions, self.family(family))!
+        defer { rocksdb_iter_destroy(iterator) }
+        let seekKey = start ?? prefix
+        seekKey.withUnsafeBufferPointer { k in
+            k.withMemoryRebound(to: CChar.self) { rocksdb_iter_seek(iterator, $0.baseAddress, $0.count) }
+        }
+        while rocksdb_iter_valid(iterator) != 0 {
+            var keyLength = 0, valueLength = 0
+            let keyPtr = rocksdb_iter_key(iterator, &keyLength)!
+            let valuePtr = rocksdb_iter_value(iterator, &valueLength)
+            let key = UnsafeRawBufferPointer(start: keyPtr, count: keyLength)
+            if !prefix.isEmpty {
+                if keyLength < prefix.count || !zip(key, prefix).allSatisfy({ $0 == $1 }) { break }
+            }
+            let value = UnsafeRawBufferPointer(start: valuePtr, count: valueLength)
+            if try !body(key, value) { break }
+            rocksdb_iter_next(iterator)
+        }
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_iter_get_error(iterator, &err)
+        try check(err)
+    }
+
+    /// Flushes memtables to SST files (used before snapshots of derived data and on close).
+    func flush() throws {
+        guard !readOnly else { return }
+        let options = rocksdb_flushoptions_create()
+        defer { rocksdb_flushoptions_destroy(options) }
+        rocksdb_flushoptions_set_wait(options, 1)
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_flush(db, options, &err)
+        try check(err)
+    }
+
+    /// Approximate on-disk size of all SST files, in bytes.
+    func liveDataSize() -> Int64 {
+        var total: Int64 = 0
+        for handle in families.values {
+            if let value = rocksdb_property_value_cf(db, handle, "rocksdb.total-sst-files-size") {
+                total += Int64(String(cString: value)) ?? 0
+                rocksdb_free(value)
+            }
+        }
+        return total
+    }
+
+    fileprivate func familyHandle(_ name: String) -> OpaquePointer { family(name) }
+
+    private func check(_ err: UnsafeMutablePointer<CChar>?) throws {
+        guard let err else { return }
+        let message = String(cString: err)
+        rocksdb_free(err)
+        throw StoreError.fromRocksDB(message, path: path)
+    }
+}
+
+/// A set of puts and deletes applied atomically by `RocksDB.write`.
+final class WriteBatch {
+    let handle: OpaquePointer
+    private let db: RocksDB
+
+    fileprivate init(db: RocksDB) {
+        self.db = db
+        handle = rocksdb_writebatch_create()
+    }
+
+    deinit { rocksdb_writebatch_destroy(handle) }
+
+    var count: Int { Int(rocksdb_writebatch_count(handle)) }
+
+    func put(_ family: String, _ key: [UInt8], _ value: [UInt8]) {
+        let cf = db.familyHandle(family)
+        key.withUnsafeBufferPointer { k in
+            value.withUnsafeBufferPointer { v in
+                k.withMemoryRebound(to: CChar.self) { kc in
+                    v.withMemoryRebound(to: CChar.self) { vc in
+                        rocksdb_writebatch_put_cf(handle, cf, kc.baseAddress, kc.count, vc.baseAddress, vc.count)
+                    }
+                }
+            }
+        }
+    }
+
+    func delete(_ family: String, _ key: [UInt8]) {
+        let cf = db.familyHandle(family)
+        key.withUnsafeBufferPointer { k in
+            k.withMemoryRebound(to: CChar.self) { rocksdb_writebatch_delete_cf(handle, cf, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Deletes every key in `[start, end)`.
+    func deleteRange(_ family: String, from start: [UInt8], to end: [UInt8]) {
+        let cf = db.familyHandle(family)
+        start.withUnsafeBufferPointer { s in
+            end.withUnsafeBufferPointer { e in
+                s.withMemoryRebound(to: CChar.self) { sc in
+                    e.withMemoryRebound(to: CChar.self) { ec in
+                        rocksdb_writebatch_delete_range_cf(handle, cf, sc.baseAddress, sc.count, ec.baseAddress, ec.count)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import EngramStore
+import Foundation
+import Testing
+
+@Suite("Scoring and filters against brute force")
+struct ScoringTests {
+    static let memories = makeMemories(count: 3000, dimension: 32)
+
+    static func queries(_ n: Int, seed: UInt64) -> [[Float]] {
+        var rng = SeededRandom(seed)
+        return (0..<n).map { i in memories[(i * 37) % memories.count].vector.map { $0 + 0.5 * rng.gaussian() } }
+    }
+
+    static let weightSets: [(Double, Double, Double, Double)] = [
+        // (wSim, wTime, wImp, half-life days)
+        (1, 0, 0, 30), (1, 0.5, 0, 30), (1, 1, 0, 7), (1, 0.2, 0.3, 90), (0.2, 1, 0, 1), (1, 3, 0, 0.5), (0, 1, 1, 30),
+    ]
+
+    @Test("flat index: exact top-k for every weight set", arguments: [IndexKind.flat])
+    func exactFlat(kind: IndexKind) throws {
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir, settings: testSettings(kind))
+            try store.upsert(Self.memories)
+            for (ws, wt, wi, hl) in Self.weightSets {
+                for q in Self.queries(10, seed: 7) {
+                    let got = try store.query(MemoryQuery(vector: q, k: 10, scoring: ScoringOptions(
+                        wSim: ws, wTime: wt, wImportance: wi, halfLife: hl * day), now: baseNow))
+                    let want = bruteForce(Self.memories, query: q, k: 10, wSim: ws, wTime: wt, wImp: wi,
+                                          halfLife: hl * day, now: baseNow)
+                    #expect(got.results.map(\.memory.id) == want, "weights \(ws),\(wt),\(wi),\(hl)d")
+                }
+            }
+        }
+    }
+
+    @Test("ANN indexes: recall against brute force", arguments: [IndexKind.ivf, .hnsw, .auto])
+    func annRecall(kind: IndexKind) throws {
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir, settings: testSettings(kind))
+            try store.upsert(Self.memories)
+            #expect(try store.stats().indexKind == (kind == .hnsw ? "hnsw" : "ivf"))
+            for (ws, wt, wi, hl) in Self.weightSets {
+                var total = 0.0, n = 0.0
+                for q in Self.queries(20, seed: 11) {
+                    let got = try store.query(MemoryQuery(vector: q, k: 10, scoring: ScoringOptions(
+                        wSim: ws, wTime: wt, wImportance: wi, halfLife: hl * day), now: baseNow))
+                    let want = bruteForce(Self.memories, query: q, k: 10, wSim: ws, wTime: wt, wImp: wi,
+                                          halfLife: hl * day, now: baseNow)
+                    total += recall(got.results.map(\.memory.id), want)
+                    n += 1
+                    // Every breakdown adds up to the score.
+                    for r in got.results {
+                        #expect(abs(r.score - (ws * r.similarity + wt * r.recency + wi * r.importance)) < 1e-9)
+                    }
+                }
+                let required = (wt > 0 || wi > 0) ? 0.99 : 0.95
+                #expect(total / n >= required, "recall \(total / n) for weights \(ws),\(wt),\(wi),\(hl)d")
+            }
+        }
+    }
+
+    @Test("every filter returns the exact filtered top-k", arguments: [IndexKind.flat, .ivf, .hnsw])
+    func filters(kind: IndexKind) throws {
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir, settings: testSettings(kind))
+            try store.upsert(Self.memories)
+            let cases: [(MemoryFilter, (NewMemory) -> Bool)] = [
+                (MemoryFilter(namespace: "alpha"), { $0.namespace == "alpha" }),
+                (MemoryFilter(allTags: ["red", "work"]), { $0.tags.contains("red") && $0.tags.contains("work") }),
+                (MemoryFilter(anyTags: ["blue", "home"]), { $0.tags.contains("blue") || $0.tags.contains("home") }),
+                (MemoryFilter(metaEquals: ["group": .number(3)]), { $0.meta["group"] == .number(3) }),
+                (MemoryFilter(metaEquals: ["kind": .string("odd"), "group": .number(2)]),
+                 { $0.meta["kind"] == .string("odd") && $0.meta["group"] == .number(2) }),
+                (MemoryFilter(since: baseNow - 30 * day), { $0.time! >= baseNow - 30 * day }),
+                (MemoryFilter(until: baseNow - 300 * day), { $0.time! <= baseNow - 300 * day }),
+                (MemoryFilter(asOf: baseNow - 200 * day), { $0.time! <= baseNow - 200 * day }),
+                (MemoryFilter(namespace: "beta", allTags: ["green"], since: baseNow - 100 * day),
+                 { $0.namespace == "beta" && $0.tags.contains("green") && $0.time! >= baseNow - 100 * day }),
+            ]
+            for (filter, keep) in cases {
+                for q in Self.queries(8, seed: 5) {
+                    for (wt, hl) in [(0.0, 30.0), (1.0, 10.0)] {
+                        let got = try store.query(MemoryQuery(vector: q, k: 10, filter: filter,
+                                                              scoring: ScoringOptions(wTime: wt, halfLife: hl * day),
+                                                              now: baseNow)).results.map(\.memory.id)
+                        let want = bruteForce(Self.memories, query: q, k: 10, wSim: 1, wTime: wt, wImp: 0,
+                                              halfLife: hl * day, now: baseNow, where: keep)
+                        #expect(got.count == want.count, "\(filter): \(got.count) results, \(want.count) expected")
+                        #expect(recall(got, want) >= (kind == .flat ? 1.0 : 0.8), "\(filter) wTime \(wt)")
+                    }
+                }
+            }
+            // An unknown namespace or tag matches nothing rather than failing.
+            #expect(try store.query(MemoryQuery(vector: Self.memories[0].vector, filter: MemoryFilter(namespace: "nope"))).results.isEmpty)
+            #expect(try store.query(MemoryQuery(vector: Self.memories[0].vector, filter: MemoryFilter(allTags: ["nope"]))).results.isEmpty)
+        }
+    }
+
+    @Test("a selective filter still returns k results when k match")
+    func selectiveFilter() throws {
+        try withTempDirectory { dir in
+            var memories = makeMemories(count: 2000, dimension: 32, seed: 3)
+            for i in stride(from: 0, to: 2000, by: 400) { memories[i].tags.append("rare") }
+            let store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
+            try store.upsert(memories)
+            // A query far from every rare memory: the ANN neighbourhood contains none of them.
+            let got = try store.query(MemoryQuery(vector: memories[1].vector, k: 5, filter: MemoryFilter(allTags: ["rare"])))
+            #expect(got.results.count == 5)
+            #expect(Set(got.results.map(\.memory.id)) == Set(["m0", "m400", "m800", "m1200", "m1600"]))
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import EngramStore
+import Foundation
+
+/// A fresh temporary directory, removed when the test's closure returns.
+func withTempDirectory<T>(_ body: (URL) throws -> T) throws -> T {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    return try body(dir.appendingPathComponent("db"))
+}
+
+/// Deterministic generator (SplitMix64) so failures reproduce.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func gaussian() -> Float {
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+    }
+}
+
+let day = 86_400.0
+let baseNow = 1_750_000_000.0
+
+/// Clustered random memories spread over a year, with namespaces, tags, meta, importance.
+func makeMemories(count: Int, dimension: Int, clusters: Int = 20, seed: UInt64 = 1) -> [NewMemory] {
+    var rng = SeededRandom(seed)
+    let centres = (0..<clusters).map { _ in (0..<dimension).map { _ in rng.gaussian() } }
+    let tagPool = ["red", "green", "blue", "work", "home"]
+    return (0..<count).map { i in
+        let c = centres[i % clusters]
+        let v = c.map { $0 + 0.35 * rng.gaussian() }
+        let tags = tagPool.filter { _ in Double.random(in: 0..<1, using: &rng) < 0.3 }
+        return NewMemory(id: "m\(i)", namespace: i % 3 == 0 ? "alpha" : "beta", text: "memory \(i)", vector: v,
+                         tags: tags, meta: ["group": .number(Double(i % 7)), "kind": .string(i % 2 == 0 ? "even" : "odd")],
+                         time: baseNow - Double.random(in: 0..<365, using: &rng) * day,
+                         importance: Double.random(in: 0..<1, using: &rng))
+    }
+}
+
+func normalised(_ v: [Float]) -> [Float] {
+    let n = (v.reduce(0) { $0 + Double($1) * Double($1) }).squareRoot()
+    return v.map { Float(Double($0) / n) }
+}
+
+/// The reference: score every memory with the documented formula and sort.
+func bruteForce(_ memories: [NewMemory], query: [Float], k: Int, wSim: Double, wTime: Double, wImp: Double,
+                halfLife: Double, now: Double, where keep: (NewMemory) -> Bool = { _ in true }) -> [String] {
+    let q = normalised(query)
+    let scored = memories.filter(keep).map { m -> (String, Double) in
+        let v = normalised(m.vector)
+        let sim = zip(q, v).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rec = pow(0.5, max(0, now - (m.time ?? now)) / halfLife)
+        return (m.id!, wSim * sim + wTime * rec + wImp * m.importance)
+    }
+    return scored.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(k).map(\.0)
+}
+
+func recall(_ got: [String], _ want: [String]) -> Double {
+    guard !want.isEmpty else { return 1 }
+    return Double(Set(got).intersection(want).count) / Double(want.count)
+}
+
+/// Settings for small test databases: IVF trains at a few hundred vectors.
+func testSettings(_ kind: IndexKind, dimension: Int = 32) -> StoreSettings {
+    var s = StoreSettings(dimension: dimension, index: kind)
+    s.ivfMinimumTrainingSize = 500
+    s.autoIVFThreshold = 500
+    s.nprobe = 0
+    s.sync = false
+    return s
+}
