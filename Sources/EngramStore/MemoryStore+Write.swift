@@ -51,9 +51,12 @@ extension MemoryStore {
             changeSeq = seq
             for l in removed { catalog.remove(label: l) }
             catalog.reserveLabels(Int(label))
-            for (memory, l) in inserted { catalog.insert(memory, label: l) }
-            let live = inserted.map(\.1).filter { catalog.isLive($0) }
-            try applyToIndex(added: live, removed: removed)
+            // An entry superseded by a later one for the same id in this batch never goes live.
+            let superseded = Set(removed)
+            let live = inserted.filter { !superseded.contains($0.1) }
+            for (memory, l) in live { catalog.insert(memory, label: l) }
+            let firstNewLabel = label - Int64(inserted.count)
+            try applyToIndex(added: live.map(\.1), removed: removed.filter { $0 < firstNewLabel })
             return ids
         }
     }

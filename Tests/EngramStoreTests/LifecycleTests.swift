@@ -1,0 +1,169 @@
+import EngramStore
+import Foundation
+import Testing
+
+@Suite("Persistence, updates, deletes and time semantics")
+struct LifecycleTests {
+    @Test("memories and query results survive close and reopen", arguments: [IndexKind.flat, .ivf, .hnsw])
+    func persistence(kind: IndexKind) throws {
+        try withTempDirectory { dir in
+            let memories = makeMemories(count: 1200, dimension: 32, seed: 9)
+            let q = memories[5].vector
+            let before: [String]
+            do {
+                let store = try MemoryStore.create(at: dir, settings: testSettings(kind))
+                try store.upsert(memories)
+                before = try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.memory.id)
+                try store.close()
+                #expect(throws: StoreError.closed) { try store.get("m1") }
+            }
+            let store = try MemoryStore.open(at: dir)
+            #expect(store.count() == 1200)
+            let m = try store.get("m7")
+            #expect(m.text == "memory 7" && m.namespace == memories[7].namespace && m.tags == memories[7].tags.sorted())
+            #expect(m.meta == memories[7].meta && m.time == memories[7].time! && m.importance == memories[7].importance)
+            #expect(try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.memory.id) == before)
+            #expect(try store.check().ok)
+        }
+    }
+
+    @Test("upsert replaces: new content, same createdAt, old vector gone")
+    func upsertReplaces() throws {
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 4))
+            try store.upsert([NewMemory(id: "a", text: "old", vector: [1, 0, 0, 0], tags: ["x"])], now: 100)
+            try store.upsert([NewMemory(id: "a", text: "new", vector: [0, 1, 0, 0])], now: 200)
+            let a = try store.get("a")
+            #expect(a.text == "new" && a.tags.isEmpty && a.createdAt == 100 && a.updatedAt == 200)
+            #expect(store.count() == 1)
+            let hits = try store.query(MemoryQuery(vector: [1, 0, 0, 0], k: 5)).results
+            #expect(hits.count == 1 && hits[0].memory.text == "new" && abs(hits[0].similarity) < 1e-6)
+            // Within one batch the last entry for an id wins.
+            try store.upsert([NewMemory(id: "b", text: "1", vector: [0, 0, 1, 0]), NewMemory(id: "b", text: "2", vector: [0, 0, 0, 1])])
+            #expect(try store.get("b").text == "2" && store.count() == 2)
+            #expect(try store.check().ok)
+        }
+    }
+
+    @Test("deleted memories are never returned, before and after compaction and reopen",
+          arguments: [IndexKind.flat, .ivf, .hnsw])
+    func deletes(kind: IndexKind) throws {
+        try withTempDirectory { dir in
+            let memories = makeMemories(count: 1000, dimension: 32, seed: 4)
+            var store = try MemoryStore.create(at: dir, settings: testSettings(kind))
+            try store.upsert(memories)
+            let deleted = Set((0..<1000).filter { $0 % 3 == 0 }.map { "m\($0)" })
+            #expect(try store.delete(ids: Array(deleted)) == deleted.count)
+            func assertNoneReturned() throws {
+                for i in stride(from: 0, to: 1000, by: 50) {
+                    let ids = try store.query(MemoryQuery(vector: memories[i].vector, k: 50,
+                                                          scoring: ScoringOptions(wTime: 0.5), now: baseNow)).results.map(\.memory.id)
+                    #expect(ids.count == 50)
+                    #expect(Set(ids).isDisjoint(with: deleted))
+                }
+                #expect(store.count() == 1000 - deleted.count)
+                #expect(try store.check().ok)
+            }
+            try assertNoneReturned()
+            if kind == .hnsw { #expect(try store.stats().tombstones == deleted.count) }
+            try store.close()
+            store = try MemoryStore.open(at: dir)
+            try assertNoneReturned()
+            try store.compact()
+            #expect(try store.stats().tombstones == 0)
+            try assertNoneReturned()
+            #expect(throws: StoreError.notFound(id: "m0")) { try store.get("m0") }
+            // Delete by filter.
+            let alpha = store.count(matching: MemoryFilter(namespace: "alpha"))
+            #expect(try store.delete(matching: MemoryFilter(namespace: "alpha")) == alpha)
+            #expect(store.count(matching: MemoryFilter(namespace: "alpha")) == 0)
+            #expect(try store.check().ok)
+        }
+    }
+
+    @Test("asOf, now, expiry and access-based decay")
+    func timeSemantics() throws {
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 2))
+            try store.upsert([
+                NewMemory(id: "old", vector: [1, 0], time: 1000),
+                NewMemory(id: "mid", vector: [1, 0.01], time: 2000, expiresAt: 2500),
+                NewMemory(id: "new", vector: [1, 0.02], time: 3000),
+                NewMemory(id: "fact", vector: [1, 0.03], time: 1500, validTo: 2200),
+            ], now: 5000)
+            func ids(_ f: MemoryFilter, now: Double, wTime: Double = 0) throws -> [String] {
+                try store.query(MemoryQuery(vector: [1, 0], k: 10, filter: f,
+                                            scoring: ScoringOptions(wTime: wTime, halfLife: 1000), now: now)).results.map(\.memory.id)
+            }
+            // now = 2100: "mid" in force; "fact" in force; asOf hides what happened later.
+            #expect(Set(try ids(MemoryFilter(asOf: 2100), now: 5000)) == ["old", "mid", "fact"])
+            #expect(Set(try ids(MemoryFilter(asOf: 2300), now: 5000)) == ["old", "mid"])
+            #expect(Set(try ids(MemoryFilter(asOf: 2600), now: 5000)) == ["old"])
+            // Without asOf, expiry is measured at now.
+            #expect(Set(try ids(MemoryFilter(), now: 2400)) == ["old", "mid", "new"])
+            #expect(Set(try ids(MemoryFilter(), now: 2600)) == ["old", "new"])
+            // Recency with an explicit now: the newest wins when time dominates.
+            let ranked = try store.query(MemoryQuery(vector: [1, 0], k: 3, scoring: ScoringOptions(wSim: 0, wTime: 1, halfLife: 1000), now: 3000)).results
+            #expect(ranked.map(\.memory.id) == ["new", "old"])
+            #expect(abs(ranked[0].recency - 1) < 1e-12 && abs(ranked[1].recency - 0.25) < 1e-12)
+            // Access-based decay: touching "old" makes it the most recent.
+            _ = try store.query(MemoryQuery(vector: [1, 0], k: 1, filter: MemoryFilter(namespace: "default"), now: 4000, touch: true))
+            #expect(try store.get("old").lastAccessedAt == 4000)
+            let byAccess = try store.query(MemoryQuery(vector: [1, 0], k: 1, scoring: ScoringOptions(wSim: 0, wTime: 1, halfLife: 1000, decay: .access), now: 4000))
+            #expect(byAccess.results.first?.memory.id == "old")
+        }
+    }
+
+    @Test("a missing or corrupt index snapshot is rebuilt from RocksDB")
+    func snapshotRecovery() throws {
+        try withTempDirectory { dir in
+            let memories = makeMemories(count: 800, dimension: 32, seed: 2)
+            var store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
+            try store.upsert(memories)
+            let q = MemoryQuery(vector: memories[3].vector, k: 10)
+            let expected = try store.query(q).results.map(\.memory.id)
+            try store.close()
+            let indexDir = dir.appendingPathComponent("index")
+            // Corrupt: truncate every snapshot file.
+            for name in try FileManager.default.contentsOfDirectory(atPath: indexDir.path) {
+                try Data("garbage".utf8).write(to: indexDir.appendingPathComponent(name))
+            }
+            store = try MemoryStore.open(at: dir)
+            #expect(try store.check().ok)
+            #expect(recall(try store.query(q).results.map(\.memory.id), expected) >= 0.9)
+            try store.close()
+            // Missing.
+            try FileManager.default.removeItem(at: indexDir)
+            store = try MemoryStore.open(at: dir)
+            #expect(try store.check().ok && store.count() == 800)
+        }
+    }
+
+    @Test("changes after the last snapshot are replayed on open")
+    func replayAfterSnapshot() throws {
+        try withTempDirectory { dir in
+            let memories = makeMemories(count: 700, dimension: 32, seed: 6)
+            do {
+                let store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
+                try store.upsert(Array(memories[0..<600]))
+                try store.compact() // snapshot now covers the first 600
+                try store.upsert(Array(memories[600...]))
+                try store.delete(ids: ["m1", "m650"])
+                // Simulate a crash: skip close(), so no new snapshot is written.
+                _ = Unmanaged.passRetained(store)
+            }
+            // A second handle in this process would collide with RocksDB's in-process lock,
+            // so copy the directory as a crashed process would have left it.
+            let copy = dir.deletingLastPathComponent().appendingPathComponent("copy")
+            try FileManager.default.copyItem(at: dir, to: copy)
+            try? FileManager.default.removeItem(at: copy.appendingPathComponent("kv/LOCK"))
+            let store = try MemoryStore.open(at: copy)
+            #expect(store.count() == 698)
+            let report = try store.check()
+            #expect(report.ok, "missing \(report.missingFromIndex.prefix(5)) unknown \(report.unknownInIndex.prefix(5))")
+            let hits = try store.query(MemoryQuery(vector: memories[650].vector, k: 5)).results.map(\.memory.id)
+            #expect(!hits.contains("m650") && hits.count == 5)
+            #expect(try store.get("m699").text == "memory 699")
+        }
+    }
+}
