@@ -4,8 +4,9 @@ import Foundation
 /// a `BertNormalizer` and a `BertPreTokenizer`.
 ///
 /// Steps, on Unicode scalars:
-/// 1. clean text: drop U+0000, U+FFFD and control characters (general categories Cc, Cf, Cn,
-///    Co, Cs, except tab, newline and carriage return); map every whitespace to a space;
+/// 1. clean text: drop U+0000, U+FFFD and control characters (general categories Cc, Cf, Co,
+///    Cs, except tab, newline and carriage return; unassigned scalars are kept, as the
+///    reference tokenizer keeps them); map every whitespace to a space;
 /// 2. put spaces around CJK ideographs so each becomes its own word;
 /// 3. strip accents (canonical decomposition, then drop non-spacing marks), when enabled;
 /// 4. lower-case each scalar with its full Unicode lower-case mapping;
@@ -99,7 +100,7 @@ public struct BertPreTokenizer: Sendable, Equatable {
         }
     }
 
-    /// General categories Cc, Cf, Cn, Co, Cs, except tab, newline and carriage return
+    /// General categories Cc, Cf, Co, Cs, except tab, newline and carriage return
     /// (which count as whitespace).
     static func isControl(_ s: Unicode.Scalar) -> Bool {
         switch s.value {
@@ -107,7 +108,7 @@ public struct BertPreTokenizer: Sendable, Equatable {
         case 0x20..<0x7F: return false
         default:
             switch s.properties.generalCategory {
-            case .control, .format, .unassigned, .privateUse, .surrogate: return true
+            case .control, .format, .privateUse, .surrogate: return true
             default: return false
             }
         }

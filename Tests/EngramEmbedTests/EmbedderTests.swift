@@ -1,0 +1,161 @@
+import EngramEmbed
+import Foundation
+import Testing
+
+@Suite("MiniLM embedder")
+struct EmbedderTests {
+    @Test func matchesReferenceEmbeddings() async throws {
+        let embedder = try Fixtures.embedder()
+        let cases = try Fixtures.referenceCases()
+        let vectors = try await embedder.embed(cases.map(\.text))
+        #expect(vectors.count == cases.count)
+        for (c, v) in zip(cases, vectors) {
+            #expect(v.count == 384)
+            let diff = maxAbsDifference(v, c.embedding)
+            #expect(diff <= 1e-4, "max abs difference \(diff) for \(c.text.debugDescription)")
+            #expect(cosine(v, c.embedding) >= 0.9999, "cosine for \(c.text.debugDescription)")
+        }
+    }
+
+    @Test func describesItself() throws {
+        let embedder = try Fixtures.embedder()
+        #expect(embedder.dimension == 384)
+        #expect(embedder.modelIdentifier == "all-MiniLM-L6-v2")
+        #expect(embedder.configuration == .miniLML6)
+        #expect(embedder.threads >= 1)
+    }
+
+    @Test func firstTwoSentencesAreTheNearestPair() async throws {
+        let texts = ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.", "A man is riding a horse."]
+        let v = try await Fixtures.embedder().embed(texts)
+        var best = (0, 0, -Float.infinity)
+        for i in 0..<4 {
+            for j in (i + 1)..<4 where cosine(v[i], v[j]) > best.2 { best = (i, j, cosine(v[i], v[j])) }
+        }
+        #expect(best.0 == 0 && best.1 == 1, "nearest pair \(best)")
+        #expect(abs(cosine(v[0], v[1]) - 0.7553) < 1e-3)
+    }
+
+    @Test func outputIsUnitLengthAndIndependentOfBatching() async throws {
+        let embedder = try Fixtures.embedder()
+        let texts = [
+            "short", "", "   ", "A considerably longer sentence that has many more tokens than the others in this batch, by design.",
+            "Café naïve 自主学习 🙂 мир", "The quick brown fox jumps over the lazy dog.",
+        ]
+        let together = try await embedder.embed(texts)
+        for (text, vector) in zip(texts, together) {
+            let alone = try await embedder.embed([text])[0]
+            #expect(maxAbsDifference(alone, vector) < 1e-5, "\(text.debugDescription) alone vs in a batch")
+            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            #expect(abs(norm - 1) < 1e-5)
+            #expect(vector.allSatisfy { $0.isFinite })
+        }
+        // Groups smaller than the input: same results.
+        let small = try MiniLMEmbedder(modelDirectory: try Fixtures.requireModel(), maxBatch: 2)
+        let grouped = try await small.embed(texts)
+        for (a, b) in zip(grouped, together) { #expect(maxAbsDifference(a, b) < 1e-5) }
+        #expect(try await embedder.embed([]).isEmpty)
+    }
+
+    @Test func longInputIsTruncatedNotRejected() async throws {
+        let embedder = try Fixtures.embedder()
+        let long = String(repeating: "memory databases remember what matters. ", count: 100)
+        let cut = embedder.tokenizer.encode(long)
+        #expect(cut.count == 256)
+        let v = try await embedder.embed([long, long + " and much more text after the cut"])
+        // Both are cut to the same 256 tokens, so they embed identically.
+        #expect(maxAbsDifference(v[0], v[1]) < 1e-6)
+        #expect(maxAbsDifference(v[0], embedder.embed(tokenIDs: [cut])[0]) < 1e-6)
+    }
+
+    @Test func duplicateTextsGiveIdenticalVectors() async throws {
+        let v = try await Fixtures.embedder().embed(Array(repeating: "the same sentence", count: 40))
+        #expect(v.allSatisfy { $0 == v[0] })
+    }
+
+    @Test func usableAsExistentialEmbedder() async throws {
+        let embedder: any Embedder = try Fixtures.embedder()
+        let v = try await embedder.embed(["hello"])
+        #expect(v.count == 1 && v[0].count == embedder.dimension)
+    }
+}
+
+@Suite("model loading errors")
+struct ModelLoadingTests {
+    @Test func missingFolderNamesSetupScript() throws {
+        let absent = try temporaryDirectory().appendingPathComponent("nope")
+        #expect {
+            try MiniLMEmbedder(modelDirectory: absent)
+        } throws: { error in
+            "\(error)".contains("Tools/setup-models.sh")
+        }
+    }
+
+    @Test func missingWeightsFileIsNamed() throws {
+        let model = try Fixtures.requireModel()
+        let folder = try temporaryDirectory()
+        for name in ["config.json", "tokenizer.json", "sentence_bert_config.json"] {
+            try FileManager.default.copyItem(at: model.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+        }
+        let expected = EmbedError.missingFile(path: folder.appendingPathComponent("model.safetensors").path)
+        #expect(throws: expected) { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(expected.description.contains("Tools/setup-models.sh"))
+    }
+
+    @Test func weightsOfTheWrongShapeAreRejected() throws {
+        let model = try Fixtures.requireModel()
+        let folder = try temporaryDirectory()
+        for name in ["tokenizer.json", "model.safetensors"] {
+            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: model.appendingPathComponent(name))
+        }
+        // A config claiming a wider model than the weights hold.
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: model.appendingPathComponent("config.json"))) as? [String: Any])
+        config["hidden_size"] = 768
+        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
+        #expect(throws: EmbedError.shapeMismatch(name: "embeddings.word_embeddings.weight", expected: [30522, 768], found: [30522, 384])) {
+            try MiniLMEmbedder(modelDirectory: folder)
+        }
+    }
+}
+
+@Suite("model locator")
+struct LocatorTests {
+    @Test func explicitPathWins() throws {
+        let model = try Fixtures.requireModel()
+        let url = try EmbedderModelLocator.locate(explicit: model.path, environment: ["ENGRAM_EMBED_MODEL": "/nonexistent"],
+                                                  currentDirectory: "/", executablePath: nil)
+        #expect(url.standardizedFileURL.path == model.standardizedFileURL.path)
+    }
+
+    @Test func environmentVariables() throws {
+        let model = try Fixtures.requireModel()
+        let viaModel = try EmbedderModelLocator.locate(explicit: nil, environment: ["ENGRAM_EMBED_MODEL": model.path],
+                                                       currentDirectory: "/", executablePath: nil)
+        #expect(viaModel.path == model.standardizedFileURL.path)
+        let viaModels = try EmbedderModelLocator.locate(explicit: nil, environment: ["ENGRAM_MODELS": model.deletingLastPathComponent().path],
+                                                        currentDirectory: "/", executablePath: nil)
+        #expect(viaModels.path == model.standardizedFileURL.path)
+    }
+
+    @Test func searchesUpwardFromCurrentAndExecutableDirectories() throws {
+        let root = Fixtures.repositoryRoot.path
+        let fromSubfolder = try EmbedderModelLocator.locate(explicit: nil, environment: [:],
+                                                            currentDirectory: root + "/Sources/EngramEmbed", executablePath: nil)
+        #expect(fromSubfolder.path.hasSuffix("Data/models/all-MiniLM-L6-v2"))
+        let fromExecutable = try EmbedderModelLocator.locate(explicit: nil, environment: [:], currentDirectory: "/",
+                                                             executablePath: root + "/.build/release/engram")
+        #expect(fromExecutable.path.hasSuffix("Data/models/all-MiniLM-L6-v2"))
+    }
+
+    @Test func notFoundNamesSetupScript() throws {
+        let empty = try temporaryDirectory()
+        for (explicit, environment) in [(empty.path, [String: String]()), (nil, ["ENGRAM_EMBED_MODEL": empty.path]), (nil, [:])] {
+            #expect {
+                try EmbedderModelLocator.locate(explicit: explicit, environment: environment, currentDirectory: empty.path, executablePath: nil)
+            } throws: { error in
+                guard let error = error as? EmbedError, case .modelNotFound = error else { return false }
+                return error.description.contains("Tools/setup-models.sh")
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import EngramEmbed
+import Foundation
+import Testing
+
+/// Locations of the model files and reference outputs, found from this file's path.
+enum Fixtures {
+    /// The repository root (three levels above this file).
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let modelDirectory = repositoryRoot.appendingPathComponent("Data/models/all-MiniLM-L6-v2")
+    static let referenceDirectory = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/reference")
+
+    struct MissingFixture: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The model folder; fails (never skips) when the set-up has not been run.
+    static func requireModel() throws -> URL {
+        for name in ["model.safetensors", "tokenizer.json", "config.json"] {
+            let path = modelDirectory.appendingPathComponent(name).path
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw MissingFixture(description: "\(path) is missing: run Tools/setup-models.sh before the tests")
+            }
+        }
+        return modelDirectory
+    }
+
+    struct ReferenceCase: Sendable {
+        let text: String
+        let ids: [Int32]
+        let tokens: [String]
+        let embedding: [Float]
+    }
+
+    /// `minilm_reference.json` from the shared reference folder.
+    static func referenceCases() throws -> [ReferenceCase] {
+        let url = referenceDirectory.appendingPathComponent("minilm_reference.json")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw MissingFixture(description: "\(url.path) is missing: the shared reference folder must sit beside the repository")
+        }
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [[String: Any]])
+        return try array.map { entry in
+            ReferenceCase(
+                text: try #require(entry["text"] as? String),
+                ids: try #require(entry["ids"] as? [NSNumber]).map { Int32($0.intValue) },
+                tokens: try #require(entry["tokens"] as? [String]),
+                embedding: try #require(entry["embedding"] as? [NSNumber]).map(\.floatValue))
+        }
+    }
+
+    /// One embedder shared by all tests (loading the weights takes a fraction of a second,
+    /// but there is no reason to do it twenty times).
+    static let sharedEmbedder: Result<MiniLMEmbedder, any Error> = Result {
+        try MiniLMEmbedder(modelDirectory: try requireModel())
+    }
+
+    static func embedder() throws -> MiniLMEmbedder { try sharedEmbedder.get() }
+
+    static func tokenizer() throws -> WordPieceTokenizer { try embedder().tokenizer }
+}
+
+func cosine(_ a: [Float], _ b: [Float]) -> Float {
+    var dot: Float = 0, na: Float = 0, nb: Float = 0
+    for (x, y) in zip(a, b) { dot += x * y; na += x * x; nb += y * y }
+    return dot / (na.squareRoot() * nb.squareRoot())
+}
+
+func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    zip(a, b).map { abs($0 - $1) }.max() ?? 0
+}
+
+/// A fresh empty temporary directory.
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("engram-embed-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
