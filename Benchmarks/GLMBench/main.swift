@@ -1,1 +1,99 @@
-print("engram-bench-glm: not yet implemented")
+// engram-bench-glm: prompt processing and generation speed of EngramGLM on a GGUF model.
+//
+//   engram-bench-glm [--model PATH] [--threads 1,2] [--prompt-tokens 512] [--gen-tokens 128]
+//                    [--repeat 2] [--json]
+//
+// Prompt processing: tokens/s evaluating a `--prompt-tokens` prompt from an empty cache.
+// Generation: tokens/s of `--gen-tokens` single-token steps (greedy) after a short prompt.
+// Each figure is the best of `--repeat` runs. Peak RSS is the process maximum at the end.
+import EngramGLM
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var model: String?
+    var threads: [Int] = [1, 2]
+    var promptTokens = 512
+    var genTokens = 128
+    var repeats = 2
+    var json = false
+}
+
+func parse() -> Options {
+    var o = Options()
+    var args = CommandLine.arguments.dropFirst().makeIterator()
+    while let a = args.next() {
+        switch a {
+        case "--model": o.model = args.next()
+        case "--threads": o.threads = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
+        case "--prompt-tokens": o.promptTokens = Int(args.next() ?? "") ?? o.promptTokens
+        case "--gen-tokens": o.genTokens = Int(args.next() ?? "") ?? o.genTokens
+        case "--repeat": o.repeats = max(1, Int(args.next() ?? "") ?? o.repeats)
+        case "--json": o.json = true
+        case "-h", "--help":
+            print("usage: engram-bench-glm [--model PATH] [--threads 1,2] [--prompt-tokens 512] [--gen-tokens 128] [--repeat 2] [--json]")
+            exit(0)
+        default:
+            FileHandle.standardError.write("engram-bench-glm: unknown argument \(a)\n".data(using: .utf8)!)
+            exit(2)
+        }
+    }
+    return o
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func peakRSSMegabytes() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_maxrss) / 1024
+}
+
+let options = parse()
+do {
+    let path = try GLMModelLocator.resolve(explicit: options.model)
+    let model = try GLMModel(path: path)
+    let tokenizer = try GLMTokenizer(file: model.file)
+    let text = String(repeating: "The quick brown fox jumps over the lazy dog while the river runs to the sea, and memory keeps what matters. ", count: 64)
+    let promptTokens = Array(tokenizer.encode(text).prefix(options.promptTokens))
+    var results: [[String: Any]] = []
+    for threads in options.threads {
+        var bestPP = 0.0, bestTG = 0.0
+        for _ in 0..<options.repeats {
+            let ctx = GLMContext(model: model, threads: threads)
+            let t0 = now()
+            _ = try ctx.evaluate(promptTokens)
+            bestPP = max(bestPP, Double(promptTokens.count) / (now() - t0))
+
+            let gen = GLMContext(model: model, threads: threads)
+            var logits = try gen.evaluate(Array(promptTokens.prefix(8)))
+            let t1 = now()
+            for _ in 0..<options.genTokens {
+                var best = 0
+                for i in logits.indices where logits[i] > logits[best] { best = i }
+                logits = try gen.evaluate([Int32(best)])
+            }
+            bestTG = max(bestTG, Double(options.genTokens) / (now() - t1))
+        }
+        results.append(["threads": threads, "pp_tokens_per_s": bestPP, "tg_tokens_per_s": bestTG])
+        if !options.json {
+            print(String(format: "engram  threads=%d  pp%d %.1f tok/s  tg%d %.1f tok/s",
+                         threads, promptTokens.count, bestPP, options.genTokens, bestTG))
+        }
+    }
+    let rss = peakRSSMegabytes()
+    let fileMB = Double(model.file.fileSize) / 1_048_576
+    if options.json {
+        let out: [String: Any] = ["engine": "engram", "model": path, "results": results,
+                                  "peak_rss_mb": rss, "model_file_mb": fileMB]
+        let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    } else {
+        print(String(format: "engram  peak RSS %.1f MB (model file %.1f MB, ratio %.2f)", rss, fileMB, rss / fileMB))
+    }
+} catch {
+    FileHandle.standardError.write("engram-bench-glm: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}

@@ -80,7 +80,8 @@ struct SmolLM2ReferenceTests {
 
     /// Free-running greedy output must equal the reference, except that it may part from it at
     /// a near tie: a position where the reference's teacher-forced top-2 gap is below 1.0 and
-    /// our token is one of those two (README rule: compare argmax only where the gap is ≥ 1.0).
+    /// our token is among the reference's top ten within 1.0 of its best logit (README rule:
+    /// compare argmax only where the gap is ≥ 1.0).
     static func expectSameGreedy(_ out: [Int32], _ p: Prompt, _ tok: GLMTokenizer) throws {
         if out == p.greedyIDs {
             #expect(tok.decode(out) == p.greedyText)
@@ -93,7 +94,8 @@ struct SmolLM2ReferenceTests {
         print("greedy output parts from the reference at generated token \(split) (reference top-2 gap \(gap))")
         #expect(gap < 1.0, "greedy output differs at token \(split) where the reference gap is \(gap)")
         if split < out.count {
-            #expect([top[0].0, top[1].0].contains(Int(out[split])), "token \(out[split]) is not in the reference top-2")
+            let near = top.filter { top[0].1 - $0.1 < 1.0 }.map(\.0)
+            #expect(near.contains(Int(out[split])), "token \(out[split]) is not a near tie in the reference \(top)")
         }
     }
 }

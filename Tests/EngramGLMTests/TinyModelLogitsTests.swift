@@ -35,11 +35,23 @@ struct TinyModelLogitsTests {
         }
     }
 
-    @Test("tiny models match llama.cpp logits", arguments: try cases())
+    @Test("tiny models match llama.cpp logits (whole prompt in one batch)", arguments: try cases())
     func logitsMatch(_ c: Case) throws {
         let model = try GLMModel(path: try TestFiles.reference(c.file))
         let ctx = GLMContext(model: model, threads: 2)
-        let got = try ctx.evaluate(c.tokens, allLogits: true)
+        try compare(c, ctx.evaluate(c.tokens, allLogits: true))
+    }
+
+    @Test("tiny models match llama.cpp logits (token by token: decode kernels)", arguments: try cases())
+    func logitsMatchIncremental(_ c: Case) throws {
+        let model = try GLMModel(path: try TestFiles.reference(c.file))
+        let ctx = GLMContext(model: model, threads: 2)
+        var got: [Float] = []
+        for t in c.tokens { got += try ctx.evaluate([t]) }
+        try compare(c, got)
+    }
+
+    func compare(_ c: Case, _ got: [Float]) throws {
         let refData = try Data(contentsOf: URL(fileURLWithPath: try TestFiles.reference(c.logitsFile)))
         let ref: [Float] = refData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         #expect(got.count == c.rows * c.cols)
