@@ -36,7 +36,8 @@ let package = Package(
             dependencies: ["CFaiss", "CRocksDB", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS"]),
-        .target(name: "EngramGLM", dependencies: ["CBLAS"]),
+        // Haswell (AVX2, FMA, F16C) code generation for the GLM engine's SIMD kernels.
+        .target(name: "EngramGLM", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
         .target(name: "Engram", dependencies: ["EngramStore", "EngramEmbed"]),
 
         // Executables.
