@@ -9,19 +9,11 @@ func parallelChunks(_ count: Int, threads: Int, minimumChunk: Int = 1, _ body: (
         body(0..<count)
         return
     }
-    withoutActuallyEscaping(body) { body in
-        // Workers run only during this call and each gets a disjoint range.
-        let box = UncheckedBox(body)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = count * w / workers, hi = count * (w + 1) / workers
-            if lo < hi { box.value(lo..<hi) }
-        }
+    // Workers run only during this call and each gets a disjoint range.
+    WorkerPool.shared(workers).run { w in
+        let lo = count * w / workers, hi = count * (w + 1) / workers
+        if lo < hi { body(lo..<hi) }
     }
-}
-
-private struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
 
 /// A raw pointer that may cross into the worker closures of `parallelChunks`; each worker
