@@ -38,14 +38,18 @@ let package = Package(
         .target(name: "EngramEmbed", dependencies: ["CBLAS"]),
         // Haswell (AVX2, FMA, F16C) code generation for the GLM engine's SIMD kernels.
         .target(name: "EngramGLM", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
-        .target(name: "Engram", dependencies: ["EngramStore", "EngramEmbed"]),
+        .target(
+            name: "Engram",
+            dependencies: ["EngramStore", "EngramEmbed", .product(name: "Logging", package: "swift-log")]
+        ),
 
         // Executables.
         .executableTarget(
             name: "EngramCLI",
             dependencies: [
-                "Engram", "EngramGLM",
+                "Engram", "EngramEmbed", "EngramGLM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -64,10 +68,12 @@ let package = Package(
             path: "Benchmarks/StoreBench"
         ),
 
+        .executableTarget(name: "engram-crashtest", path: "Tools/CrashTest"),
+
         // Tests: one target per module.
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramStore"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
-        .testTarget(name: "EngramCLITests", dependencies: ["Engram", "EngramCLI"]),
+        .testTarget(name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"]),
     ]
 )

@@ -1,0 +1,314 @@
+import ArgumentParser
+import Engram
+import EngramEmbed
+import Foundation
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a new database directory.",
+        discussion: "Writes engram.toml (settings, editable later except the dimension), kv/ (RocksDB) and index/.")
+
+    @OptionGroup var options: DatabaseOptions
+
+    @Option(name: .customLong("dim"), help: "Vector dimension (384 for the built-in text embedder).")
+    var dimension = 384
+
+    @Option(help: "Index kind: flat, ivf, hnsw or auto (flat while small, then IVF).")
+    var index: String = "auto"
+
+    @Option(name: .customLong("half-life"), help: "Default recency half-life (e.g. 90m, 12h, 30d).")
+    var halfLife: String = "30d"
+
+    @Option(name: .customLong("w-time"), help: "Default weight of recency.")
+    var wTime: Double = 0
+
+    @Option(name: .customLong("w-importance"), help: "Default weight of importance.")
+    var wImportance: Double = 0
+
+    @Flag(name: .customLong("no-sync"), help: "Do not fsync each write batch (faster; a crash may lose the last writes).")
+    var noSync = false
+
+    func run() throws {
+        CLI.bootstrap
+        guard let kind = IndexKind(rawValue: index) else { throw ValidationError("--index must be flat, ivf, hnsw or auto") }
+        var settings = StoreSettings(dimension: dimension, index: kind)
+        settings.scoring.halfLife = try Parse.duration(halfLife, field: "--half-life")
+        settings.scoring.wTime = wTime
+        settings.scoring.wImportance = wImportance
+        settings.sync = !noSync
+        let db = try EngramDatabase.create(at: options.location, settings: settings, logger: options.logger())
+        try db.close()
+        if options.json {
+            CLI.printJSON(["created": options.location.path, "dimension": dimension, "index": kind.rawValue])
+        } else {
+            print("created Engram database \(options.location.path) (\(dimension) dimensions, index \(kind.rawValue))")
+        }
+    }
+}
+
+struct Add: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Add or replace one memory.",
+        discussion: """
+        The vector comes from --vector / --vector-file, or else the text is embedded with the \
+        built-in model (run Tools/setup-models.sh once). An existing id is replaced.
+        """)
+
+    @OptionGroup var options: DatabaseOptions
+
+    @Argument(help: "The memory's text (or use --text).")
+    var textArgument: String?
+
+    @Option(help: "The memory's text.")
+    var text: String?
+
+    @Option(help: "Id (default: a new random id).")
+    var id: String?
+
+    @Option(name: .customLong("ns"), help: "Namespace.")
+    var namespace: String = MemoryStore.defaultNamespace
+
+    @Option(name: .customLong("tag"), help: "A tag (repeatable).")
+    var tags: [String] = []
+
+    @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata entry (repeatable).", valueName: "key=value"))
+    var meta: [String] = []
+
+    @Option(help: ArgumentHelp("Event time (ISO 8601 with zone, or epoch seconds; default now).", valueName: "time"))
+    var time: String?
+
+    @Option(name: .customLong("expires"), help: ArgumentHelp("Stop returning the memory after this time.", valueName: "time"))
+    var expiresAt: String?
+
+    @Option(name: .customLong("valid-to"), help: ArgumentHelp("End of the memory's validity.", valueName: "time"))
+    var validTo: String?
+
+    @Option(help: "Importance between 0 and 1.")
+    var importance: Double = 0
+
+    @OptionGroup var vectorOptions: VectorOptions
+
+    func validate() throws {
+        if textArgument != nil && text != nil { throw ValidationError("give the text as an argument or with --text, not both") }
+    }
+
+    func run() async throws {
+        CLI.bootstrap
+        let body = textArgument ?? text ?? ""
+        let vector = try vectorOptions.given()
+        if vector == nil && body.isEmpty { throw ValidationError("give the memory's text, or a vector with --vector / --vector-file") }
+        let memory = NewMemory(id: id, namespace: namespace, text: body, vector: vector ?? [], tags: tags,
+                               meta: try Parse.keyValues(meta, option: "--meta"),
+                               time: try time.map { try Parse.time($0, field: "--time") },
+                               expiresAt: try expiresAt.map { try Parse.time($0, field: "--expires") },
+                               validTo: try validTo.map { try Parse.time($0, field: "--valid-to") },
+                               importance: importance)
+        let db = try options.open(readOnly: false)
+        let ids = try await db.upsert([memory])
+        try db.close()
+        if options.json { CLI.printJSON(["id": ids[0]]) } else { print(ids[0]) }
+    }
+}
+
+struct Get: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print one memory (the whole record).")
+
+    @OptionGroup var options: DatabaseOptions
+
+    @Argument(help: "The memory's id.")
+    var id: String
+
+    @Flag(name: .customLong("no-vector"), help: "Leave the vector out of the JSON output.")
+    var noVector = false
+
+    func run() throws {
+        CLI.bootstrap
+        let db = try options.open(readOnly: true)
+        let m = try db.store.get(id)
+        if options.json {
+            CLI.printJSON(m.jsonObject(includeVector: !noVector))
+            return
+        }
+        print("id:         \(m.id)")
+        print("namespace:  \(m.namespace)")
+        print("text:       \(m.text)")
+        print("tags:       \(m.tags.joined(separator: ", "))")
+        print("meta:       \(JSONValue.object(m.meta))")
+        print("time:       \(Parse.isoString(m.time))")
+        print("created:    \(Parse.isoString(m.createdAt))")
+        print("updated:    \(Parse.isoString(m.updatedAt))")
+        if let e = m.expiresAt { print("expires:    \(Parse.isoString(e))") }
+        if let v = m.validTo { print("valid to:   \(Parse.isoString(v))") }
+        if let a = m.lastAccessedAt { print("accessed:   \(Parse.isoString(a))") }
+        print("importance: \(m.importance)")
+        print("vector:     [\(m.vector.prefix(6).map { String(format: "%.4f", $0) }.joined(separator: ", "))\(m.vector.count > 6 ? ", …" : "")] (\(m.vector.count) dims)")
+    }
+}
+
+struct Delete: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete memories by id or by filter.",
+        discussion: "Deleted memories are never returned again, even before the index is compacted.")
+
+    @OptionGroup var options: DatabaseOptions
+
+    @Argument(help: "Ids to delete.")
+    var ids: [String] = []
+
+    @OptionGroup var filter: FilterOptions
+
+    @Flag(name: .customLong("all"), help: "Confirm deleting every memory matching the filter (or every memory, with no filter).")
+    var all = false
+
+    @Flag(name: .customLong("ignore-missing"), help: "Do not fail on unknown ids.")
+    var ignoreMissing = false
+
+    func validate() throws {
+        if !ids.isEmpty && !filter.isEmpty { throw ValidationError("give ids or filter options, not both") }
+        if ids.isEmpty && !all { throw ValidationError("give ids to delete, or filter options with --all to delete what matches") }
+    }
+
+    func run() throws {
+        CLI.bootstrap
+        let db = try options.open(readOnly: false)
+        let count = ids.isEmpty ? try db.store.delete(matching: filter.filter())
+                                : try db.store.delete(ids: ids, ignoreMissing: ignoreMissing)
+        try db.close()
+        if options.json { CLI.printJSON(["deleted": count]) } else { print("deleted \(count) memor\(count == 1 ? "y" : "ies")") }
+    }
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Counts, index state and disk use.")
+
+    @OptionGroup var options: DatabaseOptions
+
+    func run() throws {
+        CLI.bootstrap
+        let db = try options.open(readOnly: true)
+        let s = try db.store.stats()
+        if options.json {
+            CLI.printJSON(["memories": s.memories, "namespaces": s.namespaces, "dimension": s.dimension,
+                           "index": ["kind": s.indexKind, "setting": s.indexSetting, "entries": s.indexEntries,
+                                     "ivfLists": s.ivfLists, "tombstones": s.tombstones],
+                           "changesSinceSnapshot": s.changesSinceSnapshot, "diskBytes": s.diskBytes, "embedder": s.embedder])
+            return
+        }
+        print("database:   \(db.directory.path)")
+        print("memories:   \(s.memories)")
+        for (ns, n) in s.namespaces.sorted(by: { $0.key < $1.key }) { print("  \(ns): \(n)") }
+        print("dimension:  \(s.dimension)\(s.embedder.isEmpty ? "" : " (embedder \(s.embedder))")")
+        print("index:      \(s.indexKind) (setting \(s.indexSetting)), \(s.indexEntries) entries\(s.ivfLists > 0 ? ", \(s.ivfLists) lists" : "")\(s.tombstones > 0 ? ", \(s.tombstones) tombstones" : "")")
+        print("unsnapshotted changes: \(s.changesSinceSnapshot)")
+        print(String(format: "disk:       %.1f MiB", Double(s.diskBytes) / 1_048_576))
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify that every live memory is searchable and nothing else is.",
+        discussion: "Compares the live ids in RocksDB with the ids in the ANN index. Exits 1 on any difference.")
+
+    @OptionGroup var options: DatabaseOptions
+
+    func run() throws {
+        CLI.bootstrap
+        let db = try options.open(readOnly: true)
+        let r = try db.store.check()
+        if options.json {
+            CLI.printJSON(["ok": r.ok, "liveInStore": r.liveInStore, "searchableInIndex": r.searchableInIndex,
+                           "missingFromIndex": r.missingFromIndex, "unknownInIndex": r.unknownInIndex,
+                           "duplicatesInIndex": r.duplicatesInIndex, "inconsistentRecords": r.inconsistentRecords,
+                           "tombstones": r.tombstones])
+        } else {
+            print("live memories: \(r.liveInStore), searchable in index: \(r.searchableInIndex), tombstones: \(r.tombstones)")
+            if !r.missingFromIndex.isEmpty { print("missing from index (\(r.missingFromIndex.count)): \(r.missingFromIndex.prefix(20).joined(separator: ", "))") }
+            if !r.unknownInIndex.isEmpty { print("unknown labels in index (\(r.unknownInIndex.count)): \(r.unknownInIndex.prefix(20).map(String.init).joined(separator: ", "))") }
+            if !r.duplicatesInIndex.isEmpty { print("duplicate labels in index: \(r.duplicatesInIndex.count)") }
+            if !r.inconsistentRecords.isEmpty { print("inconsistent records: \(r.inconsistentRecords.prefix(20).joined(separator: ", "))") }
+            print(r.ok ? "ok" : "FAILED: the index and the records differ (run `engram compact` to rebuild the index)")
+        }
+        if !r.ok { throw ExitCode(1) }
+    }
+}
+
+struct Compact: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild the index without tombstones (retraining IVF) and snapshot it.")
+
+    @OptionGroup var options: DatabaseOptions
+
+    func run() throws {
+        CLI.bootstrap
+        let db = try options.open(readOnly: false)
+        let before = try db.store.stats()
+        let start = Date()
+        try db.store.compact()
+        let after = try db.store.stats()
+        try db.close()
+        let seconds = Date().timeIntervalSince(start)
+        if options.json {
+            CLI.printJSON(["memories": after.memories, "index": after.indexKind, "entriesBefore": before.indexEntries,
+                           "entriesAfter": after.indexEntries, "seconds": seconds])
+        } else {
+            print(String(format: "compacted: %d memories, index %@ %d → %d entries in %.2f s", after.memories,
+                         after.indexKind, before.indexEntries, after.indexEntries, seconds))
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write every memory as JSON Lines (the format `engram import` reads).")
+
+    @OptionGroup var options: DatabaseOptions
+
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
+    var output: String?
+
+    @Flag(name: .customLong("no-vector"), help: "Leave vectors out.")
+    var noVector = false
+
+    func run() throws {
+        CLI.bootstrap
+        let db = try options.open(readOnly: true)
+        let handle: FileHandle
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: nil) else {
+                throw CLIError("cannot create \(output)")
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        } else {
+            handle = FileHandle.standardOutput
+        }
+        var buffer = Data()
+        var count = 0
+        try db.store.export { memory in
+            buffer.append(try JSONSerialization.data(withJSONObject: memory.jsonObject(includeVector: !noVector),
+                                                     options: [.sortedKeys, .withoutEscapingSlashes]))
+            buffer.append(0x0A)
+            count += 1
+            if buffer.count > 1 << 20 { handle.write(buffer); buffer.removeAll(keepingCapacity: true) }
+        }
+        handle.write(buffer)
+        if output != nil { try handle.close(); CLI.printErr("exported \(count) memories to \(output!)") }
+    }
+}
+
+struct Embed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the embedding of a text as a JSON array (for debugging and scripts).")
+
+    @Argument(help: "The text to embed.")
+    var text: String
+
+    @Option(help: "Model folder (default: $ENGRAM_EMBED_MODEL, else Data/models/all-MiniLM-L6-v2).")
+    var model: String?
+
+    func run() async throws {
+        CLI.bootstrap
+        let embedder = try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: model))
+        let vector = try await embedder.embed([text])[0]
+        CLI.printJSON(vector.map { Double($0) })
+    }
+}

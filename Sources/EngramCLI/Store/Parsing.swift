@@ -1,0 +1,133 @@
+import ArgumentParser
+import Engram
+import Foundation
+
+/// Parsing of the values users type: times, durations, vectors, key=value pairs.
+enum Parse {
+    /// ISO 8601 with a zone (`2024-05-01T12:00:00Z`, `…+02:00`, fractional seconds allowed)
+    /// or epoch seconds.
+    static func time(_ text: String, field: String) throws -> Double {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if let seconds = Double(t), seconds.isFinite { return seconds }
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
+            let f = ISO8601DateFormatter()
+            f.formatOptions = options
+            if let date = f.date(from: t) { return date.timeIntervalSince1970 }
+        }
+        throw ValidationError("\(field): '\(text)' is not a time; use ISO 8601 with a zone (2024-05-01T12:00:00Z) or epoch seconds")
+    }
+
+    static func isoString(_ seconds: Double) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = seconds == seconds.rounded() ? [.withInternetDateTime] : [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: seconds))
+    }
+
+    static func duration(_ text: String, field: String) throws -> Double {
+        do { return try DurationText.parse(text) } catch { throw ValidationError("\(field): \(error)") }
+    }
+
+    /// `0.1,0.2,…` (spaces allowed, optional brackets).
+    static func vector(_ text: String) throws -> [Float] {
+        let trimmed = text.trimmingCharacters(in: CharacterSet(charactersIn: "[] \n"))
+        var out: [Float] = []
+        for part in trimmed.split(separator: ",") {
+            guard let v = Float(part.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--vector: '\(part)' is not a number")
+            }
+            out.append(v)
+        }
+        guard !out.isEmpty else { throw ValidationError("--vector is empty") }
+        return out
+    }
+
+    /// A JSON array of numbers in a file.
+    static func vectorFile(_ path: String) throws -> [Float] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--vector-file: cannot read \(path)") }
+        guard let numbers = try? JSONDecoder().decode([Float].self, from: data) else {
+            throw ValidationError("--vector-file: \(path) does not hold a JSON array of numbers")
+        }
+        return numbers
+    }
+
+    /// `key=value` with JSON-ish scalar values (numbers, true/false, null, else a string).
+    static func keyValues(_ pairs: [String], option: String) throws -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        for pair in pairs {
+            guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+                throw ValidationError("\(option): expected key=value, got '\(pair)'")
+            }
+            out[String(pair[..<eq])] = JSONValue.parseScalar(String(pair[pair.index(after: eq)...]))
+        }
+        return out
+    }
+}
+
+/// Filter options shared by `query` and `delete`.
+struct FilterOptions: ParsableArguments {
+    @Option(name: .customLong("ns"), help: "Only this namespace.")
+    var namespace: String?
+
+    @Option(name: .customLong("tag"), help: "Require this tag (repeatable: all must match).")
+    var tags: [String] = []
+
+    @Option(name: .customLong("any-tag"), help: "Require at least one of these tags (repeatable).")
+    var anyTags: [String] = []
+
+    @Option(name: .customLong("where"), help: ArgumentHelp("Require meta[key] == value (repeatable).", valueName: "key=value"))
+    var whereClauses: [String] = []
+
+    @Option(help: ArgumentHelp("Only memories whose time is at or after this (ISO 8601 or epoch seconds).", valueName: "time"))
+    var since: String?
+
+    @Option(help: ArgumentHelp("Only memories whose time is at or before this.", valueName: "time"))
+    var until: String?
+
+    @Option(name: .customLong("as-of"), help: ArgumentHelp("Answer as of this moment: only memories that existed then and had not expired.", valueName: "time"))
+    var asOf: String?
+
+    func filter() throws -> MemoryFilter {
+        MemoryFilter(namespace: namespace, allTags: tags, anyTags: anyTags,
+                     metaEquals: try Parse.keyValues(whereClauses, option: "--where"),
+                     since: try since.map { try Parse.time($0, field: "--since") },
+                     until: try until.map { try Parse.time($0, field: "--until") },
+                     asOf: try asOf.map { try Parse.time($0, field: "--as-of") })
+    }
+
+    var isEmpty: Bool {
+        namespace == nil && tags.isEmpty && anyTags.isEmpty && whereClauses.isEmpty && since == nil && until == nil && asOf == nil
+    }
+}
+
+/// Where a vector comes from: `--vector`, `--vector-file`, or text through the embedder.
+struct VectorOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The vector, as comma-separated numbers.", valueName: "x,y,…"))
+    var vector: String?
+
+    @Option(name: .customLong("vector-file"), help: ArgumentHelp("A file holding the vector as a JSON array.", valueName: "file"))
+    var vectorFile: String?
+
+    func given() throws -> [Float]? {
+        if vector != nil && vectorFile != nil { throw ValidationError("give --vector or --vector-file, not both") }
+        if let vector { return try Parse.vector(vector) }
+        if let vectorFile { return try Parse.vectorFile(vectorFile) }
+        return nil
+    }
+}
+
+extension Memory {
+    /// The JSON form used by `get --json`, `export` and (as input) `import`.
+    func jsonObject(includeVector: Bool) -> [String: Any] {
+        var o: [String: Any] = [
+            "id": id, "namespace": namespace, "text": text, "tags": tags,
+            "meta": meta.mapValues(\.anyValue), "time": Parse.isoString(time),
+            "createdAt": Parse.isoString(createdAt), "updatedAt": Parse.isoString(updatedAt),
+            "importance": importance,
+        ]
+        if let expiresAt { o["expiresAt"] = Parse.isoString(expiresAt) }
+        if let validTo { o["validTo"] = Parse.isoString(validTo) }
+        if let lastAccessedAt { o["lastAccessedAt"] = Parse.isoString(lastAccessedAt) }
+        if includeVector { o["vector"] = vector.map { Double($0) } }
+        return o
+    }
+}
