@@ -72,6 +72,7 @@ enum CLI {
     }
 
     static func printErr(_ text: String) {
+        fflush(nil) // what was printed to stdout comes first
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 

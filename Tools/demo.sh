@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Engram's main job on the sample data: build a memory database from a journal of text
+# notes (embedded on the CPU), then ask it questions by meaning, by time and by filters.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+engram="$(swift build -c release --show-bin-path)/engram"
+db="${ENGRAM_DEMO_DB:-$(mktemp -d)/demo.db}"
+now="2026-11-23T12:00:00Z"   # fixed, so the demo's answers are reproducible
+
+run() { echo; echo "\$ engram $*"; "$engram" "$@"; }
+
+run init --db "$db" --half-life 90d
+run import --db "$db" Data/sample/memories.jsonl
+run stats --db "$db"
+run query --db "$db" --k 3 --now "$now" "what database did we pick for billing?"
+run query --db "$db" --k 3 --now "$now" --ns personal "trips abroad"
+echo
+echo "# Incidents by meaning alone, then preferring recent ones (w_time = 0.3, half-life 180 days):"
+run query --db "$db" --k 3 --now "$now" --tag incident "an outage that affected customers"
+run query --db "$db" --k 3 --now "$now" --tag incident --w-time 0.3 --half-life 180d "an outage that affected customers"
+run query --db "$db" --k 3 --now "$now" --as-of 2025-06-30T00:00:00Z --tag decision "pricing decisions"
+run check --db "$db"
+echo
+echo "demo database: $db"

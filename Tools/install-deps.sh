@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Engram builds against (FAISS, RocksDB, OpenBLAS) and pip,
+# if they are missing. Needs root (or sudo) only when something must be installed.
+set -euo pipefail
+packages=(libfaiss-dev librocksdb-dev libopenblas-dev python3-pip unzip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+# python3 -m pip may come from elsewhere (e.g. pyenv); only install python3-pip when absent.
+if python3 -m pip --version >/dev/null 2>&1; then
+  missing=("${missing[@]/python3-pip}")
+fi
+missing=(${missing[@]+"${missing[@]}"})
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "engram setup: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v swift >/dev/null 2>&1; then
+  for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+    [ -x "$candidate/swift" ] && { echo "engram setup: add $candidate to PATH" >&2; break; }
+  done
+  echo "engram setup: the Swift 6 toolchain is required (swift not found on PATH)" >&2
+  exit 1
+fi

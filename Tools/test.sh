@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests need (native libraries, model files) and runs every test.
+# Tests run in release mode: the numeric code (embedder, GLM engine) is far too slow
+# unoptimised. Set ENGRAM_TEST_CONFIG=debug to run them unoptimised anyway.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Tools/install-deps.sh
+Tools/setup-models.sh
+config="${ENGRAM_TEST_CONFIG:-release}"
+start=$(date +%s)
+swift build -c "$config" --build-tests
+set +e
+swift test -c "$config" --skip-build
+status=$?
+set -e
+echo "engram tests: $(( $(date +%s) - start )) s (build + run, $config)" >&2
+exit "$status"
