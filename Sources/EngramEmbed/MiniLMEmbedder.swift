@@ -66,7 +66,7 @@ public final class MiniLMEmbedder: Embedder {
         let weights = try BertWeights(file: file, configuration: configuration)
 
         let threadCount = max(1, threads ?? min(ProcessInfo.processInfo.activeProcessorCount, 2))
-        openblas_set_num_threads(Int32(threadCount))
+        openblas_set_num_threads(1)
 
         self.threads = threadCount
         self.configuration = configuration
@@ -104,7 +104,7 @@ public final class MiniLMEmbedder: Embedder {
         var start = 0
         while start < order.count {
             let group = order[start..<min(start + maxBatch, order.count)]
-            let vectors = encoder.embed(group.map { sequences[$0] })
+            let vectors = encoder.embed(group.map { sequences[$0] }, workers: threads)
             for (i, v) in zip(group, vectors) { results[i] = v }
             start += maxBatch
         }

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Sentence-embedding benchmark: EngramEmbed (Swift, OpenBLAS) next to a Python baseline of the
+# same model (Hugging Face `tokenizers` + numpy float32), measured in the same run on the same
+# sentences. Prints sentences/s at batch 1, 8, 32, 128, single-sentence latency, and the ratio.
+#
+#   Benchmarks/embed-bench.sh            # from the repository root
+#   COUNT=512 Benchmarks/embed-bench.sh  # more sentences per batch size
+#   PACKAGE=/other/checkout Benchmarks/embed-bench.sh  # build the Swift bench from another package
+#
+# Needs the model files (Tools/setup-models.sh). Creates a venv in .build-embed-bench/venv
+# (ignored by git) with `tokenizers` from PyPI; numpy comes from the system.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+count="${COUNT:-256}"
+model="${ENGRAM_EMBED_MODEL:-$root/Data/models/all-MiniLM-L6-v2}"
+work="$root/.build-embed-bench"
+mkdir -p "$work"
+if [ ! -s "$model/model.safetensors" ]; then
+  echo "embed-bench: no model in $model; run Tools/setup-models.sh" >&2
+  exit 1
+fi
+
+echo "== building engram-bench-embed (release)" >&2
+package="${PACKAGE:-$root}"
+swift build --package-path "$package" -c release --product engram-bench-embed >&2
+bench="$(swift build --package-path "$package" -c release --show-bin-path)/engram-bench-embed"
+
+venv="$work/venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tokenizers, numpy" 2>/dev/null; then
+  echo "== creating $venv (tokenizers from PyPI, numpy from the system)" >&2
+  python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check tokenizers >&2
+fi
+
+sentences="$work/sentences.txt"
+"$bench" --count "$count" --write-sentences "$sentences"
+
+cat > "$work/baseline.py" <<'PY'
+"""all-MiniLM-L6-v2 in numpy float32: tokenizers for WordPiece, padded batches with an
+attention mask, mean pooling over real tokens, L2 normalisation. The baseline for EngramEmbed."""
+import json, math, struct, sys, time
+import numpy as np
+from tokenizers import Tokenizer
+
+model_dir, sentences_path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:
+    from scipy.special import erf
+except ImportError:  # Abramowitz & Stegun 7.1.26, |error| < 1.5e-7
+    def erf(x):
+        s = np.sign(x); a = np.abs(x); t = 1 / (1 + 0.3275911 * a)
+        y = 1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-a * a)
+        return s * y
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__" or info["dtype"] != "F32":
+            continue
+        b, e = info["data_offsets"]
+        out[name.replace("bert.", "")] = np.frombuffer(data[b:e], dtype=np.float32).reshape(info["shape"])
+    return out
+
+W = load_safetensors(f"{model_dir}/model.safetensors")
+cfg = json.load(open(f"{model_dir}/config.json"))
+H, L, NH, eps = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["layer_norm_eps"]
+D = H // NH
+# Pre-transposed, contiguous weights so every projection is one x @ W matmul.
+layers = []
+for i in range(L):
+    p = f"encoder.layer.{i}."
+    g = lambda k: W[p + k]
+    layers.append(dict(
+        qkv=np.ascontiguousarray(np.concatenate([g("attention.self.query.weight"), g("attention.self.key.weight"), g("attention.self.value.weight")]).T),
+        qkv_b=np.concatenate([g("attention.self.query.bias"), g("attention.self.key.bias"), g("attention.self.value.bias")]),
+        o=np.ascontiguousarray(g("attention.output.dense.weight").T), o_b=g("attention.output.dense.bias"),
+        ln1=(g("attention.output.LayerNorm.weight"), g("attention.output.LayerNorm.bias")),
+        f1=np.ascontiguousarray(g("intermediate.dense.weight").T), f1_b=g("intermediate.dense.bias"),
+        f2=np.ascontiguousarray(g("output.dense.weight").T), f2_b=g("output.dense.bias"),
+        ln2=(g("output.LayerNorm.weight"), g("output.LayerNorm.bias"))))
+word, pos, typ = W["embeddings.word_embeddings.weight"], W["embeddings.position_embeddings.weight"], W["embeddings.token_type_embeddings.weight"]
+ln0 = (W["embeddings.LayerNorm.weight"], W["embeddings.LayerNorm.bias"])
+
+tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
+tok.no_padding()
+tok.enable_truncation(max_length=256)
+
+def layer_norm(x, gb):
+    m = x.mean(-1, keepdims=True)
+    v = ((x - m) ** 2).mean(-1, keepdims=True)
+    return (x - m) / np.sqrt(v + eps) * gb[0] + gb[1]
+
+def embed(texts):
+    encs = tok.encode_batch(texts)
+    B, T = len(encs), max(len(e.ids) for e in encs)
+    ids = np.zeros((B, T), dtype=np.int64); mask = np.zeros((B, T), dtype=np.float32)
+    for b, e in enumerate(encs):
+        ids[b, :len(e.ids)] = e.ids; mask[b, :len(e.ids)] = 1
+    x = layer_norm(word[ids] + pos[:T] + typ[0], ln0).reshape(B * T, H)
+    bias = ((1 - mask) * -1e9)[:, None, None, :]
+    for l in layers:
+        qkv = (x @ l["qkv"] + l["qkv_b"]).reshape(B, T, 3, NH, D).transpose(2, 0, 3, 1, 4)
+        s = qkv[0] @ qkv[1].transpose(0, 1, 3, 2) * np.float32(1 / math.sqrt(D)) + bias
+        s = np.exp(s - s.max(-1, keepdims=True)); s /= s.sum(-1, keepdims=True)
+        a = (s @ qkv[2]).transpose(0, 2, 1, 3).reshape(B * T, H)
+        x = layer_norm(a @ l["o"] + l["o_b"] + x, l["ln1"])
+        f = x @ l["f1"] + l["f1_b"]
+        f = 0.5 * f * (1 + erf(f * np.float32(1 / math.sqrt(2))))
+        x = layer_norm(f @ l["f2"] + l["f2_b"] + x, l["ln2"]).astype(np.float32)
+    x = x.reshape(B, T, H)
+    e = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+sentences = [s for s in open(sentences_path).read().split("\n") if s]
+embed(sentences[:32])  # warm-up
+out = {"implementation": "python-numpy", "throughput": {}}
+for batch in [1, 8, 32, 128]:
+    total = min(count, 64) if batch == 1 else max(count, batch) // batch * batch
+    start = time.perf_counter()
+    for i in range(0, total, batch):
+        embed([sentences[(i + j) % len(sentences)] for j in range(batch)])
+    out["throughput"][str(batch)] = total / (time.perf_counter() - start)
+lat = []
+for i in range(50):
+    start = time.perf_counter(); embed([sentences[i % len(sentences)]]); lat.append(time.perf_counter() - start)
+out["latency_ms"] = sorted(lat)[len(lat) // 2] * 1000
+out["numpy"] = np.__version__
+print(json.dumps(out))
+PY
+
+echo "== Swift (EngramEmbed)" >&2
+swift_json="$("$bench" --sentences "$sentences" --count "$count" --json)"
+echo "== Python baseline (tokenizers + numpy float32)" >&2
+python_json="$("$venv/bin/python" "$work/baseline.py" "$model" "$sentences" "$count")"
+
+python3 - "$swift_json" "$python_json" <<'PY'
+import json, os, sys
+s, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"all-MiniLM-L6-v2, {s['sentences']} sentences of {s['mean_words']:.1f} words / {s['mean_tokens']:.1f} tokens on average, "
+      f"{os.cpu_count()} cores, Swift with {s['threads']} thread(s), numpy {p['numpy']}")
+print(f"{'':<22}{'EngramEmbed':>14}{'numpy baseline':>16}{'ratio':>8}")
+for b in ["1", "8", "32", "128"]:
+    a, c = s["throughput"][b], p["throughput"][b]
+    print(f"{'batch ' + b + ' (sentences/s)':<22}{a:>14.1f}{c:>16.1f}{a / c:>7.2f}x")
+print(f"{'latency, 1 sentence':<22}{s['latency_ms']:>11.2f} ms{p['latency_ms']:>13.2f} ms{p['latency_ms'] / s['latency_ms']:>7.2f}x")
+PY
