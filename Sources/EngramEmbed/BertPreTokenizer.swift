@@ -11,6 +11,8 @@ import Foundation
 /// 3. strip accents (canonical decomposition, then drop non-spacing marks), when enabled;
 /// 4. lower-case each scalar with its full Unicode lower-case mapping;
 /// 5. split on whitespace (dropped) and on punctuation (each punctuation scalar is a word).
+///
+/// Categories are those of Unicode 8.0, as in the reference tokenizer (see `inReferenceTables`).
 public struct BertPreTokenizer: Sendable, Equatable {
     public var cleanText: Bool
     public var handleChineseChars: Bool
@@ -74,7 +76,7 @@ public struct BertPreTokenizer: Sendable, Equatable {
         if stripAccents && !allASCII {
             let decomposed = String(stage).decomposedStringWithCanonicalMapping
             scalars = String.UnicodeScalarView()
-            for s in decomposed.unicodeScalars where s.properties.generalCategory != .nonspacingMark {
+            for s in decomposed.unicodeScalars where !Self.isNonspacingMark(s) {
                 scalars.append(s)
             }
         }
@@ -108,10 +110,33 @@ public struct BertPreTokenizer: Sendable, Equatable {
         case 0x20..<0x7F: return false
         default:
             switch s.properties.generalCategory {
-            case .control, .format, .privateUse, .surrogate: return true
+            case .control, .format, .privateUse, .surrogate: return inReferenceTables(s)
             default: return false
             }
         }
+    }
+
+    /// Whether the scalar was assigned by Unicode 8.0. The reference tokenizer (Hugging Face
+    /// `tokenizers`, which sentence-transformers uses) classifies control, punctuation and
+    /// non-spacing-mark scalars with Unicode 8.0 tables, so scalars added later are ordinary
+    /// letters to it; matching its token ids exactly means doing the same.
+    @inline(__always)
+    static func inReferenceTables(_ s: Unicode.Scalar) -> Bool {
+        guard let age = s.properties.age else { return false }
+        return age.major < 8 || (age.major == 8 && age.minor == 0)
+    }
+
+    /// Scalars whose category changed after Unicode 8.0, with their Unicode 8.0 class.
+    static let punctuationInUnicode8: Set<UInt32> = [0x166D, 0x111C9]
+    static let nonspacingMarkInUnicode8: Set<UInt32> = [0x1734, 0x1171E]
+    static let notNonspacingMarkInUnicode8: Set<UInt32> = [0x1885, 0x1886, 0xA9BD, 0x111C9]
+
+    /// General category Mn as of Unicode 8.0 (removed when stripping accents).
+    static func isNonspacingMark(_ s: Unicode.Scalar) -> Bool {
+        if s.value < 0x300 { return false }
+        if nonspacingMarkInUnicode8.contains(s.value) { return true }
+        return s.properties.generalCategory == .nonspacingMark && inReferenceTables(s)
+            && !notNonspacingMarkInUnicode8.contains(s.value)
     }
 
     /// ASCII punctuation (which includes symbols such as `$`, `+`, `<`, `^`, `` ` ``, `|`, `~`)
@@ -122,10 +147,11 @@ public struct BertPreTokenizer: Sendable, Equatable {
             return true
         }
         if v < 0x80 { return false }
+        if punctuationInUnicode8.contains(v) { return true }
         switch s.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation:
-            return true
+            return inReferenceTables(s)
         default:
             return false
         }

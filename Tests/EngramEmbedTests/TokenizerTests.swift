@@ -87,6 +87,18 @@ struct TokenizerTests {
         #expect(try pieces("ctrl\u{0000}\u{200B}chars\u{00AD}") == ["ct", "##rl", "##cha", "##rs"])
     }
 
+    /// The reference tokenizer classifies scalars with Unicode 8.0 tables: later punctuation,
+    /// marks and format characters are ordinary letters to it, and so they must be here.
+    @Test func unicodeClassesFollowTheReferenceTokenizer() throws {
+        #expect(try pieces("a\u{2E42}b") == ["a", "[UNK]", "b"])   // punctuation since 8.0: split
+        #expect(try pieces("a\u{2E5D}b") == ["[UNK]"])             // punctuation since 14.0: part of the word
+        #expect(try pieces("a\u{061C}b") == ["ab"])                // format character (6.3): removed
+        #expect(try pieces("a\u{0897}b") == ["[UNK]"])             // combining mark since 16.0: kept
+        #expect(try pieces("a\u{0378}b") == ["[UNK]"])             // unassigned: kept
+        #expect(try pieces("a\u{166D}b") == ["a", "[UNK]", "b"])   // punctuation in 8.0, a symbol today
+        #expect(try pieces("a\u{1734}b") == ["ab"])                // non-spacing mark in 8.0, spacing today
+    }
+
     @Test func overlongWordIsOneUnknownToken() throws {
         #expect(try pieces(String(repeating: "a", count: 101)) == ["[UNK]"])
         #expect(try pieces(String(repeating: "a", count: 100)) != ["[UNK]"])
