@@ -16,6 +16,8 @@ struct Options {
     var batch = 1000
     var seed: UInt64 = 42
     var nprobe = 0
+    var clusters = 2000
+    var spread: Float = 0.04
 
     init(_ args: [String]) {
         var i = 1
@@ -29,9 +31,11 @@ struct Options {
             case "--batch": batch = Int(value()) ?? batch
             case "--seed": seed = UInt64(value()) ?? seed
             case "--nprobe": nprobe = Int(value()) ?? nprobe
+            case "--clusters": clusters = Int(value()) ?? clusters
+            case "--spread": spread = Float(value()) ?? spread
             case "--kinds": kinds = value().split(separator: ",").compactMap { IndexKind(rawValue: String($0)) }
             case "-h", "--help":
-                print("usage: engram-bench-store [--count N] [--dim D] [--queries Q] [--kinds auto,ivf,flat,hnsw] [--hnsw-count N] [--batch B] [--seed S] [--nprobe P]")
+                print("usage: engram-bench-store [--count N] [--dim D] [--queries Q] [--kinds auto,ivf,flat,hnsw] [--hnsw-count N] [--batch B] [--seed S] [--nprobe P] [--clusters C] [--spread noise-per-dim]")
                 exit(0)
             default: FileHandle.standardError.write(Data("unknown option \(args[i])\n".utf8)); exit(2)
             }
@@ -63,10 +67,11 @@ func unit(_ v: [Float]) -> [Float] {
 let now = 1_750_000_000.0
 let day = 86_400.0
 
-/// Clustered unit vectors over a year; tag "t<i>" on ~1/10 each, "rare" on ~1%.
+/// Clustered unit vectors over a year: `clusters` random centres, each point the centre plus
+/// Gaussian noise of `spread` per dimension; tag "t<i>" on ~1/10 each, "rare" on ~1%.
 func dataset(_ o: Options, count: Int) -> (memories: [NewMemory], vectors: [Float], queries: [[Float]]) {
     var rng = Rng(state: o.seed)
-    let clusters = 200
+    let clusters = o.clusters
     let centres = (0..<clusters).map { _ in unit((0..<o.dimension).map { _ in rng.gaussian() }) }
     var memories: [NewMemory] = []
     var flat: [Float] = []
@@ -74,7 +79,7 @@ func dataset(_ o: Options, count: Int) -> (memories: [NewMemory], vectors: [Floa
     flat.reserveCapacity(count * o.dimension)
     for i in 0..<count {
         let c = centres[Int(rng.next() % UInt64(clusters))]
-        let v = unit(c.map { $0 + 0.06 * rng.gaussian() })
+        let v = unit(c.map { $0 + o.spread * rng.gaussian() })
         var tags = ["t\(rng.next() % 10)"]
         if rng.next() % 100 == 0 { tags.append("rare") }
         memories.append(NewMemory(id: "doc-\(i)", namespace: i % 2 == 0 ? "a" : "b", text: "", vector: v, tags: tags,
@@ -83,7 +88,7 @@ func dataset(_ o: Options, count: Int) -> (memories: [NewMemory], vectors: [Floa
         flat.append(contentsOf: v)
     }
     let queries = (0..<o.queries).map { _ in
-        unit(centres[Int(rng.next() % UInt64(clusters))].map { $0 + 0.06 * rng.gaussian() })
+        unit(centres[Int(rng.next() % UInt64(clusters))].map { $0 + o.spread * rng.gaussian() })
     }
     return (memories, flat, queries)
 }
@@ -145,11 +150,11 @@ func recallAt(_ got: [String], _ want: [String]) -> Double {
 
 LoggingSystem.bootstrap { label in
     var h = StreamLogHandler.standardError(label: label)
-    h.logLevel = .warning
+    h.logLevel = ProcessInfo.processInfo.environment["ENGRAM_BENCH_VERBOSE"] == nil ? .warning : .info
     return h
 }
 let o = Options(CommandLine.arguments)
-print("engram-bench-store: \(o.count) clustered \(o.dimension)-dim vectors, \(o.queries) queries, k=10, 1 query thread, batches of \(o.batch) synced")
+print("engram-bench-store: \(o.count) \(o.dimension)-dim vectors in \(o.clusters) clusters (noise \(o.spread)/dim), \(o.queries) queries, k=10, 1 query thread, batches of \(o.batch) synced")
 let full = dataset(o, count: o.count)
 var truthCache: [Int: [[Int]]] = [:]
 

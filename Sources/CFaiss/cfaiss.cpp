@@ -1,4 +1,5 @@
 #include "cfaiss.h"
+#include "scan.h"
 
 #include <cstdlib>
 #include <algorithm>
@@ -130,6 +131,17 @@ char *cfaiss_index_search(const cfaiss_index *index, int64_t n, const float *que
         if (map && bitmap) {
             translated.reset(new TranslatedSelector(map->id_map, *bitmap));
             selector = translated.get();
+        }
+        // Single queries on flat and IVF-flat indexes take the vectorised scans.
+        if (n == 1) {
+            size_t probes = 0;
+            if (auto *ivfIndex = dynamic_cast<const faiss::IndexIVF *>(inner)) {
+                probes = (params && params->nprobe > 0) ? static_cast<size_t>(params->nprobe) : ivfIndex->nprobe;
+            }
+            if (cfaiss::scan_flat(inner, map ? &map->id_map : nullptr, queries, k, bitmap.get(), distances, labels) ||
+                cfaiss::scan_ivf(inner, queries, k, probes, bitmap.get(), distances, labels)) {
+                return;
+            }
         }
         faiss::SearchParametersIVF ivf;
         faiss::SearchParametersHNSW hnsw;

@@ -1,3 +1,4 @@
+import CFaiss
 import Foundation
 
 extension MemoryStore {
@@ -85,6 +86,9 @@ struct Search {
         if filter.matchesNothing || c.liveCount == 0 { return ([], "empty") }
         var matching: [Int64]? = nil
         var allowed: [UInt8]? = nil
+        let needsBound = w.time > 0 || w.imp > 0
+        // The decay bound trusts the ANN frontier, so decayed queries probe four times as wide.
+        var probes = store.index.defaultProbes * (needsBound ? 4 : 1)
         if filter.needsCheck {
             let labels = filter.matchingLabels(in: c)
             if labels.isEmpty { return ([], "empty") }
@@ -94,13 +98,15 @@ struct Search {
             }
             matching = labels
             allowed = Self.bitmap(labels, capacity: c.labelCount)
+            // The nearest matches of a filter with selectivity s are spread over more lists.
+            let selectivity = Double(labels.count) / Double(max(1, c.liveCount))
+            probes = Int((Double(probes) / selectivity.squareRoot()).rounded(.up))
         } else if store.index.tombstones > 0 {
             allowed = c.liveBits
         }
+        probes = min(probes, max(1, store.index.nlist))
         let universe = matching?.count ?? c.liveCount
-        let needsBound = w.time > 0 || w.imp > 0
         var fetch = needsBound ? max(4 * k, 64) : k
-        var probes = store.index.defaultProbes
         while true {
             fetch = min(fetch, universe)
             let found = try store.index.search(query, k: fetch, probes: probes, allowed: allowed)
@@ -133,16 +139,17 @@ struct Search {
                 fetch *= 4
                 continue
             }
-            for label in extras { hits.append(score(label, similarity: nil)) }
+            hits.append(contentsOf: scoreExactly(extras))
             scored += extras.count
             return (Self.top(hits, k), "ann+bound(\(extras.count))")
         }
     }
 
-    /// Below this many matching memories a filtered query scans them exactly.
+    /// Below this many matching memories a filtered query scans them exactly: four times
+    /// what an unfiltered IVF query scans costs about as much as the widened ANN search.
     private var exactScanLimit: Int {
         let index = store.index
-        if index.kind == "ivf" { return max(4096, catalog.liveCount * index.defaultProbes / max(1, index.nlist)) }
+        if index.kind == "ivf" { return max(4096, 4 * catalog.liveCount * index.defaultProbes / max(1, index.nlist)) }
         return 4096
     }
 
@@ -182,17 +189,29 @@ struct Search {
     /// Scores every label exactly and keeps the top k.
     private mutating func exact(_ labels: [Int64]) -> [Hit] {
         scored += labels.count
-        return Self.top(labels.map { score($0, similarity: nil) }, k)
+        return Self.top(scoreExactly(labels), k)
+    }
+
+    /// Scores `labels` with similarities from the vectorised kernel.
+    private func scoreExactly(_ labels: [Int64]) -> [Hit] {
+        guard !labels.isEmpty else { return [] }
+        let c = catalog
+        var sims = [Float](repeating: 0, count: labels.count)
+        query.withUnsafeBufferPointer { q in
+            c.vectors.withUnsafeBufferPointer { base in
+                cfaiss_dot_rows(q.baseAddress, base.baseAddress, c.dimension, labels, labels.count, &sims)
+            }
+        }
+        return zip(labels, sims).map { score($0, similarity: Double($1)) }
     }
 
     private func recency(_ basisTime: Double) -> Double {
         pow(0.5, max(0, w.now - basisTime) / w.halfLife)
     }
 
-    private func score(_ label: Int64, similarity known: Double?) -> Hit {
+    private func score(_ label: Int64, similarity sim: Double) -> Hit {
         let c = catalog
         let l = Int(label)
-        let sim = known ?? Double(dot(query, c.vectors, offset: l * c.dimension))
         let rec = recency(w.basis == .time ? c.times[l] : c.accessed[l])
         let imp = Double(c.importance[l])
         return Hit(label: label, score: w.sim * sim + w.time * rec + w.imp * imp,
@@ -222,27 +241,5 @@ struct Search {
         var bits = [UInt8](repeating: 0, count: (capacity + 7) / 8)
         for label in labels { bits[Int(label) >> 3] |= 1 << (UInt8(label & 7)) }
         return bits
-    }
-}
-
-/// Inner product of `a` with the row of `b` starting at `offset`.
-@inline(__always)
-func dot(_ a: [Float], _ b: [Float], offset: Int) -> Float {
-    a.withUnsafeBufferPointer { x in
-        b.withUnsafeBufferPointer { y in
-            let n = x.count
-            var acc = SIMD16<Float>()
-            var i = 0
-            let xp = UnsafeRawPointer(x.baseAddress!)
-            let yp = UnsafeRawPointer(y.baseAddress! + offset)
-            while i + 16 <= n {
-                acc += xp.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                    * yp.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                i += 16
-            }
-            var sum = acc.sum()
-            while i < n { sum += x[i] * y[offset + i]; i += 1 }
-            return sum
-        }
     }
 }

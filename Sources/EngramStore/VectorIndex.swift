@@ -43,11 +43,12 @@ final class VectorIndex {
     }
 
     /// Whether the index should be rebuilt after growing to `liveCount` memories: a switch
-    /// from flat to IVF, or an IVF whose list count is half of what the size now calls for.
+    /// from flat to IVF, or an IVF with a quarter of the lists the size now calls for (the
+    /// count grew 16× since training; `compact` retrains at any size).
     func shouldGrow(liveCount: Int) -> Bool {
         let target = Self.targetKind(settings, liveCount: liveCount)
         if target == "ivf" && kind == "flat" { return true }
-        if kind == "ivf" && Self.ivfListCount(for: liveCount) >= 2 * nlist { return true }
+        if kind == "ivf" && Self.ivfListCount(for: liveCount) >= 4 * nlist { return true }
         return false
     }
 
@@ -108,7 +109,7 @@ final class VectorIndex {
         }
     }
 
-    /// IVF lists to probe for a query.
+    /// IVF lists to probe for a query: the `nprobe` setting, else 1/16 of the lists (at least 8).
     var defaultProbes: Int {
         settings.nprobe > 0 ? min(settings.nprobe, nlist) : min(nlist, max(8, nlist / 16))
     }

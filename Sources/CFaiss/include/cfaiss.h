@@ -72,6 +72,11 @@ int64_t cfaiss_index_nlist(const cfaiss_index *index);
 /// Works for IDMap-wrapped and IVF indexes; other indexes report their sequential ids.
 char *cfaiss_index_labels(const cfaiss_index *index, int64_t *out, int64_t capacity);
 
+/// out[i] = dot(query, base + rows[i] * d) for i < n: the exact-scan kernel (AVX2/FMA when
+/// the CPU has them).
+void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int64_t *rows, size_t n,
+                     float *out);
+
 /// Number of OpenMP threads FAISS uses.
 void cfaiss_set_num_threads(int threads);
 

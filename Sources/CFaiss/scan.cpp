@@ -1,0 +1,165 @@
+// Inner-product scans for flat and IVF-flat indexes.
+//
+// Debian's FAISS build is compiled for baseline x86-64, so its distance loops use no AVX.
+// These kernels read FAISS's own storage (the flat vectors, the IVF centroids and inverted
+// lists) and score it with AVX2/FMA when the CPU has them, or with portable code otherwise.
+// The results are the same top-k FAISS would return, up to float rounding.
+#include "scan.h"
+#include "cfaiss.h"
+
+#include <algorithm>
+#include <cstring>
+#include <queue>
+#include <utility>
+#include <vector>
+
+#include <immintrin.h>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/invlists/InvertedLists.h>
+
+namespace cfaiss {
+namespace {
+
+using idx_t = faiss::Index::idx_t;
+
+float dot_portable(const float *a, const float *b, size_t d) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= d; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < d; i++) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+__attribute__((target("avx2,fma"))) float dot_avx2(const float *a, const float *b, size_t d) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    }
+    __m256 acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+    __m128 lo = _mm256_castps256_ps128(acc), hi = _mm256_extractf128_ps(acc, 1);
+    __m128 s = _mm_add_ps(lo, hi);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    float out = _mm_cvtss_f32(s);
+    for (; i < d; i++) out += a[i] * b[i];
+    return out;
+}
+
+using DotFn = float (*)(const float *, const float *, size_t);
+
+DotFn pick_dot() {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_avx2;
+    return dot_portable;
+}
+
+const DotFn dot = pick_dot();
+
+/// Keeps the k largest (score, label) pairs.
+struct TopK {
+    using Entry = std::pair<float, idx_t>;
+    struct Worse {
+        bool operator()(const Entry &a, const Entry &b) const {
+            return a.first != b.first ? a.first > b.first : a.second < b.second;
+        }
+    };
+    size_t k;
+    std::priority_queue<Entry, std::vector<Entry>, Worse> heap;
+    explicit TopK(size_t k) : k(k) {}
+    float threshold() const { return heap.size() < k ? -INFINITY : heap.top().first; }
+    void push(float score, idx_t label) {
+        if (heap.size() < k) {
+            heap.emplace(score, label);
+        } else if (score > heap.top().first) {
+            heap.pop();
+            heap.emplace(score, label);
+        }
+    }
+    /// Writes best first, padding with (-inf, -1).
+    void write(float *distances, idx_t *labels) {
+        size_t n = heap.size();
+        for (size_t i = k; i > n; i--) {
+            distances[i - 1] = -INFINITY;
+            labels[i - 1] = -1;
+        }
+        for (size_t i = n; i > 0; i--) {
+            distances[i - 1] = heap.top().first;
+            labels[i - 1] = heap.top().second;
+            heap.pop();
+        }
+    }
+};
+
+} // namespace
+
+bool scan_flat(const faiss::Index *inner, const std::vector<idx_t> *id_map, const float *query, idx_t k,
+               const faiss::IDSelector *selector, float *distances, idx_t *labels) {
+    auto *flat = dynamic_cast<const faiss::IndexFlat *>(inner);
+    if (flat == nullptr || flat->metric_type != faiss::METRIC_INNER_PRODUCT) return false;
+    const size_t d = static_cast<size_t>(flat->d);
+    const float *xb = flat->get_xb();
+    TopK top(static_cast<size_t>(k));
+    for (idx_t i = 0; i < flat->ntotal; i++) {
+        idx_t label = id_map ? (*id_map)[i] : i;
+        if (selector && !selector->is_member(label)) continue;
+        top.push(dot(query, xb + static_cast<size_t>(i) * d, d), label);
+    }
+    top.write(distances, labels);
+    return true;
+}
+
+bool scan_ivf(const faiss::Index *inner, const float *query, idx_t k, size_t nprobe,
+              const faiss::IDSelector *selector, float *distances, idx_t *labels) {
+    auto *ivf = dynamic_cast<const faiss::IndexIVFFlat *>(inner);
+    if (ivf == nullptr || ivf->metric_type != faiss::METRIC_INNER_PRODUCT) return false;
+    auto *centroids = dynamic_cast<const faiss::IndexFlat *>(ivf->quantizer);
+    if (centroids == nullptr || centroids->metric_type != faiss::METRIC_INNER_PRODUCT) return false;
+    const size_t d = static_cast<size_t>(ivf->d);
+    nprobe = std::min(std::max<size_t>(nprobe, 1), ivf->nlist);
+
+    // Coarse step: the nprobe centroids with the largest inner product.
+    std::vector<std::pair<float, size_t>> coarse(ivf->nlist);
+    const float *xc = centroids->get_xb();
+    for (size_t c = 0; c < ivf->nlist; c++) coarse[c] = {dot(query, xc + c * d, d), c};
+    std::partial_sort(coarse.begin(), coarse.begin() + nprobe, coarse.end(),
+                      [](const auto &a, const auto &b) { return a.first > b.first; });
+
+    TopK top(static_cast<size_t>(k));
+    for (size_t p = 0; p < nprobe; p++) {
+        size_t list = coarse[p].second;
+        size_t size = ivf->invlists->list_size(list);
+        if (size == 0) continue;
+        faiss::InvertedLists::ScopedIds ids(ivf->invlists, list);
+        faiss::InvertedLists::ScopedCodes codes(ivf->invlists, list);
+        const float *vectors = reinterpret_cast<const float *>(codes.get());
+        for (size_t j = 0; j < size; j++) {
+            idx_t label = ids[j];
+            if (selector && !selector->is_member(label)) continue;
+            top.push(dot(query, vectors + j * d, d), label);
+        }
+    }
+    top.write(distances, labels);
+    return true;
+}
+
+} // namespace cfaiss
+
+extern "C" void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int64_t *rows, size_t n,
+                                float *out) {
+    for (size_t i = 0; i < n; i++) out[i] = cfaiss::dot(query, base + static_cast<size_t>(rows[i]) * d, d);
+}
