@@ -71,20 +71,26 @@ final class WorkerPool: @unchecked Sendable {
             if sleepers > 0 { pthread_cond_broadcast(cond) }
             pthread_mutex_unlock(mutex)
             body(0)
-            while remaining.load(ordering: .acquiring) > 0 { spinPause() }
+            var spins = 0
+            while remaining.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins & 255 == 0 { sched_yield() } // a descheduled worker gets the core back
+            }
             job = nil
         }
     }
 
     private func workerLoop(_ index: Int) {
-        var seen = generation.load(ordering: .acquiring)
+        // Generation 0 is the pool's initial state: a job posted before this thread started
+        // has already moved the counter on and must still be run.
+        var seen: UInt64 = 0
         while true {
             var spins = 0
             var current = generation.load(ordering: .acquiring)
             while current == seen {
                 spins += 1
                 if spins < WorkerPool.spinLimit {
-                    spinPause()
+                    if spins & 255 == 0 { sched_yield() }
                 } else {
                     pthread_mutex_lock(mutex)
                     sleepers += 1
@@ -111,6 +117,4 @@ private final class WorkerStart {
     }
 }
 
-/// Busy-wait step; the atomic loads around it keep the loop from being optimised away.
-@inline(__always)
-func spinPause() {}
+
