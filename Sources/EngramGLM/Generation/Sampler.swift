@@ -1,0 +1,105 @@
+import Foundation
+
+/// How the next token is chosen. Defaults: greedy is `temperature = 0`.
+public struct GLMSamplingParameters: Sendable, Equatable {
+    /// ≤ 0 means greedy (argmax). Default 0.8.
+    public var temperature: Float = 0.8
+    /// Keep the k most likely tokens; ≤ 0 disables. Default 40.
+    public var topK: Int = 40
+    /// Keep the smallest set whose probability reaches p; ≥ 1 disables. Default 0.95.
+    public var topP: Float = 0.95
+    /// Keep tokens with probability ≥ minP · the best one's; ≤ 0 disables. Default 0.05.
+    public var minP: Float = 0.05
+    /// Divide positive / multiply negative logits of recent tokens; 1 disables. Default 1.
+    public var repetitionPenalty: Float = 1.0
+    /// How many recent tokens the repetition penalty looks at. Default 64.
+    public var repetitionWindow: Int = 64
+    /// Seed of the random generator; nil draws one. A fixed seed makes a run reproducible.
+    public var seed: UInt64? = nil
+
+    public init() {}
+
+    /// Argmax at every step.
+    public static var greedy: GLMSamplingParameters {
+        var p = GLMSamplingParameters()
+        p.temperature = 0
+        return p
+    }
+}
+
+/// Chooses tokens from logits in llama.cpp's order: repetition penalty → top-k → top-p →
+/// min-p → temperature → draw.
+public struct GLMSampler: Sendable {
+    public let parameters: GLMSamplingParameters
+    private var rng: SplitMix64
+
+    public init(_ parameters: GLMSamplingParameters) {
+        self.parameters = parameters
+        rng = SplitMix64(seed: parameters.seed ?? UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// The next token given `logits` (one per vocabulary entry) and the tokens so far.
+    public mutating func sample(_ logits: [Float], history: [Int32]) -> Int32 {
+        var logits = logits
+        let p = parameters
+        if p.repetitionPenalty != 1, p.repetitionWindow > 0 {
+            for t in Set(history.suffix(p.repetitionWindow)) where Int(t) < logits.count {
+                let l = logits[Int(t)]
+                logits[Int(t)] = l > 0 ? l / p.repetitionPenalty : l * p.repetitionPenalty
+            }
+        }
+        if p.temperature <= 0 { return Int32(GLMSampler.argmax(logits)) }
+
+        var candidates = logits.indices.map { (id: $0, logit: logits[$0]) }
+        candidates.sort { $0.logit > $1.logit }
+        if p.topK > 0 && p.topK < candidates.count { candidates.removeLast(candidates.count - p.topK) }
+        // Probabilities at temperature 1 for top-p / min-p, as llama.cpp's chain does.
+        func probabilities(_ c: [(id: Int, logit: Float)], _ temperature: Float) -> [Float] {
+            let m = c[0].logit
+            var e = c.map { expf(($0.logit - m) / temperature) }
+            let s = e.reduce(0, +)
+            for i in e.indices { e[i] /= s }
+            return e
+        }
+        if p.topP < 1 {
+            let probs = probabilities(candidates, 1)
+            var cum: Float = 0, keep = candidates.count
+            for (i, q) in probs.enumerated() {
+                cum += q
+                if cum >= p.topP { keep = i + 1; break }
+            }
+            candidates.removeLast(candidates.count - keep)
+        }
+        if p.minP > 0 {
+            let limit = candidates[0].logit + logf(p.minP)
+            candidates = candidates.filter { $0.logit >= limit }
+        }
+        let probs = probabilities(candidates, p.temperature)
+        let r = Float(Double(rng.next() >> 11) / Double(1 << 53))
+        var cum: Float = 0
+        for (i, q) in probs.enumerated() {
+            cum += q
+            if r < cum { return Int32(candidates[i].id) }
+        }
+        return Int32(candidates[candidates.count - 1].id)
+    }
+
+    public static func argmax(_ x: [Float]) -> Int {
+        var best = 0
+        for i in x.indices where x[i] > x[best] { best = i }
+        return best
+    }
+}
+
+/// A small, fast, seedable random generator.
+struct SplitMix64: Sendable {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+import EngramGLM
+
+struct GenerationTests {
+    static func generator() throws -> GLMGenerator { try GLMGenerator(model: SharedModels.smol()) }
+
+    @Test("stop strings split across tokens are held back and never leak")
+    func stopStringsSplit() {
+        var m = StopStringMatcher(["</answer>", "STOP"])
+        var out = ""
+        var stopped = false
+        for piece in ["Hello <", "/ans", "wer", "> more"] {
+            let r = m.feed(piece)
+            out += r.emit
+            if r.stopped { stopped = true; break }
+        }
+        #expect(stopped)
+        #expect(out == "Hello ")
+        var m2 = StopStringMatcher(["STOP"])
+        #expect(m2.feed("aST").emit == "a")
+        #expect(m2.feed("x").emit == "STx")
+        #expect(m2.feed("ST").emit == "")
+        #expect(m2.flush() == "ST")
+    }
+
+    @Test("chat templates: ChatML (SmolLM2) renders the reference prompts; GLM families recognised")
+    func chatTemplates() throws {
+        let model = try SharedModels.smol()
+        let t = GLMChatTemplate.forModel(model.file)
+        #expect(t == .chatML(defaultSystem: "You are a helpful AI assistant named SmolLM, trained by Hugging Face"))
+        let prompts = try TestFiles.json("smollm2_greedy.json") as! [[String: Any]]
+        for p in prompts {
+            var messages: [GLMChatMessage] = []
+            if let s = p["system"] as? String { messages.append(.init(.system, s)) }
+            messages.append(.init(.user, p["user"] as! String))
+            #expect(GLMChatTemplate.chatML(defaultSystem: nil).render(messages) == p["prompt"] as! String)
+        }
+        #expect(t.render([.init(.user, "hi")]).hasPrefix("<|im_start|>system\nYou are a helpful AI assistant"))
+        #expect(GLMChatTemplate.detect("[gMASK]<sop>{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}{% endfor %}<|assistant|>") == .glm4)
+        #expect(GLMChatTemplate.glm4.render([.init(.user, "hi")]) == "[gMASK]<sop><|user|>\nhi<|assistant|>\n")
+        #expect(GLMChatTemplate.chatGLM3.render([.init(.user, "hi")]) == "[gMASK]sop<|user|>\n hi<|assistant|>")
+    }
+
+    @Test("sampling: greedy is argmax, a fixed seed reproduces, top-k 1 is greedy")
+    func sampling() {
+        var rng = DequantizeTests.RNG(state: 3)
+        let logits = (0..<1000).map { _ in rng.float() * 10 }
+        var g = GLMSampler(.greedy)
+        #expect(Int(g.sample(logits, history: [])) == GLMSampler.argmax(logits))
+        var p = GLMSamplingParameters()
+        p.seed = 42
+        p.temperature = 1.5
+        p.minP = 0
+        p.topP = 1
+        p.topK = 0
+        var a = GLMSampler(p), b = GLMSampler(p)
+        let sa = (0..<50).map { _ in a.sample(logits, history: []) }
+        let sb = (0..<50).map { _ in b.sample(logits, history: []) }
+        #expect(sa == sb)
+        #expect(Set(sa).count > 5)
+        p.topK = 1
+        var k = GLMSampler(p)
+        #expect(Int(k.sample(logits, history: [])) == GLMSampler.argmax(logits))
+        var pen = GLMSamplingParameters.greedy
+        pen.repetitionPenalty = 1000
+        var r = GLMSampler(pen)
+        #expect(Int(r.sample(logits, history: [Int32(GLMSampler.argmax(logits))])) != GLMSampler.argmax(logits))
+    }
+
+    @Test("greedy generation through the streaming API equals the reference continuation")
+    func streamingGreedy() async throws {
+        let gen = try Self.generator()
+        let p = (try TestFiles.json("smollm2_greedy.json") as! [[String: Any]])[0]
+        var options = GLMGenerationOptions(maxTokens: 48, sampling: .greedy)
+        options.stopStrings = []
+        var pieces = ""
+        var result: GLMGenerationResult?
+        for try await event in gen.stream(.text(p["prompt"] as! String, special: true), options: options) {
+            switch event {
+            case .piece(let piece): pieces += piece.text
+            case .finished(let r): result = r
+            }
+        }
+        let r = try #require(result)
+        #expect(r.promptTokens == (p["prompt_ids"] as! [Int]).map(Int32.init))
+        #expect(r.tokens == (p["greedy_ids"] as! [Int]).map(Int32.init))
+        #expect(r.text == p["greedy_text"] as! String)
+        #expect(pieces == r.text)
+        #expect(r.finishReason == .stop)
+        #expect(r.usage.completionTokens == r.tokens.count)
+    }
+
+    @Test("KV prefix reuse gives the same output as a cold run and evaluates only the new part")
+    func prefixReuse() throws {
+        let model = try SharedModels.smol()
+        let warm = try GLMGenerator(model: model)
+        let options = GLMGenerationOptions(maxTokens: 12, sampling: .greedy)
+        let first = [GLMChatMessage(.system, "Answer briefly."), .init(.user, "Name a colour.")]
+        let r1 = try warm.generateSync(.chat(first), options: options)
+        let second = first + [.init(.assistant, r1.text), .init(.user, "Name another one.")]
+        let r2 = try warm.generateSync(.chat(second), options: options)
+        #expect(r2.usage.cachedPromptTokens > r1.promptTokens.count / 2)
+        let cold = try GLMGenerator(model: model).generateSync(.chat(second), options: options)
+        #expect(cold.usage.cachedPromptTokens == 0)
+        #expect(r2.tokens == cold.tokens)
+        #expect(r2.text == cold.text)
+        // The same prompt again reuses all but the last token.
+        let r3 = try warm.generateSync(.chat(second), options: options)
+        #expect(r3.usage.cachedPromptTokens == r3.promptTokens.count - 1)
+        #expect(r3.tokens == cold.tokens)
+    }
+
+    @Test("stop strings, max tokens and cancellation end generation")
+    func stopping() async throws {
+        let gen = try Self.generator()
+        let prompt = GLMPrompt.chat([.init(.user, "Count from 1 to 20 separated by commas.")])
+        let base = try gen.generateSync(prompt, options: GLMGenerationOptions(maxTokens: 40, sampling: .greedy))
+        #expect(base.tokens.count <= 40)
+        let limited = try gen.generateSync(prompt, options: GLMGenerationOptions(maxTokens: 3, sampling: .greedy))
+        #expect(limited.tokens.count == 3)
+        #expect(limited.finishReason == .length)
+        // Stop at a string that occurs in the greedy output.
+        if base.text.count > 6 {
+            let stop = String(base.text.dropFirst(3).prefix(3))
+            let s = try gen.generateSync(prompt, options: GLMGenerationOptions(maxTokens: 40, sampling: .greedy, stopStrings: [stop]))
+            #expect(!s.text.contains(stop))
+            #expect(s.finishReason == .stop)
+            #expect(base.text.hasPrefix(s.text))
+        }
+        var cancelled = 0
+        let r = try gen.generateSync(prompt, options: GLMGenerationOptions(maxTokens: 40, sampling: .greedy),
+                                     isCancelled: { cancelled += 1; return cancelled > 2 })
+        #expect(r.finishReason == .cancelled)
+        #expect(r.tokens.count == 2)
+        // Dropping the stream early cancels the producing task.
+        var seen = 0
+        for try await event in gen.stream(prompt, options: GLMGenerationOptions(maxTokens: 40, sampling: .greedy)) {
+            if case .piece = event { seen += 1 }
+            if seen == 2 { break }
+        }
+        #expect(seen == 2)
+    }
+}
