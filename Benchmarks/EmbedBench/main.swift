@@ -134,7 +134,7 @@ do {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     } else {
-        print("engram-bench-embed: \(embedder.modelIdentifier), \(embedder.threads) OpenBLAS thread(s), model loaded in \(String(format: "%.2f", loadSeconds)) s")
+        print("engram-bench-embed: \(embedder.modelIdentifier), \(embedder.threads) worker thread(s), model loaded in \(String(format: "%.2f", loadSeconds)) s")
         print("sentences: \(sentences.count), mean \(String(format: "%.1f", meanWords)) words / \(String(format: "%.1f", meanTokens)) tokens")
         for r in results {
             print("batch \(String(r.batch).padding(toLength: 4, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", r.perSecond)) sentences/s"
