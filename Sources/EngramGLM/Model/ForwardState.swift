@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 
 /// Scratch buffers and shared operations for evaluating `count` tokens at positions
@@ -105,7 +106,7 @@ struct ForwardState {
     /// `o = attn_output · softmax(q·kᵀ/√hd + causal mask) · v` from the normalized input `a`,
     /// after appending this batch's keys and values to the cache of `layer`.
     func attention(_ b: BlockWeights, layer: Int) {
-        let c = config, e = c.embeddingLength, qd = c.queryDimension, kvd = c.kvDimension
+        let c = config, qd = c.queryDimension, kvd = c.kvDimension
         if let wqkv = b.wqkv {
             let n = qd + 2 * kvd
             let qkv = UnsafeMutablePointer<Float>.allocate(capacity: count * n)
@@ -125,35 +126,87 @@ struct ForwardState {
             addBias(b.bk, k, stride: kvd)
             addBias(b.bv, v, stride: kvd)
         }
-        _ = e
         rope(q, heads: c.headCount, stride: qd)
         rope(k, heads: c.headCountKV, stride: kvd)
 
         let keys = cache.keys[layer], values = cache.values[layer]
-        (keys + start * kvd).update(from: k, count: count * kvd)
-        (values + start * kvd).update(from: v, count: count * kvd)
+        cache.store(k, into: keys, position: start, count: count)
+        cache.store(v, into: values, position: start, count: count)
 
+        if count >= ForwardState.batchedAttentionThreshold {
+            batchedAttention(keys: keys, values: values)
+        } else {
+            tokenAttention(keys: keys, values: values)
+        }
+        b.wo.matmul(att, o, count: count, threads: threads)
+    }
+
+    /// Batches at least this long compute attention per head with two sgemm calls.
+    static let batchedAttentionThreshold = 16
+
+    /// Attention token by token: for each (token, KV head), the cached keys and values are
+    /// widened to F32 once, then each query head of the group takes scores over the cached
+    /// positions, softmax, and the weighted sum of values.
+    private func tokenAttention(keys: UnsafeMutablePointer<Float16>, values: UnsafeMutablePointer<Float16>) {
+        let c = config, qd = c.queryDimension, kvd = c.kvDimension
         let hd = c.headDim, group = c.headCount / c.headCountKV
         let scale = 1 / Float(hd).squareRoot()
         let total = start + count
         let qs = SharedPointer(q), outs = SharedPointer(att)
         let ks = SharedPointer(keys), vs = SharedPointer(values)
         let start = self.start
-        parallelChunks(count * c.headCount, threads: threads, minimumChunk: 2) { items in
+        parallelChunks(count * c.headCountKV, threads: threads) { items in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: total)
-            defer { scores.deallocate() }
+            let kf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
+            let vf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
+            defer { scores.deallocate(); kf.deallocate(); vf.deallocate() }
             for item in items {
-                let t = item / c.headCount, h = item % c.headCount, g = h / group
-                let qh = qs.p + t * qd + h * hd
+                let t = item / c.headCountKV, g = item % c.headCountKV
                 let n = start + t + 1 // causal: positions 0...start+t
-                for j in 0..<n { scores[j] = dot(qh, ks.p + j * kvd + g * hd, hd) * scale }
-                softmax(scores, n)
-                let out = outs.p + t * qd + h * hd
-                out.update(repeating: 0, count: hd)
-                for j in 0..<n { axpy(scores[j], vs.p + j * kvd + g * hd, out, hd) }
+                widen(ks.p + g * hd, stride: kvd, rows: n, cols: hd, into: kf)
+                widen(vs.p + g * hd, stride: kvd, rows: n, cols: hd, into: vf)
+                for h in g * group..<(g + 1) * group {
+                    let qh = qs.p + t * qd + h * hd
+                    for j in 0..<n { scores[j] = dot(qh, kf + j * hd, hd) * scale }
+                    softmax(scores, n)
+                    let out = outs.p + t * qd + h * hd
+                    out.update(repeating: 0, count: hd)
+                    for j in 0..<n { axpy(scores[j], vf + j * hd, out, hd) }
+                }
             }
         }
-        b.wo.matmul(att, o, count: count, threads: threads)
+    }
+
+    /// Attention for a batch, head by head: `S = Q_h·K_gᵀ/√hd` (count × total), causal mask,
+    /// row softmax, `O_h = S·V_g`; heads split across threads, BLAS single-threaded inside.
+    private func batchedAttention(keys: UnsafeMutablePointer<Float16>, values: UnsafeMutablePointer<Float16>) {
+        GLMThreading.configureBLAS()
+        let c = config, qd = c.queryDimension, kvd = c.kvDimension
+        let hd = c.headDim, group = c.headCount / c.headCountKV
+        let scale = 1 / Float(hd).squareRoot()
+        let total = start + count, count = self.count, start = self.start
+        let qs = SharedPointer(q), outs = SharedPointer(att)
+        let ks = SharedPointer(keys), vs = SharedPointer(values)
+        parallelChunks(c.headCount, threads: threads) { heads in
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: count * total)
+            let kf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
+            let vf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
+            defer { s.deallocate(); kf.deallocate(); vf.deallocate() }
+            for h in heads {
+                let g = h / group
+                widen(ks.p + g * hd, stride: kvd, rows: total, cols: hd, into: kf)
+                widen(vs.p + g * hd, stride: kvd, rows: total, cols: hd, into: vf)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(total), Int32(hd),
+                            scale, qs.p + h * hd, Int32(qd), kf, Int32(hd), 0, s, Int32(total))
+                for t in 0..<count {
+                    let row = s + t * total, n = start + t + 1
+                    softmax(row, n)
+                    (row + n).update(repeating: 0, count: total - n)
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(hd), Int32(total),
+                            1, s, Int32(total), vf, Int32(hd), 0, outs.p + h * hd, Int32(qd))
+            }
+        }
     }
 
     // MARK: Feed-forward

@@ -13,7 +13,7 @@ public final class GLMContext: @unchecked Sendable {
     let cache: KVCache
 
     /// Longest batch evaluated at once; longer inputs are split (bounds the scratch memory).
-    public static let maximumBatch = 512
+    public static let maximumBatch = 128
 
     public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil) {
         self.model = model

@@ -62,7 +62,7 @@ public struct WeightMatrix: @unchecked Sendable {
         GLMThreading.configureBLAS()
         let ys = SharedPointer(y)
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
-        let chunkRows = 64
+        let chunkRows = 256
         let nChunks = (rows + chunkRows - 1) / chunkRows
         parallelChunks(nChunks, threads: threads) { chunks in
             let buf = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * cols)
