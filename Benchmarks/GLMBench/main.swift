@@ -94,6 +94,10 @@ do {
         print(String(decoding: data, as: UTF8.self))
     } else {
         print(String(format: "engram  peak RSS %.1f MB (model file %.1f MB, ratio %.2f)", rss, fileMB, rss / fileMB))
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+            let lines = status.split(separator: "\n").filter { $0.hasPrefix("RssAnon") || $0.hasPrefix("RssFile") || $0.hasPrefix("VmHWM") }
+            print("engram  now: " + lines.map { $0.replacingOccurrences(of: "\t", with: " ") }.joined(separator: ", "))
+        }
     }
 } catch {
     FileHandle.standardError.write("engram-bench-glm: \(error)\n".data(using: .utf8)!)

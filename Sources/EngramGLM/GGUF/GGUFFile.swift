@@ -236,10 +236,44 @@ struct ByteReader {
             let n = try u64()
             // Every element takes at least one byte: a count beyond the remaining bytes is corrupt.
             guard n <= UInt64(size - position) else { throw GLMError.format("array of \(n) values at byte \(position) runs past the end of the file") }
-            var values: [GGUFValue] = []
-            values.reserveCapacity(Int(n))
-            for _ in 0..<Int(n) { values.append(try value(type: elemType, depth: depth + 1)) }
-            return .array(values)
+            let count = Int(n)
+            switch elemType {
+            case 8:
+                var table = GGUFArray.StringTable()
+                table.ends.reserveCapacity(count)
+                for _ in 0..<count {
+                    let len = try u64()
+                    guard len <= UInt64(size - position) else {
+                        throw GLMError.format("string of \(len) bytes at byte \(position) runs past the end of the file")
+                    }
+                    table.bytes.append(contentsOf: UnsafeRawBufferPointer(start: base + position, count: Int(len)))
+                    position += Int(len)
+                    guard table.bytes.count <= Int(UInt32.max) else { throw GLMError.format("string array too large") }
+                    table.ends.append(UInt32(table.bytes.count))
+                }
+                return .array(GGUFArray(storage: .strings(table)))
+            case 0, 1, 2, 3, 4, 5, 7, 10, 11:
+                var ints: [Int64] = []
+                ints.reserveCapacity(count)
+                for _ in 0..<count {
+                    let v = try value(type: elemType, depth: depth + 1)
+                    switch v {
+                    case .uint64(let u): ints.append(Int64(bitPattern: u))
+                    case .int64(let i): ints.append(i)
+                    default: ints.append(Int64(v.intValue ?? 0))
+                    }
+                }
+                return .array(GGUFArray(storage: .integers(ints, elemType)))
+            case 6, 12:
+                var floats: [Double] = []
+                floats.reserveCapacity(count)
+                for _ in 0..<count { floats.append(try value(type: elemType, depth: depth + 1).doubleValue ?? 0) }
+                return .array(GGUFArray(storage: .floats(floats, elemType)))
+            default:
+                var values: [GGUFValue] = []
+                for _ in 0..<count { values.append(try value(type: elemType, depth: depth + 1)) }
+                return .array(GGUFArray(storage: .values(values)))
+            }
         case 10: return .uint64(try load(UInt64.self))
         case 11: return .int64(try load(Int64.self))
         case 12: return .float64(Double(bitPattern: try load(UInt64.self)))

@@ -169,6 +169,7 @@ public final class GLMGenerator: @unchecked Sendable {
         let cached = context.tokens
         while common < min(cached.count, promptIDs.count - 1) && cached[common] == promptIDs[common] { common += 1 }
         context.truncate(to: common)
+        context.reserve(promptIDs.count + options.maxTokens)
         let t0 = DispatchTime.now().uptimeNanoseconds
         var logits = try context.evaluate(Array(promptIDs[common...]))
         let t1 = DispatchTime.now().uptimeNanoseconds

@@ -45,6 +45,7 @@ public final class GLMContext: @unchecked Sendable {
         guard tokens.count + newTokens.count <= contextSize else {
             throw GLMError(.invalidArgument, "context overflow: \(tokens.count) + \(newTokens.count) tokens exceed the context size \(contextSize)")
         }
+        reserve(tokens.count + newTokens.count)
         var logits: [Float] = []
         var done = 0
         while done < newTokens.count {
@@ -56,6 +57,12 @@ public final class GLMContext: @unchecked Sendable {
             done += n
         }
         return logits
+    }
+
+    /// Makes room in the KV cache for `positions` positions at once (growing copies the cache,
+    /// so reserving what a request will need up front keeps the peak memory down).
+    public func reserve(_ positions: Int) {
+        cache.reserve(min(positions, contextSize), keep: tokens.count)
     }
 
     enum LogitRows { case none, last, all }

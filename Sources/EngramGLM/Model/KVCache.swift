@@ -24,7 +24,7 @@ final class KVCache {
     /// Makes room for `positions` positions, keeping the first `keep` positions' contents.
     func reserve(_ positions: Int, keep: Int) {
         guard positions > capacity else { return }
-        let newCapacity = (positions + KVCache.growthStep - 1) / KVCache.growthStep * KVCache.growthStep
+        let newCapacity = max(positions, min(2 * capacity, (positions + KVCache.growthStep - 1) / KVCache.growthStep * KVCache.growthStep))
         func grow(_ old: [UnsafeMutablePointer<Float16>]) -> [UnsafeMutablePointer<Float16>] {
             (0..<layers).map { l in
                 let p = UnsafeMutablePointer<Float16>.allocate(capacity: newCapacity * rowSize)

@@ -62,7 +62,9 @@ public struct WeightMatrix: @unchecked Sendable {
         GLMThreading.configureBLAS()
         let ys = SharedPointer(y)
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
-        let chunkRows = 256
+        // Row blocks: at most 128 rows (bounded scratch), at least two per thread for balance.
+        let perThread = (rows + 2 * threads - 1) / (2 * threads)
+        let chunkRows = max(16, min(128, (perThread + 15) / 16 * 16))
         let nChunks = (rows + chunkRows - 1) / chunkRows
         parallelChunks(nChunks, threads: threads) { chunks in
             let buf = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * cols)

@@ -28,11 +28,11 @@ public final class GLMTokenizer: Sendable {
         guard model == "gpt2" else {
             throw GLMError(.unsupported, "tokenizer model \(model) is not supported (byte-level BPE, gpt2, is)")
         }
-        guard let toks = file["tokenizer.ggml.tokens"]?.arrayValue else {
-            throw GLMError.format("tokenizer.ggml.tokens is missing")
+        guard let toks = file["tokenizer.ggml.tokens"]?.stringArray else {
+            throw GLMError.format("tokenizer.ggml.tokens is missing or not an array of strings")
         }
-        tokens = toks.map { $0.stringValue ?? "" }
-        let types = file["tokenizer.ggml.token_type"]?.arrayValue?.map { TokenKind(rawValue: Int32($0.intValue ?? 1)) ?? .normal }
+        tokens = toks
+        let types = file["tokenizer.ggml.token_type"]?.intArray?.map { TokenKind(rawValue: Int32(truncatingIfNeeded: $0)) ?? .normal }
         kinds = types?.count == tokens.count ? types! : Array(repeating: .normal, count: tokens.count)
         let preName = file["tokenizer.ggml.pre"]?.stringValue ?? "gpt-2"
         guard let pre = PreTokenizer(name: preName) else {
@@ -44,11 +44,9 @@ public final class GLMTokenizer: Sendable {
         for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
         self.ids = ids
         var ranks: [String: Int] = [:]
-        let merges = file["tokenizer.ggml.merges"]?.arrayValue ?? []
+        let merges = file["tokenizer.ggml.merges"]?.stringArray ?? []
         ranks.reserveCapacity(merges.count)
-        for (i, m) in merges.enumerated() {
-            if let s = m.stringValue, ranks[s] == nil { ranks[s] = i }
-        }
+        for (i, m) in merges.enumerated() where ranks[m] == nil { ranks[m] = i }
         mergeRanks = ranks
         let count = tokens.count
         func tokenID(_ key: String) -> Int32? {
