@@ -13,7 +13,8 @@ public final class GLMTokenizer: Sendable {
     /// Whether a BOS token is put before an encoded prompt (`tokenizer.ggml.add_bos_token`).
     public let addBOS: Bool
     private let ids: [String: Int32]
-    private let mergeRanks: [String: Int]
+    /// (left id << 32 | right id) → rank of the merge and the id of the merged token.
+    private let merges: [UInt64: (rank: Int32, result: Int32)]
     /// Control and user-defined tokens, longest first, as UTF-8.
     private let specials: [(bytes: [UInt8], id: Int32, control: Bool)]
     /// Byte → token id of its single-character symbol.
@@ -43,11 +44,17 @@ public final class GLMTokenizer: Sendable {
         ids.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
         self.ids = ids
-        var ranks: [String: Int] = [:]
-        let merges = file["tokenizer.ggml.merges"]?.stringArray ?? []
-        ranks.reserveCapacity(merges.count)
-        for (i, m) in merges.enumerated() where ranks[m] == nil { ranks[m] = i }
-        mergeRanks = ranks
+        var table: [UInt64: (rank: Int32, result: Int32)] = [:]
+        let mergeList = file["tokenizer.ggml.merges"]?.stringArray ?? []
+        table.reserveCapacity(mergeList.count)
+        for (i, m) in mergeList.enumerated() {
+            guard let space = m.firstIndex(of: " ") else { continue }
+            let left = String(m[..<space]), right = String(m[m.index(after: space)...])
+            guard let a = ids[left], let b = ids[right], let r = ids[left + right] else { continue }
+            let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
+            if table[key] == nil { table[key] = (Int32(i), r) }
+        }
+        merges = table
         let count = tokens.count
         func tokenID(_ key: String) -> Int32? {
             guard let v = file[key]?.intValue, v >= 0, v < count else { return nil }
@@ -114,32 +121,30 @@ public final class GLMTokenizer: Sendable {
         return out
     }
 
-    /// Byte-level BPE of one pre-token: repeatedly merge the adjacent pair of lowest rank
-    /// (leftmost on ties); a final symbol missing from the vocabulary becomes byte tokens.
+    /// Byte-level BPE of one pre-token: start from one symbol per byte and repeatedly merge the
+    /// adjacent pair of lowest rank (leftmost on ties). Merges whose parts or result are not
+    /// in the vocabulary are dropped when loading, so every symbol is a token.
     private func bpe(_ piece: String, into out: inout [Int32]) {
-        var symbols = piece.utf8.map { String(ByteMap.scalar($0)) }
-        if symbols.isEmpty { return }
+        var symbols: [Int32] = []
+        symbols.reserveCapacity(piece.utf8.count)
+        for b in piece.utf8 {
+            if let id = byteTokens[Int(b)] { symbols.append(id) }
+        }
         while symbols.count > 1 {
-            var best = Int.max, at = -1
+            var best = Int32.max, at = -1, result: Int32 = 0
             for i in 0..<symbols.count - 1 {
-                if let r = mergeRanks[symbols[i] + " " + symbols[i + 1]], r < best {
-                    best = r
+                let key = UInt64(UInt32(symbols[i])) << 32 | UInt64(UInt32(symbols[i + 1]))
+                if let m = merges[key], m.rank < best {
+                    best = m.rank
                     at = i
+                    result = m.result
                 }
             }
             if at < 0 { break }
-            symbols[at] += symbols[at + 1]
+            symbols[at] = result
             symbols.remove(at: at + 1)
         }
-        for s in symbols {
-            if let id = ids[s] {
-                out.append(id)
-            } else {
-                for scalar in s.unicodeScalars {
-                    if let b = ByteMap.byte(scalar), let id = byteTokens[Int(b)] { out.append(id) }
-                }
-            }
-        }
+        out += symbols
     }
 
     // MARK: Decoding
