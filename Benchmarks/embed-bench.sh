@@ -120,6 +120,13 @@ def embed(texts):
 sentences = [s for s in open(sentences_path).read().split("\n") if s]
 embed(sentences[:32])  # warm-up
 out = {"implementation": "python-numpy", "throughput": {}, "cpu_ms_per_sentence": {}}
+# Same model? Compare with the shared reference embeddings when they are beside the repository.
+import os
+reference = os.environ.get("ENGRAM_REFERENCE_JSON", "")
+if reference and os.path.exists(reference):
+    ref = json.load(open(reference))
+    got = embed([r["text"] for r in ref])
+    out["reference_max_abs_diff"] = float(max(np.abs(got[i] - np.array(r["embedding"])).max() for i, r in enumerate(ref)))
 for batch in [1, 8, 32, 128]:
     total = min(count, 64) if batch == 1 else max(count, batch) // batch * batch
     start, cpu = time.perf_counter(), time.process_time()
@@ -142,7 +149,8 @@ for round in $(seq 1 "$rounds"); do
   echo "== round $round/$rounds: Swift (EngramEmbed)" >&2
   "$bench" --sentences "$sentences" --count "$count" --json >> "$results"
   echo "== round $round/$rounds: Python baseline (tokenizers + numpy float32)" >&2
-  "$venv/bin/python" "$work/baseline.py" "$model" "$sentences" "$count" >> "$results"
+  ENGRAM_REFERENCE_JSON="$root/../shared/reference/minilm_reference.json" \
+    "$venv/bin/python" "$work/baseline.py" "$model" "$sentences" "$count" >> "$results"
 done
 
 python3 - "$results" "$rounds" <<'PY'
@@ -168,4 +176,6 @@ print(f"{'latency, 1 sentence':<24}{s['latency_ms']:>11.2f} ms{p['latency_ms']:>
 for b in ["1", "32"]:
     a, c = s["cpu_ms_per_sentence"][b], p["cpu_ms_per_sentence"][b]
     print(f"{'CPU per sentence, b=' + b:<24}{a:>11.2f} ms{c:>13.2f} ms{c / a:>7.2f}x")
+if "reference_max_abs_diff" in p:
+    print(f"(baseline checked against shared/reference/minilm_reference.json: max abs difference {p['reference_max_abs_diff']:.1e})")
 PY

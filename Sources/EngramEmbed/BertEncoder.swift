@@ -11,10 +11,16 @@ import Dispatch
 /// that sentence's own rows only. This is exactly BERT with a padding mask (masked keys get
 /// weight 0, padded rows are never pooled), without computing the padding.
 ///
-/// Parallelism: `workers` threads share each batch. Everything between two attention steps is
-/// independent per token, so each worker takes a contiguous block of rows and runs
-/// output projection → add & LayerNorm → feed-forward → add & LayerNorm → next layer's Q/K/V
-/// on it alone; attention is split by heads. That is two synchronisation points per layer.
+/// Parallelism: `workers` threads share each batch, in one of two ways.
+/// - Row blocks (batches of at least `columnSplitRowLimit` tokens): everything between two
+///   attention steps is independent per token, so each worker takes a contiguous block of rows
+///   and runs output projection → add & LayerNorm → feed-forward → add & LayerNorm → next
+///   layer's Q/K/V on it alone; attention is split by heads. Two synchronisation points per layer.
+/// - Column blocks (smaller batches, e.g. one sentence): splitting ~25 rows would leave each
+///   `sgemm` too few rows to pay for packing its whole weight matrix, so instead each worker
+///   computes a block of output columns of every product (its own heads' Q/K/V and attention,
+///   then slices of the output and feed-forward projections), LayerNorms are split by rows.
+///   Six synchronisation points per layer, but each worker packs only its share of the weights.
 /// OpenBLAS itself should run single-threaded inside the workers (see `MiniLMEmbedder`).
 ///
 /// Thread-safety: immutable; `embed` allocates its own scratch space, so concurrent calls are safe.
@@ -49,14 +55,21 @@ struct BertEncoder: Sendable {
         }
     }
 
+    /// Passes with fewer tokens than this split columns between workers instead of rows.
+    static let columnSplitRowLimit = 64
+
     /// Runs `body(0..<workers)` concurrently and waits for all of them.
     private func parallel(_ workers: Int, _ body: @Sendable (Int) -> Void) {
         if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
     }
 
-    /// `count` split into `parts` contiguous, nearly equal ranges.
-    private static func split(_ count: Int, into parts: Int) -> [Range<Int>] {
-        (0..<parts).map { p in (count * p / parts)..<(count * (p + 1) / parts) }
+    /// `count` split into `parts` contiguous, nearly equal ranges whose bounds are multiples
+    /// of `unit` (except the end).
+    private static func split(_ count: Int, into parts: Int, unit: Int = 1) -> [Range<Int>] {
+        let units = (count + unit - 1) / unit
+        return (0..<parts).map { p in
+            min(count, units * p / parts * unit)..<min(count, units * (p + 1) / parts * unit)
+        }
     }
 
     /// Embeds each id sequence (each already `[CLS] … [SEP]`, non-empty, no longer than
@@ -80,25 +93,12 @@ struct BertEncoder: Sendable {
 
         // More workers than rows would only add overhead.
         let workers = max(1, min(requested, total / 4, c.headCount))
-        let rowBlocks = Self.split(total, into: workers)
-        let headBlocks = Self.split(c.headCount, into: workers)
         let s = Scratch(tokens: total, hidden: h, intermediate: c.intermediateSize, maxLength: longest, workers: workers)
 
-        parallel(workers) { w in
-            embedTokens(s, ids: ids, positions: positions, rows: rowBlocks[w])
-            projectQKV(s, layer: weights.layers[0], rows: rowBlocks[w])
-        }
-        for (index, layer) in weights.layers.enumerated() {
-            parallel(workers) { w in
-                attention(s, offsets: offsets, lengths: lengths, heads: headBlocks[w],
-                          scores: s.scores + w * s.scoresPerWorker)
-            }
-            parallel(workers) { w in
-                feedForward(s, layer: layer, rows: rowBlocks[w])
-                if index + 1 < weights.layers.count {
-                    projectQKV(s, layer: weights.layers[index + 1], rows: rowBlocks[w])
-                }
-            }
+        if workers > 1 && total < Self.columnSplitRowLimit {
+            runByColumns(s, ids: ids, positions: positions, offsets: offsets, lengths: lengths, workers: workers)
+        } else {
+            runByRows(s, ids: ids, positions: positions, offsets: offsets, lengths: lengths, workers: workers)
         }
 
         // Mean pooling over each sentence's tokens, then L2 normalisation.
@@ -115,6 +115,95 @@ struct BertEncoder: Sendable {
                 let scale = 1 / max(norm.squareRoot(), 1e-12)
                 for j in 0..<h { v[j] *= scale }
                 initialized = h
+            }
+        }
+    }
+
+    /// All layers, each worker on a block of rows (attention: a block of heads).
+    private func runByRows(_ s: Scratch, ids: [Int32], positions: [Int], offsets: [Int], lengths: [Int], workers: Int) {
+        let rowBlocks = Self.split(ids.count, into: workers)
+        let headBlocks = Self.split(configuration.headCount, into: workers)
+        parallel(workers) { w in
+            embedTokens(s, ids: ids, positions: positions, rows: rowBlocks[w])
+            projectQKV(s, layer: weights.layers[0], rows: rowBlocks[w])
+        }
+        for (index, layer) in weights.layers.enumerated() {
+            parallel(workers) { w in
+                attention(s, offsets: offsets, lengths: lengths, heads: headBlocks[w],
+                          scores: s.scores + w * s.scoresPerWorker)
+            }
+            parallel(workers) { w in
+                feedForward(s, layer: layer, rows: rowBlocks[w])
+                if index + 1 < weights.layers.count {
+                    projectQKV(s, layer: weights.layers[index + 1], rows: rowBlocks[w])
+                }
+            }
+        }
+    }
+
+    /// All layers, each worker on a block of output columns of every product (attention: the
+    /// heads whose Q/K/V columns it computed), LayerNorm on a block of rows.
+    private func runByColumns(_ s: Scratch, ids: [Int32], positions: [Int], offsets: [Int], lengths: [Int], workers: Int) {
+        let c = configuration
+        let h = c.hiddenSize, f = c.intermediateSize, d = c.headSize, eps = c.layerNormEpsilon
+        let n = ids.count
+        let rowBlocks = Self.split(n, into: workers)
+        let headBlocks = Self.split(c.headCount, into: workers)
+        let hiddenBlocks = Self.split(h, into: workers, unit: vecWidth)
+        let intermediateBlocks = Self.split(f, into: workers, unit: vecWidth)
+        parallel(workers) { w in
+            embedTokens(s, ids: ids, positions: positions, rows: rowBlocks[w])
+        }
+        for layer in weights.layers {
+            parallel(workers) { w in
+                // This worker's heads: their Q, K and V columns, then their attention.
+                let heads = headBlocks[w]
+                guard !heads.isEmpty else { return }
+                for part in 0..<3 {
+                    let first = part * h + heads.lowerBound * d
+                    linear(s.hidden, rows: n, inputs: h, weight: layer.qkvWeight.pointer + first * h,
+                           bias: layer.qkvBias.pointer + first, outputs: heads.count * d, into: s.qkv + first, outputStride: 3 * h)
+                }
+                attention(s, offsets: offsets, lengths: lengths, heads: heads, scores: s.scores + w * s.scoresPerWorker)
+            }
+            parallel(workers) { w in
+                // projected[:, block] = context · Wo[block]ᵀ + bo[block]
+                let block = hiddenBlocks[w]
+                guard !block.isEmpty else { return }
+                linear(s.context, rows: n, inputs: h, weight: layer.attentionOutWeight.pointer + block.lowerBound * h,
+                       bias: layer.attentionOutBias.pointer + block.lowerBound, outputs: block.count,
+                       into: s.projected + block.lowerBound, outputStride: h)
+            }
+            parallel(workers) { w in
+                let rows = rowBlocks[w]
+                guard !rows.isEmpty else { return }
+                layerNorm(s.projected + rows.lowerBound * h, residual: s.hidden + rows.lowerBound * h,
+                          gain: layer.attentionNormGain.pointer, bias: layer.attentionNormBias.pointer,
+                          rows: rows.count, width: h, epsilon: eps)
+            }
+            parallel(workers) { w in
+                // intermediate[:, block] = GELU(projected · W1[block]ᵀ + b1[block])
+                let block = intermediateBlocks[w]
+                guard !block.isEmpty else { return }
+                linear(s.projected, rows: n, inputs: h, weight: layer.intermediateWeight.pointer + block.lowerBound * h,
+                       bias: layer.intermediateBias.pointer + block.lowerBound, outputs: block.count,
+                       into: s.intermediate + block.lowerBound, outputStride: f)
+                for r in 0..<n { geluInPlace(s.intermediate + r * f + block.lowerBound, count: block.count) }
+            }
+            parallel(workers) { w in
+                // hidden[:, block] = intermediate · W2[block]ᵀ + b2[block]
+                let block = hiddenBlocks[w]
+                guard !block.isEmpty else { return }
+                linear(s.intermediate, rows: n, inputs: f, weight: layer.outputWeight.pointer + block.lowerBound * f,
+                       bias: layer.outputBias.pointer + block.lowerBound, outputs: block.count,
+                       into: s.hidden + block.lowerBound, outputStride: h)
+            }
+            parallel(workers) { w in
+                let rows = rowBlocks[w]
+                guard !rows.isEmpty else { return }
+                layerNorm(s.hidden + rows.lowerBound * h, residual: s.projected + rows.lowerBound * h,
+                          gain: layer.outputNormGain.pointer, bias: layer.outputNormBias.pointer,
+                          rows: rows.count, width: h, epsilon: eps)
             }
         }
     }

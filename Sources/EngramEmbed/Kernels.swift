@@ -147,9 +147,13 @@ func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, count: Int, stride
 }
 
 /// y[rows, out] = x[rows, in] · Wᵀ + bias, with W stored `[out, in]` row-major (PyTorch layout).
+/// `outputStride` is the distance between rows of y (default `outputs`), so a block of columns
+/// of a wider matrix can be written: pass `weight` and `bias` advanced to the block's first
+/// output and `y` advanced to its first column.
 func linear(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-            outputs: Int, into y: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows { (y + r * outputs).update(from: bias, count: outputs) }
+            outputs: Int, into y: UnsafeMutablePointer<Float>, outputStride: Int? = nil) {
+    let ldy = outputStride ?? outputs
+    for r in 0..<rows { (y + r * ldy).update(from: bias, count: outputs) }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
-                1, x, Int32(inputs), weight, Int32(inputs), 1, y, Int32(outputs))
+                1, x, Int32(inputs), weight, Int32(inputs), 1, y, Int32(ldy))
 }

@@ -15,6 +15,17 @@ struct EmbedderTests {
             #expect(diff <= 1e-4, "max abs difference \(diff) for \(c.text.debugDescription)")
             #expect(cosine(v, c.embedding) >= 0.9999, "cosine for \(c.text.debugDescription)")
         }
+        // One at a time: small passes split the work by columns instead of rows.
+        for c in cases {
+            let v = try await embedder.embed([c.text])[0]
+            let diff = maxAbsDifference(v, c.embedding)
+            #expect(diff <= 1e-4, "max abs difference \(diff) for \(c.text.debugDescription) alone")
+        }
+        // Single-threaded gives the same vectors.
+        let single = try MiniLMEmbedder(modelDirectory: try Fixtures.requireModel(), threads: 1)
+        for (c, v) in zip(cases, single.embedSynchronously(cases.map(\.text))) {
+            #expect(maxAbsDifference(v, c.embedding) <= 1e-4, "\(c.text.debugDescription), 1 thread")
+        }
     }
 
     @Test func describesItself() throws {
