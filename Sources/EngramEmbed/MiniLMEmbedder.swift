@@ -27,8 +27,8 @@ import Foundation
 /// `maxTokensPerPass` limit — freed when `embed` returns.
 ///
 /// Thread-safety: immutable after `init`; `embed` may be called from several tasks at once
-/// (each call uses its own scratch memory). The calling thread takes part in the work; the
-/// others come from Dispatch's global pool.
+/// (each call uses its own scratch memory). `embed` runs on Dispatch's global pool and does
+/// not block Swift concurrency's cooperative threads; `embedSynchronously` runs on the caller.
 public final class MiniLMEmbedder: Embedder {
     /// Identifier of the standard model.
     public static let defaultModelIdentifier = "all-MiniLM-L6-v2"
@@ -89,8 +89,14 @@ public final class MiniLMEmbedder: Embedder {
     }
 
     /// Embeds `texts` (see the type's notes on batching). An empty text embeds `[CLS] [SEP]`.
+    /// The work runs on Dispatch's global pool, so the calling task's thread is not blocked.
     public func embed(_ texts: [String]) async throws -> [[Float]] {
-        embedSynchronously(texts)
+        if texts.isEmpty { return [] }
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(returning: self.embedSynchronously(texts))
+            }
+        }
     }
 
     /// `embed` without `async`, for callers that are not in a task (benchmarks, tools).
