@@ -68,6 +68,8 @@ struct QuantizedDot {
         case .q4_1: return QuantizedDot(rowDot: dotQ4_1, layout: .nibbles)
         case .q4_0: return QuantizedDot(rowDot: dotQ4_0, layout: .nibbles)
         case .q8_0: return QuantizedDot(rowDot: dotQ8_0, layout: .bytes)
+        case .q4_K: return QuantizedDot(rowDot: dotQ4_K, layout: .bytes)
+        case .q6_K: return QuantizedDot(rowDot: dotQ6_K, layout: .bytes)
         default: return nil
         }
     }
