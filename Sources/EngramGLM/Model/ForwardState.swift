@@ -118,6 +118,11 @@ struct ForwardState {
                 (k + t * kvd).update(from: qkv + t * n + qd, count: kvd)
                 (v + t * kvd).update(from: qkv + t * n + qd + kvd, count: kvd)
             }
+        } else if count == 1 {
+            QuantizedDot.matvecGroup([b.wq!, b.wk!, b.wv!], a, [q, k, v], threads: threads)
+            addBias(b.bq, q, stride: qd)
+            addBias(b.bk, k, stride: kvd)
+            addBias(b.bv, v, stride: kvd)
         } else {
             b.wq!.matmul(a, q, count: count, threads: threads)
             b.wk!.matmul(a, k, count: count, threads: threads)
@@ -218,8 +223,12 @@ struct ForwardState {
         if let gate = b.gate {
             let up = UnsafeMutablePointer<Float>.allocate(capacity: count * ff)
             defer { up.deallocate() }
-            gate.matmul(a, hidden, count: count, threads: threads)
-            b.up.matmul(a, up, count: count, threads: threads)
+            if count == 1 {
+                QuantizedDot.matvecGroup([gate, b.up], a, [hidden, up], threads: threads)
+            } else {
+                gate.matmul(a, hidden, count: count, threads: threads)
+                b.up.matmul(a, up, count: count, threads: threads)
+            }
             for i in 0..<count * ff { hidden[i] = silu(hidden[i]) * up[i] }
         } else {
             b.up.matmul(a, hidden, count: count, threads: threads) // [T × 2ff]: gate | up

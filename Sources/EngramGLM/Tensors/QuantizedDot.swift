@@ -74,6 +74,29 @@ struct QuantizedDot {
         }
     }
 
+    /// Several products with the same input (`ys[i] = ws[i]·x`, all of one type and width) in
+    /// one parallel loop, quantizing `x` once: fewer thread hand-offs per token.
+    static func matvecGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>], threads: Int) {
+        guard let first = ws.first, let k = kernel(for: first.type),
+              ws.allSatisfy({ $0.type == first.type && $0.cols == first.cols }) else {
+            for (w, y) in zip(ws, ys) { w.matvec(x, y, threads: threads) }
+            return
+        }
+        let xq = QuantizedActivation(x, count: first.cols, layout: k.layout)
+        defer { xq.deallocate() }
+        let outs = ys.map(SharedPointer.init)
+        var starts = [0]
+        for w in ws { starts.append(starts.last! + w.rows) }
+        let nb = first.cols / 32
+        parallelChunks(starts.last!, threads: threads, minimumChunk: 64) { range in
+            var m = 0
+            for r in range {
+                while r >= starts[m + 1] { m += 1 }
+                outs[m].p[r - starts[m]] = k.rowDot(ws[m].row(r - starts[m]), xq, nb)
+            }
+        }
+    }
+
     func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, threads: Int) {
         let xq = QuantizedActivation(x, count: w.cols, layout: layout)
         defer { xq.deallocate() }
