@@ -23,6 +23,8 @@ public enum EmbedError: Error, Equatable, Sendable, CustomStringConvertible {
     case shapeMismatch(name: String, expected: [Int], found: [Int])
     /// A model configuration file (`config.json`, `tokenizer.json`, …) is not usable.
     case invalidConfiguration(path: String, reason: String)
+    /// A caller-supplied token id is outside the model's vocabulary.
+    case invalidTokenID(Int32, vocabularySize: Int)
 
     /// The command that downloads the model files.
     public static let setupHint = "run Tools/setup-models.sh to download the model files"
@@ -48,6 +50,8 @@ public enum EmbedError: Error, Equatable, Sendable, CustomStringConvertible {
             return "Tensor '\(name)' has shape \(found), expected \(expected); the weights do not match config.json."
         case .invalidConfiguration(let path, let reason):
             return "Model configuration \(path) is not usable: \(reason)."
+        case .invalidTokenID(let id, let size):
+            return "Token id \(id) is outside the vocabulary (0..<\(size)); use the embedder's own tokenizer."
         }
     }
 }

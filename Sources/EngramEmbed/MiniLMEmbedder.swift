@@ -101,13 +101,26 @@ public final class MiniLMEmbedder: Embedder {
 
     /// `embed` without `async`, for callers that are not in a task (benchmarks, tools).
     public func embedSynchronously(_ texts: [String]) -> [[Float]] {
-        embed(tokenIDs: texts.map(tokenizer.encode))
+        // The tokenizer's ids are all below the model's vocabulary size (checked in `init`).
+        run(texts.map(tokenizer.encode))
     }
 
     /// Embeds already-tokenized inputs (each `[CLS] … [SEP]` as `tokenizer.encode` returns).
     /// Sequences longer than `configuration.maxSequenceLength` keep their first tokens and
     /// their final `[SEP]`; empty sequences embed as `[CLS] [SEP]`.
-    public func embed(tokenIDs: [[Int32]]) -> [[Float]] {
+    /// - Throws: `EmbedError.invalidTokenID` for an id outside the vocabulary.
+    public func embed(tokenIDs: [[Int32]]) throws -> [[Float]] {
+        let size = configuration.vocabularySize
+        for ids in tokenIDs {
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= size }) {
+                throw EmbedError.invalidTokenID(bad, vocabularySize: size)
+            }
+        }
+        return run(tokenIDs)
+    }
+
+    /// Truncates, groups and encodes valid id sequences.
+    private func run(_ tokenIDs: [[Int32]]) -> [[Float]] {
         let limit = configuration.maxSequenceLength
         let sequences = tokenIDs.map { ids -> [Int32] in
             if ids.isEmpty { return [tokenizer.clsID, tokenizer.sepID] }

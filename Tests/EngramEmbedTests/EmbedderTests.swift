@@ -76,7 +76,17 @@ struct EmbedderTests {
         let v = try await embedder.embed([long, long + " and much more text after the cut"])
         // Both are cut to the same 256 tokens, so they embed identically.
         #expect(maxAbsDifference(v[0], v[1]) < 1e-6)
-        #expect(maxAbsDifference(v[0], embedder.embed(tokenIDs: [cut])[0]) < 1e-6)
+        #expect(maxAbsDifference(v[0], try embedder.embed(tokenIDs: [cut])[0]) < 1e-6)
+        // Over-long id sequences are cut the same way, keeping the final [SEP].
+        let longIDs = embedder.tokenizer.encode(long + long)
+        #expect(maxAbsDifference(try embedder.embed(tokenIDs: [Array(longIDs.dropLast()) + Array(repeating: 2773, count: 300) + [embedder.tokenizer.sepID]])[0], v[0]) < 1e-6)
+    }
+
+    @Test func tokenIDsOutsideTheVocabularyAreRejected() throws {
+        let embedder = try Fixtures.embedder()
+        #expect(throws: EmbedError.invalidTokenID(30522, vocabularySize: 30522)) { try embedder.embed(tokenIDs: [[101, 30522, 102]]) }
+        #expect(throws: EmbedError.invalidTokenID(-1, vocabularySize: 30522)) { try embedder.embed(tokenIDs: [[101, 102], [-1]]) }
+        #expect(try embedder.embed(tokenIDs: [[]])[0].count == 384)
     }
 
     @Test func duplicateTextsGiveIdenticalVectors() async throws {
