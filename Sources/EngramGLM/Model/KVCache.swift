@@ -1,7 +1,7 @@
 /// Keys and values of every layer for the positions evaluated so far, stored as F16 (as
 /// llama.cpp does: half the memory; attention widens them to F32).
-/// Layout per layer: `[position][kv_head][head_dim]`. Grows in steps as positions are added,
-/// so memory follows the length actually used.
+/// Layout per layer: `[position][kv_head][head_dim]`. Grows in steps of `growthStep` positions
+/// as needed (callers reserve a request's length up front), so memory follows the length used.
 final class KVCache {
     let layers: Int
     let rowSize: Int
@@ -24,7 +24,7 @@ final class KVCache {
     /// Makes room for `positions` positions, keeping the first `keep` positions' contents.
     func reserve(_ positions: Int, keep: Int) {
         guard positions > capacity else { return }
-        let newCapacity = max(positions, min(2 * capacity, (positions + KVCache.growthStep - 1) / KVCache.growthStep * KVCache.growthStep))
+        let newCapacity = (positions + KVCache.growthStep - 1) / KVCache.growthStep * KVCache.growthStep
         func grow(_ old: [UnsafeMutablePointer<Float16>]) -> [UnsafeMutablePointer<Float16>] {
             (0..<layers).map { l in
                 let p = UnsafeMutablePointer<Float16>.allocate(capacity: newCapacity * rowSize)
