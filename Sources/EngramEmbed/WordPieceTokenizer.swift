@@ -78,7 +78,7 @@ public struct WordPieceTokenizer: Sendable {
         self.clsID = try require("[CLS]")
         self.sepID = try require("[SEP]")
         self.padID = vocab[Array("[PAD]".utf8)] ?? 0
-        self.specialTokens = specialTokens.compactMap { t in vocab[Array(t.utf8)].map { (Array(t.utf8), $0) } }
+        self.specialTokens = specialTokens.filter { !$0.isEmpty }.compactMap { t in vocab[Array(t.utf8)].map { (Array(t.utf8), $0) } }
             .sorted { $0.bytes.count > $1.bytes.count }
     }
 
@@ -198,7 +198,8 @@ public struct WordPieceTokenizer: Sendable {
     /// (leftmost, then longest match), as the model's added-token table requires.
     private func splitOnSpecialTokens(_ text: String) -> [Segment] {
         let bytes = Array(text.utf8)
-        guard !specialTokens.isEmpty, bytes.contains(UInt8(ascii: "[")) || specialTokens.contains(where: { $0.bytes.first != UInt8(ascii: "[") }) else {
+        // Fast path: no byte of the text can start a special token.
+        guard specialTokens.contains(where: { special in bytes.contains(special.bytes[0]) }) else {
             return [.text(text)]
         }
         var segments: [Segment] = []
