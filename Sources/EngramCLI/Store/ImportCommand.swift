@@ -165,7 +165,9 @@ struct ImportError: Error, CustomStringConvertible {
 /// Reads a file (or standard input) line by line in 1 MiB chunks, with line numbers.
 final class LineReader {
     private let handle: FileHandle
-    private var buffer = Data()
+    private var buffer: [UInt8] = []
+    /// Start of the unread part of `buffer`.
+    private var start = 0
     private var eof = false
     private var lineNumber = 0
     private let maxLineBytes: Int
@@ -186,25 +188,30 @@ final class LineReader {
 
     /// The next line without its newline, or nil at the end.
     func next() throws -> (Int, Data)? {
+        var searchFrom = start
         while true {
-            if let newline = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer.removeSubrange(buffer.startIndex...newline)
-                lineNumber += 1
-                return (lineNumber, Data(line))
-            }
-            if buffer.count > maxLineBytes {
-                throw CLIError("line \(lineNumber + 1) is longer than \(maxLineBytes) bytes (--max-line-bytes)")
-            }
-            if eof {
-                guard !buffer.isEmpty else { return nil }
-                let line = buffer
-                buffer = Data()
+            if let newline = buffer[searchFrom...].firstIndex(of: 0x0A) {
+                let line = Data(buffer[start..<newline])
+                start = newline + 1
                 lineNumber += 1
                 return (lineNumber, line)
             }
+            if buffer.count - start > maxLineBytes {
+                throw CLIError("line \(lineNumber + 1) is longer than \(maxLineBytes) bytes (--max-line-bytes)")
+            }
+            if eof {
+                guard start < buffer.count else { return nil }
+                let line = Data(buffer[start...])
+                start = buffer.count
+                lineNumber += 1
+                return (lineNumber, line)
+            }
+            // Drop what was consumed, then read more.
+            buffer.removeSubrange(0..<start)
+            start = 0
+            searchFrom = buffer.count
             let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { eof = true } else { buffer.append(chunk); bytesRead += Int64(chunk.count) }
+            if chunk.isEmpty { eof = true } else { buffer.append(contentsOf: chunk); bytesRead += Int64(chunk.count) }
         }
     }
 }
