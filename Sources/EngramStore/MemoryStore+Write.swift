@@ -112,13 +112,21 @@ extension MemoryStore {
 
     /// Brings the FAISS index up to date after a committed batch, growing it (flat → IVF,
     /// or IVF retraining) when the count calls for it, and snapshotting periodically.
+    ///
+    /// The batch is already durable: if the index fails to take it, the index is rebuilt
+    /// from the catalog so that it never disagrees with RocksDB.
     func applyToIndex(added: [Int64], removed: [Int64]) throws {
-        try index.remove(labels: removed)
-        if index.shouldGrow(liveCount: catalog.liveCount) {
+        do {
+            try index.remove(labels: removed)
+            if index.shouldGrow(liveCount: catalog.liveCount) {
+                index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
+                try saveSnapshotLocked()
+            } else {
+                try index.add(labels: added, from: catalog)
+            }
+        } catch let error as StoreError {
+            logger.error("index update failed (\(error)); rebuilding the index from the stored memories")
             index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
-            try saveSnapshotLocked()
-        } else {
-            try index.add(labels: added, from: catalog)
         }
         if changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) { try saveSnapshotLocked() }
     }

@@ -129,6 +129,11 @@ public final class MemoryStore: @unchecked Sendable {
             snapshotSeq = 0
             if !readOnly && catalog.liveCount > 0 { try saveSnapshotLocked() }
         }
+        if !readOnly && index.shouldGrow(liveCount: catalog.liveCount) {
+            // E.g. the index setting was changed in engram.toml since the snapshot.
+            index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
+            try saveSnapshotLocked()
+        }
         if !readOnly && changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) { try saveSnapshotLocked() }
     }
 
