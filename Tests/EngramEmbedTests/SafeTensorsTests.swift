@@ -52,6 +52,13 @@ struct SafeTensorsTests {
         #expect(try file.floats("b") == [1, -2])
     }
 
+    @Test func readsBF16Tensors() throws {
+        // 1.0, -2.0 and 0.5 as bfloat16 (the high half of the float's bits).
+        let header = #"{"c":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]}}"#
+        let url = try write(safetensors(header: header, data: [0x80, 0x3F, 0x00, 0xC0, 0x00, 0x3F]))
+        #expect(try SafeTensorsFile(url: url).floats("c") == [1, -2, 0.5])
+    }
+
     @Test func rejectsWrongShapeAndMissingTensor() throws {
         let url = try write(safetensors(header: Self.header, data: floatBytes(Self.values) + Self.halves))
         let file = try SafeTensorsFile(url: url)
