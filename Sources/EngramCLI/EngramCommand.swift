@@ -14,12 +14,13 @@ struct EngramCommand: AsyncParsableCommand {
         rank by score = w_sim·similarity + w_time·0.5^(age/half_life) + w_importance·importance.
 
         Start with `engram init`, add memories with `engram add` or `engram import FILE.jsonl`, \
-        then `engram query`.
+        then `engram query`. `engram generate` runs the local language model (GGUF).
         """,
         version: "0.1.0",
         subcommands: [
             Init.self, Add.self, Import.self, Get.self, Delete.self, Query.self, Stats.self,
             Check.self, Compact.self, Export.self, Embed.self,
+            Generate.self, Tokenize.self, ModelCommand.self,
         ]
     )
 }
