@@ -172,10 +172,10 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Inspect GGUF model files.",
-        subcommands: [ModelInfo.self])
+        subcommands: [GLMModelInfoCommand.self])
 }
 
-struct ModelInfo: ParsableCommand {
+struct GLMModelInfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
         abstract: "Print a GGUF file's metadata and a summary of its tensors.")
