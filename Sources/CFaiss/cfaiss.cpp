@@ -161,7 +161,17 @@ char *cfaiss_index_search(const cfaiss_index *index, int64_t n, const float *que
             plain.sel = const_cast<faiss::IDSelector *>(selector);
             chosen = &plain;
         }
-        inner->search(n, queries, k, distances, labels, chosen);
+        // One query gains nothing from an OpenMP team, and on a busy machine waiting for the
+        // team to assemble costs milliseconds: run single queries on the calling thread.
+        int threads = omp_get_max_threads();
+        if (n == 1) omp_set_num_threads(1);
+        try {
+            inner->search(n, queries, k, distances, labels, chosen);
+        } catch (...) {
+            omp_set_num_threads(threads);
+            throw;
+        }
+        omp_set_num_threads(threads);
         if (map) {
             for (int64_t i = 0; i < n * k; i++) {
                 if (labels[i] >= 0) labels[i] = map->id_map[labels[i]];
