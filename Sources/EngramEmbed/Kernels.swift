@@ -2,12 +2,12 @@ import CBLAS
 
 // Vectorised element-wise kernels for the encoder. All work on raw buffers; lengths are in
 // floats. The vector width is 8: Swift compiles for baseline x86-64 (SSE), where an 8-lane
-// vector is two registers; 16 lanes ran out of registers and spilled (measured 4× slower GELU).
+// vector is two registers; 16 lanes ran out of registers and spilled (GELU measured ~8× slower).
 
 typealias Vec = SIMD8<Float>
 let vecWidth = 8
 
-/// e^x for 16 lanes: Cody–Waite range reduction to r = x − n·ln2, a degree-6 polynomial for
+/// e^x per lane: Cody–Waite range reduction to r = x − n·ln2, a degree-6 polynomial for
 /// e^r, then scaling by 2^n through the exponent bits. Relative error ≈ 2e-7 on [−87, 88];
 /// inputs are clamped to that range (so e^−∞ gives ≈1e-38, not 0).
 @inline(__always)
