@@ -49,7 +49,7 @@ func verf(_ x: Vec) -> Vec {
     return e.replacing(with: -e, where: x .< 0)
 }
 
-/// In place: x ← GELU(x) = x/2 · (1 + erf(x/√2)) over `count` floats (a multiple of 16).
+/// In place: x ← GELU(x) = x/2 · (1 + erf(x/√2)) over `count` floats (a multiple of 8).
 func geluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
     precondition(count % vecWidth == 0)
     let raw = UnsafeMutableRawPointer(x)
