@@ -94,6 +94,21 @@ struct EmbedderTests {
         #expect(v.allSatisfy { $0 == v[0] })
     }
 
+    @Test func concurrentCallsGiveTheSameVectors() async throws {
+        let embedder = try Fixtures.embedder()
+        let groups = (0..<4).map { g in (0..<6).map { "sentence \($0) of group \(g), about memories and time" } }
+        let sequential = try await groups.asyncMap { try await embedder.embed($0) }
+        let concurrent = try await withThrowingTaskGroup(of: (Int, [[Float]]).self) { tasks in
+            for (i, texts) in groups.enumerated() { tasks.addTask { (i, try await embedder.embed(texts)) } }
+            var out = [[[Float]]](repeating: [], count: groups.count)
+            for try await (i, vectors) in tasks { out[i] = vectors }
+            return out
+        }
+        for (a, b) in zip(sequential, concurrent) {
+            for (x, y) in zip(a, b) { #expect(maxAbsDifference(x, y) < 1e-6) }
+        }
+    }
+
     @Test func usableAsExistentialEmbedder() async throws {
         let embedder: any Embedder = try Fixtures.embedder()
         let v = try await embedder.embed(["hello"])
