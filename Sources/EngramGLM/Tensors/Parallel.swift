@@ -1,20 +1,23 @@
-import Dispatch
-
-/// Splits `0..<count` into contiguous chunks and runs them on up to `threads` threads
-/// (the calling thread included). Returns when every chunk is done.
+/// Splits `0..<count` into contiguous chunks (a few per thread, at least `minimumChunk`
+/// items each) and runs them on up to `threads` threads, the calling thread included.
+/// Threads claim chunks dynamically, so a slow or descheduled thread does not hold the
+/// others back. Returns when every chunk is done.
 @inline(__always)
 func parallelChunks(_ count: Int, threads: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-    let workers = max(1, min(threads, count / max(1, minimumChunk)))
-    if workers == 1 {
-        body(0..<count)
+    let maxChunks = count / max(1, minimumChunk)
+    if threads <= 1 || maxChunks <= 1 {
+        if count > 0 { body(0..<count) }
         return
     }
-    // Workers run only during this call and each gets a disjoint range.
-    WorkerPool.shared(workers).run { w in
-        let lo = count * w / workers, hi = count * (w + 1) / workers
+    let chunks = min(maxChunks, threads * chunksPerThread, WorkerPool.maximumChunks)
+    WorkerPool.shared(threads).run(chunks: chunks) { c in
+        let lo = count * c / chunks, hi = count * (c + 1) / chunks
         if lo < hi { body(lo..<hi) }
     }
 }
+
+/// Chunks per thread in `parallelChunks`: enough for the others to absorb a stalled thread.
+let chunksPerThread = 4
 
 /// A raw pointer that may cross into the worker closures of `parallelChunks`; each worker
 /// writes a disjoint range.
