@@ -40,7 +40,8 @@ public struct StoreSettings: Sendable, Equatable {
     public var index: IndexKind = .auto
     /// Sync the write-ahead log before acknowledging each write batch.
     public var sync: Bool = true
-    /// IVF lists probed per query; 0 = automatic (max(8, nlist / 16)).
+    /// IVF lists probed per query; 0 = automatic (1/16 of the lists, at least 8 and at least
+    /// enough to scan ~6,000 vectors).
     public var nprobe: Int = 0
     public var efSearch: Int = 64
     public var hnswM: Int = 32
@@ -82,7 +83,7 @@ public struct StoreSettings: Sendable, Equatable {
         index = "\(index.rawValue)"
         # fsync the write-ahead log before a write is acknowledged
         sync = \(sync)
-        # IVF lists probed per query (0 = max(8, nlist / 16)); HNSW search breadth
+        # IVF lists probed per query (0 = automatic: nlist/16, at least ~6000 vectors); HNSW search breadth
         nprobe = \(nprobe)
         ef_search = \(efSearch)
         hnsw_m = \(hnswM)
