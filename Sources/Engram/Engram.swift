@@ -19,7 +19,10 @@ public final class EngramDatabase: @unchecked Sendable {
     ///   model found by `EmbedderModelLocator`).
     public init(store: MemoryStore, embedder: (@Sendable () throws -> any Embedder)? = nil) {
         self.store = store
-        self.makeEmbedder = embedder ?? { try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: nil)) }
+        let configuredPath = store.settings.embedderPath
+        self.makeEmbedder = embedder ?? {
+            try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: configuredPath.isEmpty ? nil : configuredPath))
+        }
     }
 
     public static func create(at directory: URL, settings: StoreSettings = StoreSettings(),

@@ -61,6 +61,9 @@ public struct StoreSettings: Sendable, Equatable {
     /// Identifier of the embedder whose vectors the database holds ("" = vectors come from
     /// the caller). Set by the first text write; a different embedder is refused later.
     public var embedder: String = ""
+    /// Folder of the embedder's model files ("" = found by the usual search: environment
+    /// variables, then `Data/models/`).
+    public var embedderPath: String = ""
 
     public init(dimension: Int = 384, index: IndexKind = .auto) {
         self.dimension = dimension
@@ -105,7 +108,10 @@ public struct StoreSettings: Sendable, Equatable {
         decay = "\(scoring.decay.rawValue)"
 
         [embedder]
-        model = "\(embedder)"
+        # set by the first text write; a database refuses vectors from another model
+        model = \(Self.quote(embedder))
+        # model folder ("" = $ENGRAM_EMBED_MODEL, $ENGRAM_MODELS, else Data/models/)
+        path = \(Self.quote(embedderPath))
 
         """
     }
@@ -130,7 +136,7 @@ public struct StoreSettings: Sendable, Equatable {
             let key = line[..<eq].trimmingCharacters(in: .whitespaces)
             var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
             let isString = value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2
-            if isString { value = String(value.dropFirst().dropLast()) }
+            if isString { value = unquote(String(value.dropFirst().dropLast())) }
             func int() throws -> Int { guard let v = Int(value) else { throw fail("\(key) must be an integer") }; return v }
             func double() throws -> Double { guard let v = Double(value), v.isFinite else { throw fail("\(key) must be a number") }; return v }
             func bool() throws -> Bool {
@@ -162,6 +168,7 @@ public struct StoreSettings: Sendable, Equatable {
                 guard let d = DecayBasis(rawValue: value) else { throw fail("decay must be time or access") }
                 s.scoring.decay = d
             case ("embedder", "model"): s.embedder = value
+            case ("embedder", "path"): s.embedderPath = value
             default:
                 throw fail("unknown setting \(section.isEmpty ? "" : section + ".")\(key)")
             }
@@ -179,12 +186,27 @@ public struct StoreSettings: Sendable, Equatable {
     }
 
     private static func stripComment(_ line: String) -> String {
-        var inString = false
+        var inString = false, escaped = false
         for (i, c) in line.enumerated() {
-            if c == "\"" { inString.toggle() }
+            if inString && c == "\\" && !escaped { escaped = true; continue }
+            if c == "\"" && !escaped { inString.toggle() }
+            escaped = false
             if c == "#" && !inString { return String(line.prefix(i)) }
         }
         return line
+    }
+
+    /// A TOML basic string.
+    static func quote(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    private static func unquote(_ s: String) -> String {
+        var out = "", escaped = false
+        for c in s {
+            if escaped { out.append(c); escaped = false } else if c == "\\" { escaped = true } else { out.append(c) }
+        }
+        return out
     }
 }
 

@@ -64,6 +64,7 @@ struct BadInputTests {
         s.scoring.halfLife = 12 * 3600
         s.scoring.wTime = 0.25
         s.embedder = "all-MiniLM-L6-v2"
+        s.embedderPath = "/models/mini \"lm\" # 1"
         #expect(try StoreSettings.parse(s.toml()) == s)
         #expect(throws: StoreError.self) { try StoreSettings.parse("[store]\nbogus = 1\n") }
         #expect(try DurationText.parse("90m") == 5400)
