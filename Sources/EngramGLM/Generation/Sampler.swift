@@ -50,9 +50,13 @@ public struct GLMSampler: Sendable {
         }
         if p.temperature <= 0 { return Int32(GLMSampler.argmax(logits)) }
 
-        var candidates = logits.indices.map { (id: $0, logit: logits[$0]) }
-        candidates.sort { $0.logit > $1.logit }
-        if p.topK > 0 && p.topK < candidates.count { candidates.removeLast(candidates.count - p.topK) }
+        var candidates: [(id: Int, logit: Float)]
+        if p.topK > 0 && p.topK < logits.count {
+            candidates = GLMSampler.topK(logits, p.topK)
+        } else {
+            candidates = logits.indices.map { (id: $0, logit: logits[$0]) }
+            candidates.sort { $0.logit > $1.logit }
+        }
         // Probabilities at temperature 1 for top-p / min-p, as llama.cpp's chain does.
         func probabilities(_ c: [(id: Int, logit: Float)], _ temperature: Float) -> [Float] {
             let m = c[0].logit
@@ -82,6 +86,20 @@ public struct GLMSampler: Sendable {
             if r < cum { return Int32(candidates[i].id) }
         }
         return Int32(candidates[candidates.count - 1].id)
+    }
+
+    /// The `k` largest logits, best first, without sorting the whole vocabulary.
+    static func topK(_ logits: [Float], _ k: Int) -> [(id: Int, logit: Float)] {
+        var best: [(id: Int, logit: Float)] = []
+        best.reserveCapacity(k + 1)
+        for (i, l) in logits.enumerated() {
+            if best.count == k, l <= best[k - 1].logit { continue }
+            var at = best.count
+            while at > 0 && best[at - 1].logit < l { at -= 1 }
+            best.insert((i, l), at: at)
+            if best.count > k { best.removeLast() }
+        }
+        return best
     }
 
     public static func argmax(_ x: [Float]) -> Int {
