@@ -44,7 +44,7 @@ extension MemoryStore {
             }
             batch.put(Family.state, StateKey.nextLabel, Self.encodeU64(UInt64(label)))
             batch.put(Family.state, StateKey.changeSeq, Self.encodeU64(seq))
-            try db.write(batch, sync: sync ?? settings.sync)
+            try commit(batch, to: db, sync: sync ?? settings.sync)
 
             // Committed: bring the in-memory state up to date.
             nextLabel = label
@@ -103,7 +103,7 @@ extension MemoryStore {
                 batch.put(Family.changes, Keys.u64(seq), Self.change(.remove, label))
             }
             batch.put(Family.state, StateKey.changeSeq, Self.encodeU64(seq))
-            try db.write(batch, sync: settings.sync)
+            try commit(batch, to: db, sync: settings.sync)
             changeSeq = seq
             for (_, label) in part { catalog.remove(label: label) }
             try applyToIndex(added: [], removed: part.map(\.1))
@@ -143,7 +143,7 @@ extension MemoryStore {
             memory.lastAccessedAt = time
             batch.put(Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
         }
-        try db.write(batch, sync: settings.sync)
+        try commit(batch, to: db, sync: settings.sync)
         for label in labels { catalog.setAccessed(label: label, at: time) }
     }
 

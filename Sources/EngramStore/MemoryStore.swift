@@ -37,6 +37,8 @@ public final class MemoryStore: @unchecked Sendable {
     var changeSeq: UInt64
     /// The change sequence covered by the newest snapshot on disk.
     var snapshotSeq: UInt64
+    /// Set by the first failed write; see `commit`.
+    var writeFailure: StoreError?
 
     var indexDirectory: URL { directory.appendingPathComponent("index") }
     static func settingsURL(_ dir: URL) -> URL { dir.appendingPathComponent("engram.toml") }
@@ -163,13 +165,28 @@ public final class MemoryStore: @unchecked Sendable {
 
     /// Saves a FAISS snapshot covering every change so far, then trims the change log.
     func saveSnapshotLocked() throws {
-        guard !readOnly, let db else { return }
+        guard !readOnly, writeFailure == nil, let db else { return }
         try index.save(in: indexDirectory, seq: changeSeq)
         snapshotSeq = changeSeq
         let batch = db.makeBatch()
         batch.deleteRange(Family.changes, from: Keys.u64(0), to: Keys.u64(changeSeq + 1))
         batch.put(Family.state, StateKey.trimmedThrough, Self.encodeU64(changeSeq))
-        try db.write(batch, sync: true)
+        try commit(batch, to: db, sync: true)
+    }
+
+    /// Commits `batch`. After a storage failure (a full disk, an I/O error) every later write
+    /// is refused until the database is reopened: RocksDB must not be written to after a
+    /// failed WAL write, and nothing acknowledged before the failure is affected.
+    func commit(_ batch: WriteBatch, to db: RocksDB, sync: Bool) throws {
+        if let writeFailure {
+            throw StoreError.storage("writes are stopped after an earlier failure (\(writeFailure)); close and reopen the database once it is fixed")
+        }
+        do {
+            try db.write(batch, sync: sync)
+        } catch let error as StoreError {
+            if case .storage = error { writeFailure = error }
+            throw error
+        }
     }
 
     /// Saves a snapshot if anything changed, and releases the database. Further calls fail
@@ -179,7 +196,7 @@ public final class MemoryStore: @unchecked Sendable {
         defer { lock.unlock() }
         guard db != nil else { return }
         defer { db = nil }
-        if !readOnly && changeSeq != snapshotSeq { try saveSnapshotLocked() }
+        if !readOnly && writeFailure == nil && changeSeq != snapshotSeq { try saveSnapshotLocked() }
     }
 
     deinit {

@@ -28,6 +28,11 @@ final class RocksDB {
         // The default 64 MiB memtable keeps bulk imports (1.5 KiB per vector) from flushing
         // too often; two background jobs match the two cores Engram is tuned for.
         rocksdb_options_increase_parallelism(options, 2)
+        // RocksDB's own info LOG is off (header level): Debian's library is built with
+        // assertions, and its logger aborts the process when it writes again after a failed
+        // write, which is what a full disk does. Engram reports storage errors itself.
+        rocksdb_options_set_info_log_level(options, 5)
+        rocksdb_options_set_keep_log_file_num(options, 2)
         self.options = options
 
         let names = ["default"] + columnFamilies.filter { $0 != "default" }
