@@ -70,15 +70,17 @@ struct Search {
     /// Memories scored exactly.
     private(set) var scored = 0
 
+    /// The store's catalog (a copy-on-write reference: nothing is copied).
+    private let catalog: Catalog
+
     init(store: MemoryStore, query: [Float], k: Int, weights: Weights, filter: CompiledFilter) {
         self.store = store
+        self.catalog = store.catalog
         self.query = query
         self.k = k
         self.w = weights
         self.filter = filter
     }
-
-    private var catalog: Catalog { store.catalog }
 
     /// Returns the top-k hits, best first, and the plan used.
     mutating func run() throws -> ([Hit], String) {
