@@ -43,12 +43,12 @@ final class VectorIndex {
     }
 
     /// Whether the index should be rebuilt after growing to `liveCount` memories: a switch
-    /// from flat to IVF, or an IVF with a quarter of the lists the size now calls for (the
-    /// count grew 16× since training; `compact` retrains at any size).
+    /// from flat to IVF, or an IVF with half the lists the size now calls for (the count
+    /// grew 4× since training; `compact` retrains at any size).
     func shouldGrow(liveCount: Int) -> Bool {
         let target = Self.targetKind(settings, liveCount: liveCount)
         if target == "ivf" && kind == "flat" { return true }
-        if kind == "ivf" && Self.ivfListCount(for: liveCount) >= 4 * nlist { return true }
+        if kind == "ivf" && Self.ivfListCount(for: liveCount) >= 2 * nlist { return true }
         return false
     }
 
