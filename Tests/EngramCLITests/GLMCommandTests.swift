@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+/// `engram generate`, `tokenize` and `model info` as whole command lines, on the real
+/// SmolLM2 file (Tools/setup-models.sh) against llama.cpp's outputs in ../shared/reference.
+@Suite("engram generate, tokenize and model info")
+struct GLMCommandTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let model = repoRoot.appendingPathComponent("Data/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
+    static let reference = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/reference/glm")
+
+    init() throws {
+        try #require(FileManager.default.fileExists(atPath: Self.model), "missing \(Self.model): run Tools/setup-models.sh")
+    }
+
+    func referenceJSON(_ name: String) throws -> [[String: Any]] {
+        let data = try Data(contentsOf: Self.reference.appendingPathComponent(name))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+    }
+
+    @Test("generate --chat --json reproduces llama.cpp's prompt and greedy continuation")
+    func greedyGeneration() throws {
+        let case3 = try referenceJSON("smollm2_greedy.json")[2]
+        let system = try #require(case3["system"] as? String), user = try #require(case3["user"] as? String)
+        let r = try CLI.run(["generate", "--model", Self.model, "--chat", "--system", system, user,
+                             "--temperature", "0", "--max-tokens", "48", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let promptTokens = (r.json["promptTokens"] as? [Int]) ?? []
+        let tokens = (r.json["tokens"] as? [Int]) ?? []
+        #expect(promptTokens == case3["prompt_ids"] as? [Int])
+        #expect(tokens == case3["greedy_ids"] as? [Int])
+        #expect(r.json["text"] as? String == case3["greedy_text"] as? String)
+    }
+
+    @Test("tokenize prints llama.cpp's ids")
+    func tokenize() throws {
+        for entry in try referenceJSON("smollm2_tokenize.json").prefix(6) {
+            let text = try #require(entry["text"] as? String)
+            let r = try CLI.run(["tokenize", "--model", Self.model, text])
+            let ids = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [Int]
+            #expect(ids == entry["ids"] as? [Int], "\(text)")
+        }
+    }
+
+    @Test("model info describes the file; a missing model is a clear error")
+    func modelInfo() throws {
+        let info = try CLI.run(["model", "info", Self.model])
+        #expect(info.status == 0 && info.stdout.contains("general.architecture = \"llama\""))
+        let missing = try CLI.run(["generate", "--model", "/nonexistent/model.gguf", "hi"])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/model.gguf"))
+    }
+}
