@@ -116,13 +116,21 @@ public final class MemoryStore: @unchecked Sendable {
 
         // 2. The index: the newest snapshot plus the changes after it, or a rebuild.
         let indexDir = directory.appendingPathComponent("index")
+        var recovered: (VectorIndex, UInt64)?
         if let (loaded, seq) = VectorIndex.loadNewest(in: indexDir, settings: settings, logger: logger),
            seq <= changeSeq, seq >= trimmedThrough {
+            do {
+                let replayed = try Self.replay(changesAfter: seq, db: db, into: loaded, catalog: catalog)
+                try loaded.countTombstones(catalog: catalog)
+                if replayed > 0 { logger.info("index snapshot at change \(seq): replayed \(replayed) newer changes") }
+                recovered = (loaded, seq)
+            } catch {
+                logger.warning("replaying changes onto the index snapshot failed (\(error))")
+            }
+        }
+        if let (loaded, seq) = recovered {
             index = loaded
             snapshotSeq = seq
-            let replayed = try Self.replay(changesAfter: seq, db: db, into: loaded, catalog: catalog)
-            try loaded.countTombstones(catalog: catalog)
-            if replayed > 0 { logger.info("index snapshot at change \(seq): replayed \(replayed) newer changes") }
         } else {
             if catalog.liveCount > 0 || !VectorIndex.snapshots(in: indexDir).isEmpty {
                 logger.notice("index snapshot missing or unusable: rebuilding it from \(catalog.liveCount) memories")

@@ -139,7 +139,11 @@ final class VectorIndex {
         let name = String(format: "%@%020llu%@", Self.snapshotPrefix, seq, Self.snapshotSuffix)
         let final = directory.appendingPathComponent(name)
         let temp = directory.appendingPathComponent(".\(name).tmp")
-        try? fm.removeItem(at: temp)
+        // Leftovers of snapshots interrupted by a crash.
+        for leftover in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? []
+        where leftover.hasPrefix(".\(Self.snapshotPrefix)") && leftover.hasSuffix(".tmp") {
+            try? fm.removeItem(at: directory.appendingPathComponent(leftover))
+        }
         try faiss.write(to: temp.path)
         try fsyncPath(temp.path)
         guard rename(temp.path, final.path) == 0 else {
