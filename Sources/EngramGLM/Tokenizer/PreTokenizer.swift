@@ -48,15 +48,18 @@ public enum PreTokenizer: Sendable {
         return out
     }
 
+    /// The end of the run of scalars from `j` (before `n`) that satisfy `pred`.
+    private static func scan(_ s: [Unicode.Scalar], from j: Int, to n: Int, while pred: (Unicode.Scalar) -> Bool) -> Int {
+        var k = j
+        while k < n && pred(s[k]) { k += 1 }
+        return k
+    }
+
     private static func gpt2Ranges(_ s: [Unicode.Scalar], _ range: Range<Int>) -> [Range<Int>] {
         var out: [Range<Int>] = []
         var i = range.lowerBound
         let n = range.upperBound
-        func run(from j: Int, while pred: (Unicode.Scalar) -> Bool) -> Int {
-            var k = j
-            while k < n && pred(s[k]) { k += 1 }
-            return k
-        }
+        func run(from j: Int, while pred: (Unicode.Scalar) -> Bool) -> Int { scan(s, from: j, to: n, while: pred) }
         while i < n {
             let c = s[i]
             var end = i + 1
@@ -81,11 +84,7 @@ public enum PreTokenizer: Sendable {
         var out: [Range<Int>] = []
         var i = range.lowerBound
         let n = range.upperBound
-        func run(from j: Int, while pred: (Unicode.Scalar) -> Bool) -> Int {
-            var k = j
-            while k < n && pred(s[k]) { k += 1 }
-            return k
-        }
+        func run(from j: Int, while pred: (Unicode.Scalar) -> Bool) -> Int { scan(s, from: j, to: n, while: pred) }
         while i < n {
             let c = s[i]
             var end = i + 1
