@@ -2,16 +2,13 @@
 # Installs the Debian packages Engram builds against (FAISS, RocksDB, OpenBLAS) and pip,
 # if they are missing. Needs root (or sudo) only when something must be installed.
 set -euo pipefail
-packages=(libfaiss-dev librocksdb-dev libopenblas-dev python3-pip unzip)
+packages=(libfaiss-dev librocksdb-dev libopenblas-dev)
+# python3 -m pip may come from elsewhere (e.g. pyenv); only install python3-pip when absent.
+python3 -m pip --version >/dev/null 2>&1 || packages+=(python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-# python3 -m pip may come from elsewhere (e.g. pyenv); only install python3-pip when absent.
-if python3 -m pip --version >/dev/null 2>&1; then
-  missing=("${missing[@]/python3-pip}")
-fi
-missing=(${missing[@]+"${missing[@]}"})
 if [ ${#missing[@]} -gt 0 ]; then
   echo "engram setup: installing ${missing[*]}" >&2
   sudo=""
