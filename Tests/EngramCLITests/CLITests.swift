@@ -172,3 +172,36 @@ struct CLITests {
         #expect(result.stdout.contains("lost acknowledged: 0, mismatches: 0, trials: 3"))
     }
 }
+
+@Suite("engram check")
+struct CheckCommandTests {
+    @Test("check reports an index that disagrees with the records, and compact repairs it")
+    func detectsMismatch() throws {
+        try withTempDir { dir in
+            let db = dir.appendingPathComponent("db")
+            try CLI.run(["init", "--db", db.path, "--dim", "3", "--index", "flat"])
+            let lines = (1...20).map { "{\"id\":\"m\($0)\",\"vector\":[1,\($0),0]}" }
+            let file = dir.appendingPathComponent("in.jsonl")
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            try CLI.run(["import", "--db", db.path, file.path])
+            let index = db.appendingPathComponent("index")
+            let oldSnapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: index.path).first)
+            let saved = try Data(contentsOf: index.appendingPathComponent(oldSnapshot))
+            #expect(try CLI.run(["delete", "--db", db.path, "m1", "m2", "m3"]).status == 0)
+            // Put the old index back under the new snapshot's name: it still holds m1–m3 but
+            // claims to cover their deletion.
+            let newSnapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: index.path).first)
+            #expect(newSnapshot != oldSnapshot)
+            try saved.write(to: index.appendingPathComponent(newSnapshot))
+            let check = try CLI.run(["check", "--db", db.path, "--json"])
+            #expect(check.status == 1)
+            #expect(check.json["ok"] as? Bool == false && (check.json["unknownInIndex"] as? [Int])?.count == 3)
+            // Deleted memories are still never returned.
+            let q = try CLI.run(["query", "--db", db.path, "--vector", "1,1,0", "--k", "20", "--json"]).json
+            let ids = (q["results"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+            #expect(ids.count == 17 && !ids.contains("m1") && !ids.contains("m2") && !ids.contains("m3"))
+            #expect(try CLI.run(["compact", "--db", db.path]).status == 0)
+            #expect(try CLI.run(["check", "--db", db.path]).status == 0)
+        }
+    }
+}
