@@ -106,7 +106,8 @@ struct Generate: AsyncParsableCommand {
         if json {
             print(try GLMJSON.encode(result))
         } else {
-            print("")
+            // Through the same unbuffered handle as the pieces, so it lands before the stats.
+            FileHandle.standardOutput.write(Data("\n".utf8))
             let t = result.timings
             let stats = String(format: "[%d prompt tokens (%d cached) %.1f tok/s, %d generated %.1f tok/s, ",
                                result.usage.promptTokens, result.usage.cachedPromptTokens, t.promptTokensPerSecond,
