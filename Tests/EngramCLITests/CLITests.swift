@@ -145,6 +145,12 @@ struct CLITests {
             let wrong = try CLI.run(["import", "--db", db, file.path])
             #expect(wrong.status != 0 && wrong.stderr.contains("line"))
 
+            // An oversized line is refused by the line limit, not read into memory whole.
+            try ("{\"id\":\"long\",\"vector\":[" + Array(repeating: "1", count: 300).joined(separator: ",") + "]}\n")
+                .write(to: file, atomically: true, encoding: .utf8)
+            let long = try CLI.run(["import", "--db", db, "--max-line-bytes", "100", file.path])
+            #expect(long.status != 0 && long.stderr.contains("line 1 is longer than 100 bytes"), "\(long.stderr)")
+
             // A second writer gets "database is in use"; readers still work.
             let holder = try MemoryStore.open(at: URL(fileURLWithPath: db))
             let busy = try CLI.run(["add", "--db", db, "--id", "y", "--vector", "1,2,3"])

@@ -186,19 +186,22 @@ final class LineReader {
         }
     }
 
+    private func tooLong() -> CLIError {
+        CLIError("line \(lineNumber + 1) is longer than \(maxLineBytes) bytes (--max-line-bytes)")
+    }
+
     /// The next line without its newline, or nil at the end.
     func next() throws -> (Int, Data)? {
         var searchFrom = start
         while true {
             if let newline = buffer[searchFrom...].firstIndex(of: 0x0A) {
+                guard newline - start <= maxLineBytes else { throw tooLong() }
                 let line = Data(buffer[start..<newline])
                 start = newline + 1
                 lineNumber += 1
                 return (lineNumber, line)
             }
-            if buffer.count - start > maxLineBytes {
-                throw CLIError("line \(lineNumber + 1) is longer than \(maxLineBytes) bytes (--max-line-bytes)")
-            }
+            if buffer.count - start > maxLineBytes { throw tooLong() }
             if eof {
                 guard start < buffer.count else { return nil }
                 let line = Data(buffer[start...])
