@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS"),
 
         // Library modules.
+        .target(name: "EngramBase"),
         .target(
             name: "EngramStore",
             dependencies: ["CFaiss", "CRocksDB", .product(name: "Logging", package: "swift-log")]
