@@ -34,14 +34,14 @@ let package = Package(
         .target(name: "EngramBase"),
         .target(
             name: "EngramStore",
-            dependencies: ["CFaiss", "CRocksDB", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EngramBase", "CFaiss", "CRocksDB", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS"]),
         // Haswell (AVX2, FMA, F16C) code generation for the GLM engine's SIMD kernels.
         .target(name: "EngramGLM", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
         .target(
             name: "Engram",
-            dependencies: ["EngramStore", "EngramEmbed", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EngramBase", "EngramStore", "EngramEmbed", .product(name: "Logging", package: "swift-log")]
         ),
 
         // Executables.
@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(name: "engram-crashtest", path: "Tools/CrashTest"),
 
         // Tests: one target per module.
-        .testTarget(name: "EngramStoreTests", dependencies: ["EngramStore"]),
+        .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
         .testTarget(name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"]),

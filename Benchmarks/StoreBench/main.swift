@@ -183,7 +183,7 @@ for kind in o.kinds {
     var latencies: [Double] = [], recallSum = 0.0
     for (qi, q) in full.queries.enumerated() {
         var got: [String] = []
-        latencies.append(try seconds { got = try store.query(MemoryQuery(vector: q, k: 10, now: now)).results.map(\.memory.id) })
+        latencies.append(try seconds { got = try store.query(MemoryQuery(vector: q, k: 10, now: now)).results.map(\.id) })
         recallSum += recallAt(got, truth[qi].map { memories[$0].id! })
     }
     // Filtered: one tag of ten (~10% of the memories) plus a namespace (~5% together).
@@ -194,7 +194,7 @@ for kind in o.kinds {
         let tag = "t\(qi % 10)"
         var got: [String] = []
         let filter = MemoryFilter(namespace: "a", allTags: [tag])
-        filtLatencies.append(try seconds { got = try store.query(MemoryQuery(vector: q, k: 10, filter: filter, now: now)).results.map(\.memory.id) })
+        filtLatencies.append(try seconds { got = try store.query(MemoryQuery(vector: q, k: 10, filter: filter, now: now)).results.map(\.id) })
         let want = exactTop(q, vectors, memories, k: 10) { memories[$0].namespace == "a" && memories[$0].tags.contains(tag) }
         filtRecall += recallAt(got, want)
     }
@@ -206,11 +206,11 @@ for kind in o.kinds {
         let q = full.queries[qi]
         var got: [String] = []
         let scoring = ScoringOptions(wSim: 1, wTime: 0.5, wImportance: 0, halfLife: 7 * day)
-        decayLatencies.append(try seconds { got = try store.query(MemoryQuery(vector: q, k: 10, scoring: scoring, now: now)).results.map(\.memory.id) })
+        decayLatencies.append(try seconds { got = try store.query(MemoryQuery(vector: q, k: 10, scoring: scoring, now: now)).results.map(\.id) })
         let want = exactTop(q, vectors, memories, k: 10, wTime: 0.5, halfLife: 7 * day)
         decayRecall += recallAt(got, want)
         let pool = try store.query(MemoryQuery(vector: q, k: 40, scoring: ScoringOptions(wTime: 0), now: now)).results
-        let reranked = pool.map { ($0.memory.id, $0.similarity + 0.5 * pow(0.5, max(0, now - $0.memory.time) / (7 * day))) }
+        let reranked = pool.map { ($0.id, $0.similarity + 0.5 * pow(0.5, max(0, now - $0.time) / (7 * day))) }
             .sorted { $0.1 > $1.1 }.prefix(10).map(\.0)
         naiveRecall += recallAt(Array(reranked), want)
     }

@@ -66,6 +66,12 @@ enum CLI {
         }
     }()
 
+    /// Prints `value` as one line of JSON, encoded the way every Engram front end encodes it.
+    static func printJSON<T: Encodable>(_ value: T) throws {
+        FileHandle.standardOutput.write(try EngramJSON.encode(value))
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
     static func printJSON(_ object: Any) {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         FileHandle.standardOutput.write(data)

@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// Counts and sizes reported by `MemoryStore.stats()`.
@@ -36,12 +37,11 @@ public struct CheckReport: Sendable {
 }
 
 extension MemoryStore {
-    /// The memory with `id`, or `StoreError.notFound`.
+    /// The memory with `id`, or `EngramError.notFound`.
     public func get(_ id: String) throws -> Memory {
         try locked {
-            let db = try requireOpen()
-            guard let raw = try db.get(Family.records, Array(id.utf8)) else { throw StoreError.notFound(id: id) }
-            return try raw.withUnsafeBytes { try RecordCodec.decode($0).memory }
+            guard let memory = try readRecord(id) else { throw EngramError.notFound(id: id) }
+            return memory
         }
     }
 
@@ -65,7 +65,7 @@ extension MemoryStore {
                               indexKind: index.kind, indexSetting: settings.index.rawValue, indexEntries: index.count,
                               ivfLists: index.nlist, tombstones: index.tombstones,
                               changesSinceSnapshot: changeSeq - snapshotSeq,
-                              diskBytes: directorySize(directory), embedder: settings.embedder)
+                              diskBytes: directorySize(directory), embedder: boundEmbedder)
         }
     }
 

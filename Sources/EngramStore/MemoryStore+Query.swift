@@ -1,3 +1,4 @@
+import EngramBase
 import CFaiss
 import Foundation
 
@@ -11,7 +12,7 @@ extension MemoryStore {
     /// the k-th score (with its similarity bounded by the ANN frontier) is scored exactly.
     /// With a flat index, or when few memories match the filter, the scan is exhaustive.
     public func query(_ q: MemoryQuery) throws -> QueryResult {
-        guard q.k > 0, q.k <= 10_000 else { throw StoreError.invalidArgument("k must be between 1 and 10000") }
+        guard q.k > 0, q.k <= 10_000 else { throw EngramError.invalidArgument("k must be between 1 and 10000") }
         let defaults = settings.scoring
         let w = Weights(sim: q.scoring.wSim ?? defaults.wSim, time: q.scoring.wTime ?? defaults.wTime,
                         imp: q.scoring.wImportance ?? defaults.wImportance,
@@ -19,14 +20,14 @@ extension MemoryStore {
                         basis: q.scoring.decay ?? defaults.decay,
                         now: q.now ?? Date().timeIntervalSince1970)
         for (name, v) in [("w_sim", w.sim), ("w_time", w.time), ("w_importance", w.imp)] where !(v.isFinite && v >= 0) {
-            throw StoreError.invalidArgument("\(name) must be a finite number ≥ 0")
+            throw EngramError.invalidArgument("\(name) must be a finite number ≥ 0")
         }
-        guard w.halfLife.isFinite, w.halfLife > 0 else { throw StoreError.invalidArgument("half-life must be positive") }
-        guard w.now.isFinite else { throw StoreError.invalidArgument("now must be a finite time") }
+        guard w.halfLife.isFinite, w.halfLife > 0 else { throw EngramError.invalidArgument("half-life must be positive") }
+        guard w.now.isFinite else { throw EngramError.invalidArgument("now must be a finite time") }
         let vector = try normalise(q.vector, id: "query")
 
         return try locked {
-            let db = try requireOpen()
+            _ = try requireOpen()
             var search = Search(store: self, query: vector, k: q.k, weights: w,
                                 filter: CompiledFilter(q.filter, catalog: catalog, now: w.now))
             let (top, plan) = try search.run()
@@ -34,12 +35,19 @@ extension MemoryStore {
             var results: [ScoredMemory] = []
             results.reserveCapacity(top.count)
             for hit in top {
-                guard let id = catalog.ids[Int(hit.label)], let raw = try db.get(Family.records, Array(id.utf8)) else {
-                    throw StoreError.storage("memory with label \(hit.label) is in the catalog but not in RocksDB")
+                guard let id = catalog.ids[Int(hit.label)] else {
+                    throw EngramError.corrupt("memory with label \(hit.label) has no id in the catalog")
                 }
-                let memory = try raw.withUnsafeBytes { try RecordCodec.decode($0).memory }
-                results.append(ScoredMemory(memory: memory, score: hit.score, similarity: hit.similarity,
-                                            recency: hit.recency, importance: hit.importance))
+                var memory: Memory?
+                if q.fetchRecords {
+                    guard let record = try readRecord(id) else {
+                        throw EngramError.corrupt("memory '\(id)' is in the catalog but not in RocksDB; run `engram check`")
+                    }
+                    memory = record
+                }
+                results.append(ScoredMemory(id: id, time: catalog.times[Int(hit.label)], score: hit.score,
+                                            similarity: hit.similarity, recency: hit.recency,
+                                            importance: hit.importance, memory: memory))
             }
             return QueryResult(results: results, plan: plan, scored: search.scored)
         }

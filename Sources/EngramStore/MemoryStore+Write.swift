@@ -1,134 +1,114 @@
+import EngramBase
 import Foundation
 
 extension MemoryStore {
-    /// Inserts or replaces memories, atomically: either the whole batch is committed or none
-    /// of it. Returns the ids in input order (generated where the input had none).
+    /// Runs `body` with a transaction and commits everything it staged as one atomic
+    /// `WriteBatch`: memories, raw puts to registered column families and consumer
+    /// watermarks are durable together or not at all. If `body` throws, nothing is written.
+    /// Writes are serialised; the call returns after the batch is durable (unless `sync` is
+    /// false, or the database's `sync` setting is off), then brings the index up to date.
     ///
-    /// A replaced memory keeps its `createdAt`. Within one batch, a later entry with the
-    /// same id wins. The call returns only after the batch is durable (unless `sync` is
-    /// false, or the database's `sync` setting is off).
+    /// - Parameter now: the time recorded as `createdAt`/`updatedAt` (default: the clock).
+    public func write<T>(sync: Bool? = nil, now: Double? = nil, _ body: (StoreTransaction) throws -> T) throws -> T {
+        try locked {
+            let db = try requireWritable()
+            let tx = StoreTransaction(store: self, batch: db.makeBatch(), now: now ?? Date().timeIntervalSince1970)
+            let result = try body(tx)
+            try commitLocked(tx, db: db, sync: sync ?? settings.sync)
+            return result
+        }
+    }
+
+    /// Inserts or replaces memories in one atomic write (see `StoreTransaction.upsert`).
     @discardableResult
     public func upsert(_ memories: [NewMemory], sync: Bool? = nil, now: Double? = nil) throws -> [String] {
-        let now = now ?? Date().timeIntervalSince1970
-        let prepared = try memories.map { try prepare($0) }
-        return try locked {
-            let db = try requireWritable()
-            let batch = db.makeBatch()
-            var label = nextLabel
-            var seq = changeSeq
-            var batchLabels: [String: (label: Int64, createdAt: Double)] = [:]
-            var removed: [Int64] = []
-            var inserted: [(Memory, Int64)] = []
-            var ids: [String] = []
-            for var input in prepared {
-                let id = input.id ?? Self.generateId()
-                let previous = batchLabels[id] ?? catalog.idToLabel[id].map { ($0, catalog.createdAt[Int($0)]) }
-                if let previous {
-                    seq += 1
-                    batch.put(Family.changes, Keys.u64(seq), Self.change(.remove, previous.label))
-                    removed.append(previous.label)
-                }
-                input.id = id
-                let memory = Memory(id: id, namespace: input.namespace, text: input.text, vector: input.vector,
-                                    tags: input.tags, meta: input.meta, time: input.time ?? now,
-                                    createdAt: previous?.createdAt ?? now, updatedAt: now,
-                                    expiresAt: input.expiresAt, validTo: input.validTo,
-                                    importance: input.importance, lastAccessedAt: nil)
-                batch.put(Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
-                seq += 1
-                batch.put(Family.changes, Keys.u64(seq), Self.change(.add, label))
-                batchLabels[id] = (label, memory.createdAt)
-                inserted.append((memory, label))
-                ids.append(id)
-                label += 1
-            }
-            batch.put(Family.state, StateKey.nextLabel, Self.encodeU64(UInt64(label)))
-            batch.put(Family.state, StateKey.changeSeq, Self.encodeU64(seq))
-            try commit(batch, to: db, sync: sync ?? settings.sync)
-
-            // Committed: bring the in-memory state up to date.
-            nextLabel = label
-            changeSeq = seq
-            for l in removed { catalog.remove(label: l) }
-            catalog.reserveLabels(Int(label))
-            // An entry superseded by a later one for the same id in this batch never goes live.
-            let superseded = Set(removed)
-            let live = inserted.filter { !superseded.contains($0.1) }
-            for (memory, l) in live { catalog.insert(memory, label: l) }
-            let firstNewLabel = label - Int64(inserted.count)
-            try applyToIndex(added: live.map(\.1), removed: removed.filter { $0 < firstNewLabel })
-            return ids
-        }
+        try write(sync: sync, now: now) { try $0.upsert(memories) }
     }
 
-    /// Deletes memories by id. Unknown ids are an error (and nothing is deleted) unless
-    /// `ignoreMissing`. Returns how many were deleted.
+    /// Deletes memories by id in one atomic write. Unknown ids are an error (and nothing is
+    /// deleted) unless `ignoreMissing`. Returns how many were deleted.
     @discardableResult
     public func delete(ids: [String], ignoreMissing: Bool = false) throws -> Int {
-        try locked {
-            _ = try requireWritable()
-            var labels: [(String, Int64)] = []
-            for id in Set(ids) {
-                if let label = catalog.idToLabel[id] { labels.append((id, label)) }
-                else if !ignoreMissing { throw StoreError.notFound(id: id) }
-            }
-            try deleteLocked(labels)
-            return labels.count
-        }
+        try write { try $0.delete(ids: ids, ignoreMissing: ignoreMissing) }
     }
 
-    /// Deletes every live memory matching `filter` (expired ones included). Returns the count.
+    /// Deletes every live memory matching `filter` (expired ones included), committed in
+    /// slices of `deleteSliceSize` memories so that one batch stays bounded. Returns the count.
     @discardableResult
     public func delete(matching filter: MemoryFilter) throws -> Int {
-        try locked {
-            _ = try requireWritable()
+        let ids: [String] = locked {
             let compiled = CompiledFilter(filter, catalog: catalog, now: -.infinity)
-            let labels = compiled.matchingLabels(in: catalog).map { (catalog.ids[Int($0)]!, $0) }
-            try deleteLocked(labels)
-            return labels.count
+            return compiled.matchingLabels(in: catalog).compactMap { catalog.ids[Int($0)] }
         }
+        var deleted = 0
+        for start in stride(from: 0, to: ids.count, by: Self.deleteSliceSize) {
+            let slice = Array(ids[start..<min(start + Self.deleteSliceSize, ids.count)])
+            deleted += try write { try $0.delete(ids: slice, ignoreMissing: true) }
+        }
+        return deleted
     }
 
-    private func deleteLocked(_ labels: [(String, Int64)]) throws {
-        guard !labels.isEmpty else { return }
-        let db = try requireWritable()
-        // Large deletes are committed in slices so one batch stays a bounded size.
-        for slice in stride(from: 0, to: labels.count, by: 50_000) {
-            let part = labels[slice..<min(slice + 50_000, labels.count)]
-            let batch = db.makeBatch()
-            var seq = changeSeq
-            for (id, label) in part {
-                batch.delete(Family.records, Array(id.utf8))
-                seq += 1
-                batch.put(Family.changes, Keys.u64(seq), Self.change(.remove, label))
-            }
-            batch.put(Family.state, StateKey.changeSeq, Self.encodeU64(seq))
-            try commit(batch, to: db, sync: settings.sync)
-            changeSeq = seq
-            for (_, label) in part { catalog.remove(label: label) }
-            try applyToIndex(added: [], removed: part.map(\.1))
+    /// Memories deleted per committed batch by `delete(matching:)`.
+    static let deleteSliceSize = 50_000
+
+    /// Commits a transaction's batch, then applies it to the in-memory state and the index.
+    private func commitLocked(_ tx: StoreTransaction, db: RocksDB, sync: Bool) throws {
+        let changed = tx.changeSeq != changeSeq
+        var watermarks = consumers
+        for (name, seq) in tx.watermarks { watermarks[name] = seq }
+        if changed {
+            tx.batch.put(Family.state, StateKey.nextLabel, Self.encodeU64(UInt64(tx.nextLabel)))
+            tx.batch.put(Family.state, StateKey.changeSeq, Self.encodeU64(tx.changeSeq))
         }
+        let trim = tx.watermarks.isEmpty ? trimmedThrough : trimLocked(tx.batch, watermarks: watermarks)
+        guard tx.batch.count > 0 else { return }
+        try commit(tx.batch, to: db, sync: sync)
+
+        // Committed: bring the in-memory state up to date. From here on nothing may throw
+        // as if the write had failed.
+        nextLabel = tx.nextLabel
+        changeSeq = tx.changeSeq
+        consumers = watermarks
+        trimmedThrough = trim
+        guard changed else { return }
+        catalog.reserveLabels(Int(tx.nextLabel))
+        var added: [Int64] = []
+        for step in tx.steps {
+            switch step {
+            case let .insert(memory, label):
+                catalog.insert(memory, label: label)
+                added.append(label)
+            case let .remove(label):
+                catalog.remove(label: label)
+            }
+        }
+        applyToIndex(added: added.filter { catalog.isLive($0) }, removed: tx.removedExisting)
     }
 
     /// Brings the FAISS index up to date after a committed batch, growing it (flat → IVF,
-    /// or IVF retraining) when the count calls for it, and snapshotting periodically.
+    /// or IVF retraining) when the count calls for it, and snapshotting when one is due.
     ///
-    /// The batch is already durable: if the index fails to take it, the index is rebuilt
-    /// from the catalog so that it never disagrees with RocksDB.
-    func applyToIndex(added: [Int64], removed: [Int64]) throws {
+    /// The batch is already durable, so nothing here fails the write: if the index cannot
+    /// take it, the index is rebuilt from the catalog; if that fails too, the error is logged
+    /// and the next open replays the change log.
+    func applyToIndex(added: [Int64], removed: [Int64]) {
         do {
-            try index.remove(labels: removed)
-            if index.shouldGrow(liveCount: catalog.liveCount) {
+            do {
+                try index.remove(labels: removed)
+                if index.shouldGrow(liveCount: catalog.liveCount) {
+                    index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
+                    try saveSnapshotLocked()
+                } else {
+                    try index.add(labels: added, from: catalog)
+                }
+            } catch let error as EngramError where !error.isStorageFailure {
+                logger.error("index update failed (\(error)); rebuilding the index from the stored memories")
                 index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
-                try saveSnapshotLocked()
-            } else {
-                try index.add(labels: added, from: catalog)
             }
-        } catch let error as StoreError {
-            logger.error("index update failed (\(error)); rebuilding the index from the stored memories")
-            index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
+            if snapshotDue { try saveSnapshotLocked() }
+        } catch {
+            logger.error("the write is committed, but the index is behind (\(error)); it is repaired on the next open")
         }
-        if changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) { try saveSnapshotLocked() }
     }
 
     /// Sets `lastAccessedAt` of `labels` to `time` (a write without a change-log entry: the
@@ -152,24 +132,24 @@ extension MemoryStore {
         var m = input
         let id = m.id ?? "(new)"
         if let given = m.id {
-            guard !given.isEmpty else { throw StoreError.invalidArgument("memory id must not be empty") }
+            guard !given.isEmpty else { throw EngramError.invalidArgument("memory id must not be empty") }
             guard given.utf8.count <= settings.maxIdBytes else {
-                throw StoreError.invalidArgument("memory id is \(given.utf8.count) bytes; the limit is \(settings.maxIdBytes) (max_id_bytes)")
+                throw EngramError.invalidArgument("memory id is \(given.utf8.count) bytes; the limit is \(settings.maxIdBytes) (max_id_bytes)")
             }
         }
         guard !m.namespace.isEmpty, m.namespace.utf8.count <= 256 else {
-            throw StoreError.invalidArgument("memory '\(id)': namespace must be 1 to 256 bytes")
+            throw EngramError.invalidArgument("memory '\(id)': namespace must be 1 to 256 bytes")
         }
         guard m.text.utf8.count <= settings.maxTextBytes else {
-            throw StoreError.invalidArgument("memory '\(id)': text is \(m.text.utf8.count) bytes; the limit is \(settings.maxTextBytes) (max_text_bytes)")
+            throw EngramError.invalidArgument("memory '\(id)': text is \(m.text.utf8.count) bytes; the limit is \(settings.maxTextBytes) (max_text_bytes)")
         }
         guard m.importance.isFinite, (0...1).contains(m.importance) else {
-            throw StoreError.invalidArgument("memory '\(id)': importance must be between 0 and 1")
+            throw EngramError.invalidArgument("memory '\(id)': importance must be between 0 and 1")
         }
         for (name, value) in [("time", m.time), ("expiresAt", m.expiresAt), ("validTo", m.validTo)] {
-            if let value, !value.isFinite { throw StoreError.invalidArgument("memory '\(id)': \(name) is not a finite time") }
+            if let value, !value.isFinite { throw EngramError.invalidArgument("memory '\(id)': \(name) is not a finite time") }
         }
-        if m.tags.contains(where: \.isEmpty) { throw StoreError.invalidArgument("memory '\(id)': tags must not be empty") }
+        if m.tags.contains(where: \.isEmpty) { throw EngramError.invalidArgument("memory '\(id)': tags must not be empty") }
         m.tags = Array(Set(m.tags)).sorted()
         m.vector = try normalise(m.vector, id: id)
         return m
@@ -178,20 +158,16 @@ extension MemoryStore {
     /// Checks dimension and finiteness, and scales to unit length.
     func normalise(_ vector: [Float], id: String) throws -> [Float] {
         guard vector.count == settings.dimension else {
-            throw StoreError.wrongDimension(id: id, expected: settings.dimension, got: vector.count)
+            throw EngramError.wrongDimension(id: id, expected: settings.dimension, got: vector.count)
         }
         var sum: Double = 0
         for x in vector {
-            guard x.isFinite else { throw StoreError.nonFiniteVector(id: id) }
+            guard x.isFinite else { throw EngramError.nonFiniteVector(id: id) }
             sum += Double(x) * Double(x)
         }
-        guard sum > 0, sum.isFinite else { throw StoreError.zeroVector(id: id) }
+        guard sum > 0, sum.isFinite else { throw EngramError.zeroVector(id: id) }
         let scale = Float(1 / sum.squareRoot())
         return vector.map { $0 * scale }
-    }
-
-    static func change(_ op: ChangeOp, _ label: Int64) -> [UInt8] {
-        [op.rawValue] + withUnsafeBytes(of: UInt64(bitPattern: label).littleEndian) { Array($0) }
     }
 
     /// A random 128-bit id in hex.

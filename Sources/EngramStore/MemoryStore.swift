@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 import Logging
 
@@ -11,34 +12,59 @@ import Logging
 /// may open it read-only.
 public final class MemoryStore: @unchecked Sendable {
     public static let defaultNamespace = "default"
+    /// The on-disk format this version writes. Format 1 kept the bound embedder in
+    /// engram.toml and wrote change-log entries without ids; it is migrated on open.
+    public static let formatVersion: UInt64 = 2
 
-    /// Column families of `kv/`.
+    /// Column families of `kv/` that the store owns.
     enum Family {
         static let records = "records"
         static let changes = "changes"
         static let state = "default"
+        static let owned: Set<String> = [records, changes, state]
     }
     enum StateKey {
+        static let format: [UInt8] = Array("format".utf8)
         static let nextLabel: [UInt8] = Array("next_label".utf8)
         static let changeSeq: [UInt8] = Array("change_seq".utf8)
         static let trimmedThrough: [UInt8] = Array("changes_trimmed_through".utf8)
+        static let embedder: [UInt8] = Array("embedder".utf8)
     }
-    enum ChangeOp: UInt8 { case add = 1, remove = 2 }
+
+    /// What a host registers when it opens a database: the column families its modules own
+    /// and the change-log consumers they keep.
+    public struct Registration: Sendable {
+        /// Column families written through `StoreTransaction.put`; created if missing.
+        public var columnFamilies: [String]
+        /// Named change-log consumers; the log is kept until each has applied it.
+        public var consumers: [String]
+        public init(columnFamilies: [String] = [], consumers: [String] = []) {
+            self.columnFamilies = columnFamilies
+            self.consumers = consumers
+        }
+    }
 
     public let directory: URL
-    public private(set) var settings: StoreSettings
+    public let settings: StoreSettings
     public let readOnly: Bool
     let logger: Logger
     let lock = NSLock()
     var db: RocksDB?
+    let registeredFamilies: Set<String>
     var catalog: Catalog
     var index: VectorIndex
     var nextLabel: Int64
     var changeSeq: UInt64
     /// The change sequence covered by the newest snapshot on disk.
     var snapshotSeq: UInt64
+    /// Durable watermarks of the registered change-log consumers (the index's included).
+    var consumers: [String: UInt64]
+    /// Changes at or below this were removed from the log.
+    var trimmedThrough: UInt64
+    /// The embedder whose vectors this database holds ("" while only vectors were given).
+    var boundEmbedder: String
     /// Set by the first failed write; see `commit`.
-    var writeFailure: StoreError?
+    var writeFailure: EngramError?
 
     var indexDirectory: URL { directory.appendingPathComponent("index") }
     static func settingsURL(_ dir: URL) -> URL { dir.appendingPathComponent("engram.toml") }
@@ -47,70 +73,96 @@ public final class MemoryStore: @unchecked Sendable {
     // MARK: Create and open
 
     /// Creates a new database in `directory` (which may exist but must not hold a database).
+    /// Writes `engram.toml` once, from `settings`; Engram never rewrites it.
     public static func create(at directory: URL, settings: StoreSettings = StoreSettings(),
+                              registration: Registration = Registration(),
                               logger: Logger = Logger(label: "engram.store")) throws -> MemoryStore {
         try settings.validate()
         let fm = FileManager.default
         if fm.fileExists(atPath: settingsURL(directory).path) || fm.fileExists(atPath: kvURL(directory).path) {
-            throw StoreError.alreadyExists(path: directory.path)
+            throw EngramError.alreadyExists(path: directory.path)
         }
         do {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)
             try fm.createDirectory(at: directory.appendingPathComponent("index"), withIntermediateDirectories: true)
         } catch {
-            throw StoreError.storage("cannot create \(directory.path): \(error.localizedDescription)")
+            throw EngramError.storage("cannot create \(directory.path): \(error.localizedDescription)")
         }
         // RocksDB first: if that fails there is no engram.toml claiming a database exists.
-        _ = try RocksDB(path: kvURL(directory).path, columnFamilies: [Family.records, Family.changes], readOnly: false)
-        try writeSettings(settings, to: directory)
-        return try open(at: directory, logger: logger)
+        do {
+            let db = try RocksDB(path: kvURL(directory).path, columnFamilies: Array(Family.owned), readOnly: false)
+            let batch = db.makeBatch()
+            batch.put(Family.state, StateKey.format, encodeU64(formatVersion))
+            try db.write(batch, sync: true)
+        }
+        try writeInitialSettings(settings, to: directory)
+        return try open(at: directory, registration: registration, logger: logger)
     }
 
     /// Opens an existing database. With `readOnly`, nothing on disk is changed (the index is
     /// brought up to date in memory only) and other processes may hold the write lock.
-    public static func open(at directory: URL, readOnly: Bool = false,
+    public static func open(at directory: URL, readOnly: Bool = false, registration: Registration = Registration(),
                             logger: Logger = Logger(label: "engram.store")) throws -> MemoryStore {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
-            throw StoreError.notADatabase(path: directory.path, reason: "no such directory")
+            throw EngramError.notADatabase(path: directory.path, reason: "no such directory")
         }
         guard let data = fm.contents(atPath: settingsURL(directory).path) else {
-            throw StoreError.notADatabase(path: directory.path, reason: "no engram.toml")
+            throw EngramError.notADatabase(path: directory.path, reason: "no engram.toml")
         }
         guard fm.fileExists(atPath: kvURL(directory).appendingPathComponent("CURRENT").path) else {
-            throw StoreError.notADatabase(path: directory.path, reason: "no kv/ store")
+            throw EngramError.notADatabase(path: directory.path, reason: "no kv/ store")
         }
         let settings = try StoreSettings.parse(String(decoding: data, as: UTF8.self))
-        let db = try RocksDB(path: kvURL(directory).path, columnFamilies: [Family.records, Family.changes],
-                             readOnly: readOnly)
-        return try MemoryStore(directory: directory, settings: settings, db: db, readOnly: readOnly, logger: logger)
+        let families = Array(Family.owned) + registration.columnFamilies
+        let db = try RocksDB(path: kvURL(directory).path, columnFamilies: families, readOnly: readOnly)
+        return try MemoryStore(directory: directory, settings: settings, db: db, readOnly: readOnly,
+                               registration: registration, logger: logger)
     }
 
-    private init(directory: URL, settings: StoreSettings, db: RocksDB, readOnly: Bool, logger: Logger) throws {
+    private init(directory: URL, settings: StoreSettings, db: RocksDB, readOnly: Bool,
+                 registration: Registration, logger: Logger) throws {
         self.directory = directory
         self.settings = settings
         self.readOnly = readOnly
         self.logger = logger
         self.db = db
+        registeredFamilies = Set(Family.owned).union(registration.columnFamilies)
         FaissIndex.setThreads(settings.effectiveThreads)
 
+        let format = try db.get(Family.state, StateKey.format).map(Self.decodeU64) ?? 1
+        guard format <= Self.formatVersion else {
+            throw EngramError(.failedPrecondition, "\(directory.path) was written by a newer Engram (format \(format); this version reads up to \(Self.formatVersion))",
+                              reason: .newerFormat)
+        }
         let nextLabel = Int64(bitPattern: try db.get(Family.state, StateKey.nextLabel).map(Self.decodeU64) ?? 0)
         let changeSeq = try db.get(Family.state, StateKey.changeSeq).map(Self.decodeU64) ?? 0
         let trimmedThrough = try db.get(Family.state, StateKey.trimmedThrough).map(Self.decodeU64) ?? 0
         self.nextLabel = nextLabel
         self.changeSeq = changeSeq
+        self.trimmedThrough = trimmedThrough
+        // Format 1 recorded the bound embedder in engram.toml.
+        boundEmbedder = try db.get(Family.state, StateKey.embedder).map { String(decoding: $0, as: UTF8.self) }
+            ?? settings.embedder
 
         // 1. The catalog, from the records.
         var catalog = Catalog(dimension: settings.dimension)
         catalog.reserveLabels(Int(nextLabel))
-        try db.scan(Family.records) { _, value in
+        var inconsistent = 0
+        try db.scan(Family.records) { key, value in
             let (memory, label) = try RecordCodec.decode(value)
-            guard memory.vector.count == settings.dimension, label >= 0, label < nextLabel else {
-                throw StoreError.storage("record '\(memory.id)' is inconsistent (label \(label), \(memory.vector.count) dimensions)")
+            // A corrupt record is left out (and reported by `check`) rather than stopping
+            // the open: the rest of the database stays usable.
+            guard memory.vector.count == settings.dimension, label >= 0, label < nextLabel, !catalog.isLive(label) else {
+                inconsistent += 1
+                return true
             }
             catalog.insert(memory, label: label)
             return true
+        }
+        if inconsistent > 0 {
+            logger.error("\(inconsistent) records are inconsistent (bad label or dimension) and are not searchable; run `engram check`")
         }
         self.catalog = catalog
 
@@ -137,14 +189,35 @@ public final class MemoryStore: @unchecked Sendable {
             }
             index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
             snapshotSeq = 0
-            if !readOnly && catalog.liveCount > 0 { try saveSnapshotLocked() }
         }
-        if !readOnly && index.shouldGrow(liveCount: catalog.liveCount) {
+
+        // 3. The change-log consumers: the index's watermark is its snapshot's.
+        var consumers: [String: UInt64] = [:]
+        for name in registration.consumers where name != ChangeLog.indexConsumer {
+            consumers[name] = try db.get(Family.state, ChangeLog.watermarkKey(name)).map(Self.decodeU64) ?? 0
+        }
+        consumers[ChangeLog.indexConsumer] = snapshotSeq
+        self.consumers = consumers
+
+        guard !readOnly else { return }
+        if format < Self.formatVersion { try migrate(from: format, db: db) }
+        if recovered == nil && catalog.liveCount > 0 { try saveSnapshotLocked() }
+        if index.shouldGrow(liveCount: catalog.liveCount) {
             // E.g. the index setting was changed in engram.toml since the snapshot.
             index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
             try saveSnapshotLocked()
         }
-        if !readOnly && changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) { try saveSnapshotLocked() }
+    }
+
+    /// Brings a database of an older format up to this one, in one batch.
+    private func migrate(from format: UInt64, db: RocksDB) throws {
+        let batch = db.makeBatch()
+        if format < 2 && !boundEmbedder.isEmpty {
+            batch.put(Family.state, StateKey.embedder, Array(boundEmbedder.utf8))
+        }
+        batch.put(Family.state, StateKey.format, Self.encodeU64(Self.formatVersion))
+        try commit(batch, to: db, sync: true)
+        logger.notice("migrated \(directory.path) from format \(format) to \(Self.formatVersion)")
     }
 
     /// Applies the logged changes after `seq` to `index`. Labels are never reused, so the
@@ -153,15 +226,12 @@ public final class MemoryStore: @unchecked Sendable {
                                catalog: Catalog) throws -> Int {
         var adds: [Int64] = [], removes: [Int64] = []
         var count = 0
-        try db.scan(Family.changes, from: Keys.u64(seq + 1)) { _, value in
-            guard value.count == 9, let op = ChangeOp(rawValue: value[0]) else {
-                throw StoreError.storage("corrupt change-log entry")
-            }
-            let label = Int64(bitPattern: UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 1, as: UInt64.self)))
+        try db.scan(Family.changes, from: Keys.u64(seq + 1)) { key, value in
+            let change = try ChangeLog.decode(seq: Keys.readU64(key), value)
             count += 1
-            switch op {
-            case .add: adds.append(label)
-            case .remove: removes.append(label)
+            switch change.kind {
+            case .upsert: adds.append(change.label)
+            case .delete: removes.append(change.label)
             }
             return true
         }
@@ -171,15 +241,29 @@ public final class MemoryStore: @unchecked Sendable {
         return count
     }
 
-    /// Saves a FAISS snapshot covering every change so far, then trims the change log.
+    /// Saves a FAISS snapshot covering every change so far, advances the index consumer's
+    /// watermark and trims the change log at the lowest watermark.
     func saveSnapshotLocked() throws {
         guard !readOnly, writeFailure == nil, let db else { return }
         try index.save(in: indexDirectory, seq: changeSeq)
         snapshotSeq = changeSeq
         let batch = db.makeBatch()
-        batch.deleteRange(Family.changes, from: Keys.u64(0), to: Keys.u64(changeSeq + 1))
-        batch.put(Family.state, StateKey.trimmedThrough, Self.encodeU64(changeSeq))
+        batch.put(Family.state, ChangeLog.watermarkKey(ChangeLog.indexConsumer), Self.encodeU64(changeSeq))
+        var watermarks = consumers
+        watermarks[ChangeLog.indexConsumer] = changeSeq
+        let trim = trimLocked(batch, watermarks: watermarks)
         try commit(batch, to: db, sync: true)
+        consumers = watermarks
+        trimmedThrough = trim
+    }
+
+    /// Stages the removal of changes every consumer has applied; returns the new trim point.
+    func trimLocked(_ batch: WriteBatch, watermarks: [String: UInt64]) -> UInt64 {
+        let lowest = watermarks.values.min() ?? changeSeq
+        guard lowest > trimmedThrough else { return trimmedThrough }
+        batch.deleteRange(Family.changes, from: Keys.u64(0), to: Keys.u64(lowest + 1))
+        batch.put(Family.state, StateKey.trimmedThrough, Self.encodeU64(lowest))
+        return lowest
     }
 
     /// Commits `batch`. After a storage failure (a full disk, an I/O error) every later write
@@ -187,24 +271,34 @@ public final class MemoryStore: @unchecked Sendable {
     /// failed WAL write, and nothing acknowledged before the failure is affected.
     func commit(_ batch: WriteBatch, to db: RocksDB, sync: Bool) throws {
         if let writeFailure {
-            throw StoreError.storage("writes are stopped after an earlier failure (\(writeFailure)); close and reopen the database once it is fixed")
+            throw EngramError.storage("writes are stopped after an earlier failure (\(writeFailure)); close and reopen the database once it is fixed")
         }
         do {
             try db.write(batch, sync: sync)
-        } catch let error as StoreError {
-            if case .storage = error { writeFailure = error }
+        } catch let error as EngramError {
+            if error.isStorageFailure { writeFailure = error }
             throw error
         }
     }
 
-    /// Saves a snapshot if anything changed, and releases the database. Further calls fail
-    /// with `StoreError.closed`. Called automatically on deinit (errors are then logged).
+    /// Whether closing should snapshot the index: when replaying the changes since the last
+    /// snapshot on the next open would cost more than writing one (at least `snapshot_every`
+    /// changes, and at least an eighth of the live memories). Otherwise closing costs
+    /// nothing beyond the writes already made.
+    var snapshotDue: Bool {
+        let pending = changeSeq - snapshotSeq
+        return pending >= UInt64(settings.snapshotEvery) && pending >= UInt64(catalog.liveCount / 8)
+    }
+
+    /// Releases the database, saving an index snapshot only if one is due (`snapshotDue`).
+    /// Further calls fail with `EngramError.closed`. Called automatically on deinit (errors
+    /// are then logged).
     public func close() throws {
         lock.lock()
         defer { lock.unlock() }
         guard db != nil else { return }
         defer { db = nil }
-        if !readOnly && writeFailure == nil && changeSeq != snapshotSeq { try saveSnapshotLocked() }
+        if !readOnly && writeFailure == nil && snapshotDue { try saveSnapshotLocked() }
     }
 
     deinit {
@@ -214,13 +308,13 @@ public final class MemoryStore: @unchecked Sendable {
     }
 
     func requireOpen() throws -> RocksDB {
-        guard let db else { throw StoreError.closed }
+        guard let db else { throw EngramError.closed }
         return db
     }
 
     func requireWritable() throws -> RocksDB {
         let db = try requireOpen()
-        guard !readOnly else { throw StoreError.readOnly }
+        guard !readOnly else { throw EngramError.readOnly }
         return db
     }
 
@@ -231,36 +325,41 @@ public final class MemoryStore: @unchecked Sendable {
         return try body()
     }
 
-    static func writeSettings(_ settings: StoreSettings, to directory: URL) throws {
+    /// Writes the commented `engram.toml` of a new database (temp file, fsync, rename).
+    static func writeInitialSettings(_ settings: StoreSettings, to directory: URL) throws {
         let url = settingsURL(directory)
         let temp = directory.appendingPathComponent(".engram.toml.tmp")
         do {
             try Data(settings.toml().utf8).write(to: temp)
             try fsyncPath(temp.path)
-            guard rename(temp.path, url.path) == 0 else { throw StoreError.storage(String(cString: strerror(errno))) }
+            guard rename(temp.path, url.path) == 0 else { throw EngramError.storage(String(cString: strerror(errno))) }
             try fsyncPath(directory.path)
-        } catch let error as StoreError {
+        } catch let error as EngramError {
             throw error
         } catch {
-            throw StoreError.storage("cannot write \(url.path): \(error.localizedDescription)")
+            throw EngramError.storage("cannot write \(url.path): \(error.localizedDescription)")
         }
     }
 
-    /// Records the embedder whose vectors this database holds. Refuses a different one.
+    /// The embedder whose vectors this database holds ("" while only vectors were given).
+    public var embedder: String { locked { boundEmbedder } }
+
+    /// Records the embedder whose vectors this database holds (in the database state, not
+    /// in engram.toml). Refuses a different one, and a dimension that does not match.
     public func bindEmbedder(_ identifier: String, dimension: Int) throws {
         try locked {
             guard dimension == settings.dimension else {
-                throw StoreError.invalidArgument("the embedder '\(identifier)' makes \(dimension)-dimensional vectors, but this database stores \(settings.dimension)")
+                throw EngramError.invalidArgument("the embedder '\(identifier)' makes \(dimension)-dimensional vectors, but this database stores \(settings.dimension)")
             }
-            if settings.embedder == identifier { return }
-            guard settings.embedder.isEmpty else {
-                throw StoreError.invalidArgument("this database was built with the embedder '\(settings.embedder)', not '\(identifier)': its vectors would not be comparable")
+            if boundEmbedder == identifier { return }
+            guard boundEmbedder.isEmpty else {
+                throw EngramError.invalidArgument("this database was built with the embedder '\(boundEmbedder)', not '\(identifier)': its vectors would not be comparable")
             }
-            _ = try requireWritable()
-            var updated = settings
-            updated.embedder = identifier
-            try Self.writeSettings(updated, to: directory)
-            settings = updated
+            let db = try requireWritable()
+            let batch = db.makeBatch()
+            batch.put(Family.state, StateKey.embedder, Array(identifier.utf8))
+            try commit(batch, to: db, sync: true)
+            boundEmbedder = identifier
         }
     }
 

@@ -1,7 +1,8 @@
+import EngramBase
 import Foundation
 
 /// How the ANN index is built.
-public enum IndexKind: String, Sendable, CaseIterable {
+public enum IndexKind: String, Sendable, CaseIterable, Codable {
     /// Exact inner-product scan (BLAS). Every query is exact; cost grows with the count.
     case flat
     /// Inverted lists over k-means centroids; trained once `ivfMinimumTrainingSize` vectors
@@ -15,7 +16,7 @@ public enum IndexKind: String, Sendable, CaseIterable {
 }
 
 /// Which timestamp the recency term decays from.
-public enum DecayBasis: String, Sendable, CaseIterable {
+public enum DecayBasis: String, Sendable, CaseIterable, Codable {
     /// The memory's event `time`.
     case time
     /// `lastAccessedAt` (falling back to `time` for memories never touched).
@@ -124,7 +125,7 @@ public struct StoreSettings: Sendable, Equatable {
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = stripComment(String(rawLine)).trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
-            func fail(_ why: String) -> StoreError {
+            func fail(_ why: String) -> EngramError {
                 .invalidArgument("engram.toml line \(number + 1): \(why)")
             }
             if line.hasPrefix("[") {
@@ -178,11 +179,11 @@ public struct StoreSettings: Sendable, Equatable {
     }
 
     public func validate() throws {
-        guard (1...65_536).contains(dimension) else { throw StoreError.invalidArgument("dimension must be between 1 and 65536") }
+        guard (1...65_536).contains(dimension) else { throw EngramError.invalidArgument("dimension must be between 1 and 65536") }
         guard nprobe >= 0, efSearch >= 1, hnswM >= 4, threads >= 0 else {
-            throw StoreError.invalidArgument("nprobe, ef_search, hnsw_m and threads must be positive")
+            throw EngramError.invalidArgument("nprobe, ef_search, hnsw_m and threads must be positive")
         }
-        guard scoring.halfLife > 0 else { throw StoreError.invalidArgument("half_life must be positive") }
+        guard scoring.halfLife > 0 else { throw EngramError.invalidArgument("half_life must be positive") }
     }
 
     private static func stripComment(_ line: String) -> String {
@@ -218,7 +219,7 @@ public enum DurationText {
         var number = t, scale = 1.0
         if let last = t.last, let unit = units[last] { number = String(t.dropLast()); scale = unit }
         guard let value = Double(number), value.isFinite, value > 0 else {
-            throw StoreError.invalidArgument("invalid duration '\(text)': use e.g. 90m, 12h, 30d")
+            throw EngramError.invalidArgument("invalid duration '\(text)': use e.g. 90m, 12h, 30d")
         }
         return value * scale
     }

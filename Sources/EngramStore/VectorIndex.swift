@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 import Logging
 
@@ -147,7 +148,7 @@ final class VectorIndex {
         try faiss.write(to: temp.path)
         try fsyncPath(temp.path)
         guard rename(temp.path, final.path) == 0 else {
-            throw StoreError.storage("cannot rename \(temp.path): \(String(cString: strerror(errno)))")
+            throw EngramError.storage("cannot rename \(temp.path): \(String(cString: strerror(errno)))")
         }
         try fsyncPath(directory.path)
         for (other, otherSeq) in Self.snapshots(in: directory) where otherSeq != seq {
@@ -193,7 +194,7 @@ final class VectorIndex {
 /// fsync a file or directory by path.
 func fsyncPath(_ path: String) throws {
     let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw StoreError.storage("cannot open \(path): \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { throw EngramError.storage("cannot open \(path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    guard fsync(fd) == 0 else { throw StoreError.storage("fsync \(path): \(String(cString: strerror(errno)))") }
+    guard fsync(fd) == 0 else { throw EngramError.storage("fsync \(path): \(String(cString: strerror(errno)))") }
 }

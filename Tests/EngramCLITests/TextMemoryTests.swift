@@ -1,3 +1,4 @@
+import Engram
 import Foundation
 import Testing
 
@@ -43,11 +44,13 @@ struct TextMemoryTests {
 
             #expect(try CLI.run(["stats", "--db", db, "--json"]).json["embedder"] as? String == "all-MiniLM-L6-v2")
             // A database built with another embedder refuses this one.
-            let toml = URL(fileURLWithPath: db).appendingPathComponent("engram.toml")
-            let settings = try String(contentsOf: toml, encoding: .utf8)
-                .replacingOccurrences(of: "model = \"all-MiniLM-L6-v2\"", with: "model = \"another-model\"")
-            try settings.write(to: toml, atomically: true, encoding: .utf8)
-            let refused = try CLI.run(["add", "--db", db, "more text"])
+            let other = dir.appendingPathComponent("other")
+            let store = try MemoryStore.create(at: other, settings: StoreSettings(dimension: 384))
+            try store.bindEmbedder("another-model", dimension: 384)
+            try store.close()
+            let refusedQuery = try CLI.run(["query", "--db", other.path, "some text"])
+            #expect(refusedQuery.status != 0 && refusedQuery.stderr.contains("another-model"), "\(refusedQuery.stderr)")
+            let refused = try CLI.run(["add", "--db", other.path, "more text"])
             #expect(refused.status != 0 && refused.stderr.contains("another-model"), "\(refused.stderr)")
         }
     }

@@ -1,3 +1,4 @@
+import EngramBase
 import EngramStore
 import Foundation
 import Testing
@@ -8,54 +9,68 @@ struct BadInputTests {
         try withTempDirectory { dir in
             let store = try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 3))
             try store.upsert([NewMemory(id: "keep", vector: [1, 2, 3])])
-            #expect(throws: StoreError.wrongDimension(id: "x", expected: 3, got: 2)) {
+            #expect(throws: EngramError.wrongDimension(id: "x", expected: 3, got: 2)) {
                 try store.upsert([NewMemory(id: "x", vector: [1, 2])])
             }
-            #expect(throws: StoreError.nonFiniteVector(id: "x")) { try store.upsert([NewMemory(id: "x", vector: [1, .nan, 3])]) }
-            #expect(throws: StoreError.nonFiniteVector(id: "x")) { try store.upsert([NewMemory(id: "x", vector: [1, .infinity, 3])]) }
-            #expect(throws: StoreError.zeroVector(id: "x")) { try store.upsert([NewMemory(id: "x", vector: [0, 0, 0])]) }
-            #expect(throws: StoreError.self) { try store.upsert([NewMemory(id: "", vector: [1, 2, 3])]) }
-            #expect(throws: StoreError.self) { try store.upsert([NewMemory(id: String(repeating: "x", count: 513), vector: [1, 2, 3])]) }
-            #expect(throws: StoreError.self) { try store.upsert([NewMemory(id: "x", vector: [1, 2, 3], importance: 2)]) }
-            #expect(throws: StoreError.self) { try store.upsert([NewMemory(id: "x", namespace: "", vector: [1, 2, 3])]) }
+            #expect(throws: EngramError.nonFiniteVector(id: "x")) { try store.upsert([NewMemory(id: "x", vector: [1, .nan, 3])]) }
+            #expect(throws: EngramError.nonFiniteVector(id: "x")) { try store.upsert([NewMemory(id: "x", vector: [1, .infinity, 3])]) }
+            #expect(throws: EngramError.zeroVector(id: "x")) { try store.upsert([NewMemory(id: "x", vector: [0, 0, 0])]) }
+            #expect(throws: EngramError.invalidArgument("memory id must not be empty")) {
+                try store.upsert([NewMemory(id: "", vector: [1, 2, 3])])
+            }
+            #expect(throws: EngramError.invalidArgument("memory id is 513 bytes; the limit is 512 (max_id_bytes)")) {
+                try store.upsert([NewMemory(id: String(repeating: "x", count: 513), vector: [1, 2, 3])])
+            }
+            #expect(throws: EngramError.invalidArgument("memory 'x': importance must be between 0 and 1")) {
+                try store.upsert([NewMemory(id: "x", vector: [1, 2, 3], importance: 2)])
+            }
+            #expect(throws: EngramError.invalidArgument("memory 'x': namespace must be 1 to 256 bytes")) {
+                try store.upsert([NewMemory(id: "x", namespace: "", vector: [1, 2, 3])])
+            }
             // A batch with one bad entry is refused whole.
-            #expect(throws: StoreError.self) {
+            #expect(throws: EngramError.wrongDimension(id: "bad", expected: 3, got: 2)) {
                 try store.upsert([NewMemory(id: "ok", vector: [1, 0, 0]), NewMemory(id: "bad", vector: [1, 0])])
             }
             #expect(store.count() == 1)
-            #expect(throws: StoreError.self) { try store.get("ok") }
-            #expect(throws: StoreError.notFound(id: "nope")) { try store.get("nope") }
-            #expect(throws: StoreError.notFound(id: "nope")) { try store.delete(ids: ["nope", "keep"]) }
+            #expect(throws: EngramError.notFound(id: "ok")) { try store.get("ok") }
+            #expect(throws: EngramError.notFound(id: "nope")) { try store.get("nope") }
+            #expect(throws: EngramError.notFound(id: "nope")) { try store.delete(ids: ["nope", "keep"]) }
             #expect(try store.get("keep").id == "keep")
             #expect(try store.delete(ids: ["nope"], ignoreMissing: true) == 0)
-            #expect(throws: StoreError.wrongDimension(id: "query", expected: 3, got: 4)) {
+            #expect(throws: EngramError.wrongDimension(id: "query", expected: 3, got: 4)) {
                 try store.query(MemoryQuery(vector: [1, 2, 3, 4]))
             }
-            #expect(throws: StoreError.self) { try store.query(MemoryQuery(vector: [1, 2, 3], k: 0)) }
-            #expect(throws: StoreError.self) { try store.query(MemoryQuery(vector: [1, 2, 3], scoring: ScoringOptions(wTime: -1))) }
-            #expect(throws: StoreError.self) { try store.query(MemoryQuery(vector: [1, 2, 3], scoring: ScoringOptions(halfLife: 0))) }
+            #expect(throws: EngramError.invalidArgument("k must be between 1 and 10000")) {
+                try store.query(MemoryQuery(vector: [1, 2, 3], k: 0))
+            }
+            #expect(throws: EngramError.invalidArgument("w_time must be a finite number ≥ 0")) {
+                try store.query(MemoryQuery(vector: [1, 2, 3], scoring: ScoringOptions(wTime: -1)))
+            }
+            #expect(throws: EngramError.invalidArgument("half-life must be positive")) {
+                try store.query(MemoryQuery(vector: [1, 2, 3], scoring: ScoringOptions(halfLife: 0)))
+            }
             #expect(try store.check().ok)
         }
     }
 
     @Test func directories() throws {
         try withTempDirectory { dir in
-            #expect(throws: StoreError.notADatabase(path: dir.path, reason: "no such directory")) { try MemoryStore.open(at: dir) }
+            #expect(throws: EngramError.notADatabase(path: dir.path, reason: "no such directory")) { try MemoryStore.open(at: dir) }
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            #expect(throws: StoreError.notADatabase(path: dir.path, reason: "no engram.toml")) { try MemoryStore.open(at: dir) }
+            #expect(throws: EngramError.notADatabase(path: dir.path, reason: "no engram.toml")) { try MemoryStore.open(at: dir) }
             let store = try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 3))
-            #expect(throws: StoreError.alreadyExists(path: dir.path)) { try MemoryStore.create(at: dir) }
+            #expect(throws: EngramError.alreadyExists(path: dir.path)) { try MemoryStore.create(at: dir) }
             // A second writer is refused with a clear message; a reader is allowed.
-            #expect(throws: StoreError.databaseInUse(path: dir.path)) { try MemoryStore.open(at: dir) }
+            #expect(throws: EngramError.databaseInUse(path: dir.path)) { try MemoryStore.open(at: dir) }
             try store.upsert([NewMemory(id: "a", vector: [1, 0, 0])])
             let reader = try MemoryStore.open(at: dir, readOnly: true)
             #expect(try reader.get("a").id == "a")
-            #expect(throws: StoreError.readOnly) { try reader.upsert([NewMemory(id: "b", vector: [1, 0, 0])]) }
+            #expect(throws: EngramError.readOnly) { try reader.upsert([NewMemory(id: "b", vector: [1, 0, 0])]) }
             try reader.close()
             try store.close()
             // A corrupt settings file is reported with its line.
             try Data("[store]\ndimension = many\n".utf8).write(to: dir.appendingPathComponent("engram.toml"))
-            #expect(throws: StoreError.invalidArgument("engram.toml line 2: dimension must be an integer")) { try MemoryStore.open(at: dir) }
+            #expect(throws: EngramError.invalidArgument("engram.toml line 2: dimension must be an integer")) { try MemoryStore.open(at: dir) }
         }
     }
 
@@ -66,9 +81,9 @@ struct BadInputTests {
         s.embedder = "all-MiniLM-L6-v2"
         s.embedderPath = "/models/mini \"lm\" # 1"
         #expect(try StoreSettings.parse(s.toml()) == s)
-        #expect(throws: StoreError.self) { try StoreSettings.parse("[store]\nbogus = 1\n") }
+        #expect(throws: EngramError.self) { try StoreSettings.parse("[store]\nbogus = 1\n") }
         #expect(try DurationText.parse("90m") == 5400)
         #expect(try DurationText.parse("30d") == 30 * 86_400)
-        #expect(throws: StoreError.self) { try DurationText.parse("soon") }
+        #expect(throws: EngramError.self) { try DurationText.parse("soon") }
     }
 }

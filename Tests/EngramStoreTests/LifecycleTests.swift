@@ -1,3 +1,4 @@
+import EngramBase
 import EngramStore
 import Foundation
 import Testing
@@ -13,16 +14,16 @@ struct LifecycleTests {
             do {
                 let store = try MemoryStore.create(at: dir, settings: testSettings(kind))
                 try store.upsert(memories)
-                before = try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.memory.id)
+                before = try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.id)
                 try store.close()
-                #expect(throws: StoreError.closed) { try store.get("m1") }
+                #expect(throws: EngramError.closed) { try store.get("m1") }
             }
             let store = try MemoryStore.open(at: dir)
             #expect(store.count() == 1200)
             let m = try store.get("m7")
             #expect(m.text == "memory 7" && m.namespace == memories[7].namespace && m.tags == memories[7].tags.sorted())
             #expect(m.meta == memories[7].meta && m.time == memories[7].time! && m.importance == memories[7].importance)
-            #expect(try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.memory.id) == before)
+            #expect(try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.id) == before)
             #expect(try store.check().ok)
         }
     }
@@ -37,7 +38,7 @@ struct LifecycleTests {
             #expect(a.text == "new" && a.tags.isEmpty && a.createdAt == 100 && a.updatedAt == 200)
             #expect(store.count() == 1)
             let hits = try store.query(MemoryQuery(vector: [1, 0, 0, 0], k: 5)).results
-            #expect(hits.count == 1 && hits[0].memory.text == "new" && abs(hits[0].similarity) < 1e-6)
+            #expect(hits.count == 1 && hits[0].memory?.text == "new" && abs(hits[0].similarity) < 1e-6)
             // Within one batch the last entry for an id wins.
             try store.upsert([NewMemory(id: "b", text: "1", vector: [0, 0, 1, 0]), NewMemory(id: "b", text: "2", vector: [0, 0, 0, 1])])
             #expect(try store.get("b").text == "2" && store.count() == 2)
@@ -57,7 +58,7 @@ struct LifecycleTests {
             func assertNoneReturned() throws {
                 for i in stride(from: 0, to: 1000, by: 50) {
                     let ids = try store.query(MemoryQuery(vector: memories[i].vector, k: 50,
-                                                          scoring: ScoringOptions(wTime: 0.5), now: baseNow)).results.map(\.memory.id)
+                                                          scoring: ScoringOptions(wTime: 0.5), now: baseNow)).results.map(\.id)
                     #expect(ids.count == 50)
                     #expect(Set(ids).isDisjoint(with: deleted))
                 }
@@ -72,7 +73,7 @@ struct LifecycleTests {
             try store.compact()
             #expect(try store.stats().tombstones == 0)
             try assertNoneReturned()
-            #expect(throws: StoreError.notFound(id: "m0")) { try store.get("m0") }
+            #expect(throws: EngramError.notFound(id: "m0")) { try store.get("m0") }
             // Delete by filter.
             let alpha = store.count(matching: MemoryFilter(namespace: "alpha"))
             #expect(try store.delete(matching: MemoryFilter(namespace: "alpha")) == alpha)
@@ -93,7 +94,7 @@ struct LifecycleTests {
             ], now: 5000)
             func ids(_ f: MemoryFilter, now: Double, wTime: Double = 0) throws -> [String] {
                 try store.query(MemoryQuery(vector: [1, 0], k: 10, filter: f,
-                                            scoring: ScoringOptions(wTime: wTime, halfLife: 1000), now: now)).results.map(\.memory.id)
+                                            scoring: ScoringOptions(wTime: wTime, halfLife: 1000), now: now)).results.map(\.id)
             }
             // now = 2100: "mid" in force; "fact" in force; asOf hides what happened later.
             #expect(Set(try ids(MemoryFilter(asOf: 2100), now: 5000)) == ["old", "mid", "fact"])
@@ -104,13 +105,13 @@ struct LifecycleTests {
             #expect(Set(try ids(MemoryFilter(), now: 2600)) == ["old", "new"])
             // Recency with an explicit now: the newest wins when time dominates.
             let ranked = try store.query(MemoryQuery(vector: [1, 0], k: 3, scoring: ScoringOptions(wSim: 0, wTime: 1, halfLife: 1000), now: 3000)).results
-            #expect(ranked.map(\.memory.id) == ["new", "old"])
+            #expect(ranked.map(\.id) == ["new", "old"])
             #expect(abs(ranked[0].recency - 1) < 1e-12 && abs(ranked[1].recency - 0.25) < 1e-12)
             // Access-based decay: touching "old" makes it the most recent.
             _ = try store.query(MemoryQuery(vector: [1, 0], k: 1, filter: MemoryFilter(namespace: "default"), now: 4000, touch: true))
             #expect(try store.get("old").lastAccessedAt == 4000)
             let byAccess = try store.query(MemoryQuery(vector: [1, 0], k: 1, scoring: ScoringOptions(wSim: 0, wTime: 1, halfLife: 1000, decay: .access), now: 4000))
-            #expect(byAccess.results.first?.memory.id == "old")
+            #expect(byAccess.results.first?.id == "old")
         }
     }
 
@@ -121,7 +122,7 @@ struct LifecycleTests {
             var store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
             try store.upsert(memories)
             let q = MemoryQuery(vector: memories[3].vector, k: 10)
-            let expected = try store.query(q).results.map(\.memory.id)
+            let expected = try store.query(q).results.map(\.id)
             try store.close()
             let indexDir = dir.appendingPathComponent("index")
             // Corrupt: truncate every snapshot file.
@@ -130,7 +131,7 @@ struct LifecycleTests {
             }
             store = try MemoryStore.open(at: dir)
             #expect(try store.check().ok)
-            #expect(recall(try store.query(q).results.map(\.memory.id), expected) >= 0.9)
+            #expect(recall(try store.query(q).results.map(\.id), expected) >= 0.9)
             try store.close()
             // Missing.
             try FileManager.default.removeItem(at: indexDir)
@@ -161,7 +162,7 @@ struct LifecycleTests {
             #expect(store.count() == 698)
             let report = try store.check()
             #expect(report.ok, "missing \(report.missingFromIndex.prefix(5)) unknown \(report.unknownInIndex.prefix(5))")
-            let hits = try store.query(MemoryQuery(vector: memories[650].vector, k: 5)).results.map(\.memory.id)
+            let hits = try store.query(MemoryQuery(vector: memories[650].vector, k: 5)).results.map(\.id)
             #expect(!hits.contains("m650") && hits.count == 5)
             #expect(try store.get("m699").text == "memory 699")
         }

@@ -27,7 +27,7 @@ struct ScoringTests {
                         wSim: ws, wTime: wt, wImportance: wi, halfLife: hl * day), now: baseNow))
                     let want = bruteForce(Self.memories, query: q, k: 10, wSim: ws, wTime: wt, wImp: wi,
                                           halfLife: hl * day, now: baseNow)
-                    #expect(got.results.map(\.memory.id) == want, "weights \(ws),\(wt),\(wi),\(hl)d")
+                    #expect(got.results.map(\.id) == want, "weights \(ws),\(wt),\(wi),\(hl)d")
                 }
             }
         }
@@ -46,7 +46,7 @@ struct ScoringTests {
                         wSim: ws, wTime: wt, wImportance: wi, halfLife: hl * day), now: baseNow))
                     let want = bruteForce(Self.memories, query: q, k: 10, wSim: ws, wTime: wt, wImp: wi,
                                           halfLife: hl * day, now: baseNow)
-                    total += recall(got.results.map(\.memory.id), want)
+                    total += recall(got.results.map(\.id), want)
                     n += 1
                     // Every breakdown adds up to the score.
                     for r in got.results {
@@ -82,7 +82,7 @@ struct ScoringTests {
                     for (wt, hl) in [(0.0, 30.0), (1.0, 10.0)] {
                         let got = try store.query(MemoryQuery(vector: q, k: 10, filter: filter,
                                                               scoring: ScoringOptions(wTime: wt, halfLife: hl * day),
-                                                              now: baseNow)).results.map(\.memory.id)
+                                                              now: baseNow)).results.map(\.id)
                         let want = bruteForce(Self.memories, query: q, k: 10, wSim: 1, wTime: wt, wImp: 0,
                                               halfLife: hl * day, now: baseNow, where: keep)
                         #expect(got.count == want.count, "\(filter): \(got.count) results, \(want.count) expected")
@@ -106,7 +106,7 @@ struct ScoringTests {
             // A query far from every rare memory: the ANN neighbourhood contains none of them.
             let got = try store.query(MemoryQuery(vector: memories[1].vector, k: 5, filter: MemoryFilter(allTags: ["rare"])))
             #expect(got.results.count == 5)
-            #expect(Set(got.results.map(\.memory.id)) == Set(["m0", "m400", "m800", "m1200", "m1600"]))
+            #expect(Set(got.results.map(\.id)) == Set(["m0", "m400", "m800", "m1200", "m1600"]))
         }
     }
 }

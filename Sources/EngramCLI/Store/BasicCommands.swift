@@ -32,18 +32,26 @@ struct Init: ParsableCommand {
         CLI.bootstrap
         guard let kind = IndexKind(rawValue: index) else { throw ValidationError("--index must be flat, ivf, hnsw or auto") }
         var settings = StoreSettings(dimension: dimension, index: kind)
-        settings.scoring.halfLife = try Parse.duration(halfLife, field: "--half-life")
+        settings.scoring.halfLife = try Parse.duration(halfLife, field: "--half-life").seconds
         settings.scoring.wTime = wTime
         settings.scoring.wImportance = wImportance
         settings.sync = !noSync
+        try settings.validate()
         let db = try EngramDatabase.create(at: options.location, settings: settings, logger: options.logger())
         try db.close()
         if options.json {
-            CLI.printJSON(["created": options.location.path, "dimension": dimension, "index": kind.rawValue])
+            try CLI.printJSON(Created(created: options.location.path, dimension: dimension, index: kind))
         } else {
             print("created Engram database \(options.location.path) (\(dimension) dimensions, index \(kind.rawValue))")
         }
     }
+}
+
+/// What `init --json` prints.
+struct Created: Encodable {
+    var created: String
+    var dimension: Int
+    var index: IndexKind
 }
 
 struct Add: AsyncParsableCommand {
@@ -97,16 +105,16 @@ struct Add: AsyncParsableCommand {
         let body = textArgument ?? text ?? ""
         let vector = try vectorOptions.given()
         if vector == nil && body.isEmpty { throw ValidationError("give the memory's text, or a vector with --vector / --vector-file") }
-        let memory = NewMemory(id: id, namespace: namespace, text: body, vector: vector ?? [], tags: tags,
-                               meta: try Parse.keyValues(meta, option: "--meta"),
-                               time: try time.map { try Parse.time($0, field: "--time") },
-                               expiresAt: try expiresAt.map { try Parse.time($0, field: "--expires") },
-                               validTo: try validTo.map { try Parse.time($0, field: "--valid-to") },
-                               importance: importance)
+        let memory = MemoryInput(id: id, text: body.isEmpty ? nil : body, vector: vector, namespace: namespace,
+                                 tags: tags, meta: try Parse.keyValues(meta, option: "--meta"),
+                                 time: try time.map { try Parse.time($0, field: "--time") },
+                                 expiresAt: try expiresAt.map { try Parse.time($0, field: "--expires") },
+                                 validTo: try validTo.map { try Parse.time($0, field: "--valid-to") },
+                                 importance: importance)
         let db = try options.open(readOnly: false)
-        let ids = try await db.upsert([memory])
+        let response = try await db.upsert(UpsertRequest(memories: [memory]))
         try db.close()
-        if options.json { CLI.printJSON(["id": ids[0]]) } else { print(ids[0]) }
+        if options.json { try CLI.printJSON(["id": response.ids[0]]) } else { print(response.ids[0]) }
     }
 }
 
@@ -124,9 +132,9 @@ struct Get: ParsableCommand {
     func run() throws {
         CLI.bootstrap
         let db = try options.open(readOnly: true)
-        let m = try db.store.get(id)
+        let m = try db.get(GetRequest(id: id, includeVector: !noVector))
         if options.json {
-            CLI.printJSON(m.jsonObject(includeVector: !noVector))
+            try CLI.printJSON(m)
             return
         }
         print("id:         \(m.id)")
@@ -134,14 +142,16 @@ struct Get: ParsableCommand {
         print("text:       \(m.text)")
         print("tags:       \(m.tags.joined(separator: ", "))")
         print("meta:       \(JSONValue.object(m.meta))")
-        print("time:       \(Parse.isoString(m.time))")
-        print("created:    \(Parse.isoString(m.createdAt))")
-        print("updated:    \(Parse.isoString(m.updatedAt))")
-        if let e = m.expiresAt { print("expires:    \(Parse.isoString(e))") }
-        if let v = m.validTo { print("valid to:   \(Parse.isoString(v))") }
-        if let a = m.lastAccessedAt { print("accessed:   \(Parse.isoString(a))") }
+        print("time:       \(m.time)")
+        print("created:    \(m.createdAt)")
+        print("updated:    \(m.updatedAt)")
+        if let e = m.expiresAt { print("expires:    \(e)") }
+        if let v = m.validTo { print("valid to:   \(v)") }
+        if let a = m.lastAccessedAt { print("accessed:   \(a)") }
         print("importance: \(m.importance)")
-        print("vector:     [\(m.vector.prefix(6).map { String(format: "%.4f", $0) }.joined(separator: ", "))\(m.vector.count > 6 ? ", …" : "")] (\(m.vector.count) dims)")
+        if let vector = m.vector {
+            print("vector:     [\(vector.prefix(6).map { String(format: "%.4f", $0) }.joined(separator: ", "))\(vector.count > 6 ? ", …" : "")] (\(vector.count) dims)")
+        }
     }
 }
 
@@ -171,10 +181,11 @@ struct Delete: ParsableCommand {
     func run() throws {
         CLI.bootstrap
         let db = try options.open(readOnly: false)
-        let count = ids.isEmpty ? try db.store.delete(matching: filter.filter())
-                                : try db.store.delete(ids: ids, ignoreMissing: ignoreMissing)
+        let response = try db.delete(DeleteRequest(ids: ids.isEmpty ? nil : ids, filter: try filter.request(), all: all,
+                                                   ignoreMissing: ignoreMissing))
         try db.close()
-        if options.json { CLI.printJSON(["deleted": count]) } else { print("deleted \(count) memor\(count == 1 ? "y" : "ies")") }
+        let count = response.deleted
+        if options.json { try CLI.printJSON(response) } else { print("deleted \(count) memor\(count == 1 ? "y" : "ies")") }
     }
 }
 
@@ -186,19 +197,17 @@ struct Stats: ParsableCommand {
     func run() throws {
         CLI.bootstrap
         let db = try options.open(readOnly: true)
-        let s = try db.store.stats()
+        let s = try db.stats()
         if options.json {
-            CLI.printJSON(["memories": s.memories, "namespaces": s.namespaces, "dimension": s.dimension,
-                           "index": ["kind": s.indexKind, "setting": s.indexSetting, "entries": s.indexEntries,
-                                     "ivfLists": s.ivfLists, "tombstones": s.tombstones],
-                           "changesSinceSnapshot": s.changesSinceSnapshot, "diskBytes": s.diskBytes, "embedder": s.embedder])
+            try CLI.printJSON(s)
             return
         }
         print("database:   \(db.directory.path)")
         print("memories:   \(s.memories)")
         for (ns, n) in s.namespaces.sorted(by: { $0.key < $1.key }) { print("  \(ns): \(n)") }
         print("dimension:  \(s.dimension)\(s.embedder.isEmpty ? "" : " (embedder \(s.embedder))")")
-        print("index:      \(s.indexKind) (setting \(s.indexSetting)), \(s.indexEntries) entries\(s.ivfLists > 0 ? ", \(s.ivfLists) lists" : "")\(s.tombstones > 0 ? ", \(s.tombstones) tombstones" : "")")
+        let i = s.index
+        print("index:      \(i.kind) (setting \(i.setting)), \(i.entries) entries\(i.ivfLists > 0 ? ", \(i.ivfLists) lists" : "")\(i.tombstones > 0 ? ", \(i.tombstones) tombstones" : "")")
         print("unsnapshotted changes: \(s.changesSinceSnapshot)")
         print(String(format: "disk:       %.1f MiB", Double(s.diskBytes) / 1_048_576))
     }
@@ -214,12 +223,9 @@ struct Check: ParsableCommand {
     func run() throws {
         CLI.bootstrap
         let db = try options.open(readOnly: true)
-        let r = try db.store.check()
+        let r = try db.check()
         if options.json {
-            CLI.printJSON(["ok": r.ok, "liveInStore": r.liveInStore, "searchableInIndex": r.searchableInIndex,
-                           "missingFromIndex": r.missingFromIndex, "unknownInIndex": r.unknownInIndex,
-                           "duplicatesInIndex": r.duplicatesInIndex, "inconsistentRecords": r.inconsistentRecords,
-                           "tombstones": r.tombstones])
+            try CLI.printJSON(r)
         } else {
             print("live memories: \(r.liveInStore), searchable in index: \(r.searchableInIndex), tombstones: \(r.tombstones)")
             if !r.missingFromIndex.isEmpty { print("missing from index (\(r.missingFromIndex.count)): \(r.missingFromIndex.prefix(20).joined(separator: ", "))") }
@@ -241,18 +247,13 @@ struct Compact: ParsableCommand {
     func run() throws {
         CLI.bootstrap
         let db = try options.open(readOnly: false)
-        let before = try db.store.stats()
-        let start = Date()
-        try db.store.compact()
-        let after = try db.store.stats()
+        let r = try db.compact()
         try db.close()
-        let seconds = Date().timeIntervalSince(start)
         if options.json {
-            CLI.printJSON(["memories": after.memories, "index": after.indexKind, "entriesBefore": before.indexEntries,
-                           "entriesAfter": after.indexEntries, "seconds": seconds])
+            try CLI.printJSON(r)
         } else {
-            print(String(format: "compacted: %d memories, index %@ %d → %d entries in %.2f s", after.memories,
-                         after.indexKind, before.indexEntries, after.indexEntries, seconds))
+            print(String(format: "compacted: %d memories, index %@ %d → %d entries in %.2f s", r.memories,
+                         r.index, r.entriesBefore, r.entriesAfter, r.seconds))
         }
     }
 }
@@ -283,9 +284,9 @@ struct Export: ParsableCommand {
         }
         var buffer = Data()
         var count = 0
-        try db.store.export { memory in
-            buffer.append(try JSONSerialization.data(withJSONObject: memory.jsonObject(includeVector: !noVector),
-                                                     options: [.sortedKeys, .withoutEscapingSlashes]))
+        let encoder = EngramJSON.encoder()
+        try db.export(includeVectors: !noVector) { record in
+            buffer.append(try encoder.encode(record))
             buffer.append(0x0A)
             count += 1
             if buffer.count > 1 << 20 { handle.write(buffer); buffer.removeAll(keepingCapacity: true) }
@@ -309,6 +310,6 @@ struct Embed: AsyncParsableCommand {
         CLI.bootstrap
         let embedder = try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: model))
         let vector = try await embedder.embed([text])[0]
-        CLI.printJSON(vector.map { Double($0) })
+        try CLI.printJSON(vector)
     }
 }

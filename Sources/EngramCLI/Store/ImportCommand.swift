@@ -64,8 +64,8 @@ struct Import: AsyncParsableCommand {
             }
             let t = Date()
             do {
-                try db.store.upsert(memories)
-            } catch let error as StoreError {
+                try await db.upsert(memories)
+            } catch let error as EngramError {
                 // Name the line of a record the store refused.
                 let lines = "\(pending.first!.line)–\(pending.last!.line)"
                 throw CLIError("lines \(lines) were not imported: \(error). \(imported) memories from earlier lines are imported.")
@@ -135,7 +135,7 @@ struct ImportRecord: Decodable {
             let c = try decoder.singleValueContainer()
             if let n = try? c.decode(Double.self) { seconds = n; return }
             let s = try c.decode(String.self)
-            seconds = try Parse.time(s, field: "time")
+            seconds = try Timestamp(parsing: s, field: "time").seconds
         }
     }
 

@@ -2,29 +2,17 @@ import ArgumentParser
 import Engram
 import Foundation
 
-/// Parsing of the values users type: times, durations, vectors, key=value pairs.
+/// Parsing of the values users type: times, durations, vectors, key=value pairs. Each
+/// failure is a `ValidationError` naming the option.
 enum Parse {
     /// ISO 8601 with a zone (`2024-05-01T12:00:00Z`, `…+02:00`, fractional seconds allowed)
     /// or epoch seconds.
-    static func time(_ text: String, field: String) throws -> Double {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        if let seconds = Double(t), seconds.isFinite { return seconds }
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
-            let f = ISO8601DateFormatter()
-            f.formatOptions = options
-            if let date = f.date(from: t) { return date.timeIntervalSince1970 }
-        }
-        throw ValidationError("\(field): '\(text)' is not a time; use ISO 8601 with a zone (2024-05-01T12:00:00Z) or epoch seconds")
+    static func time(_ text: String, field: String) throws -> Timestamp {
+        do { return try Timestamp(parsing: text, field: field) } catch { throw ValidationError("\(error)") }
     }
 
-    static func isoString(_ seconds: Double) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = seconds == seconds.rounded() ? [.withInternetDateTime] : [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date(timeIntervalSince1970: seconds))
-    }
-
-    static func duration(_ text: String, field: String) throws -> Double {
-        do { return try DurationText.parse(text) } catch { throw ValidationError("\(field): \(error)") }
+    static func duration(_ text: String, field: String) throws -> TimeSpan {
+        do { return try TimeSpan(parsing: text) } catch { throw ValidationError("\(field): \(error)") }
     }
 
     /// `0.1,0.2,…` (spaces allowed, optional brackets).
@@ -86,12 +74,12 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .customLong("as-of"), help: ArgumentHelp("Answer as of this moment: only memories that existed then and had not expired.", valueName: "time"))
     var asOf: String?
 
-    func filter() throws -> MemoryFilter {
-        MemoryFilter(namespace: namespace, allTags: tags, anyTags: anyTags,
-                     metaEquals: try Parse.keyValues(whereClauses, option: "--where"),
-                     since: try since.map { try Parse.time($0, field: "--since") },
-                     until: try until.map { try Parse.time($0, field: "--until") },
-                     asOf: try asOf.map { try Parse.time($0, field: "--as-of") })
+    func request() throws -> FilterRequest {
+        FilterRequest(namespace: namespace, tags: tags.isEmpty ? nil : tags, anyTags: anyTags.isEmpty ? nil : anyTags,
+                      where: whereClauses.isEmpty ? nil : try Parse.keyValues(whereClauses, option: "--where"),
+                      since: try since.map { try Parse.time($0, field: "--since") },
+                      until: try until.map { try Parse.time($0, field: "--until") },
+                      asOf: try asOf.map { try Parse.time($0, field: "--as-of") })
     }
 
     var isEmpty: Bool {
@@ -101,7 +89,9 @@ struct FilterOptions: ParsableArguments {
 
 /// Where a vector comes from: `--vector`, `--vector-file`, or text through the embedder.
 struct VectorOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The vector, as comma-separated numbers.", valueName: "x,y,…"))
+    // Unconditional: a vector whose first number is negative (`--vector -0.5,0.2`) is a value,
+    // not an option.
+    @Option(parsing: .unconditional, help: ArgumentHelp("The vector, as comma-separated numbers.", valueName: "x,y,…"))
     var vector: String?
 
     @Option(name: .customLong("vector-file"), help: ArgumentHelp("A file holding the vector as a JSON array.", valueName: "file"))
@@ -112,22 +102,5 @@ struct VectorOptions: ParsableArguments {
         if let vector { return try Parse.vector(vector) }
         if let vectorFile { return try Parse.vectorFile(vectorFile) }
         return nil
-    }
-}
-
-extension Memory {
-    /// The JSON form used by `get --json`, `export` and (as input) `import`.
-    func jsonObject(includeVector: Bool) -> [String: Any] {
-        var o: [String: Any] = [
-            "id": id, "namespace": namespace, "text": text, "tags": tags,
-            "meta": meta.mapValues(\.anyValue), "time": Parse.isoString(time),
-            "createdAt": Parse.isoString(createdAt), "updatedAt": Parse.isoString(updatedAt),
-            "importance": importance,
-        ]
-        if let expiresAt { o["expiresAt"] = Parse.isoString(expiresAt) }
-        if let validTo { o["validTo"] = Parse.isoString(validTo) }
-        if let lastAccessedAt { o["lastAccessedAt"] = Parse.isoString(lastAccessedAt) }
-        if includeVector { o["vector"] = vector.map { Double($0) } }
-        return o
     }
 }

@@ -19,7 +19,7 @@ struct Query: AsyncParsableCommand {
 
     @OptionGroup var vectorOptions: VectorOptions
 
-    @Option(help: "How many results.")
+    @Option(help: "How many results (1 to \(QueryRequest.maxK)).")
     var k = 10
 
     @OptionGroup var filter: FilterOptions
@@ -37,7 +37,7 @@ struct Query: AsyncParsableCommand {
     var wImportance: Double?
 
     @Option(help: "Decay from the event time (time) or the last access (access).")
-    var decay: String?
+    var decay: DecayBasis?
 
     @Option(help: ArgumentHelp("Measure ages and expiry from this moment (default: the clock), for reproducible results.", valueName: "time"))
     var now: String?
@@ -45,49 +45,52 @@ struct Query: AsyncParsableCommand {
     @Flag(help: "Record the returned memories as accessed now (for --decay access).")
     var touch = false
 
+    @Flag(name: .customLong("ids-only"), help: "Print ids and scores only (reads no records).")
+    var idsOnly = false
+
     func validate() throws {
         if text == nil && vectorOptions.vector == nil && vectorOptions.vectorFile == nil {
             throw ValidationError("give a query text, or a vector with --vector / --vector-file")
         }
-        if decay != nil && DecayBasis(rawValue: decay!) == nil { throw ValidationError("--decay must be time or access") }
+        if text != nil && (vectorOptions.vector != nil || vectorOptions.vectorFile != nil) {
+            throw ValidationError("give a query text or a vector, not both")
+        }
+        guard (1...QueryRequest.maxK).contains(k) else { throw ValidationError("--k must be between 1 and \(QueryRequest.maxK)") }
+        for (name, value) in [("--w-sim", wSim), ("--w-time", wTime), ("--w-importance", wImportance)] {
+            if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be a finite number ≥ 0") }
+        }
     }
 
     func run() async throws {
         CLI.bootstrap
         let started = DispatchTime.now()
         let db = try options.open(readOnly: !touch)
-        let vector: [Float]
-        if let given = try vectorOptions.given() { vector = given } else { vector = try await db.embedQuery(text!) }
-        let scoring = ScoringOptions(wSim: wSim, wTime: wTime, wImportance: wImportance,
+        let scoring = ScoringRequest(wSim: wSim, wTime: wTime, wImportance: wImportance,
                                      halfLife: try halfLife.map { try Parse.duration($0, field: "--half-life") },
-                                     decay: decay.flatMap(DecayBasis.init(rawValue:)))
-        let query = MemoryQuery(vector: vector, k: k, filter: try filter.filter(), scoring: scoring,
-                                now: try now.map { try Parse.time($0, field: "--now") }, touch: touch)
-        let queryStart = DispatchTime.now()
-        let result = try db.store.query(query)
-        let tookMs = Double(DispatchTime.now().uptimeNanoseconds - queryStart.uptimeNanoseconds) / 1e6
+                                     decay: decay)
+        let request = QueryRequest(text: text, vector: try vectorOptions.given(), k: k, filter: try filter.request(),
+                                   scoring: scoring, now: try now.map { try Parse.time($0, field: "--now") },
+                                   touch: touch, idsOnly: idsOnly)
+        let response = try await db.query(request)
         if touch { try db.close() }
         if options.json {
-            CLI.printJSON([
-                "results": result.results.map { r -> [String: Any] in
-                    ["id": r.memory.id, "score": r.score, "similarity": r.similarity, "recency": r.recency,
-                     "importance": r.importance, "text": r.memory.text, "namespace": r.memory.namespace,
-                     "tags": r.memory.tags, "meta": r.memory.meta.mapValues(\.anyValue), "time": Parse.isoString(r.memory.time)]
-                },
-                "tookMs": tookMs, "plan": result.plan,
-            ])
+            try CLI.printJSON(response)
             return
         }
-        if result.results.isEmpty { print("no memories match") }
-        for (i, r) in result.results.enumerated() {
-            let snippet = r.memory.text.count > 100 ? String(r.memory.text.prefix(99)) + "…" : r.memory.text
-            print(String(format: "%2d. %@  score %.4f  (sim %.4f, recency %.4f, importance %.2f)", i + 1, r.memory.id,
+        if response.results.isEmpty { print("no memories match") }
+        for (i, r) in response.results.enumerated() {
+            print(String(format: "%2d. %@  score %.4f  (sim %.4f, recency %.4f, importance %.2f)", i + 1, r.id,
                          r.score, r.similarity, r.recency, r.importance))
-            print("    [\(r.memory.namespace)] \(Parse.isoString(r.memory.time))\(r.memory.tags.isEmpty ? "" : "  #" + r.memory.tags.joined(separator: " #"))")
+            guard let text = r.text else { continue }
+            let tags = r.tags ?? []
+            print("    [\(r.namespace ?? "")] \(r.time)\(tags.isEmpty ? "" : "  #" + tags.joined(separator: " #"))")
+            let snippet = text.count > 100 ? String(text.prefix(99)) + "…" : text
             if !snippet.isEmpty { print("    \(snippet)") }
         }
         let total = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
-        CLI.printErr(String(format: "%d result%@ in %.2f ms (query), %.0f ms total", result.results.count,
-                            result.results.count == 1 ? "" : "s", tookMs, total))
+        CLI.printErr(String(format: "%d result%@ in %.2f ms (query), %.0f ms total", response.results.count,
+                            response.results.count == 1 ? "" : "s", response.tookMs, total))
     }
 }
+
+extension DecayBasis: ExpressibleByArgument {}

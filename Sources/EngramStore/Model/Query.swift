@@ -63,27 +63,35 @@ public struct MemoryQuery: Sendable {
     public var now: Double?
     /// Set `lastAccessedAt = now` on the memories returned.
     public var touch: Bool
+    /// Read the whole record of each result (false: ids and scores only, no record reads).
+    public var fetchRecords: Bool
 
     public init(vector: [Float], k: Int = 10, filter: MemoryFilter = MemoryFilter(),
-                scoring: ScoringOptions = ScoringOptions(), now: Double? = nil, touch: Bool = false) {
+                scoring: ScoringOptions = ScoringOptions(), now: Double? = nil, touch: Bool = false,
+                fetchRecords: Bool = true) {
         self.vector = vector
         self.k = k
         self.filter = filter
         self.scoring = scoring
         self.now = now
         self.touch = touch
+        self.fetchRecords = fetchRecords
     }
 }
 
 /// One result with its score breakdown: `score = wSim·similarity + wTime·recency + wImp·importance`.
 public struct ScoredMemory: Sendable {
-    public var memory: Memory
+    public var id: String
+    /// The memory's event time.
+    public var time: Double
     public var score: Double
     /// Cosine similarity to the query vector.
     public var similarity: Double
     /// `0.5^(age / halfLife)`, age clamped at 0.
     public var recency: Double
     public var importance: Double
+    /// The whole record; nil when the query asked for ids and scores only.
+    public var memory: Memory?
 }
 
 /// Query results plus how they were obtained.

@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// The binary layout of a stored memory (the `records` column family's values).
@@ -30,11 +31,11 @@ enum RecordCodec {
 
     static func decode(_ bytes: UnsafeRawBufferPointer) throws -> (memory: Memory, label: Int64) {
         var r = ByteReader(bytes)
-        guard try r.u8() == version else { throw StoreError.storage("record has an unknown format version") }
+        guard try r.u8() == version else { throw EngramError.storage("record has an unknown format version") }
         let label = Int64(bitPattern: try r.u64())
         let id = try r.string(), namespace = try r.string(), text = try r.string()
         let tagCount = Int(try r.u32())
-        guard tagCount <= bytes.count else { throw StoreError.storage("corrupt record '\(id)'") }
+        guard tagCount <= bytes.count else { throw EngramError.storage("corrupt record '\(id)'") }
         var tags: [String] = []
         tags.reserveCapacity(tagCount)
         for _ in 0..<tagCount { tags.append(try r.string()) }
@@ -59,7 +60,7 @@ enum RecordCodec {
 
     static func decodeMeta(_ text: String) throws -> [String: JSONValue] {
         do { return try JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)) }
-        catch { throw StoreError.storage("corrupt metadata in record: \(error)") }
+        catch { throw EngramError.storage("corrupt metadata in record: \(error)") }
     }
 }
 
@@ -82,7 +83,7 @@ struct ByteReader {
     init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
     private mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
-        guard n >= 0, offset + n <= buffer.count else { throw StoreError.storage("truncated record") }
+        guard n >= 0, offset + n <= buffer.count else { throw EngramError.storage("truncated record") }
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
     }

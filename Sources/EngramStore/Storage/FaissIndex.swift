@@ -1,3 +1,4 @@
+import EngramBase
 import CFaiss
 import Foundation
 
@@ -109,7 +110,7 @@ final class FaissIndex {
         guard let error else { return }
         let message = String(cString: error)
         cfaiss_free_error(error)
-        throw StoreError.index(message)
+        throw EngramError.index(message)
     }
     private func check(_ error: UnsafeMutablePointer<CChar>?) throws { try Self.check(error) }
 }

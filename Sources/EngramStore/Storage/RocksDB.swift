@@ -1,22 +1,39 @@
+import EngramBase
 import CRocksDB
 import Foundation
 
 /// A RocksDB database opened with a fixed set of column families.
 ///
-/// Thin and synchronous: every `errptr` string from the C API becomes a `StoreError` here
-/// and nowhere else. Not thread-safe on its own; `MemoryStore` serialises access.
-final class RocksDB {
+/// Thin and synchronous: every `errptr` string from the C API becomes an `EngramError` here
+/// and nowhere else. Thread-safe: RocksDB's handles may be used from any thread, and this
+/// wrapper holds no mutable state after `init`.
+final class RocksDB: @unchecked Sendable {
     private let db: OpaquePointer
     private let options: OpaquePointer
     private let readOptions: OpaquePointer
     private let syncWrite: OpaquePointer
     private let asyncWrite: OpaquePointer
-    private var families: [String: OpaquePointer] = [:]
+    private let families: [String: OpaquePointer]
     let path: String
     let readOnly: Bool
 
+    /// The column families stored in the database at `path` (empty if there is none).
+    static func existingFamilies(path: String) -> [String] {
+        let options = rocksdb_options_create()!
+        defer { rocksdb_options_destroy(options) }
+        var count = 0
+        var err: UnsafeMutablePointer<CChar>?
+        guard let names = rocksdb_list_column_families(options, path, &count, &err) else {
+            if let err { rocksdb_free(err) }
+            return []
+        }
+        defer { rocksdb_list_column_families_destroy(names, count) }
+        return (0..<count).compactMap { names[$0].map { String(cString: $0) } }
+    }
+
     /// Opens (or creates, unless `readOnly`) the database at `path` with `columnFamilies`
-    /// (the default family is always present).
+    /// (the default family is always present; families already in the database are opened
+    /// too, so that a family registered by a module this process does not load is kept).
     init(path: String, columnFamilies: [String], readOnly: Bool) throws {
         self.path = path
         self.readOnly = readOnly
@@ -35,7 +52,10 @@ final class RocksDB {
         rocksdb_options_set_keep_log_file_num(options, 2)
         self.options = options
 
-        let names = ["default"] + columnFamilies.filter { $0 != "default" }
+        // Read-only, a registered family that was never created is simply empty.
+        let existing = Self.existingFamilies(path: path)
+        var names = ["default"]
+        for name in (readOnly ? [] : columnFamilies) + existing where !names.contains(name) { names.append(name) }
         var cNames = names.map { strdup($0) }
         defer { cNames.forEach { free($0) } }
         var cfOptions: [OpaquePointer?] = names.map { _ in options }
@@ -61,14 +81,16 @@ final class RocksDB {
             let message = String(cString: err)
             rocksdb_free(err)
             rocksdb_options_destroy(options)
-            throw StoreError.fromRocksDB(message, path: path)
+            throw EngramError.fromRocksDB(message, path: path)
         }
         guard let opened else {
             rocksdb_options_destroy(options)
-            throw StoreError.storage("could not open RocksDB at \(path)")
+            throw EngramError.storage("could not open RocksDB at \(path)")
         }
         self.db = opened
+        var families: [String: OpaquePointer] = [:]
         for (name, handle) in zip(names, handles) { families[name] = handle }
+        self.families = families
         readOptions = rocksdb_readoptions_create()
         syncWrite = rocksdb_writeoptions_create()
         rocksdb_writeoptions_set_sync(syncWrite, 1)
@@ -85,15 +107,20 @@ final class RocksDB {
         rocksdb_options_destroy(options)
     }
 
+    /// Whether `name` was opened (registered, or present on disk).
+    func hasFamily(_ name: String) -> Bool { families[name] != nil }
+
     private func family(_ name: String) -> OpaquePointer {
         guard let handle = families[name] else {
-            preconditionFailure("column family \(name) was not declared when opening")
+            // Families are registered when the database opens; using another is a bug.
+            preconditionFailure("column family \(name) was not registered when opening")
         }
         return handle
     }
 
     /// The value stored under `key` in `family`, or nil.
     func get(_ family: String, _ key: [UInt8]) throws -> [UInt8]? {
+        if readOnly && !hasFamily(family) { return nil }
         var err: UnsafeMutablePointer<CChar>?
         var length = 0
         let value = key.withUnsafeBufferPointer { k in
@@ -112,7 +139,7 @@ final class RocksDB {
     /// Applies `batch` atomically. With `sync`, returns only after the write-ahead log is
     /// on stable storage: this is the point at which Engram acknowledges a write.
     func write(_ batch: WriteBatch, sync: Bool) throws {
-        guard !readOnly else { throw StoreError.readOnly }
+        guard !readOnly else { throw EngramError.readOnly }
         var err: UnsafeMutablePointer<CChar>?
         rocksdb_write(db, sync ? syncWrite : asyncWrite, batch.handle, &err)
         try check(err)
@@ -124,6 +151,7 @@ final class RocksDB {
     /// starting at `start` (default: the prefix). `body` returns false to stop early.
     func scan(_ family: String, prefix: [UInt8] = [], from start: [UInt8]? = nil,
               _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        if readOnly && !hasFamily(family) { return }
         let iterator = rocksdb_create_iterator_cf(db, readOptions, self.family(family))!
         defer { rocksdb_iter_destroy(iterator) }
         let seekKey = start ?? prefix
@@ -176,7 +204,7 @@ final class RocksDB {
         guard let err else { return }
         let message = String(cString: err)
         rocksdb_free(err)
-        throw StoreError.fromRocksDB(message, path: path)
+        throw EngramError.fromRocksDB(message, path: path)
     }
 }
 

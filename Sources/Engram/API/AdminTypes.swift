@@ -1,0 +1,122 @@
+import EngramStore
+import Foundation
+
+/// Memories to insert or replace in one atomic write.
+public struct UpsertRequest: Codable, Sendable, Equatable {
+    public var memories: [MemoryInput]
+    /// Override the database's `sync` setting for this write.
+    public var sync: Bool?
+    public init(memories: [MemoryInput], sync: Bool? = nil) {
+        self.memories = memories
+        self.sync = sync
+    }
+}
+
+public struct UpsertResponse: Codable, Sendable, Equatable {
+    /// The ids written, in request order (generated where the request had none).
+    public var ids: [String]
+}
+
+public struct GetRequest: Codable, Sendable, Equatable {
+    public var id: String
+    public var includeVector: Bool?
+    public init(id: String, includeVector: Bool? = nil) {
+        self.id = id
+        self.includeVector = includeVector
+    }
+}
+
+/// Deletes by ids, or every memory matching a filter (which must be confirmed with `all`).
+public struct DeleteRequest: Codable, Sendable, Equatable {
+    public var ids: [String]?
+    public var filter: FilterRequest?
+    /// Confirms deleting by filter (or everything, with no filter).
+    public var all: Bool?
+    /// Unknown ids are skipped instead of failing the whole delete.
+    public var ignoreMissing: Bool?
+    public init(ids: [String]? = nil, filter: FilterRequest? = nil, all: Bool? = nil, ignoreMissing: Bool? = nil) {
+        self.ids = ids
+        self.filter = filter
+        self.all = all
+        self.ignoreMissing = ignoreMissing
+    }
+}
+
+public struct DeleteResponse: Codable, Sendable, Equatable {
+    public var deleted: Int
+}
+
+/// Counts, index state and disk use.
+public struct StatsResponse: Codable, Sendable, Equatable {
+    public struct Index: Codable, Sendable, Equatable {
+        public var kind: String
+        public var setting: String
+        public var entries: Int
+        public var ivfLists: Int
+        public var tombstones: Int
+    }
+    public var memories: Int
+    public var namespaces: [String: Int]
+    public var dimension: Int
+    public var index: Index
+    public var changesSinceSnapshot: UInt64
+    public var diskBytes: Int64
+    public var embedder: String
+
+    init(_ s: StoreStats) {
+        memories = s.memories
+        namespaces = s.namespaces
+        dimension = s.dimension
+        index = Index(kind: s.indexKind, setting: s.indexSetting, entries: s.indexEntries, ivfLists: s.ivfLists,
+                      tombstones: s.tombstones)
+        changesSinceSnapshot = s.changesSinceSnapshot
+        diskBytes = s.diskBytes
+        embedder = s.embedder
+    }
+}
+
+/// What `check` found; `ok` when the live ids in RocksDB and the searchable ids in the
+/// index are the same set and every record is consistent.
+public struct CheckResponse: Codable, Sendable, Equatable {
+    public var ok: Bool
+    public var liveInStore: Int
+    public var searchableInIndex: Int
+    public var missingFromIndex: [String]
+    public var unknownInIndex: [Int64]
+    public var duplicatesInIndex: [Int64]
+    public var inconsistentRecords: [String]
+    public var tombstones: Int
+
+    init(_ r: CheckReport) {
+        ok = r.ok
+        liveInStore = r.liveInStore
+        searchableInIndex = r.searchableInIndex
+        missingFromIndex = r.missingFromIndex
+        unknownInIndex = r.unknownInIndex
+        duplicatesInIndex = r.duplicatesInIndex
+        inconsistentRecords = r.inconsistentRecords
+        tombstones = r.tombstones
+    }
+}
+
+public struct CompactResponse: Codable, Sendable, Equatable {
+    public var memories: Int
+    public var index: String
+    public var entriesBefore: Int
+    public var entriesAfter: Int
+    public var seconds: Double
+}
+
+/// The JSON encoding every Engram front end uses (keys sorted, slashes not escaped), so that
+/// the CLI, the socket API and the clients print the same bytes for the same value.
+public enum EngramJSON {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .throw
+        return e
+    }
+
+    /// `value` as one line of JSON (no trailing newline).
+    public static func encode<T: Encodable>(_ value: T) throws -> Data { try encoder().encode(value) }
+}

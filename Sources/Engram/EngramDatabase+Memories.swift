@@ -1,0 +1,94 @@
+import Foundation
+
+extension EngramDatabase {
+    /// Inserts or replaces memories in one atomic write, embedding the text of those given
+    /// without a vector. Returns after the write is durable.
+    public func upsert(_ request: UpsertRequest) async throws -> UpsertResponse {
+        var memories = request.memories.map { $0.newMemory() }
+        try await embedMissingVectors(&memories)
+        return UpsertResponse(ids: try store.upsert(memories, sync: request.sync))
+    }
+
+    /// Writes memories (vectors given or already embedded) in one atomic write.
+    @discardableResult
+    public func upsert(_ memories: [NewMemory], sync: Bool? = nil) async throws -> [String] {
+        var memories = memories
+        try await embedMissingVectors(&memories)
+        return try store.upsert(memories, sync: sync)
+    }
+
+    /// Runs `body` with a transaction over one atomic `WriteBatch`: memory upserts and
+    /// deletes, puts to the column families the modules registered, and change-log
+    /// watermarks commit together or not at all (see `StoreTransaction`). Vectors must be
+    /// given (embed first with `embedMissingVectors`).
+    public func write<T>(sync: Bool? = nil, _ body: (StoreTransaction) throws -> T) throws -> T {
+        try store.write(sync: sync, body)
+    }
+
+    /// The memory `id`, or `notFound`.
+    public func get(_ request: GetRequest) throws -> MemoryRecord {
+        MemoryRecord(try store.get(request.id), includeVector: request.includeVector ?? false)
+    }
+
+    /// Deletes by ids (unknown ids fail the whole delete unless `ignoreMissing`) or, with
+    /// `all`, every memory matching the filter.
+    public func delete(_ request: DeleteRequest) throws -> DeleteResponse {
+        let ids = request.ids ?? []
+        let filter = request.filter ?? FilterRequest()
+        if !ids.isEmpty && !filter.isEmpty { throw EngramError.invalidArgument("give ids or a filter, not both") }
+        if ids.isEmpty {
+            guard request.all == true else {
+                throw EngramError.invalidArgument("give ids to delete, or a filter with all = true to delete what matches")
+            }
+            return DeleteResponse(deleted: try store.delete(matching: filter.storeFilter))
+        }
+        return DeleteResponse(deleted: try store.delete(ids: ids, ignoreMissing: request.ignoreMissing ?? false))
+    }
+
+    /// The best memories for a text (embedded) or a vector, under the filters and scoring
+    /// of `request` (defaults from engram.toml).
+    public func query(_ request: QueryRequest) async throws -> QueryResponse {
+        let k = request.k ?? 10
+        guard (1...QueryRequest.maxK).contains(k) else {
+            throw EngramError.invalidArgument("k must be between 1 and \(QueryRequest.maxK)")
+        }
+        let vector: [Float]
+        switch (request.text, request.vector) {
+        case let (nil, given?): vector = given
+        case let (text?, nil):
+            guard !text.isEmpty else { throw EngramError.invalidArgument("the query text is empty") }
+            vector = try await embedQuery(text)
+        case (.some, .some): throw EngramError.invalidArgument("give a query text or a vector, not both")
+        case (nil, nil): throw EngramError.invalidArgument("give a query text or a vector")
+        }
+        let query = MemoryQuery(vector: vector, k: k, filter: (request.filter ?? FilterRequest()).storeFilter,
+                                scoring: (request.scoring ?? ScoringRequest()).storeOptions, now: request.now?.seconds,
+                                touch: request.touch ?? false, fetchRecords: !(request.idsOnly ?? false))
+        let started = DispatchTime.now()
+        let result = try store.query(query)
+        let tookMs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+        return QueryResponse(results: result.results.map(QueryHit.init), tookMs: tookMs, plan: result.plan,
+                             scored: result.scored)
+    }
+
+    /// Counts, index state and disk use.
+    public func stats() throws -> StatsResponse { StatsResponse(try store.stats()) }
+
+    /// Verifies that every live memory is searchable and nothing else is.
+    public func check() throws -> CheckResponse { CheckResponse(try store.check()) }
+
+    /// Rebuilds the index without tombstones (retraining IVF for the current size).
+    public func compact() throws -> CompactResponse {
+        let before = try store.stats()
+        let started = Date()
+        try store.compact()
+        let after = try store.stats()
+        return CompactResponse(memories: after.memories, index: after.indexKind, entriesBefore: before.indexEntries,
+                               entriesAfter: after.indexEntries, seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Visits every memory in id order.
+    public func export(includeVectors: Bool, _ body: (MemoryRecord) throws -> Void) throws {
+        try store.export { try body(MemoryRecord($0, includeVector: includeVectors)) }
+    }
+}

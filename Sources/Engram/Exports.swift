@@ -1,0 +1,4 @@
+// What a host of the Engram library needs, from one import.
+@_exported import EngramBase
+@_exported import EngramStore
+@_exported import Logging

@@ -1,0 +1,39 @@
+import EngramBase
+import Foundation
+
+extension MemoryStore {
+    /// The committed changes after `seq`, oldest first, at most `limit` of them. A consumer
+    /// reads these, applies them to its derived state, and records its progress with
+    /// `StoreTransaction.advanceWatermark` in the same transaction as that state.
+    public func changes(after seq: UInt64, limit: Int = 10_000) throws -> [ChangeRecord] {
+        guard limit > 0 else { throw EngramError.invalidArgument("limit must be positive") }
+        return try locked {
+            let db = try requireOpen()
+            var out: [ChangeRecord] = []
+            try db.scan(Family.changes, from: Keys.u64(seq + 1)) { key, value in
+                out.append(try ChangeLog.decode(seq: Keys.readU64(key), value))
+                return out.count < limit
+            }
+            return out
+        }
+    }
+
+    /// Where the registered consumer `name` stands; `notFound` for an unregistered name.
+    public func consumerState(_ name: String) throws -> ConsumerState {
+        try locked {
+            guard let watermark = consumers[name] else {
+                throw EngramError(.notFound, "'\(name)' is not a registered change-log consumer")
+            }
+            return ConsumerState(name: name, watermark: watermark, trimmedThrough: trimmedThrough)
+        }
+    }
+
+    /// The sequence number of the last committed change.
+    public var lastChange: UInt64 { locked { changeSeq } }
+
+    /// The record stored under `id`, read from RocksDB (caller holds the lock).
+    func readRecord(_ id: String) throws -> Memory? {
+        guard let raw = try requireOpen().get(Family.records, Array(id.utf8)) else { return nil }
+        return try raw.withUnsafeBytes { try RecordCodec.decode($0).memory }
+    }
+}
