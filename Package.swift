@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "engram", targets: ["EngramCLI"]),
+        .executable(name: "engram-bench-driver", targets: ["engram-bench-driver"]),
         .library(name: "Engram", targets: ["Engram"]),
     ],
     dependencies: [
@@ -67,6 +68,12 @@ let package = Package(
             name: "engram-bench-store",
             dependencies: ["EngramStore", "CFaiss"],
             path: "Benchmarks/StoreBench"
+        ),
+
+        .executableTarget(
+            name: "engram-bench-driver",
+            dependencies: ["Engram"],
+            path: "Benchmarks/BenchDriver"
         ),
 
         .executableTarget(name: "engram-crashtest", path: "Tools/CrashTest"),

@@ -92,3 +92,10 @@ extension EngramDatabase {
         try store.export { try body(MemoryRecord($0, includeVector: includeVectors)) }
     }
 }
+
+extension EngramDatabase {
+    /// How many live memories match `filter` (expiry measured at `now`, default the clock).
+    public func count(_ filter: FilterRequest = FilterRequest(), now: Timestamp? = nil) -> Int {
+        store.count(matching: filter.storeFilter, now: now?.seconds)
+    }
+}

@@ -62,4 +62,10 @@ public struct ConsumerState: Sendable, Equatable {
     /// lower must rebuild from the records instead of replaying.
     public var trimmedThrough: UInt64
     public var mustRebuild: Bool { watermark < trimmedThrough }
+
+    public init(name: String, watermark: UInt64, trimmedThrough: UInt64) {
+        self.name = name
+        self.watermark = watermark
+        self.trimmedThrough = trimmedThrough
+    }
 }
