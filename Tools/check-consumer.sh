@@ -85,7 +85,7 @@ if ! consumer_swift "$@" > "$log" 2>&1; then
         echo "check-consumer: a target in the Engram product's closure uses unsafeFlags" >&2
     fail "the consumer package does not build (last lines of the build log above)"
 fi
-grep -q "\"version\" : \"$tag\"" "$work/consumer/Package.resolved" ||
+grep -Eq "\"version\" *: *\"$tag\"" "$work/consumer/Package.resolved" ||
     fail "the consumer did not resolve Engram at version $tag"
 tail -n 1 "$log" >&2
 

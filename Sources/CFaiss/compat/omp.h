@@ -3,17 +3,17 @@
 // Why: FAISS's HNSW header (faiss/IndexHNSW.h -> faiss/impl/HNSW.h) includes <omp.h>, and
 // cfaiss.cpp calls two OpenMP functions. Debian ships omp.h only in GCC's private include
 // directory (/usr/lib/gcc/x86_64-linux-gnu/12/include), which Swift's clang does not search
-// and which a package cannot add without unsafeFlags (and a consumer cannot build a
-// dependency with unsafeFlags). Package.swift puts this directory on CFaiss's private header
-// search path, so `#include <omp.h>` finds this file.
+// and which a package cannot add without unsafeFlags (and SwiftPM refuses a versioned
+// dependency whose product needs a target with unsafeFlags). Package.swift puts this
+// directory on CFaiss's private header search path, so `#include <omp.h>` finds this file.
 //
 // What: exactly the OpenMP API that the FAISS headers we include and our shim use, declared
 // as GCC 12's libgomp declares it in the header above (the library FAISS was built with and
 // that CFaiss links, -lgomp):
 // - omp_lock_t: named in faiss::HNSW's declarations (1.7.3: add_links_starting_from and
 //   add_with_locks take omp_lock_t* / std::vector<omp_lock_t>&). We never create or pass
-//   one; it is defined with libgomp's layout (4 bytes, 4-aligned) so that the declarations
-//   FAISS's headers make mean the same as in the library.
+//   one; it has libgomp's layout (4 bytes, 4-aligned) so that FAISS's declarations mean
+//   here what they mean in the library.
 // - omp_set_num_threads, omp_get_max_threads: libgomp's C entry points, same signatures.
 // Nothing enables OpenMP: _OPENMP stays undefined and `#pragma omp` in FAISS headers is
 // ignored, as before (CFaiss was never compiled with -fopenmp).
