@@ -1,11 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// FAISS headers that declare search parameters for HNSW include <omp.h>, which lives in
-// GCC's private include directory on Debian; `-idirafter` makes it visible without
-// shadowing clang's own intrinsic headers.
-let gccInclude = "/usr/lib/gcc/x86_64-linux-gnu/12/include"
-
 let package = Package(
     name: "Engram",
     platforms: [.macOS(.v13)],
@@ -22,7 +17,9 @@ let package = Package(
         // Thin C/C++ shims over the system libraries.
         .target(
             name: "CFaiss",
-            cxxSettings: [.unsafeFlags(["-idirafter", gccInclude, "-std=c++17"])],
+            // FAISS's HNSW header includes <omp.h>, which Debian ships only in GCC's private
+            // include directory; compat/omp.h declares the part of it we need (see there).
+            cxxSettings: [.headerSearchPath("compat")],
             linkerSettings: [
                 .linkedLibrary("faiss"), .linkedLibrary("openblas"),
                 .linkedLibrary("gomp"), .linkedLibrary("m"), .linkedLibrary("stdc++"),
@@ -83,5 +80,7 @@ let package = Package(
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
         .testTarget(name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"]),
-    ]
+    ],
+    // FAISS's headers need C++17 (the CFaiss shim is the only C++ in the package).
+    cxxLanguageStandard: .cxx17
 )

@@ -59,11 +59,11 @@ const faiss::Index *unwrap(const faiss::Index *index) {
 
 /// Selects an inner index's sequential ids whose outer label passes `labels`.
 struct TranslatedSelector : faiss::IDSelector {
-    const std::vector<faiss::Index::idx_t> &id_map;
+    const std::vector<cfaiss::idx_t> &id_map;
     const faiss::IDSelector &labels;
-    TranslatedSelector(const std::vector<faiss::Index::idx_t> &id_map, const faiss::IDSelector &labels)
+    TranslatedSelector(const std::vector<cfaiss::idx_t> &id_map, const faiss::IDSelector &labels)
         : id_map(id_map), labels(labels) {}
-    bool is_member(faiss::Index::idx_t id) const final {
+    bool is_member(cfaiss::idx_t id) const final {
         return id >= 0 && static_cast<size_t>(id) < id_map.size() && labels.is_member(id_map[id]);
     }
 };

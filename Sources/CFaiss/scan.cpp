@@ -22,8 +22,6 @@
 namespace cfaiss {
 namespace {
 
-using idx_t = faiss::Index::idx_t;
-
 float dot_portable(const float *a, const float *b, size_t d) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     size_t i = 0;
