@@ -67,10 +67,10 @@ import Foundation
 
 let directory = URL(fileURLWithPath: CommandLine.arguments[1])
 let database = try EngramDatabase.create(at: directory, settings: StoreSettings(dimension: 4))
-try database.store.upsert([NewMemory(id: "m1", text: "hello", vector: [1, 0, 0, 0])])
-let hit = try database.store.query(MemoryQuery(vector: [1, 0, 0, 0], k: 1)).results.first
+_ = try await database.upsert(UpsertRequest(memories: [MemoryInput(id: "m1", text: "hello", vector: [1, 0, 0, 0])]))
+let hit = try await database.query(QueryRequest(vector: [1, 0, 0, 0], k: 1)).results.first
 try database.close()
-print("consumer: created a database, top hit \(hit?.memory.id ?? "none")")
+print("consumer: created a database, top hit \(hit?.id ?? "none")")
 EOF
 
 # 3. Build and run. SwiftPM's caches and temporary files stay inside $work.
