@@ -28,6 +28,14 @@ struct Catalog {
     private(set) var maxImportance: Float = 0
     /// Live memories with an expiry or end of validity.
     private(set) var expiringCount = 0
+    /// Labels carrying each tag (indexed by tag id), ascending; may hold dead labels, which
+    /// readers skip and `compactIndexes` drops.
+    private(set) var tagPostings: [[Int64]] = []
+    /// Live labels (and some dead ones) ordered by event time, then label: the order in which
+    /// time-decayed queries visit recent memories.
+    private(set) var timeOrder: [Int64] = []
+    /// Dead labels still in `timeOrder` and the postings.
+    private var deadInIndexes = 0
     private var namespaceIds: [String: Int32] = [:]
     private(set) var namespaceNames: [String] = []
     private var tagIds: [String: Int32] = [:]
@@ -77,6 +85,10 @@ struct Catalog {
         endOfLife[l] = memory.endOfLife
         var tagNames: [String] = []
         tags[l] = memory.tags.map { intern($0, in: &tagIds, names: &tagNames) }.sorted()
+        for tag in tags[l] {
+            if Int(tag) >= tagPostings.count { tagPostings.append(contentsOf: repeatElement([], count: Int(tag) + 1 - tagPostings.count)) }
+            tagPostings[Int(tag)].append(label)
+        }
         meta[l] = memory.meta
         memory.vector.withUnsafeBufferPointer { src in
             vectors.withUnsafeMutableBufferPointer { dst in
@@ -101,6 +113,42 @@ struct Catalog {
         meta[l] = [:]
         liveCount -= 1
         if endOfLife[l].isFinite { expiringCount -= 1 }
+        deadInIndexes += 1
+    }
+
+    /// Sorts the postings and the time order after a bulk load (records arrive in id order,
+    /// not label order) and drops dead labels from them.
+    mutating func compactIndexes() {
+        for t in tagPostings.indices {
+            tagPostings[t] = tagPostings[t].filter { isLive($0) }.sorted()
+        }
+        timeOrder = liveLabels()
+        let times = self.times
+        timeOrder.sort { times[Int($0)] != times[Int($1)] ? times[Int($0)] < times[Int($1)] : $0 < $1 }
+        deadInIndexes = 0
+    }
+
+    /// Adds newly inserted live labels (ascending, all above the labels already indexed) to
+    /// the time order, and compacts the indexes once dead labels are a third of them.
+    mutating func indexInserted(_ labels: [Int64]) {
+        if deadInIndexes > 1024 && deadInIndexes * 3 > timeOrder.count {
+            compactIndexes()
+            return
+        }
+        guard !labels.isEmpty else { return }
+        let times = self.times
+        let before: (Int64, Int64) -> Bool = { times[Int($0)] != times[Int($1)] ? times[Int($0)] < times[Int($1)] : $0 < $1 }
+        let added = labels.sorted(by: before)
+        // Merge: one pass over the existing order.
+        var merged: [Int64] = []
+        merged.reserveCapacity(timeOrder.count + added.count)
+        var i = 0, j = 0
+        while i < timeOrder.count && j < added.count {
+            if before(added[j], timeOrder[i]) { merged.append(added[j]); j += 1 } else { merged.append(timeOrder[i]); i += 1 }
+        }
+        merged.append(contentsOf: timeOrder[i...])
+        merged.append(contentsOf: added[j...])
+        timeOrder = merged
     }
 
     mutating func setAccessed(label: Int64, at time: Double) {
@@ -199,11 +247,26 @@ struct CompiledFilter {
     func matchingLabels(in c: Catalog) -> [Int64] {
         if matchesNothing { return [] }
         var out: [Int64] = []
+        if let candidates = tagCandidates(in: c) {
+            for label in candidates where c.isLive(label) && matches(Int(label), in: c) { out.append(label) }
+            return out
+        }
         c.liveBits.withUnsafeBufferPointer { bits in
             for l in 0..<c.labelCount where bits[l >> 3] & (1 << (l & 7)) != 0 {
                 if !needsCheck || matches(l, in: c) { out.append(Int64(l)) }
             }
         }
         return out
+    }
+
+    /// When the filter names tags: the labels carrying them (ascending, a superset of the
+    /// matches), from the shortest posting list of a required tag or the union of the
+    /// any-of tags' postings. Nil when the filter names no tag.
+    func tagCandidates(in c: Catalog) -> [Int64]? {
+        func postings(_ tag: Int32) -> [Int64] { Int(tag) < c.tagPostings.count ? c.tagPostings[Int(tag)] : [] }
+        if let shortest = allTags.map(postings).min(by: { $0.count < $1.count }) { return shortest }
+        guard !anyTags.isEmpty else { return nil }
+        if anyTags.count == 1 { return postings(anyTags[0]) }
+        return Array(Set(anyTags.flatMap(postings))).sorted()
     }
 }

@@ -137,10 +137,15 @@ struct Search {
                 return (Self.top(hits, k), needsBound ? "ann (all)" : "ann")
             }
             // Every memory not returned has similarity ≤ the frontier (the lowest returned).
-            hits.sort(by: Self.better)
             let frontier = found.map { Double($0.score) }.min() ?? -1
-            let kth = hits.count >= k ? hits[k - 1].score : -Double.infinity
             let seen = Set(found.map(\.label))
+            if w.basis == .time {
+                let (top, walked) = walkRecent(from: hits, frontier: frontier, seen: seen)
+                scored += walked
+                return (top, "ann+recent(\(walked))")
+            }
+            hits.sort(by: Self.better)
+            let kth = hits.count >= k ? hits[k - 1].score : -Double.infinity
             let threshold = kth - w.sim * frontier
             guard let extras = candidatesAbove(threshold, excluding: seen, within: matching,
                                                budget: max(4 * fetch, 2048)) else {
@@ -153,6 +158,37 @@ struct Search {
             scored += extras.count
             return (Self.top(hits, k), "ann+bound(\(extras.count))")
         }
+    }
+
+    /// The exact decayed top-k given the ANN candidates `hits` (whose similarities bound every
+    /// other memory's by `frontier`): visits memories newest first, scoring each exactly, and
+    /// stops at the first whose best possible score (`frontier` similarity, its own recency,
+    /// the highest importance) cannot beat the k-th; every older memory is bounded by the
+    /// same. Returns the top k and how many memories the walk scored.
+    private func walkRecent(from hits: [Hit], frontier: Double, seen: Set<Int64>) -> ([Hit], Int) {
+        let c = catalog
+        var top = TopHits(k: k)
+        for hit in hits { top.insert(hit) }
+        let maxImp = w.imp * Double(c.maxImportance)
+        let simBound = w.sim * frontier
+        var walked = 0
+        var similarity: Float = 0
+        query.withUnsafeBufferPointer { q in
+            c.vectors.withUnsafeBufferPointer { base in
+                for label in c.timeOrder.reversed() {
+                    let l = Int(label)
+                    guard c.isLive(label) else { continue }
+                    let rec = recency(c.times[l])
+                    if simBound + w.time * rec + maxImp < top.kth { break }
+                    if seen.contains(label) || (filter.needsCheck && !filter.matches(l, in: c)) { continue }
+                    var row = label
+                    cfaiss_dot_rows(q.baseAddress, base.baseAddress, c.dimension, &row, 1, &similarity)
+                    top.insert(score(label, similarity: Double(similarity)))
+                    walked += 1
+                }
+            }
+        }
+        return (top.hits, walked)
     }
 
     /// Below this many matching memories a filtered query scans them exactly: four times
@@ -235,16 +271,27 @@ struct Search {
 
     static func top(_ hits: [Hit], _ k: Int) -> [Hit] {
         if hits.count <= k { return hits.sorted(by: better) }
-        // Partial selection: keep a sorted window of k.
-        var window: [Hit] = []
-        window.reserveCapacity(k + 1)
-        for hit in hits {
-            if window.count == k, let last = window.last, !better(hit, last) { continue }
-            let at = window.firstIndex { better(hit, $0) } ?? window.count
-            window.insert(hit, at: at)
-            if window.count > k { window.removeLast() }
+        var top = TopHits(k: k)
+        for hit in hits { top.insert(hit) }
+        return top.hits
+    }
+
+    /// The best `k` hits seen so far, best first.
+    struct TopHits {
+        let k: Int
+        private(set) var hits: [Hit] = []
+        init(k: Int) {
+            self.k = k
+            hits.reserveCapacity(k + 1)
         }
-        return window
+        /// The k-th best score, or -∞ while fewer than k hits are held.
+        var kth: Double { hits.count >= k ? hits[k - 1].score : -.infinity }
+        mutating func insert(_ hit: Hit) {
+            if hits.count == k, let last = hits.last, !Search.better(hit, last) { return }
+            let at = hits.firstIndex { Search.better(hit, $0) } ?? hits.count
+            hits.insert(hit, at: at)
+            if hits.count > k { hits.removeLast() }
+        }
     }
 
     static func bitmap(_ labels: [Int64], capacity: Int) -> [UInt8] {

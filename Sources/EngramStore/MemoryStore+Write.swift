@@ -82,11 +82,14 @@ extension MemoryStore {
                 catalog.remove(label: label)
             }
         }
-        applyToIndex(added: added.filter { catalog.isLive($0) }, removed: tx.removedExisting)
+        let live = added.filter { catalog.isLive($0) }
+        catalog.indexInserted(live)
+        applyToIndex(added: live, removed: tx.removedExisting)
     }
 
     /// Brings the FAISS index up to date after a committed batch, growing it (flat → IVF,
-    /// or IVF retraining) when the count calls for it, and snapshotting when one is due.
+    /// or IVF retraining) when the count calls for it, and snapshotting every
+    /// `snapshot_every` changes.
     ///
     /// The batch is already durable, so nothing here fails the write: if the index cannot
     /// take it, the index is rebuilt from the catalog; if that fails too, the error is logged
@@ -105,7 +108,7 @@ extension MemoryStore {
                 logger.error("index update failed (\(error)); rebuilding the index from the stored memories")
                 index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
             }
-            if snapshotDue { try saveSnapshotLocked() }
+            if changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) { try saveSnapshotLocked() }
         } catch {
             logger.error("the write is committed, but the index is behind (\(error)); it is repaired on the next open")
         }

@@ -161,6 +161,7 @@ public final class MemoryStore: @unchecked Sendable {
             catalog.insert(memory, label: label)
             return true
         }
+        catalog.compactIndexes()
         if inconsistent > 0 {
             logger.error("\(inconsistent) records are inconsistent (bad label or dimension) and are not searchable; run `engram check`")
         }
@@ -282,15 +283,18 @@ public final class MemoryStore: @unchecked Sendable {
     }
 
     /// Whether closing should snapshot the index: when replaying the changes since the last
-    /// snapshot on the next open would cost more than writing one (at least `snapshot_every`
-    /// changes, and at least an eighth of the live memories). Otherwise closing costs
-    /// nothing beyond the writes already made.
-    var snapshotDue: Bool {
+    /// snapshot on the next open would cost about as much as writing one (at least
+    /// `closeSnapshotMinimum` changes, and at least an eighth of the live memories).
+    /// Otherwise closing costs nothing beyond the writes already made.
+    var snapshotDueAtClose: Bool {
         let pending = changeSeq - snapshotSeq
-        return pending >= UInt64(settings.snapshotEvery) && pending >= UInt64(catalog.liveCount / 8)
+        return pending >= UInt64(Self.closeSnapshotMinimum) && pending >= UInt64(catalog.liveCount / 8)
     }
 
-    /// Releases the database, saving an index snapshot only if one is due (`snapshotDue`).
+    /// Fewest pending changes for which closing writes an index snapshot.
+    static let closeSnapshotMinimum = 1000
+
+    /// Releases the database, saving an index snapshot only if one is due (`snapshotDueAtClose`).
     /// Further calls fail with `EngramError.closed`. Called automatically on deinit (errors
     /// are then logged).
     public func close() throws {
@@ -298,7 +302,7 @@ public final class MemoryStore: @unchecked Sendable {
         defer { lock.unlock() }
         guard db != nil else { return }
         defer { db = nil }
-        if !readOnly && writeFailure == nil && snapshotDue { try saveSnapshotLocked() }
+        if !readOnly && writeFailure == nil && snapshotDueAtClose { try saveSnapshotLocked() }
     }
 
     deinit {

@@ -24,12 +24,12 @@ final class VectorIndex {
     /// Whether search results are exact (a flat index).
     var isExact: Bool { kind == "flat" }
 
-    /// The IVF list count for `n` vectors: the power of two at or below 2·√n, and low
-    /// enough that k-means has 40 training points per list.
+    /// The IVF list count for `n` vectors: the power of two at or below 4·√n (FAISS's usual
+    /// range is 4·√n to 16·√n), with at least 32 vectors a list, between 8 and 65,536.
     static func ivfListCount(for n: Int) -> Int {
-        let target = min(2 * Double(n).squareRoot(), Double(n) / 40)
+        let target = min(4 * Double(n).squareRoot(), Double(n) / 32)
         var lists = 8
-        while lists * 2 <= Int(target) && lists < 16_384 { lists *= 2 }
+        while lists * 2 <= Int(target) && lists < 65_536 { lists *= 2 }
         return lists
     }
 
@@ -69,15 +69,15 @@ final class VectorIndex {
         let faiss = try FaissIndex.make(dimension: d, description: description)
         if kind == "hnsw" { try faiss.setParameter("efSearch", Double(settings.efSearch)) }
         if !faiss.isTrained {
-            // Train on an evenly spaced sample: 40 points per list is what k-means needs.
-            let sampleSize = min(labels.count, 40 * faiss.nlist)
+            // Train on an evenly spaced sample of `trainingPointsPerList` points a list.
+            let sampleSize = min(labels.count, trainingPointsPerList * faiss.nlist)
             let stride = max(1, labels.count / max(1, sampleSize))
             var sample: [Float] = []
             sample.reserveCapacity(sampleSize * d)
             for i in Swift.stride(from: 0, to: labels.count, by: stride).prefix(sampleSize) {
                 sample.append(contentsOf: catalog.vector(labels[i]))
             }
-            try sample.withUnsafeBufferPointer { try faiss.train($0, kmeansIterations: 10) }
+            try sample.withUnsafeBufferPointer { try faiss.trainTwoLevel($0, iterations: kmeansIterations) }
         }
         let index = VectorIndex(faiss: faiss, settings: settings)
         try index.add(labels: labels, from: catalog)
@@ -110,15 +110,19 @@ final class VectorIndex {
         }
     }
 
-    /// IVF lists to probe for a query: the `nprobe` setting, else 1/16 of the lists, and at
-    /// least enough lists to hold ~6,000 vectors (scanning that many costs ~0.3 ms, and
-    /// keeps recall up while the index is young and its lists are short).
+    /// IVF lists to probe for a query: the `nprobe` setting, else 1/64 of the lists (at
+    /// least 8), and at least enough lists to hold ~`minimumScan` vectors, which keeps recall
+    /// up while the index is young and its lists are short.
     var defaultProbes: Int {
         if settings.nprobe > 0 { return min(settings.nprobe, nlist) }
         let forVolume = (Self.minimumScan * nlist + max(1, count) - 1) / max(1, count)
-        return min(nlist, max(8, nlist / 16, forVolume))
+        return min(nlist, max(8, nlist / 64, forVolume))
     }
-    static let minimumScan = 6000
+    /// Vectors a default IVF query scans at least (~0.2 ms of scanning).
+    static let minimumScan = 1600
+    /// Training sample per IVF list, and k-means iterations.
+    static let trainingPointsPerList = 40
+    static let kmeansIterations = 10
 
     func search(_ query: [Float], k: Int, probes: Int? = nil, allowed: [UInt8]?) throws -> [(label: Int64, score: Float)] {
         try query.withUnsafeBufferPointer {

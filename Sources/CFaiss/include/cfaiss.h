@@ -31,6 +31,10 @@ int cfaiss_index_is_trained(const cfaiss_index *index);
 /// (> 0) overrides the number of k-means iterations used to find the centroids.
 char *cfaiss_index_train(cfaiss_index *index, int64_t n, const float *vectors,
                          int kmeans_iterations);
+/// Trains an IVF index's coarse quantizer with two-level spherical k-means (√nlist groups,
+/// then each group into its share of the lists) on `n` unit vectors. Cheaper than flat
+/// k-means by a factor of about √nlist / 2 per iteration.
+char *cfaiss_ivf_train_two_level(cfaiss_index *index, int64_t n, const float *vectors, int niter, int seed);
 /// Adds `n` vectors with caller-chosen 64-bit labels.
 char *cfaiss_index_add_with_ids(cfaiss_index *index, int64_t n, const float *vectors,
                                 const int64_t *labels);

@@ -50,6 +50,13 @@ final class FaissIndex {
                                           Int32(kmeansIterations)))
     }
 
+    /// Trains an IVF index's lists with two-level spherical k-means (see CFaiss/train.cpp).
+    func trainTwoLevel(_ vectors: UnsafeBufferPointer<Float>, iterations: Int, seed: Int = 1234) throws {
+        guard vectors.count % dimension == 0, !vectors.isEmpty else { throw EngramError.index("no training vectors") }
+        try Self.check(cfaiss_ivf_train_two_level(handle, Int64(vectors.count / dimension), vectors.baseAddress,
+                                                  Int32(iterations), Int32(seed)))
+    }
+
     func add(_ vectors: UnsafeBufferPointer<Float>, labels: [Int64]) throws {
         precondition(vectors.count == labels.count * dimension)
         guard !labels.isEmpty else { return }
