@@ -209,25 +209,3 @@ public struct StoreSettings: Sendable, Equatable {
         return out
     }
 }
-
-/// Durations written as `45s`, `90m`, `12h`, `30d`, `2w` (or plain seconds).
-public enum DurationText {
-    public static func parse(_ text: String) throws -> Double {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-        var number = t, scale = 1.0
-        if let last = t.last, let unit = units[last] { number = String(t.dropLast()); scale = unit }
-        guard let value = Double(number), value.isFinite, value > 0 else {
-            throw StoreError.invalidArgument("invalid duration '\(text)': use e.g. 90m, 12h, 30d")
-        }
-        return value * scale
-    }
-
-    public static func format(_ seconds: Double) -> String {
-        for (unit, size) in [("w", 604_800.0), ("d", 86_400), ("h", 3600), ("m", 60)] {
-            let v = seconds / size
-            if v >= 1, v == v.rounded() { return "\(Int(v))\(unit)" }
-        }
-        return seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
-    }
-}

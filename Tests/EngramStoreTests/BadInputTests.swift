@@ -1,3 +1,4 @@
+import EngramBase
 import EngramStore
 import Foundation
 import Testing
@@ -69,6 +70,6 @@ struct BadInputTests {
         #expect(throws: StoreError.self) { try StoreSettings.parse("[store]\nbogus = 1\n") }
         #expect(try DurationText.parse("90m") == 5400)
         #expect(try DurationText.parse("30d") == 30 * 86_400)
-        #expect(throws: StoreError.self) { try DurationText.parse("soon") }
+        #expect(throws: EngramError.self) { try DurationText.parse("soon") }
     }
 }
