@@ -47,7 +47,7 @@ public final class EngramDatabase: @unchecked Sendable {
         try lock.withLock {
             if let loadedEmbedder { return loadedEmbedder }
             let embedder = try makeEmbedder()
-            let bound = store.settings.embedder
+            let bound = store.settings.legacyEmbedder
             if !bound.isEmpty && bound != embedder.modelIdentifier {
                 throw StoreError.invalidArgument("this database was built with the embedder '\(bound)', not '\(embedder.modelIdentifier)': its vectors would not be comparable")
             }

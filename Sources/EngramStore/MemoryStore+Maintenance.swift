@@ -65,7 +65,7 @@ extension MemoryStore {
                               indexKind: index.kind, indexSetting: settings.index.rawValue, indexEntries: index.count,
                               ivfLists: index.nlist, tombstones: index.tombstones,
                               changesSinceSnapshot: changeSeq - snapshotSeq,
-                              diskBytes: directorySize(directory), embedder: settings.embedder)
+                              diskBytes: directorySize(directory), embedder: settings.legacyEmbedder)
         }
     }
 

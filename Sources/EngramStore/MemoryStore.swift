@@ -252,13 +252,13 @@ public final class MemoryStore: @unchecked Sendable {
             guard dimension == settings.dimension else {
                 throw StoreError.invalidArgument("the embedder '\(identifier)' makes \(dimension)-dimensional vectors, but this database stores \(settings.dimension)")
             }
-            if settings.embedder == identifier { return }
-            guard settings.embedder.isEmpty else {
-                throw StoreError.invalidArgument("this database was built with the embedder '\(settings.embedder)', not '\(identifier)': its vectors would not be comparable")
+            if settings.legacyEmbedder == identifier { return }
+            guard settings.legacyEmbedder.isEmpty else {
+                throw StoreError.invalidArgument("this database was built with the embedder '\(settings.legacyEmbedder)', not '\(identifier)': its vectors would not be comparable")
             }
             _ = try requireWritable()
             var updated = settings
-            updated.embedder = identifier
+            updated.legacyEmbedder = identifier
             try Self.writeSettings(updated, to: directory)
             settings = updated
         }
