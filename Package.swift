@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // Thin C/C++ shims over the system libraries.
@@ -32,7 +33,10 @@ let package = Package(
         .target(name: "EngramBase"),
         .target(
             name: "EngramStore",
-            dependencies: ["EngramBase", "CFaiss", "CRocksDB", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "EngramBase", "CFaiss", "CRocksDB",
+                .product(name: "Logging", package: "swift-log"), .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
         ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS"]),
         // Haswell (AVX2, FMA, F16C) code generation for the GLM engine's SIMD kernels.

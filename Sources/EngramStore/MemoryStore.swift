@@ -38,9 +38,13 @@ public final class MemoryStore: @unchecked Sendable {
         public var columnFamilies: [String]
         /// Named change-log consumers; the log is kept until each has applied it.
         public var consumers: [String]
-        public init(columnFamilies: [String] = [], consumers: [String] = []) {
+        /// Sections of engram.toml that the host's modules read; any other section that is
+        /// not the store's is reported as unknown (a misspelt `[scorng]` must not be ignored).
+        public var settingsSections: Set<String>
+        public init(columnFamilies: [String] = [], consumers: [String] = [], settingsSections: Set<String> = []) {
             self.columnFamilies = columnFamilies
             self.consumers = consumers
+            self.settingsSections = settingsSections
         }
     }
 
@@ -114,7 +118,13 @@ public final class MemoryStore: @unchecked Sendable {
         guard fm.fileExists(atPath: kvURL(directory).appendingPathComponent("CURRENT").path) else {
             throw EngramError.notADatabase(path: directory.path, reason: "no kv/ store")
         }
-        let settings = try StoreSettings.parse(String(decoding: data, as: UTF8.self))
+        let document = try SettingsDocument(parsing: String(decoding: data, as: UTF8.self))
+        let settings = try StoreSettings(document)
+        let unknown = document.unclaimedSections(claimed: StoreSettings.sections.union(registration.settingsSections))
+        guard unknown.isEmpty else {
+            let known = StoreSettings.sections.union(registration.settingsSections).sorted().map { "[\($0)]" }
+            throw EngramError.invalidSettings("unknown section\(unknown.count == 1 ? "" : "s") \(unknown.map { "[\($0)]" }.joined(separator: ", ")) (known: \(known.joined(separator: ", ")))")
+        }
         let families = Array(Family.owned) + registration.columnFamilies
         let db = try RocksDB(path: kvURL(directory).path, columnFamilies: families, readOnly: readOnly)
         return try MemoryStore(directory: directory, settings: settings, db: db, readOnly: readOnly,
@@ -144,7 +154,7 @@ public final class MemoryStore: @unchecked Sendable {
         self.trimmedThrough = trimmedThrough
         // Format 1 recorded the bound embedder in engram.toml.
         boundEmbedder = try db.get(Family.state, StateKey.embedder).map { String(decoding: $0, as: UTF8.self) }
-            ?? settings.embedder
+            ?? settings.legacyEmbedder
 
         // 1. The catalog, from the records.
         var catalog = Catalog(dimension: settings.dimension)

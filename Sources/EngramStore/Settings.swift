@@ -23,47 +23,72 @@ public enum DecayBasis: String, Sendable, CaseIterable, Codable {
     case access
 }
 
-/// Default scoring, overridable per query.
+/// Default scoring (`[scoring]` in `engram.toml`), overridable per query.
 public struct ScoringDefaults: Sendable, Equatable {
+    /// `w_sim`, weight of similarity: finite, ≥ 0; default 1.
     public var wSim: Double = 1.0
+    /// `w_time`, weight of recency: finite, ≥ 0; default 0 (plain similarity order).
     public var wTime: Double = 0.0
+    /// `w_importance`, weight of importance: finite, ≥ 0; default 0.
     public var wImportance: Double = 0.0
-    /// Seconds.
+    /// `half_life`, in seconds: positive, at most `DurationText.maximum` (1,000 years);
+    /// default 30 days.
     public var halfLife: Double = 30 * 86_400
+    /// `decay`: `time` or `access`; default `time`.
     public var decay: DecayBasis = .time
     public init() {}
 }
 
-/// The contents of `<db>/engram.toml`. Every limit is a named setting with a default.
+/// The store's settings: the sections `[store]`, `[scoring]` and `[embedder]` of
+/// `<db>/engram.toml`, and its top-level `format`.
+///
+/// Every limit is a named setting with a default and a range; `validate()` checks the ranges,
+/// and reading a file (`parse`, `init(_:)`) validates what it read.
 public struct StoreSettings: Sendable, Equatable {
+    /// The `format` this version writes and the newest it reads.
     public static let formatVersion = 1
+    /// The sections of `engram.toml` the store owns, for `SettingsDocument.unclaimedSections(claimed:)`.
+    public static let sections: Set<String> = ["store", "scoring", "embedder"]
+
+    /// `[store] dimension`: the length of every vector, 1…65536; default 384. Fixed at creation.
     public var dimension: Int = 384
+    /// `[store] index`: `flat`, `ivf`, `hnsw` or `auto`; default `auto`.
     public var index: IndexKind = .auto
-    /// Sync the write-ahead log before acknowledging each write batch.
+    /// `[store] sync`: sync the write-ahead log before acknowledging each write batch; default true.
     public var sync: Bool = true
-    /// IVF lists probed per query; 0 = automatic (1/16 of the lists, at least 8 and at least
-    /// enough to scan ~6,000 vectors).
+    /// `[store] nprobe`: IVF lists probed per query, 0…65536 (more than the lists probes them
+    /// all); 0 = automatic (1/16 of the lists, at least 8 and at least enough to scan ~6,000
+    /// vectors); default 0.
     public var nprobe: Int = 0
+    /// `[store] ef_search`: HNSW search breadth, 1…65536 (a query asking for more results
+    /// searches at least that wide); default 64.
     public var efSearch: Int = 64
+    /// `[store] hnsw_m`: HNSW links per node, 4…512; default 32.
     public var hnswM: Int = 32
-    /// `auto` switches from flat to IVF at this many live memories.
+    /// `[store] auto_ivf_threshold`: `auto` switches from flat to IVF at this many live
+    /// memories, 320…1,000,000,000; default 20,000.
     public var autoIVFThreshold: Int = 20_000
-    /// IVF is not trained before this many vectors exist.
+    /// `[store] ivf_min_training_size`: IVF is not trained before this many vectors exist,
+    /// 320…1,000,000,000; default 10,000.
     public var ivfMinimumTrainingSize: Int = 10_000
-    /// Save a FAISS snapshot after this many changes since the last one.
+    /// `[store] snapshot_every`: save a FAISS snapshot after this many changes since the last
+    /// one, 1…1,000,000,000; default 200,000.
     public var snapshotEvery: Int = 200_000
-    /// Threads FAISS and OpenBLAS may use for index builds; 0 = all cores.
+    /// `[store] threads`: threads FAISS and OpenBLAS may use for index builds, 0…256;
+    /// 0 = all cores; default 0.
     public var threads: Int = 0
-    /// Largest accepted id, in UTF-8 bytes.
+    /// `[store] max_id_bytes`: largest accepted id, in UTF-8 bytes, 1…65536; default 512.
     public var maxIdBytes: Int = 512
-    /// Largest accepted text, in UTF-8 bytes.
+    /// `[store] max_text_bytes`: largest accepted text, in UTF-8 bytes, 1…67,108,864 (64 MiB);
+    /// default 1 MiB.
     public var maxTextBytes: Int = 1 << 20
+    /// `[scoring]`: the default weights, half-life and decay basis of queries.
     public var scoring = ScoringDefaults()
-    /// Identifier of the embedder whose vectors the database holds ("" = vectors come from
-    /// the caller). Set by the first text write; a different embedder is refused later.
-    public var embedder: String = ""
-    /// Folder of the embedder's model files ("" = found by the usual search: environment
-    /// variables, then `Data/models/`).
+    /// The bound embedder recorded by format-1 databases (`[embedder] model`, "" = none);
+    /// migrated into the database state on open. `toml()` no longer writes it.
+    public internal(set) var legacyEmbedder: String = ""
+    /// `[embedder] path`: folder of the embedder's model files; "" (the default) = found by
+    /// the usual search: environment variables, then `Data/models/`.
     public var embedderPath: String = ""
 
     public init(dimension: Int = 384, index: IndexKind = .auto) {
@@ -73,162 +98,96 @@ public struct StoreSettings: Sendable, Equatable {
 
     var effectiveThreads: Int { threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount }
 
-    // MARK: TOML
+    // MARK: Reading
 
-    /// Renders the settings as TOML with comments.
-    public func toml() -> String {
-        """
-        # Engram database settings. Edit with care: `dimension` cannot change after init.
-        format = \(Self.formatVersion)
-
-        [store]
-        dimension = \(dimension)
-        # flat | ivf | hnsw | auto (flat below auto_ivf_threshold live memories, then ivf)
-        index = "\(index.rawValue)"
-        # fsync the write-ahead log before a write is acknowledged
-        sync = \(sync)
-        # IVF lists probed per query (0 = automatic: nlist/16, at least ~6000 vectors); HNSW search breadth
-        nprobe = \(nprobe)
-        ef_search = \(efSearch)
-        hnsw_m = \(hnswM)
-        auto_ivf_threshold = \(autoIVFThreshold)
-        ivf_min_training_size = \(ivfMinimumTrainingSize)
-        snapshot_every = \(snapshotEvery)
-        # threads for index builds (0 = all cores)
-        threads = \(threads)
-        max_id_bytes = \(maxIdBytes)
-        max_text_bytes = \(maxTextBytes)
-
-        [scoring]
-        # score = w_sim*similarity + w_time*0.5^(age/half_life) + w_importance*importance
-        w_sim = \(scoring.wSim)
-        w_time = \(scoring.wTime)
-        w_importance = \(scoring.wImportance)
-        half_life = "\(DurationText.format(scoring.halfLife))"
-        # time (event time) | access (last access, else event time)
-        decay = "\(scoring.decay.rawValue)"
-
-        [embedder]
-        # set by the first text write; a database refuses vectors from another model
-        model = \(Self.quote(embedder))
-        # model folder ("" = $ENGRAM_EMBED_MODEL, $ENGRAM_MODELS, else Data/models/)
-        path = \(Self.quote(embedderPath))
-
-        """
-    }
-
-    /// Parses the TOML written by `toml()` (a subset of TOML: sections, `key = value` with
-    /// strings, numbers and booleans, `#` comments). Unknown keys are an error.
+    /// Parses and validates the text of `engram.toml` (see `init(_:)`).
+    ///
+    /// - Throws: `EngramError` (`invalidArgument`, reason `invalidSettings`) for invalid TOML,
+    ///   an unknown key in a store section, a value of the wrong type or out of its range.
     public static func parse(_ text: String) throws -> StoreSettings {
-        var s = StoreSettings()
-        var section = ""
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = stripComment(String(rawLine)).trimmingCharacters(in: .whitespaces)
-            if line.isEmpty { continue }
-            func fail(_ why: String) -> EngramError {
-                .invalidArgument("engram.toml line \(number + 1): \(why)")
-            }
-            if line.hasPrefix("[") {
-                guard line.hasSuffix("]") else { throw fail("unclosed section header") }
-                section = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
-                continue
-            }
-            guard let eq = line.firstIndex(of: "=") else { throw fail("expected key = value") }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            let isString = value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2
-            if isString { value = unquote(String(value.dropFirst().dropLast())) }
-            func int() throws -> Int { guard let v = Int(value) else { throw fail("\(key) must be an integer") }; return v }
-            func double() throws -> Double { guard let v = Double(value), v.isFinite else { throw fail("\(key) must be a number") }; return v }
-            func bool() throws -> Bool {
-                guard value == "true" || value == "false" else { throw fail("\(key) must be true or false") }
-                return value == "true"
-            }
-            switch (section, key) {
-            case ("", "format"):
-                guard try int() <= formatVersion else { throw fail("written by a newer Engram (format \(value))") }
-            case ("store", "dimension"): s.dimension = try int()
-            case ("store", "index"):
-                guard let kind = IndexKind(rawValue: value) else { throw fail("index must be flat, ivf, hnsw or auto") }
-                s.index = kind
-            case ("store", "sync"): s.sync = try bool()
-            case ("store", "nprobe"): s.nprobe = try int()
-            case ("store", "ef_search"): s.efSearch = try int()
-            case ("store", "hnsw_m"): s.hnswM = try int()
-            case ("store", "auto_ivf_threshold"): s.autoIVFThreshold = try int()
-            case ("store", "ivf_min_training_size"): s.ivfMinimumTrainingSize = try int()
-            case ("store", "snapshot_every"): s.snapshotEvery = try int()
-            case ("store", "threads"): s.threads = try int()
-            case ("store", "max_id_bytes"): s.maxIdBytes = try int()
-            case ("store", "max_text_bytes"): s.maxTextBytes = try int()
-            case ("scoring", "w_sim"): s.scoring.wSim = try double()
-            case ("scoring", "w_time"): s.scoring.wTime = try double()
-            case ("scoring", "w_importance"): s.scoring.wImportance = try double()
-            case ("scoring", "half_life"): s.scoring.halfLife = try DurationText.parse(value)
-            case ("scoring", "decay"):
-                guard let d = DecayBasis(rawValue: value) else { throw fail("decay must be time or access") }
-                s.scoring.decay = d
-            case ("embedder", "model"): s.embedder = value
-            case ("embedder", "path"): s.embedderPath = value
-            default:
-                throw fail("unknown setting \(section.isEmpty ? "" : section + ".")\(key)")
-            }
-        }
-        try s.validate()
-        return s
+        try StoreSettings(SettingsDocument(parsing: text))
     }
 
+    /// Reads the store's sections of `document` and validates them. A key that is absent takes
+    /// its default; sections the store does not own are left to their owners.
+    ///
+    /// - Throws: `EngramError` (`invalidArgument`, reason `invalidSettings`) naming the key:
+    ///   unknown keys in `[store]`, `[scoring]`, `[embedder]` or at the top level, values of the
+    ///   wrong TOML type, values outside their range, and a `format` newer than
+    ///   `formatVersion`.
+    public init(_ document: SettingsDocument) throws {
+        var top = document.topLevel
+        // The format first: a newer one explains every unknown key that follows.
+        let format = try top.integer("format", default: Self.formatVersion)
+        guard format <= Self.formatVersion else {
+            throw EngramError.invalidSettings("format \(format) was written by a newer Engram (this one reads format \(Self.formatVersion) and older); upgrade Engram")
+        }
+        guard format >= 1 else { throw EngramError.invalidSettings("format must be 1 or more, not \(format)") }
+
+        var store = try document.section("store")
+        dimension = try store.integer("dimension", default: dimension)
+        index = try store.choice("index", default: index)
+        sync = try store.boolean("sync", default: sync)
+        nprobe = try store.integer("nprobe", default: nprobe)
+        efSearch = try store.integer("ef_search", default: efSearch)
+        hnswM = try store.integer("hnsw_m", default: hnswM)
+        autoIVFThreshold = try store.integer("auto_ivf_threshold", default: autoIVFThreshold)
+        ivfMinimumTrainingSize = try store.integer("ivf_min_training_size", default: ivfMinimumTrainingSize)
+        snapshotEvery = try store.integer("snapshot_every", default: snapshotEvery)
+        threads = try store.integer("threads", default: threads)
+        maxIdBytes = try store.integer("max_id_bytes", default: maxIdBytes)
+        maxTextBytes = try store.integer("max_text_bytes", default: maxTextBytes)
+        try store.rejectUnknownKeys()
+
+        var scoring = try document.section("scoring")
+        self.scoring.wSim = try scoring.number("w_sim", default: self.scoring.wSim)
+        self.scoring.wTime = try scoring.number("w_time", default: self.scoring.wTime)
+        self.scoring.wImportance = try scoring.number("w_importance", default: self.scoring.wImportance)
+        self.scoring.halfLife = try scoring.duration("half_life", default: self.scoring.halfLife)
+        self.scoring.decay = try scoring.choice("decay", default: self.scoring.decay)
+        try scoring.rejectUnknownKeys()
+
+        var embedder = try document.section("embedder")
+        legacyEmbedder = try embedder.string("model", default: legacyEmbedder)
+        embedderPath = try embedder.string("path", default: embedderPath)
+        try embedder.rejectUnknownKeys()
+
+        // Last, so that `store = 3` is reported as a section that must be a table.
+        try top.rejectUnknownKeys()
+        try validate()
+    }
+
+    // MARK: Validation
+
+    /// Checks every setting against its documented range.
+    ///
+    /// - Throws: `EngramError` (`invalidArgument`, reason `invalidSettings`) naming the first
+    ///   setting out of range as `engram.toml` spells it: `engram.toml: [store] snapshot_every
+    ///   must be an integer from 1 to 1000000000, not -1`.
     public func validate() throws {
-        guard (1...65_536).contains(dimension) else { throw EngramError.invalidArgument("dimension must be between 1 and 65536") }
-        guard nprobe >= 0, efSearch >= 1, hnswM >= 4, threads >= 0 else {
-            throw EngramError.invalidArgument("nprobe, ef_search, hnsw_m and threads must be positive")
+        // IVF k-means needs 40 training vectors for each of the 8 lists of the smallest index.
+        let ivfMinimum = 320
+        let counts: [(String, Int, ClosedRange<Int>)] = [
+            ("dimension", dimension, 1...65_536),
+            ("nprobe", nprobe, 0...65_536),
+            ("ef_search", efSearch, 1...65_536),
+            ("hnsw_m", hnswM, 4...512),
+            ("auto_ivf_threshold", autoIVFThreshold, ivfMinimum...1_000_000_000),
+            ("ivf_min_training_size", ivfMinimumTrainingSize, ivfMinimum...1_000_000_000),
+            ("snapshot_every", snapshotEvery, 1...1_000_000_000),
+            ("threads", threads, 0...256),
+            ("max_id_bytes", maxIdBytes, 1...65_536),
+            ("max_text_bytes", maxTextBytes, 1...(64 << 20)),
+        ]
+        for (key, value, range) in counts where !range.contains(value) {
+            throw EngramError.invalidSettings("[store] \(key) must be an integer from \(range.lowerBound) to \(range.upperBound), not \(value)")
         }
-        guard scoring.halfLife > 0 else { throw EngramError.invalidArgument("half_life must be positive") }
-    }
-
-    private static func stripComment(_ line: String) -> String {
-        var inString = false, escaped = false
-        for (i, c) in line.enumerated() {
-            if inString && c == "\\" && !escaped { escaped = true; continue }
-            if c == "\"" && !escaped { inString.toggle() }
-            escaped = false
-            if c == "#" && !inString { return String(line.prefix(i)) }
+        for (key, weight) in [("w_sim", scoring.wSim), ("w_time", scoring.wTime), ("w_importance", scoring.wImportance)]
+        where !(weight.isFinite && weight >= 0) {
+            throw EngramError.invalidSettings("[scoring] \(key) must be a finite number ≥ 0, not \(weight)")
         }
-        return line
-    }
-
-    /// A TOML basic string.
-    static func quote(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-    }
-
-    private static func unquote(_ s: String) -> String {
-        var out = "", escaped = false
-        for c in s {
-            if escaped { out.append(c); escaped = false } else if c == "\\" { escaped = true } else { out.append(c) }
+        guard scoring.halfLife > 0, scoring.halfLife <= DurationText.maximum else {
+            throw EngramError.invalidSettings("[scoring] half_life must be a positive duration of at most 1000 years, not \(scoring.halfLife) seconds")
         }
-        return out
-    }
-}
-
-/// Durations written as `45s`, `90m`, `12h`, `30d`, `2w` (or plain seconds).
-public enum DurationText {
-    public static func parse(_ text: String) throws -> Double {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-        var number = t, scale = 1.0
-        if let last = t.last, let unit = units[last] { number = String(t.dropLast()); scale = unit }
-        guard let value = Double(number), value.isFinite, value > 0 else {
-            throw EngramError.invalidArgument("invalid duration '\(text)': use e.g. 90m, 12h, 30d")
-        }
-        return value * scale
-    }
-
-    public static func format(_ seconds: Double) -> String {
-        for (unit, size) in [("w", 604_800.0), ("d", 86_400), ("h", 3600), ("m", 60)] {
-            let v = seconds / size
-            if v >= 1, v == v.rounded() { return "\(Int(v))\(unit)" }
-        }
-        return seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
     }
 }

@@ -70,20 +70,27 @@ struct BadInputTests {
             try store.close()
             // A corrupt settings file is reported with its line.
             try Data("[store]\ndimension = many\n".utf8).write(to: dir.appendingPathComponent("engram.toml"))
-            #expect(throws: EngramError.invalidArgument("engram.toml line 2: dimension must be an integer")) { try MemoryStore.open(at: dir) }
+            let error = #expect(throws: EngramError.self) { try MemoryStore.open(at: dir) }
+            #expect(error?.reason == .invalidSettings && error?.message.hasPrefix("engram.toml: line 2,") == true, "\(String(describing: error))")
         }
     }
+}
 
-    @Test func settingsRoundTrip() throws {
-        var s = StoreSettings(dimension: 128, index: .hnsw)
-        s.scoring.halfLife = 12 * 3600
-        s.scoring.wTime = 0.25
-        s.embedder = "all-MiniLM-L6-v2"
-        s.embedderPath = "/models/mini \"lm\" # 1"
-        #expect(try StoreSettings.parse(s.toml()) == s)
-        #expect(throws: EngramError.self) { try StoreSettings.parse("[store]\nbogus = 1\n") }
-        #expect(try DurationText.parse("90m") == 5400)
-        #expect(try DurationText.parse("30d") == 30 * 86_400)
-        #expect(throws: EngramError.self) { try DurationText.parse("soon") }
+@Suite("Settings sections")
+struct SettingsSectionTests {
+    @Test("a section no module reads is refused on open, naming it")
+    func unknownSection() throws {
+        try withTempDirectory { dir in
+            try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 3)).close()
+            let toml = dir.appendingPathComponent("engram.toml")
+            let original = try String(contentsOf: toml, encoding: .utf8)
+            try (original + "\n[scorng]\nw_time = 1\n").write(to: toml, atomically: true, encoding: .utf8)
+            #expect(throws: EngramError(.invalidArgument, "engram.toml: unknown section [scorng] (known: [embedder], [scoring], [store])", reason: .invalidSettings)) {
+                try MemoryStore.open(at: dir)
+            }
+            // A section a registered module reads is accepted.
+            try (original + "\n[graph]\ndepth = 2\n").write(to: toml, atomically: true, encoding: .utf8)
+            try MemoryStore.open(at: dir, registration: .init(settingsSections: ["graph"])).close()
+        }
     }
 }
