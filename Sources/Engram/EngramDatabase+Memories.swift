@@ -89,7 +89,7 @@ extension EngramDatabase {
 
     /// Visits every memory in id order.
     public func export(includeVectors: Bool, _ body: (MemoryRecord) throws -> Void) throws {
-        try store.export { try body(MemoryRecord($0, includeVector: includeVectors)) }
+        try store.export(includeVectors: includeVectors) { try body(MemoryRecord($0, includeVector: includeVectors)) }
     }
 }
 

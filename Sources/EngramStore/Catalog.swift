@@ -90,9 +90,11 @@ struct Catalog {
             tagPostings[Int(tag)].append(label)
         }
         meta[l] = memory.meta
-        memory.vector.withUnsafeBufferPointer { src in
-            vectors.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<dimension { dst[l * dimension + i] = src[i] }
+        if memory.vector.count == dimension {
+            memory.vector.withUnsafeBufferPointer { src in
+                vectors.withUnsafeMutableBufferPointer { dst in
+                    for i in 0..<dimension { dst[l * dimension + i] = src[i] }
+                }
             }
         }
         liveBits[l >> 3] |= 1 << (l & 7)
@@ -149,6 +151,23 @@ struct Catalog {
         merged.append(contentsOf: timeOrder[i...])
         merged.append(contentsOf: added[j...])
         timeOrder = merged
+    }
+
+    /// Reads the vectors of `labels` (ascending) from the vector file, in one sequential pass.
+    mutating func loadVectors(_ labels: [Int64], from file: VectorFile) throws {
+        guard let last = labels.last else { return }
+        let d = dimension
+        var next = 0
+        try vectors.withUnsafeMutableBufferPointer { dst in
+            try file.scan(count: last + 1) { start, rows in
+                let end = start + Int64(rows.count / d)
+                while next < labels.count && labels[next] < end {
+                    let row = Int(labels[next] - start) * d
+                    (dst.baseAddress! + Int(labels[next]) * d).update(from: rows.baseAddress! + row, count: d)
+                    next += 1
+                }
+            }
+        }
     }
 
     mutating func setAccessed(label: Int64, at time: Double) {

@@ -31,9 +31,15 @@ extension MemoryStore {
     /// The sequence number of the last committed change.
     public var lastChange: UInt64 { locked { changeSeq } }
 
-    /// The record stored under `id`, read from RocksDB (caller holds the lock).
-    func readRecord(_ id: String) throws -> Memory? {
+    /// The record stored under `id`, read from RocksDB, with its vector from the vector file
+    /// when `withVector` (else the vector is empty, or inline for a format-1 record).
+    func readRecord(_ id: String, withVector: Bool) throws -> Memory? {
         guard let raw = try requireOpen().get(Family.records, Array(id.utf8)) else { return nil }
-        return try raw.withUnsafeBytes { try RecordCodec.decode($0).memory }
+        var (memory, label) = try raw.withUnsafeBytes { try RecordCodec.decode($0) }
+        if withVector && memory.vector.isEmpty {
+            guard let vectorFile else { throw EngramError.corrupt("record '\(id)' has no vector") }
+            memory.vector = try vectorFile.vector(label)
+        }
+        return memory
     }
 }

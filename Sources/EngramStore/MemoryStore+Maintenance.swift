@@ -40,7 +40,7 @@ extension MemoryStore {
     /// The memory with `id`, or `EngramError.notFound`.
     public func get(_ id: String) throws -> Memory {
         try locked {
-            guard let memory = try readRecord(id) else { throw EngramError.notFound(id: id) }
+            guard let memory = try readRecord(id, withVector: true) else { throw EngramError.notFound(id: id) }
             return memory
         }
     }
@@ -70,11 +70,18 @@ extension MemoryStore {
     }
 
     /// Visits every memory in id order.
-    public func export(_ body: (Memory) throws -> Void) throws {
+    public func export(includeVectors: Bool = true, _ body: (Memory) throws -> Void) throws {
         try locked {
             let db = try requireOpen()
             try db.scan(Family.records) { _, value in
-                try body(try RecordCodec.decode(value).memory)
+                var (memory, label) = try RecordCodec.decode(value)
+                if includeVectors && memory.vector.isEmpty {
+                    guard let vectorFile else { throw EngramError.corrupt("record '\(memory.id)' has no vector") }
+                    memory.vector = try vectorFile.vector(label)
+                } else if !includeVectors {
+                    memory.vector = []
+                }
+                try body(memory)
                 return true
             }
         }
@@ -97,10 +104,17 @@ extension MemoryStore {
             let db = try requireOpen()
             var live: [Int64: String] = [:]
             var inconsistent: [String] = []
+            let rowsOnFile = vectorFile?.rowCapacity ?? 0
+            var row = [Float](repeating: 0, count: settings.dimension)
             try db.scan(Family.records) { key, value in
                 let (memory, label) = try RecordCodec.decode(value)
                 let keyId = String(decoding: key, as: UTF8.self)
-                if keyId != memory.id || memory.vector.count != settings.dimension || label < 0 || label >= nextLabel
+                var vectorOK = memory.vector.count == settings.dimension
+                if memory.vector.isEmpty, let vectorFile, label >= 0, label < rowsOnFile {
+                    try row.withUnsafeMutableBufferPointer { try vectorFile.read(label, into: $0.baseAddress!) }
+                    vectorOK = Self.isUnitVector(row)
+                }
+                if keyId != memory.id || !vectorOK || label < 0 || label >= nextLabel
                     || live[label] != nil || catalog.idToLabel[memory.id] != label {
                     inconsistent.append(memory.id)
                 }
@@ -123,6 +137,18 @@ extension MemoryStore {
                                duplicatesInIndex: duplicates.sorted(), inconsistentRecords: inconsistent,
                                tombstones: tombstones)
         }
+    }
+}
+
+extension MemoryStore {
+    /// Whether a stored vector is finite and of unit length (as every stored vector is).
+    static func isUnitVector(_ v: [Float]) -> Bool {
+        var sum: Double = 0
+        for x in v {
+            guard x.isFinite else { return false }
+            sum += Double(x) * Double(x)
+        }
+        return abs(sum - 1) < 1e-3
     }
 }
 

@@ -40,7 +40,7 @@ extension MemoryStore {
                 }
                 var memory: Memory?
                 if q.fetchRecords {
-                    guard let record = try readRecord(id) else {
+                    guard let record = try readRecord(id, withVector: false) else {
                         throw EngramError.corrupt("memory '\(id)' is in the catalog but not in RocksDB; run `engram check`")
                     }
                     memory = record

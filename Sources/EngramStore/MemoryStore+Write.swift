@@ -48,6 +48,26 @@ extension MemoryStore {
         return deleted
     }
 
+    /// Writes the vectors of the labels a transaction creates to the vector file, durably
+    /// (when `sync`) before the batch that makes them live is committed.
+    private func writeVectors(of tx: StoreTransaction, sync: Bool) throws {
+        var labels: [Int64] = []
+        var rows: [Float] = []
+        for case let .insert(memory, label) in tx.steps {
+            labels.append(label)
+            rows.append(contentsOf: memory.vector)
+        }
+        guard !labels.isEmpty else { return }
+        guard let vectorFile else { throw EngramError.readOnly }
+        do {
+            try rows.withUnsafeBufferPointer { try vectorFile.write(labels: labels, vectors: $0) }
+            if sync { try vectorFile.sync() }
+        } catch let error as EngramError {
+            if error.isStorageFailure { writeFailure = error }
+            throw error
+        }
+    }
+
     /// Memories deleted per committed batch by `delete(matching:)`.
     static let deleteSliceSize = 50_000
 
@@ -62,6 +82,7 @@ extension MemoryStore {
         }
         let trim = tx.watermarks.isEmpty ? trimmedThrough : trimLocked(tx.batch, watermarks: watermarks)
         guard tx.batch.count > 0 else { return }
+        try writeVectors(of: tx, sync: sync)
         try commit(tx.batch, to: db, sync: sync)
 
         // Committed: bring the in-memory state up to date. From here on nothing may throw
@@ -123,6 +144,7 @@ extension MemoryStore {
         for label in labels {
             guard let id = catalog.ids[Int(label)], let raw = try db.get(Family.records, Array(id.utf8)) else { continue }
             var (memory, _) = try raw.withUnsafeBytes { try RecordCodec.decode($0) }
+            memory.vector = []
             memory.lastAccessedAt = time
             batch.put(Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
         }

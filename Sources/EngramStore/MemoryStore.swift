@@ -69,6 +69,9 @@ public final class MemoryStore: @unchecked Sendable {
     var boundEmbedder: String
     /// Set by the first failed write; see `commit`.
     var writeFailure: EngramError?
+    /// The vectors by label (nil only for a format-1 database opened read-only, whose
+    /// vectors are still inside its records).
+    let vectorFile: VectorFile?
 
     var indexDirectory: URL { directory.appendingPathComponent("index") }
     static func settingsURL(_ dir: URL) -> URL { dir.appendingPathComponent("engram.toml") }
@@ -156,20 +159,37 @@ public final class MemoryStore: @unchecked Sendable {
         boundEmbedder = try db.get(Family.state, StateKey.embedder).map { String(decoding: $0, as: UTF8.self) }
             ?? settings.legacyEmbedder
 
-        // 1. The catalog, from the records.
+        // 1. The catalog, from the records; vectors from the vector file (or, in records
+        // written by format 1, from the record itself).
+        let vectorFile: VectorFile?
+        if readOnly && format < 2 && !FileManager.default.fileExists(atPath: directory.appendingPathComponent(VectorFile.fileName).path) {
+            vectorFile = nil
+        } else {
+            vectorFile = try VectorFile(directory: directory, dimension: settings.dimension, readOnly: readOnly)
+        }
+        self.vectorFile = vectorFile
+        let rowsOnFile = vectorFile?.rowCapacity ?? 0
         var catalog = Catalog(dimension: settings.dimension)
         catalog.reserveLabels(Int(nextLabel))
         var inconsistent = 0
+        var inlineVectors: [(id: String, label: Int64)] = []
+        var fromFile: [Int64] = []
         try db.scan(Family.records) { key, value in
             let (memory, label) = try RecordCodec.decode(value)
             // A corrupt record is left out (and reported by `check`) rather than stopping
             // the open: the rest of the database stays usable.
-            guard memory.vector.count == settings.dimension, label >= 0, label < nextLabel, !catalog.isLive(label) else {
+            let inline = !memory.vector.isEmpty
+            guard label >= 0, label < nextLabel, !catalog.isLive(label),
+                  inline ? memory.vector.count == settings.dimension : label < rowsOnFile else {
                 inconsistent += 1
                 return true
             }
             catalog.insert(memory, label: label)
+            if inline { inlineVectors.append((memory.id, label)) } else { fromFile.append(label) }
             return true
+        }
+        if let vectorFile, !fromFile.isEmpty {
+            try catalog.loadVectors(fromFile.sorted(), from: vectorFile)
         }
         catalog.compactIndexes()
         if inconsistent > 0 {
@@ -211,7 +231,7 @@ public final class MemoryStore: @unchecked Sendable {
         self.consumers = consumers
 
         guard !readOnly else { return }
-        if format < Self.formatVersion { try migrate(from: format, db: db) }
+        if format < Self.formatVersion { try migrate(from: format, db: db, inlineVectors: inlineVectors) }
         if recovered == nil && catalog.liveCount > 0 { try saveSnapshotLocked() }
         if index.shouldGrow(liveCount: catalog.liveCount) {
             // E.g. the index setting was changed in engram.toml since the snapshot.
@@ -220,16 +240,43 @@ public final class MemoryStore: @unchecked Sendable {
         }
     }
 
-    /// Brings a database of an older format up to this one, in one batch.
-    private func migrate(from format: UInt64, db: RocksDB) throws {
+    /// Brings a database of an older format up to this one. Format 1 kept each vector in its
+    /// record and the bound embedder in engram.toml: the vectors move to the vector file
+    /// (synced before any record loses its copy), the records are rewritten without them in
+    /// bounded batches, and the format is recorded last, so that a crash part-way leaves a
+    /// database that opens and finishes the migration.
+    private func migrate(from format: UInt64, db: RocksDB, inlineVectors: [(id: String, label: Int64)]) throws {
+        let started = Date()
+        if let vectorFile, !inlineVectors.isEmpty {
+            let moved = inlineVectors.sorted { $0.label < $1.label }
+            for start in stride(from: 0, to: moved.count, by: Self.migrationBatch) {
+                let slice = moved[start..<min(start + Self.migrationBatch, moved.count)]
+                var rows: [Float] = []
+                rows.reserveCapacity(slice.count * settings.dimension)
+                for entry in slice { rows.append(contentsOf: catalog.vector(entry.label)) }
+                try rows.withUnsafeBufferPointer { try vectorFile.write(labels: slice.map(\.label), vectors: $0) }
+            }
+            try vectorFile.sync()
+            for start in stride(from: 0, to: moved.count, by: Self.migrationBatch) {
+                let batch = db.makeBatch()
+                for entry in moved[start..<min(start + Self.migrationBatch, moved.count)] {
+                    guard let memory = try readRecord(entry.id, withVector: false) else { continue }
+                    batch.put(Family.records, Array(entry.id.utf8), RecordCodec.encode(memory, label: entry.label))
+                }
+                try commit(batch, to: db, sync: true)
+            }
+        }
         let batch = db.makeBatch()
         if format < 2 && !boundEmbedder.isEmpty {
             batch.put(Family.state, StateKey.embedder, Array(boundEmbedder.utf8))
         }
         batch.put(Family.state, StateKey.format, Self.encodeU64(Self.formatVersion))
         try commit(batch, to: db, sync: true)
-        logger.notice("migrated \(directory.path) from format \(format) to \(Self.formatVersion)")
+        logger.notice("migrated \(directory.path) from format \(format) to \(Self.formatVersion) (\(inlineVectors.count) vectors moved to \(VectorFile.fileName)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
     }
+
+    /// Records rewritten per batch by a migration.
+    static let migrationBatch = 10_000
 
     /// Applies the logged changes after `seq` to `index`. Labels are never reused, so the
     /// outcome does not depend on order: add what is live now, remove what was removed.

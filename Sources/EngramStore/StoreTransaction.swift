@@ -110,7 +110,7 @@ public final class StoreTransaction {
             guard let entry else { return nil }
             for case let .insert(memory, label) in steps.reversed() where label == entry.label { return memory }
         }
-        return try store.readRecord(id)
+        return try store.readRecord(id, withVector: true)
     }
 
     /// Stages a put into `family`, which a module registered when the database was opened.

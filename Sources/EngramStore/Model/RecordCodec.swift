@@ -3,15 +3,17 @@ import Foundation
 
 /// The binary layout of a stored memory (the `records` column family's values).
 ///
-/// Version 1, little-endian: `u8 version, u64 label, str id, str namespace, str text,
+/// Version 2, little-endian: `u8 version, u64 label, str id, str namespace, str text,
 /// u32 n + n×str tags, str meta-json, f64 time, created, updated, expires, validTo,
-/// importance, lastAccessed (NaN = none), u32 d + d×f32 vector`, where `str` is a u32 byte
-/// length followed by UTF-8.
+/// importance, lastAccessed (NaN = none)`, where `str` is a u32 byte length followed by
+/// UTF-8. The vector is not in the record: it is row `label` of the vector file.
+/// Version 1 (format-1 databases) ended with `u32 d + d×f32 vector`; it is still read.
 enum RecordCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
+    /// Encodes everything but the vector.
     static func encode(_ memory: Memory, label: Int64) -> [UInt8] {
-        var out = ByteWriter(capacity: 96 + memory.text.utf8.count + memory.vector.count * 4)
+        var out = ByteWriter(capacity: 96 + memory.id.utf8.count + memory.text.utf8.count)
         out.u8(version)
         out.u64(UInt64(bitPattern: label))
         out.string(memory.id)
@@ -24,18 +26,19 @@ enum RecordCodec {
                       memory.validTo ?? .nan, memory.importance, memory.lastAccessedAt ?? .nan] {
             out.f64(value)
         }
-        out.u32(UInt32(memory.vector.count))
-        memory.vector.forEach { out.f32($0) }
         return out.bytes
     }
 
+    /// Decodes a record. The memory's `vector` is empty for a version-2 record (read it from
+    /// the vector file) and holds the inline vector of a version-1 record.
     static func decode(_ bytes: UnsafeRawBufferPointer) throws -> (memory: Memory, label: Int64) {
         var r = ByteReader(bytes)
-        guard try r.u8() == version else { throw EngramError.storage("record has an unknown format version") }
+        let version = try r.u8()
+        guard version == 1 || version == 2 else { throw EngramError.corrupt("a record has the unknown format version \(version)") }
         let label = Int64(bitPattern: try r.u64())
         let id = try r.string(), namespace = try r.string(), text = try r.string()
         let tagCount = Int(try r.u32())
-        guard tagCount <= bytes.count else { throw EngramError.storage("corrupt record '\(id)'") }
+        guard tagCount <= bytes.count else { throw EngramError.corrupt("record '\(id)' is malformed") }
         var tags: [String] = []
         tags.reserveCapacity(tagCount)
         for _ in 0..<tagCount { tags.append(try r.string()) }
@@ -43,14 +46,16 @@ enum RecordCodec {
         let meta = metaText.isEmpty ? [:] : try decodeMeta(metaText)
         let time = try r.f64(), created = try r.f64(), updated = try r.f64()
         let expires = try r.f64(), validTo = try r.f64(), importance = try r.f64(), accessed = try r.f64()
-        let dimension = Int(try r.u32())
-        let vector = try r.floats(dimension)
+        let vector = version == 1 ? try r.floats(Int(try r.u32())) : []
         let memory = Memory(id: id, namespace: namespace, text: text, vector: vector, tags: tags, meta: meta,
                             time: time, createdAt: created, updatedAt: updated,
                             expiresAt: expires.isNaN ? nil : expires, validTo: validTo.isNaN ? nil : validTo,
                             importance: importance, lastAccessedAt: accessed.isNaN ? nil : accessed)
         return (memory, label)
     }
+
+    /// The record format version of an encoded record (0 if empty).
+    static func version(of bytes: UnsafeRawBufferPointer) -> UInt8 { bytes.first ?? 0 }
 
     static func encodeMeta(_ meta: [String: JSONValue]) -> String {
         let encoder = JSONEncoder()
@@ -60,7 +65,7 @@ enum RecordCodec {
 
     static func decodeMeta(_ text: String) throws -> [String: JSONValue] {
         do { return try JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)) }
-        catch { throw EngramError.storage("corrupt metadata in record: \(error)") }
+        catch { throw EngramError.corrupt("a record's metadata is not valid JSON: \(error)") }
     }
 }
 
@@ -83,7 +88,7 @@ struct ByteReader {
     init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
     private mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
-        guard n >= 0, offset + n <= buffer.count else { throw EngramError.storage("truncated record") }
+        guard n >= 0, offset + n <= buffer.count else { throw EngramError.corrupt("a record is truncated") }
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
     }
