@@ -86,8 +86,6 @@ char *cfaiss_index_factory(int dimension, const char *description, int metric_in
 
 void cfaiss_index_free(cfaiss_index *index) { delete index; }
 
-void *cfaiss_index_inner(cfaiss_index *index) { return index->index.get(); }
-
 int cfaiss_index_dimension(const cfaiss_index *index) { return index->index->d; }
 int64_t cfaiss_index_ntotal(const cfaiss_index *index) { return index->index->ntotal; }
 int cfaiss_index_is_trained(const cfaiss_index *index) { return index->index->is_trained ? 1 : 0; }

@@ -159,5 +159,18 @@ bool scan_ivf(const faiss::Index *inner, const float *query, idx_t k, size_t npr
 
 extern "C" void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int64_t *rows, size_t n,
                                 float *out) {
-    for (size_t i = 0; i < n; i++) out[i] = cfaiss::dot(query, base + static_cast<size_t>(rows[i]) * d, d);
+    // Rows are scattered: fetch a few rows ahead so that memory latency overlaps the math.
+    constexpr size_t ahead = 4;
+    const size_t lines = (d * sizeof(float) + 63) / 64;
+    for (size_t i = 0; i < n && i < ahead; i++) {
+        const char *row = reinterpret_cast<const char *>(base + static_cast<size_t>(rows[i]) * d);
+        for (size_t l = 0; l < lines; l++) _mm_prefetch(row + 64 * l, _MM_HINT_T0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i + ahead < n) {
+            const char *row = reinterpret_cast<const char *>(base + static_cast<size_t>(rows[i + ahead]) * d);
+            for (size_t l = 0; l < lines; l++) _mm_prefetch(row + 64 * l, _MM_HINT_T0);
+        }
+        out[i] = cfaiss::dot(query, base + static_cast<size_t>(rows[i]) * d, d);
+    }
 }

@@ -8,10 +8,6 @@
 #include <faiss/Index.h>
 #include <faiss/impl/IDSelector.h>
 
-struct cfaiss_index;
-/// The faiss::Index behind a handle (as void*, so that the C header stays C).
-extern "C" void *cfaiss_index_inner(cfaiss_index *index);
-
 namespace cfaiss {
 /// FAISS's label type. FAISS 1.7.3 (Debian 12) has only faiss::Index::idx_t; later versions
 /// have only faiss::idx_t. Both are int64_t, checked against Index::ntotal (an idx_t in all).

@@ -19,8 +19,6 @@
 
 #include <faiss/Clustering.h>
 #include <faiss/IndexFlat.h>
-#include <faiss/IndexIDMap.h>
-#include <faiss/IndexIVF.h>
 #include <faiss/impl/FaissAssert.h>
 
 namespace {
@@ -53,22 +51,18 @@ void kmeans(size_t d, size_t n, const float *x, size_t k, int niter, int seed, s
 
 } // namespace
 
-extern "C" char *cfaiss_ivf_train_two_level(cfaiss_index *index, int64_t n, const float *vectors, int niter,
-                                            int seed) {
+extern "C" char *cfaiss_kmeans_two_level(int64_t dimension, int64_t n, const float *vectors, int64_t nlist,
+                                         int niter, int seed, float *out) {
     try {
-        faiss::Index *outer = reinterpret_cast<faiss::Index *>(cfaiss_index_inner(index));
-        auto *ivf = dynamic_cast<faiss::IndexIVF *>(outer);
-        FAISS_THROW_IF_NOT_MSG(ivf != nullptr, "not an IVF index");
-        auto *quantizer = dynamic_cast<faiss::IndexFlat *>(ivf->quantizer);
-        FAISS_THROW_IF_NOT_MSG(quantizer != nullptr, "the IVF quantizer is not flat");
-        FAISS_THROW_IF_NOT_MSG(n > 0, "no training vectors");
-        const size_t d = static_cast<size_t>(ivf->d), nlist = ivf->nlist, count = static_cast<size_t>(n);
+        FAISS_THROW_IF_NOT_MSG(n > 0 && nlist > 0 && dimension > 0, "no training vectors");
+        const size_t d = static_cast<size_t>(dimension), count = static_cast<size_t>(n);
+        const size_t lists = static_cast<size_t>(nlist);
         std::vector<float> centroids;
-        centroids.reserve(nlist * d);
-        const size_t groups = static_cast<size_t>(std::ceil(std::sqrt(static_cast<double>(nlist))));
-        if (nlist <= 64 || count <= nlist) {
-            kmeans(d, count, vectors, std::min(nlist, count), niter, seed, centroids);
-            for (size_t i = centroids.size() / d; i < nlist; i++) centroids.insert(centroids.end(), vectors, vectors + d);
+        centroids.reserve(lists * d);
+        const size_t groups = static_cast<size_t>(std::ceil(std::sqrt(static_cast<double>(lists))));
+        if (lists <= 64 || count <= lists) {
+            kmeans(d, count, vectors, std::min(lists, count), niter, seed, centroids);
+            for (size_t i = centroids.size() / d; i < lists; i++) centroids.insert(centroids.end(), vectors, vectors + d);
         } else {
             // Level 1: √nlist groups.
             std::vector<float> top;
@@ -86,16 +80,16 @@ extern "C" char *cfaiss_ivf_train_two_level(cfaiss_index *index, int64_t n, cons
             std::vector<std::pair<double, size_t>> remainders;
             size_t given = 0;
             for (size_t g = 0; g < groups; g++) {
-                double exact = static_cast<double>(nlist) * members[g].size() / count;
+                double exact = static_cast<double>(lists) * members[g].size() / count;
                 share[g] = members[g].empty() ? 0 : std::max<size_t>(1, static_cast<size_t>(exact));
                 given += share[g];
                 remainders.push_back({exact - std::floor(exact), g});
             }
             std::sort(remainders.begin(), remainders.end(), [](auto a, auto b) { return a.first > b.first; });
-            for (size_t i = 0; given < nlist; i = (i + 1) % groups) {
+            for (size_t i = 0; given < lists; i = (i + 1) % groups) {
                 if (!members[remainders[i].second].empty()) { share[remainders[i].second]++; given++; }
             }
-            while (given > nlist) {
+            while (given > lists) {
                 size_t largest = static_cast<size_t>(std::max_element(share.begin(), share.end()) - share.begin());
                 share[largest]--;
                 given--;
@@ -109,10 +103,8 @@ extern "C" char *cfaiss_ivf_train_two_level(cfaiss_index *index, int64_t n, cons
                 kmeans(d, members[g].size(), points.data(), share[g], niter, seed + static_cast<int>(g) + 1, centroids);
             }
         }
-        FAISS_THROW_IF_NOT_MSG(centroids.size() == nlist * d, "two-level k-means produced the wrong number of lists");
-        quantizer->reset();
-        quantizer->add(static_cast<faiss::Index::idx_t>(nlist), centroids.data());
-        ivf->is_trained = true;
+        FAISS_THROW_IF_NOT_MSG(centroids.size() == lists * d, "two-level k-means produced the wrong number of lists");
+        std::copy(centroids.begin(), centroids.end(), out);
         return nullptr;
     } catch (const std::exception &e) {
         return copy_error(e.what());

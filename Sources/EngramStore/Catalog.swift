@@ -3,9 +3,10 @@ import Foundation
 /// The in-memory image of every memory's searchable fields, indexed by internal label.
 ///
 /// Rebuilt from RocksDB on open; updated only after a write batch has been committed.
-/// Holds what filters and scores need (never the text), plus the vectors, so that exact
-/// scans and exact re-scoring never touch the disk. Labels are never reused: an update gets
-/// a new label and the old one dies.
+/// Holds what filters and scores need (never the text), plus the quantized vectors (`codes`),
+/// so that scans never touch the disk; full vectors are read from the vector file only to
+/// settle a top-k exactly. Labels are never reused: an update gets a new label and the old
+/// one dies.
 struct Catalog {
     let dimension: Int
     private(set) var ids: [String?] = []
@@ -18,8 +19,8 @@ struct Catalog {
     private(set) var endOfLife: [Double] = []
     private(set) var tags: [[Int32]] = []
     private(set) var meta: [[String: JSONValue]] = []
-    /// Row `label` holds that label's unit vector (garbage for dead labels).
-    private(set) var vectors: [Float] = []
+    /// The quantized vectors by label.
+    var codes: Codes
     /// Bit `label` is set while the label is live.
     private(set) var liveBits: [UInt8] = []
     private(set) var idToLabel: [String: Int64] = [:]
@@ -40,7 +41,10 @@ struct Catalog {
     private(set) var namespaceNames: [String] = []
     private var tagIds: [String: Int32] = [:]
 
-    init(dimension: Int) { self.dimension = dimension }
+    init(dimension: Int) {
+        self.dimension = dimension
+        codes = Codes(quantizer: .uniform(dimension: dimension))
+    }
 
     /// Labels issued so far (live or dead).
     var labelCount: Int { ids.count }
@@ -66,7 +70,7 @@ struct Catalog {
         endOfLife.append(contentsOf: repeatElement(.infinity, count: extra))
         tags.append(contentsOf: repeatElement([], count: extra))
         meta.append(contentsOf: repeatElement([:], count: extra))
-        vectors.append(contentsOf: repeatElement(0, count: extra * dimension))
+        codes.reserve(count)
         let bytes = (count + 7) / 8
         if liveBits.count < bytes { liveBits.append(contentsOf: repeatElement(0, count: bytes - liveBits.count)) }
     }
@@ -90,13 +94,7 @@ struct Catalog {
             tagPostings[Int(tag)].append(label)
         }
         meta[l] = memory.meta
-        if memory.vector.count == dimension {
-            memory.vector.withUnsafeBufferPointer { src in
-                vectors.withUnsafeMutableBufferPointer { dst in
-                    for i in 0..<dimension { dst[l * dimension + i] = src[i] }
-                }
-            }
-        }
+        if memory.vector.count == dimension { memory.vector.withUnsafeBufferPointer { codes.set(label, $0) } }
         liveBits[l >> 3] |= 1 << (l & 7)
         idToLabel[memory.id] = label
         liveCount += 1
@@ -153,31 +151,20 @@ struct Catalog {
         timeOrder = merged
     }
 
-    /// Reads the vectors of `labels` (ascending) from the vector file, in one sequential pass.
-    mutating func loadVectors(_ labels: [Int64], from file: VectorFile) throws {
-        guard let last = labels.last else { return }
+    /// Encodes the vectors of `labels` from `source`.
+    mutating func encode(_ labels: [Int64], from source: VectorSource) throws {
         let d = dimension
-        var next = 0
-        try vectors.withUnsafeMutableBufferPointer { dst in
-            try file.scan(count: last + 1) { start, rows in
-                let end = start + Int64(rows.count / d)
-                while next < labels.count && labels[next] < end {
-                    let row = Int(labels[next] - start) * d
-                    (dst.baseAddress! + Int(labels[next]) * d).update(from: rows.baseAddress! + row, count: d)
-                    next += 1
-                }
+        for start in stride(from: 0, to: labels.count, by: 4096) {
+            let part = labels[start..<min(start + 4096, labels.count)]
+            let rows = try source.rows(part)
+            rows.withUnsafeBufferPointer { buffer in
+                for (i, label) in part.enumerated() { codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d])) }
             }
         }
     }
 
     mutating func setAccessed(label: Int64, at time: Double) {
         if isLive(label) { accessed[Int(label)] = time }
-    }
-
-    /// The unit vector of `label`.
-    func vector(_ label: Int64) -> ArraySlice<Float> {
-        let start = Int(label) * dimension
-        return vectors[start..<start + dimension]
     }
 
     /// Every live label, ascending.
@@ -234,13 +221,15 @@ struct CompiledFilter {
         needsCheck = filter.isRestrictive || catalog.expiringCount > 0
     }
 
-    /// Whether live `label` passes the filter.
-    func matches(_ label: Int, in c: Catalog) -> Bool {
+    /// Whether live `label` passes the filter. With `tagsChecked`, the caller found `label`
+    /// in the postings of the filter's only tag condition, which is then not checked again.
+    func matches(_ label: Int, in c: borrowing Catalog, tagsChecked: Bool = false) -> Bool {
         if let ns = namespace, c.namespaces[label] != ns { return false }
         let t = c.times[label]
         if t < since || t > until { return false }
         if let asOf, t > asOf { return false }
         if c.endOfLife[label] <= inForceAt { return false }
+        if tagsChecked { return metaEquals.isEmpty || matchesMeta(label, in: c) }
         if !allTags.isEmpty {
             let have = c.tags[label]
             for tag in allTags where !have.contains(tag) { return false }
@@ -249,10 +238,12 @@ struct CompiledFilter {
             let have = c.tags[label]
             if !anyTags.contains(where: { have.contains($0) }) { return false }
         }
-        if !metaEquals.isEmpty {
-            let m = c.meta[label]
-            for (key, value) in metaEquals where !Self.metaEqual(m[key], value) { return false }
-        }
+        return metaEquals.isEmpty || matchesMeta(label, in: c)
+    }
+
+    private func matchesMeta(_ label: Int, in c: borrowing Catalog) -> Bool {
+        let m = c.meta[label]
+        for (key, value) in metaEquals where !Self.metaEqual(m[key], value) { return false }
         return true
     }
 
@@ -267,7 +258,11 @@ struct CompiledFilter {
         if matchesNothing { return [] }
         var out: [Int64] = []
         if let candidates = tagCandidates(in: c) {
-            for label in candidates where c.isLive(label) && matches(Int(label), in: c) { out.append(label) }
+            // The postings of a single tag condition already say the label carries it.
+            let single = allTags.count + (anyTags.isEmpty ? 0 : 1) == 1
+            for label in candidates where c.isLive(label) && matches(Int(label), in: c, tagsChecked: single) {
+                out.append(label)
+            }
             return out
         }
         c.liveBits.withUnsafeBufferPointer { bits in

@@ -62,7 +62,8 @@ extension MemoryStore {
                 namespaces[catalog.namespaceNames[Int(catalog.namespaces[Int(label)])], default: 0] += 1
             }
             return StoreStats(memories: catalog.liveCount, namespaces: namespaces, dimension: settings.dimension,
-                              indexKind: index.kind, indexSetting: settings.index.rawValue, indexEntries: index.count,
+                              indexKind: index.kind.rawValue, indexSetting: settings.index.rawValue,
+                              indexEntries: index.isExact ? catalog.liveCount : index.entries,
                               ivfLists: index.nlist, tombstones: index.tombstones,
                               changesSinceSnapshot: changeSeq - snapshotSeq,
                               diskBytes: directorySize(directory), embedder: boundEmbedder)
@@ -92,8 +93,7 @@ extension MemoryStore {
     public func compact() throws {
         try locked {
             _ = try requireWritable()
-            index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
-            try saveSnapshotLocked()
+            try rebuildLocked()
         }
     }
 
@@ -124,11 +124,17 @@ extension MemoryStore {
             if catalog.liveCount != live.count { inconsistent.append("(catalog holds \(catalog.liveCount) memories, RocksDB \(live.count))") }
             var seen = Set<Int64>(), duplicates: [Int64] = [], unknown: [Int64] = []
             var tombstones = 0
-            for label in try index.faiss.allLabels() {
+            let entries: [Int64]
+            switch index.structure {
+            case .flat: entries = catalog.liveLabels().filter { Int($0) < catalog.codes.count }
+            case let .ivf(lists): entries = lists.lists.flatMap { $0 }
+            case let .hnsw(graph): entries = try graph.allLabels()
+            }
+            for label in entries {
                 if !seen.insert(label).inserted { duplicates.append(label); continue }
                 if live[label] == nil {
-                    if !index.faiss.supportsRemoval && label >= 0 && label < nextLabel { tombstones += 1 }
-                    else { unknown.append(label) }
+                    // Entries of deleted memories stay in the structure until compact.
+                    if label >= 0 && label < nextLabel && !catalog.isLive(label) { tombstones += 1 } else { unknown.append(label) }
                 }
             }
             let missing = live.filter { !seen.contains($0.key) }.map(\.value).sorted()

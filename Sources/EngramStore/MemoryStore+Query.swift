@@ -68,18 +68,33 @@ struct Hit {
     var importance: Double
 }
 
-/// One query's execution against the catalog and the ANN index (under the store's lock).
+/// A memory considered for the top-k: its approximate similarity and the bound of that
+/// approximation's error (0 when the similarity is exact).
+struct Candidate {
+    var label: Int64
+    var similarity: Double
+    var error: Double
+}
+
+/// One query's execution against the catalog and the index (under the store's lock).
+///
+/// Every path scores candidates with the quantized codes first: each approximate similarity
+/// comes with an error bound, so a candidate's score is bracketed. `settle` then re-reads the
+/// full vectors of candidates in order of their upper bound until the next upper bound cannot
+/// reach the k-th exact score: the top-k among the candidates is exact, while most candidates
+/// cost a quarter of a vector's bytes and no disk read.
 struct Search {
     let store: MemoryStore
     let query: [Float]
     let k: Int
     let w: Weights
     let filter: CompiledFilter
-    /// Memories scored exactly.
+    /// Memories whose full vector was read to score them exactly.
     private(set) var scored = 0
 
     /// The store's catalog (a copy-on-write reference: nothing is copied).
     private let catalog: Catalog
+    private let prepared: (qs: [Float], bias: Float)
 
     init(store: MemoryStore, query: [Float], k: Int, weights: Weights, filter: CompiledFilter) {
         self.store = store
@@ -88,6 +103,7 @@ struct Search {
         self.k = k
         self.w = weights
         self.filter = filter
+        prepared = store.catalog.codes.quantizer.prepare(query)
     }
 
     /// Returns the top-k hits, best first, and the plan used.
@@ -95,160 +111,153 @@ struct Search {
         let c = catalog
         if filter.matchesNothing || c.liveCount == 0 { return ([], "empty") }
         var matching: [Int64]? = nil
-        var allowed: [UInt8]? = nil
-        let needsBound = w.time > 0 || w.imp > 0
-        // The decay bound trusts the ANN frontier, so decayed queries probe four times as wide.
-        var probes = store.index.defaultProbes * (needsBound ? 4 : 1)
         if filter.needsCheck {
             let labels = filter.matchingLabels(in: c)
             if labels.isEmpty { return ([], "empty") }
-            // A selective filter: scoring every match exactly is cheaper than the index.
-            if labels.count <= exactScanLimit || store.index.isExact && labels.count < c.liveCount / 2 {
-                return (exact(labels), "exact-scan")
-            }
+            // A selective filter: scanning the codes of every match beats the index.
+            if labels.count <= exactScanLimit || store.index.isExact { return (try exactTop(labels), "exact-scan") }
             matching = labels
-            allowed = Self.bitmap(labels, capacity: c.labelCount)
-            // The nearest matches of a filter with selectivity s are spread over more lists.
-            let selectivity = Double(labels.count) / Double(max(1, c.liveCount))
-            probes = Int((Double(probes) / selectivity.squareRoot()).rounded(.up))
-        } else if store.index.tombstones > 0 {
-            allowed = c.liveBits
         }
-        probes = min(probes, max(1, store.index.nlist))
-        let universe = matching?.count ?? c.liveCount
-        var fetch = needsBound ? max(4 * k, 64) : k
-        while true {
-            fetch = min(fetch, universe)
-            let found = try store.index.search(query, k: fetch, probes: probes, allowed: allowed)
-                .filter { c.isLive($0.label) && (matching == nil || filter.matches(Int($0.label), in: c)) }
-            // The index came back short although more memories match: widen, then scan.
-            if found.count < fetch {
-                if store.index.kind == "ivf" && probes < store.index.nlist {
-                    probes = min(store.index.nlist, probes * 4)
-                    continue
-                }
-                if found.count < min(k, universe) {
-                    return (exact(matching ?? c.liveLabels()), "exact-scan (index short)")
-                }
-            }
-            var hits = found.map { score($0.label, similarity: Double($0.score)) }
-            scored += hits.count
-            guard needsBound && fetch < universe else {
-                return (Self.top(hits, k), needsBound ? "ann (all)" : "ann")
-            }
-            // Every memory not returned has similarity ≤ the frontier (the lowest returned).
-            let frontier = found.map { Double($0.score) }.min() ?? -1
-            let seen = Set(found.map(\.label))
-            if w.basis == .time {
-                let (top, walked) = walkRecent(from: hits, frontier: frontier, seen: seen)
-                scored += walked
-                return (top, "ann+recent(\(walked))")
-            }
-            hits.sort(by: Self.better)
-            let kth = hits.count >= k ? hits[k - 1].score : -Double.infinity
-            let threshold = kth - w.sim * frontier
-            guard let extras = candidatesAbove(threshold, excluding: seen, within: matching,
-                                               budget: max(4 * fetch, 2048)) else {
-                // Too many memories could still win on recency: fetch deeper and retry.
-                if fetch * 4 >= universe { return (exact(matching ?? c.liveLabels()), "exact-scan (decay)") }
-                fetch *= 4
-                continue
-            }
-            hits.append(contentsOf: scoreExactly(extras))
-            scored += extras.count
-            return (Self.top(hits, k), "ann+bound(\(extras.count))")
+        // Decay from the last access: recency does not follow the time order the walk uses.
+        if w.time > 0 && w.basis == .access { return (try exactTop(matching ?? c.liveLabels()), "exact-scan (access decay)") }
+        switch store.index.structure {
+        case .flat:
+            return (try exactTop(matching ?? c.liveLabels()), "exact-scan")
+        case let .ivf(lists):
+            return try ivf(lists, matching: matching)
+        case let .hnsw(graph):
+            return try hnsw(graph, matching: matching)
         }
     }
 
-    /// The exact decayed top-k given the ANN candidates `hits` (whose similarities bound every
-    /// other memory's by `frontier`): visits memories newest first, scoring each exactly, and
-    /// stops at the first whose best possible score (`frontier` similarity, its own recency,
-    /// the highest importance) cannot beat the k-th; every older memory is bounded by the
-    /// same. Returns the top k and how many memories the walk scored.
-    private func walkRecent(from hits: [Hit], frontier: Double, seen: Set<Int64>) -> ([Hit], Int) {
+    private var needsBound: Bool { w.time > 0 || w.imp > 0 }
+
+    /// Candidates from the IVF lists nearest to the query.
+    private mutating func ivf(_ lists: IVFLists, matching: [Int64]?) throws -> ([Hit], String) {
         let c = catalog
-        var top = TopHits(k: k)
-        for hit in hits { top.insert(hit) }
+        var probes = store.index.defaultProbes * (needsBound ? 2 : 1)
+        if let matching {
+            // The nearest matches of a filter with selectivity s are spread over more lists.
+            let selectivity = Double(matching.count) / Double(max(1, c.liveCount))
+            probes = Int((Double(probes) / selectivity.squareRoot()).rounded(.up))
+        }
+        probes = min(probes, lists.nlist)
+        var labels: [Int64] = []
+        for list in try lists.probe(query, count: probes) {
+            for label in lists.lists[list] where c.isLive(label) && (matching == nil || filter.matches(Int(label), in: c)) {
+                labels.append(label)
+            }
+        }
+        let universe = matching?.count ?? c.liveCount
+        // The lists came back short although more memories match: scan them all.
+        if labels.count < min(k, universe) { return (try exactTop(matching ?? c.liveLabels()), "exact-scan (index short)") }
+        let approx = c.codes.approximate(prepared, labels)
+        var candidates = zip(labels, approx).map { Candidate(label: $0, similarity: Double($1), error: Double(c.codes.errors[Int($0)])) }
+        if !needsBound || labels.count >= universe {
+            return (try settle(candidates), "ivf(\(probes))")
+        }
+        // Time-decayed: the best F by similarity bound every other memory's similarity.
+        let f = min(candidates.count, max(4 * k, 64))
+        candidates.sort { $0.similarity + $0.error > $1.similarity + $1.error }
+        let frontier = candidates[f - 1].similarity + candidates[f - 1].error
+        let seen = Set(candidates.prefix(f).map(\.label))
+        let walked = walkRecent(frontier: frontier, seen: seen, from: Array(candidates.prefix(f)))
+        return (try settle(walked.candidates), "ivf(\(probes))+recent(\(walked.count))")
+    }
+
+    /// Candidates from the HNSW graph (exact similarities).
+    private mutating func hnsw(_ graph: FaissIndex, matching: [Int64]?) throws -> ([Hit], String) {
+        let c = catalog
+        let allowed: [UInt8]? = matching.map { Self.bitmap($0, capacity: c.labelCount) }
+            ?? (store.index.tombstones > 0 ? c.liveBits : nil)
+        let universe = matching?.count ?? c.liveCount
+        let fetch = min(universe, needsBound ? max(4 * k, 64) : k)
+        let found = try query.withUnsafeBufferPointer {
+            try graph.search($0, k: fetch, efSearch: max(store.settings.efSearch, fetch), allowed: allowed)
+        }.filter { c.isLive($0.label) && (matching == nil || filter.matches(Int($0.label), in: c)) }
+        if found.count < min(fetch, universe) { return (try exactTop(matching ?? c.liveLabels()), "exact-scan (index short)") }
+        let candidates = found.map { Candidate(label: $0.label, similarity: Double($0.score), error: 0) }
+        if !needsBound || fetch >= universe { return (try settle(candidates), "hnsw") }
+        let frontier = candidates.map(\.similarity).min() ?? -1
+        let walked = walkRecent(frontier: frontier, seen: Set(candidates.map(\.label)), from: candidates)
+        return (try settle(walked.candidates), "hnsw+recent(\(walked.count))")
+    }
+
+    /// The exact top-k of `labels`: their codes are scanned, then settled.
+    private mutating func exactTop(_ labels: [Int64]) throws -> [Hit] {
+        let c = catalog
+        let approx = c.codes.approximate(prepared, labels)
+        return try settle(zip(labels, approx).map { Candidate(label: $0, similarity: Double($1), error: Double(c.codes.errors[Int($0)])) })
+    }
+
+    /// Adds to `candidates` every memory that could still enter the decayed top-k although
+    /// the ANN did not return it: memories are visited newest first, and the walk stops at the
+    /// first whose best possible score (`frontier` similarity, its own recency, the highest
+    /// importance) falls below the k-th lower bound so far; every older memory is bounded by
+    /// the same. Exact given the ANN candidates (their similarities bound everyone else's).
+    private func walkRecent(frontier: Double, seen: Set<Int64>, from candidates: [Candidate]) -> (candidates: [Candidate], count: Int) {
+        let c = catalog
+        var out = candidates
+        var lower = TopHits(k: k)
+        for candidate in candidates { lower.insert(score(candidate.label, similarity: candidate.similarity - candidate.error)) }
         let maxImp = w.imp * Double(c.maxImportance)
         let simBound = w.sim * frontier
         var walked = 0
-        var similarity: Float = 0
-        query.withUnsafeBufferPointer { q in
-            c.vectors.withUnsafeBufferPointer { base in
+        var approx: Float = 0
+        prepared.qs.withUnsafeBufferPointer { qs in
+            c.codes.bytes.withUnsafeBufferPointer { codes in
                 for label in c.timeOrder.reversed() {
                     let l = Int(label)
                     guard c.isLive(label) else { continue }
-                    let rec = recency(c.times[l])
-                    if simBound + w.time * rec + maxImp < top.kth { break }
+                    if simBound + w.time * recency(c.times[l]) + maxImp < lower.kth { break }
                     if seen.contains(label) || (filter.needsCheck && !filter.matches(l, in: c)) { continue }
                     var row = label
-                    cfaiss_dot_rows(q.baseAddress, base.baseAddress, c.dimension, &row, 1, &similarity)
-                    top.insert(score(label, similarity: Double(similarity)))
+                    cfaiss_sq8_scores(qs.baseAddress, prepared.bias, codes.baseAddress, c.dimension, &row, 1, &approx)
+                    let candidate = Candidate(label: label, similarity: Double(approx), error: Double(c.codes.errors[l]))
+                    lower.insert(score(label, similarity: candidate.similarity - candidate.error))
+                    out.append(candidate)
                     walked += 1
                 }
             }
         }
-        return (top.hits, walked)
+        return (out, walked)
     }
 
-    /// Below this many matching memories a filtered query scans them exactly: four times
+    /// The exact top-k of `candidates`: visited in order of their upper bound, each scored
+    /// exactly from its full vector, until the next upper bound is below the k-th exact score.
+    private mutating func settle(_ candidates: [Candidate]) throws -> [Hit] {
+        let slack = Self.roundingSlack
+        var bounded = candidates.map { ($0, score($0.label, similarity: $0.similarity + $0.error + slack).score) }
+        bounded.sort { $0.1 > $1.1 }
+        var top = TopHits(k: k)
+        var row = [Float](repeating: 0, count: catalog.dimension)
+        var similarity: Float = 0
+        for (candidate, upper) in bounded {
+            if upper < top.kth { break }
+            if candidate.error == 0 {
+                top.insert(score(candidate.label, similarity: candidate.similarity))
+                continue
+            }
+            try row.withUnsafeMutableBufferPointer { try store.vectorSource.read(candidate.label, into: $0.baseAddress!) }
+            var zero: Int64 = 0
+            query.withUnsafeBufferPointer { q in
+                row.withUnsafeBufferPointer { cfaiss_dot_rows(q.baseAddress, $0.baseAddress, catalog.dimension, &zero, 1, &similarity) }
+            }
+            top.insert(score(candidate.label, similarity: Double(similarity)))
+            scored += 1
+        }
+        return top.hits
+    }
+
+    /// Float rounding of the approximate scores, beyond the codes' error bounds.
+    static let roundingSlack = 1e-5
+
+    /// Below this many matching memories a filtered query scans their codes: four times
     /// what an unfiltered IVF query scans costs about as much as the widened ANN search.
     private var exactScanLimit: Int {
         let index = store.index
-        if index.kind == "ivf" { return max(4096, 4 * catalog.liveCount * index.defaultProbes / max(1, index.nlist)) }
-        return 4096
-    }
-
-    /// Memories (not in `seen`, within `matching`) whose recency and importance terms alone
-    /// exceed `threshold`; nil when there are more than `budget` of them.
-    private func candidatesAbove(_ threshold: Double, excluding seen: Set<Int64>, within matching: [Int64]?,
-                                 budget: Int) -> [Int64]? {
-        let c = catalog
-        let maxImp = Double(c.maxImportance)
-        // Necessary: w.time·recency > threshold − w.imp·maxImp, i.e. the basis time is after tMin.
-        let need = threshold - w.imp * maxImp
-        var tMin = -Double.infinity
-        if need > 0 {
-            guard w.time > 0, need < w.time else { return [] }
-            tMin = w.now - w.halfLife * log2(w.time / need)
-        }
-        let basis = w.basis == .time ? c.times : c.accessed
-        var out: [Int64] = []
-        func consider(_ l: Int) -> Bool {
-            if basis[l] < tMin || seen.contains(Int64(l)) { return true }
-            if w.time * recency(basis[l]) + w.imp * Double(c.importance[l]) < threshold { return true }
-            out.append(Int64(l))
-            return out.count <= budget
-        }
-        if let matching {
-            for label in matching where !consider(Int(label)) { return nil }
-        } else {
-            let bits = c.liveBits
-            for l in 0..<c.labelCount where bits[l >> 3] & (1 << (l & 7)) != 0 {
-                if filter.needsCheck && !filter.matches(l, in: c) { continue }
-                if !consider(l) { return nil }
-            }
-        }
-        return out
-    }
-
-    /// Scores every label exactly and keeps the top k.
-    private mutating func exact(_ labels: [Int64]) -> [Hit] {
-        scored += labels.count
-        return Self.top(scoreExactly(labels), k)
-    }
-
-    /// Scores `labels` with similarities from the vectorised kernel.
-    private func scoreExactly(_ labels: [Int64]) -> [Hit] {
-        guard !labels.isEmpty else { return [] }
-        let c = catalog
-        var sims = [Float](repeating: 0, count: labels.count)
-        query.withUnsafeBufferPointer { q in
-            c.vectors.withUnsafeBufferPointer { base in
-                cfaiss_dot_rows(q.baseAddress, base.baseAddress, c.dimension, labels, labels.count, &sims)
-            }
-        }
-        return zip(labels, sims).map { score($0, similarity: Double($1)) }
+        guard index.kind == .ivf else { return 8192 }
+        return max(8192, 4 * catalog.liveCount * index.defaultProbes / max(1, index.nlist))
     }
 
     private func recency(_ basisTime: Double) -> Double {
@@ -267,13 +276,6 @@ struct Search {
     /// Best first; ties broken by label (older first) so results are deterministic.
     static func better(_ a: Hit, _ b: Hit) -> Bool {
         a.score != b.score ? a.score > b.score : a.label < b.label
-    }
-
-    static func top(_ hits: [Hit], _ k: Int) -> [Hit] {
-        if hits.count <= k { return hits.sorted(by: better) }
-        var top = TopHits(k: k)
-        for hit in hits { top.insert(hit) }
-        return top.hits
     }
 
     /// The best `k` hits seen so far, best first.

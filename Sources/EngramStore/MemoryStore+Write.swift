@@ -93,41 +93,43 @@ extension MemoryStore {
         trimmedThrough = trim
         guard changed else { return }
         catalog.reserveLabels(Int(tx.nextLabel))
-        var added: [Int64] = []
         for step in tx.steps {
             switch step {
-            case let .insert(memory, label):
-                catalog.insert(memory, label: label)
-                added.append(label)
-            case let .remove(label):
-                catalog.remove(label: label)
+            case let .insert(memory, label): catalog.insert(memory, label: label)
+            case let .remove(label): catalog.remove(label: label)
             }
         }
-        let live = added.filter { catalog.isLive($0) }
-        catalog.indexInserted(live)
-        applyToIndex(added: live, removed: tx.removedExisting)
+        var added: [Int64] = []
+        var rows: [Float] = []
+        for case let .insert(memory, label) in tx.steps where catalog.isLive(label) {
+            added.append(label)
+            rows.append(contentsOf: memory.vector)
+        }
+        catalog.indexInserted(added)
+        applyToIndex(added: added, rows: rows, removed: tx.removedExisting)
     }
 
-    /// Brings the FAISS index up to date after a committed batch, growing it (flat → IVF,
-    /// or IVF retraining) when the count calls for it, and snapshotting every
-    /// `snapshot_every` changes.
+    /// Brings the index up to date after a committed batch (`rows` holds the vectors of
+    /// `added`), rebuilding it when the count calls for it (flat → IVF, IVF retraining, a
+    /// quantizer trained on far fewer memories), and snapshotting every `snapshot_every`
+    /// changes.
     ///
     /// The batch is already durable, so nothing here fails the write: if the index cannot
-    /// take it, the index is rebuilt from the catalog; if that fails too, the error is logged
-    /// and the next open replays the change log.
-    func applyToIndex(added: [Int64], removed: [Int64]) {
+    /// take it, the index is rebuilt; if that fails too, the error is logged and the next
+    /// open replays the change log.
+    func applyToIndex(added: [Int64], rows: [Float], removed: [Int64]) {
         do {
             do {
-                try index.remove(labels: removed)
-                if index.shouldGrow(liveCount: catalog.liveCount) {
-                    index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
-                    try saveSnapshotLocked()
+                index.remove(labels: removed)
+                if index.shouldGrow(liveCount: catalog.liveCount, quantizerTrainedOn: quantizerTrainedOn) {
+                    try rebuildLocked()
                 } else {
-                    try index.add(labels: added, from: catalog)
+                    try rows.withUnsafeBufferPointer { try index.add(labels: added, vectors: $0) }
+                    index.compactIfWorthwhile { catalog.isLive($0) }
                 }
             } catch let error as EngramError where !error.isStorageFailure {
                 logger.error("index update failed (\(error)); rebuilding the index from the stored memories")
-                index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
+                try rebuildLocked()
             }
             if changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) { try saveSnapshotLocked() }
         } catch {

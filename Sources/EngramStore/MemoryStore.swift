@@ -72,6 +72,10 @@ public final class MemoryStore: @unchecked Sendable {
     /// The vectors by label (nil only for a format-1 database opened read-only, whose
     /// vectors are still inside its records).
     let vectorFile: VectorFile?
+    /// Where full vectors are read: the vector file, or a format-1 database's records.
+    let vectorSource: VectorSource
+    /// How many memories the codes' quantizer was trained on (0: the uniform quantizer).
+    var quantizerTrainedOn = 0
 
     var indexDirectory: URL { directory.appendingPathComponent("index") }
     static func settingsURL(_ dir: URL) -> URL { dir.appendingPathComponent("engram.toml") }
@@ -159,8 +163,7 @@ public final class MemoryStore: @unchecked Sendable {
         boundEmbedder = try db.get(Family.state, StateKey.embedder).map { String(decoding: $0, as: UTF8.self) }
             ?? settings.legacyEmbedder
 
-        // 1. The catalog, from the records; vectors from the vector file (or, in records
-        // written by format 1, from the record itself).
+        // 1. The catalog, from the records (format-1 records still hold their vectors).
         let vectorFile: VectorFile?
         if readOnly && format < 2 && !FileManager.default.fileExists(atPath: directory.appendingPathComponent(VectorFile.fileName).path) {
             vectorFile = nil
@@ -172,55 +175,72 @@ public final class MemoryStore: @unchecked Sendable {
         var catalog = Catalog(dimension: settings.dimension)
         catalog.reserveLabels(Int(nextLabel))
         var inconsistent = 0
-        var inlineVectors: [(id: String, label: Int64)] = []
-        var fromFile: [Int64] = []
+        let inline = InlineVectors(dimension: settings.dimension)
+        var inlineLabels: [(id: String, label: Int64)] = []
         try db.scan(Family.records) { key, value in
-            let (memory, label) = try RecordCodec.decode(value)
+            var (memory, label) = try RecordCodec.decode(value)
             // A corrupt record is left out (and reported by `check`) rather than stopping
             // the open: the rest of the database stays usable.
-            let inline = !memory.vector.isEmpty
+            let hasInline = !memory.vector.isEmpty
             guard label >= 0, label < nextLabel, !catalog.isLive(label),
-                  inline ? memory.vector.count == settings.dimension : label < rowsOnFile else {
+                  hasInline ? memory.vector.count == settings.dimension : label < rowsOnFile else {
                 inconsistent += 1
                 return true
             }
+            if hasInline {
+                inline.set(label, memory.vector)
+                inlineLabels.append((memory.id, label))
+                memory.vector = []
+            }
             catalog.insert(memory, label: label)
-            if inline { inlineVectors.append((memory.id, label)) } else { fromFile.append(label) }
             return true
-        }
-        if let vectorFile, !fromFile.isEmpty {
-            try catalog.loadVectors(fromFile.sorted(), from: vectorFile)
         }
         catalog.compactIndexes()
         if inconsistent > 0 {
             logger.error("\(inconsistent) records are inconsistent (bad label or dimension) and are not searchable; run `engram check`")
         }
-        self.catalog = catalog
+        // Until a format-1 database is migrated, its vectors are the ones of its records.
+        let source: VectorSource
+        if let vectorFile, inlineLabels.isEmpty || !readOnly { source = vectorFile } else { source = inline }
+        if !readOnly && format < Self.formatVersion {
+            try Self.moveInlineVectors(inlineLabels, from: inline, to: vectorFile!)
+        }
+        vectorSource = source
 
-        // 2. The index: the newest snapshot plus the changes after it, or a rebuild.
+        // 2. The index and the codes: the newest snapshot plus the changes after it, or a
+        // rebuild from the vectors.
         let indexDir = directory.appendingPathComponent("index")
-        var recovered: (VectorIndex, UInt64)?
-        if let (loaded, seq) = VectorIndex.loadNewest(in: indexDir, settings: settings, logger: logger),
-           seq <= changeSeq, seq >= trimmedThrough {
+        var recovered: IndexSnapshot.Loaded?
+        if let loaded = IndexSnapshot.loadNewest(in: indexDir, settings: settings, logger: logger),
+           loaded.seq <= changeSeq, loaded.seq >= trimmedThrough, loaded.codes.count <= Int(nextLabel) {
             do {
-                let replayed = try Self.replay(changesAfter: seq, db: db, into: loaded, catalog: catalog)
-                try loaded.countTombstones(catalog: catalog)
-                if replayed > 0 { logger.info("index snapshot at change \(seq): replayed \(replayed) newer changes") }
-                recovered = (loaded, seq)
+                var codes = loaded.codes
+                let replayed = try Self.replay(changesAfter: loaded.seq, db: db, into: loaded.index, codes: &codes,
+                                               catalog: catalog, vectors: source)
+                if replayed > 0 { logger.info("index snapshot at change \(loaded.seq): replayed \(replayed) newer changes") }
+                catalog.codes = codes
+                catalog.reserveLabels(Int(nextLabel))
+                recovered = loaded
             } catch {
                 logger.warning("replaying changes onto the index snapshot failed (\(error))")
             }
         }
-        if let (loaded, seq) = recovered {
-            index = loaded
-            snapshotSeq = seq
+        if let recovered {
+            index = recovered.index
+            quantizerTrainedOn = recovered.trainedOn
+            snapshotSeq = recovered.seq
         } else {
-            if catalog.liveCount > 0 || !VectorIndex.snapshots(in: indexDir).isEmpty {
+            if catalog.liveCount > 0 || !IndexSnapshot.snapshots(in: indexDir).isEmpty || IndexSnapshot.hasOtherFiles(in: indexDir) {
                 logger.notice("index snapshot missing or unusable: rebuilding it from \(catalog.liveCount) memories")
             }
-            index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
+            let built = try VectorIndex.build(settings: settings, labels: catalog.liveLabels(), labelCapacity: Int(nextLabel),
+                                              vectors: source, logger: logger)
+            catalog.codes = built.codes
+            index = built.index
+            quantizerTrainedOn = built.trainedOn
             snapshotSeq = 0
         }
+        self.catalog = catalog
 
         // 3. The change-log consumers: the index's watermark is its snapshot's.
         var consumers: [String: UInt64] = [:]
@@ -231,40 +251,42 @@ public final class MemoryStore: @unchecked Sendable {
         self.consumers = consumers
 
         guard !readOnly else { return }
-        if format < Self.formatVersion { try migrate(from: format, db: db, inlineVectors: inlineVectors) }
+        if format < Self.formatVersion { try migrate(from: format, db: db, inlineLabels: inlineLabels) }
         if recovered == nil && catalog.liveCount > 0 { try saveSnapshotLocked() }
-        if index.shouldGrow(liveCount: catalog.liveCount) {
+        if index.shouldGrow(liveCount: catalog.liveCount, quantizerTrainedOn: quantizerTrainedOn) {
             // E.g. the index setting was changed in engram.toml since the snapshot.
-            index = try VectorIndex.build(settings: settings, catalog: catalog, logger: logger)
-            try saveSnapshotLocked()
+            try rebuildLocked()
         }
     }
 
+    /// Writes the vectors of format-1 records to the vector file, synced, before any record
+    /// loses its copy (see `migrate`).
+    private static func moveInlineVectors(_ labels: [(id: String, label: Int64)], from inline: InlineVectors,
+                                          to file: VectorFile) throws {
+        guard !labels.isEmpty else { return }
+        let sorted = labels.map(\.label).sorted()
+        for start in stride(from: 0, to: sorted.count, by: migrationBatch) {
+            let part = sorted[start..<min(start + migrationBatch, sorted.count)]
+            let rows = try inline.rows(part)
+            try rows.withUnsafeBufferPointer { try file.write(labels: Array(part), vectors: $0) }
+        }
+        try file.sync()
+    }
+
     /// Brings a database of an older format up to this one. Format 1 kept each vector in its
-    /// record and the bound embedder in engram.toml: the vectors move to the vector file
-    /// (synced before any record loses its copy), the records are rewritten without them in
-    /// bounded batches, and the format is recorded last, so that a crash part-way leaves a
-    /// database that opens and finishes the migration.
-    private func migrate(from format: UInt64, db: RocksDB, inlineVectors: [(id: String, label: Int64)]) throws {
+    /// record and the bound embedder in engram.toml: the vectors were moved to the vector file
+    /// (synced) by `moveInlineVectors`; here the records are rewritten without them in bounded
+    /// batches, and the format is recorded last, so that a crash part-way leaves a database
+    /// that opens and finishes the migration.
+    private func migrate(from format: UInt64, db: RocksDB, inlineLabels: [(id: String, label: Int64)]) throws {
         let started = Date()
-        if let vectorFile, !inlineVectors.isEmpty {
-            let moved = inlineVectors.sorted { $0.label < $1.label }
-            for start in stride(from: 0, to: moved.count, by: Self.migrationBatch) {
-                let slice = moved[start..<min(start + Self.migrationBatch, moved.count)]
-                var rows: [Float] = []
-                rows.reserveCapacity(slice.count * settings.dimension)
-                for entry in slice { rows.append(contentsOf: catalog.vector(entry.label)) }
-                try rows.withUnsafeBufferPointer { try vectorFile.write(labels: slice.map(\.label), vectors: $0) }
+        for start in stride(from: 0, to: inlineLabels.count, by: Self.migrationBatch) {
+            let batch = db.makeBatch()
+            for entry in inlineLabels[start..<min(start + Self.migrationBatch, inlineLabels.count)] {
+                guard let memory = try readRecord(entry.id, withVector: false) else { continue }
+                batch.put(Family.records, Array(entry.id.utf8), RecordCodec.encode(memory, label: entry.label))
             }
-            try vectorFile.sync()
-            for start in stride(from: 0, to: moved.count, by: Self.migrationBatch) {
-                let batch = db.makeBatch()
-                for entry in moved[start..<min(start + Self.migrationBatch, moved.count)] {
-                    guard let memory = try readRecord(entry.id, withVector: false) else { continue }
-                    batch.put(Family.records, Array(entry.id.utf8), RecordCodec.encode(memory, label: entry.label))
-                }
-                try commit(batch, to: db, sync: true)
-            }
+            try commit(batch, to: db, sync: true)
         }
         let batch = db.makeBatch()
         if format < 2 && !boundEmbedder.isEmpty {
@@ -272,16 +294,17 @@ public final class MemoryStore: @unchecked Sendable {
         }
         batch.put(Family.state, StateKey.format, Self.encodeU64(Self.formatVersion))
         try commit(batch, to: db, sync: true)
-        logger.notice("migrated \(directory.path) from format \(format) to \(Self.formatVersion) (\(inlineVectors.count) vectors moved to \(VectorFile.fileName)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+        logger.notice("migrated \(directory.path) from format \(format) to \(Self.formatVersion) (\(inlineLabels.count) vectors moved to \(VectorFile.fileName)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
     }
 
-    /// Records rewritten per batch by a migration.
+    /// Vectors moved and records rewritten per batch by a migration.
     static let migrationBatch = 10_000
 
-    /// Applies the logged changes after `seq` to `index`. Labels are never reused, so the
-    /// outcome does not depend on order: add what is live now, remove what was removed.
-    private static func replay(changesAfter seq: UInt64, db: RocksDB, into index: VectorIndex,
-                               catalog: Catalog) throws -> Int {
+    /// Applies the logged changes after `seq` to `index` and `codes`. Labels are never
+    /// reused, so the outcome does not depend on order: add what is live now, remove what
+    /// was removed.
+    private static func replay(changesAfter seq: UInt64, db: RocksDB, into index: VectorIndex, codes: inout Codes,
+                               catalog: Catalog, vectors: VectorSource) throws -> Int {
         var adds: [Int64] = [], removes: [Int64] = []
         var count = 0
         try db.scan(Family.changes, from: Keys.u64(seq + 1)) { key, value in
@@ -294,16 +317,37 @@ public final class MemoryStore: @unchecked Sendable {
             return true
         }
         let removed = Set(removes)
-        try index.remove(labels: removes)
-        try index.add(labels: adds.filter { catalog.isLive($0) && !removed.contains($0) }, from: catalog)
+        index.remove(labels: removes.filter { $0 < codes.count })
+        let live = adds.filter { catalog.isLive($0) && !removed.contains($0) }.sorted()
+        codes.reserve(catalog.labelCount)
+        let d = catalog.dimension
+        for start in stride(from: 0, to: live.count, by: VectorIndex.buildChunk) {
+            let part = live[start..<min(start + VectorIndex.buildChunk, live.count)]
+            let rows = try vectors.rows(part)
+            try rows.withUnsafeBufferPointer { buffer in
+                for (i, label) in part.enumerated() { codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d])) }
+                try index.add(labels: Array(part), vectors: buffer)
+            }
+        }
         return count
     }
 
-    /// Saves a FAISS snapshot covering every change so far, advances the index consumer's
+    /// Rebuilds the index and the codes from the live memories' vectors (retraining the
+    /// quantizer and the IVF lists for today's size), then saves a snapshot.
+    func rebuildLocked() throws {
+        let built = try VectorIndex.build(settings: settings, labels: catalog.liveLabels(), labelCapacity: catalog.labelCount,
+                                          vectors: vectorSource, logger: logger)
+        catalog.codes = built.codes
+        index = built.index
+        quantizerTrainedOn = built.trainedOn
+        try saveSnapshotLocked()
+    }
+
+    /// Saves an index snapshot covering every change so far, advances the index consumer's
     /// watermark and trims the change log at the lowest watermark.
     func saveSnapshotLocked() throws {
         guard !readOnly, writeFailure == nil, let db else { return }
-        try index.save(in: indexDirectory, seq: changeSeq)
+        try IndexSnapshot.save(index, codes: catalog.codes, trainedOn: quantizerTrainedOn, seq: changeSeq, in: indexDirectory)
         snapshotSeq = changeSeq
         let batch = db.makeBatch()
         batch.put(Family.state, ChangeLog.watermarkKey(ChangeLog.indexConsumer), Self.encodeU64(changeSeq))

@@ -181,8 +181,8 @@ struct CLITests {
 
 @Suite("engram check")
 struct CheckCommandTests {
-    @Test("check reports an index that disagrees with the records, and compact repairs it")
-    func detectsMismatch() throws {
+    @Test("an index snapshot that does not match what it claims to cover is rebuilt, never trusted")
+    func staleSnapshot() throws {
         try withTempDir { dir in
             let db = dir.appendingPathComponent("db")
             try CLI.run(["init", "--db", db.path, "--dim", "3", "--index", "flat"])
@@ -198,19 +198,35 @@ struct CheckCommandTests {
             #expect(try CLI.run(["delete", "--db", db.path, "m1", "m2", "m3"]).status == 0)
             #expect(try CLI.run(["compact", "--db", db.path]).status == 0)
             // Put the old index back under the new snapshot's name: it still holds m1–m3 but
-            // claims to cover their deletion.
+            // claims to cover their deletion. Its own header says otherwise: it is rebuilt.
             let newSnapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: index.path).first)
             #expect(newSnapshot != oldSnapshot)
             try saved.write(to: index.appendingPathComponent(newSnapshot))
-            let check = try CLI.run(["check", "--db", db.path, "--json"])
-            #expect(check.status == 1)
-            #expect(check.json["ok"] as? Bool == false && (check.json["unknownInIndex"] as? [Int])?.count == 3)
-            // Deleted memories are still never returned.
+            let check = try CLI.run(["check", "--db", db.path, "--json", "--verbose"])
+            #expect(check.status == 0 && check.json["ok"] as? Bool == true, "\(check.stdout)")
+            #expect(check.stderr.contains("ignoring index snapshot \(newSnapshot)"), "\(check.stderr)")
+            // Deleted memories are never returned.
             let q = try CLI.run(["query", "--db", db.path, "--vector", "1,1,0", "--k", "20", "--json"]).json
             let ids = (q["results"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
             #expect(ids.count == 17 && !ids.contains("m1") && !ids.contains("m2") && !ids.contains("m3"))
-            #expect(try CLI.run(["compact", "--db", db.path]).status == 0)
+        }
+    }
+
+    @Test("check reports a stored vector that is damaged, and exits 1")
+    func damagedVector() throws {
+        try withTempDir { dir in
+            let db = dir.appendingPathComponent("db")
+            try CLI.run(["init", "--db", db.path, "--dim", "3", "--index", "flat"])
+            for i in 1...3 { try CLI.run(["add", "--db", db.path, "--id", "m\(i)", "--vector", "1,\(i),0"]) }
             #expect(try CLI.run(["check", "--db", db.path]).status == 0)
+            // Row 1 (m2's label) of the vector file gets a NaN.
+            let vectors = try FileHandle(forUpdating: db.appendingPathComponent("vectors.f32"))
+            try vectors.seek(toOffset: 12)
+            try vectors.write(contentsOf: withUnsafeBytes(of: Float.nan) { Data($0) })
+            try vectors.close()
+            let check = try CLI.run(["check", "--db", db.path, "--json"])
+            #expect(check.status == 1)
+            #expect(check.json["ok"] as? Bool == false && check.json["inconsistentRecords"] as? [String] == ["m2"], "\(check.stdout)")
         }
     }
 }

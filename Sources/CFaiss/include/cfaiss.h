@@ -31,10 +31,11 @@ int cfaiss_index_is_trained(const cfaiss_index *index);
 /// (> 0) overrides the number of k-means iterations used to find the centroids.
 char *cfaiss_index_train(cfaiss_index *index, int64_t n, const float *vectors,
                          int kmeans_iterations);
-/// Trains an IVF index's coarse quantizer with two-level spherical k-means (√nlist groups,
-/// then each group into its share of the lists) on `n` unit vectors. Cheaper than flat
-/// k-means by a factor of about √nlist / 2 per iteration.
-char *cfaiss_ivf_train_two_level(cfaiss_index *index, int64_t n, const float *vectors, int niter, int seed);
+/// Two-level spherical k-means (√nlist groups, then each group into its share of the lists)
+/// of `n` unit vectors (n × d floats) into `nlist` centroids written to `out` (nlist × d).
+/// Cheaper than flat k-means by a factor of about √nlist / 2 per iteration.
+char *cfaiss_kmeans_two_level(int64_t d, int64_t n, const float *vectors, int64_t nlist, int niter, int seed,
+                              float *out);
 /// Adds `n` vectors with caller-chosen 64-bit labels.
 char *cfaiss_index_add_with_ids(cfaiss_index *index, int64_t n, const float *vectors,
                                 const int64_t *labels);
@@ -80,6 +81,11 @@ char *cfaiss_index_labels(const cfaiss_index *index, int64_t *out, int64_t capac
 /// the CPU has them).
 void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int64_t *rows, size_t n,
                      float *out);
+
+/// out[i] = bias + Σ_j qs[j] · codes[labels[i] * d + j]: approximate inner products against
+/// 8-bit scalar-quantized rows (see sq8.cpp for the encoding). AVX2/FMA when the CPU has them.
+void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *codes, size_t d, const int64_t *labels, size_t n,
+                       float *out);
 
 /// Number of OpenMP threads FAISS uses.
 void cfaiss_set_num_threads(int threads);

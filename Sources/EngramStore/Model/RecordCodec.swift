@@ -79,6 +79,7 @@ struct ByteWriter {
     mutating func f32(_ v: Float) { u32(v.bitPattern) }
     mutating func f64(_ v: Double) { u64(v.bitPattern) }
     mutating func string(_ s: String) { u32(UInt32(s.utf8.count)); bytes.append(contentsOf: s.utf8) }
+    mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
 }
 
 /// Reads little-endian fields, throwing on truncation instead of reading past the end.
@@ -88,7 +89,7 @@ struct ByteReader {
     init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
     private mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
-        guard n >= 0, offset + n <= buffer.count else { throw EngramError.corrupt("a record is truncated") }
+        guard n >= 0, n <= buffer.count - offset else { throw EngramError.corrupt("truncated data") }
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
     }
@@ -97,6 +98,14 @@ struct ByteReader {
     mutating func u64() throws -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
     mutating func f64() throws -> Double { Double(bitPattern: try u64()) }
     mutating func string() throws -> String { String(decoding: try take(Int(try u32())), as: UTF8.self) }
+    mutating func bytes(_ n: Int) throws -> [UInt8] { Array(try take(n)) }
+    mutating func int64s(_ n: Int) throws -> [Int64] {
+        let raw = try take(n * 8)
+        return [Int64](unsafeUninitializedCapacity: n) { out, count in
+            for i in 0..<n { out[i] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+            count = n
+        }
+    }
     mutating func floats(_ n: Int) throws -> [Float] {
         let raw = try take(n * 4)
         return [Float](unsafeUninitializedCapacity: n) { out, count in

@@ -50,11 +50,14 @@ final class FaissIndex {
                                           Int32(kmeansIterations)))
     }
 
-    /// Trains an IVF index's lists with two-level spherical k-means (see CFaiss/train.cpp).
-    func trainTwoLevel(_ vectors: UnsafeBufferPointer<Float>, iterations: Int, seed: Int = 1234) throws {
-        guard vectors.count % dimension == 0, !vectors.isEmpty else { throw EngramError.index("no training vectors") }
-        try Self.check(cfaiss_ivf_train_two_level(handle, Int64(vectors.count / dimension), vectors.baseAddress,
-                                                  Int32(iterations), Int32(seed)))
+    /// The label of the nearest vector to each of `count` queries (row-major), in one batch
+    /// (FAISS uses BLAS for batches).
+    func nearest(_ queries: UnsafeBufferPointer<Float>, count: Int) throws -> [Int64] {
+        precondition(queries.count == count * dimension)
+        var distances = [Float](repeating: 0, count: count)
+        var labels = [Int64](repeating: -1, count: count)
+        try Self.check(cfaiss_index_search(handle, Int64(count), queries.baseAddress, 1, nil, &distances, &labels))
+        return labels
     }
 
     func add(_ vectors: UnsafeBufferPointer<Float>, labels: [Int64]) throws {
@@ -113,7 +116,7 @@ final class FaissIndex {
     /// Number of OpenMP threads FAISS may use (process-wide default for new parallel regions).
     static func setThreads(_ threads: Int) { cfaiss_set_num_threads(Int32(max(1, threads))) }
 
-    private static func check(_ error: UnsafeMutablePointer<CChar>?) throws {
+    static func check(_ error: UnsafeMutablePointer<CChar>?) throws {
         guard let error else { return }
         let message = String(cString: error)
         cfaiss_free_error(error)

@@ -156,3 +156,11 @@ extension EngramError {
         }
     }
 }
+
+/// fsync a file or directory by path.
+func fsyncPath(_ path: String) throws {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw EngramError.fromErrno("opening \(path)", errno) }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw EngramError.fromErrno("syncing \(path)", errno) }
+}

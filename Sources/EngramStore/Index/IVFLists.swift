@@ -1,0 +1,66 @@
+import CFaiss
+import EngramBase
+import Foundation
+
+/// An inverted-file partition of the labels: `nlist` centroids (two-level spherical k-means)
+/// and, for each, the labels of the vectors nearest to it. A query scans the lists of the
+/// centroids nearest to it.
+///
+/// Lists keep the labels of deleted memories until `compact` (scans skip labels that are not
+/// live). Not thread-safe; the store serialises writers, and readers use a `copy`.
+final class IVFLists {
+    let dimension: Int
+    let centroids: [Float]
+    private(set) var lists: [[Int64]]
+    /// Entries in the lists, live or dead.
+    private(set) var entries = 0
+    /// The centroids as a flat inner-product index, for assignment and probing.
+    private let quantizer: FaissIndex
+
+    var nlist: Int { lists.count }
+
+    init(dimension: Int, centroids: [Float], lists: [[Int64]]) throws {
+        self.dimension = dimension
+        self.centroids = centroids
+        self.lists = lists
+        entries = lists.reduce(0) { $0 + $1.count }
+        quantizer = try FaissIndex.make(dimension: dimension, description: "IDMap2,Flat")
+        try centroids.withUnsafeBufferPointer { try quantizer.add($0, labels: (0..<Int64(lists.count)).map { $0 }) }
+    }
+
+    /// Trains `nlist` lists on `sample` (row-major unit vectors), empty.
+    static func train(sample: [Float], dimension: Int, nlist: Int, iterations: Int) throws -> IVFLists {
+        let n = sample.count / dimension
+        guard n > 0 else { throw EngramError.index("no vectors to train the IVF lists on") }
+        var centroids = [Float](repeating: 0, count: nlist * dimension)
+        try sample.withUnsafeBufferPointer { s in
+            try centroids.withUnsafeMutableBufferPointer { c in
+                try FaissIndex.check(cfaiss_kmeans_two_level(Int64(dimension), Int64(n), s.baseAddress, Int64(nlist),
+                                                             Int32(iterations), 1234, c.baseAddress))
+            }
+        }
+        return try IVFLists(dimension: dimension, centroids: centroids, lists: Array(repeating: [], count: nlist))
+    }
+
+    /// A copy that later writes to `self` do not change (the centroids are shared).
+    func copy() throws -> IVFLists { try IVFLists(dimension: dimension, centroids: centroids, lists: lists) }
+
+    /// Adds `labels` with their vectors (row-major), each to the list of its nearest centroid.
+    func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>) throws {
+        guard !labels.isEmpty else { return }
+        let nearest = try quantizer.nearest(vectors, count: labels.count)
+        for (label, list) in zip(labels, nearest) { lists[Int(list)].append(label) }
+        entries += labels.count
+    }
+
+    /// The `count` lists whose centroids are nearest to `query`, nearest first.
+    func probe(_ query: [Float], count: Int) throws -> [Int] {
+        try query.withUnsafeBufferPointer { try quantizer.search($0, k: min(count, nlist)) }.map { Int($0.label) }
+    }
+
+    /// Drops the labels for which `keep` is false.
+    func compact(keeping keep: (Int64) -> Bool) {
+        for i in lists.indices { lists[i].removeAll { !keep($0) } }
+        entries = lists.reduce(0) { $0 + $1.count }
+    }
+}

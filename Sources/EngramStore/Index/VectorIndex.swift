@@ -1,0 +1,187 @@
+import EngramBase
+import Foundation
+import Logging
+
+/// The derived ANN structure over the live vectors, and when to train or rebuild it.
+///
+/// Three kinds: `flat` (no structure: queries scan every code), `ivf` (inverted lists over
+/// two-level k-means centroids: queries scan the codes of the nearest lists) and `hnsw`
+/// (FAISS's HNSW graph over the full vectors). Every kind scores with the quantized codes
+/// and re-reads full vectors only to settle the top-k exactly (see `Search`).
+///
+/// RocksDB and the vector file stay the source of truth: this structure and the codes can
+/// always be rebuilt from them.
+final class VectorIndex {
+    enum Structure {
+        case flat
+        case ivf(IVFLists)
+        case hnsw(FaissIndex)
+    }
+
+    private(set) var structure: Structure
+    private let settings: StoreSettings
+    /// Entries whose label is no longer live (skipped by scans; dropped by `compact`).
+    private(set) var tombstones = 0
+
+    init(structure: Structure, settings: StoreSettings, tombstones: Int = 0) {
+        self.structure = structure
+        self.settings = settings
+        self.tombstones = tombstones
+    }
+
+    var kind: IndexKind {
+        switch structure {
+        case .flat: return .flat
+        case .ivf: return .ivf
+        case .hnsw: return .hnsw
+        }
+    }
+    /// Entries in the structure (live or not); for `flat`, the live count is the catalog's.
+    var entries: Int {
+        switch structure {
+        case .flat: return 0
+        case let .ivf(lists): return lists.entries
+        case let .hnsw(faiss): return faiss.count
+        }
+    }
+    var nlist: Int {
+        if case let .ivf(lists) = structure { return lists.nlist }
+        return 0
+    }
+    /// Whether every query scans every live memory.
+    var isExact: Bool { kind == .flat }
+
+    /// The IVF list count for `n` vectors: the power of two at or below 4·√n (FAISS's usual
+    /// range is 4·√n to 16·√n), with at least 32 vectors a list, between 8 and 65,536.
+    static func ivfListCount(for n: Int) -> Int {
+        let target = min(4 * Double(n).squareRoot(), Double(n) / 32)
+        var lists = 8
+        while lists * 2 <= Int(target) && lists < 65_536 { lists *= 2 }
+        return lists
+    }
+
+    /// The index kind `settings` asks for at `liveCount` memories.
+    static func targetKind(_ settings: StoreSettings, liveCount: Int) -> IndexKind {
+        switch settings.index {
+        case .flat: return .flat
+        case .hnsw: return .hnsw
+        case .ivf: return liveCount >= settings.ivfMinimumTrainingSize ? .ivf : .flat
+        case .auto: return liveCount >= settings.autoIVFThreshold ? .ivf : .flat
+        }
+    }
+
+    /// Whether the index should be rebuilt at `liveCount` memories: another kind is due
+    /// (flat → IVF), an IVF has half the lists the size now calls for (the count grew 4×
+    /// since training; `compact` retrains at any size), or the codes were made by a
+    /// quantizer trained on a quarter of today's memories or fewer.
+    func shouldGrow(liveCount: Int, quantizerTrainedOn: Int) -> Bool {
+        let target = Self.targetKind(settings, liveCount: liveCount)
+        if target != kind { return true }
+        if kind == .ivf && Self.ivfListCount(for: liveCount) >= 2 * nlist { return true }
+        // IVF retrains its quantizer with its lists.
+        return kind != .ivf && liveCount >= Self.quantizerRetrainMinimum && liveCount >= 4 * quantizerTrainedOn
+    }
+
+    /// Fewest memories for which the quantizer is trained on the data (below it, the uniform
+    /// quantizer serves).
+    static let quantizerRetrainMinimum = 1000
+
+    /// Training sample per IVF list, and k-means iterations.
+    static let trainingPointsPerList = 40
+    static let kmeansIterations = 10
+    /// Vectors read per chunk while building.
+    static let buildChunk = 8192
+
+    /// What a build produces: the structure, and the codes of every live memory under a
+    /// quantizer trained on them.
+    struct Built {
+        var index: VectorIndex
+        var codes: Codes
+        var trainedOn: Int
+    }
+
+    /// Builds the structure and the codes for `labels` (live, ascending) from their full
+    /// vectors.
+    static func build(settings: StoreSettings, labels: [Int64], labelCapacity: Int, vectors: VectorSource,
+                      logger: Logger) throws -> Built {
+        let kind = targetKind(settings, liveCount: labels.count)
+        let d = settings.dimension
+        let start = DispatchTime.now()
+        // An evenly spaced sample trains the quantizer and the lists.
+        let nlist = kind == .ivf ? ivfListCount(for: labels.count) : 0
+        let sampleSize = min(labels.count, max(trainingPointsPerList * nlist, 20_000))
+        let stride = max(1, labels.count / max(1, sampleSize))
+        let sampleLabels = Array(Swift.stride(from: 0, to: labels.count, by: stride).prefix(sampleSize).map { labels[$0] })
+        let sample = try vectors.rows(sampleLabels[...])
+        let quantizer = labels.count >= quantizerRetrainMinimum
+            ? sample.withUnsafeBufferPointer { ScalarQuantizer.trained(on: $0, dimension: d) }
+            : ScalarQuantizer.uniform(dimension: d)
+        var codes = Codes(quantizer: quantizer)
+        codes.reserve(labelCapacity)
+
+        let structure: Structure
+        switch kind {
+        case .ivf:
+            let sampleForLists = Array(sample.prefix(min(sampleSize, trainingPointsPerList * nlist) * d))
+            structure = .ivf(try IVFLists.train(sample: sampleForLists, dimension: d, nlist: nlist, iterations: kmeansIterations))
+        case .hnsw:
+            FaissIndex.setThreads(settings.effectiveThreads)
+            let faiss = try FaissIndex.make(dimension: d, description: "IDMap2,HNSW\(settings.hnswM)")
+            try faiss.setParameter("efSearch", Double(settings.efSearch))
+            structure = .hnsw(faiss)
+        default:
+            structure = .flat
+        }
+        let index = VectorIndex(structure: structure, settings: settings)
+        for chunkStart in Swift.stride(from: 0, to: labels.count, by: buildChunk) {
+            let part = labels[chunkStart..<min(chunkStart + buildChunk, labels.count)]
+            let rows = try vectors.rows(part)
+            try rows.withUnsafeBufferPointer { buffer in
+                for (i, label) in part.enumerated() {
+                    codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
+                }
+                try index.add(labels: Array(part), vectors: buffer)
+            }
+        }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+        logger.info("built the \(kind.rawValue) index\(nlist > 0 ? " (\(nlist) lists)" : "") over \(labels.count) memories in \(Int(ms)) ms")
+        return Built(index: index, codes: codes, trainedOn: labels.count >= quantizerRetrainMinimum ? labels.count : 0)
+    }
+
+    /// Adds `labels` with their full vectors (row-major).
+    func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>) throws {
+        guard !labels.isEmpty else { return }
+        switch structure {
+        case .flat: return
+        case let .ivf(lists): try lists.add(labels: labels, vectors: vectors)
+        case let .hnsw(faiss): try faiss.add(vectors, labels: labels)
+        }
+    }
+
+    /// Records that `labels` are no longer live (their entries are skipped until `compact`).
+    func remove(labels: [Int64]) {
+        if case .flat = structure { return }
+        tombstones += labels.count
+    }
+
+    /// Drops dead entries from IVF lists once they are a third of the entries.
+    func compactIfWorthwhile(isLive: (Int64) -> Bool) {
+        guard case let .ivf(lists) = structure, tombstones > 1024, tombstones * 3 > lists.entries else { return }
+        lists.compact(keeping: isLive)
+        tombstones = 0
+    }
+
+    /// IVF lists to probe for a query: the `nprobe` setting, else 1/64 of the lists (at
+    /// least 8), and at least enough lists to hold ~`minimumScan` vectors, which keeps recall
+    /// up while the index is young and its lists are short.
+    var defaultProbes: Int {
+        let n = nlist
+        guard n > 0 else { return 0 }
+        if settings.nprobe > 0 { return min(settings.nprobe, n) }
+        let count = max(1, entries)
+        let forVolume = (Self.minimumScan * n + count - 1) / count
+        return min(n, max(8, n / 64, forVolume))
+    }
+    /// Vectors a default IVF query scans at least.
+    static let minimumScan = 1600
+}
