@@ -223,16 +223,26 @@ struct Search {
         return (out, walked)
     }
 
-    /// The exact top-k of `candidates`: visited in order of their upper bound, each scored
-    /// exactly from its full vector, until the next upper bound is below the k-th exact score.
+    /// The exact top-k of `candidates`: those whose upper bound reaches the k-th best lower
+    /// bound are visited in order of their upper bound, each scored exactly from its full
+    /// vector, until the next upper bound is below the k-th exact score.
     private mutating func settle(_ candidates: [Candidate]) throws -> [Hit] {
         let slack = Self.roundingSlack
-        var bounded = candidates.map { ($0, score($0.label, similarity: $0.similarity + $0.error + slack).score) }
-        bounded.sort { $0.1 > $1.1 }
+        // What recency and importance add to each candidate's score (exact, from the catalog).
+        let rest = candidates.map { restOfScore($0.label) }
+        var lowest = LowestOfBest(k: k)
+        for (c, r) in zip(candidates, rest) { lowest.insert(w.sim * (c.similarity - c.error - slack) + r) }
+        let floor = lowest.kth
+        var contenders: [(Candidate, Double)] = []
+        for (c, r) in zip(candidates, rest) {
+            let upper = w.sim * (c.similarity + c.error + slack) + r
+            if upper >= floor { contenders.append((c, upper)) }
+        }
+        contenders.sort { $0.1 > $1.1 }
         var top = TopHits(k: k)
         var row = [Float](repeating: 0, count: catalog.dimension)
         var similarity: Float = 0
-        for (candidate, upper) in bounded {
+        for (candidate, upper) in contenders {
             if upper < top.kth { break }
             if candidate.error == 0 {
                 top.insert(score(candidate.label, similarity: candidate.similarity))
@@ -247,6 +257,29 @@ struct Search {
             scored += 1
         }
         return top.hits
+    }
+
+    /// The k-th largest of the values inserted (−∞ while fewer than k).
+    struct LowestOfBest {
+        let k: Int
+        private var best: [Double] = []
+        init(k: Int) { self.k = k }
+        var kth: Double { best.count >= k ? best[k - 1] : -.infinity }
+        mutating func insert(_ v: Double) {
+            if best.count == k, v <= best[k - 1] { return }
+            let at = best.firstIndex { v > $0 } ?? best.count
+            best.insert(v, at: at)
+            if best.count > k { best.removeLast() }
+        }
+    }
+
+    /// `w_time·recency + w_importance·importance` of `label`.
+    private func restOfScore(_ label: Int64) -> Double {
+        let l = Int(label)
+        var r = 0.0
+        if w.time > 0 { r += w.time * recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l]) }
+        if w.imp > 0 { r += w.imp * Double(catalog.importance[l]) }
+        return r
     }
 
     /// Float rounding of the approximate scores, beyond the codes' error bounds.
