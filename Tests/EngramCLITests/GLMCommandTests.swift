@@ -6,7 +6,12 @@ import Testing
 @Suite("engram generate, tokenize and model info")
 struct GLMCommandTests {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let model = repoRoot.appendingPathComponent("Data/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
+    /// `$ENGRAM_MODELS` when set (as for the model locator), else this repository's `Data/models`.
+    static let models: URL = {
+        if let dir = ProcessInfo.processInfo.environment["ENGRAM_MODELS"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
+        return repoRoot.appendingPathComponent("Data/models")
+    }()
+    static let model = models.appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
     static let reference = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/reference/glm")
 
     init() throws {

@@ -174,13 +174,21 @@ struct LocatorTests {
     }
 
     @Test func searchesUpwardFromCurrentAndExecutableDirectories() throws {
-        let root = Fixtures.repositoryRoot.path
+        // A project tree with the model folder (only its weights file matters to the search).
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let modelFolder = root.appendingPathComponent(EmbedderModelLocator.relativeModelPath)
+        try FileManager.default.createDirectory(at: modelFolder, withIntermediateDirectories: true)
+        try Data([0]).write(to: modelFolder.appendingPathComponent("model.safetensors"))
+        let subfolder = root.appendingPathComponent("Sources/EngramEmbed")
+        try FileManager.default.createDirectory(at: subfolder, withIntermediateDirectories: true)
+
         let fromSubfolder = try EmbedderModelLocator.locate(explicit: nil, environment: [:],
-                                                            currentDirectory: root + "/Sources/EngramEmbed", executablePath: nil)
-        #expect(fromSubfolder.path.hasSuffix("Data/models/all-MiniLM-L6-v2"))
+                                                            currentDirectory: subfolder.path, executablePath: nil)
+        #expect(fromSubfolder.path == modelFolder.standardizedFileURL.path)
         let fromExecutable = try EmbedderModelLocator.locate(explicit: nil, environment: [:], currentDirectory: "/",
-                                                             executablePath: root + "/.build/release/engram")
-        #expect(fromExecutable.path.hasSuffix("Data/models/all-MiniLM-L6-v2"))
+                                                             executablePath: root.path + "/.build/release/engram")
+        #expect(fromExecutable.path == modelFolder.standardizedFileURL.path)
     }
 
     @Test func notFoundNamesSetupScript() throws {

@@ -7,7 +7,14 @@ enum Fixtures {
     /// The repository root (three levels above this file).
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let modelDirectory = repositoryRoot.appendingPathComponent("Data/models/all-MiniLM-L6-v2")
+    /// `$ENGRAM_MODELS/all-MiniLM-L6-v2` when `ENGRAM_MODELS` is set (as for the model
+    /// locator), else this repository's `Data/models/all-MiniLM-L6-v2`.
+    static let modelDirectory: URL = {
+        if let dir = ProcessInfo.processInfo.environment["ENGRAM_MODELS"], !dir.isEmpty {
+            return URL(fileURLWithPath: dir).appendingPathComponent("all-MiniLM-L6-v2")
+        }
+        return repositoryRoot.appendingPathComponent("Data/models/all-MiniLM-L6-v2")
+    }()
     static let referenceDirectory = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/reference")
 
     struct MissingFixture: Error, CustomStringConvertible {

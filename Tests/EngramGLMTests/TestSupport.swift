@@ -7,7 +7,13 @@ enum TestFiles {
     static let repoRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let referenceDir = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/reference/glm")
-    static let smolLM2 = repoRoot.appendingPathComponent("Data/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    /// The models folder: `$ENGRAM_MODELS` when set (as for the model locators), else this
+    /// repository's `Data/models`.
+    static let modelsDir: URL = {
+        if let dir = ProcessInfo.processInfo.environment["ENGRAM_MODELS"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
+        return repoRoot.appendingPathComponent("Data/models")
+    }()
+    static let smolLM2 = modelsDir.appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 
     /// The path of a reference file; records a failure naming the set-up when it is missing.
     static func reference(_ name: String) throws -> String {
