@@ -36,9 +36,9 @@ let package = Package(
             name: "EngramStore",
             dependencies: ["CFaiss", "CRocksDB", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "EngramEmbed", dependencies: ["CBLAS"]),
+        .target(name: "EngramEmbed", dependencies: ["CBLAS", "EngramBase"]),
         // Haswell (AVX2, FMA, F16C) code generation for the GLM engine's SIMD kernels.
-        .target(name: "EngramGLM", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
+        .target(name: "EngramGLM", dependencies: ["CBLAS", "EngramBase"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
         .target(
             name: "Engram",
             dependencies: ["EngramStore", "EngramEmbed", .product(name: "Logging", package: "swift-log")]

@@ -1,6 +1,7 @@
+import EngramBase
+import EngramGLM
 import Foundation
 import Testing
-import EngramGLM
 
 /// Locations of the reference outputs and the real model, derived from this file's path.
 enum TestFiles {
@@ -47,4 +48,22 @@ struct TestFileMissing: Error, CustomStringConvertible {
 enum SharedModels {
     static let smolLM2: Result<GLMModel, Error> = Result { try GLMModel(path: TestFiles.smolLM2Path()) }
     static func smol() throws -> GLMModel { try smolLM2.get() }
+}
+
+/// Runs `body` and expects it to throw an `EngramError` with `code` and `reason`; returns the
+/// error (nil, with an issue recorded, when it threw nothing or something else).
+@discardableResult
+func expectError<T>(_ code: EngramError.Code, _ reason: EngramError.Reason, _ comment: Comment? = nil,
+                    sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T) -> EngramError? {
+    do {
+        _ = try body()
+        Issue.record("expected \(code) \(reason), but nothing was thrown. \(comment?.description ?? "")", sourceLocation: sourceLocation)
+    } catch let error as EngramError {
+        #expect(error.code == code && error.reason == reason, "got \(error.code) \(error.reason): \(error.message). \(comment?.description ?? "")",
+                sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected \(code) \(reason), got \(error). \(comment?.description ?? "")", sourceLocation: sourceLocation)
+    }
+    return nil
 }

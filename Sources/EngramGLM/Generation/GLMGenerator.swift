@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// What to generate from.
@@ -148,7 +149,7 @@ public final class GLMGenerator: @unchecked Sendable {
         for try await event in stream(prompt, options: options) {
             if case .finished(let r) = event { return r }
         }
-        throw GLMError(.invalidArgument, "generation ended without a result")
+        throw EngramError(.cancelled, "the generation was cancelled before it finished", reason: .generationCancelled)
     }
 
     /// The generation loop, on the calling thread. `onPiece` receives text as it is decided.
@@ -158,9 +159,10 @@ public final class GLMGenerator: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let promptIDs = promptTokens(for: prompt)
-        guard !promptIDs.isEmpty else { throw GLMError(.invalidArgument, "the prompt is empty") }
+        guard !promptIDs.isEmpty else { throw EngramError(.invalidArgument, "the prompt is empty", reason: .emptyPrompt) }
         guard promptIDs.count < context.contextSize else {
-            throw GLMError(.invalidArgument, "the prompt has \(promptIDs.count) tokens; the context holds \(context.contextSize)")
+            throw EngramError(.invalidArgument, "the prompt has \(promptIDs.count) tokens; the context holds \(context.contextSize), including the reply",
+                              reason: .contextOverflow)
         }
 
         // Prefix reuse: keep the cached positions shared with this prompt, evaluate the rest

@@ -1,3 +1,5 @@
+import EngramBase
+
 /// Evaluation state for one conversation: the KV cache and the tokens it holds.
 ///
 /// Not thread-safe: use one context from one task at a time (the generator serialises calls).
@@ -34,16 +36,18 @@ public final class GLMContext: @unchecked Sendable {
     ///
     /// - Returns: logits, `vocabularySize` floats per row: one row for the last token, or one
     ///   row per token of `newTokens` when `allLogits` is true (row-major `[count × vocab]`).
-    /// - Throws: `GLMError` (`.invalidArgument`) for an empty batch, a token id outside the
-    ///   vocabulary or a context overflow.
+    /// - Throws: `EngramError` `.invalidArgument`: `emptyPrompt` for an empty batch,
+    ///   `tokenOutsideVocabulary` for a token id outside the vocabulary, `contextOverflow` when
+    ///   the cached and new tokens together exceed `contextSize`.
     public func evaluate(_ newTokens: [Int32], allLogits: Bool = false) throws -> [Float] {
-        guard !newTokens.isEmpty else { throw GLMError(.invalidArgument, "nothing to evaluate") }
+        guard !newTokens.isEmpty else { throw EngramError(.invalidArgument, "nothing to evaluate: the batch of tokens is empty", reason: .emptyPrompt) }
         let vocab = model.tokenEmbedding.rows
         for t in newTokens where t < 0 || Int(t) >= vocab {
-            throw GLMError(.invalidArgument, "token id \(t) is outside the vocabulary (0..<\(vocab))")
+            throw EngramError(.invalidArgument, "token id \(t) is outside the vocabulary (0..<\(vocab))", reason: .tokenOutsideVocabulary)
         }
         guard tokens.count + newTokens.count <= contextSize else {
-            throw GLMError(.invalidArgument, "context overflow: \(tokens.count) + \(newTokens.count) tokens exceed the context size \(contextSize)")
+            throw EngramError(.invalidArgument, "context overflow: \(tokens.count) + \(newTokens.count) tokens exceed the context size \(contextSize)",
+                              reason: .contextOverflow)
         }
         reserve(tokens.count + newTokens.count)
         var logits: [Float] = []

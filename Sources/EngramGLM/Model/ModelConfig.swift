@@ -1,3 +1,5 @@
+import EngramBase
+
 /// The transformer architectures the engine runs (llama.cpp's names).
 public enum GLMArchitecture: String, Sendable {
     case llama, glm4, chatglm
@@ -20,14 +22,14 @@ public struct GLMModelConfig: Sendable {
 
     public init(file: GGUFFile) throws {
         guard let archName = file["general.architecture"]?.stringValue else {
-            throw GLMError.format("general.architecture is missing")
+            throw EngramError.invalidGGUF(file.path, "general.architecture is missing")
         }
         guard let arch = GLMArchitecture(rawValue: archName) else {
-            throw GLMError(.unsupported, "architecture \(archName) is not supported (llama, glm4, chatglm are)")
+            throw EngramError.unsupportedGGUF(file.path, "architecture \(archName) is not supported (llama, glm4, chatglm are)")
         }
         func int(_ key: String) throws -> Int {
             guard let v = file["\(archName).\(key)"]?.intValue, v > 0 else {
-                throw GLMError.format("\(archName).\(key) is missing or not a positive integer")
+                throw EngramError.invalidGGUF(file.path, "\(archName).\(key) is missing or not a positive integer")
             }
             return v
         }
@@ -38,12 +40,12 @@ public struct GLMModelConfig: Sendable {
         headCount = try int("attention.head_count")
         headCountKV = file["\(archName).attention.head_count_kv"]?.intValue ?? headCount
         guard headCountKV > 0, headCount % headCountKV == 0 else {
-            throw GLMError.format("head count \(headCount) is not a multiple of the KV head count \(headCountKV)")
+            throw EngramError.invalidGGUF(file.path, "head count \(headCount) is not a multiple of the KV head count \(headCountKV)")
         }
         headDim = file["\(archName).attention.key_length"]?.intValue ?? embeddingLength / headCount
         ropeDimensions = file["\(archName).rope.dimension_count"]?.intValue ?? headDim
         guard ropeDimensions <= headDim, ropeDimensions % 2 == 0 else {
-            throw GLMError.format("rope.dimension_count \(ropeDimensions) does not fit the head dimension \(headDim)")
+            throw EngramError.invalidGGUF(file.path, "rope.dimension_count \(ropeDimensions) does not fit the head dimension \(headDim)")
         }
         ropeFreqBase = file["\(archName).rope.freq_base"]?.doubleValue ?? 10000
         rmsEpsilon = Float(file["\(archName).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5)

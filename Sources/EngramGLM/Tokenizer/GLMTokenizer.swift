@@ -1,3 +1,5 @@
+import EngramBase
+
 /// Byte-level BPE tokenizer built from a GGUF file's vocabulary and merges
 /// (`tokenizer.ggml.model = gpt2`). Immutable and safe to share between threads.
 public final class GLMTokenizer: Sendable {
@@ -24,20 +26,20 @@ public final class GLMTokenizer: Sendable {
 
     public init(file: GGUFFile) throws {
         guard let model = file["tokenizer.ggml.model"]?.stringValue else {
-            throw GLMError.format("tokenizer.ggml.model is missing")
+            throw EngramError.invalidGGUF(file.path, "tokenizer.ggml.model is missing")
         }
         guard model == "gpt2" else {
-            throw GLMError(.unsupported, "tokenizer model \(model) is not supported (byte-level BPE, gpt2, is)")
+            throw EngramError.unsupportedGGUF(file.path, "tokenizer model \(model) is not supported (byte-level BPE, gpt2, is)")
         }
         guard let toks = file["tokenizer.ggml.tokens"]?.stringArray else {
-            throw GLMError.format("tokenizer.ggml.tokens is missing or not an array of strings")
+            throw EngramError.invalidGGUF(file.path, "tokenizer.ggml.tokens is missing or not an array of strings")
         }
         tokens = toks
         let types = file["tokenizer.ggml.token_type"]?.intArray?.map { TokenKind(rawValue: Int32(truncatingIfNeeded: $0)) ?? .normal }
         kinds = types?.count == tokens.count ? types! : Array(repeating: .normal, count: tokens.count)
         let preName = file["tokenizer.ggml.pre"]?.stringValue ?? "gpt-2"
         guard let pre = PreTokenizer(name: preName) else {
-            throw GLMError(.unsupported, "pre-tokenizer \(preName) is not supported (smollm, gpt-2, llama3, llama-bpe, glm4, chatglm-bpe are)")
+            throw EngramError.unsupportedGGUF(file.path, "pre-tokenizer \(preName) is not supported (smollm, gpt-2, llama3, llama-bpe, glm4, chatglm-bpe are)")
         }
         preTokenizer = pre
         var ids: [String: Int32] = [:]
