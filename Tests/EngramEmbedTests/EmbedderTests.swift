@@ -1,3 +1,4 @@
+import EngramBase
 import EngramEmbed
 import Foundation
 import Testing
@@ -84,8 +85,10 @@ struct EmbedderTests {
 
     @Test func tokenIDsOutsideTheVocabularyAreRejected() throws {
         let embedder = try Fixtures.embedder()
-        #expect(throws: EmbedError.invalidTokenID(30522, vocabularySize: 30522)) { try embedder.embed(tokenIDs: [[101, 30522, 102]]) }
-        #expect(throws: EmbedError.invalidTokenID(-1, vocabularySize: 30522)) { try embedder.embed(tokenIDs: [[101, 102], [-1]]) }
+        let high = expectError(.invalidArgument, .embeddingTokenOutsideVocabulary) { try embedder.embed(tokenIDs: [[101, 30522, 102]]) }
+        #expect(high?.message.contains("Token id 30522 is outside the vocabulary (0..<30522)") == true)
+        let negative = expectError(.invalidArgument, .embeddingTokenOutsideVocabulary) { try embedder.embed(tokenIDs: [[101, 102], [-1]]) }
+        #expect(negative?.message.contains("Token id -1") == true)
         #expect(try embedder.embed(tokenIDs: [[]])[0].count == 384)
     }
 
@@ -120,11 +123,9 @@ struct EmbedderTests {
 struct ModelLoadingTests {
     @Test func missingFolderNamesSetupScript() throws {
         let absent = try temporaryDirectory().appendingPathComponent("nope")
-        #expect {
-            try MiniLMEmbedder(modelDirectory: absent)
-        } throws: { error in
-            "\(error)".contains("Tools/setup-models.sh")
-        }
+        let error = expectError(.notFound, .embeddingModelNotFound) { try MiniLMEmbedder(modelDirectory: absent) }
+        #expect(error?.message.contains("Tools/setup-models.sh") == true)
+        #expect(error?.message.contains(absent.path) == true)
     }
 
     @Test func missingWeightsFileIsNamed() throws {
@@ -133,9 +134,9 @@ struct ModelLoadingTests {
         for name in ["config.json", "tokenizer.json", "sentence_bert_config.json"] {
             try FileManager.default.copyItem(at: model.appendingPathComponent(name), to: folder.appendingPathComponent(name))
         }
-        let expected = EmbedError.missingFile(path: folder.appendingPathComponent("model.safetensors").path)
-        #expect(throws: expected) { try MiniLMEmbedder(modelDirectory: folder) }
-        #expect(expected.description.contains("Tools/setup-models.sh"))
+        let error = expectError(.notFound, .missingModelFile) { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(error?.message == "Model file missing: \(folder.appendingPathComponent("model.safetensors").path); "
+            + "run Tools/setup-models.sh to download the model files.")
     }
 
     @Test func weightsOfTheWrongShapeAreRejected() throws {
@@ -148,9 +149,8 @@ struct ModelLoadingTests {
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: model.appendingPathComponent("config.json"))) as? [String: Any])
         config["hidden_size"] = 768
         try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
-        #expect(throws: EmbedError.shapeMismatch(name: "embeddings.word_embeddings.weight", expected: [30522, 768], found: [30522, 384])) {
-            try MiniLMEmbedder(modelDirectory: folder)
-        }
+        let error = expectError(.dataLoss, .shapeMismatch) { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(error?.message.contains("'embeddings.word_embeddings.weight' has shape [30522, 384], expected [30522, 768]") == true)
     }
 }
 
@@ -194,12 +194,10 @@ struct LocatorTests {
     @Test func notFoundNamesSetupScript() throws {
         let empty = try temporaryDirectory()
         for (explicit, environment) in [(empty.path, [String: String]()), (nil, ["ENGRAM_EMBED_MODEL": empty.path]), (nil, [:])] {
-            #expect {
+            let error = expectError(.notFound, .embeddingModelNotFound) {
                 try EmbedderModelLocator.locate(explicit: explicit, environment: environment, currentDirectory: empty.path, executablePath: nil)
-            } throws: { error in
-                guard let error = error as? EmbedError, case .modelNotFound = error else { return false }
-                return error.description.contains("Tools/setup-models.sh")
             }
+            #expect(error?.message.contains("Tools/setup-models.sh") == true)
         }
     }
 }

@@ -1,3 +1,4 @@
+import EngramBase
 import EngramEmbed
 import Foundation
 import Testing
@@ -90,4 +91,22 @@ extension Array {
         for element in self { out.append(try await transform(element)) }
         return out
     }
+}
+
+/// Runs `body` and expects it to throw an `EngramError` with `code` and `reason`; returns the
+/// error (nil, with an issue recorded, when it threw nothing or something else).
+@discardableResult
+func expectError<T>(_ code: EngramError.Code, _ reason: EngramError.Reason, _ comment: Comment? = nil,
+                    sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T) -> EngramError? {
+    do {
+        _ = try body()
+        Issue.record("expected \(code) \(reason), but nothing was thrown. \(comment?.description ?? "")", sourceLocation: sourceLocation)
+    } catch let error as EngramError {
+        #expect(error.code == code && error.reason == reason, "got \(error.code) \(error.reason): \(error.message). \(comment?.description ?? "")",
+                sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected \(code) \(reason), got \(error). \(comment?.description ?? "")", sourceLocation: sourceLocation)
+    }
+    return nil
 }

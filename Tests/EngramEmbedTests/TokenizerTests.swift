@@ -121,7 +121,11 @@ struct TokenizerTests {
     }
 
     @Test func explicitVocabularyRequiresSpecialTokens() {
-        #expect(throws: EmbedError.self) { try WordPieceTokenizer(vocabulary: ["a", "b"]) }
+        let missing = expectError(.invalidArgument, .invalidEmbeddingConfiguration) { try WordPieceTokenizer(vocabulary: ["a", "b"]) }
+        #expect(missing?.message.contains("[UNK]") == true)
+        expectError(.invalidArgument, .invalidEmbeddingConfiguration) {
+            try WordPieceTokenizer(vocabulary: ["[PAD]", "[UNK]", "[CLS]", "[SEP]"], maxLength: 1)
+        }
         let tiny = try? WordPieceTokenizer(vocabulary: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##able", "a"])
         #expect(tiny?.encode("unable a b") == [2, 4, 5, 6, 1, 3])
     }
