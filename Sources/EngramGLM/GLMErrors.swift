@@ -28,6 +28,8 @@ extension EngramError.Reason {
     public static let tokenOutsideVocabulary = Self("TOKEN_OUTSIDE_VOCABULARY")
     /// More positions than the context holds.
     public static let contextOverflow = Self("CONTEXT_OVERFLOW")
+    /// A sampling parameter out of range, or nothing to sample from.
+    public static let invalidSampling = Self("INVALID_SAMPLING")
     /// The consuming task was cancelled before the generation produced its result.
     public static let generationCancelled = Self("GENERATION_CANCELLED")
 }

@@ -47,6 +47,18 @@ struct GLMCommandTests {
         }
     }
 
+    @Test("sampling options out of range are usage errors, never a crash", arguments: [
+        ("--min-p=2", "--min-p"), ("--min-p=-1", "--min-p"), ("--top-p=0", "--top-p"), ("--top-p=1.5", "--top-p"),
+        ("--temperature=-1", "--temperature"), ("--temperature=nan", "--temperature"), ("--top-k=-3", "--top-k"),
+        ("--repeat-penalty=0", "--repeat-penalty"), ("--max-tokens=0", "--max-tokens"),
+    ])
+    func samplingOptionsOutOfRange(option: String, name: String) throws {
+        let r = try CLI.run(["generate", "--model", Self.model, "hello", option])
+        #expect(r.status == 64, "\(r.stderr)") // EX_USAGE: rejected by validate()
+        #expect(r.stderr.hasPrefix("Error: \(name) must"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
     @Test("model info describes the file; a missing model is a clear error")
     func modelInfo() throws {
         let info = try CLI.run(["model", "info", Self.model])

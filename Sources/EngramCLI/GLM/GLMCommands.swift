@@ -36,19 +36,19 @@ struct Generate: AsyncParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
     var maxTokens = 256
 
-    @Option(name: .long, help: "Sampling temperature; 0 means greedy (always the most likely token).")
+    @Option(name: .long, help: "Sampling temperature (≥ 0); 0 means greedy (always the most likely token).")
     var temperature: Float = 0.8
 
     @Option(name: .customLong("top-k"), help: "Sample only among the k most likely tokens (0 disables).")
     var topK = 40
 
-    @Option(name: .customLong("top-p"), help: "Sample only among the most likely tokens whose probabilities add up to p (1 disables).")
+    @Option(name: .customLong("top-p"), help: "Sample only among the most likely tokens whose probabilities add up to p, in (0, 1] (1 disables).")
     var topP: Float = 0.95
 
-    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than min-p times the most likely one (0 disables).")
+    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than min-p times the most likely one, in [0, 1] (0 disables).")
     var minP: Float = 0.05
 
-    @Option(name: .customLong("repeat-penalty"), help: "Penalty for repeating recent tokens (1 disables).")
+    @Option(name: .customLong("repeat-penalty"), help: "Penalty for repeating recent tokens, > 0 (1 disables).")
     var repeatPenalty: Float = 1.0
 
     @Option(name: .long, help: "Random seed, for reproducible sampling.")
@@ -66,7 +66,16 @@ struct Generate: AsyncParsableCommand {
     func validate() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if topP <= 0 || topP > 1 { throw ValidationError("--top-p must be in (0, 1]") }
+        // The ranges of GLMSamplingParameters, named by their options.
+        guard temperature.isFinite, temperature >= 0 else {
+            throw ValidationError("--temperature must be a finite number ≥ 0 (0 is greedy), not \(temperature)")
+        }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0 (0 disables it), not \(topK)") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1] (1 disables it), not \(topP)") }
+        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1] (0 disables it), not \(minP)") }
+        guard repeatPenalty.isFinite, repeatPenalty > 0 else {
+            throw ValidationError("--repeat-penalty must be a finite number > 0 (1 disables it), not \(repeatPenalty)")
+        }
         if let template, GLMChatTemplate(name: template) == nil {
             throw ValidationError("unknown --template \(template) (chatml, glm4, chatglm3)")
         }

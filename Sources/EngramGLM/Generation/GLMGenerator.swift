@@ -153,11 +153,16 @@ public final class GLMGenerator: @unchecked Sendable {
     }
 
     /// The generation loop, on the calling thread. `onPiece` receives text as it is decided.
+    /// - Throws: `EngramError` `.invalidArgument`: `invalidSampling` for sampling parameters out
+    ///   of range, `emptyPrompt`, `contextOverflow` for a prompt that leaves no room to generate,
+    ///   `tokenOutsideVocabulary` for a `.tokens` prompt with unknown ids. Nothing is evaluated
+    ///   when the options are invalid.
     public func generateSync(_ prompt: GLMPrompt, options: GLMGenerationOptions = GLMGenerationOptions(),
                              isCancelled: () -> Bool = { false },
                              onPiece: (GLMTextPiece) -> Void = { _ in }) throws -> GLMGenerationResult {
         lock.lock()
         defer { lock.unlock() }
+        var sampler = try GLMSampler(options.sampling)
         let promptIDs = promptTokens(for: prompt)
         guard !promptIDs.isEmpty else { throw EngramError(.invalidArgument, "the prompt is empty", reason: .emptyPrompt) }
         guard promptIDs.count < context.contextSize else {
@@ -177,7 +182,6 @@ public final class GLMGenerator: @unchecked Sendable {
         let t1 = DispatchTime.now().uptimeNanoseconds
 
         let ends = endTokens(extra: options.stopTokens)
-        var sampler = GLMSampler(options.sampling)
         var decoder = StreamingDecoder()
         var matcher = StopStringMatcher(options.stopStrings)
         var generated: [Int32] = []
@@ -196,7 +200,7 @@ public final class GLMGenerator: @unchecked Sendable {
 
         loop: while generated.count < maxTokens {
             if isCancelled() { reason = .cancelled; break }
-            let token = sampler.sample(logits, history: promptIDs + generated)
+            let token = try sampler.sample(logits, history: promptIDs + generated)
             if ends.contains(token) { reason = .stop; break }
             generated.append(token)
             pendingTokens.append(token)
