@@ -30,6 +30,8 @@ extension EngramError.Reason {
     public static let contextOverflow = Self("CONTEXT_OVERFLOW")
     /// A sampling parameter out of range, or nothing to sample from.
     public static let invalidSampling = Self("INVALID_SAMPLING")
+    /// A generation's `maxTokens` outside 1...the context size.
+    public static let invalidMaxTokens = Self("INVALID_MAX_TOKENS")
     /// The consuming task was cancelled before the generation produced its result.
     public static let generationCancelled = Self("GENERATION_CANCELLED")
 }

@@ -59,6 +59,15 @@ struct GLMCommandTests {
         #expect(r.stdout.isEmpty)
     }
 
+    @Test("--max-tokens beyond the context (up to Int.max) is a clear error, never an overflow")
+    func maxTokensBeyondContext() throws {
+        for n in ["9223372036854775807", "4097"] {
+            let r = try CLI.run(["generate", "--model", Self.model, "hello", "--max-tokens", n])
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr == "Error: --max-tokens \(n) is larger than the context of 4096 tokens, which the prompt shares\n")
+        }
+    }
+
     @Test("model info describes the file; a missing model is a clear error")
     func modelInfo() throws {
         let info = try CLI.run(["model", "info", Self.model])

@@ -104,6 +104,25 @@ struct GenerationTests {
         #expect(throws: Never.self) { try GLMSampler(edges) }
     }
 
+    @Test("max tokens: outside 1...contextSize is refused (Int.max included); up to the context, generation stops when it is full")
+    func maxTokensBounds() throws {
+        let model = try SharedModels.smol()
+        let gen = try GLMGenerator(model: model, contextSize: 24)
+        #expect(gen.contextSize == 24)
+        let prompt = GLMPrompt.text("The quick brown fox", special: false)
+        for bad in [Int.max, Int.max - 3, 25, 0, -1, Int.min] {
+            let error = expectError(.invalidArgument, .invalidMaxTokens, "\(bad)") {
+                try gen.generateSync(prompt, options: GLMGenerationOptions(maxTokens: bad, sampling: .greedy))
+            }
+            #expect(error?.message.contains("maxTokens \(bad) is outside 1...24") == true)
+        }
+        let full = try gen.generateSync(prompt, options: GLMGenerationOptions(maxTokens: 24, sampling: .greedy))
+        #expect(full.promptTokens.count + full.tokens.count <= 24)
+        if full.finishReason == .length { #expect(full.promptTokens.count + full.tokens.count == 24) }
+        // The default context is the model's, capped.
+        #expect(try GLMGenerator(model: model).contextSize == min(model.config.contextLength, GLMGenerator.defaultContextLimit))
+    }
+
     @Test("the sampler never indexes an empty candidate list: min-p 1, NaN logits, odd history, no logits")
     func samplerEdgeCases() throws {
         var p = GLMSamplingParameters()

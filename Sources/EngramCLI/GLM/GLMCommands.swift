@@ -33,7 +33,7 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: GLMModelOptions
 
-    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate: at least 1, at most the context (the model's, at most \(GLMGenerator.defaultContextLimit) tokens), which the prompt shares.")
     var maxTokens = 256
 
     @Option(name: .long, help: "Sampling temperature (≥ 0); 0 means greedy (always the most likely token).")
@@ -85,6 +85,9 @@ struct Generate: AsyncParsableCommand {
         let model = try GLMModel(path: modelOptions.resolvedPath())
         let generator = try GLMGenerator(model: model, threads: threads ?? GLMThreading.defaultThreadCount,
                                          chatTemplate: template.flatMap(GLMChatTemplate.init(name:)))
+        guard maxTokens <= generator.contextSize else {
+            throw CLIError("--max-tokens \(maxTokens) is larger than the context of \(generator.contextSize) tokens, which the prompt shares")
+        }
         var sampling = GLMSamplingParameters()
         sampling.temperature = temperature
         sampling.topK = topK

@@ -13,7 +13,9 @@ public enum GLMPrompt: Sendable {
 
 /// Limits and sampling of one generation.
 public struct GLMGenerationOptions: Sendable {
-    /// Most tokens to generate. Default 256.
+    /// Most tokens to generate, in 1...the generator's `contextSize` (the generator refuses
+    /// other values). Generation also ends when prompt and output fill the context (finish
+    /// reason `length`). Default 256.
     public var maxTokens = 256
     public var sampling = GLMSamplingParameters()
     /// Generation stops before any of these strings; they are not part of the output.
@@ -82,21 +84,29 @@ public final class GLMGenerator: @unchecked Sendable {
     let context: GLMContext
     private let lock = NSLock()
 
+    /// Positions of the context when none is given: the model's context length, at most this
+    /// many (the KV cache grows with the positions used, up to the context size).
+    public static let defaultContextLimit = 4096
+
     /// - Parameters:
     ///   - threads: kernel threads (default: the number of cores).
-    ///   - contextSize: most positions (default: min(model's context length, 4096)).
+    ///   - contextSize: most positions, prompt and output together (default: the model's
+    ///     context length, at most `defaultContextLimit`).
     ///   - chatTemplate: overrides the template recognised from the model.
     public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil,
                 chatTemplate: GLMChatTemplate? = nil) throws {
         self.model = model
         tokenizer = try GLMTokenizer(file: model.file)
         self.chatTemplate = chatTemplate ?? GLMChatTemplate.forModel(model.file)
-        context = GLMContext(model: model, threads: threads, contextSize: contextSize ?? min(model.config.contextLength, 4096))
+        context = GLMContext(model: model, threads: threads, contextSize: contextSize ?? min(model.config.contextLength, GLMGenerator.defaultContextLimit))
     }
 
     public convenience init(path: String, threads: Int = GLMThreading.defaultThreadCount) throws {
         try self.init(model: GLMModel(path: path), threads: threads)
     }
+
+    /// Most positions, prompt and output together; the bound of `GLMGenerationOptions.maxTokens`.
+    public var contextSize: Int { context.contextSize }
 
     /// Kernel threads used from the next call on.
     public var threads: Int {
@@ -154,7 +164,8 @@ public final class GLMGenerator: @unchecked Sendable {
 
     /// The generation loop, on the calling thread. `onPiece` receives text as it is decided.
     /// - Throws: `EngramError` `.invalidArgument`: `invalidSampling` for sampling parameters out
-    ///   of range, `emptyPrompt`, `contextOverflow` for a prompt that leaves no room to generate,
+    ///   of range, `invalidMaxTokens` for `maxTokens` outside 1...`contextSize`, `emptyPrompt`,
+    ///   `contextOverflow` for a prompt that leaves no room to generate,
     ///   `tokenOutsideVocabulary` for a `.tokens` prompt with unknown ids. Nothing is evaluated
     ///   when the options are invalid.
     public func generateSync(_ prompt: GLMPrompt, options: GLMGenerationOptions = GLMGenerationOptions(),
@@ -163,6 +174,12 @@ public final class GLMGenerator: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var sampler = try GLMSampler(options.sampling)
+        guard options.maxTokens >= 1, options.maxTokens <= context.contextSize else {
+            throw EngramError(.invalidArgument, """
+                maxTokens \(options.maxTokens) is outside 1...\(context.contextSize): the context holds \(context.contextSize) \
+                positions, prompt and output together
+                """, reason: .invalidMaxTokens)
+        }
         let promptIDs = promptTokens(for: prompt)
         guard !promptIDs.isEmpty else { throw EngramError(.invalidArgument, "the prompt is empty", reason: .emptyPrompt) }
         guard promptIDs.count < context.contextSize else {
@@ -176,7 +193,9 @@ public final class GLMGenerator: @unchecked Sendable {
         let cached = context.tokens
         while common < min(cached.count, promptIDs.count - 1) && cached[common] == promptIDs[common] { common += 1 }
         context.truncate(to: common)
-        context.reserve(promptIDs.count + options.maxTokens)
+        // Both terms are at most contextSize: no overflow.
+        let maxTokens = min(options.maxTokens, context.contextSize - promptIDs.count)
+        context.reserve(promptIDs.count + maxTokens)
         let t0 = DispatchTime.now().uptimeNanoseconds
         var logits = try context.evaluate(Array(promptIDs[common...]))
         let t1 = DispatchTime.now().uptimeNanoseconds
@@ -189,7 +208,6 @@ public final class GLMGenerator: @unchecked Sendable {
         var text = ""
         var reason = GLMGenerationResult.FinishReason.length
         var stoppedByString = false
-        let maxTokens = min(options.maxTokens, context.contextSize - promptIDs.count)
 
         func emit(_ s: String) {
             guard !s.isEmpty else { return }
