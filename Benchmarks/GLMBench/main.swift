@@ -63,13 +63,13 @@ do {
         var bestPP = 0.0, bestTG = 0.0
         for _ in 0..<options.repeats {
             do { // one context alive at a time, as in an application
-                let ctx = GLMContext(model: model, threads: threads)
+                let ctx = try GLMContext(model: model, threads: threads)
                 let t0 = now()
                 _ = try ctx.evaluate(promptTokens)
                 bestPP = max(bestPP, Double(promptTokens.count) / (now() - t0))
             }
 
-            let gen = GLMContext(model: model, threads: threads)
+            let gen = try GLMContext(model: model, threads: threads)
             var logits = try gen.evaluate(Array(promptTokens.prefix(8)))
             let t1 = now()
             for _ in 0..<options.genTokens {

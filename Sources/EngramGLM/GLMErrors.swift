@@ -32,6 +32,12 @@ extension EngramError.Reason {
     public static let invalidSampling = Self("INVALID_SAMPLING")
     /// A generation's `maxTokens` outside 1...the context size.
     public static let invalidMaxTokens = Self("INVALID_MAX_TOKENS")
+    /// A kernel thread count outside 1...`GLMThreading.maximumThreadCount`.
+    public static let invalidThreadCount = Self("INVALID_THREAD_COUNT")
+    /// The system refused to start a kernel thread.
+    public static let threadStartFailed = Self("THREAD_START_FAILED")
+    /// A context size below 1.
+    public static let invalidContextSize = Self("INVALID_CONTEXT_SIZE")
     /// The consuming task was cancelled before the generation produced its result.
     public static let generationCancelled = Self("GENERATION_CANCELLED")
 }

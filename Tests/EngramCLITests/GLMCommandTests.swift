@@ -47,10 +47,11 @@ struct GLMCommandTests {
         }
     }
 
-    @Test("sampling options out of range are usage errors, never a crash", arguments: [
+    @Test("sampling and thread options out of range are usage errors, never a crash", arguments: [
         ("--min-p=2", "--min-p"), ("--min-p=-1", "--min-p"), ("--top-p=0", "--top-p"), ("--top-p=1.5", "--top-p"),
         ("--temperature=-1", "--temperature"), ("--temperature=nan", "--temperature"), ("--top-k=-3", "--top-k"),
         ("--repeat-penalty=0", "--repeat-penalty"), ("--max-tokens=0", "--max-tokens"),
+        ("--threads=0", "--threads"), ("--threads=100000", "--threads"),
     ])
     func samplingOptionsOutOfRange(option: String, name: String) throws {
         let r = try CLI.run(["generate", "--model", Self.model, "hello", option])

@@ -57,7 +57,7 @@ struct Generate: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Stop before this string (repeatable).", valueName: "text"))
     var stop: [String] = []
 
-    @Option(name: .long, help: "Threads for the kernels (default: number of cores).")
+    @Option(name: .long, help: "Threads for the kernels, at most \(GLMThreading.maximumThreadsPerCore) per core (default: number of cores).")
     var threads: Int?
 
     @Flag(name: .long, help: "Print one JSON object at the end: text, generated and prompt token ids, usage, timings.")
@@ -65,7 +65,12 @@ struct Generate: AsyncParsableCommand {
 
     func validate() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let threads, threads < 1 || threads > GLMThreading.maximumThreadCount {
+            throw ValidationError("""
+                --threads must be in 1...\(GLMThreading.maximumThreadCount) (at most \(GLMThreading.maximumThreadsPerCore) per core; \
+                this machine has \(GLMThreading.defaultThreadCount)), not \(threads)
+                """)
+        }
         // The ranges of GLMSamplingParameters, named by their options.
         guard temperature.isFinite, temperature >= 0 else {
             throw ValidationError("--temperature must be a finite number ≥ 0 (0 is greedy), not \(temperature)")

@@ -89,16 +89,19 @@ public final class GLMGenerator: @unchecked Sendable {
     public static let defaultContextLimit = 4096
 
     /// - Parameters:
-    ///   - threads: kernel threads (default: the number of cores).
+    ///   - threads: kernel threads, in 1...`GLMThreading.maximumThreadCount` (default: the
+    ///     number of cores).
     ///   - contextSize: most positions, prompt and output together (default: the model's
     ///     context length, at most `defaultContextLimit`).
     ///   - chatTemplate: overrides the template recognised from the model.
+    /// - Throws: `EngramError`: as `GLMTokenizer.init` for the model's tokenizer, as
+    ///   `GLMContext.init` for `threads` and `contextSize`.
     public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil,
                 chatTemplate: GLMChatTemplate? = nil) throws {
         self.model = model
         tokenizer = try GLMTokenizer(file: model.file)
         self.chatTemplate = chatTemplate ?? GLMChatTemplate.forModel(model.file)
-        context = GLMContext(model: model, threads: threads, contextSize: contextSize ?? min(model.config.contextLength, GLMGenerator.defaultContextLimit))
+        context = try GLMContext(model: model, threads: threads, contextSize: contextSize ?? min(model.config.contextLength, GLMGenerator.defaultContextLimit))
     }
 
     public convenience init(path: String, threads: Int = GLMThreading.defaultThreadCount) throws {
@@ -108,10 +111,13 @@ public final class GLMGenerator: @unchecked Sendable {
     /// Most positions, prompt and output together; the bound of `GLMGenerationOptions.maxTokens`.
     public var contextSize: Int { context.contextSize }
 
-    /// Kernel threads used from the next call on.
-    public var threads: Int {
-        get { lock.withLock { context.threads } }
-        set { lock.withLock { context.threads = max(1, newValue) } }
+    /// Kernel threads, the calling thread included.
+    public var threads: Int { lock.withLock { context.threads } }
+
+    /// Uses `count` kernel threads from the next call on.
+    /// - Throws: as `GLMContext.setThreads`.
+    public func setThreads(_ count: Int) throws {
+        try lock.withLock { try context.setThreads(count) }
     }
 
     /// The token ids a prompt evaluates to (BOS added when the model asks for it).

@@ -4,24 +4,46 @@ import EngramBase
 ///
 /// Not thread-safe: use one context from one task at a time (the generator serialises calls).
 /// Several contexts may share one `GLMModel`.
+/// The kernels' threads belong to the context: they are started with it and stopped and
+/// joined when it is released.
 public final class GLMContext: @unchecked Sendable {
     public let model: GLMModel
-    /// Threads used by the kernels (default: the number of cores).
-    public var threads: Int
+    /// Threads used by the kernels, the calling thread included.
+    public var threads: Int { workers.size }
     /// Maximum number of positions (defaults to the model's context length).
     public let contextSize: Int
     /// The tokens whose keys and values are in the cache, in order.
     public private(set) var tokens: [Int32] = []
     let cache: KVCache
+    private var workers: WorkerPool
 
     /// Longest batch evaluated at once; longer inputs are split (bounds the scratch memory).
     public static let maximumBatch = 128
 
-    public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil) {
+    /// - Parameters:
+    ///   - threads: kernel threads, in 1...`GLMThreading.maximumThreadCount` (default: the
+    ///     number of cores).
+    ///   - contextSize: most positions, at least 1; more than the model's context length is
+    ///     cut to it (default: the model's context length).
+    /// - Throws: `EngramError` `.invalidArgument` (`invalidThreadCount`, `invalidContextSize`),
+    ///   or `.resourceExhausted` (`threadStartFailed`) when the system refuses a thread.
+    public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil) throws {
+        try GLMThreading.validate(threads)
+        if let contextSize, contextSize < 1 {
+            throw EngramError(.invalidArgument, "context size \(contextSize) must be at least 1", reason: .invalidContextSize)
+        }
         self.model = model
-        self.threads = max(1, threads)
         self.contextSize = min(contextSize ?? model.config.contextLength, model.config.contextLength)
         cache = KVCache(layers: model.config.blockCount, rowSize: model.config.kvDimension)
+        workers = try WorkerPool(size: threads)
+    }
+
+    /// Uses `count` kernel threads from the next evaluation on (the old ones are stopped).
+    /// - Throws: as `init` for the thread count; the context is unchanged after an error.
+    public func setThreads(_ count: Int) throws {
+        try GLMThreading.validate(count)
+        guard count != workers.size else { return }
+        workers = try WorkerPool(size: count)
     }
 
     /// Forgets every cached position.
@@ -75,7 +97,7 @@ public final class GLMContext: @unchecked Sendable {
         let c = model.config, e = c.embeddingLength
         let start = tokens.count
         cache.reserve(start + batch.count, keep: start)
-        var s = ForwardState(model: model, cache: cache, threads: threads, count: batch.count, start: start)
+        var s = ForwardState(model: model, cache: cache, workers: workers, count: batch.count, start: start)
         defer { s.deallocate() }
         for (t, id) in batch.enumerated() {
             model.tokenEmbedding.dequantizeRow(Int(id), into: s.x + t * e)
@@ -98,7 +120,7 @@ public final class GLMContext: @unchecked Sendable {
             }
         }
         out.withUnsafeMutableBufferPointer { o in
-            model.output.matmul(s.a, o.baseAddress!, count: rows, threads: threads)
+            model.output.matmul(s.a, o.baseAddress!, count: rows, workers: workers)
         }
         return out
     }

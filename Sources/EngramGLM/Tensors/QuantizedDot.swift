@@ -76,10 +76,10 @@ struct QuantizedDot {
 
     /// Several products with the same input (`ys[i] = ws[i]·x`, all of one type and width) in
     /// one parallel loop, quantizing `x` once: fewer thread hand-offs per token.
-    static func matvecGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>], threads: Int) {
+    static func matvecGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>], workers: WorkerPool) {
         guard let first = ws.first, let k = kernel(for: first.type),
               ws.allSatisfy({ $0.type == first.type && $0.cols == first.cols }) else {
-            for (w, y) in zip(ws, ys) { w.matvec(x, y, threads: threads) }
+            for (w, y) in zip(ws, ys) { w.matvec(x, y, workers: workers) }
             return
         }
         let xq = QuantizedActivation(x, count: first.cols, layout: k.layout)
@@ -88,7 +88,7 @@ struct QuantizedDot {
         var starts = [0]
         for w in ws { starts.append(starts.last! + w.rows) }
         let nb = first.cols / 32
-        parallelChunks(starts.last!, threads: threads, minimumChunk: 64) { range in
+        parallelChunks(starts.last!, workers: workers, minimumChunk: 64) { range in
             var m = 0
             for r in range {
                 while r >= starts[m + 1] { m += 1 }
@@ -97,12 +97,12 @@ struct QuantizedDot {
         }
     }
 
-    func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, threads: Int) {
+    func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, workers: WorkerPool) {
         let xq = QuantizedActivation(x, count: w.cols, layout: layout)
         defer { xq.deallocate() }
         let ys = SharedPointer(y)
         let nb = w.cols / 32
-        parallelChunks(w.rows, threads: threads, minimumChunk: 64) { range in
+        parallelChunks(w.rows, workers: workers, minimumChunk: 64) { range in
             for r in range { ys.p[r] = rowDot(w.row(r), xq, nb) }
         }
     }
