@@ -38,6 +38,8 @@ extension EngramError.Reason {
     public static let threadStartFailed = Self("THREAD_START_FAILED")
     /// A context size below 1.
     public static let invalidContextSize = Self("INVALID_CONTEXT_SIZE")
+    /// The model produced NaN or infinite logits (damaged weights, as a rule).
+    public static let nonFiniteLogits = Self("NON_FINITE_LOGITS")
     /// The consuming task was cancelled before the generation produced its result.
     public static let generationCancelled = Self("GENERATION_CANCELLED")
 }

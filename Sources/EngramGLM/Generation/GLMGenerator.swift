@@ -173,7 +173,8 @@ public final class GLMGenerator: @unchecked Sendable {
     ///   of range, `invalidMaxTokens` for `maxTokens` outside 1...`contextSize`, `emptyPrompt`,
     ///   `contextOverflow` for a prompt that leaves no room to generate,
     ///   `tokenOutsideVocabulary` for a `.tokens` prompt with unknown ids. Nothing is evaluated
-    ///   when the options are invalid.
+    ///   when the options are invalid. `.dataLoss` (`nonFiniteLogits`) when the model's logits
+    ///   are NaN or infinite (damaged weights), rather than sampling from them.
     public func generateSync(_ prompt: GLMPrompt, options: GLMGenerationOptions = GLMGenerationOptions(),
                              isCancelled: () -> Bool = { false },
                              onPiece: (GLMTextPiece) -> Void = { _ in }) throws -> GLMGenerationResult {
@@ -204,6 +205,7 @@ public final class GLMGenerator: @unchecked Sendable {
         context.reserve(promptIDs.count + maxTokens)
         let t0 = DispatchTime.now().uptimeNanoseconds
         var logits = try context.evaluate(Array(promptIDs[common...]))
+        try requireFinite(logits)
         let t1 = DispatchTime.now().uptimeNanoseconds
 
         let ends = endTokens(extra: options.stopTokens)
@@ -233,6 +235,7 @@ public final class GLMGenerator: @unchecked Sendable {
             if stopped { reason = .stop; stoppedByString = true; break loop }
             if generated.count == maxTokens { break }
             logits = try context.evaluate([token])
+            try requireFinite(logits)
         }
         if !stoppedByString {
             // Release held-back text: an unfinished UTF-8 sequence, a possible stop-string start.
@@ -249,5 +252,16 @@ public final class GLMGenerator: @unchecked Sendable {
             timings: GLMTimings(promptSeconds: promptSeconds, generationSeconds: genSeconds,
                                 promptTokensPerSecond: promptSeconds > 0 ? Double(evaluated) / promptSeconds : 0,
                                 generationTokensPerSecond: genSeconds > 0 ? Double(generated.count) / genSeconds : 0))
+    }
+
+    /// - Throws: `EngramError` `.dataLoss` (`nonFiniteLogits`) unless every logit is finite.
+    private func requireFinite(_ logits: [Float]) throws {
+        guard logits.allSatisfy(\.isFinite) else {
+            throw EngramError(.dataLoss, """
+                the model produced non-finite logits (NaN or infinity) after \(context.tokens.count) tokens: its weights \
+                are probably damaged; check \(model.file.path) or download it again (\(GLMModelLocator.setupCommand) \
+                fetches the default model)
+                """, reason: .nonFiniteLogits)
+        }
     }
 }

@@ -58,6 +58,7 @@ public final class GLMContext: @unchecked Sendable {
     ///
     /// - Returns: logits, `vocabularySize` floats per row: one row for the last token, or one
     ///   row per token of `newTokens` when `allLogits` is true (row-major `[count × vocab]`).
+    ///   Non-finite activations (from damaged weights) give NaN logits, never a trap.
     /// - Throws: `EngramError` `.invalidArgument`: `emptyPrompt` for an empty batch,
     ///   `tokenOutsideVocabulary` for a token id outside the vocabulary, `contextOverflow` when
     ///   the cached and new tokens together exceed `contextSize`.

@@ -1,6 +1,11 @@
 /// The activation vector quantized to 8 bits in blocks of 32 (as ggml's Q8_0 / Q8_1):
 /// `x[32b + j] ≈ d[b] · q[32b + j]`, `s[b] = d[b] · Σ_j q[32b + j]`.
 ///
+/// Non-finite input never traps: a block holding NaN or ±∞ gets `d[b] = s[b] = NaN` (and
+/// zero quants), so every dot product with it is NaN, as a float dot product would be
+/// non-finite. A block whose scale `max|x| / 127` is zero or subnormal (every |x| below
+/// ~1.5e-36, where `1 / scale` would overflow) quantizes to zero.
+///
 /// The values are stored widened to Int16 and permuted within each block to match how the
 /// kernels split weight bytes into even and odd lanes (so no lane conversions are needed):
 /// `.bytes` (Q8 weights), per block: x0 x2 … x30 | x1 x3 … x31.
@@ -23,12 +28,18 @@ struct QuantizedActivation {
         for b in 0..<nb {
             let xb = x + 32 * b
             var amax: Float = 0
-            for j in 0..<32 { amax = max(amax, abs(xb[j])) }
+            var finite = true
+            for j in 0..<32 {
+                finite = finite && xb[j].isFinite
+                amax = max(amax, abs(xb[j]))
+            }
             let scale = amax / 127
-            let inv: Float = scale > 0 ? 1 / scale : 0
+            // Only a finite block with a normal scale is scaled: |x · inv| ≤ 127.
+            let scaled = finite && scale.isNormal
+            let inv: Float = scaled ? 1 / scale : 0
             var sum = 0
             for j in 0..<32 {
-                let v = Int16((xb[j] * inv).rounded(.toNearestOrAwayFromZero))
+                let v: Int16 = scaled ? Int16((xb[j] * inv).rounded(.toNearestOrAwayFromZero)) : 0
                 let slot: Int
                 switch layout {
                 case .nibbles:
@@ -43,8 +54,8 @@ struct QuantizedActivation {
                 q[32 * b + slot] = v
                 sum += Int(v)
             }
-            d[b] = scale
-            s[b] = scale * Float(sum)
+            d[b] = finite ? (scaled ? scale : 0) : .nan
+            s[b] = finite ? d[b] * Float(sum) : .nan
         }
     }
 
