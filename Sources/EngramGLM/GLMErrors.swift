@@ -20,6 +20,9 @@ extension EngramError.Reason {
     public static let unreadableGGUF = Self("UNREADABLE_GGUF")
     /// The file is not a valid GGUF model: bad header, truncated data, missing or misshapen tensors.
     public static let invalidGGUF = Self("INVALID_GGUF")
+    /// A hyper-parameter in the file's metadata that is missing, out of range or inconsistent
+    /// (head counts, widths, RoPE, context length, vocabulary size).
+    public static let invalidHyperparameters = Self("INVALID_HYPERPARAMETERS")
     /// A valid GGUF file the engine cannot run: version, tensor type, architecture or tokenizer.
     public static let unsupportedGGUF = Self("UNSUPPORTED_GGUF")
     /// An empty prompt or batch of tokens.
@@ -51,6 +54,14 @@ extension EngramError {
             invalid GGUF file \(path): \(problem). The file is damaged or not a GGUF model: \
             download it again (\(GLMModelLocator.setupCommand) fetches the default model).
             """, reason: .invalidGGUF)
+    }
+
+    /// `.dataLoss` / `invalidHyperparameters`: "invalid model hyper-parameters in PATH: …".
+    static func invalidHyperparameters(_ path: String, _ problem: String) -> EngramError {
+        EngramError(.dataLoss, """
+            invalid model hyper-parameters in \(path): \(problem). The file is damaged or was written wrongly: \
+            download it again (\(GLMModelLocator.setupCommand) fetches the default model).
+            """, reason: .invalidHyperparameters)
     }
 
     /// `.unimplemented` / `unsupportedGGUF`.

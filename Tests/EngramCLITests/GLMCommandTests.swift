@@ -69,11 +69,32 @@ struct GLMCommandTests {
         }
     }
 
+    @Test("a model file with a negative RoPE dimension count is a clear error, not a crash")
+    func negativeRopeDimensions() throws {
+        // The tiny reference model with llama.rope.dimension_count (a uint32) rewritten as int32 -2.
+        var bytes = [UInt8](try Data(contentsOf: Self.reference.appendingPathComponent("tiny-llama-q4_0.gguf")))
+        let key = Array("llama.rope.dimension_count".utf8)
+        let needle = withUnsafeBytes(of: UInt64(key.count).littleEndian) { Array($0) } + key
+        let at = try #require(bytes.indices.first { bytes[$0...].starts(with: needle) }) + needle.count
+        bytes.replaceSubrange(at..<at + 8, with: [5, 0, 0, 0] + withUnsafeBytes(of: Int32(-2).littleEndian) { Array($0) })
+        let path = NSTemporaryDirectory() + "engram-cli-\(UUID().uuidString).gguf"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        let generate = try CLI.run(["generate", "--model", path, "hello"])
+        #expect(generate.status == 1)
+        #expect(generate.stderr.hasPrefix("Error: invalid model hyper-parameters in \(path): llama.rope.dimension_count is -2, "
+            + "expected an integer in 1...64."), "\(generate.stderr)")
+        let info = try CLI.run(["model", "info", path])
+        #expect(info.status == 0)
+        #expect(info.stdout.contains("model: cannot be run: invalid model hyper-parameters"), "\(info.stdout)")
+    }
+
     @Test("model info describes the file; a missing model is a clear error")
     func modelInfo() throws {
         let info = try CLI.run(["model", "info", Self.model])
         #expect(info.status == 0 && info.stdout.contains("general.architecture = \"llama\""))
         let missing = try CLI.run(["generate", "--model", "/nonexistent/model.gguf", "hi"])
-        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/model.gguf"))
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("Error: model file /nonexistent/model.gguf does not exist"))
     }
 }

@@ -212,10 +212,13 @@ struct GLMModelInfoCommand: ParsableCommand {
         for key in file.metadataKeys {
             print("  \(key) = \(file.metadata[key]!.description.replacingOccurrences(of: "\n", with: "\\n"))")
         }
-        if let config = try? GLMModelConfig(file: file) {
+        do {
+            let config = try GLMModelConfig(file: file)
             print("\nmodel: \(config.architecture.rawValue), \(config.blockCount) blocks, \(config.embeddingLength) wide, "
                 + "\(config.headCount) heads / \(config.headCountKV) KV heads (head dim \(config.headDim)), "
                 + "FFN \(config.feedForwardLength), RoPE \(config.ropeDimensions) dims base \(config.ropeFreqBase), context \(config.contextLength)")
+        } catch {
+            print("\nmodel: cannot be run: \(error)")
         }
         var byType: [GGMLType: (count: Int, elements: Int, bytes: Int)] = [:]
         for t in file.tensors {

@@ -24,6 +24,10 @@ public final class GLMTokenizer: Sendable {
 
     public var vocabularySize: Int { tokens.count }
 
+    /// Builds the tokenizer from `file`'s `tokenizer.ggml.*` metadata.
+    /// - Throws: `EngramError` `.dataLoss` (`invalidGGUF`, or `invalidHyperparameters` for
+    ///   more than `GLMModelConfig.maximumVocabularySize` tokens), `.unimplemented`
+    ///   (`unsupportedGGUF`) for a tokenizer or pre-tokenizer it does not implement.
     public init(file: GGUFFile) throws {
         guard let model = file["tokenizer.ggml.model"]?.stringValue else {
             throw EngramError.invalidGGUF(file.path, "tokenizer.ggml.model is missing")
@@ -33,6 +37,9 @@ public final class GLMTokenizer: Sendable {
         }
         guard let toks = file["tokenizer.ggml.tokens"]?.stringArray else {
             throw EngramError.invalidGGUF(file.path, "tokenizer.ggml.tokens is missing or not an array of strings")
+        }
+        guard toks.count <= GLMModelConfig.maximumVocabularySize else {
+            throw EngramError.invalidHyperparameters(file.path, "tokenizer.ggml.tokens has \(toks.count) entries, more than \(GLMModelConfig.maximumVocabularySize)")
         }
         tokens = toks
         let types = file["tokenizer.ggml.token_type"]?.intArray?.map { TokenKind(rawValue: Int32(truncatingIfNeeded: $0)) ?? .normal }
