@@ -44,11 +44,12 @@ public struct BertConfiguration: Sendable, Equatable {
         let configURL = directory.appendingPathComponent("config.json")
         let json = try Self.readObject(configURL)
         let path = configURL.path
+        /// A size: an integer in 1...Int32.max (sizes reach BLAS as 32-bit integers).
         func int(_ key: String) throws -> Int {
-            guard let n = json[key] as? NSNumber, n.intValue > 0 else {
+            guard let n = json[key].flatMap(exactInteger), n > 0, n <= Int(Int32.max) else {
                 throw EngramError.invalidEmbeddingConfiguration(path: path, problem: "\"\(key)\" is missing or not a positive integer")
             }
-            return n.intValue
+            return n
         }
         if let type = json["model_type"] as? String, type != "bert" {
             throw EngramError.unsupportedEmbeddingModel(path: path, problem: "model_type is \(type), expected bert")
@@ -66,6 +67,9 @@ public struct BertConfiguration: Sendable, Equatable {
             typeVocabularySize: try int("type_vocab_size"),
             layerNormEpsilon: (json["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12,
             maxSequenceLength: 0)
+        guard layerNormEpsilon.isFinite, layerNormEpsilon > 0 else {
+            throw EngramError.invalidEmbeddingConfiguration(path: path, problem: "layer_norm_eps \(layerNormEpsilon) is not a finite number > 0")
+        }
         guard hiddenSize % headCount == 0 else {
             throw EngramError.invalidEmbeddingConfiguration(path: path, problem: "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(headCount)")
         }
@@ -73,9 +77,9 @@ public struct BertConfiguration: Sendable, Equatable {
         let sbertURL = directory.appendingPathComponent("sentence_bert_config.json")
         if FileManager.default.fileExists(atPath: sbertURL.path) {
             let sbert = try Self.readObject(sbertURL)
-            if let n = (sbert["max_seq_length"] as? NSNumber)?.intValue {
-                guard n >= 2, n <= maxPositions else {
-                    throw EngramError.invalidEmbeddingConfiguration(path: sbertURL.path, problem: "max_seq_length \(n) is outside 2...\(maxPositions)")
+            if let value = sbert["max_seq_length"], !(value is NSNull) {
+                guard let n = exactInteger(value), n >= 2, n <= maxPositions else {
+                    throw EngramError.invalidEmbeddingConfiguration(path: sbertURL.path, problem: "max_seq_length \(value) is not an integer in 2...\(maxPositions)")
                 }
                 maxSequenceLength = n
             }

@@ -130,11 +130,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard let shapeValues = dict["shape"] as? [Any] else { throw bad("missing shape") }
         var shape: [Int] = []
         for v in shapeValues {
-            guard let d = Self.integer(v), d >= 0 else { throw bad("shape \(shapeValues) is not a list of non-negative integers") }
+            guard let d = exactInteger(v), d >= 0 else { throw bad("shape \(shapeValues) is not a list of non-negative integers") }
             shape.append(d)
         }
         guard let offsets = dict["data_offsets"] as? [Any], offsets.count == 2,
-              let begin = Self.integer(offsets[0]), let end = Self.integer(offsets[1]), begin >= 0, begin <= end
+              let begin = exactInteger(offsets[0]), let end = exactInteger(offsets[1]), begin >= 0, begin <= end
         else { throw bad("data_offsets must be [begin, end] with 0 <= begin <= end") }
         var count = 1
         for d in shape {
@@ -143,22 +143,14 @@ public final class SafeTensorsFile: @unchecked Sendable {
             count = product
         }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.size)
-        guard !overflow, bytes == end - begin else {
-            throw bad("shape \(shape) of \(dtypeName) needs \(count * dtype.size) bytes but data_offsets cover \(end - begin)")
+        guard !overflow else { throw bad("shape \(shape) of \(dtypeName) is too large") }
+        guard bytes == end - begin else {
+            throw bad("shape \(shape) of \(dtypeName) needs \(bytes) bytes but data_offsets cover \(end - begin)")
         }
         guard end <= dataSize else {
             throw EngramError.truncatedSafeTensors(path: path, problem: "tensor '\(name)' ends at data byte \(end) but the file holds \(dataSize)")
         }
         return TensorInfo(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
-    }
-
-    private static func integer(_ v: Any) -> Int? {
-        if let n = v as? NSNumber {
-            let d = n.doubleValue
-            guard d == d.rounded(), abs(d) < 9e15 else { return nil }
-            return n.intValue
-        }
-        return v as? Int
     }
 
     /// Tensor names, sorted.

@@ -14,6 +14,9 @@ import Foundation
 public struct WordPieceTokenizer: Sendable {
     /// Default `max_seq_length` of all-MiniLM-L6-v2, counting `[CLS]` and `[SEP]`.
     public static let defaultMaxLength = 256
+    /// Largest token id accepted from a `tokenizer.json` (ids are 32-bit; BERT vocabularies
+    /// have about 30,000 entries).
+    public static let maximumVocabularySize = 1 << 24
     /// BERT's special tokens, matched verbatim in the text unless a `tokenizer.json` lists others.
     public static let defaultSpecialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -141,7 +144,9 @@ public struct WordPieceTokenizer: Sendable {
         var pairs: [(String, Int)] = []
         pairs.reserveCapacity(vocabDict.count)
         for (token, value) in vocabDict {
-            guard let id = (value as? NSNumber)?.intValue, id >= 0 else { throw bad("vocabulary id of \(token) is not a non-negative integer") }
+            guard let id = exactInteger(value), id >= 0, id < Self.maximumVocabularySize else {
+                throw bad("vocabulary id \(value) of \(token) is not an integer in 0..<\(Self.maximumVocabularySize)")
+            }
             pairs.append((token, id))
             maxID = max(maxID, id)
         }

@@ -154,6 +154,44 @@ struct ModelLoadingTests {
     }
 }
 
+@Suite("configuration values")
+struct ConfigurationValueTests {
+    /// A model folder linking the real weights and tokenizer, with `change` applied to config.json.
+    static func folder(_ change: (inout [String: Any]) -> Void) throws -> URL {
+        let model = try Fixtures.requireModel()
+        let folder = try temporaryDirectory()
+        for name in ["tokenizer.json", "model.safetensors"] {
+            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: model.appendingPathComponent(name))
+        }
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: model.appendingPathComponent("config.json"))) as? [String: Any])
+        change(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
+        return folder
+    }
+
+    @Test("sizes must be exact positive integers; the LayerNorm epsilon finite and positive", arguments: [
+        ("hidden_size", 384.5 as Double, "\"hidden_size\" is missing or not a positive integer"),
+        ("vocab_size", 1e300, "\"vocab_size\" is missing or not a positive integer"),
+        ("num_attention_heads", 4_294_967_296, "\"num_attention_heads\" is missing or not a positive integer"),
+        ("layer_norm_eps", -1, "layer_norm_eps -1.0 is not a finite number > 0"),
+        ("layer_norm_eps", 1e300, "layer_norm_eps inf is not a finite number > 0"),
+    ])
+    func badValues(key: String, value: Double, expected: String) throws {
+        let folder = try Self.folder { $0[key] = value }
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = expectError(.dataLoss, .invalidEmbeddingConfiguration, "\(key) = \(value)") { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
+    }
+
+    @Test("another kind of model is unimplemented, not damaged")
+    func otherModel() throws {
+        let folder = try Self.folder { $0["hidden_act"] = "relu" }
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = expectError(.unimplemented, .unsupportedEmbeddingModel) { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(error?.message.contains("hidden_act is relu, only gelu is supported") == true)
+    }
+}
+
 @Suite("model locator")
 struct LocatorTests {
     @Test func explicitPathWins() throws {

@@ -107,6 +107,20 @@ struct SafeTensorsTests {
         #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
     }
 
+    @Test func emptyTensorsReadAsEmpty() throws {
+        let header = #"{"z":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"h":{"dtype":"F16","shape":[2,0],"data_offsets":[0,0]}}"#
+        let file = try SafeTensorsFile(url: try write(safetensors(header: header, data: [])))
+        #expect(try file.floats("z").isEmpty)
+        #expect(try file.floats("h", shape: [2, 0]).isEmpty)
+    }
+
+    @Test func byteCountOverflowIsAnError() throws {
+        // 4e18 elements fit in an Int; 8 bytes each do not.
+        let header = #"{"a":{"dtype":"F64","shape":[4000000000000000,1000],"data_offsets":[0,8]}}"#
+        let error = try openError(safetensors(header: header, data: [UInt8](repeating: 0, count: 8)), .invalidSafeTensorsHeader)
+        #expect(error?.message.contains("too large") == true, "\(error?.message ?? "")")
+    }
+
     @Test func missingFileNamesSetupScript() throws {
         let url = try temporaryDirectory().appendingPathComponent("absent.safetensors")
         let error = expectError(.notFound, .missingModelFile) { try SafeTensorsFile(url: url) }

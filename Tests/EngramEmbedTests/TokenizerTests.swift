@@ -1,3 +1,4 @@
+import EngramBase
 import EngramEmbed
 import Foundation
 import Testing
@@ -118,6 +119,14 @@ struct TokenizerTests {
         #expect(pre.words("Hi, 世界!") == ["hi", ",", "世", "界", "!"])
         let cased = BertPreTokenizer(lowercase: false)
         #expect(cased.words("Café") == ["Café"])
+    }
+
+    @Test(arguments: ["9223372036854775807", "1000000000000000", "-1", "2.5", "\"7\""])
+    func tokenizerJSONWithAnAbsurdIDIsAnError(id: String) throws {
+        let url = try temporaryDirectory().appendingPathComponent("tokenizer.json")
+        try Data(#"{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "a": \#(id)}}}"#.utf8).write(to: url)
+        let error = expectError(.dataLoss, .invalidEmbeddingConfiguration, "id \(id)") { try WordPieceTokenizer(tokenizerJSON: url) }
+        #expect(error?.message.contains("vocabulary id") == true, "\(error?.message ?? "")")
     }
 
     @Test func explicitVocabularyRequiresSpecialTokens() {
