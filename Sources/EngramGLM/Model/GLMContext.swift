@@ -49,9 +49,10 @@ public final class GLMContext: @unchecked Sendable {
     /// Forgets every cached position.
     public func reset() { tokens.removeAll() }
 
-    /// Keeps only the first `count` cached positions (for prefix reuse).
+    /// Keeps only the first `count` cached positions (for prefix reuse); `count` ≤ 0 keeps
+    /// none, `count` ≥ the cached positions keeps all.
     public func truncate(to count: Int) {
-        if count < tokens.count { tokens.removeLast(tokens.count - count) }
+        if count < tokens.count { tokens.removeLast(tokens.count - max(0, count)) }
     }
 
     /// Evaluates `newTokens` after the cached ones and appends them to the cache.
