@@ -104,6 +104,19 @@ struct GenerationTests {
         #expect(throws: Never.self) { try GLMSampler(edges) }
     }
 
+    @Test("generate() in a cancelled task throws CANCELLED instead of returning a result")
+    func cancelledGeneration() async throws {
+        let gen = try Self.generator()
+        let task = Task {
+            while !Task.isCancelled { await Task.yield() }
+            return try await gen.generate(.text("Once upon a time", special: false),
+                                          options: GLMGenerationOptions(maxTokens: 8, sampling: .greedy))
+        }
+        task.cancel()
+        let outcome = await task.result
+        expectError(.cancelled, .generationCancelled) { try outcome.get() }
+    }
+
     @Test("max tokens: outside 1...contextSize is refused (Int.max included); up to the context, generation stops when it is full")
     func maxTokensBounds() throws {
         let model = try SharedModels.smol()

@@ -26,11 +26,12 @@ public struct GGUFTensorInfo: Sendable {
 ///
 /// Opening validates the whole layout (string and array lengths, tensor dimensions and
 /// types, offsets, alignment and sizes against the file size) and throws `EngramError`:
-/// `.notFound` (`glmModelNotFound`) for a missing file, `.permissionDenied`,
-/// `.failedPrecondition` or `.unavailable` (`unreadableGGUF`) for one that cannot be opened or
-/// mapped, `.dataLoss` (`invalidGGUF`) for a truncated or inconsistent file and
-/// `.unimplemented` (`unsupportedGGUF`) for a GGUF version or tensor type the engine does not read. The mapping is read-only and lives
-/// as long as this object; it is safe to share between threads.
+/// `.notFound` (`glmModelNotFound`) for a missing file; `.permissionDenied`,
+/// `.failedPrecondition` (not a regular file) or `.unavailable` (`unreadableGGUF`) for one
+/// that cannot be opened or mapped; `.dataLoss` (`invalidGGUF`) for a truncated or
+/// inconsistent file; `.unimplemented` (`unsupportedGGUF`) for a GGUF version or tensor type
+/// the engine does not read. The mapping is read-only and lives as long as this object; it is
+/// safe to share between threads.
 public final class GGUFFile: @unchecked Sendable {
     public let path: String
     public let version: Int
