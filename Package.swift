@@ -38,9 +38,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
-        .target(name: "EngramEmbed", dependencies: ["CBLAS"]),
+        .target(name: "EngramEmbed", dependencies: ["CBLAS", "EngramBase"]),
         // Haswell (AVX2, FMA, F16C) code generation for the GLM engine's SIMD kernels.
-        .target(name: "EngramGLM", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
+        .target(name: "EngramGLM", dependencies: ["CBLAS", "EngramBase"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
         .target(
             name: "Engram",
             dependencies: ["EngramBase", "EngramStore", "EngramEmbed", .product(name: "Logging", package: "swift-log")]

@@ -19,6 +19,15 @@ struct Options {
     var batches = [1, 8, 32, 128]
 }
 
+/// A count argument: a positive integer, else a usage error.
+func positive(_ option: String, _ value: String?) -> Int {
+    guard let value, let n = Int(value), n >= 1 else {
+        FileHandle.standardError.write(Data("engram-bench-embed: \(option) needs a positive integer, not \(value ?? "nothing")\n".utf8))
+        exit(2)
+    }
+    return n
+}
+
 func parseOptions() -> Options {
     var o = Options()
     var args = CommandLine.arguments.dropFirst().makeIterator()
@@ -26,9 +35,9 @@ func parseOptions() -> Options {
         switch a {
         case "--model": o.model = args.next()
         case "--sentences": o.sentencesFile = args.next()
-        case "--threads": o.threads = args.next().flatMap(Int.init)
-        case "--count": o.count = args.next().flatMap(Int.init) ?? o.count
-        case "--batches": o.batches = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
+        case "--threads": o.threads = positive(a, args.next())
+        case "--count": o.count = positive(a, args.next())
+        case "--batches": o.batches = (args.next() ?? "").split(separator: ",").map { positive(a, String($0)) }
         case "--json": o.json = true
         case "--write-sentences":
             // Writes the generated sentences, one per line, and exits (for the Python baseline).
@@ -87,6 +96,10 @@ do {
     let sentences: [String]
     if let file = options.sentencesFile {
         sentences = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        guard !sentences.isEmpty else {
+            FileHandle.standardError.write(Data("engram-bench-embed: \(file) holds no sentences\n".utf8))
+            exit(2)
+        }
     } else {
         sentences = generatedSentences(max(options.count, 128))
     }

@@ -21,16 +21,25 @@ struct Options {
     var json = false
 }
 
+/// A count argument: a positive integer, else a usage error.
+func positive(_ option: String, _ value: String?) -> Int {
+    guard let value, let n = Int(value), n >= 1 else {
+        FileHandle.standardError.write("engram-bench-glm: \(option) needs a positive integer, not \(value ?? "nothing")\n".data(using: .utf8)!)
+        exit(2)
+    }
+    return n
+}
+
 func parse() -> Options {
     var o = Options()
     var args = CommandLine.arguments.dropFirst().makeIterator()
     while let a = args.next() {
         switch a {
         case "--model": o.model = args.next()
-        case "--threads": o.threads = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
-        case "--prompt-tokens": o.promptTokens = Int(args.next() ?? "") ?? o.promptTokens
-        case "--gen-tokens": o.genTokens = Int(args.next() ?? "") ?? o.genTokens
-        case "--repeat": o.repeats = max(1, Int(args.next() ?? "") ?? o.repeats)
+        case "--threads": o.threads = (args.next() ?? "").split(separator: ",").map { positive("--threads", String($0)) }
+        case "--prompt-tokens": o.promptTokens = positive(a, args.next())
+        case "--gen-tokens": o.genTokens = positive(a, args.next())
+        case "--repeat": o.repeats = positive(a, args.next())
         case "--json": o.json = true
         case "-h", "--help":
             print("usage: engram-bench-glm [--model PATH] [--threads 1,2] [--prompt-tokens 512] [--gen-tokens 128] [--repeat 2] [--json]")
@@ -63,13 +72,13 @@ do {
         var bestPP = 0.0, bestTG = 0.0
         for _ in 0..<options.repeats {
             do { // one context alive at a time, as in an application
-                let ctx = GLMContext(model: model, threads: threads)
+                let ctx = try GLMContext(model: model, threads: threads)
                 let t0 = now()
                 _ = try ctx.evaluate(promptTokens)
                 bestPP = max(bestPP, Double(promptTokens.count) / (now() - t0))
             }
 
-            let gen = GLMContext(model: model, threads: threads)
+            let gen = try GLMContext(model: model, threads: threads)
             var logits = try gen.evaluate(Array(promptTokens.prefix(8)))
             let t1 = now()
             for _ in 0..<options.genTokens {

@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// The shape of a BERT encoder and its sentence-transformers pooling, read from a model folder.
@@ -36,24 +37,28 @@ public struct BertConfiguration: Sendable, Equatable {
 
     /// Reads `config.json`, and `sentence_bert_config.json` and `1_Pooling/config.json` when
     /// present, from `directory`. Rejects anything but a GELU BERT with mean pooling.
+    /// - Throws: `EngramError`: `.notFound` (`missingModelFile`) without `config.json`,
+    ///   `.dataLoss` (`invalidEmbeddingConfiguration`) for an unusable file, `.unimplemented`
+    ///   (`unsupportedEmbeddingModel`) for another kind of model.
     public init(modelDirectory directory: URL) throws {
         let configURL = directory.appendingPathComponent("config.json")
         let json = try Self.readObject(configURL)
         let path = configURL.path
+        /// A size: an integer in 1...Int32.max (sizes reach BLAS as 32-bit integers).
         func int(_ key: String) throws -> Int {
-            guard let n = json[key] as? NSNumber, n.intValue > 0 else {
-                throw EmbedError.invalidConfiguration(path: path, reason: "\"\(key)\" is missing or not a positive integer")
+            guard let n = json[key].flatMap(exactInteger), n > 0, n <= Int(Int32.max) else {
+                throw EngramError.invalidEmbeddingConfiguration(path: path, problem: "\"\(key)\" is missing or not a positive integer")
             }
-            return n.intValue
+            return n
         }
         if let type = json["model_type"] as? String, type != "bert" {
-            throw EmbedError.invalidConfiguration(path: path, reason: "model_type is \(type), expected bert")
+            throw EngramError.unsupportedEmbeddingModel(path: path, problem: "model_type is \(type), expected bert")
         }
         if let act = json["hidden_act"] as? String, act != "gelu" {
-            throw EmbedError.invalidConfiguration(path: path, reason: "hidden_act is \(act), only gelu is supported")
+            throw EngramError.unsupportedEmbeddingModel(path: path, problem: "hidden_act is \(act), only gelu is supported")
         }
         if let kind = json["position_embedding_type"] as? String, kind != "absolute" {
-            throw EmbedError.invalidConfiguration(path: path, reason: "position_embedding_type is \(kind), only absolute is supported")
+            throw EngramError.unsupportedEmbeddingModel(path: path, problem: "position_embedding_type is \(kind), only absolute is supported")
         }
         self.init(
             vocabularySize: try int("vocab_size"), hiddenSize: try int("hidden_size"),
@@ -62,16 +67,19 @@ public struct BertConfiguration: Sendable, Equatable {
             typeVocabularySize: try int("type_vocab_size"),
             layerNormEpsilon: (json["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12,
             maxSequenceLength: 0)
+        guard layerNormEpsilon.isFinite, layerNormEpsilon > 0 else {
+            throw EngramError.invalidEmbeddingConfiguration(path: path, problem: "layer_norm_eps \(layerNormEpsilon) is not a finite number > 0")
+        }
         guard hiddenSize % headCount == 0 else {
-            throw EmbedError.invalidConfiguration(path: path, reason: "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(headCount)")
+            throw EngramError.invalidEmbeddingConfiguration(path: path, problem: "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(headCount)")
         }
         maxSequenceLength = min(WordPieceTokenizer.defaultMaxLength, maxPositions)
         let sbertURL = directory.appendingPathComponent("sentence_bert_config.json")
         if FileManager.default.fileExists(atPath: sbertURL.path) {
             let sbert = try Self.readObject(sbertURL)
-            if let n = (sbert["max_seq_length"] as? NSNumber)?.intValue {
-                guard n >= 2, n <= maxPositions else {
-                    throw EmbedError.invalidConfiguration(path: sbertURL.path, reason: "max_seq_length \(n) is outside 2...\(maxPositions)")
+            if let value = sbert["max_seq_length"], !(value is NSNull) {
+                guard let n = exactInteger(value), n >= 2, n <= maxPositions else {
+                    throw EngramError.invalidEmbeddingConfiguration(path: sbertURL.path, problem: "max_seq_length \(value) is not an integer in 2...\(maxPositions)")
                 }
                 maxSequenceLength = n
             }
@@ -80,23 +88,23 @@ public struct BertConfiguration: Sendable, Equatable {
         if FileManager.default.fileExists(atPath: poolingURL.path) {
             let pooling = try Self.readObject(poolingURL)
             if let mean = pooling["pooling_mode_mean_tokens"] as? Bool, !mean {
-                throw EmbedError.invalidConfiguration(path: poolingURL.path, reason: "only mean pooling is supported")
+                throw EngramError.unsupportedEmbeddingModel(path: poolingURL.path, problem: "only mean pooling is supported")
             }
         }
     }
 
     private static func readObject(_ url: URL) throws -> [String: Any] {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw EmbedError.missingFile(path: url.path) }
+        guard FileManager.default.fileExists(atPath: url.path) else { throw EngramError.missingModelFile(path: url.path) }
         do {
             let data = try Data(contentsOf: url)
             guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw EmbedError.invalidConfiguration(path: url.path, reason: "not a JSON object")
+                throw EngramError.invalidEmbeddingConfiguration(path: url.path, problem: "not a JSON object")
             }
             return object
-        } catch let error as EmbedError {
+        } catch let error as EngramError {
             throw error
         } catch {
-            throw EmbedError.invalidConfiguration(path: url.path, reason: "not valid JSON")
+            throw EngramError.invalidEmbeddingConfiguration(path: url.path, problem: "not valid JSON")
         }
     }
 }

@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// Finds the all-MiniLM-L6-v2 model folder.
@@ -13,8 +14,11 @@ public enum EmbedderModelLocator {
     public static let modelFolderName = "all-MiniLM-L6-v2"
     /// Path of the models directory relative to the project root.
     public static let relativeModelPath = "Data/models/all-MiniLM-L6-v2"
+    /// The script that downloads the model files.
+    public static let setupCommand = "Tools/setup-models.sh"
 
-    /// - Throws: `EmbedError.modelNotFound`, whose message names `Tools/setup-models.sh`.
+    /// - Throws: `EngramError` `.notFound` (`embeddingModelNotFound`), whose message names
+    ///   `Tools/setup-models.sh`.
     public static func locate(explicit: String?) throws -> URL {
         try locate(explicit: explicit, environment: ProcessInfo.processInfo.environment,
                    currentDirectory: FileManager.default.currentDirectoryPath,
@@ -34,12 +38,12 @@ public enum EmbedderModelLocator {
         }
         if let explicit, !explicit.isEmpty {
             let url = expand(explicit)
-            guard usable(url) else { throw EmbedError.modelNotFound(searched: [url.path]) }
+            guard usable(url) else { throw EngramError.embeddingModelNotFound(searched: [url.path]) }
             return url
         }
         if let path = environment["ENGRAM_EMBED_MODEL"], !path.isEmpty {
             let url = expand(path)
-            guard usable(url) else { throw EmbedError.modelNotFound(searched: ["ENGRAM_EMBED_MODEL=\(url.path)"]) }
+            guard usable(url) else { throw EngramError.embeddingModelNotFound(searched: ["ENGRAM_EMBED_MODEL=\(url.path)"]) }
             return url
         }
         var searched: [String] = []
@@ -61,6 +65,6 @@ public enum EmbedderModelLocator {
             }
             searched.append("\(start.standardizedFileURL.path) and its parents (\(relativeModelPath))")
         }
-        throw EmbedError.modelNotFound(searched: searched)
+        throw EngramError.embeddingModelNotFound(searched: searched)
     }
 }

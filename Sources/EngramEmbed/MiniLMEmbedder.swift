@@ -1,4 +1,5 @@
 import CBLAS
+import EngramBase
 import Foundation
 
 /// The all-MiniLM-L6-v2 sentence embedder, natively: WordPiece tokenizer, 6-layer BERT encoder
@@ -51,12 +52,14 @@ public final class MiniLMEmbedder: Embedder {
     ///   - maxBatch: sentences per encoder pass, at least 1.
     ///   - modelIdentifier: name recorded by databases; defaults to the folder's name
     ///     (`all-MiniLM-L6-v2` for the standard set-up).
-    /// - Throws: `EmbedError` naming the missing or inconsistent file.
+    /// - Throws: `EngramError` naming the missing or inconsistent file: `.notFound`
+    ///   (`embeddingModelNotFound`, `missingModelFile`), `.dataLoss` for a damaged or
+    ///   inconsistent file, `.unimplemented` for a model the embedder does not run.
     public init(modelDirectory: URL, threads: Int? = nil, maxBatch: Int = 32, modelIdentifier: String? = nil) throws {
         let directory = modelDirectory.standardizedFileURL
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw EmbedError.modelNotFound(searched: [directory.path])
+            throw EngramError.embeddingModelNotFound(searched: [directory.path])
         }
         let configuration = try BertConfiguration(modelDirectory: directory)
         let tokenizerJSON = directory.appendingPathComponent("tokenizer.json")
@@ -64,13 +67,13 @@ public final class MiniLMEmbedder: Embedder {
             ? try WordPieceTokenizer(tokenizerJSON: tokenizerJSON, maxLength: configuration.maxSequenceLength)
             : try WordPieceTokenizer(vocabularyFile: directory.appendingPathComponent("vocab.txt"), maxLength: configuration.maxSequenceLength)
         guard tokenizer.vocabularySize <= configuration.vocabularySize else {
-            throw EmbedError.invalidConfiguration(
+            throw EngramError.invalidEmbeddingConfiguration(
                 path: tokenizerJSON.path,
-                reason: "the vocabulary has \(tokenizer.vocabularySize) tokens but the model only \(configuration.vocabularySize)")
+                problem: "the vocabulary has \(tokenizer.vocabularySize) tokens but the model only \(configuration.vocabularySize)")
         }
         guard configuration.hiddenSize % vecWidth == 0, configuration.intermediateSize % vecWidth == 0 else {
-            throw EmbedError.invalidConfiguration(path: directory.appendingPathComponent("config.json").path,
-                                                  reason: "hidden and intermediate sizes must be multiples of \(vecWidth)")
+            throw EngramError.unsupportedEmbeddingModel(path: directory.appendingPathComponent("config.json").path,
+                                                        problem: "hidden and intermediate sizes must be multiples of \(vecWidth)")
         }
         let file = try SafeTensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         let weights = try BertWeights(file: file, configuration: configuration)
@@ -108,12 +111,13 @@ public final class MiniLMEmbedder: Embedder {
     /// Embeds already-tokenized inputs (each `[CLS] … [SEP]` as `tokenizer.encode` returns).
     /// Sequences longer than `configuration.maxSequenceLength` keep their first tokens and
     /// their final `[SEP]`; empty sequences embed as `[CLS] [SEP]`.
-    /// - Throws: `EmbedError.invalidTokenID` for an id outside the vocabulary.
+    /// - Throws: `EngramError` `.invalidArgument` (`embeddingTokenOutsideVocabulary`) for an id
+    ///   outside the vocabulary.
     public func embed(tokenIDs: [[Int32]]) throws -> [[Float]] {
         let size = configuration.vocabularySize
         for ids in tokenIDs {
             if let bad = ids.first(where: { $0 < 0 || Int($0) >= size }) {
-                throw EmbedError.invalidTokenID(bad, vocabularySize: size)
+                throw EngramError.embeddingTokenOutsideVocabulary(bad, vocabularySize: size)
             }
         }
         return run(tokenIDs)

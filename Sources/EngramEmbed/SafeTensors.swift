@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,8 @@ import Darwin
 /// `init` validates the whole header before anything is read: the header must fit in the file,
 /// be a JSON object, and every tensor must have a known dtype, a non-negative shape whose
 /// element count times the dtype size equals its byte range, a range inside the data section,
-/// and no overlap with another tensor. A file that fails any check throws `EmbedError`.
+/// and no overlap with another tensor. A file that fails any check throws `EngramError`
+/// `.dataLoss` (`truncatedSafeTensors` or `invalidSafeTensorsHeader`).
 ///
 /// Thread-safety: immutable after `init`; reading tensors from several threads is safe.
 public final class SafeTensorsFile: @unchecked Sendable {
@@ -60,7 +62,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
     private let dataStart: Int
 
     /// Opens and validates the safetensors file at `url`.
-    /// - Throws: `EmbedError.missingFile`, `.unreadableFile`, `.truncatedFile`, `.invalidHeader`.
+    /// - Throws: `EngramError`: `.notFound` (`missingModelFile`); `.permissionDenied`,
+    ///   `.failedPrecondition` or `.unavailable` (`unreadableModelFile`); `.dataLoss`
+    ///   (`truncatedSafeTensors`, `invalidSafeTensorsHeader`).
     public convenience init(url: URL) throws {
         try self.init(mapping: MappedFile(path: url.path))
     }
@@ -71,16 +75,16 @@ public final class SafeTensorsFile: @unchecked Sendable {
         self.path = path
         let size = mapping.count
         guard size >= 8 else {
-            throw EmbedError.truncatedFile(path: path, reason: "\(size) bytes, shorter than the 8-byte header length")
+            throw EngramError.truncatedSafeTensors(path: path, problem: "\(size) bytes, shorter than the 8-byte header length")
         }
         let bytes = mapping.bytes
         var headerLength: UInt64 = 0
         for i in 0..<8 { headerLength |= UInt64(bytes[i]) << (8 * UInt64(i)) }
         guard headerLength > 0, headerLength <= UInt64(Self.maximumHeaderSize) else {
-            throw EmbedError.invalidHeader(path: path, reason: "header length \(headerLength) is out of range 1...\(Self.maximumHeaderSize)")
+            throw EngramError.invalidSafeTensorsHeader(path: path, problem: "header length \(headerLength) is out of range 1...\(Self.maximumHeaderSize)")
         }
         guard headerLength <= UInt64(size - 8) else {
-            throw EmbedError.truncatedFile(path: path, reason: "header says \(headerLength) bytes of JSON but only \(size - 8) follow")
+            throw EngramError.truncatedSafeTensors(path: path, problem: "header says \(headerLength) bytes of JSON but only \(size - 8) follow")
         }
         let n = Int(headerLength)
         dataStart = 8 + n
@@ -90,17 +94,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
         do {
             object = try JSONSerialization.jsonObject(with: json, options: [])
         } catch {
-            throw EmbedError.invalidHeader(path: path, reason: "the header is not valid JSON")
+            throw EngramError.invalidSafeTensorsHeader(path: path, problem: "the header is not valid JSON")
         }
         guard let entries = object as? [String: Any] else {
-            throw EmbedError.invalidHeader(path: path, reason: "the header is not a JSON object")
+            throw EngramError.invalidSafeTensorsHeader(path: path, problem: "the header is not a JSON object")
         }
         var infos: [String: TensorInfo] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in entries {
             if name == "__metadata__" {
                 guard let dict = value as? [String: Any] else {
-                    throw EmbedError.invalidHeader(path: path, reason: "__metadata__ is not an object")
+                    throw EngramError.invalidSafeTensorsHeader(path: path, problem: "__metadata__ is not an object")
                 }
                 for (k, v) in dict { metadata[k] = (v as? String) ?? "\(v)" }
                 continue
@@ -110,15 +114,15 @@ public final class SafeTensorsFile: @unchecked Sendable {
         // No two tensors may share bytes.
         let ordered = infos.values.filter { !$0.dataRange.isEmpty }.sorted { $0.dataRange.lowerBound < $1.dataRange.lowerBound }
         for (a, b) in zip(ordered, ordered.dropFirst()) where a.dataRange.upperBound > b.dataRange.lowerBound {
-            throw EmbedError.invalidHeader(path: path, reason: "tensors '\(a.name)' and '\(b.name)' overlap")
+            throw EngramError.invalidSafeTensorsHeader(path: path, problem: "tensors '\(a.name)' and '\(b.name)' overlap")
         }
         self.tensors = infos
         self.metadata = metadata
     }
 
     private static func parseEntry(name: String, value: Any, dataSize: Int, path: String) throws -> TensorInfo {
-        func bad(_ reason: String) -> EmbedError {
-            .invalidHeader(path: path, reason: "tensor '\(name)': \(reason)")
+        func bad(_ problem: String) -> EngramError {
+            .invalidSafeTensorsHeader(path: path, problem: "tensor '\(name)': \(problem)")
         }
         guard let dict = value as? [String: Any] else { throw bad("entry is not an object") }
         guard let dtypeName = dict["dtype"] as? String else { throw bad("missing dtype") }
@@ -126,11 +130,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard let shapeValues = dict["shape"] as? [Any] else { throw bad("missing shape") }
         var shape: [Int] = []
         for v in shapeValues {
-            guard let d = Self.integer(v), d >= 0 else { throw bad("shape \(shapeValues) is not a list of non-negative integers") }
+            guard let d = exactInteger(v), d >= 0 else { throw bad("shape \(shapeValues) is not a list of non-negative integers") }
             shape.append(d)
         }
         guard let offsets = dict["data_offsets"] as? [Any], offsets.count == 2,
-              let begin = Self.integer(offsets[0]), let end = Self.integer(offsets[1]), begin >= 0, begin <= end
+              let begin = exactInteger(offsets[0]), let end = exactInteger(offsets[1]), begin >= 0, begin <= end
         else { throw bad("data_offsets must be [begin, end] with 0 <= begin <= end") }
         var count = 1
         for d in shape {
@@ -139,31 +143,23 @@ public final class SafeTensorsFile: @unchecked Sendable {
             count = product
         }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.size)
-        guard !overflow, bytes == end - begin else {
-            throw bad("shape \(shape) of \(dtypeName) needs \(count * dtype.size) bytes but data_offsets cover \(end - begin)")
+        guard !overflow else { throw bad("shape \(shape) of \(dtypeName) is too large") }
+        guard bytes == end - begin else {
+            throw bad("shape \(shape) of \(dtypeName) needs \(bytes) bytes but data_offsets cover \(end - begin)")
         }
         guard end <= dataSize else {
-            throw EmbedError.truncatedFile(path: path, reason: "tensor '\(name)' ends at data byte \(end) but the file holds \(dataSize)")
+            throw EngramError.truncatedSafeTensors(path: path, problem: "tensor '\(name)' ends at data byte \(end) but the file holds \(dataSize)")
         }
         return TensorInfo(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
-    }
-
-    private static func integer(_ v: Any) -> Int? {
-        if let n = v as? NSNumber {
-            let d = n.doubleValue
-            guard d == d.rounded(), abs(d) < 9e15 else { return nil }
-            return n.intValue
-        }
-        return v as? Int
     }
 
     /// Tensor names, sorted.
     public var names: [String] { tensors.keys.sorted() }
 
     /// The tensor's elements converted to Float32 (from F32, F16 or BF16), row-major.
-    /// - Throws: `EmbedError.missingTensor` or `.unsupportedDType`.
+    /// - Throws: `EngramError` `.dataLoss` (`missingTensor`) or `.unimplemented` (`unsupportedDType`).
     public func floats(_ name: String) throws -> [Float] {
-        guard let info = tensors[name] else { throw EmbedError.missingTensor(name: name, path: path) }
+        guard let info = tensors[name] else { throw EngramError.missingTensor(name: name, path: path) }
         let count = info.elementCount
         let base = UnsafeRawPointer(mapping.bytes + dataStart + info.dataRange.lowerBound)
         switch info.dtype {
@@ -190,15 +186,15 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 initialized = count
             }
         default:
-            throw EmbedError.unsupportedDType(name: name, dtype: info.dtype.rawValue)
+            throw EngramError.unsupportedDType(name: name, dtype: info.dtype.rawValue)
         }
     }
 
     /// Like `floats(_:)`, but first checks the tensor's shape.
-    /// - Throws: `EmbedError.shapeMismatch` when the shape differs from `shape`.
+    /// - Throws: `EngramError` `.dataLoss` (`shapeMismatch`) when the shape differs from `shape`.
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
-        guard let info = tensors[name] else { throw EmbedError.missingTensor(name: name, path: path) }
-        guard info.shape == shape else { throw EmbedError.shapeMismatch(name: name, expected: shape, found: info.shape) }
+        guard let info = tensors[name] else { throw EngramError.missingTensor(name: name, path: path) }
+        guard info.shape == shape else { throw EngramError.shapeMismatch(name: name, expected: shape, found: info.shape) }
         return try floats(name)
     }
 }
@@ -214,16 +210,20 @@ final class MappedFile: @unchecked Sendable {
         self.path = path
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
-            if errno == ENOENT { throw EmbedError.missingFile(path: path) }
-            throw EmbedError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
+            let code = errno
+            switch code {
+            case ENOENT: throw EngramError.missingModelFile(path: path)
+            case EACCES, EPERM: throw EngramError.unreadableModelFile(path: path, problem: String(cString: strerror(code)), code: .permissionDenied)
+            default: throw EngramError.unreadableModelFile(path: path, problem: String(cString: strerror(code)), code: .unavailable)
+            }
         }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw EmbedError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
+            throw EngramError.unreadableModelFile(path: path, problem: String(cString: strerror(errno)), code: .unavailable)
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw EmbedError.unreadableFile(path: path, reason: "not a regular file")
+            throw EngramError.unreadableModelFile(path: path, problem: "not a regular file", code: .failedPrecondition)
         }
         let size = Int(st.st_size)
         count = size
@@ -234,7 +234,7 @@ final class MappedFile: @unchecked Sendable {
             return
         }
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw EmbedError.unreadableFile(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+            throw EngramError.unreadableModelFile(path: path, problem: "mmap failed: \(String(cString: strerror(errno)))", code: .unavailable)
         }
         bytes = UnsafePointer(p.assumingMemoryBound(to: UInt8.self))
         mapped = true

@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// BERT's WordPiece tokenizer: special-token matching, `BertPreTokenizer` normalisation and
@@ -13,6 +14,11 @@ import Foundation
 public struct WordPieceTokenizer: Sendable {
     /// Default `max_seq_length` of all-MiniLM-L6-v2, counting `[CLS]` and `[SEP]`.
     public static let defaultMaxLength = 256
+    /// Largest token id accepted from a `tokenizer.json` (ids are 32-bit; BERT vocabularies
+    /// have about 30,000 entries).
+    public static let maximumVocabularySize = 1 << 24
+    /// BERT's special tokens, matched verbatim in the text unless a `tokenizer.json` lists others.
+    public static let defaultSpecialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
     public let preTokenizer: BertPreTokenizer
     /// Longest output of `encode`, including `[CLS]` and `[SEP]`.
@@ -32,7 +38,8 @@ public struct WordPieceTokenizer: Sendable {
     private let specialTokens: [(bytes: [UInt8], id: Int32)]
 
     /// Builds a tokenizer from an explicit vocabulary (token at index i has id i).
-    /// - Throws: `EmbedError.invalidConfiguration` when a required special token is missing.
+    /// - Throws: `EngramError` `.invalidArgument` (`invalidEmbeddingConfiguration`) when a
+    ///   required special token is missing or `maxLength` is below 2.
     public init(
         vocabulary tokens: [String],
         preTokenizer: BertPreTokenizer = BertPreTokenizer(),
@@ -40,32 +47,41 @@ public struct WordPieceTokenizer: Sendable {
         unknownToken: String = "[UNK]",
         continuingSubwordPrefix: String = "##",
         maxInputCharsPerWord: Int = 100,
-        specialTokens: [String] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+        specialTokens: [String] = WordPieceTokenizer.defaultSpecialTokens,
         source: String = "vocabulary"
     ) throws {
+        try self.init(vocab: Self.index(tokens), tokensByID: tokens, preTokenizer: preTokenizer, maxLength: maxLength,
+                      unknownToken: unknownToken, continuingSubwordPrefix: continuingSubwordPrefix,
+                      maxInputCharsPerWord: maxInputCharsPerWord, specialTokens: specialTokens, source: source,
+                      errorCode: .invalidArgument)
+    }
+
+    /// Token bytes → id (the first id of a token listed twice).
+    private static func index(_ tokens: [String]) -> [[UInt8]: Int32] {
         var vocab: [[UInt8]: Int32] = [:]
         vocab.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() where vocab[Array(t.utf8)] == nil {
             vocab[Array(t.utf8)] = Int32(i)
         }
-        try self.init(vocab: vocab, tokensByID: tokens, preTokenizer: preTokenizer, maxLength: maxLength,
-                      unknownToken: unknownToken, continuingSubwordPrefix: continuingSubwordPrefix,
-                      maxInputCharsPerWord: maxInputCharsPerWord, specialTokens: specialTokens, source: source)
+        return vocab
     }
 
+    /// `errorCode`: the code of a missing special token (`.dataLoss` for a file,
+    /// `.invalidArgument` for a caller's vocabulary).
     private init(
         vocab: [[UInt8]: Int32], tokensByID: [String], preTokenizer: BertPreTokenizer, maxLength: Int,
         unknownToken: String, continuingSubwordPrefix: String, maxInputCharsPerWord: Int,
-        specialTokens: [String], source: String
+        specialTokens: [String], source: String, errorCode: EngramError.Code
     ) throws {
         func require(_ token: String) throws -> Int32 {
             guard let id = vocab[Array(token.utf8)] else {
-                throw EmbedError.invalidConfiguration(path: source, reason: "the vocabulary has no \(token) token")
+                throw EngramError.invalidEmbeddingConfiguration(path: source, problem: "the vocabulary has no \(token) token", code: errorCode)
             }
             return id
         }
         guard maxLength >= 2 else {
-            throw EmbedError.invalidConfiguration(path: source, reason: "maximum length \(maxLength) leaves no room for [CLS] and [SEP]")
+            throw EngramError.invalidEmbeddingConfiguration(path: source, problem: "maximum length \(maxLength) leaves no room for [CLS] and [SEP]",
+                                                            code: .invalidArgument)
         }
         self.vocabulary = vocab
         self.tokensByID = tokensByID
@@ -83,36 +99,44 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// Reads a `vocab.txt` (one token per line, id = line number) with BERT-uncased defaults.
+    /// - Throws: `EngramError` `.notFound` (`missingModelFile`) without the file, `.dataLoss`
+    ///   (`invalidEmbeddingConfiguration`) for one that is not UTF-8 or lacks a special token.
     public init(vocabularyFile url: URL, maxLength: Int = WordPieceTokenizer.defaultMaxLength) throws {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw EmbedError.missingFile(path: url.path) }
+        guard FileManager.default.fileExists(atPath: url.path) else { throw EngramError.missingModelFile(path: url.path) }
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw EmbedError.unreadableFile(path: url.path, reason: "not UTF-8 text")
+            throw EngramError.invalidEmbeddingConfiguration(path: url.path, problem: "not UTF-8 text")
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
         }
         if lines.last == "" { lines.removeLast() }
-        try self.init(vocabulary: lines, maxLength: maxLength, source: url.path)
+        try self.init(vocab: Self.index(lines), tokensByID: lines, preTokenizer: BertPreTokenizer(), maxLength: maxLength,
+                      unknownToken: "[UNK]", continuingSubwordPrefix: "##", maxInputCharsPerWord: 100,
+                      specialTokens: Self.defaultSpecialTokens, source: url.path, errorCode: .dataLoss)
     }
 
     /// Reads a Hugging Face `tokenizer.json` with a `BertNormalizer` and a `WordPiece` model.
+    /// - Throws: `EngramError` `.notFound` (`missingModelFile`) without the file, `.dataLoss`
+    ///   (`invalidEmbeddingConfiguration`) for an unusable one, `.unimplemented`
+    ///   (`unsupportedEmbeddingModel`) for another tokenizer model or normalizer.
     public init(tokenizerJSON url: URL, maxLength: Int = WordPieceTokenizer.defaultMaxLength) throws {
         let path = url.path
-        guard FileManager.default.fileExists(atPath: path) else { throw EmbedError.missingFile(path: path) }
-        func bad(_ reason: String) -> EmbedError { .invalidConfiguration(path: path, reason: reason) }
+        guard FileManager.default.fileExists(atPath: path) else { throw EngramError.missingModelFile(path: path) }
+        func bad(_ problem: String) -> EngramError { .invalidEmbeddingConfiguration(path: path, problem: problem) }
+        func unsupported(_ problem: String) -> EngramError { .unsupportedEmbeddingModel(path: path, problem: problem) }
         let root: [String: Any]
         do {
             let data = try Data(contentsOf: url)
             guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw bad("not a JSON object") }
             root = object
-        } catch let error as EmbedError {
+        } catch let error as EngramError {
             throw error
         } catch {
             throw bad("not valid JSON")
         }
         guard let model = root["model"] as? [String: Any] else { throw bad("no \"model\" entry") }
-        if let type = model["type"] as? String, type != "WordPiece" { throw bad("model type is \(type), expected WordPiece") }
+        if let type = model["type"] as? String, type != "WordPiece" { throw unsupported("model type is \(type), expected WordPiece") }
         guard let vocabDict = model["vocab"] as? [String: Any] else { throw bad("no model.vocab") }
         var vocab: [[UInt8]: Int32] = [:]
         vocab.reserveCapacity(vocabDict.count)
@@ -120,7 +144,9 @@ public struct WordPieceTokenizer: Sendable {
         var pairs: [(String, Int)] = []
         pairs.reserveCapacity(vocabDict.count)
         for (token, value) in vocabDict {
-            guard let id = (value as? NSNumber)?.intValue, id >= 0 else { throw bad("vocabulary id of \(token) is not a non-negative integer") }
+            guard let id = exactInteger(value), id >= 0, id < Self.maximumVocabularySize else {
+                throw bad("vocabulary id \(value) of \(token) is not an integer in 0..<\(Self.maximumVocabularySize)")
+            }
             pairs.append((token, id))
             maxID = max(maxID, id)
         }
@@ -130,7 +156,7 @@ public struct WordPieceTokenizer: Sendable {
             vocab[Array(token.utf8)] = Int32(id)
         }
         let normalizer = root["normalizer"] as? [String: Any] ?? [:]
-        if let type = normalizer["type"] as? String, type != "BertNormalizer" { throw bad("normalizer is \(type), expected BertNormalizer") }
+        if let type = normalizer["type"] as? String, type != "BertNormalizer" { throw unsupported("normalizer is \(type), expected BertNormalizer") }
         let lowercase = normalizer["lowercase"] as? Bool ?? true
         let pre = BertPreTokenizer(
             cleanText: normalizer["clean_text"] as? Bool ?? true,
@@ -143,8 +169,8 @@ public struct WordPieceTokenizer: Sendable {
             unknownToken: model["unk_token"] as? String ?? "[UNK]",
             continuingSubwordPrefix: model["continuing_subword_prefix"] as? String ?? "##",
             maxInputCharsPerWord: (model["max_input_chars_per_word"] as? NSNumber)?.intValue ?? 100,
-            specialTokens: added.isEmpty ? ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] : added,
-            source: path)
+            specialTokens: added.isEmpty ? Self.defaultSpecialTokens : added,
+            source: path, errorCode: .dataLoss)
     }
 
     /// Number of entries in the vocabulary.

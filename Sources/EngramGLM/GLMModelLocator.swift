@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// Finds the GGUF model to use when none is given explicitly.
@@ -11,8 +12,8 @@ public enum GLMModelLocator {
     public static let setupCommand = "Tools/setup-models.sh"
 
     /// The model path to use.
-    /// - Throws: `GLMError` (`.modelNotFound`) naming the set-up script when nothing is found,
-    ///   or when an explicit or environment path does not exist.
+    /// - Throws: `EngramError` `.notFound` (`glmModelNotFound`) naming the set-up script when
+    ///   nothing is found, or when an explicit or environment path does not exist.
     public static func resolve(explicit: String? = nil,
                                environment: [String: String] = ProcessInfo.processInfo.environment,
                                currentDirectory: String = FileManager.default.currentDirectoryPath,
@@ -20,13 +21,14 @@ public enum GLMModelLocator {
         let fm = FileManager.default
         if let explicit {
             guard fm.fileExists(atPath: explicit) else {
-                throw GLMError(.modelNotFound, "model file \(explicit) does not exist")
+                throw EngramError(.notFound, "model file \(explicit) does not exist (pass the path of a .gguf file, or run \(setupCommand) for the default model)",
+                                  reason: .glmModelNotFound)
             }
             return explicit
         }
         if let env = environment["ENGRAM_GLM_MODEL"], !env.isEmpty {
             guard fm.fileExists(atPath: env) else {
-                throw GLMError(.modelNotFound, "ENGRAM_GLM_MODEL names \(env), which does not exist")
+                throw EngramError(.notFound, "ENGRAM_GLM_MODEL names \(env), which does not exist", reason: .glmModelNotFound)
             }
             return env
         }
@@ -49,9 +51,9 @@ public enum GLMModelLocator {
             }
         }
         tried.append("Data/models/\(defaultRelativePath) above \(currentDirectory)")
-        throw GLMError(.modelNotFound, """
+        throw EngramError(.notFound, """
             no GLM model found (looked in: \(tried.joined(separator: "; "))). \
             Run \(setupCommand) to download SmolLM2, or pass --model PATH or set ENGRAM_GLM_MODEL.
-            """)
+            """, reason: .glmModelNotFound)
     }
 }

@@ -6,7 +6,12 @@ import Testing
 @Suite("engram generate, tokenize and model info")
 struct GLMCommandTests {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let model = repoRoot.appendingPathComponent("Data/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
+    /// `$ENGRAM_MODELS` when set (as for the model locator), else this repository's `Data/models`.
+    static let models: URL = {
+        if let dir = ProcessInfo.processInfo.environment["ENGRAM_MODELS"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
+        return repoRoot.appendingPathComponent("Data/models")
+    }()
+    static let model = models.appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
     static let reference = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/reference/glm")
 
     init() throws {
@@ -42,11 +47,54 @@ struct GLMCommandTests {
         }
     }
 
+    @Test("sampling and thread options out of range are usage errors, never a crash", arguments: [
+        ("--min-p=2", "--min-p"), ("--min-p=-1", "--min-p"), ("--top-p=0", "--top-p"), ("--top-p=1.5", "--top-p"),
+        ("--temperature=-1", "--temperature"), ("--temperature=nan", "--temperature"), ("--top-k=-3", "--top-k"),
+        ("--repeat-penalty=0", "--repeat-penalty"), ("--max-tokens=0", "--max-tokens"),
+        ("--threads=0", "--threads"), ("--threads=100000", "--threads"),
+    ])
+    func samplingOptionsOutOfRange(option: String, name: String) throws {
+        let r = try CLI.run(["generate", "--model", Self.model, "hello", option])
+        #expect(r.status == 64, "\(r.stderr)") // EX_USAGE: rejected by validate()
+        #expect(r.stderr.hasPrefix("Error: \(name) must"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test("--max-tokens beyond the context (up to Int.max) is a clear error, never an overflow")
+    func maxTokensBeyondContext() throws {
+        for n in ["9223372036854775807", "4097"] {
+            let r = try CLI.run(["generate", "--model", Self.model, "hello", "--max-tokens", n])
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr == "Error: --max-tokens \(n) is larger than the context of 4096 tokens, which the prompt shares\n")
+        }
+    }
+
+    @Test("a model file with a negative RoPE dimension count is a clear error, not a crash")
+    func negativeRopeDimensions() throws {
+        // The tiny reference model with llama.rope.dimension_count (a uint32) rewritten as int32 -2.
+        var bytes = [UInt8](try Data(contentsOf: Self.reference.appendingPathComponent("tiny-llama-q4_0.gguf")))
+        let key = Array("llama.rope.dimension_count".utf8)
+        let needle = withUnsafeBytes(of: UInt64(key.count).littleEndian) { Array($0) } + key
+        let at = try #require(bytes.indices.first { bytes[$0...].starts(with: needle) }) + needle.count
+        bytes.replaceSubrange(at..<at + 8, with: [5, 0, 0, 0] + withUnsafeBytes(of: Int32(-2).littleEndian) { Array($0) })
+        let path = NSTemporaryDirectory() + "engram-cli-\(UUID().uuidString).gguf"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        let generate = try CLI.run(["generate", "--model", path, "hello"])
+        #expect(generate.status == 1)
+        #expect(generate.stderr.hasPrefix("Error: invalid model hyper-parameters in \(path): llama.rope.dimension_count is -2, "
+            + "expected an integer in 1...64."), "\(generate.stderr)")
+        let info = try CLI.run(["model", "info", path])
+        #expect(info.status == 0)
+        #expect(info.stdout.contains("model: cannot be run: invalid model hyper-parameters"), "\(info.stdout)")
+    }
+
     @Test("model info describes the file; a missing model is a clear error")
     func modelInfo() throws {
         let info = try CLI.run(["model", "info", Self.model])
         #expect(info.status == 0 && info.stdout.contains("general.architecture = \"llama\""))
         let missing = try CLI.run(["generate", "--model", "/nonexistent/model.gguf", "hi"])
-        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/model.gguf"))
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("Error: model file /nonexistent/model.gguf does not exist"))
     }
 }

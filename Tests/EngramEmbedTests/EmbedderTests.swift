@@ -1,3 +1,4 @@
+import EngramBase
 import EngramEmbed
 import Foundation
 import Testing
@@ -84,8 +85,10 @@ struct EmbedderTests {
 
     @Test func tokenIDsOutsideTheVocabularyAreRejected() throws {
         let embedder = try Fixtures.embedder()
-        #expect(throws: EmbedError.invalidTokenID(30522, vocabularySize: 30522)) { try embedder.embed(tokenIDs: [[101, 30522, 102]]) }
-        #expect(throws: EmbedError.invalidTokenID(-1, vocabularySize: 30522)) { try embedder.embed(tokenIDs: [[101, 102], [-1]]) }
+        let high = expectError(.invalidArgument, .embeddingTokenOutsideVocabulary) { try embedder.embed(tokenIDs: [[101, 30522, 102]]) }
+        #expect(high?.message.contains("Token id 30522 is outside the vocabulary (0..<30522)") == true)
+        let negative = expectError(.invalidArgument, .embeddingTokenOutsideVocabulary) { try embedder.embed(tokenIDs: [[101, 102], [-1]]) }
+        #expect(negative?.message.contains("Token id -1") == true)
         #expect(try embedder.embed(tokenIDs: [[]])[0].count == 384)
     }
 
@@ -120,11 +123,9 @@ struct EmbedderTests {
 struct ModelLoadingTests {
     @Test func missingFolderNamesSetupScript() throws {
         let absent = try temporaryDirectory().appendingPathComponent("nope")
-        #expect {
-            try MiniLMEmbedder(modelDirectory: absent)
-        } throws: { error in
-            "\(error)".contains("Tools/setup-models.sh")
-        }
+        let error = expectError(.notFound, .embeddingModelNotFound) { try MiniLMEmbedder(modelDirectory: absent) }
+        #expect(error?.message.contains("Tools/setup-models.sh") == true)
+        #expect(error?.message.contains(absent.path) == true)
     }
 
     @Test func missingWeightsFileIsNamed() throws {
@@ -133,9 +134,9 @@ struct ModelLoadingTests {
         for name in ["config.json", "tokenizer.json", "sentence_bert_config.json"] {
             try FileManager.default.copyItem(at: model.appendingPathComponent(name), to: folder.appendingPathComponent(name))
         }
-        let expected = EmbedError.missingFile(path: folder.appendingPathComponent("model.safetensors").path)
-        #expect(throws: expected) { try MiniLMEmbedder(modelDirectory: folder) }
-        #expect(expected.description.contains("Tools/setup-models.sh"))
+        let error = expectError(.notFound, .missingModelFile) { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(error?.message == "Model file missing: \(folder.appendingPathComponent("model.safetensors").path); "
+            + "run Tools/setup-models.sh to download the model files.")
     }
 
     @Test func weightsOfTheWrongShapeAreRejected() throws {
@@ -148,9 +149,46 @@ struct ModelLoadingTests {
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: model.appendingPathComponent("config.json"))) as? [String: Any])
         config["hidden_size"] = 768
         try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
-        #expect(throws: EmbedError.shapeMismatch(name: "embeddings.word_embeddings.weight", expected: [30522, 768], found: [30522, 384])) {
-            try MiniLMEmbedder(modelDirectory: folder)
+        let error = expectError(.dataLoss, .shapeMismatch) { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(error?.message.contains("'embeddings.word_embeddings.weight' has shape [30522, 384], expected [30522, 768]") == true)
+    }
+}
+
+@Suite("configuration values")
+struct ConfigurationValueTests {
+    /// A model folder linking the real weights and tokenizer, with `change` applied to config.json.
+    static func folder(_ change: (inout [String: Any]) -> Void) throws -> URL {
+        let model = try Fixtures.requireModel()
+        let folder = try temporaryDirectory()
+        for name in ["tokenizer.json", "model.safetensors"] {
+            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: model.appendingPathComponent(name))
         }
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: model.appendingPathComponent("config.json"))) as? [String: Any])
+        change(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
+        return folder
+    }
+
+    @Test("sizes must be exact positive integers; the LayerNorm epsilon finite and positive", arguments: [
+        ("hidden_size", 384.5 as Double, "\"hidden_size\" is missing or not a positive integer"),
+        ("vocab_size", 1e300, "\"vocab_size\" is missing or not a positive integer"),
+        ("num_attention_heads", 4_294_967_296, "\"num_attention_heads\" is missing or not a positive integer"),
+        ("layer_norm_eps", -1, "layer_norm_eps -1.0 is not a finite number > 0"),
+        ("layer_norm_eps", 1e300, "layer_norm_eps inf is not a finite number > 0"),
+    ])
+    func badValues(key: String, value: Double, expected: String) throws {
+        let folder = try Self.folder { $0[key] = value }
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = expectError(.dataLoss, .invalidEmbeddingConfiguration, "\(key) = \(value)") { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
+    }
+
+    @Test("another kind of model is unimplemented, not damaged")
+    func otherModel() throws {
+        let folder = try Self.folder { $0["hidden_act"] = "relu" }
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = expectError(.unimplemented, .unsupportedEmbeddingModel) { try MiniLMEmbedder(modelDirectory: folder) }
+        #expect(error?.message.contains("hidden_act is relu, only gelu is supported") == true)
     }
 }
 
@@ -174,24 +212,30 @@ struct LocatorTests {
     }
 
     @Test func searchesUpwardFromCurrentAndExecutableDirectories() throws {
-        let root = Fixtures.repositoryRoot.path
+        // A project tree with the model folder (only its weights file matters to the search).
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let modelFolder = root.appendingPathComponent(EmbedderModelLocator.relativeModelPath)
+        try FileManager.default.createDirectory(at: modelFolder, withIntermediateDirectories: true)
+        try Data([0]).write(to: modelFolder.appendingPathComponent("model.safetensors"))
+        let subfolder = root.appendingPathComponent("Sources/EngramEmbed")
+        try FileManager.default.createDirectory(at: subfolder, withIntermediateDirectories: true)
+
         let fromSubfolder = try EmbedderModelLocator.locate(explicit: nil, environment: [:],
-                                                            currentDirectory: root + "/Sources/EngramEmbed", executablePath: nil)
-        #expect(fromSubfolder.path.hasSuffix("Data/models/all-MiniLM-L6-v2"))
+                                                            currentDirectory: subfolder.path, executablePath: nil)
+        #expect(fromSubfolder.path == modelFolder.standardizedFileURL.path)
         let fromExecutable = try EmbedderModelLocator.locate(explicit: nil, environment: [:], currentDirectory: "/",
-                                                             executablePath: root + "/.build/release/engram")
-        #expect(fromExecutable.path.hasSuffix("Data/models/all-MiniLM-L6-v2"))
+                                                             executablePath: root.path + "/.build/release/engram")
+        #expect(fromExecutable.path == modelFolder.standardizedFileURL.path)
     }
 
     @Test func notFoundNamesSetupScript() throws {
         let empty = try temporaryDirectory()
         for (explicit, environment) in [(empty.path, [String: String]()), (nil, ["ENGRAM_EMBED_MODEL": empty.path]), (nil, [:])] {
-            #expect {
+            let error = expectError(.notFound, .embeddingModelNotFound) {
                 try EmbedderModelLocator.locate(explicit: explicit, environment: environment, currentDirectory: empty.path, executablePath: nil)
-            } throws: { error in
-                guard let error = error as? EmbedError, case .modelNotFound = error else { return false }
-                return error.description.contains("Tools/setup-models.sh")
             }
+            #expect(error?.message.contains("Tools/setup-models.sh") == true)
         }
     }
 }

@@ -1,3 +1,4 @@
+import EngramBase
 import EngramEmbed
 import Foundation
 import Testing
@@ -21,16 +22,11 @@ private func write(_ data: Data) throws -> URL {
     return url
 }
 
-/// The error thrown when opening `data` as a safetensors file.
-private func openError(_ data: Data) throws -> EmbedError {
+/// Opens `data` as a safetensors file, expecting `.dataLoss` with `reason`; returns the error.
+@discardableResult
+private func openError(_ data: Data, _ reason: EngramError.Reason, sourceLocation: SourceLocation = #_sourceLocation) throws -> EngramError? {
     let url = try write(data)
-    do {
-        _ = try SafeTensorsFile(url: url)
-    } catch let error as EmbedError {
-        return error
-    }
-    Issue.record("opening succeeded but should have failed")
-    throw CancellationError()
+    return expectError(.dataLoss, reason, sourceLocation: sourceLocation) { try SafeTensorsFile(url: url) }
 }
 
 @Suite("safetensors reader")
@@ -62,40 +58,37 @@ struct SafeTensorsTests {
     @Test func rejectsWrongShapeAndMissingTensor() throws {
         let url = try write(safetensors(header: Self.header, data: floatBytes(Self.values) + Self.halves))
         let file = try SafeTensorsFile(url: url)
-        #expect(throws: EmbedError.shapeMismatch(name: "a", expected: [3, 2], found: [2, 3])) {
-            try file.floats("a", shape: [3, 2])
-        }
-        #expect(throws: EmbedError.missingTensor(name: "c", path: url.path)) { try file.floats("c") }
+        let shape = expectError(.dataLoss, .shapeMismatch) { try file.floats("a", shape: [3, 2]) }
+        #expect(shape?.message.contains("'a' has shape [2, 3], expected [3, 2]") == true)
+        let missing = expectError(.dataLoss, .missingTensor) { try file.floats("c") }
+        #expect(missing?.message.contains("'c' is missing from \(url.path)") == true)
     }
 
     @Test func rejectsUnsupportedDType() throws {
         let header = #"{"i":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#
         let url = try write(safetensors(header: header, data: [UInt8](repeating: 0, count: 8)))
         let file = try SafeTensorsFile(url: url)
-        #expect(throws: EmbedError.unsupportedDType(name: "i", dtype: "I64")) { try file.floats("i") }
+        let error = expectError(.unimplemented, .unsupportedDType) { try file.floats("i") }
+        #expect(error?.message.contains("'i' has dtype I64") == true)
     }
 
     @Test func rejectsTruncatedData() throws {
         // The data section is 4 bytes short of what tensor "b" needs.
-        let error = try openError(safetensors(header: Self.header, data: floatBytes(Self.values)))
-        guard case .truncatedFile(_, let reason) = error else { Issue.record("got \(error)"); return }
-        #expect(reason.contains("'b'"))
-        #expect(error.description.contains("Tools/setup-models.sh"))
+        let error = try openError(safetensors(header: Self.header, data: floatBytes(Self.values)), .truncatedSafeTensors)
+        #expect(error?.message.contains("'b'") == true)
+        #expect(error?.message.contains("Tools/setup-models.sh") == true)
     }
 
     @Test func rejectsFileShorterThanLengthPrefix() throws {
-        let error = try openError(Data([1, 0, 0]))
-        guard case .truncatedFile = error else { Issue.record("got \(error)"); return }
+        try openError(Data([1, 0, 0]), .truncatedSafeTensors)
     }
 
     @Test func rejectsHeaderLongerThanFile() throws {
-        let error = try openError(safetensors(header: Self.header, data: [], declaredLength: 10_000))
-        guard case .truncatedFile = error else { Issue.record("got \(error)"); return }
+        try openError(safetensors(header: Self.header, data: [], declaredLength: 10_000), .truncatedSafeTensors)
     }
 
     @Test func rejectsAbsurdHeaderLength() throws {
-        let error = try openError(safetensors(header: "{}", data: [], declaredLength: UInt64.max))
-        guard case .invalidHeader = error else { Issue.record("got \(error)"); return }
+        try openError(safetensors(header: "{}", data: [], declaredLength: UInt64.max), .invalidSafeTensorsHeader)
     }
 
     @Test(arguments: [
@@ -110,15 +103,30 @@ struct SafeTensorsTests {
         (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, "overlap"),
     ])
     func rejectsBadHeader(header: String, expected: String) throws {
-        let error = try openError(safetensors(header: header, data: [UInt8](repeating: 0, count: 16)))
-        guard case .invalidHeader(_, let reason) = error else { Issue.record("got \(error)"); return }
-        #expect(reason.contains(expected), "\(reason)")
+        let error = try openError(safetensors(header: header, data: [UInt8](repeating: 0, count: 16)), .invalidSafeTensorsHeader)
+        #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
+    }
+
+    @Test func emptyTensorsReadAsEmpty() throws {
+        let header = #"{"z":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"h":{"dtype":"F16","shape":[2,0],"data_offsets":[0,0]}}"#
+        let file = try SafeTensorsFile(url: try write(safetensors(header: header, data: [])))
+        #expect(try file.floats("z").isEmpty)
+        #expect(try file.floats("h", shape: [2, 0]).isEmpty)
+    }
+
+    @Test func byteCountOverflowIsAnError() throws {
+        // 4e18 elements fit in an Int; 8 bytes each do not.
+        let header = #"{"a":{"dtype":"F64","shape":[4000000000000000,1000],"data_offsets":[0,8]}}"#
+        let error = try openError(safetensors(header: header, data: [UInt8](repeating: 0, count: 8)), .invalidSafeTensorsHeader)
+        #expect(error?.message.contains("too large") == true, "\(error?.message ?? "")")
     }
 
     @Test func missingFileNamesSetupScript() throws {
         let url = try temporaryDirectory().appendingPathComponent("absent.safetensors")
-        #expect(throws: EmbedError.missingFile(path: url.path)) { try SafeTensorsFile(url: url) }
-        #expect(EmbedError.missingFile(path: url.path).description.contains("Tools/setup-models.sh"))
+        let error = expectError(.notFound, .missingModelFile) { try SafeTensorsFile(url: url) }
+        #expect(error?.message.contains(url.path) == true)
+        #expect(error?.message.contains("Tools/setup-models.sh") == true)
+        expectError(.failedPrecondition, .unreadableModelFile) { try SafeTensorsFile(url: url.deletingLastPathComponent()) }
     }
 
     @Test func readsTheModelFile() throws {
@@ -136,7 +144,6 @@ struct SafeTensorsTests {
         let handle = try FileHandle(forReadingFrom: source)
         defer { try? handle.close() }
         let prefix = try #require(try handle.read(upToCount: 1_000_000))
-        let error = try openError(prefix)
-        guard case .truncatedFile = error else { Issue.record("got \(error)"); return }
+        try openError(prefix, .truncatedSafeTensors)
     }
 }

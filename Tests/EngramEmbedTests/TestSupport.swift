@@ -1,3 +1,4 @@
+import EngramBase
 import EngramEmbed
 import Foundation
 import Testing
@@ -7,7 +8,14 @@ enum Fixtures {
     /// The repository root (three levels above this file).
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let modelDirectory = repositoryRoot.appendingPathComponent("Data/models/all-MiniLM-L6-v2")
+    /// `$ENGRAM_MODELS/all-MiniLM-L6-v2` when `ENGRAM_MODELS` is set (as for the model
+    /// locator), else this repository's `Data/models/all-MiniLM-L6-v2`.
+    static let modelDirectory: URL = {
+        if let dir = ProcessInfo.processInfo.environment["ENGRAM_MODELS"], !dir.isEmpty {
+            return URL(fileURLWithPath: dir).appendingPathComponent("all-MiniLM-L6-v2")
+        }
+        return repositoryRoot.appendingPathComponent("Data/models/all-MiniLM-L6-v2")
+    }()
     static let referenceDirectory = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/reference")
 
     struct MissingFixture: Error, CustomStringConvertible {
@@ -83,4 +91,22 @@ extension Array {
         for element in self { out.append(try await transform(element)) }
         return out
     }
+}
+
+/// Runs `body` and expects it to throw an `EngramError` with `code` and `reason`; returns the
+/// error (nil, with an issue recorded, when it threw nothing or something else).
+@discardableResult
+func expectError<T>(_ code: EngramError.Code, _ reason: EngramError.Reason, _ comment: Comment? = nil,
+                    sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T) -> EngramError? {
+    do {
+        _ = try body()
+        Issue.record("expected \(code) \(reason), but nothing was thrown. \(comment?.description ?? "")", sourceLocation: sourceLocation)
+    } catch let error as EngramError {
+        #expect(error.code == code && error.reason == reason, "got \(error.code) \(error.reason): \(error.message). \(comment?.description ?? "")",
+                sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected \(code) \(reason), got \(error). \(comment?.description ?? "")", sourceLocation: sourceLocation)
+    }
+    return nil
 }

@@ -1,3 +1,4 @@
+import EngramBase
 import EngramEmbed
 import Foundation
 import Testing
@@ -120,8 +121,20 @@ struct TokenizerTests {
         #expect(cased.words("Café") == ["Café"])
     }
 
+    @Test(arguments: ["9223372036854775807", "1000000000000000", "-1", "2.5", "\"7\""])
+    func tokenizerJSONWithAnAbsurdIDIsAnError(id: String) throws {
+        let url = try temporaryDirectory().appendingPathComponent("tokenizer.json")
+        try Data(#"{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "a": \#(id)}}}"#.utf8).write(to: url)
+        let error = expectError(.dataLoss, .invalidEmbeddingConfiguration, "id \(id)") { try WordPieceTokenizer(tokenizerJSON: url) }
+        #expect(error?.message.contains("vocabulary id") == true, "\(error?.message ?? "")")
+    }
+
     @Test func explicitVocabularyRequiresSpecialTokens() {
-        #expect(throws: EmbedError.self) { try WordPieceTokenizer(vocabulary: ["a", "b"]) }
+        let missing = expectError(.invalidArgument, .invalidEmbeddingConfiguration) { try WordPieceTokenizer(vocabulary: ["a", "b"]) }
+        #expect(missing?.message.contains("[UNK]") == true)
+        expectError(.invalidArgument, .invalidEmbeddingConfiguration) {
+            try WordPieceTokenizer(vocabulary: ["[PAD]", "[UNK]", "[CLS]", "[SEP]"], maxLength: 1)
+        }
         let tiny = try? WordPieceTokenizer(vocabulary: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##able", "a"])
         #expect(tiny?.encode("unable a b") == [2, 4, 5, 6, 1, 3])
     }

@@ -1,6 +1,7 @@
+import EngramBase
+import EngramGLM
 import Foundation
 import Testing
-import EngramGLM
 
 struct GenerationTests {
     static func generator() throws -> GLMGenerator { try GLMGenerator(model: SharedModels.smol()) }
@@ -43,29 +44,118 @@ struct GenerationTests {
     }
 
     @Test("sampling: greedy is argmax, a fixed seed reproduces, top-k 1 is greedy")
-    func sampling() {
+    func sampling() throws {
         var rng = DequantizeTests.RNG(state: 3)
         let logits = (0..<1000).map { _ in rng.float() * 10 }
-        var g = GLMSampler(.greedy)
-        #expect(Int(g.sample(logits, history: [])) == GLMSampler.argmax(logits))
+        var g = try GLMSampler(.greedy)
+        #expect(Int(try g.sample(logits, history: [])) == GLMSampler.argmax(logits))
         var p = GLMSamplingParameters()
         p.seed = 42
         p.temperature = 1.5
         p.minP = 0
         p.topP = 1
         p.topK = 0
-        var a = GLMSampler(p), b = GLMSampler(p)
-        let sa = (0..<50).map { _ in a.sample(logits, history: []) }
-        let sb = (0..<50).map { _ in b.sample(logits, history: []) }
+        var a = try GLMSampler(p), b = try GLMSampler(p)
+        let sa = try (0..<50).map { _ in try a.sample(logits, history: []) }
+        let sb = try (0..<50).map { _ in try b.sample(logits, history: []) }
         #expect(sa == sb)
         #expect(Set(sa).count > 5)
         p.topK = 1
-        var k = GLMSampler(p)
-        #expect(Int(k.sample(logits, history: [])) == GLMSampler.argmax(logits))
+        var k = try GLMSampler(p)
+        #expect(Int(try k.sample(logits, history: [])) == GLMSampler.argmax(logits))
         var pen = GLMSamplingParameters.greedy
         pen.repetitionPenalty = 1000
-        var r = GLMSampler(pen)
-        #expect(Int(r.sample(logits, history: [Int32(GLMSampler.argmax(logits))])) != GLMSampler.argmax(logits))
+        var r = try GLMSampler(pen)
+        #expect(Int(try r.sample(logits, history: [Int32(GLMSampler.argmax(logits))])) != GLMSampler.argmax(logits))
+    }
+
+    /// Parameter sets with one value out of range, and the name the error must give.
+    static let badSampling: [(String, GLMSamplingParameters)] = {
+        func with(_ change: (inout GLMSamplingParameters) -> Void) -> GLMSamplingParameters {
+            var p = GLMSamplingParameters()
+            change(&p)
+            return p
+        }
+        return [
+            ("minP", with { $0.minP = 2 }), ("minP", with { $0.minP = -0.1 }), ("minP", with { $0.minP = .nan }),
+            ("topP", with { $0.topP = 0 }), ("topP", with { $0.topP = 1.5 }), ("topP", with { $0.topP = .nan }),
+            ("temperature", with { $0.temperature = -1 }), ("temperature", with { $0.temperature = .infinity }),
+            ("temperature", with { $0.temperature = .nan }), ("topK", with { $0.topK = -1 }),
+            ("repetitionPenalty", with { $0.repetitionPenalty = 0 }), ("repetitionPenalty", with { $0.repetitionPenalty = .nan }),
+            ("repetitionWindow", with { $0.repetitionWindow = -5 }),
+        ]
+    }()
+
+    @Test("sampling parameters out of range are refused by the sampler and the generator, before any evaluation")
+    func samplingParametersOutOfRange() throws {
+        let gen = try Self.generator()
+        for (name, p) in Self.badSampling {
+            let error = expectError(.invalidArgument, .invalidSampling, "\(name)") { try GLMSampler(p) }
+            #expect(error?.message.contains(name) == true, "\(error?.message ?? "")")
+            expectError(.invalidArgument, .invalidSampling, "\(name)") {
+                try gen.generateSync(.text("Hello", special: false), options: GLMGenerationOptions(maxTokens: 4, sampling: p))
+            }
+        }
+        var edges = GLMSamplingParameters()
+        edges.minP = 1
+        edges.topP = 1
+        edges.topK = 0
+        edges.repetitionWindow = 0
+        #expect(throws: Never.self) { try GLMSampler(edges) }
+    }
+
+    @Test("generate() in a cancelled task throws CANCELLED instead of returning a result")
+    func cancelledGeneration() async throws {
+        let gen = try Self.generator()
+        let task = Task {
+            while !Task.isCancelled { await Task.yield() }
+            return try await gen.generate(.text("Once upon a time", special: false),
+                                          options: GLMGenerationOptions(maxTokens: 8, sampling: .greedy))
+        }
+        task.cancel()
+        let outcome = await task.result
+        expectError(.cancelled, .generationCancelled) { try outcome.get() }
+    }
+
+    @Test("max tokens: outside 1...contextSize is refused (Int.max included); up to the context, generation stops when it is full")
+    func maxTokensBounds() throws {
+        let model = try SharedModels.smol()
+        let gen = try GLMGenerator(model: model, contextSize: 24)
+        #expect(gen.contextSize == 24)
+        let prompt = GLMPrompt.text("The quick brown fox", special: false)
+        for bad in [Int.max, Int.max - 3, 25, 0, -1, Int.min] {
+            let error = expectError(.invalidArgument, .invalidMaxTokens, "\(bad)") {
+                try gen.generateSync(prompt, options: GLMGenerationOptions(maxTokens: bad, sampling: .greedy))
+            }
+            #expect(error?.message.contains("maxTokens \(bad) is outside 1...24") == true)
+        }
+        let full = try gen.generateSync(prompt, options: GLMGenerationOptions(maxTokens: 24, sampling: .greedy))
+        #expect(full.promptTokens.count + full.tokens.count <= 24)
+        if full.finishReason == .length { #expect(full.promptTokens.count + full.tokens.count == 24) }
+        // The default context is the model's, capped.
+        #expect(try GLMGenerator(model: model).contextSize == min(model.config.contextLength, GLMGenerator.defaultContextLimit))
+    }
+
+    @Test("the sampler never indexes an empty candidate list: min-p 1, NaN logits, odd history, no logits")
+    func samplerEdgeCases() throws {
+        var p = GLMSamplingParameters()
+        p.seed = 7
+        p.minP = 1
+        p.topK = 0
+        p.topP = 1
+        p.repetitionPenalty = 1.3
+        var s = try GLMSampler(p)
+        let logits: [Float] = [0.5, 3, -1, 3 - 1e-6]
+        // min-p 1 keeps only the best token.
+        #expect(try s.sample(logits, history: [-4, 99, 2]) == 1)
+        // All-NaN logits (a damaged model) still give an index into the vocabulary.
+        for minP: Float in [0, 0.05, 1] {
+            p.minP = minP
+            var n = try GLMSampler(p)
+            let token = try n.sample([Float](repeating: .nan, count: 8), history: [])
+            #expect((0..<8).contains(token))
+        }
+        expectError(.invalidArgument, .invalidSampling) { try s.sample([], history: []) }
     }
 
     @Test("greedy generation through the streaming API equals the reference continuation")

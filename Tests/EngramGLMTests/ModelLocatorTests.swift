@@ -1,6 +1,7 @@
+import EngramBase
+import EngramGLM
 import Foundation
 import Testing
-import EngramGLM
 
 struct ModelLocatorTests {
     static func tempDir() throws -> URL {
@@ -39,15 +40,17 @@ struct ModelLocatorTests {
     func missing() throws {
         let root = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
-        do {
-            _ = try GLMModelLocator.resolve(environment: [:], currentDirectory: root.path, executablePath: nil)
-            Issue.record("resolved a model in an empty directory")
-        } catch let e as GLMError {
-            #expect(e.kind == .modelNotFound)
-            #expect(e.description.contains("Tools/setup-models.sh"))
+        let none = expectError(.notFound, .glmModelNotFound) {
+            try GLMModelLocator.resolve(environment: [:], currentDirectory: root.path, executablePath: nil)
         }
-        #expect(throws: GLMError.self) {
-            try GLMModelLocator.resolve(explicit: root.appendingPathComponent("nope.gguf").path, environment: [:], currentDirectory: root.path, executablePath: nil)
+        #expect(none?.message.contains("Tools/setup-models.sh") == true)
+        let explicit = root.appendingPathComponent("nope.gguf").path
+        let missing = expectError(.notFound, .glmModelNotFound) {
+            try GLMModelLocator.resolve(explicit: explicit, environment: [:], currentDirectory: root.path, executablePath: nil)
+        }
+        #expect(missing?.message.contains(explicit) == true)
+        expectError(.notFound, .glmModelNotFound) {
+            try GLMModelLocator.resolve(environment: ["ENGRAM_GLM_MODEL": explicit], currentDirectory: root.path, executablePath: nil)
         }
     }
 }

@@ -33,7 +33,7 @@ struct SmolLM2ReferenceTests {
         for p in try Self.prompts() {
             #expect(tok.encode(p.prompt, special: true) == p.promptIDs)
             let seq = p.promptIDs + p.greedyIDs
-            let ctx = GLMContext(model: model)
+            let ctx = try GLMContext(model: model)
             let logits = try ctx.evaluate(seq, allLogits: true)
             #expect(p.top10.count == seq.count)
             var sum = 0.0, n = 0, worst = 0.0
@@ -64,7 +64,7 @@ struct SmolLM2ReferenceTests {
         let tok = try GLMTokenizer(file: model.file)
         let stops = Set(["<|im_end|>", "<|endoftext|>"].compactMap { tok.tokenID($0) })
         for p in try Self.prompts() {
-            let ctx = GLMContext(model: model)
+            let ctx = try GLMContext(model: model)
             var logits = try ctx.evaluate(p.promptIDs)
             var out: [Int32] = []
             while out.count < 48 {

@@ -38,14 +38,14 @@ struct TinyModelLogitsTests {
     @Test("tiny models match llama.cpp logits (whole prompt in one batch)", arguments: try cases())
     func logitsMatch(_ c: Case) throws {
         let model = try GLMModel(path: try TestFiles.reference(c.file))
-        let ctx = GLMContext(model: model, threads: 2)
+        let ctx = try GLMContext(model: model, threads: 2)
         try compare(c, ctx.evaluate(c.tokens, allLogits: true))
     }
 
     @Test("tiny models match llama.cpp logits (token by token: decode kernels)", arguments: try cases())
     func logitsMatchIncremental(_ c: Case) throws {
         let model = try GLMModel(path: try TestFiles.reference(c.file))
-        let ctx = GLMContext(model: model, threads: 2)
+        let ctx = try GLMContext(model: model, threads: 2)
         var got: [Float] = []
         for t in c.tokens { got += try ctx.evaluate([t]) }
         try compare(c, got)

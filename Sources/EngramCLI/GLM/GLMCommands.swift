@@ -33,22 +33,22 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: GLMModelOptions
 
-    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate: at least 1, at most the context (the model's, at most \(GLMGenerator.defaultContextLimit) tokens), which the prompt shares.")
     var maxTokens = 256
 
-    @Option(name: .long, help: "Sampling temperature; 0 means greedy (always the most likely token).")
+    @Option(name: .long, help: "Sampling temperature (≥ 0); 0 means greedy (always the most likely token).")
     var temperature: Float = 0.8
 
     @Option(name: .customLong("top-k"), help: "Sample only among the k most likely tokens (0 disables).")
     var topK = 40
 
-    @Option(name: .customLong("top-p"), help: "Sample only among the most likely tokens whose probabilities add up to p (1 disables).")
+    @Option(name: .customLong("top-p"), help: "Sample only among the most likely tokens whose probabilities add up to p, in (0, 1] (1 disables).")
     var topP: Float = 0.95
 
-    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than min-p times the most likely one (0 disables).")
+    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than min-p times the most likely one, in [0, 1] (0 disables).")
     var minP: Float = 0.05
 
-    @Option(name: .customLong("repeat-penalty"), help: "Penalty for repeating recent tokens (1 disables).")
+    @Option(name: .customLong("repeat-penalty"), help: "Penalty for repeating recent tokens, > 0 (1 disables).")
     var repeatPenalty: Float = 1.0
 
     @Option(name: .long, help: "Random seed, for reproducible sampling.")
@@ -57,7 +57,7 @@ struct Generate: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Stop before this string (repeatable).", valueName: "text"))
     var stop: [String] = []
 
-    @Option(name: .long, help: "Threads for the kernels (default: number of cores).")
+    @Option(name: .long, help: "Threads for the kernels, at most \(GLMThreading.maximumThreadsPerCore) per core (default: number of cores).")
     var threads: Int?
 
     @Flag(name: .long, help: "Print one JSON object at the end: text, generated and prompt token ids, usage, timings.")
@@ -65,8 +65,22 @@ struct Generate: AsyncParsableCommand {
 
     func validate() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if topP <= 0 || topP > 1 { throw ValidationError("--top-p must be in (0, 1]") }
+        if let threads, threads < 1 || threads > GLMThreading.maximumThreadCount {
+            throw ValidationError("""
+                --threads must be in 1...\(GLMThreading.maximumThreadCount) (at most \(GLMThreading.maximumThreadsPerCore) per core; \
+                this machine has \(GLMThreading.defaultThreadCount)), not \(threads)
+                """)
+        }
+        // The ranges of GLMSamplingParameters, named by their options.
+        guard temperature.isFinite, temperature >= 0 else {
+            throw ValidationError("--temperature must be a finite number ≥ 0 (0 is greedy), not \(temperature)")
+        }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0 (0 disables it), not \(topK)") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1] (1 disables it), not \(topP)") }
+        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1] (0 disables it), not \(minP)") }
+        guard repeatPenalty.isFinite, repeatPenalty > 0 else {
+            throw ValidationError("--repeat-penalty must be a finite number > 0 (1 disables it), not \(repeatPenalty)")
+        }
         if let template, GLMChatTemplate(name: template) == nil {
             throw ValidationError("unknown --template \(template) (chatml, glm4, chatglm3)")
         }
@@ -76,6 +90,9 @@ struct Generate: AsyncParsableCommand {
         let model = try GLMModel(path: modelOptions.resolvedPath())
         let generator = try GLMGenerator(model: model, threads: threads ?? GLMThreading.defaultThreadCount,
                                          chatTemplate: template.flatMap(GLMChatTemplate.init(name:)))
+        guard maxTokens <= generator.contextSize else {
+            throw CLIError("--max-tokens \(maxTokens) is larger than the context of \(generator.contextSize) tokens, which the prompt shares")
+        }
         var sampling = GLMSamplingParameters()
         sampling.temperature = temperature
         sampling.topK = topK
@@ -195,10 +212,13 @@ struct GLMModelInfoCommand: ParsableCommand {
         for key in file.metadataKeys {
             print("  \(key) = \(file.metadata[key]!.description.replacingOccurrences(of: "\n", with: "\\n"))")
         }
-        if let config = try? GLMModelConfig(file: file) {
+        do {
+            let config = try GLMModelConfig(file: file)
             print("\nmodel: \(config.architecture.rawValue), \(config.blockCount) blocks, \(config.embeddingLength) wide, "
                 + "\(config.headCount) heads / \(config.headCountKV) KV heads (head dim \(config.headDim)), "
                 + "FFN \(config.feedForwardLength), RoPE \(config.ropeDimensions) dims base \(config.ropeFreqBase), context \(config.contextLength)")
+        } catch {
+            print("\nmodel: cannot be run: \(error)")
         }
         var byType: [GGMLType: (count: Int, elements: Int, bytes: Int)] = [:]
         for t in file.tensors {

@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// What to generate from.
@@ -12,7 +13,9 @@ public enum GLMPrompt: Sendable {
 
 /// Limits and sampling of one generation.
 public struct GLMGenerationOptions: Sendable {
-    /// Most tokens to generate. Default 256.
+    /// Most tokens to generate, in 1...the generator's `contextSize` (the generator refuses
+    /// other values). Generation also ends when prompt and output fill the context (finish
+    /// reason `length`). Default 256.
     public var maxTokens = 256
     public var sampling = GLMSamplingParameters()
     /// Generation stops before any of these strings; they are not part of the output.
@@ -81,26 +84,40 @@ public final class GLMGenerator: @unchecked Sendable {
     let context: GLMContext
     private let lock = NSLock()
 
+    /// Positions of the context when none is given: the model's context length, at most this
+    /// many (the KV cache grows with the positions used, up to the context size).
+    public static let defaultContextLimit = 4096
+
     /// - Parameters:
-    ///   - threads: kernel threads (default: the number of cores).
-    ///   - contextSize: most positions (default: min(model's context length, 4096)).
+    ///   - threads: kernel threads, in 1...`GLMThreading.maximumThreadCount` (default: the
+    ///     number of cores).
+    ///   - contextSize: most positions, prompt and output together (default: the model's
+    ///     context length, at most `defaultContextLimit`).
     ///   - chatTemplate: overrides the template recognised from the model.
+    /// - Throws: `EngramError`: as `GLMTokenizer.init` for the model's tokenizer, as
+    ///   `GLMContext.init` for `threads` and `contextSize`.
     public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil,
                 chatTemplate: GLMChatTemplate? = nil) throws {
         self.model = model
         tokenizer = try GLMTokenizer(file: model.file)
         self.chatTemplate = chatTemplate ?? GLMChatTemplate.forModel(model.file)
-        context = GLMContext(model: model, threads: threads, contextSize: contextSize ?? min(model.config.contextLength, 4096))
+        context = try GLMContext(model: model, threads: threads, contextSize: contextSize ?? min(model.config.contextLength, GLMGenerator.defaultContextLimit))
     }
 
     public convenience init(path: String, threads: Int = GLMThreading.defaultThreadCount) throws {
         try self.init(model: GLMModel(path: path), threads: threads)
     }
 
-    /// Kernel threads used from the next call on.
-    public var threads: Int {
-        get { lock.withLock { context.threads } }
-        set { lock.withLock { context.threads = max(1, newValue) } }
+    /// Most positions, prompt and output together; the bound of `GLMGenerationOptions.maxTokens`.
+    public var contextSize: Int { context.contextSize }
+
+    /// Kernel threads, the calling thread included.
+    public var threads: Int { lock.withLock { context.threads } }
+
+    /// Uses `count` kernel threads from the next call on.
+    /// - Throws: as `GLMContext.setThreads`.
+    public func setThreads(_ count: Int) throws {
+        try lock.withLock { try context.setThreads(count) }
     }
 
     /// The token ids a prompt evaluates to (BOS added when the model asks for it).
@@ -148,19 +165,33 @@ public final class GLMGenerator: @unchecked Sendable {
         for try await event in stream(prompt, options: options) {
             if case .finished(let r) = event { return r }
         }
-        throw GLMError(.invalidArgument, "generation ended without a result")
+        throw EngramError(.cancelled, "the generation was cancelled before it finished", reason: .generationCancelled)
     }
 
     /// The generation loop, on the calling thread. `onPiece` receives text as it is decided.
+    /// - Throws: `EngramError` `.invalidArgument`: `invalidSampling` for sampling parameters out
+    ///   of range, `invalidMaxTokens` for `maxTokens` outside 1...`contextSize`, `emptyPrompt`,
+    ///   `contextOverflow` for a prompt that leaves no room to generate,
+    ///   `tokenOutsideVocabulary` for a `.tokens` prompt with unknown ids. Nothing is evaluated
+    ///   when the options are invalid. `.dataLoss` (`nonFiniteLogits`) when the model's logits
+    ///   are NaN or infinite (damaged weights), rather than sampling from them.
     public func generateSync(_ prompt: GLMPrompt, options: GLMGenerationOptions = GLMGenerationOptions(),
                              isCancelled: () -> Bool = { false },
                              onPiece: (GLMTextPiece) -> Void = { _ in }) throws -> GLMGenerationResult {
         lock.lock()
         defer { lock.unlock() }
+        var sampler = try GLMSampler(options.sampling)
+        guard options.maxTokens >= 1, options.maxTokens <= context.contextSize else {
+            throw EngramError(.invalidArgument, """
+                maxTokens \(options.maxTokens) is outside 1...\(context.contextSize): the context holds \(context.contextSize) \
+                positions, prompt and output together
+                """, reason: .invalidMaxTokens)
+        }
         let promptIDs = promptTokens(for: prompt)
-        guard !promptIDs.isEmpty else { throw GLMError(.invalidArgument, "the prompt is empty") }
+        guard !promptIDs.isEmpty else { throw EngramError(.invalidArgument, "the prompt is empty", reason: .emptyPrompt) }
         guard promptIDs.count < context.contextSize else {
-            throw GLMError(.invalidArgument, "the prompt has \(promptIDs.count) tokens; the context holds \(context.contextSize)")
+            throw EngramError(.invalidArgument, "the prompt has \(promptIDs.count) tokens; the context holds \(context.contextSize), including the reply",
+                              reason: .contextOverflow)
         }
 
         // Prefix reuse: keep the cached positions shared with this prompt, evaluate the rest
@@ -169,13 +200,15 @@ public final class GLMGenerator: @unchecked Sendable {
         let cached = context.tokens
         while common < min(cached.count, promptIDs.count - 1) && cached[common] == promptIDs[common] { common += 1 }
         context.truncate(to: common)
-        context.reserve(promptIDs.count + options.maxTokens)
+        // Both terms are at most contextSize: no overflow.
+        let maxTokens = min(options.maxTokens, context.contextSize - promptIDs.count)
+        context.reserve(promptIDs.count + maxTokens)
         let t0 = DispatchTime.now().uptimeNanoseconds
         var logits = try context.evaluate(Array(promptIDs[common...]))
+        try requireFinite(logits)
         let t1 = DispatchTime.now().uptimeNanoseconds
 
         let ends = endTokens(extra: options.stopTokens)
-        var sampler = GLMSampler(options.sampling)
         var decoder = StreamingDecoder()
         var matcher = StopStringMatcher(options.stopStrings)
         var generated: [Int32] = []
@@ -183,7 +216,6 @@ public final class GLMGenerator: @unchecked Sendable {
         var text = ""
         var reason = GLMGenerationResult.FinishReason.length
         var stoppedByString = false
-        let maxTokens = min(options.maxTokens, context.contextSize - promptIDs.count)
 
         func emit(_ s: String) {
             guard !s.isEmpty else { return }
@@ -194,7 +226,7 @@ public final class GLMGenerator: @unchecked Sendable {
 
         loop: while generated.count < maxTokens {
             if isCancelled() { reason = .cancelled; break }
-            let token = sampler.sample(logits, history: promptIDs + generated)
+            let token = try sampler.sample(logits, history: promptIDs + generated)
             if ends.contains(token) { reason = .stop; break }
             generated.append(token)
             pendingTokens.append(token)
@@ -203,6 +235,7 @@ public final class GLMGenerator: @unchecked Sendable {
             if stopped { reason = .stop; stoppedByString = true; break loop }
             if generated.count == maxTokens { break }
             logits = try context.evaluate([token])
+            try requireFinite(logits)
         }
         if !stoppedByString {
             // Release held-back text: an unfinished UTF-8 sequence, a possible stop-string start.
@@ -219,5 +252,16 @@ public final class GLMGenerator: @unchecked Sendable {
             timings: GLMTimings(promptSeconds: promptSeconds, generationSeconds: genSeconds,
                                 promptTokensPerSecond: promptSeconds > 0 ? Double(evaluated) / promptSeconds : 0,
                                 generationTokensPerSecond: genSeconds > 0 ? Double(generated.count) / genSeconds : 0))
+    }
+
+    /// - Throws: `EngramError` `.dataLoss` (`nonFiniteLogits`) unless every logit is finite.
+    private func requireFinite(_ logits: [Float]) throws {
+        guard logits.allSatisfy(\.isFinite) else {
+            throw EngramError(.dataLoss, """
+                the model produced non-finite logits (NaN or infinity) after \(context.tokens.count) tokens: its weights \
+                are probably damaged; check \(model.file.path) or download it again (\(GLMModelLocator.setupCommand) \
+                fetches the default model)
+                """, reason: .nonFiniteLogits)
+        }
     }
 }

@@ -1,18 +1,21 @@
+import EngramBase
 import Foundation
 
 /// How the next token is chosen. Defaults: greedy is `temperature = 0`.
+/// `GLMSampler` and `GLMGenerator` refuse parameters outside the ranges below (`validate()`).
 public struct GLMSamplingParameters: Sendable, Equatable {
-    /// ≤ 0 means greedy (argmax). Default 0.8.
+    /// Finite and ≥ 0; 0 means greedy (argmax). Default 0.8.
     public var temperature: Float = 0.8
-    /// Keep the k most likely tokens; ≤ 0 disables. Default 40.
+    /// Keep the k most likely tokens; ≥ 0, 0 disables. Default 40.
     public var topK: Int = 40
-    /// Keep the smallest set whose probability reaches p; ≥ 1 disables. Default 0.95.
+    /// Keep the smallest set whose probability reaches p; in (0, 1], 1 disables. Default 0.95.
     public var topP: Float = 0.95
-    /// Keep tokens with probability ≥ minP · the best one's; ≤ 0 disables. Default 0.05.
+    /// Keep tokens with probability ≥ minP · the best one's; in [0, 1], 0 disables. Default 0.05.
     public var minP: Float = 0.05
-    /// Divide positive / multiply negative logits of recent tokens; 1 disables. Default 1.
+    /// Divide positive / multiply negative logits of recent tokens; finite and > 0, 1 disables.
+    /// Default 1.
     public var repetitionPenalty: Float = 1.0
-    /// How many recent tokens the repetition penalty looks at. Default 64.
+    /// How many recent tokens the repetition penalty looks at; ≥ 0. Default 64.
     public var repetitionWindow: Int = 64
     /// Seed of the random generator; nil draws one. A fixed seed makes a run reproducible.
     public var seed: UInt64? = nil
@@ -25,30 +28,56 @@ public struct GLMSamplingParameters: Sendable, Equatable {
         p.temperature = 0
         return p
     }
+
+    /// Checks every parameter against its range (see each property).
+    /// - Throws: `EngramError` `.invalidArgument` (`invalidSampling`) naming the first
+    ///   parameter out of range.
+    public func validate() throws {
+        func bad(_ problem: String) -> EngramError {
+            EngramError(.invalidArgument, "invalid sampling parameters: \(problem)", reason: .invalidSampling)
+        }
+        guard temperature.isFinite, temperature >= 0 else { throw bad("temperature \(temperature) must be finite and ≥ 0 (0 is greedy)") }
+        guard topK >= 0 else { throw bad("topK \(topK) must be ≥ 0 (0 disables it)") }
+        guard topP > 0, topP <= 1 else { throw bad("topP \(topP) must be in (0, 1] (1 disables it)") }
+        guard minP >= 0, minP <= 1 else { throw bad("minP \(minP) must be in [0, 1] (0 disables it)") }
+        guard repetitionPenalty.isFinite, repetitionPenalty > 0 else {
+            throw bad("repetitionPenalty \(repetitionPenalty) must be finite and > 0 (1 disables it)")
+        }
+        guard repetitionWindow >= 0 else { throw bad("repetitionWindow \(repetitionWindow) must be ≥ 0") }
+    }
 }
 
 /// Chooses tokens from logits in llama.cpp's order: repetition penalty → top-k → top-p →
-/// min-p → temperature → draw.
+/// min-p → temperature → draw. The candidate list is never empty: the most likely token
+/// always survives top-p and min-p.
 public struct GLMSampler: Sendable {
     public let parameters: GLMSamplingParameters
     private var rng: SplitMix64
 
-    public init(_ parameters: GLMSamplingParameters) {
+    /// - Throws: `EngramError` `.invalidArgument` (`invalidSampling`) for parameters out of
+    ///   range (`GLMSamplingParameters.validate()`).
+    public init(_ parameters: GLMSamplingParameters) throws {
+        try parameters.validate()
         self.parameters = parameters
         rng = SplitMix64(seed: parameters.seed ?? UInt64.random(in: 0...UInt64.max))
     }
 
-    /// The next token given `logits` (one per vocabulary entry) and the tokens so far.
-    public mutating func sample(_ logits: [Float], history: [Int32]) -> Int32 {
+    /// The next token given `logits` (one per vocabulary entry) and the tokens so far (ids
+    /// outside `logits` are ignored by the repetition penalty).
+    /// - Throws: `EngramError` `.invalidArgument` (`invalidSampling`) for empty `logits`.
+    public mutating func sample(_ logits: [Float], history: [Int32]) throws -> Int32 {
+        guard !logits.isEmpty else {
+            throw EngramError(.invalidArgument, "no logits to sample from", reason: .invalidSampling)
+        }
         var logits = logits
         let p = parameters
         if p.repetitionPenalty != 1, p.repetitionWindow > 0 {
-            for t in Set(history.suffix(p.repetitionWindow)) where Int(t) < logits.count {
+            for t in Set(history.suffix(p.repetitionWindow)) where t >= 0 && Int(t) < logits.count {
                 let l = logits[Int(t)]
                 logits[Int(t)] = l > 0 ? l / p.repetitionPenalty : l * p.repetitionPenalty
             }
         }
-        if p.temperature <= 0 { return Int32(GLMSampler.argmax(logits)) }
+        if p.temperature == 0 { return Int32(GLMSampler.argmax(logits)) }
 
         var candidates: [(id: Int, logit: Float)]
         if p.topK > 0 && p.topK < logits.count {
@@ -75,8 +104,9 @@ public struct GLMSampler: Sendable {
             candidates.removeLast(candidates.count - keep)
         }
         if p.minP > 0 {
+            // The first (most likely) candidate always stays, even when its logit is NaN.
             let limit = candidates[0].logit + logf(p.minP)
-            candidates = candidates.filter { $0.logit >= limit }
+            candidates = [candidates[0]] + candidates.dropFirst().filter { $0.logit >= limit }
         }
         let probs = probabilities(candidates, p.temperature)
         let r = Float(Double(rng.next() >> 11) / Double(1 << 53))
@@ -88,7 +118,7 @@ public struct GLMSampler: Sendable {
         return Int32(candidates[candidates.count - 1].id)
     }
 
-    /// The `k` largest logits, best first, without sorting the whole vocabulary.
+    /// The `k` largest logits, best first, without sorting the whole vocabulary (`k` ≥ 1).
     static func topK(_ logits: [Float], _ k: Int) -> [(id: Int, logit: Float)] {
         var best: [(id: Int, logit: Float)] = []
         best.reserveCapacity(k + 1)
@@ -102,6 +132,7 @@ public struct GLMSampler: Sendable {
         return best
     }
 
+    /// The index of the largest value (the first on ties; 0 for an empty array).
     public static func argmax(_ x: [Float]) -> Int {
         var best = 0
         for i in x.indices where x[i] > x[best] { best = i }

@@ -6,7 +6,7 @@ import Foundation
 struct ForwardState {
     let model: GLMModel
     let cache: KVCache
-    let threads: Int
+    let workers: WorkerPool
     let count: Int
     let start: Int
 
@@ -21,10 +21,10 @@ struct ForwardState {
     let ropeCos: UnsafeMutablePointer<Float> // [T × n_rot/2]
     let ropeSin: UnsafeMutablePointer<Float>
 
-    init(model: GLMModel, cache: KVCache, threads: Int, count: Int, start: Int) {
+    init(model: GLMModel, cache: KVCache, workers: WorkerPool, count: Int, start: Int) {
         self.model = model
         self.cache = cache
-        self.threads = threads
+        self.workers = workers
         self.count = count
         self.start = start
         let c = model.config
@@ -111,7 +111,7 @@ struct ForwardState {
             let n = qd + 2 * kvd
             let qkv = UnsafeMutablePointer<Float>.allocate(capacity: count * n)
             defer { qkv.deallocate() }
-            wqkv.matmul(a, qkv, count: count, threads: threads)
+            wqkv.matmul(a, qkv, count: count, workers: workers)
             addBias(b.bqkv, qkv, stride: n)
             for t in 0..<count {
                 (q + t * qd).update(from: qkv + t * n, count: qd)
@@ -119,14 +119,14 @@ struct ForwardState {
                 (v + t * kvd).update(from: qkv + t * n + qd + kvd, count: kvd)
             }
         } else if count == 1 {
-            QuantizedDot.matvecGroup([b.wq!, b.wk!, b.wv!], a, [q, k, v], threads: threads)
+            QuantizedDot.matvecGroup([b.wq!, b.wk!, b.wv!], a, [q, k, v], workers: workers)
             addBias(b.bq, q, stride: qd)
             addBias(b.bk, k, stride: kvd)
             addBias(b.bv, v, stride: kvd)
         } else {
-            b.wq!.matmul(a, q, count: count, threads: threads)
-            b.wk!.matmul(a, k, count: count, threads: threads)
-            b.wv!.matmul(a, v, count: count, threads: threads)
+            b.wq!.matmul(a, q, count: count, workers: workers)
+            b.wk!.matmul(a, k, count: count, workers: workers)
+            b.wv!.matmul(a, v, count: count, workers: workers)
             addBias(b.bq, q, stride: qd)
             addBias(b.bk, k, stride: kvd)
             addBias(b.bv, v, stride: kvd)
@@ -143,7 +143,7 @@ struct ForwardState {
         } else {
             tokenAttention(keys: keys, values: values)
         }
-        b.wo.matmul(att, o, count: count, threads: threads)
+        b.wo.matmul(att, o, count: count, workers: workers)
     }
 
     /// Batches at least this long compute attention per head with two sgemm calls.
@@ -160,7 +160,7 @@ struct ForwardState {
         let qs = SharedPointer(q), outs = SharedPointer(att)
         let ks = SharedPointer(keys), vs = SharedPointer(values)
         let start = self.start
-        parallelChunks(count * c.headCountKV, threads: threads) { items in
+        parallelChunks(count * c.headCountKV, workers: workers) { items in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: total)
             let kf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
             let vf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
@@ -192,7 +192,7 @@ struct ForwardState {
         let total = start + count, count = self.count, start = self.start
         let qs = SharedPointer(q), outs = SharedPointer(att)
         let ks = SharedPointer(keys), vs = SharedPointer(values)
-        parallelChunks(c.headCount, threads: threads) { heads in
+        parallelChunks(c.headCount, workers: workers) { heads in
             let s = UnsafeMutablePointer<Float>.allocate(capacity: count * total)
             let kf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
             let vf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
@@ -224,19 +224,19 @@ struct ForwardState {
             let up = UnsafeMutablePointer<Float>.allocate(capacity: count * ff)
             defer { up.deallocate() }
             if count == 1 {
-                QuantizedDot.matvecGroup([gate, b.up], a, [hidden, up], threads: threads)
+                QuantizedDot.matvecGroup([gate, b.up], a, [hidden, up], workers: workers)
             } else {
-                gate.matmul(a, hidden, count: count, threads: threads)
-                b.up.matmul(a, up, count: count, threads: threads)
+                gate.matmul(a, hidden, count: count, workers: workers)
+                b.up.matmul(a, up, count: count, workers: workers)
             }
             for i in 0..<count * ff { hidden[i] = silu(hidden[i]) * up[i] }
         } else {
-            b.up.matmul(a, hidden, count: count, threads: threads) // [T × 2ff]: gate | up
+            b.up.matmul(a, hidden, count: count, workers: workers) // [T × 2ff]: gate | up
             for t in 0..<count {
                 let g = hidden + t * 2 * ff, dst = hidden + t * ff
                 for i in 0..<ff { dst[i] = silu(g[i]) * g[ff + i] } // dst trails g: safe in order
             }
         }
-        b.down.matmul(hidden, o, count: count, threads: threads)
+        b.down.matmul(hidden, o, count: count, workers: workers)
     }
 }

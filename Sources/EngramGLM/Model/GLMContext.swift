@@ -1,49 +1,77 @@
+import EngramBase
+
 /// Evaluation state for one conversation: the KV cache and the tokens it holds.
 ///
 /// Not thread-safe: use one context from one task at a time (the generator serialises calls).
 /// Several contexts may share one `GLMModel`.
+/// The kernels' threads belong to the context: they are started with it and stopped and
+/// joined when it is released.
 public final class GLMContext: @unchecked Sendable {
     public let model: GLMModel
-    /// Threads used by the kernels (default: the number of cores).
-    public var threads: Int
+    /// Threads used by the kernels, the calling thread included.
+    public var threads: Int { workers.size }
     /// Maximum number of positions (defaults to the model's context length).
     public let contextSize: Int
     /// The tokens whose keys and values are in the cache, in order.
     public private(set) var tokens: [Int32] = []
     let cache: KVCache
+    private var workers: WorkerPool
 
     /// Longest batch evaluated at once; longer inputs are split (bounds the scratch memory).
     public static let maximumBatch = 128
 
-    public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil) {
+    /// - Parameters:
+    ///   - threads: kernel threads, in 1...`GLMThreading.maximumThreadCount` (default: the
+    ///     number of cores).
+    ///   - contextSize: most positions, at least 1; more than the model's context length is
+    ///     cut to it (default: the model's context length).
+    /// - Throws: `EngramError` `.invalidArgument` (`invalidThreadCount`, `invalidContextSize`),
+    ///   or `.resourceExhausted` (`threadStartFailed`) when the system refuses a thread.
+    public init(model: GLMModel, threads: Int = GLMThreading.defaultThreadCount, contextSize: Int? = nil) throws {
+        try GLMThreading.validate(threads)
+        if let contextSize, contextSize < 1 {
+            throw EngramError(.invalidArgument, "context size \(contextSize) must be at least 1", reason: .invalidContextSize)
+        }
         self.model = model
-        self.threads = max(1, threads)
         self.contextSize = min(contextSize ?? model.config.contextLength, model.config.contextLength)
         cache = KVCache(layers: model.config.blockCount, rowSize: model.config.kvDimension)
+        workers = try WorkerPool(size: threads)
+    }
+
+    /// Uses `count` kernel threads from the next evaluation on (the old ones are stopped).
+    /// - Throws: as `init` for the thread count; the context is unchanged after an error.
+    public func setThreads(_ count: Int) throws {
+        try GLMThreading.validate(count)
+        guard count != workers.size else { return }
+        workers = try WorkerPool(size: count)
     }
 
     /// Forgets every cached position.
     public func reset() { tokens.removeAll() }
 
-    /// Keeps only the first `count` cached positions (for prefix reuse).
+    /// Keeps only the first `count` cached positions (for prefix reuse); `count` ≤ 0 keeps
+    /// none, `count` ≥ the cached positions keeps all.
     public func truncate(to count: Int) {
-        if count < tokens.count { tokens.removeLast(tokens.count - count) }
+        if count < tokens.count { tokens.removeLast(tokens.count - max(0, count)) }
     }
 
     /// Evaluates `newTokens` after the cached ones and appends them to the cache.
     ///
     /// - Returns: logits, `vocabularySize` floats per row: one row for the last token, or one
     ///   row per token of `newTokens` when `allLogits` is true (row-major `[count × vocab]`).
-    /// - Throws: `GLMError` (`.invalidArgument`) for an empty batch, a token id outside the
-    ///   vocabulary or a context overflow.
+    ///   Non-finite activations (from damaged weights) give NaN logits, never a trap.
+    /// - Throws: `EngramError` `.invalidArgument`: `emptyPrompt` for an empty batch,
+    ///   `tokenOutsideVocabulary` for a token id outside the vocabulary, `contextOverflow` when
+    ///   the cached and new tokens together exceed `contextSize`.
     public func evaluate(_ newTokens: [Int32], allLogits: Bool = false) throws -> [Float] {
-        guard !newTokens.isEmpty else { throw GLMError(.invalidArgument, "nothing to evaluate") }
+        guard !newTokens.isEmpty else { throw EngramError(.invalidArgument, "nothing to evaluate: the batch of tokens is empty", reason: .emptyPrompt) }
         let vocab = model.tokenEmbedding.rows
         for t in newTokens where t < 0 || Int(t) >= vocab {
-            throw GLMError(.invalidArgument, "token id \(t) is outside the vocabulary (0..<\(vocab))")
+            throw EngramError(.invalidArgument, "token id \(t) is outside the vocabulary (0..<\(vocab))", reason: .tokenOutsideVocabulary)
         }
         guard tokens.count + newTokens.count <= contextSize else {
-            throw GLMError(.invalidArgument, "context overflow: \(tokens.count) + \(newTokens.count) tokens exceed the context size \(contextSize)")
+            throw EngramError(.invalidArgument, "context overflow: \(tokens.count) + \(newTokens.count) tokens exceed the context size \(contextSize)",
+                              reason: .contextOverflow)
         }
         reserve(tokens.count + newTokens.count)
         var logits: [Float] = []
@@ -71,7 +99,7 @@ public final class GLMContext: @unchecked Sendable {
         let c = model.config, e = c.embeddingLength
         let start = tokens.count
         cache.reserve(start + batch.count, keep: start)
-        var s = ForwardState(model: model, cache: cache, threads: threads, count: batch.count, start: start)
+        var s = ForwardState(model: model, cache: cache, workers: workers, count: batch.count, start: start)
         defer { s.deallocate() }
         for (t, id) in batch.enumerated() {
             model.tokenEmbedding.dequantizeRow(Int(id), into: s.x + t * e)
@@ -94,7 +122,7 @@ public final class GLMContext: @unchecked Sendable {
             }
         }
         out.withUnsafeMutableBufferPointer { o in
-            model.output.matmul(s.a, o.baseAddress!, count: rows, threads: threads)
+            model.output.matmul(s.a, o.baseAddress!, count: rows, workers: workers)
         }
         return out
     }

@@ -1,3 +1,5 @@
+import EngramBase
+
 /// A loaded model: configuration and weights (kept in the memory-mapped GGUF file).
 /// Immutable after loading and safe to share between threads and contexts.
 public final class GLMModel: @unchecked Sendable {
@@ -12,17 +14,34 @@ public final class GLMModel: @unchecked Sendable {
 
     public var vocabularySize: Int { output.rows }
 
+    /// Opens and loads the GGUF file at `path`.
+    /// - Throws: as `GGUFFile.init(path:)` and `init(file:)`.
     public convenience init(path: String) throws {
         try self.init(file: GGUFFile(path: path))
     }
 
+    /// Loads the model in `file`: its hyper-parameters (`GLMModelConfig`), then every tensor,
+    /// checking shapes and that the embedding, the output and the tokenizer agree on the
+    /// vocabulary size.
+    /// - Throws: `EngramError` `.dataLoss` (`invalidGGUF` for a missing or misshapen tensor,
+    ///   `invalidHyperparameters` for inconsistent metadata), `.unimplemented` (`unsupportedGGUF`).
     public init(file: GGUFFile) throws {
         self.file = file
         let c = try GLMModelConfig(file: file)
         config = c
         let w = WeightLoader(file: file)
         tokenEmbedding = try w.matrix("token_embd.weight", cols: c.embeddingLength)
-        output = try w.optionalMatrix("output.weight", cols: c.embeddingLength) ?? tokenEmbedding
+        output = try w.optionalMatrix("output.weight", cols: c.embeddingLength, rows: tokenEmbedding.rows) ?? tokenEmbedding
+        let vocabulary = tokenEmbedding.rows
+        guard vocabulary <= GLMModelConfig.maximumVocabularySize else {
+            throw EngramError.invalidHyperparameters(file.path, "\(vocabulary) tokens exceed the limit of \(GLMModelConfig.maximumVocabularySize)")
+        }
+        if case .array(let tokens)? = file["tokenizer.ggml.tokens"], tokens.count != vocabulary {
+            throw EngramError.invalidHyperparameters(file.path, "the tokenizer has \(tokens.count) tokens but token_embd.weight \(vocabulary) rows")
+        }
+        if let declared = file["\(c.architecture.rawValue).vocab_size"], declared.intValue != vocabulary {
+            throw EngramError.invalidHyperparameters(file.path, "\(c.architecture.rawValue).vocab_size is \(declared) but token_embd.weight has \(vocabulary) rows")
+        }
         outputNorm = try w.vector("output_norm.weight", count: c.embeddingLength)
         var blocks: [BlockWeights] = []
         for i in 0..<c.blockCount {

@@ -1,3 +1,5 @@
+import EngramBase
+
 /// The weights of one transformer block. Matrices stay in the mapped file; norm vectors and
 /// biases are copied out as floats.
 struct BlockWeights: @unchecked Sendable {
@@ -23,9 +25,9 @@ struct WeightLoader {
     func has(_ name: String) -> Bool { file.tensor(named: name) != nil }
 
     func matrix(_ name: String, cols: Int, rows: Int? = nil) throws -> WeightMatrix {
-        guard let t = file.tensor(named: name) else { throw GLMError.format("tensor \(name) is missing") }
+        guard let t = file.tensor(named: name) else { throw EngramError.invalidGGUF(file.path, "tensor \(name) is missing") }
         guard t.dims.count == 2, t.dims[0] == cols, rows == nil || t.dims[1] == rows! else {
-            throw GLMError.format("tensor \(name) has shape \(t.dims), expected [\(cols), \(rows.map(String.init) ?? "?")]")
+            throw EngramError.invalidGGUF(file.path, "tensor \(name) has shape \(t.dims), expected [\(cols), \(rows.map(String.init) ?? "?")]")
         }
         return WeightMatrix(type: t.type, rows: t.dims[1], cols: cols, data: file.data(of: t))
     }
@@ -35,9 +37,9 @@ struct WeightLoader {
     }
 
     func vector(_ name: String, count: Int) throws -> [Float] {
-        guard let t = file.tensor(named: name) else { throw GLMError.format("tensor \(name) is missing") }
+        guard let t = file.tensor(named: name) else { throw EngramError.invalidGGUF(file.path, "tensor \(name) is missing") }
         guard t.elementCount == count else {
-            throw GLMError.format("tensor \(name) has \(t.elementCount) values, expected \(count)")
+            throw EngramError.invalidGGUF(file.path, "tensor \(name) has \(t.elementCount) values, expected \(count)")
         }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { dequantize(t.type, file.data(of: t), $0.baseAddress!, count: count) }

@@ -1,6 +1,11 @@
 /// The activation vector quantized to 8 bits in blocks of 32 (as ggml's Q8_0 / Q8_1):
 /// `x[32b + j] ≈ d[b] · q[32b + j]`, `s[b] = d[b] · Σ_j q[32b + j]`.
 ///
+/// Non-finite input never traps: a block holding NaN or ±∞ gets `d[b] = s[b] = NaN` (and
+/// zero quants), so every dot product with it is NaN, as a float dot product would be
+/// non-finite. A block whose scale `max|x| / 127` is zero or subnormal (every |x| below
+/// ~1.5e-36, where `1 / scale` would overflow) quantizes to zero.
+///
 /// The values are stored widened to Int16 and permuted within each block to match how the
 /// kernels split weight bytes into even and odd lanes (so no lane conversions are needed):
 /// `.bytes` (Q8 weights), per block: x0 x2 … x30 | x1 x3 … x31.
@@ -23,12 +28,18 @@ struct QuantizedActivation {
         for b in 0..<nb {
             let xb = x + 32 * b
             var amax: Float = 0
-            for j in 0..<32 { amax = max(amax, abs(xb[j])) }
+            var finite = true
+            for j in 0..<32 {
+                finite = finite && xb[j].isFinite
+                amax = max(amax, abs(xb[j]))
+            }
             let scale = amax / 127
-            let inv: Float = scale > 0 ? 1 / scale : 0
+            // Only a finite block with a normal scale is scaled: |x · inv| ≤ 127.
+            let scaled = finite && scale.isNormal
+            let inv: Float = scaled ? 1 / scale : 0
             var sum = 0
             for j in 0..<32 {
-                let v = Int16((xb[j] * inv).rounded(.toNearestOrAwayFromZero))
+                let v: Int16 = scaled ? Int16((xb[j] * inv).rounded(.toNearestOrAwayFromZero)) : 0
                 let slot: Int
                 switch layout {
                 case .nibbles:
@@ -43,8 +54,8 @@ struct QuantizedActivation {
                 q[32 * b + slot] = v
                 sum += Int(v)
             }
-            d[b] = scale
-            s[b] = scale * Float(sum)
+            d[b] = finite ? (scaled ? scale : 0) : .nan
+            s[b] = finite ? d[b] * Float(sum) : .nan
         }
     }
 
@@ -76,10 +87,10 @@ struct QuantizedDot {
 
     /// Several products with the same input (`ys[i] = ws[i]·x`, all of one type and width) in
     /// one parallel loop, quantizing `x` once: fewer thread hand-offs per token.
-    static func matvecGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>], threads: Int) {
+    static func matvecGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>], workers: WorkerPool) {
         guard let first = ws.first, let k = kernel(for: first.type),
               ws.allSatisfy({ $0.type == first.type && $0.cols == first.cols }) else {
-            for (w, y) in zip(ws, ys) { w.matvec(x, y, threads: threads) }
+            for (w, y) in zip(ws, ys) { w.matvec(x, y, workers: workers) }
             return
         }
         let xq = QuantizedActivation(x, count: first.cols, layout: k.layout)
@@ -88,7 +99,7 @@ struct QuantizedDot {
         var starts = [0]
         for w in ws { starts.append(starts.last! + w.rows) }
         let nb = first.cols / 32
-        parallelChunks(starts.last!, threads: threads, minimumChunk: 64) { range in
+        parallelChunks(starts.last!, workers: workers, minimumChunk: 64) { range in
             var m = 0
             for r in range {
                 while r >= starts[m + 1] { m += 1 }
@@ -97,12 +108,12 @@ struct QuantizedDot {
         }
     }
 
-    func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, threads: Int) {
+    func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, workers: WorkerPool) {
         let xq = QuantizedActivation(x, count: w.cols, layout: layout)
         defer { xq.deallocate() }
         let ys = SharedPointer(y)
         let nb = w.cols / 32
-        parallelChunks(w.rows, threads: threads, minimumChunk: 64) { range in
+        parallelChunks(w.rows, workers: workers, minimumChunk: 64) { range in
             for r in range { ys.p[r] = rowDot(w.row(r), xq, nb) }
         }
     }

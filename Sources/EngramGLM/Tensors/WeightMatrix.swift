@@ -1,4 +1,5 @@
 import CBLAS
+import EngramBase
 
 /// A weight matrix of `rows` rows of `cols` values, kept in its file type inside the mapping.
 /// `y[r] = dot(row_r, x)`.
@@ -30,14 +31,14 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Matrix–vector product `y = W·x` (`x`: cols, `y`: rows), rows split across threads.
-    func matvec(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, threads: Int) {
+    func matvec(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, workers: WorkerPool) {
         if let fast = QuantizedDot.kernel(for: type) {
-            fast.matvec(self, x, y, threads: threads)
+            fast.matvec(self, x, y, workers: workers)
             return
         }
         let ys = SharedPointer(y)
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
-        parallelChunks(rows, threads: threads, minimumChunk: 16) { range in
+        parallelChunks(rows, workers: workers, minimumChunk: 16) { range in
             let buf = UnsafeMutablePointer<Float>.allocate(capacity: cols)
             defer { buf.deallocate() }
             for r in range {
@@ -54,19 +55,19 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `cblas_sgemm`; the rows are split across our own threads and each thread's sgemm runs
     /// with OpenBLAS single-threaded (`GLMThreading.configureBLAS()` sets that once), so the
     /// two levels of threading never oversubscribe the cores.
-    func matmul(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, threads: Int) {
+    func matmul(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, workers: WorkerPool) {
         if count == 1 {
-            matvec(x, y, threads: threads)
+            matvec(x, y, workers: workers)
             return
         }
         GLMThreading.configureBLAS()
         let ys = SharedPointer(y)
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
         // Row blocks: at most 128 rows (bounded scratch), at least two per thread for balance.
-        let perThread = (rows + 2 * threads - 1) / (2 * threads)
+        let perThread = (rows + 2 * workers.size - 1) / (2 * workers.size)
         let chunkRows = max(16, min(128, (perThread + 15) / 16 * 16))
         let nChunks = (rows + chunkRows - 1) / chunkRows
-        parallelChunks(nChunks, threads: threads) { chunks in
+        parallelChunks(nChunks, workers: workers) { chunks in
             let buf = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * cols)
             defer { buf.deallocate() }
             for c in chunks {
@@ -82,10 +83,28 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Process-wide threading set-up for the BLAS library.
+/// Thread counts of the kernels, and the process-wide threading set-up of the BLAS library.
 public enum GLMThreading {
     /// The default thread count: the number of active cores.
     public static var defaultThreadCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// How many threads per active core a context may use: more only adds switching.
+    public static let maximumThreadsPerCore = 4
+
+    /// Most kernel threads of one context: `maximumThreadsPerCore` × the active cores
+    /// (8 on a 2-core machine). Each context starts that many threads less one.
+    public static var maximumThreadCount: Int { maximumThreadsPerCore * defaultThreadCount }
+
+    /// - Throws: `EngramError` `.invalidArgument` (`invalidThreadCount`) unless `threads` is
+    ///   in 1...`maximumThreadCount`.
+    static func validate(_ threads: Int) throws {
+        guard threads >= 1, threads <= maximumThreadCount else {
+            throw EngramError(.invalidArgument, """
+                \(threads) kernel threads: use 1...\(maximumThreadCount) (at most \(maximumThreadsPerCore) per active core; \
+                this machine has \(defaultThreadCount))
+                """, reason: .invalidThreadCount)
+        }
+    }
 
     private static let blasConfigured: Bool = {
         // Our kernels split work across threads themselves; OpenBLAS must stay single-threaded

@@ -1,3 +1,5 @@
+import EngramBase
+
 /// Byte-level BPE tokenizer built from a GGUF file's vocabulary and merges
 /// (`tokenizer.ggml.model = gpt2`). Immutable and safe to share between threads.
 public final class GLMTokenizer: Sendable {
@@ -22,22 +24,29 @@ public final class GLMTokenizer: Sendable {
 
     public var vocabularySize: Int { tokens.count }
 
+    /// Builds the tokenizer from `file`'s `tokenizer.ggml.*` metadata.
+    /// - Throws: `EngramError` `.dataLoss` (`invalidGGUF`, or `invalidHyperparameters` for
+    ///   more than `GLMModelConfig.maximumVocabularySize` tokens), `.unimplemented`
+    ///   (`unsupportedGGUF`) for a tokenizer or pre-tokenizer it does not implement.
     public init(file: GGUFFile) throws {
         guard let model = file["tokenizer.ggml.model"]?.stringValue else {
-            throw GLMError.format("tokenizer.ggml.model is missing")
+            throw EngramError.invalidGGUF(file.path, "tokenizer.ggml.model is missing")
         }
         guard model == "gpt2" else {
-            throw GLMError(.unsupported, "tokenizer model \(model) is not supported (byte-level BPE, gpt2, is)")
+            throw EngramError.unsupportedGGUF(file.path, "tokenizer model \(model) is not supported (byte-level BPE, gpt2, is)")
         }
         guard let toks = file["tokenizer.ggml.tokens"]?.stringArray else {
-            throw GLMError.format("tokenizer.ggml.tokens is missing or not an array of strings")
+            throw EngramError.invalidGGUF(file.path, "tokenizer.ggml.tokens is missing or not an array of strings")
+        }
+        guard toks.count <= GLMModelConfig.maximumVocabularySize else {
+            throw EngramError.invalidHyperparameters(file.path, "tokenizer.ggml.tokens has \(toks.count) entries, more than \(GLMModelConfig.maximumVocabularySize)")
         }
         tokens = toks
         let types = file["tokenizer.ggml.token_type"]?.intArray?.map { TokenKind(rawValue: Int32(truncatingIfNeeded: $0)) ?? .normal }
         kinds = types?.count == tokens.count ? types! : Array(repeating: .normal, count: tokens.count)
         let preName = file["tokenizer.ggml.pre"]?.stringValue ?? "gpt-2"
         guard let pre = PreTokenizer(name: preName) else {
-            throw GLMError(.unsupported, "pre-tokenizer \(preName) is not supported (smollm, gpt-2, llama3, llama-bpe, glm4, chatglm-bpe are)")
+            throw EngramError.unsupportedGGUF(file.path, "pre-tokenizer \(preName) is not supported (smollm, gpt-2, llama3, llama-bpe, glm4, chatglm-bpe are)")
         }
         preTokenizer = pre
         var ids: [String: Int32] = [:]
