@@ -12,7 +12,7 @@ let protocolOut = dup(1)
 dup2(2, 1)
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = .warning
+    handler.logLevel = ProcessInfo.processInfo.environment["ENGRAM_DRIVER_LOG"] == "info" ? .info : .warning
     return handler
 }
 

@@ -163,6 +163,7 @@ public final class MemoryStore: @unchecked Sendable {
         boundEmbedder = try db.get(Family.state, StateKey.embedder).map { String(decoding: $0, as: UTF8.self) }
             ?? settings.legacyEmbedder
 
+        let clock = OpenClock()
         // 1. The catalog, from the records (format-1 records still hold their vectors).
         let vectorFile: VectorFile?
         if readOnly && format < 2 && !FileManager.default.fileExists(atPath: directory.appendingPathComponent(VectorFile.fileName).path) {
@@ -195,7 +196,9 @@ public final class MemoryStore: @unchecked Sendable {
             catalog.insert(memory, label: label)
             return true
         }
+        clock.lap("records")
         catalog.compactIndexes()
+        clock.lap("catalog indexes")
         if inconsistent > 0 {
             logger.error("\(inconsistent) records are inconsistent (bad label or dimension) and are not searchable; run `engram check`")
         }
@@ -225,6 +228,7 @@ public final class MemoryStore: @unchecked Sendable {
                 logger.warning("replaying changes onto the index snapshot failed (\(error))")
             }
         }
+        clock.lap("index snapshot")
         if let recovered {
             index = recovered.index
             quantizerTrainedOn = recovered.trainedOn
@@ -241,6 +245,7 @@ public final class MemoryStore: @unchecked Sendable {
             snapshotSeq = 0
         }
         self.catalog = catalog
+        logger.info("opened \(directory.path): \(clock.laps)")
 
         // 3. The change-log consumers: the index's watermark is its snapshot's.
         var consumers: [String: UInt64] = [:]
@@ -256,6 +261,17 @@ public final class MemoryStore: @unchecked Sendable {
         if index.shouldGrow(liveCount: catalog.liveCount, quantizerTrainedOn: quantizerTrainedOn) {
             // E.g. the index setting was changed in engram.toml since the snapshot.
             try rebuildLocked()
+        }
+    }
+
+    /// Times the phases of an open, for the log.
+    private final class OpenClock {
+        private var last = DispatchTime.now()
+        private(set) var laps: [String] = []
+        func lap(_ name: String) {
+            let now = DispatchTime.now()
+            laps.append(String(format: "%@ %.1f ms", name, Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e6))
+            last = now
         }
     }
 
