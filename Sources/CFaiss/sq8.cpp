@@ -2,7 +2,8 @@
 //
 // A vector x is stored as codes c (one byte a dimension) with x_j ≈ vmin_j + c_j · step_j.
 // For a query q the caller passes qs_j = q_j · step_j and bias = Σ q_j · vmin_j, so that
-// q · x ≈ bias + Σ qs_j · c_j. Rows are read at their labels (row-major, d bytes a row).
+// q · x ≈ bias + Σ qs_j · c_j. Rows live in chunks of 2^chunk_shift rows (d bytes a row):
+// label l is row (l mod 2^shift) of chunk l >> shift.
 #include "cfaiss.h"
 
 #include <cstddef>
@@ -56,16 +57,21 @@ const Sq8Fn sq8_dot = pick();
 
 } // namespace
 
-extern "C" void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *codes, size_t d, const int64_t *labels,
-                                  size_t n, float *out) {
+extern "C" void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift,
+                                  size_t d, const int64_t *labels, size_t n, float *out) {
+    const uint64_t mask = (uint64_t{1} << chunk_shift) - 1;
+    auto row = [&](int64_t label) {
+        const uint64_t l = static_cast<uint64_t>(label);
+        return chunks[l >> chunk_shift] + (l & mask) * d;
+    };
     // Rows are scattered: fetch a few rows ahead so that memory latency overlaps the math.
     constexpr size_t ahead = 8;
     const size_t lines = (d + 63) / 64;
     for (size_t i = 0; i < n; i++) {
         if (i + ahead < n) {
-            const char *row = reinterpret_cast<const char *>(codes + static_cast<size_t>(labels[i + ahead]) * d);
-            for (size_t l = 0; l < lines; l++) _mm_prefetch(row + 64 * l, _MM_HINT_T0);
+            const char *next = reinterpret_cast<const char *>(row(labels[i + ahead]));
+            for (size_t l = 0; l < lines; l++) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
         }
-        out[i] = bias + sq8_dot(qs, codes + static_cast<size_t>(labels[i]) * d, d);
+        out[i] = bias + sq8_dot(qs, row(labels[i]), d);
     }
 }

@@ -152,7 +152,7 @@ struct Search {
         // The lists came back short although more memories match: scan them all.
         if labels.count < min(k, universe) { return (try exactTop(matching ?? c.liveLabels()), "exact-scan (index short)") }
         let approx = c.codes.approximate(prepared, labels)
-        var candidates = zip(labels, approx).map { Candidate(label: $0, similarity: Double($1), error: Double(c.codes.errors[Int($0)])) }
+        var candidates = zip(labels, approx).map { Candidate(label: $0, similarity: Double($1), error: Double(c.codes.error($0))) }
         if !needsBound || labels.count >= universe {
             return (try settle(candidates), "ivf(\(probes))")
         }
@@ -187,7 +187,7 @@ struct Search {
     private mutating func exactTop(_ labels: [Int64]) throws -> [Hit] {
         let c = catalog
         let approx = c.codes.approximate(prepared, labels)
-        return try settle(zip(labels, approx).map { Candidate(label: $0, similarity: Double($1), error: Double(c.codes.errors[Int($0)])) })
+        return try settle(zip(labels, approx).map { Candidate(label: $0, similarity: Double($1), error: Double(c.codes.error($0))) })
     }
 
     /// Adds to `candidates` every memory that could still enter the decayed top-k although
@@ -203,22 +203,16 @@ struct Search {
         let maxImp = w.imp * Double(c.maxImportance)
         let simBound = w.sim * frontier
         var walked = 0
-        var approx: Float = 0
-        prepared.qs.withUnsafeBufferPointer { qs in
-            c.codes.bytes.withUnsafeBufferPointer { codes in
-                for label in c.timeOrder.reversed() {
-                    let l = Int(label)
-                    guard c.isLive(label) else { continue }
-                    if simBound + w.time * recency(c.times[l]) + maxImp < lower.kth { break }
-                    if seen.contains(label) || (filter.needsCheck && !filter.matches(l, in: c)) { continue }
-                    var row = label
-                    cfaiss_sq8_scores(qs.baseAddress, prepared.bias, codes.baseAddress, c.dimension, &row, 1, &approx)
-                    let candidate = Candidate(label: label, similarity: Double(approx), error: Double(c.codes.errors[l]))
-                    lower.insert(score(label, similarity: candidate.similarity - candidate.error))
-                    out.append(candidate)
-                    walked += 1
-                }
-            }
+        for label in c.timeOrder.reversed() {
+            let l = Int(label)
+            guard c.isLive(label) else { continue }
+            if simBound + w.time * recency(c.times[l]) + maxImp < lower.kth { break }
+            if seen.contains(label) || (filter.needsCheck && !filter.matches(l, in: c)) { continue }
+            let candidate = Candidate(label: label, similarity: Double(c.codes.approximate(prepared, label)),
+                                      error: Double(c.codes.error(label)))
+            lower.insert(score(label, similarity: candidate.similarity - candidate.error))
+            out.append(candidate)
+            walked += 1
         }
         return (out, walked)
     }

@@ -82,10 +82,11 @@ char *cfaiss_index_labels(const cfaiss_index *index, int64_t *out, int64_t capac
 void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int64_t *rows, size_t n,
                      float *out);
 
-/// out[i] = bias + Σ_j qs[j] · codes[labels[i] * d + j]: approximate inner products against
-/// 8-bit scalar-quantized rows (see sq8.cpp for the encoding). AVX2/FMA when the CPU has them.
-void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *codes, size_t d, const int64_t *labels, size_t n,
-                       float *out);
+/// out[i] = bias + Σ_j qs[j] · code_j(labels[i]): approximate inner products against 8-bit
+/// scalar-quantized rows (see sq8.cpp for the encoding), stored in chunks of 2^chunk_shift
+/// rows of d bytes. AVX2/FMA when the CPU has them.
+void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift, size_t d,
+                       const int64_t *labels, size_t n, float *out);
 
 /// Number of OpenMP threads FAISS uses.
 void cfaiss_set_num_threads(int threads);

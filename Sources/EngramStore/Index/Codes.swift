@@ -4,14 +4,38 @@ import Foundation
 /// The quantized vectors, by label: what scans read instead of the full vectors (a quarter
 /// of the bytes), each with the bound of its error (see `ScalarQuantizer`).
 ///
-/// A value type: queries hold the copy they started with while writes go on.
-struct Codes: Sendable {
+/// Rows live in fixed-size chunks that are never moved. A label's row is written once,
+/// before the label is published, and never changed: so copies of this value (the views
+/// that queries read) share the chunks, and a writer appending rows for new labels copies
+/// nothing. A rebuild makes new `Codes` altogether.
+struct Codes: @unchecked Sendable {
+    /// Rows a chunk holds: 2^chunkShift.
+    static let chunkShift = 12
+    static let chunkRows = 1 << chunkShift
+
+    /// A block of `chunkRows` rows of codes and their errors.
+    final class Chunk: @unchecked Sendable {
+        let bytes: UnsafeMutablePointer<UInt8>
+        let errors: UnsafeMutablePointer<Float>
+        init(dimension: Int) {
+            bytes = .allocate(capacity: Codes.chunkRows * dimension)
+            bytes.initialize(repeating: 0, count: Codes.chunkRows * dimension)
+            errors = .allocate(capacity: Codes.chunkRows)
+            errors.initialize(repeating: 0, count: Codes.chunkRows)
+        }
+        deinit {
+            bytes.deallocate()
+            errors.deallocate()
+        }
+    }
+
     let dimension: Int
     private(set) var quantizer: ScalarQuantizer
-    /// Row `label` holds that label's codes (zeros for labels never encoded).
-    private(set) var bytes: [UInt8] = []
-    /// ‖x − x̂‖ of each label (0 for labels never encoded).
-    private(set) var errors: [Float] = []
+    private(set) var chunks: [Chunk] = []
+    /// Base addresses of `chunks`, as the scan kernel takes them.
+    private var bases: [UnsafePointer<UInt8>?] = []
+    /// Labels with room for a row.
+    private(set) var count = 0
     /// The largest error of any label encoded so far.
     private(set) var maxError: Float = 0
 
@@ -20,30 +44,54 @@ struct Codes: Sendable {
         self.quantizer = quantizer
     }
 
-    /// Codes loaded from a snapshot.
-    init(quantizer: ScalarQuantizer, bytes: [UInt8], errors: [Float]) {
-        self.init(quantizer: quantizer)
-        self.bytes = bytes
-        self.errors = errors
-        maxError = errors.max() ?? 0
-    }
-
-    var count: Int { errors.count }
-
     /// Makes room for labels up to `count - 1`.
     mutating func reserve(_ count: Int) {
-        guard count > errors.count else { return }
-        bytes.append(contentsOf: repeatElement(0, count: (count - errors.count) * dimension))
-        errors.append(contentsOf: repeatElement(0, count: count - errors.count))
+        while chunks.count * Self.chunkRows < count {
+            let chunk = Chunk(dimension: dimension)
+            chunks.append(chunk)
+            bases.append(UnsafePointer(chunk.bytes))
+        }
+        self.count = max(self.count, count)
     }
 
-    /// Encodes `vector` as the codes of `label`.
+    /// Encodes `vector` as the codes of `label` (a label not yet visible to any reader).
     mutating func set(_ label: Int64, _ vector: UnsafeBufferPointer<Float>) {
         reserve(Int(label) + 1)
-        let d = dimension
-        let err = bytes.withUnsafeMutableBufferPointer { quantizer.encode(vector, into: $0.baseAddress! + Int(label) * d) }
-        errors[Int(label)] = err
+        let chunk = chunks[Int(label) >> Self.chunkShift]
+        let row = Int(label) & (Self.chunkRows - 1)
+        let err = quantizer.encode(vector, into: chunk.bytes + row * dimension)
+        chunk.errors[row] = err
         maxError = max(maxError, err)
+    }
+
+    /// Copies rows from a snapshot: `bytes` holds `count` rows, `errors` their errors.
+    mutating func load(bytes: UnsafeRawBufferPointer, errors: UnsafeRawBufferPointer, count: Int) {
+        reserve(count)
+        for start in stride(from: 0, to: count, by: Self.chunkRows) {
+            let rows = min(Self.chunkRows, count - start)
+            let chunk = chunks[start >> Self.chunkShift]
+            chunk.bytes.update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + start * dimension,
+                               count: rows * dimension)
+            for i in 0..<rows {
+                let e = errors.loadUnaligned(fromByteOffset: (start + i) * 4, as: Float.self)
+                chunk.errors[i] = e
+                maxError = max(maxError, e)
+            }
+        }
+    }
+
+    /// The error bound of `label`'s codes.
+    func error(_ label: Int64) -> Float {
+        chunks[Int(label) >> Self.chunkShift].errors[Int(label) & (Self.chunkRows - 1)]
+    }
+
+    /// Visits the rows of labels `0..<count` chunk by chunk (codes, errors, rows in chunk).
+    func forEachChunk(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<Float>) -> Void) {
+        for (i, chunk) in chunks.enumerated() {
+            let rows = min(Self.chunkRows, count - i * Self.chunkRows)
+            guard rows > 0 else { break }
+            body(UnsafeBufferPointer(start: chunk.bytes, count: rows * dimension), UnsafeBufferPointer(start: chunk.errors, count: rows))
+        }
     }
 
     /// Approximate similarities of `query` (prepared by the quantizer) to `labels`.
@@ -51,8 +99,21 @@ struct Codes: Sendable {
         guard !labels.isEmpty else { return [] }
         var out = [Float](repeating: 0, count: labels.count)
         prepared.qs.withUnsafeBufferPointer { qs in
-            bytes.withUnsafeBufferPointer { codes in
-                cfaiss_sq8_scores(qs.baseAddress, prepared.bias, codes.baseAddress, dimension, labels, labels.count, &out)
+            bases.withUnsafeBufferPointer { b in
+                cfaiss_sq8_scores(qs.baseAddress, prepared.bias, b.baseAddress, Int32(Self.chunkShift), dimension,
+                                  labels, labels.count, &out)
+            }
+        }
+        return out
+    }
+
+    /// The approximate similarity of one label.
+    func approximate(_ prepared: (qs: [Float], bias: Float), _ label: Int64) -> Float {
+        var out: Float = 0
+        var l = label
+        prepared.qs.withUnsafeBufferPointer { qs in
+            bases.withUnsafeBufferPointer { b in
+                cfaiss_sq8_scores(qs.baseAddress, prepared.bias, b.baseAddress, Int32(Self.chunkShift), dimension, &l, 1, &out)
             }
         }
         return out

@@ -39,7 +39,7 @@ enum IndexSnapshot {
             try writeAtomically(directory, name(seq, graphSuffix)) { try faiss.write(to: $0) }
         }
         let d = codes.dimension
-        var w = ByteWriter(capacity: 64 + codes.bytes.count + codes.errors.count * 4 + index.entries * 8)
+        var w = ByteWriter(capacity: 64 + codes.count * (d + 4) + index.entries * 8)
         magic.forEach { w.u8($0) }
         w.u32(version)
         w.u64(seq)
@@ -50,8 +50,8 @@ enum IndexSnapshot {
         w.u64(UInt64(index.tombstones))
         codes.quantizer.vmin.forEach { w.f32($0) }
         codes.quantizer.step.forEach { w.f32($0) }
-        w.raw(codes.bytes)
-        codes.errors.forEach { w.f32($0) }
+        codes.forEachChunk { bytes, _ in w.raw(bytes) }
+        codes.forEachChunk { _, errors in errors.forEach { w.f32($0) } }
         if case let .ivf(lists) = index.structure {
             w.u32(UInt32(lists.nlist))
             lists.centroids.forEach { w.f32($0) }
@@ -131,9 +131,8 @@ enum IndexSnapshot {
             let kindCode = try r.u8()
             let labelCount = Int(try r.u64()), trainedOn = Int(try r.u64()), tombstones = Int(try r.u64())
             let vmin = try r.floats(d), step = try r.floats(d)
-            let bytes = try r.bytes(labelCount * d)
-            let errors = try r.floats(labelCount)
-            let codes = Codes(quantizer: ScalarQuantizer(dimension: d, vmin: vmin, step: step), bytes: bytes, errors: errors)
+            var codes = Codes(quantizer: ScalarQuantizer(dimension: d, vmin: vmin, step: step))
+            codes.load(bytes: try r.raw(labelCount * d), errors: try r.raw(labelCount * 4), count: labelCount)
             let structure: VectorIndex.Structure
             switch kindCode {
             case 0: structure = .flat

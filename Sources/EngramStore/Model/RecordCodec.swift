@@ -79,7 +79,7 @@ struct ByteWriter {
     mutating func f32(_ v: Float) { u32(v.bitPattern) }
     mutating func f64(_ v: Double) { u64(v.bitPattern) }
     mutating func string(_ s: String) { u32(UInt32(s.utf8.count)); bytes.append(contentsOf: s.utf8) }
-    mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+    mutating func raw<C: Collection>(_ b: C) where C.Element == UInt8 { bytes.append(contentsOf: b) }
 }
 
 /// Reads little-endian fields, throwing on truncation instead of reading past the end.
@@ -98,7 +98,7 @@ struct ByteReader {
     mutating func u64() throws -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
     mutating func f64() throws -> Double { Double(bitPattern: try u64()) }
     mutating func string() throws -> String { String(decoding: try take(Int(try u32())), as: UTF8.self) }
-    mutating func bytes(_ n: Int) throws -> [UInt8] { Array(try take(n)) }
+    mutating func raw(_ n: Int) throws -> UnsafeRawBufferPointer { try take(n) }
     mutating func int64s(_ n: Int) throws -> [Int64] {
         let raw = try take(n * 8)
         return [Int64](unsafeUninitializedCapacity: n) { out, count in
