@@ -7,8 +7,8 @@ extension MemoryStore {
     /// `StoreTransaction.advanceWatermark` in the same transaction as that state.
     public func changes(after seq: UInt64, limit: Int = 10_000) throws -> [ChangeRecord] {
         guard limit > 0 else { throw EngramError.invalidArgument("limit must be positive") }
-        return try locked {
-            let db = try requireOpen()
+        let db = try currentView().requireOpen()
+        do {
             var out: [ChangeRecord] = []
             try db.scan(Family.changes, from: Keys.u64(seq + 1)) { key, value in
                 out.append(try ChangeLog.decode(seq: Keys.readU64(key), value))
@@ -31,15 +31,18 @@ extension MemoryStore {
     /// The sequence number of the last committed change.
     public var lastChange: UInt64 { locked { changeSeq } }
 
-    /// The record stored under `id`, read from RocksDB, with its vector from the vector file
-    /// when `withVector` (else the vector is empty, or inline for a format-1 record).
+    /// The record stored under `id`, read from RocksDB, with its vector when `withVector`
+    /// (else the vector is empty, or inline for a format-1 record). Writer side.
     func readRecord(_ id: String, withVector: Bool) throws -> Memory? {
-        guard let raw = try requireOpen().get(Family.records, Array(id.utf8)) else { return nil }
+        try readRecord(id, withVector: withVector, in: StoreView(db: try requireOpen(), catalog: catalog, index: index,
+                                                                vectors: vectorSource))
+    }
+
+    /// The record stored under `id` as `view` sees the database.
+    func readRecord(_ id: String, withVector: Bool, in view: StoreView) throws -> Memory? {
+        guard let raw = try view.requireOpen().get(Family.records, Array(id.utf8)) else { return nil }
         var (memory, label) = try raw.withUnsafeBytes { try RecordCodec.decode($0) }
-        if withVector && memory.vector.isEmpty {
-            guard let vectorFile else { throw EngramError.corrupt("record '\(id)' has no vector") }
-            memory.vector = try vectorFile.vector(label)
-        }
+        if withVector && memory.vector.isEmpty { memory.vector = try view.vectors.rows([label][...]) }
         return memory
     }
 }

@@ -39,24 +39,24 @@ public struct CheckReport: Sendable {
 extension MemoryStore {
     /// The memory with `id`, or `EngramError.notFound`.
     public func get(_ id: String) throws -> Memory {
-        try locked {
-            guard let memory = try readRecord(id, withVector: true) else { throw EngramError.notFound(id: id) }
-            return memory
-        }
+        guard let memory = try readRecord(id, withVector: true, in: currentView()) else { throw EngramError.notFound(id: id) }
+        return memory
     }
 
     /// How many live memories match `filter` (expiry measured at `now`, default the clock).
     public func count(matching filter: MemoryFilter = MemoryFilter(), now: Double? = nil) -> Int {
-        locked {
-            let compiled = CompiledFilter(filter, catalog: catalog, now: now ?? Date().timeIntervalSince1970)
-            if !compiled.needsCheck { return catalog.liveCount }
-            return compiled.matchingLabels(in: catalog).count
-        }
+        let catalog = currentView().catalog
+        let compiled = CompiledFilter(filter, catalog: catalog, now: now ?? Date().timeIntervalSince1970)
+        if !compiled.needsCheck { return catalog.liveCount }
+        return compiled.matchingLabels(in: catalog).count
     }
 
     public func stats() throws -> StoreStats {
-        try locked {
-            _ = try requireOpen()
+        let view = currentView()
+        _ = try view.requireOpen()
+        let catalog = view.catalog, index = view.index
+        let (pending, bound) = locked { (changeSeq - snapshotSeq, boundEmbedder) }
+        do {
             var namespaces: [String: Int] = [:]
             for label in catalog.liveLabels() {
                 namespaces[catalog.namespaceNames[Int(catalog.namespaces[Int(label)])], default: 0] += 1
@@ -65,20 +65,20 @@ extension MemoryStore {
                               indexKind: index.kind.rawValue, indexSetting: settings.index.rawValue,
                               indexEntries: index.isExact ? catalog.liveCount : index.entries,
                               ivfLists: index.nlist, tombstones: index.tombstones,
-                              changesSinceSnapshot: changeSeq - snapshotSeq,
-                              diskBytes: directorySize(directory), embedder: boundEmbedder)
+                              changesSinceSnapshot: pending,
+                              diskBytes: directorySize(directory), embedder: bound)
         }
     }
 
     /// Visits every memory in id order.
     public func export(includeVectors: Bool = true, _ body: (Memory) throws -> Void) throws {
-        try locked {
-            let db = try requireOpen()
+        let view = currentView()
+        let db = try view.requireOpen()
+        do {
             try db.scan(Family.records) { _, value in
                 var (memory, label) = try RecordCodec.decode(value)
                 if includeVectors && memory.vector.isEmpty {
-                    guard let vectorFile else { throw EngramError.corrupt("record '\(memory.id)' has no vector") }
-                    memory.vector = try vectorFile.vector(label)
+                    memory.vector = try view.vectors.rows([label][...])
                 } else if !includeVectors {
                     memory.vector = []
                 }
@@ -90,12 +90,7 @@ extension MemoryStore {
 
     /// Rebuilds the index from the live memories (dropping tombstones, retraining IVF for the
     /// current size), saves it as the new snapshot and compacts RocksDB's change log.
-    public func compact() throws {
-        try locked {
-            _ = try requireWritable()
-            try rebuildLocked()
-        }
-    }
+    public func compact() throws { try rebuildAndWait() }
 
     /// Verifies that the live ids in RocksDB and the searchable ids in the index are the
     /// same set, reading the records afresh from disk.

@@ -26,31 +26,34 @@ extension MemoryStore {
         guard w.now.isFinite else { throw EngramError.invalidArgument("now must be a finite time") }
         let vector = try normalise(q.vector, id: "query")
 
-        return try locked {
-            _ = try requireOpen()
-            var search = Search(store: self, query: vector, k: q.k, weights: w,
-                                filter: CompiledFilter(q.filter, catalog: catalog, now: w.now))
-            let (top, plan) = try search.run()
-            if q.touch { try touchLocked(top.map(\.label), at: w.now) }
-            var results: [ScoredMemory] = []
-            results.reserveCapacity(top.count)
-            for hit in top {
-                guard let id = catalog.ids[Int(hit.label)] else {
-                    throw EngramError.corrupt("memory with label \(hit.label) has no id in the catalog")
-                }
-                var memory: Memory?
-                if q.fetchRecords {
-                    guard let record = try readRecord(id, withVector: false) else {
-                        throw EngramError.corrupt("memory '\(id)' is in the catalog but not in RocksDB; run `engram check`")
-                    }
-                    memory = record
-                }
-                results.append(ScoredMemory(id: id, time: catalog.times[Int(hit.label)], score: hit.score,
-                                            similarity: hit.similarity, recency: hit.recency,
-                                            importance: hit.importance, memory: memory))
+        // Readers do not take the writer lock: they search the last published view.
+        let view = currentView()
+        let db = try view.requireOpen()
+        var search = Search(view: view, settings: settings, query: vector, k: q.k, weights: w,
+                            filter: CompiledFilter(q.filter, catalog: view.catalog, now: w.now))
+        let (top, plan) = try search.run()
+        if q.touch { try locked { try touchLocked(top.map(\.label), at: w.now) } }
+        let catalog = view.catalog
+        var results: [ScoredMemory] = []
+        results.reserveCapacity(top.count)
+        for hit in top {
+            guard let id = catalog.ids[Int(hit.label)] else {
+                throw EngramError.corrupt("memory with label \(hit.label) has no id in the catalog")
             }
-            return QueryResult(results: results, plan: plan, scored: search.scored)
+            var memory: Memory?
+            if q.fetchRecords {
+                // A record written after the view was taken belongs to a newer version:
+                // report this version's data from the catalog and the record's text.
+                guard let raw = try db.get(Family.records, Array(id.utf8)) else {
+                    throw EngramError.notFound(id: id)
+                }
+                memory = try raw.withUnsafeBytes { try RecordCodec.decode($0).memory }
+            }
+            results.append(ScoredMemory(id: id, time: catalog.times[Int(hit.label)], score: hit.score,
+                                        similarity: hit.similarity, recency: hit.recency,
+                                        importance: hit.importance, memory: memory))
         }
+        return QueryResult(results: results, plan: plan, scored: search.scored)
     }
 }
 
@@ -84,7 +87,8 @@ struct Candidate {
 /// reach the k-th exact score: the top-k among the candidates is exact, while most candidates
 /// cost a quarter of a vector's bytes and no disk read.
 struct Search {
-    let store: MemoryStore
+    let view: StoreView
+    let settings: StoreSettings
     let query: [Float]
     let k: Int
     let w: Weights
@@ -96,14 +100,15 @@ struct Search {
     private let catalog: Catalog
     private let prepared: (qs: [Float], bias: Float)
 
-    init(store: MemoryStore, query: [Float], k: Int, weights: Weights, filter: CompiledFilter) {
-        self.store = store
-        self.catalog = store.catalog
+    init(view: StoreView, settings: StoreSettings, query: [Float], k: Int, weights: Weights, filter: CompiledFilter) {
+        self.view = view
+        self.settings = settings
+        self.catalog = view.catalog
         self.query = query
         self.k = k
         self.w = weights
         self.filter = filter
-        prepared = store.catalog.codes.quantizer.prepare(query)
+        prepared = view.catalog.codes.quantizer.prepare(query)
     }
 
     /// Returns the top-k hits, best first, and the plan used.
@@ -115,12 +120,12 @@ struct Search {
             let labels = filter.matchingLabels(in: c)
             if labels.isEmpty { return ([], "empty") }
             // A selective filter: scanning the codes of every match beats the index.
-            if labels.count <= exactScanLimit || store.index.isExact { return (try exactTop(labels), "exact-scan") }
+            if labels.count <= exactScanLimit || view.index.isExact { return (try exactTop(labels), "exact-scan") }
             matching = labels
         }
         // Decay from the last access: recency does not follow the time order the walk uses.
         if w.time > 0 && w.basis == .access { return (try exactTop(matching ?? c.liveLabels()), "exact-scan (access decay)") }
-        switch store.index.structure {
+        switch view.index.structure {
         case .flat:
             return (try exactTop(matching ?? c.liveLabels()), "exact-scan")
         case let .ivf(lists):
@@ -135,7 +140,7 @@ struct Search {
     /// Candidates from the IVF lists nearest to the query.
     private mutating func ivf(_ lists: IVFLists, matching: [Int64]?) throws -> ([Hit], String) {
         let c = catalog
-        var probes = store.index.defaultProbes * (needsBound ? 2 : 1)
+        var probes = view.index.defaultProbes * (needsBound ? 2 : 1)
         if let matching {
             // The nearest matches of a filter with selectivity s are spread over more lists.
             let selectivity = Double(matching.count) / Double(max(1, c.liveCount))
@@ -166,14 +171,14 @@ struct Search {
     }
 
     /// Candidates from the HNSW graph (exact similarities).
-    private mutating func hnsw(_ graph: FaissIndex, matching: [Int64]?) throws -> ([Hit], String) {
+    private mutating func hnsw(_ graph: HNSWGraph, matching: [Int64]?) throws -> ([Hit], String) {
         let c = catalog
         let allowed: [UInt8]? = matching.map { Self.bitmap($0, capacity: c.labelCount) }
-            ?? (store.index.tombstones > 0 ? c.liveBits : nil)
+            ?? (view.index.tombstones > 0 ? c.liveBits : nil)
         let universe = matching?.count ?? c.liveCount
         let fetch = min(universe, needsBound ? max(4 * k, 64) : k)
         let found = try query.withUnsafeBufferPointer {
-            try graph.search($0, k: fetch, efSearch: max(store.settings.efSearch, fetch), allowed: allowed)
+            try graph.search($0, k: fetch, efSearch: max(settings.efSearch, fetch), allowed: allowed)
         }.filter { c.isLive($0.label) && (matching == nil || filter.matches(Int($0.label), in: c)) }
         if found.count < min(fetch, universe) { return (try exactTop(matching ?? c.liveLabels()), "exact-scan (index short)") }
         let candidates = found.map { Candidate(label: $0.label, similarity: Double($0.score), error: 0) }
@@ -242,7 +247,7 @@ struct Search {
                 top.insert(score(candidate.label, similarity: candidate.similarity))
                 continue
             }
-            try row.withUnsafeMutableBufferPointer { try store.vectorSource.read(candidate.label, into: $0.baseAddress!) }
+            try row.withUnsafeMutableBufferPointer { try view.vectors.read(candidate.label, into: $0.baseAddress!) }
             var zero: Int64 = 0
             query.withUnsafeBufferPointer { q in
                 row.withUnsafeBufferPointer { cfaiss_dot_rows(q.baseAddress, $0.baseAddress, catalog.dimension, &zero, 1, &similarity) }
@@ -282,7 +287,7 @@ struct Search {
     /// Below this many matching memories a filtered query scans their codes: four times
     /// what an unfiltered IVF query scans costs about as much as the widened ANN search.
     private var exactScanLimit: Int {
-        let index = store.index
+        let index = view.index
         guard index.kind == .ivf else { return 8192 }
         return max(8192, 4 * catalog.liveCount * index.defaultProbes / max(1, index.nlist))
     }

@@ -36,10 +36,9 @@ extension MemoryStore {
     /// slices of `deleteSliceSize` memories so that one batch stays bounded. Returns the count.
     @discardableResult
     public func delete(matching filter: MemoryFilter) throws -> Int {
-        let ids: [String] = locked {
-            let compiled = CompiledFilter(filter, catalog: catalog, now: -.infinity)
-            return compiled.matchingLabels(in: catalog).compactMap { catalog.ids[Int($0)] }
-        }
+        let catalog = currentView().catalog
+        let ids = CompiledFilter(filter, catalog: catalog, now: -.infinity).matchingLabels(in: catalog)
+            .compactMap { catalog.ids[Int($0)] }
         var deleted = 0
         for start in stride(from: 0, to: ids.count, by: Self.deleteSliceSize) {
             let slice = Array(ids[start..<min(start + Self.deleteSliceSize, ids.count)])
@@ -110,31 +109,25 @@ extension MemoryStore {
     }
 
     /// Brings the index up to date after a committed batch (`rows` holds the vectors of
-    /// `added`), rebuilding it when the count calls for it (flat → IVF, IVF retraining, a
-    /// quantizer trained on far fewer memories), and snapshotting every `snapshot_every`
-    /// changes.
+    /// `added`) and publishes the new state to readers. When the count calls for another
+    /// index (flat → IVF, IVF retraining, a quantizer trained on far fewer memories) a
+    /// rebuild starts in the background; every `snapshot_every` changes a snapshot does.
     ///
     /// The batch is already durable, so nothing here fails the write: if the index cannot
-    /// take it, the index is rebuilt; if that fails too, the error is logged and the next
-    /// open replays the change log.
+    /// take it, a rebuild is scheduled; the error is logged, and the next open replays the
+    /// change log in any case.
     func applyToIndex(added: [Int64], rows: [Float], removed: [Int64]) {
+        index.remove(labels: removed)
         do {
-            do {
-                index.remove(labels: removed)
-                if index.shouldGrow(liveCount: catalog.liveCount, quantizerTrainedOn: quantizerTrainedOn) {
-                    try rebuildLocked()
-                } else {
-                    try rows.withUnsafeBufferPointer { try index.add(labels: added, vectors: $0) }
-                    index.compactIfWorthwhile { catalog.isLive($0) }
-                }
-            } catch let error as EngramError where !error.isStorageFailure {
-                logger.error("index update failed (\(error)); rebuilding the index from the stored memories")
-                try rebuildLocked()
-            }
-            if changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) { try saveSnapshotLocked() }
+            try rows.withUnsafeBufferPointer { try index.add(labels: added, vectors: $0) }
+            index.compactIfWorthwhile { catalog.isLive($0) }
         } catch {
-            logger.error("the write is committed, but the index is behind (\(error)); it is repaired on the next open")
+            logger.error("the write is committed, but the index could not take it (\(error)); rebuilding it in the background")
+            scheduleRebuildLocked()
         }
+        publishLocked()
+        if index.shouldGrow(liveCount: catalog.liveCount, quantizerTrainedOn: quantizerTrainedOn) { scheduleRebuildLocked() }
+        scheduleSnapshotLocked()
     }
 
     /// Sets `lastAccessedAt` of `labels` to `time` (a write without a change-log entry: the
@@ -152,6 +145,7 @@ extension MemoryStore {
         }
         try commit(batch, to: db, sync: settings.sync)
         for label in labels { catalog.setAccessed(label: label, at: time) }
+        publishLocked()
     }
 
     /// Validates a memory and normalises its vector to unit length.

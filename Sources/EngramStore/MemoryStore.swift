@@ -1,15 +1,20 @@
 import EngramBase
 import Foundation
 import Logging
+import Synchronization
 
 /// A durable memory store: records in RocksDB (the source of truth), vectors in a FAISS
 /// index derived from them, and an in-memory catalog for exact filtering and scoring.
 ///
 /// Directory layout: `engram.toml` (settings), `kv/` (RocksDB), `index/` (FAISS snapshots).
 ///
-/// Thread-safety: every method may be called from any thread; calls are serialised by one
-/// lock. Only one process may open a directory for writing (RocksDB's lock); any number
-/// may open it read-only.
+/// Thread-safety: every method may be called from any thread. Writers take turns on one
+/// lock; readers (queries, gets, counts, exports) never take it: they read the last
+/// published `StoreView`, an immutable value that each committed write replaces, so they
+/// run in parallel with each other and with writes, snapshots and rebuilds. Snapshots and
+/// index rebuilds run on a background queue and swap in under the writer lock. Only one
+/// process may open a directory for writing (RocksDB's lock); any number may open it
+/// read-only.
 public final class MemoryStore: @unchecked Sendable {
     public static let defaultNamespace = "default"
     /// The on-disk format this version writes. Format 1 kept the bound embedder in
@@ -52,8 +57,23 @@ public final class MemoryStore: @unchecked Sendable {
     public let settings: StoreSettings
     public let readOnly: Bool
     let logger: Logger
+    /// Serialises writers (and the writer-side state below).
     let lock = NSLock()
     var db: RocksDB?
+    /// What readers see; replaced (under `lock`) after every change to the state below.
+    let published: Mutex<StoreView>
+    /// Background work: snapshots and rebuilds (GCD threads, not Swift's cooperative pool).
+    let maintenance: DispatchQueue = {
+        let queue = DispatchQueue(label: "engram.store.maintenance", qos: .utility)
+        queue.setSpecific(key: maintenanceKey, value: ())
+        return queue
+    }()
+    /// Marks the maintenance queue, so that work running on it never waits for itself.
+    static let maintenanceKey = DispatchSpecificKey<Void>()
+    var snapshotRunning = false
+    var rebuildRunning = false
+    /// Set by `close`: background work stops at its next check.
+    var closing = false
     let registeredFamilies: Set<String>
     var catalog: Catalog
     var index: VectorIndex
@@ -214,12 +234,15 @@ public final class MemoryStore: @unchecked Sendable {
         // rebuild from the vectors.
         let indexDir = directory.appendingPathComponent("index")
         var recovered: IndexSnapshot.Loaded?
+        var recoveredIndex: VectorIndex?
         if let loaded = IndexSnapshot.loadNewest(in: indexDir, settings: settings, logger: logger),
            loaded.seq <= changeSeq, loaded.seq >= trimmedThrough, loaded.codes.count <= Int(nextLabel) {
             do {
                 var codes = loaded.codes
-                let replayed = try Self.replay(changesAfter: loaded.seq, db: db, into: loaded.index, codes: &codes,
+                var loadedIndex = loaded.index
+                let replayed = try Self.replay(changesAfter: loaded.seq, db: db, into: &loadedIndex, codes: &codes,
                                                catalog: catalog, vectors: source)
+                recoveredIndex = loadedIndex
                 if replayed > 0 { logger.info("index snapshot at change \(loaded.seq): replayed \(replayed) newer changes") }
                 catalog.codes = codes
                 catalog.reserveLabels(Int(nextLabel))
@@ -229,8 +252,8 @@ public final class MemoryStore: @unchecked Sendable {
             }
         }
         clock.lap("index snapshot")
-        if let recovered {
-            index = recovered.index
+        if let recovered, let recoveredIndex {
+            index = recoveredIndex
             quantizerTrainedOn = recovered.trainedOn
             snapshotSeq = recovered.seq
         } else {
@@ -245,6 +268,7 @@ public final class MemoryStore: @unchecked Sendable {
             snapshotSeq = 0
         }
         self.catalog = catalog
+        published = Mutex(StoreView(db: db, catalog: catalog, index: index, vectors: source))
         logger.info("opened \(directory.path): \(clock.laps)")
 
         // 3. The change-log consumers: the index's watermark is its snapshot's.
@@ -319,7 +343,7 @@ public final class MemoryStore: @unchecked Sendable {
     /// Applies the logged changes after `seq` to `index` and `codes`. Labels are never
     /// reused, so the outcome does not depend on order: add what is live now, remove what
     /// was removed.
-    private static func replay(changesAfter seq: UInt64, db: RocksDB, into index: VectorIndex, codes: inout Codes,
+    private static func replay(changesAfter seq: UInt64, db: RocksDB, into index: inout VectorIndex, codes: inout Codes,
                                catalog: Catalog, vectors: VectorSource) throws -> Int {
         var adds: [Int64] = [], removes: [Int64] = []
         var count = 0
@@ -356,23 +380,16 @@ public final class MemoryStore: @unchecked Sendable {
         catalog.codes = built.codes
         index = built.index
         quantizerTrainedOn = built.trainedOn
+        publishLocked()
         try saveSnapshotLocked()
     }
 
     /// Saves an index snapshot covering every change so far, advances the index consumer's
     /// watermark and trims the change log at the lowest watermark.
     func saveSnapshotLocked() throws {
-        guard !readOnly, writeFailure == nil, let db else { return }
+        guard !readOnly, writeFailure == nil, db != nil else { return }
         try IndexSnapshot.save(index, codes: catalog.codes, trainedOn: quantizerTrainedOn, seq: changeSeq, in: indexDirectory)
-        snapshotSeq = changeSeq
-        let batch = db.makeBatch()
-        batch.put(Family.state, ChangeLog.watermarkKey(ChangeLog.indexConsumer), Self.encodeU64(changeSeq))
-        var watermarks = consumers
-        watermarks[ChangeLog.indexConsumer] = changeSeq
-        let trim = trimLocked(batch, watermarks: watermarks)
-        try commit(batch, to: db, sync: true)
-        consumers = watermarks
-        trimmedThrough = trim
+        try recordSnapshotLocked(changeSeq)
     }
 
     /// Stages the removal of changes every consumer has applied; returns the new trim point.
@@ -412,14 +429,25 @@ public final class MemoryStore: @unchecked Sendable {
     static let closeSnapshotMinimum = 1000
 
     /// Releases the database, saving an index snapshot only if one is due (`snapshotDueAtClose`).
-    /// Further calls fail with `EngramError.closed`. Called automatically on deinit (errors
-    /// are then logged).
+    /// Background work is finished first (a rebuild in progress is abandoned: the next open
+    /// finds the index still due and rebuilds it). Later calls fail with `EngramError.closed`;
+    /// queries already running finish on the view they hold. Called automatically on deinit
+    /// (errors are then logged).
     public func close() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        guard db != nil else { return }
-        defer { db = nil }
-        if !readOnly && writeFailure == nil && snapshotDueAtClose { try saveSnapshotLocked() }
+        let open = locked { () -> Bool in
+            guard db != nil else { return false }
+            closing = true
+            return true
+        }
+        guard open else { return }
+        waitForBackgroundWork()
+        try locked {
+            defer {
+                db = nil
+                publishLocked()
+            }
+            if !readOnly && writeFailure == nil && snapshotDueAtClose { try saveSnapshotLocked() }
+        }
     }
 
     deinit {

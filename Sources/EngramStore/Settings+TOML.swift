@@ -13,12 +13,13 @@ extension StoreSettings {
         index = "\(index.rawValue)"
         # fsync the write-ahead log before a write is acknowledged
         sync = \(sync)
-        # IVF lists probed per query (0 = automatic: nlist/16, at least ~6000 vectors); HNSW search breadth
+        # IVF lists probed per query (0 = automatic: nlist/64, at least 8 and ~1600 vectors); HNSW search breadth
         nprobe = \(nprobe)
         ef_search = \(efSearch)
         hnsw_m = \(hnswM)
         auto_ivf_threshold = \(autoIVFThreshold)
         ivf_min_training_size = \(ivfMinimumTrainingSize)
+        # changes after which an index snapshot is saved in the background
         snapshot_every = \(snapshotEvery)
         # threads for index builds (0 = all cores)
         threads = \(threads)

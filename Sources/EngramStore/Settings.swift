@@ -71,9 +71,9 @@ public struct StoreSettings: Sendable, Equatable {
     /// `[store] ivf_min_training_size`: IVF is not trained before this many vectors exist,
     /// 320…1,000,000,000; default 10,000.
     public var ivfMinimumTrainingSize: Int = 10_000
-    /// `[store] snapshot_every`: save a FAISS snapshot after this many changes since the last
-    /// one, 1…1,000,000,000; default 200,000.
-    public var snapshotEvery: Int = 200_000
+    /// `[store] snapshot_every`: save an index snapshot in the background once this many
+    /// changes have accumulated since the last one, 1…1,000,000,000; default 50,000.
+    public var snapshotEvery: Int = 50_000
     /// `[store] threads`: threads FAISS and OpenBLAS may use for index builds, 0…256;
     /// 0 = all cores; default 0.
     public var threads: Int = 0

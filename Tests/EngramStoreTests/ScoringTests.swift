@@ -38,6 +38,8 @@ struct ScoringTests {
         try withTempDirectory { dir in
             let store = try MemoryStore.create(at: dir, settings: testSettings(kind))
             try store.upsert(Self.memories)
+            // The IVF index is built in the background; queries meanwhile are answered exactly.
+            store.waitForBackgroundWork()
             #expect(try store.stats().indexKind == (kind == .hnsw ? "hnsw" : "ivf"))
             for (ws, wt, wi, hl) in Self.weightSets {
                 var total = 0.0, n = 0.0

@@ -7,14 +7,16 @@ import Foundation
 /// centroids nearest to it.
 ///
 /// Lists keep the labels of deleted memories until `compact` (scans skip labels that are not
-/// live). Not thread-safe; the store serialises writers, and readers use a `copy`.
-final class IVFLists {
+/// live). A value: the views queries read share the lists until a writer appends to one
+/// (then only that list is copied).
+struct IVFLists: @unchecked Sendable {
     let dimension: Int
     let centroids: [Float]
     private(set) var lists: [[Int64]]
     /// Entries in the lists, live or dead.
     private(set) var entries = 0
-    /// The centroids as a flat inner-product index, for assignment and probing.
+    /// The centroids as a flat inner-product index, for assignment and probing (never
+    /// changed after `init`; FAISS searches of a flat index may run concurrently).
     private let quantizer: FaissIndex
 
     var nlist: Int { lists.count }
@@ -42,11 +44,8 @@ final class IVFLists {
         return try IVFLists(dimension: dimension, centroids: centroids, lists: Array(repeating: [], count: nlist))
     }
 
-    /// A copy that later writes to `self` do not change (the centroids are shared).
-    func copy() throws -> IVFLists { try IVFLists(dimension: dimension, centroids: centroids, lists: lists) }
-
     /// Adds `labels` with their vectors (row-major), each to the list of its nearest centroid.
-    func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>) throws {
+    mutating func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>) throws {
         guard !labels.isEmpty else { return }
         let nearest = try quantizer.nearest(vectors, count: labels.count)
         for (label, list) in zip(labels, nearest) { lists[Int(list)].append(label) }
@@ -59,7 +58,7 @@ final class IVFLists {
     }
 
     /// Drops the labels for which `keep` is false.
-    func compact(keeping keep: (Int64) -> Bool) {
+    mutating func compact(keeping keep: (Int64) -> Bool) {
         for i in lists.indices { lists[i].removeAll { !keep($0) } }
         entries = lists.reduce(0) { $0 + $1.count }
     }

@@ -28,15 +28,16 @@ enum IndexSnapshot {
 
     static func name(_ seq: UInt64, _ suffix: String) -> String { String(format: "%@%020llu%@", prefix, seq, suffix) }
 
-    /// Writes the snapshot of `seq` atomically, then removes older snapshots.
+    /// Writes the snapshot of `seq` atomically, then removes older snapshots (never a newer
+    /// one, which a concurrent save may have written).
     static func save(_ index: VectorIndex, codes: Codes, trainedOn: Int, seq: UInt64, in directory: URL) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         for leftover in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where leftover.hasPrefix(".") && leftover.hasSuffix(".tmp") {
             try? fm.removeItem(at: directory.appendingPathComponent(leftover))
         }
-        if case let .hnsw(faiss) = index.structure {
-            try writeAtomically(directory, name(seq, graphSuffix)) { try faiss.write(to: $0) }
+        if case let .hnsw(graph) = index.structure {
+            try writeAtomically(directory, name(seq, graphSuffix)) { try graph.write(to: $0) }
         }
         let d = codes.dimension
         var w = ByteWriter(capacity: 64 + codes.count * (d + 4) + index.entries * 8)
@@ -67,7 +68,7 @@ enum IndexSnapshot {
                 throw EngramError.fromErrno("writing \(path)", errno)
             }
         }
-        for (url, other) in snapshots(in: directory) where other != seq {
+        for (url, other) in snapshots(in: directory) where other < seq {
             try? fm.removeItem(at: url)
             try? fm.removeItem(at: directory.appendingPathComponent(name(other, graphSuffix)))
         }
@@ -150,7 +151,7 @@ enum IndexSnapshot {
                 }
                 structure = .ivf(try IVFLists(dimension: d, centroids: centroids, lists: lists))
             case 2:
-                let graph = try FaissIndex.read(path: directory.appendingPathComponent(name(seq, graphSuffix)).path)
+                let graph = try HNSWGraph(reading: directory.appendingPathComponent(name(seq, graphSuffix)).path)
                 guard graph.dimension == d else { throw EngramError.corrupt("graph dimension \(graph.dimension)") }
                 structure = .hnsw(graph)
             default:

@@ -11,11 +11,15 @@ import Logging
 ///
 /// RocksDB and the vector file stay the source of truth: this structure and the codes can
 /// always be rebuilt from them.
-final class VectorIndex {
+///
+/// A value: the store's writer changes its own copy, and each published view holds the copy
+/// it was published with (IVF lists are copied on write; the HNSW graph is shared and locks
+/// itself).
+struct VectorIndex: @unchecked Sendable {
     enum Structure {
         case flat
         case ivf(IVFLists)
-        case hnsw(FaissIndex)
+        case hnsw(HNSWGraph)
     }
 
     private(set) var structure: Structure
@@ -41,7 +45,7 @@ final class VectorIndex {
         switch structure {
         case .flat: return 0
         case let .ivf(lists): return lists.entries
-        case let .hnsw(faiss): return faiss.count
+        case let .hnsw(graph): return graph.count
         }
     }
     var nlist: Int {
@@ -98,12 +102,14 @@ final class VectorIndex {
         var index: VectorIndex
         var codes: Codes
         var trainedOn: Int
+        /// How many live labels the build covered.
+        var liveAtBuild: Int
     }
 
     /// Builds the structure and the codes for `labels` (live, ascending) from their full
     /// vectors.
     static func build(settings: StoreSettings, labels: [Int64], labelCapacity: Int, vectors: VectorSource,
-                      logger: Logger) throws -> Built {
+                      logger: Logger, cancelled: () -> Bool = { false }) throws -> Built {
         let kind = targetKind(settings, liveCount: labels.count)
         let d = settings.dimension
         let start = DispatchTime.now()
@@ -126,14 +132,13 @@ final class VectorIndex {
             structure = .ivf(try IVFLists.train(sample: sampleForLists, dimension: d, nlist: nlist, iterations: kmeansIterations))
         case .hnsw:
             FaissIndex.setThreads(settings.effectiveThreads)
-            let faiss = try FaissIndex.make(dimension: d, description: "IDMap2,HNSW\(settings.hnswM)")
-            try faiss.setParameter("efSearch", Double(settings.efSearch))
-            structure = .hnsw(faiss)
+            structure = .hnsw(try HNSWGraph(dimension: d, m: settings.hnswM, efSearch: settings.efSearch))
         default:
             structure = .flat
         }
-        let index = VectorIndex(structure: structure, settings: settings)
+        var index = VectorIndex(structure: structure, settings: settings)
         for chunkStart in Swift.stride(from: 0, to: labels.count, by: buildChunk) {
+            if cancelled() { throw RebuildCancelled() }
             let part = labels[chunkStart..<min(chunkStart + buildChunk, labels.count)]
             let rows = try vectors.rows(part)
             try rows.withUnsafeBufferPointer { buffer in
@@ -145,29 +150,38 @@ final class VectorIndex {
         }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
         logger.info("built the \(kind.rawValue) index\(nlist > 0 ? " (\(nlist) lists)" : "") over \(labels.count) memories in \(Int(ms)) ms")
-        return Built(index: index, codes: codes, trainedOn: labels.count >= quantizerRetrainMinimum ? labels.count : 0)
+        return Built(index: index, codes: codes, trainedOn: labels.count >= quantizerRetrainMinimum ? labels.count : 0,
+                     liveAtBuild: labels.count)
     }
 
     /// Adds `labels` with their full vectors (row-major).
-    func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>) throws {
+    mutating func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>) throws {
         guard !labels.isEmpty else { return }
         switch structure {
         case .flat: return
-        case let .ivf(lists): try lists.add(labels: labels, vectors: vectors)
-        case let .hnsw(faiss): try faiss.add(vectors, labels: labels)
+        case var .ivf(lists):
+            structure = .flat  // drops the enum's reference, so that the append does not copy
+            defer { structure = .ivf(lists) }
+            try lists.add(labels: labels, vectors: vectors)
+        case let .hnsw(graph): try graph.add(vectors, labels: labels)
         }
     }
 
     /// Records that `labels` are no longer live (their entries are skipped until `compact`).
-    func remove(labels: [Int64]) {
+    mutating func remove(labels: [Int64]) { remove(count: labels.count) }
+
+    /// Records that `count` entries are no longer live.
+    mutating func remove(count: Int) {
         if case .flat = structure { return }
-        tombstones += labels.count
+        tombstones += count
     }
 
     /// Drops dead entries from IVF lists once they are a third of the entries.
-    func compactIfWorthwhile(isLive: (Int64) -> Bool) {
-        guard case let .ivf(lists) = structure, tombstones > 1024, tombstones * 3 > lists.entries else { return }
+    mutating func compactIfWorthwhile(isLive: (Int64) -> Bool) {
+        guard case var .ivf(lists) = structure, tombstones > 1024, tombstones * 3 > lists.entries else { return }
+        structure = .flat
         lists.compact(keeping: isLive)
+        structure = .ivf(lists)
         tombstones = 0
     }
 

@@ -1,0 +1,123 @@
+import EngramBase
+import Foundation
+
+/// Index maintenance off the write path: snapshots and rebuilds run on the maintenance queue
+/// from a view of the state (which the writer never changes in place), while reads and
+/// writes go on; a rebuild catches up with the writes made meanwhile and swaps in under the
+/// writer lock. A crash at any point leaves the last complete snapshot and the change log,
+/// from which the next open recovers.
+extension MemoryStore {
+    /// Starts a background snapshot when `snapshot_every` changes have accumulated since the
+    /// last one and none is running (caller holds the writer lock).
+    func scheduleSnapshotLocked() {
+        guard !readOnly, !closing, !snapshotRunning, writeFailure == nil,
+              changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) else { return }
+        snapshotRunning = true
+        let index = self.index, codes = catalog.codes, seq = changeSeq, trainedOn = quantizerTrainedOn
+        maintenance.async { [self] in
+            do {
+                try IndexSnapshot.save(index, codes: codes, trainedOn: trainedOn, seq: seq, in: indexDirectory)
+                try locked {
+                    snapshotRunning = false
+                    try recordSnapshotLocked(seq)
+                }
+            } catch {
+                locked { snapshotRunning = false }
+                logger.error("background index snapshot failed (\(error)); the change log keeps every change")
+            }
+        }
+    }
+
+    /// Records that a snapshot covering changes up to `seq` is on disk: advances the index
+    /// consumer's watermark and trims the log (unless a newer snapshot got there first).
+    func recordSnapshotLocked(_ seq: UInt64) throws {
+        guard seq > snapshotSeq, let db, writeFailure == nil else { return }
+        let batch = db.makeBatch()
+        batch.put(Family.state, ChangeLog.watermarkKey(ChangeLog.indexConsumer), Self.encodeU64(seq))
+        var watermarks = consumers
+        watermarks[ChangeLog.indexConsumer] = seq
+        let trim = trimLocked(batch, watermarks: watermarks)
+        try commit(batch, to: db, sync: true)
+        snapshotSeq = seq
+        consumers = watermarks
+        trimmedThrough = trim
+    }
+
+    /// Starts a background rebuild of the index and the codes (caller holds the writer
+    /// lock); at most one runs at a time. `completion` runs on the maintenance queue when it
+    /// is done or abandoned.
+    func scheduleRebuildLocked() {
+        guard !readOnly, !closing, !rebuildRunning else { return }
+        rebuildRunning = true
+        let labels = catalog.liveLabels(), capacity = catalog.labelCount, source = vectorSource
+        let settings = self.settings, logger = self.logger
+        maintenance.async { [self] in
+            do {
+                var built = try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
+                                                  vectors: source, logger: logger,
+                                                  cancelled: { [self] in locked { closing } })
+                try locked {
+                    defer { rebuildRunning = false }
+                    try swapInLocked(&built, builtFrom: capacity)
+                    try saveSnapshotLocked()
+                }
+            } catch {
+                locked { rebuildRunning = false }
+                if !(error is RebuildCancelled) {
+                    logger.error("background index rebuild failed (\(error)); the current index goes on serving")
+                }
+            }
+        }
+    }
+
+    /// Brings a rebuild made from the labels below `capacity` up to date with the writes made
+    /// since (labels are never reused: the newer live labels are added, and entries that died
+    /// meanwhile count as tombstones), then makes it the index.
+    private func swapInLocked(_ built: inout VectorIndex.Built, builtFrom capacity: Int) throws {
+        let newer = (capacity..<catalog.labelCount).map(Int64.init).filter { catalog.isLive($0) }
+        built.codes.reserve(catalog.labelCount)
+        let d = settings.dimension
+        for start in stride(from: 0, to: newer.count, by: VectorIndex.buildChunk) {
+            let part = newer[start..<min(start + VectorIndex.buildChunk, newer.count)]
+            let rows = try vectorSource.rows(part)
+            try rows.withUnsafeBufferPointer { buffer in
+                for (i, label) in part.enumerated() {
+                    built.codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
+                }
+                try built.index.add(labels: Array(part), vectors: buffer)
+            }
+        }
+        let died = (0..<capacity).reduce(0) { $0 + (catalog.isLive(Int64($1)) ? 0 : 1) } - (capacity - built.liveAtBuild)
+        built.index.remove(count: died)
+        catalog.codes = built.codes
+        index = built.index
+        quantizerTrainedOn = built.trainedOn
+        publishLocked()
+    }
+
+    /// Rebuilds now and waits (for `compact`): the rebuild itself runs in the background, so
+    /// reads and writes go on meanwhile.
+    func rebuildAndWait() throws {
+        // A rebuild already running started from an older state: let it finish first.
+        waitForBackgroundWork()
+        try locked {
+            _ = try requireWritable()
+            scheduleRebuildLocked()
+        }
+        waitForBackgroundWork()
+        if let failure = locked({ writeFailure }) { throw failure }
+    }
+}
+
+extension MemoryStore {
+    /// Waits until the snapshots and rebuilds started so far are done (for tools and tests;
+    /// queries never need to wait).
+    /// (The last job may be what releases the store, closing it: that one does not wait for
+    /// itself.)
+    public func waitForBackgroundWork() {
+        if DispatchQueue.getSpecific(key: Self.maintenanceKey) == nil { maintenance.sync {} }
+    }
+}
+
+/// Thrown inside a rebuild when the store is closing.
+struct RebuildCancelled: Error {}

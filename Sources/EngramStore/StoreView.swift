@@ -1,0 +1,31 @@
+import EngramBase
+import Foundation
+
+/// What a reader sees of the store: the catalog (with the codes), the index structure and
+/// the handles to read records and vectors. Immutable; the writer publishes a new one after
+/// every commit, rebuild and swap, and a reader keeps the one it started with to the end.
+struct StoreView: @unchecked Sendable {
+    /// nil once the store is closed. A reader holding a view keeps RocksDB open until it is
+    /// done (the handle closes when its last holder lets go).
+    let db: RocksDB?
+    let catalog: Catalog
+    let index: VectorIndex
+    let vectors: VectorSource
+
+    /// The RocksDB handle, or `closed`.
+    func requireOpen() throws -> RocksDB {
+        guard let db else { throw EngramError.closed }
+        return db
+    }
+}
+
+extension MemoryStore {
+    /// Publishes the writer's current state to readers (caller holds the writer lock).
+    func publishLocked() {
+        let view = StoreView(db: db, catalog: catalog, index: index, vectors: vectorSource)
+        published.withLock { $0 = view }
+    }
+
+    /// The last published view.
+    func currentView() -> StoreView { published.withLock { $0 } }
+}
