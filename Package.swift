@@ -27,6 +27,11 @@ let package = Package(
                 .linkedLibrary("gomp"), .linkedLibrary("m"), .linkedLibrary("stdc++"),
             ]
         ),
+        // simdjson 3.0.1 (Debian's libsimdjson-dev), DOM API: parses JSON Lines records.
+        .target(
+            name: "CSimdJSON",
+            linkerSettings: [.linkedLibrary("simdjson"), .linkedLibrary("stdc++")]
+        ),
         .systemLibrary(name: "CRocksDB"),
         .systemLibrary(name: "CBLAS"),
 
@@ -76,5 +81,6 @@ let package = Package(
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
         .testTarget(name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"]),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )
