@@ -77,6 +77,7 @@ let package = Package(
         .executableTarget(name: "engram-crashtest", path: "Tools/CrashTest"),
 
         // Tests: one target per module.
+        .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase"]),
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramStore"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
