@@ -46,7 +46,10 @@ let package = Package(
         .target(name: "EngramGLM", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
         .target(
             name: "Engram",
-            dependencies: ["EngramStore", "EngramEmbed", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "EngramBase", "EngramStore", "EngramEmbed", "CSimdJSON",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         // Executables.

@@ -22,3 +22,32 @@ func calendarSeconds(_ year: Int, _ month: Int, _ day: Int, _ hour: Int, _ minut
     let date = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))!
     return Int(date.timeIntervalSince1970)
 }
+
+/// Decodes one line given as bytes, with a fresh decoder.
+func decode(bytes: [UInt8], defaultNamespace: String = "default") -> Result<NewMemory, EngramError> {
+    var decoder = JSONLRecordDecoder(defaultNamespace: defaultNamespace)
+    return bytes.withUnsafeBytes { line in Result { () throws(EngramError) in try decoder.decode(line) } }
+}
+
+func decode(_ line: String, defaultNamespace: String = "default") -> Result<NewMemory, EngramError> {
+    decode(bytes: Array(line.utf8), defaultNamespace: defaultNamespace)
+}
+
+/// The memory a line decodes to, nil when it fails.
+func memory(_ line: String) -> NewMemory? { try? decode(line).get() }
+
+/// The error a line fails with, nil when it decodes.
+func failure(_ line: String) -> EngramError? {
+    if case let .failure(error) = decode(line) { return error }
+    return nil
+}
+
+func failure(bytes: [UInt8]) -> EngramError? {
+    if case let .failure(error) = decode(bytes: bytes) { return error }
+    return nil
+}
+
+/// The error a malformed record is reported with.
+func malformed(_ message: String) -> EngramError {
+    EngramError(.invalidArgument, message, reason: .malformedRecord)
+}
