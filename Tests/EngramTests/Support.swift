@@ -51,3 +51,11 @@ func failure(bytes: [UInt8]) -> EngramError? {
 func malformed(_ message: String) -> EngramError {
     EngramError(.invalidArgument, message, reason: .malformedRecord)
 }
+
+/// Runs `body` with a new empty directory, removed afterwards.
+func withTempDir<T>(_ body: (URL) throws -> T) throws -> T {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    return try body(dir)
+}
