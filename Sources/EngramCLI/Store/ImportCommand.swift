@@ -43,6 +43,7 @@ struct Import: AsyncParsableCommand {
     func run() async throws {
         CLI.bootstrap
         let reader = try LineReader(path: file, maxLineBytes: maxLineBytes)
+        var decoder = JSONLRecordDecoder(defaultNamespace: namespace)
         let db = try options.open(readOnly: false)
         defer { try? db.close() }
         let progress = ProgressBar(total: reader.size, enabled: !noProgress && !options.json && CLI.stderrIsTerminal)
@@ -79,11 +80,12 @@ struct Import: AsyncParsableCommand {
             }
         }
 
-        while let (number, line) = try reader.next() {
+        while let line = try reader.next() {
+            let number = line.number
             progress.update(done: reader.bytesRead, count: imported + pending.count)
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { lastLine = number; continue }
+            if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { lastLine = number; continue }
             do {
-                let record = try ImportRecord.decode(line, defaultNamespace: namespace)
+                let record = try decoder.decode(line.bytes)
                 pending.append((number, record))
             } catch {
                 let message = "line \(number): \(error)"
@@ -111,110 +113,6 @@ struct Import: AsyncParsableCommand {
             if embedSeconds > 0 { summary += String(format: "; embedding %.2f s, storage %.2f s", embedSeconds, storeSeconds) }
             if !skipped.isEmpty { summary += "; skipped \(skipped.count) invalid line\(skipped.count == 1 ? "" : "s") (first: \(skipped.prefix(5).map(String.init).joined(separator: ", ")))" }
             CLI.printErr(summary)
-        }
-    }
-}
-
-/// One JSONL record.
-struct ImportRecord: Decodable {
-    var id: String?
-    var text: String?
-    var vector: [Float]?
-    var namespace: String?
-    var tags: [String]?
-    var meta: [String: JSONValue]?
-    var time: TimeValue?
-    var importance: Double?
-    var expiresAt: TimeValue?
-    var validTo: TimeValue?
-
-    /// ISO 8601 string or epoch seconds.
-    struct TimeValue: Decodable {
-        let seconds: Double
-        init(from decoder: Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let n = try? c.decode(Double.self) { seconds = n; return }
-            let s = try c.decode(String.self)
-            seconds = try Parse.time(s, field: "time")
-        }
-    }
-
-    static func decode(_ line: Data, defaultNamespace: String) throws -> NewMemory {
-        let r: ImportRecord
-        do {
-            r = try JSONDecoder().decode(ImportRecord.self, from: line)
-        } catch let DecodingError.dataCorrupted(context) {
-            throw ImportError("malformed JSON (\(context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription))")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw ImportError("field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
-        } catch {
-            throw ImportError("\(error)")
-        }
-        if r.vector == nil && (r.text ?? "").isEmpty { throw ImportError("record has neither \"vector\" nor \"text\"") }
-        return NewMemory(id: r.id, namespace: r.namespace ?? defaultNamespace, text: r.text ?? "", vector: r.vector ?? [],
-                         tags: r.tags ?? [], meta: r.meta ?? [:], time: r.time?.seconds, expiresAt: r.expiresAt?.seconds,
-                         validTo: r.validTo?.seconds, importance: r.importance ?? 0)
-    }
-}
-
-struct ImportError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Reads a file (or standard input) line by line in 1 MiB chunks, with line numbers.
-final class LineReader {
-    private let handle: FileHandle
-    private var buffer: [UInt8] = []
-    /// Start of the unread part of `buffer`.
-    private var start = 0
-    private var eof = false
-    private var lineNumber = 0
-    private let maxLineBytes: Int
-    let size: Int64?
-    private(set) var bytesRead: Int64 = 0
-
-    init(path: String, maxLineBytes: Int) throws {
-        self.maxLineBytes = maxLineBytes
-        if path == "-" {
-            handle = FileHandle.standardInput
-            size = nil
-        } else {
-            guard let h = FileHandle(forReadingAtPath: path) else { throw CLIError("cannot read \(path)") }
-            handle = h
-            size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
-        }
-    }
-
-    private func tooLong() -> CLIError {
-        CLIError("line \(lineNumber + 1) is longer than \(maxLineBytes) bytes (--max-line-bytes)")
-    }
-
-    /// The next line without its newline, or nil at the end.
-    func next() throws -> (Int, Data)? {
-        var searchFrom = start
-        while true {
-            if let newline = buffer[searchFrom...].firstIndex(of: 0x0A) {
-                guard newline - start <= maxLineBytes else { throw tooLong() }
-                let line = Data(buffer[start..<newline])
-                start = newline + 1
-                lineNumber += 1
-                return (lineNumber, line)
-            }
-            if buffer.count - start > maxLineBytes { throw tooLong() }
-            if eof {
-                guard start < buffer.count else { return nil }
-                let line = Data(buffer[start...])
-                start = buffer.count
-                lineNumber += 1
-                return (lineNumber, line)
-            }
-            // Drop what was consumed, then read more.
-            buffer.removeSubrange(0..<start)
-            start = 0
-            searchFrom = buffer.count
-            let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { eof = true } else { buffer.append(contentsOf: chunk); bytesRead += Int64(chunk.count) }
         }
     }
 }
