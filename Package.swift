@@ -72,6 +72,11 @@ let package = Package(
             path: "Benchmarks/GLMBench"
         ),
         .executableTarget(
+            name: "engram-bench-jsonl",
+            dependencies: ["Engram"],
+            path: "Benchmarks/JSONLBench"
+        ),
+        .executableTarget(
             name: "engram-bench-store",
             dependencies: ["EngramStore", "CFaiss"],
             path: "Benchmarks/StoreBench"
