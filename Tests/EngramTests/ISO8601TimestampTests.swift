@@ -66,8 +66,7 @@ struct ISO8601TimestampTests {
 
     @Test("20,000 random timestamps agree with Foundation's formatter and calendar (seeded)")
     func randomAgainstFoundation() throws {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("ISO8601TimestampTests seed: \(seed)")
+        let seed = testSeed("ISO8601TimestampTests")
         var rng = SplitMix(state: seed)
         for _ in 0..<20_000 {
             let year = Int.random(in: 1583...9999, using: &rng)

@@ -38,8 +38,7 @@ struct LineReaderTests {
 
     @Test("any chunk size gives the same lines (random contents, seeded)")
     func chunkBoundaries() throws {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("LineReaderTests seed: \(seed)")
+        let seed = testSeed("LineReaderTests")
         var rng = SplitMix(state: seed)
         try withTempDir { dir in
             for trial in 0..<40 {

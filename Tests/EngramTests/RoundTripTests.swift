@@ -105,8 +105,7 @@ private struct RecordGenerator {
 struct RoundTripTests {
     @Test("5,000 random records serialised by JSONSerialization decode exactly (seeded)")
     func roundTrip() throws {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("RoundTripTests seed: \(seed)")
+        let seed = testSeed("RoundTripTests")
         var generator = RecordGenerator(rng: SplitMix(state: seed))
         var decoder = JSONLRecordDecoder(defaultNamespace: "fallback")
         for _ in 0..<5000 {

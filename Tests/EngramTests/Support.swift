@@ -14,6 +14,13 @@ struct SplitMix: RandomNumberGenerator {
     }
 }
 
+/// A random seed for a randomised test, or `$ENGRAM_TEST_SEED` to replay one; printed.
+func testSeed(_ test: String) -> UInt64 {
+    let seed = ProcessInfo.processInfo.environment["ENGRAM_TEST_SEED"].flatMap { UInt64($0) } ?? .random(in: 0...UInt64.max)
+    print("\(test) seed: \(seed) (replay with ENGRAM_TEST_SEED=\(seed))")
+    return seed
+}
+
 /// Seconds since the epoch of a UTC date and time, by Foundation's Gregorian calendar (valid
 /// from 1583 on, where it does not switch to the Julian calendar).
 func calendarSeconds(_ year: Int, _ month: Int, _ day: Int, _ hour: Int, _ minute: Int, _ second: Int) -> Int {
