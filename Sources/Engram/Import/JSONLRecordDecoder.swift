@@ -18,8 +18,9 @@ import Foundation
 /// element must round to a finite 32-bit float that is not zero unless the element is.
 /// Vector dimensions and values are checked by the store, not here.
 ///
-/// Copies share nothing (the parser is copied on write). Thread-safety: a decoder is a
-/// value; use one per thread.
+/// A decoder keeps one simdjson parser and its buffers for all the lines it decodes; a copy
+/// makes its own parser on its first `decode`, so copies share nothing. Thread-safety: none;
+/// use one decoder per thread.
 public struct JSONLRecordDecoder {
     /// Deepest nesting of arrays and objects accepted in a record, its own object included:
     /// 512, the limit of Foundation's `JSONDecoder`, which decoded imports before.
