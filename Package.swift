@@ -26,6 +26,11 @@ let package = Package(
                 .linkedLibrary("gomp"), .linkedLibrary("m"), .linkedLibrary("stdc++"),
             ]
         ),
+        // simdjson 3.0.1 (Debian's libsimdjson-dev), DOM API: parses JSON Lines records.
+        .target(
+            name: "CSimdJSON",
+            linkerSettings: [.linkedLibrary("simdjson"), .linkedLibrary("stdc++")]
+        ),
         .systemLibrary(name: "CRocksDB"),
         .systemLibrary(name: "CBLAS"),
 
@@ -43,7 +48,10 @@ let package = Package(
         .target(name: "EngramGLM", dependencies: ["CBLAS", "EngramBase"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
         .target(
             name: "Engram",
-            dependencies: ["EngramBase", "EngramStore", "EngramEmbed", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "EngramBase", "EngramStore", "EngramEmbed", "CSimdJSON",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         // Executables.
@@ -66,6 +74,11 @@ let package = Package(
             path: "Benchmarks/GLMBench"
         ),
         .executableTarget(
+            name: "engram-bench-jsonl",
+            dependencies: ["Engram"],
+            path: "Benchmarks/JSONLBench"
+        ),
+        .executableTarget(
             name: "engram-bench-store",
             dependencies: ["EngramStore", "CFaiss"],
             path: "Benchmarks/StoreBench"
@@ -80,11 +93,12 @@ let package = Package(
         .executableTarget(name: "engram-crashtest", path: "Tools/CrashTest"),
 
         // Tests: one target per module.
+        .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase"]),
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
         .testTarget(name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"]),
     ],
-    // FAISS's headers need C++17 (the CFaiss shim is the only C++ in the package).
+    // FAISS's and simdjson's headers need C++17.
     cxxLanguageStandard: .cxx17
 )

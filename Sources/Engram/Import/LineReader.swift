@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EngramBase
+
+/// Reads a file, or standard input, in large chunks and hands out its lines without copying
+/// them.
+///
+/// Lines end at `\n` (a `\r` before it stays part of the line); the last line needs no
+/// newline; an empty file has no lines. Memory use is bounded by about
+/// `maxLineBytes + 2 × chunkBytes`: a line longer than the limit is refused as soon as that
+/// many bytes of it have been read, without reading the rest.
+///
+/// Thread-safety: none; one reader per thread.
+public final class LineReader {
+    /// One line: its 1-based number and its bytes without the newline.
+    public struct Line {
+        public let number: Int
+        /// Valid until the next call to `next()` or until the reader is released.
+        public let bytes: UnsafeRawBufferPointer
+    }
+
+    /// Bytes asked of the operating system per read (4 MiB).
+    public static let defaultChunkBytes = 4 << 20
+
+    /// Total size of the file, nil for standard input and other streams.
+    public let size: Int64?
+    /// Bytes read from the file so far (for a progress bar).
+    public private(set) var bytesRead: Int64 = 0
+
+    private let path: String
+    private let descriptor: Int32
+    private let ownsDescriptor: Bool
+    private let maxLineBytes: Int
+    private let chunkBytes: Int
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    /// Unconsumed bytes are `buffer[start..<end]`; no newline is in `buffer[start..<scanned]`.
+    private var start = 0, end = 0, scanned = 0
+    private var atEnd = false
+    private var lineNumber = 0
+
+    /// Opens `path` (`-` for standard input).
+    ///
+    /// - Parameters:
+    ///   - maxLineBytes: longest accepted line, newline excluded.
+    ///   - chunkBytes: bytes asked per read (clamped to 1 B…1 GiB).
+    /// - Throws: `EngramError` `notFound`, `permissionDenied` or `unavailable` when the file
+    ///   cannot be opened (message `cannot read <path>: <reason>`).
+    public init(path: String, maxLineBytes: Int, chunkBytes: Int = LineReader.defaultChunkBytes) throws(EngramError) {
+        self.path = path
+        self.maxLineBytes = maxLineBytes
+        self.chunkBytes = min(max(chunkBytes, 1), 1 << 30)
+        if path == "-" {
+            descriptor = STDIN_FILENO
+            ownsDescriptor = false
+        } else {
+            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw Self.failure("cannot read \(path)", errno: errno) }
+            ownsDescriptor = true
+        }
+        var status = stat()
+        size = fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG ? Int64(status.st_size) : nil
+        capacity = 2 * self.chunkBytes
+        buffer = .allocate(byteCount: capacity, alignment: 64)
+    }
+
+    deinit {
+        buffer.deallocate()
+        if ownsDescriptor { close(descriptor) }
+    }
+
+    /// The next line, or nil after the last one.
+    ///
+    /// - Throws: `EngramError` `invalidArgument`/`lineTooLong` for a line longer than
+    ///   `maxLineBytes` (message `line N is longer than M bytes (--max-line-bytes)`);
+    ///   `unavailable` when reading fails. The reader is not usable after an error.
+    public func next() throws(EngramError) -> Line? {
+        while true {
+            if let newline = memchr(buffer + scanned, 0x0A, end - scanned) {
+                let length = buffer.distance(to: newline) - start
+                guard length <= maxLineBytes else { throw tooLong() }
+                return take(length, consuming: length + 1)
+            }
+            scanned = end
+            guard end - start <= maxLineBytes else { throw tooLong() }
+            if atEnd {
+                return start < end ? take(end - start, consuming: end - start) : nil
+            }
+            try fill()
+        }
+    }
+
+    private func take(_ length: Int, consuming: Int) -> Line {
+        lineNumber += 1
+        let line = Line(number: lineNumber, bytes: UnsafeRawBufferPointer(start: buffer + start, count: length))
+        start += consuming
+        scanned = start
+        return line
+    }
+
+    /// Moves the unconsumed bytes to the front, grows the buffer if less than a chunk is
+    /// free, and reads once (or notes the end of the file).
+    private func fill() throws(EngramError) {
+        let pending = end - start
+        if start > 0 {
+            buffer.copyMemory(from: buffer + start, byteCount: pending)
+            start = 0
+            end = pending
+            scanned = pending
+        }
+        if capacity - end < chunkBytes {
+            // Doubling keeps the copies of a long line linear; `end <= maxLineBytes` here.
+            let limit = maxLineBytes > Int.max - 2 * chunkBytes ? Int.max : maxLineBytes + 2 * chunkBytes
+            let grownCapacity = min(max(2 * capacity, end + 2 * chunkBytes), limit)
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: grownCapacity, alignment: 64)
+            grown.copyMemory(from: buffer, byteCount: end)
+            buffer.deallocate()
+            buffer = grown
+            capacity = grownCapacity
+        }
+        while true {
+            let count = read(descriptor, buffer + end, capacity - end)
+            if count > 0 {
+                end += count
+                bytesRead += Int64(count)
+                return
+            }
+            if count == 0 {
+                atEnd = true
+                return
+            }
+            guard errno == EINTR else { throw Self.failure("reading \(path) failed", errno: errno) }
+        }
+    }
+
+    private func tooLong() -> EngramError {
+        EngramError(.invalidArgument, "line \(lineNumber + 1) is longer than \(maxLineBytes) bytes (--max-line-bytes)",
+                    reason: .lineTooLong)
+    }
+
+    private static func failure(_ what: String, errno code: Int32) -> EngramError {
+        let reason = String(cString: strerror(code))
+        switch code {
+        case ENOENT: return EngramError(.notFound, "\(what): \(reason)")
+        case EACCES, EPERM: return EngramError(.permissionDenied, "\(what): \(reason)")
+        default: return EngramError(.unavailable, "\(what): \(reason)")
+        }
+    }
+}
