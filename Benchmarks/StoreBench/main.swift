@@ -159,6 +159,98 @@ print("engram-bench-store: \(o.count) \(o.dimension)-dim vectors in \(o.clusters
 let full = dataset(o, count: o.count)
 var truthCache: [Int: [[Int]]] = [:]
 
+var concurrency: [IndexKind: String] = [:]
+
+/// Queries from `threads` threads at once: QPS and every latency.
+func queryLoad(_ store: MemoryStore, _ queries: [[Float]], threads: Int, count: Int) throws -> (qps: Double, latencies: [Double]) {
+    let shared = Shared()
+    let wall = seconds {
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var mine: [Double] = []
+            do {
+                for i in stride(from: t, to: count, by: threads) {
+                    mine.append(try seconds { _ = try store.query(MemoryQuery(vector: queries[i % queries.count], k: 10, now: now, fetchRecords: false)) })
+                }
+            } catch { shared.update { $0.failure = error } }
+            shared.update { $0.latencies += mine }
+        }
+    }
+    let result = shared.value
+    if let failure = result.failure { throw failure }
+    return (Double(count) / wall, result.latencies)
+}
+
+/// Results that several threads add to.
+final class Shared: @unchecked Sendable {
+    struct Value {
+        var latencies: [Double] = []
+        var failure: Error?
+        var count = 0
+        var seconds = 0.0
+    }
+    private let lock = NSLock()
+    private var stored = Value()
+    var value: Value { lock.withLock { stored } }
+    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
+}
+
+/// Query throughput with 1 and 2 threads, and latencies during a steady write stream and
+/// during a rebuild (compact), against quiet latencies.
+func concurrencyPhase(_ store: MemoryStore, _ queries: [[Float]], dimension: Int) throws -> String {
+    let count = 4000
+    _ = try queryLoad(store, queries, threads: 1, count: 500)  // warm
+    let one = try queryLoad(store, queries, threads: 1, count: count)
+    let two = try queryLoad(store, queries, threads: 2, count: count)
+    let quietP99 = percentile(one.latencies, 0.99) * 1000
+
+    // A writer upserts batches of 100 while one thread queries.
+    var rng = Rng(state: 7)
+    let extra = (0..<20_000).map { i in
+        NewMemory(id: "extra-\(i)", vector: unit((0..<dimension).map { _ in rng.gaussian() }), time: now)
+    }
+    let stop = ManagedAtomicFlag()
+    let writes = Shared()
+    let writer = Thread {
+        var i = 0
+        while !stop.isSet && i < extra.count {
+            try? store.upsert(Array(extra[i..<min(i + 100, extra.count)]))
+            i += 100
+        }
+        writes.update { $0.count = i }
+    }
+    writer.start()
+    let duringWrites = try queryLoad(store, queries, threads: 1, count: 2000)
+    stop.set()
+    while !writer.isFinished { usleep(1000) }
+
+    // A rebuild (compact) runs in the background while one thread queries.
+    let rebuilt = Shared()
+    let rebuild = Thread {
+        let t = (try? seconds { try store.compact() }) ?? -1
+        rebuilt.update { $0.seconds = t }
+    }
+    rebuild.start()
+    var duringRebuild: [Double] = []
+    while !rebuild.isFinished {
+        duringRebuild += try queryLoad(store, queries, threads: 1, count: 50).latencies
+    }
+    return String(format: "queries: 1 thread %.0f QPS (p50 %.3f ms, p99 %.3f ms); 2 threads %.0f QPS (%.2fx)\n" +
+                  "during writes (%d memories in batches of 100): p50 %.3f ms, p99 %.3f ms\n" +
+                  "during a rebuild (%.2f s, %d queries): p50 %.3f ms, p99 %.3f ms (%.2fx the quiet p99)",
+                  one.qps, percentile(one.latencies, 0.5) * 1000, quietP99, two.qps, two.qps / one.qps,
+                  writes.value.count, percentile(duringWrites.latencies, 0.5) * 1000, percentile(duringWrites.latencies, 0.99) * 1000,
+                  rebuilt.value.seconds, duringRebuild.count, percentile(duringRebuild, 0.5) * 1000,
+                  percentile(duringRebuild, 0.99) * 1000, percentile(duringRebuild, 0.99) * 1000 / quietP99)
+}
+
+/// A flag set once, read from another thread.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
 print("kind   | setting |     n | import/s | p50 ms | p99 ms |    QPS | recall@10 | filt p50 ms | filt recall | decay p50 ms | decay recall | re-rank recall | reopen s | peak RSS MiB | disk MiB")
 for kind in o.kinds {
     let n = kind == .hnsw ? min(o.hnswCount, o.count) : o.count
@@ -178,6 +270,8 @@ for kind in o.kinds {
             try store.upsert(Array(memories[start..<min(n, start + o.batch)]))
         }
     }
+    // Queries are measured once the background work of the import (rebuilds, snapshots) is done.
+    store.waitForBackgroundWork()
     let stats = try store.stats()
 
     var latencies: [Double] = [], recallSum = 0.0
@@ -215,6 +309,7 @@ for kind in o.kinds {
         naiveRecall += recallAt(Array(reranked), want)
     }
     let peak = peakRSSMiB()
+    if kind == o.kinds.first { concurrency[kind] = try concurrencyPhase(store, full.queries, dimension: o.dimension) }
     try store.close()
     let reopen = try seconds { store = try MemoryStore.open(at: dir) }
     let disk = Double(stats.diskBytes) / 1_048_576
@@ -227,3 +322,4 @@ for kind in o.kinds {
                  naiveRecall / Double(decayQueries), reopen, peak, disk))
     try store.close()
 }
+for (kind, text) in concurrency { print("\nconcurrency (\(kind.rawValue), \(o.count) memories, 1 core each):\n\(text)") }

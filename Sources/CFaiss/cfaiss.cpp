@@ -12,6 +12,12 @@
 
 #include <omp.h>
 
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <faiss/AutoTune.h>
 #include <faiss/Index.h>
 #include <faiss/IndexHNSW.h>
@@ -236,5 +242,23 @@ char *cfaiss_index_labels(const cfaiss_index *index, int64_t *out, int64_t capac
 }
 
 void cfaiss_set_num_threads(int threads) { omp_set_num_threads(threads); }
+
+} // extern "C"
+
+// OpenBLAS's own thread count (it does not follow OpenMP's).
+extern "C" void openblas_set_num_threads(int threads);
+
+extern "C" {
+
+void cfaiss_set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+
+int cfaiss_set_thread_nice(int nice) {
+#ifdef __linux__
+    return setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
+#else
+    (void)nice;
+    return 0;
+#endif
+}
 
 } // extern "C"

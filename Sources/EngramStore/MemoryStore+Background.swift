@@ -1,3 +1,4 @@
+import CFaiss
 import EngramBase
 import Foundation
 
@@ -28,6 +29,16 @@ extension MemoryStore {
         }
     }
 
+    /// Lowers the calling thread's scheduling priority (Linux threads have their own nice
+    /// value), so that query threads win the CPU when a build competes with them.
+    static func lowerThreadPriority() { _ = cfaiss_set_thread_nice(backgroundNice) }
+
+    /// The nice value of background builds.
+    static let backgroundNice: Int32 = 10
+
+    /// Threads a background build uses: all but one of the store's (`threads`), at least one.
+    var backgroundThreads: Int { max(1, settings.effectiveThreads - 1) }
+
     /// Records that a snapshot covering changes up to `seq` is on disk: advances the index
     /// consumer's watermark and trims the log (unless a newer snapshot got there first).
     func recordSnapshotLocked(_ seq: UInt64) throws {
@@ -52,6 +63,9 @@ extension MemoryStore {
         let labels = catalog.liveLabels(), capacity = catalog.labelCount, source = vectorSource
         let settings = self.settings, logger = self.logger
         maintenance.async { [self] in
+            // Background builds leave a core to the queries, and yield the CPU to them.
+            FaissIndex.setThreads(backgroundThreads)
+            Self.lowerThreadPriority()
             do {
                 var built = try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
                                                   vectors: source, logger: logger,

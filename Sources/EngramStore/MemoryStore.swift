@@ -167,6 +167,9 @@ public final class MemoryStore: @unchecked Sendable {
         self.db = db
         registeredFamilies = Set(Family.owned).union(registration.columnFamilies)
         FaissIndex.setThreads(settings.effectiveThreads)
+        // Matrix products run in the writer (IVF assignment) and in background builds, beside
+        // queries: they leave a core to the queries.
+        FaissIndex.setBLASThreads(max(1, settings.effectiveThreads - 1))
 
         let format = try db.get(Family.state, StateKey.format).map(Self.decodeU64) ?? 1
         guard format <= Self.formatVersion else {

@@ -23,7 +23,14 @@ extension MemoryStore {
     /// Publishes the writer's current state to readers (caller holds the writer lock).
     func publishLocked() {
         let view = StoreView(db: db, catalog: catalog, index: index, vectors: vectorSource)
-        published.withLock { $0 = view }
+        // The previous view is released after the lock: freeing its columns (when no reader
+        // holds them any more) must not keep readers waiting for the lock.
+        let previous = published.withLock { current -> StoreView in
+            let previous = current
+            current = view
+            return previous
+        }
+        withExtendedLifetime(previous) {}
     }
 
     /// The last published view.

@@ -31,11 +31,11 @@ int cfaiss_index_is_trained(const cfaiss_index *index);
 /// (> 0) overrides the number of k-means iterations used to find the centroids.
 char *cfaiss_index_train(cfaiss_index *index, int64_t n, const float *vectors,
                          int kmeans_iterations);
-/// Two-level spherical k-means (√nlist groups, then each group into its share of the lists)
-/// of `n` unit vectors (n × d floats) into `nlist` centroids written to `out` (nlist × d).
-/// Cheaper than flat k-means by a factor of about √nlist / 2 per iteration.
-char *cfaiss_kmeans_two_level(int64_t d, int64_t n, const float *vectors, int64_t nlist, int niter, int seed,
-                              float *out);
+/// Two-level spherical k-means (√nlist groups, then each group into its share of the lists,
+/// `niter` iterations each), refined by `refine` flat iterations, of `n` unit vectors (n × d
+/// floats) into `nlist` centroids written to `out` (nlist × d).
+char *cfaiss_kmeans_two_level(int64_t d, int64_t n, const float *vectors, int64_t nlist, int niter, int refine,
+                              int seed, float *out);
 /// Adds `n` vectors with caller-chosen 64-bit labels.
 char *cfaiss_index_add_with_ids(cfaiss_index *index, int64_t n, const float *vectors,
                                 const int64_t *labels);
@@ -87,6 +87,12 @@ void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int6
 /// rows of d bytes. AVX2/FMA when the CPU has them.
 void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift, size_t d,
                        const int64_t *labels, size_t n, float *out);
+
+/// Number of threads OpenBLAS uses (process-wide), for FAISS's matrix products.
+void cfaiss_set_blas_threads(int threads);
+
+/// Sets the calling thread's nice value (Linux threads have their own); 0 on success.
+int cfaiss_set_thread_nice(int nice);
 
 /// Number of OpenMP threads FAISS uses.
 void cfaiss_set_num_threads(int threads);

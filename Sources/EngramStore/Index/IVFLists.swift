@@ -30,6 +30,9 @@ struct IVFLists: @unchecked Sendable {
         try centroids.withUnsafeBufferPointer { try quantizer.add($0, labels: (0..<Int64(lists.count)).map { $0 }) }
     }
 
+    /// Flat k-means iterations after the two-level ones.
+    static let refineIterations = 2
+
     /// Trains `nlist` lists on `sample` (row-major unit vectors), empty.
     static func train(sample: [Float], dimension: Int, nlist: Int, iterations: Int) throws -> IVFLists {
         let n = sample.count / dimension
@@ -38,7 +41,7 @@ struct IVFLists: @unchecked Sendable {
         try sample.withUnsafeBufferPointer { s in
             try centroids.withUnsafeMutableBufferPointer { c in
                 try FaissIndex.check(cfaiss_kmeans_two_level(Int64(dimension), Int64(n), s.baseAddress, Int64(nlist),
-                                                             Int32(iterations), 1234, c.baseAddress))
+                                                             Int32(iterations), Int32(refineIterations), 1234, c.baseAddress))
             }
         }
         return try IVFLists(dimension: dimension, centroids: centroids, lists: Array(repeating: [], count: nlist))

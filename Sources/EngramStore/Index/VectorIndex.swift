@@ -131,7 +131,6 @@ struct VectorIndex: @unchecked Sendable {
             let sampleForLists = Array(sample.prefix(min(sampleSize, trainingPointsPerList * nlist) * d))
             structure = .ivf(try IVFLists.train(sample: sampleForLists, dimension: d, nlist: nlist, iterations: kmeansIterations))
         case .hnsw:
-            FaissIndex.setThreads(settings.effectiveThreads)
             structure = .hnsw(try HNSWGraph(dimension: d, m: settings.hnswM, efSearch: settings.efSearch))
         default:
             structure = .flat

@@ -116,6 +116,9 @@ final class FaissIndex {
     /// Number of OpenMP threads FAISS may use (process-wide default for new parallel regions).
     static func setThreads(_ threads: Int) { cfaiss_set_num_threads(Int32(max(1, threads))) }
 
+    /// Number of threads OpenBLAS uses for FAISS's matrix products (process-wide).
+    static func setBLASThreads(_ threads: Int) { cfaiss_set_blas_threads(Int32(max(1, threads))) }
+
     static func check(_ error: UnsafeMutablePointer<CChar>?) throws {
         guard let error else { return }
         let message = String(cString: error)
