@@ -42,7 +42,7 @@ func parseOptions() -> Options {
         case "--write-sentences":
             // Writes the generated sentences, one per line, and exits (for the Python baseline).
             let path = args.next() ?? "/dev/stdout"
-            try? (generatedSentences(o.count).joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            try? (generatedSentences(o.count).joined(separator: "\n") + "\n").write(toFile: path, atomically: false, encoding: .utf8)
             exit(0)
         default:
             FileHandle.standardError.write(Data("usage: engram-bench-embed [--model DIR] [--sentences FILE] [--threads N] [--count N] [--batches 1,8,32,128] [--json]\n".utf8))

@@ -55,21 +55,20 @@ extension MemoryStore {
     }
 
     /// Starts a background rebuild of the index and the codes (caller holds the writer
-    /// lock); at most one runs at a time. `completion` runs on the maintenance queue when it
-    /// is done or abandoned.
+    /// lock); at most one runs at a time.
     func scheduleRebuildLocked() {
         guard !readOnly, !closing, !rebuildRunning else { return }
         rebuildRunning = true
         let labels = catalog.liveLabels(), capacity = catalog.labelCount, source = vectorSource
         let settings = self.settings, logger = self.logger
         maintenance.async { [self] in
-            // Background builds leave a core to the queries, and yield the CPU to them.
+            // Background builds leave a core to the queries, and yield the CPU to them when
+            // there is another core (on a single core they must still make progress).
             FaissIndex.setThreads(backgroundThreads)
-            Self.lowerThreadPriority()
+            if settings.effectiveThreads > 1 { Self.lowerThreadPriority() }
             do {
                 var built = try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
-                                                  vectors: source, logger: logger,
-                                                  cancelled: { [self] in locked { closing } })
+                                                  vectors: source, logger: logger)
                 try locked {
                     defer { rebuildRunning = false }
                     try swapInLocked(&built, builtFrom: capacity)
@@ -77,9 +76,7 @@ extension MemoryStore {
                 }
             } catch {
                 locked { rebuildRunning = false }
-                if !(error is RebuildCancelled) {
-                    logger.error("background index rebuild failed (\(error)); the current index goes on serving")
-                }
+                logger.error("background index rebuild failed (\(error)); the current index goes on serving")
             }
         }
     }
@@ -132,6 +129,3 @@ extension MemoryStore {
         if DispatchQueue.getSpecific(key: Self.maintenanceKey) == nil { maintenance.sync {} }
     }
 }
-
-/// Thrown inside a rebuild when the store is closing.
-struct RebuildCancelled: Error {}

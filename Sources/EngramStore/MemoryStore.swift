@@ -72,7 +72,7 @@ public final class MemoryStore: @unchecked Sendable {
     static let maintenanceKey = DispatchSpecificKey<Void>()
     var snapshotRunning = false
     var rebuildRunning = false
-    /// Set by `close`: background work stops at its next check.
+    /// Set by `close`: no background work starts after it.
     var closing = false
     let registeredFamilies: Set<String>
     var catalog: Catalog
@@ -286,8 +286,9 @@ public final class MemoryStore: @unchecked Sendable {
         if format < Self.formatVersion { try migrate(from: format, db: db, inlineLabels: inlineLabels) }
         if recovered == nil && catalog.liveCount > 0 { try saveSnapshotLocked() }
         if index.shouldGrow(liveCount: catalog.liveCount, quantizerTrainedOn: quantizerTrainedOn) {
-            // E.g. the index setting was changed in engram.toml since the snapshot.
-            try rebuildLocked()
+            // E.g. the index setting was changed in engram.toml, or a rebuild was cut short by
+            // a crash: the index on hand serves (exactly) while a better one is built.
+            locked { scheduleRebuildLocked() }
         }
     }
 
@@ -431,20 +432,18 @@ public final class MemoryStore: @unchecked Sendable {
     /// Fewest pending changes for which closing writes an index snapshot.
     static let closeSnapshotMinimum = 1000
 
-    /// Releases the database, saving an index snapshot only if one is due (`snapshotDueAtClose`).
-    /// Background work is finished first (a rebuild in progress is abandoned: the next open
-    /// finds the index still due and rebuilds it). Later calls fail with `EngramError.closed`;
-    /// queries already running finish on the view they hold. Called automatically on deinit
-    /// (errors are then logged).
+    /// Releases the database. Background work is finished first (a rebuild in progress
+    /// completes and saves its snapshot: rebuilds are due only after the count grew by a
+    /// factor, so this stays amortised O(changes)); then an index snapshot is saved only if
+    /// one is due (`snapshotDueAtClose`). Later calls fail with `EngramError.closed`; queries
+    /// already running finish on the view they hold. Called automatically on deinit (errors
+    /// are then logged).
     public func close() throws {
-        let open = locked { () -> Bool in
-            guard db != nil else { return false }
-            closing = true
-            return true
-        }
-        guard open else { return }
+        guard locked({ db != nil }) else { return }
         waitForBackgroundWork()
         try locked {
+            guard db != nil else { return }
+            closing = true
             defer {
                 db = nil
                 publishLocked()

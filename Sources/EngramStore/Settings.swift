@@ -96,7 +96,8 @@ public struct StoreSettings: Sendable, Equatable {
         self.index = index
     }
 
-    var effectiveThreads: Int { threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount }
+    /// `threads`, or (0) the CPUs this process may run on.
+    var effectiveThreads: Int { threads > 0 ? threads : FaissIndex.availableCPUs }
 
     // MARK: Reading
 

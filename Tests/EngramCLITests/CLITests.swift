@@ -97,7 +97,7 @@ struct CLITests {
             let copy = dir.appendingPathComponent("copy").path
             try CLI.run(["init", "--db", copy, "--dim", "3"])
             let exportFile = dir.appendingPathComponent("export.jsonl")
-            try export.write(to: exportFile, atomically: true, encoding: .utf8)
+            try export.write(to: exportFile, atomically: false, encoding: .utf8)
             #expect(try CLI.run(["import", "--db", copy, exportFile.path]).status == 0)
             let again = try CLI.run(["get", "--db", copy, "a", "--json"]).json
             #expect(again["text"] as? String == "apple" && again["importance"] as? Double == 0.5)
@@ -133,7 +133,7 @@ struct CLITests {
             var lines = (1...5).map { "{\"id\":\"l\($0)\",\"vector\":[1,\($0),0]}" }
             lines.insert("{\"id\":\"torn\",\"vector\":[1,", at: 3)
             let file = dir.appendingPathComponent("in.jsonl")
-            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
             let imported = try CLI.run(["import", "--db", db, "--batch", "2", file.path])
             #expect(imported.status != 0 && imported.stderr.contains("line 4"))
             #expect(try CLI.run(["stats", "--db", db, "--json"]).json["memories"] as? Int == 3)
@@ -141,13 +141,13 @@ struct CLITests {
             #expect(skipping.status == 0 && skipping.stderr.contains("skipped 1 invalid line"))
             #expect(try CLI.run(["stats", "--db", db, "--json"]).json["memories"] as? Int == 5)
             // Wrong dimension inside the file names the lines of the refused batch.
-            try "{\"id\":\"w\",\"vector\":[1,2]}\n".write(to: file, atomically: true, encoding: .utf8)
+            try "{\"id\":\"w\",\"vector\":[1,2]}\n".write(to: file, atomically: false, encoding: .utf8)
             let wrong = try CLI.run(["import", "--db", db, file.path])
             #expect(wrong.status != 0 && wrong.stderr.contains("line"))
 
             // An oversized line is refused by the line limit, not read into memory whole.
             try ("{\"id\":\"long\",\"vector\":[" + Array(repeating: "1", count: 300).joined(separator: ",") + "]}\n")
-                .write(to: file, atomically: true, encoding: .utf8)
+                .write(to: file, atomically: false, encoding: .utf8)
             let long = try CLI.run(["import", "--db", db, "--max-line-bytes", "100", file.path])
             #expect(long.status != 0 && long.stderr.contains("line 1 is longer than 100 bytes"), "\(long.stderr)")
 
@@ -188,7 +188,7 @@ struct CheckCommandTests {
             try CLI.run(["init", "--db", db.path, "--dim", "3", "--index", "flat"])
             let lines = (1...20).map { "{\"id\":\"m\($0)\",\"vector\":[1,\($0),0]}" }
             let file = dir.appendingPathComponent("in.jsonl")
-            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
             try CLI.run(["import", "--db", db.path, file.path])
             // Closing after small writes leaves the changes to be replayed; compact snapshots.
             #expect(try CLI.run(["compact", "--db", db.path]).status == 0)

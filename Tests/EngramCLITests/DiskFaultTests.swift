@@ -37,7 +37,7 @@ struct DiskFaultTests {
             let big = (0..<384).map { _ in String(format: "%.6f", Double.random(in: -1...1)) }.joined(separator: ",")
             let lines = (1...8000).map { "{\"id\":\"f\($0)\",\"text\":\"\(String(repeating: "x", count: 2000))\",\"vector\":[\(big)]}" }
             let input = FileManager.default.temporaryDirectory.appendingPathComponent("full-\(UUID().uuidString).jsonl")
-            try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: false, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: input) }
             let result = try CLI.run(["import", "--db", db, "--batch", "200", "--ack-lines", input.path])
             #expect(result.status != 0)

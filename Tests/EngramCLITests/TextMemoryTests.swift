@@ -25,7 +25,7 @@ struct TextMemoryTests {
                 "{\"id\":\"horse\",\"text\":\"A man is riding a horse.\",\"tags\":[\"animal\"]}",
             ]
             let file = dir.appendingPathComponent("texts.jsonl")
-            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
             let imported = try CLI.run(["import", "--db", db, file.path])
             #expect(imported.status == 0 && imported.stderr.contains("embedding"), "\(imported.stderr)")
 

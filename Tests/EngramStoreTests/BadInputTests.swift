@@ -84,12 +84,12 @@ struct SettingsSectionTests {
             try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 3)).close()
             let toml = dir.appendingPathComponent("engram.toml")
             let original = try String(contentsOf: toml, encoding: .utf8)
-            try (original + "\n[scorng]\nw_time = 1\n").write(to: toml, atomically: true, encoding: .utf8)
+            try (original + "\n[scorng]\nw_time = 1\n").write(to: toml, atomically: false, encoding: .utf8)
             #expect(throws: EngramError(.invalidArgument, "engram.toml: unknown section [scorng] (known: [embedder], [scoring], [store])", reason: .invalidSettings)) {
                 try MemoryStore.open(at: dir)
             }
             // A section a registered module reads is accepted.
-            try (original + "\n[graph]\ndepth = 2\n").write(to: toml, atomically: true, encoding: .utf8)
+            try (original + "\n[graph]\ndepth = 2\n").write(to: toml, atomically: false, encoding: .utf8)
             try MemoryStore.open(at: dir, registration: .init(settingsSections: ["graph"])).close()
         }
     }

@@ -1,8 +1,12 @@
-// Crash test: a child `engram import --ack-lines` is killed with SIGKILL at a random moment;
-// then the database must open, `engram check` must pass, and every line the child had
-// acknowledged must be stored exactly as written. Prints
+// Crash test: a child `engram import --ack-lines` is killed with SIGKILL in the middle of its
+// work; then the database must open, `engram check` must pass, and every line the child had
+// acknowledged must be stored exactly as written. The database is set to snapshot its index
+// every 1,000 changes and to switch to IVF at 2,000 memories, so kills land during background
+// snapshots, rebuilds and swaps as well as during writes. Each trial kills after a random
+// number of acknowledged batches (so the import is really in flight: 0 < acknowledged <
+// total) plus a random delay, and prints what it did. Prints
 //   lost acknowledged: L, mismatches: M, trials: N
-// and exits 1 if L or M is not zero.
+// and exits 1 if L or M is not zero, or if a trial did not kill an import in flight.
 //
 // Usage: engram-crashtest [--trials N] [--records N] [--dim D] [--seed S] [--engram PATH]
 import Foundation
@@ -11,7 +15,7 @@ struct Options {
     var trials = 3
     var records = 40_000
     var dimension = 64
-    var seed: UInt64 = UInt64(Date().timeIntervalSince1970)
+    var seed: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF_FFFF
     var engram: String = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         .deletingLastPathComponent().appendingPathComponent("engram").path
 
@@ -31,6 +35,10 @@ struct Options {
                 exit(args[i] == "--help" || args[i] == "-h" ? 0 : 2)
             }
             i += 2
+        }
+        guard trials >= 1, records >= 1000, dimension >= 2 else {
+            print("engram-crashtest: --trials must be at least 1, --records at least 1000, --dim at least 2")
+            exit(2)
         }
     }
 }
@@ -65,10 +73,16 @@ guard FileManager.default.isExecutableFile(atPath: o.engram) else {
     print("engram-crashtest: no engram binary at \(o.engram) (build it, or pass --engram PATH)")
     exit(2)
 }
+print("engram-crashtest: seed \(o.seed) (replay with --seed \(o.seed)), \(o.trials) trials of \(o.records) records")
 var rng = Rng(state: o.seed)
-let work = FileManager.default.temporaryDirectory.appendingPathComponent("engram-crash-\(UUID().uuidString)")
+let work = FileManager.default.temporaryDirectory.appendingPathComponent("engram-crash-\(o.seed)-\(getpid())")
 try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(at: work) }
+
+/// Removes the work folder and exits (a top-level `defer` would not run before `exit`).
+func finish(_ status: Int32) -> Never {
+    try? FileManager.default.removeItem(at: work)
+    exit(status)
+}
 
 // The input: record i has id "r<i>", text "text <i>", and a vector derived from i.
 var expected: [String: (text: String, vector: [Float])] = [:]
@@ -80,34 +94,61 @@ for i in 1...o.records {
     lines += "{\"id\":\"\(id)\",\"text\":\"text \(i)\",\"vector\":[\(v.map { String($0) }.joined(separator: ","))],\"time\":\(1_700_000_000 + i)}\n"
 }
 let input = work.appendingPathComponent("input.jsonl")
-try lines.write(to: input, atomically: true, encoding: .utf8)
+try lines.write(to: input, atomically: false, encoding: .utf8)
 let ids = (1...o.records).map { "r\($0)" }
 
-var lost = 0, mismatches = 0
+var lost = 0, mismatches = 0, notInFlight = 0
 for trial in 1...o.trials {
-    let db = work.appendingPathComponent("db\(trial)").path
-    _ = try run(o.engram, ["init", "--db", db, "--dim", "\(o.dimension)", "--index", "auto"])
+    let db = work.appendingPathComponent("db\(trial)")
+    _ = try run(o.engram, ["init", "--db", db.path, "--dim", "\(o.dimension)", "--index", "auto"])
+    // Frequent background snapshots and rebuilds, so that kills land in them too.
+    let toml = db.appendingPathComponent("engram.toml")
+    let settings = try String(contentsOf: toml, encoding: .utf8)
+        .replacingOccurrences(of: "snapshot_every = 50000", with: "snapshot_every = 1000")
+        .replacingOccurrences(of: "auto_ivf_threshold = 20000", with: "auto_ivf_threshold = 2000")
+    try settings.write(to: toml, atomically: false, encoding: .utf8)
+
+    let batch = 100 + Int(rng.next() % 900)
+    let batches = (o.records + batch - 1) / batch
+    let killAfter = 1 + Int(rng.next() % UInt64(max(1, batches - 1)))
+    let extraDelay = Double(rng.next() % 40) / 1000
     let child = Process()
     child.executableURL = URL(fileURLWithPath: o.engram)
-    child.arguments = ["import", "--db", db, "--ack-lines", "--no-progress", "--batch", "\(100 + Int(rng.next() % 900))", input.path]
+    child.arguments = ["import", "--db", db.path, "--ack-lines", "--no-progress", "--batch", "\(batch)", input.path]
     let out = Pipe()
     child.standardOutput = out
     child.standardError = FileHandle.nullDevice
     try child.run()
-    let delay = 0.2 + Double(rng.next() % 2800) / 1000
-    Thread.sleep(forTimeInterval: delay)
+    // Read acknowledgements as they come; kill after the chosen one (plus a little).
+    var acked = 0, seen = 0, buffer = Data()
+    let reader = out.fileHandleForReading
+    while seen < killAfter {
+        let chunk = reader.availableData
+        if chunk.isEmpty { break }
+        buffer.append(chunk)
+        while let newline = buffer.firstIndex(of: 0x0A) {
+            let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+            buffer.removeSubrange(buffer.startIndex...newline)
+            if line.hasPrefix("ack "), let n = Int(line.dropFirst(4)) { acked = max(acked, n); seen += 1 }
+        }
+    }
+    Thread.sleep(forTimeInterval: extraDelay)
     kill(child.processIdentifier, SIGKILL)
     child.waitUntilExit()
-    let acks = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .split(separator: "\n").compactMap { $0.hasPrefix("ack ") ? Int($0.dropFirst(4)) : nil }
-    let acked = acks.max() ?? 0
+    // Acknowledgements written before the kill count too.
+    buffer.append(reader.readDataToEndOfFile())
+    for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix("ack ") {
+        acked = max(acked, Int(line.dropFirst(4)) ?? 0)
+    }
+    let inFlight = child.terminationReason == .uncaughtSignal && acked > 0 && acked < o.records
+    if !inFlight { notInFlight += 1 }
 
-    let (checkStatus, checkOut) = try run(o.engram, ["check", "--db", db, "--json"])
+    let (checkStatus, checkOut) = try run(o.engram, ["check", "--db", db.path, "--json"])
     if checkStatus != 0 {
-        print("trial \(trial): check failed after kill at \(String(format: "%.2f", delay)) s: \(String(decoding: checkOut, as: UTF8.self))")
+        print("trial \(trial): check failed: \(String(decoding: checkOut, as: UTF8.self))")
         mismatches += 1
     }
-    let (_, exported) = try run(o.engram, ["export", "--db", db])
+    let (_, exported) = try run(o.engram, ["export", "--db", db.path])
     var stored: [String: (String, [Float])] = [:]
     for line in exported.split(separator: 0x0A) {
         guard let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
@@ -127,7 +168,8 @@ for trial in 1...o.trials {
     trialMismatch += stored.keys.filter { expected[$0] == nil }.count
     lost += trialLost
     mismatches += trialMismatch
-    print("trial \(trial): killed after \(String(format: "%.2f", delay)) s, \(acked) lines acknowledged, \(stored.count) stored, lost \(trialLost), mismatches \(trialMismatch)")
+    print("trial \(trial): batches of \(batch), killed after \(seen) acknowledged batches + \(Int(extraDelay * 1000)) ms: \(acked) lines acknowledged, \(stored.count) stored, lost \(trialLost), mismatches \(trialMismatch)\(inFlight ? "" : " — NOT KILLED IN FLIGHT")")
+    try? FileManager.default.removeItem(at: db)
 }
-print("lost acknowledged: \(lost), mismatches: \(mismatches), trials: \(o.trials)")
-exit(lost == 0 && mismatches == 0 ? 0 : 1)
+print("lost acknowledged: \(lost), mismatches: \(mismatches), trials: \(o.trials)\(notInFlight > 0 ? ", not killed in flight: \(notInFlight)" : "")")
+finish(lost == 0 && mismatches == 0 && notInFlight == 0 ? 0 : 1)

@@ -109,7 +109,7 @@ struct VectorIndex: @unchecked Sendable {
     /// Builds the structure and the codes for `labels` (live, ascending) from their full
     /// vectors.
     static func build(settings: StoreSettings, labels: [Int64], labelCapacity: Int, vectors: VectorSource,
-                      logger: Logger, cancelled: () -> Bool = { false }) throws -> Built {
+                      logger: Logger) throws -> Built {
         let kind = targetKind(settings, liveCount: labels.count)
         let d = settings.dimension
         let start = DispatchTime.now()
@@ -137,7 +137,6 @@ struct VectorIndex: @unchecked Sendable {
         }
         var index = VectorIndex(structure: structure, settings: settings)
         for chunkStart in Swift.stride(from: 0, to: labels.count, by: buildChunk) {
-            if cancelled() { throw RebuildCancelled() }
             let part = labels[chunkStart..<min(chunkStart + buildChunk, labels.count)]
             let rows = try vectors.rows(part)
             try rows.withUnsafeBufferPointer { buffer in

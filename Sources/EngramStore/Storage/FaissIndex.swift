@@ -116,6 +116,9 @@ final class FaissIndex {
     /// Number of OpenMP threads FAISS may use (process-wide default for new parallel regions).
     static func setThreads(_ threads: Int) { cfaiss_set_num_threads(Int32(max(1, threads))) }
 
+    /// CPUs this process may run on (its affinity mask).
+    static var availableCPUs: Int { max(1, Int(cfaiss_available_cpus())) }
+
     /// Number of threads OpenBLAS uses for FAISS's matrix products (process-wide).
     static func setBLASThreads(_ threads: Int) { cfaiss_set_blas_threads(Int32(max(1, threads))) }
 
