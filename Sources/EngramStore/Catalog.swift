@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 
 /// The in-memory image of every memory's searchable fields, indexed by internal label.
@@ -282,5 +283,80 @@ struct CompiledFilter {
         guard !anyTags.isEmpty else { return nil }
         if anyTags.count == 1 { return postings(anyTags[0]) }
         return Array(Set(anyTags.flatMap(postings))).sorted()
+    }
+}
+
+// MARK: Persistence
+
+extension Catalog {
+    /// Appends the columns to an index snapshot, so that an open can load them instead of
+    /// decoding every record: liveness, times, importance, expiry, namespace, tags, ids, meta
+    /// (as JSON text), the namespace and tag tables, and the time order.
+    func writeColumns(to w: inout ByteWriter) {
+        let n = labelCount
+        w.u64(UInt64(n))
+        w.raw(liveBits.prefix((n + 7) / 8))
+        for l in 0..<n {
+            w.f64(times[l]); w.f64(accessed[l]); w.f64(createdAt[l]); w.f64(endOfLife[l])
+            w.f32(importance[l])
+            w.u32(UInt32(bitPattern: namespaces[l]))
+            w.u32(UInt32(tags[l].count))
+            tags[l].forEach { w.u32(UInt32(bitPattern: $0)) }
+            if let id = ids[l] { w.string(id) } else { w.u32(UInt32.max) }
+            w.string(meta[l].isEmpty ? "" : RecordCodec.encodeMeta(meta[l]))
+        }
+        w.u32(UInt32(namespaceNames.count))
+        namespaceNames.forEach { w.string($0) }
+        let tagNames = tagIds.sorted { $0.value < $1.value }.map(\.key)
+        w.u32(UInt32(tagNames.count))
+        tagNames.forEach { w.string($0) }
+        w.u64(UInt64(timeOrder.count))
+        timeOrder.forEach { w.u64(UInt64(bitPattern: $0)) }
+    }
+
+    /// Reads the columns written by `writeColumns` (the codes come separately).
+    static func readColumns(_ r: inout ByteReader, dimension: Int, codes: Codes) throws -> Catalog {
+        var c = Catalog(dimension: dimension)
+        c.codes = codes
+        let n = Int(try r.u64())
+        guard n <= 1 << 40 else { throw EngramError.corrupt("bad label count") }
+        c.reserveLabels(n)
+        let bits = try r.raw((n + 7) / 8)
+        c.liveBits.withUnsafeMutableBufferPointer { dst in
+            for i in 0..<bits.count { dst[i] = bits[i] }
+        }
+        var idToLabel: [String: Int64] = [:]
+        idToLabel.reserveCapacity(n)
+        for l in 0..<n {
+            c.times[l] = try r.f64(); c.accessed[l] = try r.f64(); c.createdAt[l] = try r.f64(); c.endOfLife[l] = try r.f64()
+            c.importance[l] = try r.f32()
+            c.namespaces[l] = Int32(bitPattern: try r.u32())
+            let tagCount = Int(try r.u32())
+            guard tagCount <= 1 << 16 else { throw EngramError.corrupt("bad tag count") }
+            c.tags[l] = try (0..<tagCount).map { _ in Int32(bitPattern: try r.u32()) }
+            if let id = try r.optionalString() { c.ids[l] = id }
+            let meta = try r.string()
+            if !meta.isEmpty { c.meta[l] = try RecordCodec.decodeMeta(meta) }
+            guard c.isLive(Int64(l)) else { continue }
+            if let id = c.ids[l] { idToLabel[id] = Int64(l) }
+            c.liveCount += 1
+            c.maxImportance = max(c.maxImportance, c.importance[l])
+            if c.endOfLife[l].isFinite { c.expiringCount += 1 }
+            for tag in c.tags[l] {
+                if Int(tag) >= c.tagPostings.count { c.tagPostings.append(contentsOf: repeatElement([], count: Int(tag) + 1 - c.tagPostings.count)) }
+                c.tagPostings[Int(tag)].append(Int64(l))
+            }
+        }
+        c.idToLabel = idToLabel
+        c.namespaceNames = try (0..<Int(try r.u32())).map { _ in try r.string() }
+        for (i, name) in c.namespaceNames.enumerated() { c.namespaceIds[name] = Int32(i) }
+        let tagNames = try (0..<Int(try r.u32())).map { _ in try r.string() }
+        for (i, name) in tagNames.enumerated() { c.tagIds[name] = Int32(i) }
+        let order = Int(try r.u64())
+        guard order <= n else { throw EngramError.corrupt("bad time order") }
+        c.timeOrder = try r.int64s(order)
+        guard c.timeOrder.allSatisfy({ $0 >= 0 && $0 < n }) else { throw EngramError.corrupt("time order out of range") }
+        c.deadInIndexes = order - c.liveCount
+        return c
     }
 }

@@ -8,6 +8,9 @@ public enum ChangeKind: UInt8, Sendable, Codable {
     case upsert = 1
     /// A memory version stopped being live (deleted, or replaced).
     case delete = 2
+    /// A memory was returned by a query that asked to record its access: its
+    /// `lastAccessedAt` changed, nothing else (consumers that do not decay by access ignore it).
+    case touch = 3
 }
 
 /// One entry of the internal change log: every committed write appends entries with

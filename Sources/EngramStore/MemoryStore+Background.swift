@@ -14,10 +14,10 @@ extension MemoryStore {
         guard !readOnly, !closing, !snapshotRunning, writeFailure == nil,
               changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) else { return }
         snapshotRunning = true
-        let index = self.index, codes = catalog.codes, seq = changeSeq, trainedOn = quantizerTrainedOn
+        let index = self.index, catalog = self.catalog, seq = changeSeq, trainedOn = quantizerTrainedOn
         maintenance.async { [self] in
             do {
-                try IndexSnapshot.save(index, codes: codes, trainedOn: trainedOn, seq: seq, in: indexDirectory)
+                try IndexSnapshot.save(index, catalog: catalog, trainedOn: trainedOn, seq: seq, in: indexDirectory)
                 try locked {
                     snapshotRunning = false
                     try recordSnapshotLocked(seq)

@@ -130,21 +130,31 @@ extension MemoryStore {
         scheduleSnapshotLocked()
     }
 
-    /// Sets `lastAccessedAt` of `labels` to `time` (a write without a change-log entry: the
-    /// vector does not change).
+    /// Sets `lastAccessedAt` of `labels` to `time`, with a `.touch` change-log entry each (so
+    /// that an open from a snapshot sees it).
     func touchLocked(_ labels: [Int64], at time: Double) throws {
         guard !labels.isEmpty else { return }
         let db = try requireWritable()
         let batch = db.makeBatch()
+        var seq = changeSeq
+        var touched: [Int64] = []
         for label in labels {
-            guard let id = catalog.ids[Int(label)], let raw = try db.get(Family.records, Array(id.utf8)) else { continue }
-            var (memory, _) = try raw.withUnsafeBytes { try RecordCodec.decode($0) }
+            guard let id = catalog.ids[Int(label)], catalog.isLive(label),
+                  let raw = try db.get(Family.records, Array(id.utf8)) else { continue }
+            var (memory, stored) = try raw.withUnsafeBytes { try RecordCodec.decode($0) }
+            guard stored == label else { continue }
             memory.vector = []
             memory.lastAccessedAt = time
             batch.put(Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
+            seq += 1
+            batch.put(Family.changes, Keys.u64(seq), ChangeLog.encode(.touch, label: label, id: id))
+            touched.append(label)
         }
+        guard !touched.isEmpty else { return }
+        batch.put(Family.state, StateKey.changeSeq, Self.encodeU64(seq))
         try commit(batch, to: db, sync: settings.sync)
-        for label in labels { catalog.setAccessed(label: label, at: time) }
+        changeSeq = seq
+        for label in touched { catalog.setAccessed(label: label, at: time) }
         publishLocked()
     }
 

@@ -187,7 +187,6 @@ public final class MemoryStore: @unchecked Sendable {
             ?? settings.legacyEmbedder
 
         let clock = OpenClock()
-        // 1. The catalog, from the records (format-1 records still hold their vectors).
         let vectorFile: VectorFile?
         if readOnly && format < 2 && !FileManager.default.fileExists(atPath: directory.appendingPathComponent(VectorFile.fileName).path) {
             vectorFile = nil
@@ -195,81 +194,60 @@ public final class MemoryStore: @unchecked Sendable {
             vectorFile = try VectorFile(directory: directory, dimension: settings.dimension, readOnly: readOnly)
         }
         self.vectorFile = vectorFile
-        let rowsOnFile = vectorFile?.rowCapacity ?? 0
-        var catalog = Catalog(dimension: settings.dimension)
-        catalog.reserveLabels(Int(nextLabel))
-        var inconsistent = 0
-        let inline = InlineVectors(dimension: settings.dimension)
-        var inlineLabels: [(id: String, label: Int64)] = []
-        try db.scan(Family.records) { key, value in
-            var (memory, label) = try RecordCodec.decode(value)
-            // A corrupt record is left out (and reported by `check`) rather than stopping
-            // the open: the rest of the database stays usable.
-            let hasInline = !memory.vector.isEmpty
-            guard label >= 0, label < nextLabel, !catalog.isLive(label),
-                  hasInline ? memory.vector.count == settings.dimension : label < rowsOnFile else {
-                inconsistent += 1
-                return true
-            }
-            if hasInline {
-                inline.set(label, memory.vector)
-                inlineLabels.append((memory.id, label))
-                memory.vector = []
-            }
-            catalog.insert(memory, label: label)
-            return true
-        }
-        clock.lap("records")
-        catalog.compactIndexes()
-        clock.lap("catalog indexes")
-        if inconsistent > 0 {
-            logger.error("\(inconsistent) records are inconsistent (bad label or dimension) and are not searchable; run `engram check`")
-        }
-        // Until a format-1 database is migrated, its vectors are the ones of its records.
-        let source: VectorSource
-        if let vectorFile, inlineLabels.isEmpty || !readOnly { source = vectorFile } else { source = inline }
-        if !readOnly && format < Self.formatVersion {
-            try Self.moveInlineVectors(inlineLabels, from: inline, to: vectorFile!)
-        }
-        vectorSource = source
-
-        // 2. The index and the codes: the newest snapshot plus the changes after it, or a
-        // rebuild from the vectors.
         let indexDir = directory.appendingPathComponent("index")
-        var recovered: IndexSnapshot.Loaded?
-        var recoveredIndex: VectorIndex?
-        if let loaded = IndexSnapshot.loadNewest(in: indexDir, settings: settings, logger: logger),
-           loaded.seq <= changeSeq, loaded.seq >= trimmedThrough, loaded.codes.count <= Int(nextLabel) {
+
+        // 1. The newest snapshot (columns, codes, index) and the changes after it: only the
+        // records those changes name are read.
+        var recovered: (snapshot: IndexSnapshot.Loaded, catalog: Catalog, index: VectorIndex)?
+        if format == Self.formatVersion, let vectorFile,
+           let loaded = IndexSnapshot.loadNewest(in: indexDir, settings: settings, logger: logger),
+           loaded.seq <= changeSeq, loaded.seq >= trimmedThrough, loaded.catalog.labelCount <= Int(nextLabel) {
             do {
-                var codes = loaded.codes
-                var loadedIndex = loaded.index
-                let replayed = try Self.replay(changesAfter: loaded.seq, db: db, into: &loadedIndex, codes: &codes,
-                                               catalog: catalog, vectors: source)
-                recoveredIndex = loadedIndex
+                var catalog = loaded.catalog
+                var index = loaded.index
+                let replayed = try Self.replay(changesAfter: loaded.seq, db: db, catalog: &catalog, index: &index,
+                                               vectors: vectorFile, nextLabel: nextLabel)
                 if replayed > 0 { logger.info("index snapshot at change \(loaded.seq): replayed \(replayed) newer changes") }
-                catalog.codes = codes
-                catalog.reserveLabels(Int(nextLabel))
-                recovered = loaded
+                recovered = (loaded, catalog, index)
             } catch {
-                logger.warning("replaying changes onto the index snapshot failed (\(error))")
+                logger.warning("replaying changes onto the index snapshot failed (\(error)); rebuilding from the records")
             }
         }
-        clock.lap("index snapshot")
-        if let recovered, let recoveredIndex {
-            index = recoveredIndex
-            quantizerTrainedOn = recovered.trainedOn
-            snapshotSeq = recovered.seq
+        clock.lap("snapshot")
+
+        let catalog: Catalog
+        let source: VectorSource
+        var inlineLabels: [(id: String, label: Int64)] = []
+        if let recovered {
+            catalog = recovered.catalog
+            source = vectorFile!
+            index = recovered.index
+            quantizerTrainedOn = recovered.snapshot.trainedOn
+            snapshotSeq = recovered.snapshot.seq
         } else {
-            if catalog.liveCount > 0 || !IndexSnapshot.snapshots(in: indexDir).isEmpty || IndexSnapshot.hasOtherFiles(in: indexDir) {
-                logger.notice("index snapshot missing or unusable: rebuilding it from \(catalog.liveCount) memories")
+            // 2. Without a usable snapshot: the catalog from every record (format-1 records
+            // still hold their vectors), then the index and codes from the vectors.
+            var scanned = try Self.scanRecords(db: db, settings: settings, nextLabel: nextLabel,
+                                               rowsOnFile: vectorFile?.rowCapacity ?? 0, logger: logger)
+            clock.lap("records")
+            inlineLabels = scanned.inlineLabels
+            if let vectorFile, inlineLabels.isEmpty || !readOnly { source = vectorFile } else { source = scanned.inline }
+            if !readOnly && format < Self.formatVersion {
+                try Self.moveInlineVectors(inlineLabels, from: scanned.inline, to: vectorFile!)
             }
-            let built = try VectorIndex.build(settings: settings, labels: catalog.liveLabels(), labelCapacity: Int(nextLabel),
+            if scanned.catalog.liveCount > 0 || !IndexSnapshot.snapshots(in: indexDir).isEmpty || IndexSnapshot.hasOtherFiles(in: indexDir) {
+                logger.notice("index snapshot missing or unusable: rebuilding it from \(scanned.catalog.liveCount) memories")
+            }
+            let built = try VectorIndex.build(settings: settings, labels: scanned.catalog.liveLabels(), labelCapacity: Int(nextLabel),
                                               vectors: source, logger: logger)
-            catalog.codes = built.codes
+            scanned.catalog.codes = built.codes
+            catalog = scanned.catalog
             index = built.index
             quantizerTrainedOn = built.trainedOn
             snapshotSeq = 0
+            clock.lap("index")
         }
+        vectorSource = source
         self.catalog = catalog
         published = Mutex(StoreView(db: db, catalog: catalog, index: index, vectors: source))
         logger.info("opened \(directory.path): \(clock.laps)")
@@ -344,32 +322,86 @@ public final class MemoryStore: @unchecked Sendable {
     /// Vectors moved and records rewritten per batch by a migration.
     static let migrationBatch = 10_000
 
-    /// Applies the logged changes after `seq` to `index` and `codes`. Labels are never
-    /// reused, so the outcome does not depend on order: add what is live now, remove what
-    /// was removed.
-    private static func replay(changesAfter seq: UInt64, db: RocksDB, into index: inout VectorIndex, codes: inout Codes,
-                               catalog: Catalog, vectors: VectorSource) throws -> Int {
-        var adds: [Int64] = [], removes: [Int64] = []
+    /// What a scan of every record yields.
+    private struct ScannedRecords {
+        var catalog: Catalog
+        let inline: InlineVectors
+        var inlineLabels: [(id: String, label: Int64)]
+    }
+
+    /// Builds the catalog from every record. A corrupt record is left out (and reported by
+    /// `check`) rather than stopping the open: the rest of the database stays usable.
+    private static func scanRecords(db: RocksDB, settings: StoreSettings, nextLabel: Int64, rowsOnFile: Int64,
+                                    logger: Logger) throws -> ScannedRecords {
+        var catalog = Catalog(dimension: settings.dimension)
+        catalog.reserveLabels(Int(nextLabel))
+        var inconsistent = 0
+        let inline = InlineVectors(dimension: settings.dimension)
+        var inlineLabels: [(id: String, label: Int64)] = []
+        try db.scan(Family.records) { _, value in
+            var (memory, label) = try RecordCodec.decode(value)
+            let hasInline = !memory.vector.isEmpty
+            guard label >= 0, label < nextLabel, !catalog.isLive(label),
+                  hasInline ? memory.vector.count == settings.dimension : label < rowsOnFile else {
+                inconsistent += 1
+                return true
+            }
+            if hasInline {
+                inline.set(label, memory.vector)
+                inlineLabels.append((memory.id, label))
+                memory.vector = []
+            }
+            catalog.insert(memory, label: label)
+            return true
+        }
+        catalog.compactIndexes()
+        if inconsistent > 0 {
+            logger.error("\(inconsistent) records are inconsistent (bad label or dimension) and are not searchable; run `engram check`")
+        }
+        return ScannedRecords(catalog: catalog, inline: inline, inlineLabels: inlineLabels)
+    }
+
+    /// Applies the logged changes after `seq` to a snapshot's catalog, codes and index,
+    /// reading only the records the changes name. Returns how many changes there were.
+    private static func replay(changesAfter seq: UInt64, db: RocksDB, catalog: inout Catalog, index: inout VectorIndex,
+                               vectors: VectorSource, nextLabel: Int64) throws -> Int {
+        let indexed = catalog.labelCount
+        catalog.reserveLabels(Int(nextLabel))
         var count = 0
+        var inserted: [Int64] = []
+        var removedFromIndex = 0
         try db.scan(Family.changes, from: Keys.u64(seq + 1)) { key, value in
             let change = try ChangeLog.decode(seq: Keys.readU64(key), value)
             count += 1
             switch change.kind {
-            case .upsert: adds.append(change.label)
-            case .delete: removes.append(change.label)
+            case .upsert, .touch:
+                // The record holds its newest version: it applies if it is this one.
+                guard let raw = try db.get(Family.records, Array(change.id.utf8)) else { return true }
+                let (memory, label) = try raw.withUnsafeBytes { try RecordCodec.decode($0) }
+                guard label == change.label else { return true }
+                if change.kind == .upsert {
+                    catalog.insert(memory, label: label)
+                    inserted.append(label)
+                } else {
+                    catalog.setAccessed(label: label, at: memory.lastAccessedAt ?? memory.time)
+                }
+            case .delete:
+                if catalog.isLive(change.label) && change.label < indexed { removedFromIndex += 1 }
+                catalog.remove(label: change.label)
             }
             return true
         }
-        let removed = Set(removes)
-        index.remove(labels: removes.filter { $0 < codes.count })
-        let live = adds.filter { catalog.isLive($0) && !removed.contains($0) }.sorted()
-        codes.reserve(catalog.labelCount)
+        let live = inserted.filter { catalog.isLive($0) }.sorted()
+        catalog.indexInserted(live)
+        index.remove(count: removedFromIndex)
         let d = catalog.dimension
         for start in stride(from: 0, to: live.count, by: VectorIndex.buildChunk) {
             let part = live[start..<min(start + VectorIndex.buildChunk, live.count)]
             let rows = try vectors.rows(part)
             try rows.withUnsafeBufferPointer { buffer in
-                for (i, label) in part.enumerated() { codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d])) }
+                for (i, label) in part.enumerated() {
+                    catalog.codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
+                }
                 try index.add(labels: Array(part), vectors: buffer)
             }
         }
@@ -392,7 +424,7 @@ public final class MemoryStore: @unchecked Sendable {
     /// watermark and trims the change log at the lowest watermark.
     func saveSnapshotLocked() throws {
         guard !readOnly, writeFailure == nil, db != nil else { return }
-        try IndexSnapshot.save(index, codes: catalog.codes, trainedOn: quantizerTrainedOn, seq: changeSeq, in: indexDirectory)
+        try IndexSnapshot.save(index, catalog: catalog, trainedOn: quantizerTrainedOn, seq: changeSeq, in: indexDirectory)
         try recordSnapshotLocked(changeSeq)
     }
 

@@ -110,8 +110,10 @@ for trial in 1...o.trials {
 
     let batch = 100 + Int(rng.next() % 900)
     let batches = (o.records + batch - 1) / batch
-    let killAfter = 1 + Int(rng.next() % UInt64(max(1, batches - 1)))
-    let extraDelay = Double(rng.next() % 40) / 1000
+    // Kill within the first three quarters, a little after an acknowledgement: the import is
+    // then still running (checked below).
+    let killAfter = 1 + Int(rng.next() % UInt64(max(1, batches * 3 / 4)))
+    let extraDelay = Double(rng.next() % 15) / 1000
     let child = Process()
     child.executableURL = URL(fileURLWithPath: o.engram)
     child.arguments = ["import", "--db", db.path, "--ack-lines", "--no-progress", "--batch", "\(batch)", input.path]

@@ -9,7 +9,9 @@ import Logging
 /// Layout (little-endian): `"ENGRAMIX"`, `u32 version`, `u64 seq`, `u32 d`, `u8 kind`,
 /// `u64 labels`, `u64 trainedOn`, `u64 tombstones`, `d×f32 vmin`, `d×f32 step`,
 /// `labels×d u8 codes`, `labels×f32 errors`, then for IVF `u32 nlist`, `nlist×d f32
-/// centroids` and each list as `u32 n, n×i64`; last a `u64` checksum of everything before.
+/// centroids` and each list as `u32 n, n×i64`; then the catalog's columns (see
+/// `Catalog.writeColumns`); last a `u64` checksum of everything before. With the columns, an
+/// open reads no record but those the change log names after the snapshot.
 /// Written to a temporary file, synced and renamed into place; a file that does not read back
 /// exactly is ignored (and the index rebuilt from the source of truth).
 enum IndexSnapshot {
@@ -17,11 +19,11 @@ enum IndexSnapshot {
     static let suffix = ".idx"
     static let graphSuffix = ".hnsw"
     static let magic = Array("ENGRAMIX".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
     struct Loaded {
         var index: VectorIndex
-        var codes: Codes
+        var catalog: Catalog
         var trainedOn: Int
         var seq: UInt64
     }
@@ -30,7 +32,8 @@ enum IndexSnapshot {
 
     /// Writes the snapshot of `seq` atomically, then removes older snapshots (never a newer
     /// one, which a concurrent save may have written).
-    static func save(_ index: VectorIndex, codes: Codes, trainedOn: Int, seq: UInt64, in directory: URL) throws {
+    static func save(_ index: VectorIndex, catalog: Catalog, trainedOn: Int, seq: UInt64, in directory: URL) throws {
+        let codes = catalog.codes
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         for leftover in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where leftover.hasPrefix(".") && leftover.hasSuffix(".tmp") {
@@ -61,6 +64,7 @@ enum IndexSnapshot {
                 list.forEach { w.u64(UInt64(bitPattern: $0)) }
             }
         }
+        catalog.writeColumns(to: &w)
         w.u64(checksum(w.bytes))
         let bytes = w.bytes
         try writeAtomically(directory, name(seq, suffix)) { path in
@@ -158,7 +162,9 @@ enum IndexSnapshot {
                 throw EngramError.corrupt("unknown index kind \(kindCode)")
             }
             let index = VectorIndex(structure: structure, settings: settings, tombstones: tombstones)
-            return Loaded(index: index, codes: codes, trainedOn: trainedOn, seq: seq)
+            let catalog = try Catalog.readColumns(&r, dimension: d, codes: codes)
+            guard catalog.labelCount == labelCount else { throw EngramError.corrupt("columns and codes disagree") }
+            return Loaded(index: index, catalog: catalog, trainedOn: trainedOn, seq: seq)
         }
     }
 

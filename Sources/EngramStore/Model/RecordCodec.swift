@@ -98,6 +98,12 @@ struct ByteReader {
     mutating func u64() throws -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
     mutating func f64() throws -> Double { Double(bitPattern: try u64()) }
     mutating func string() throws -> String { String(decoding: try take(Int(try u32())), as: UTF8.self) }
+    /// A string, or nil where `ByteWriter` wrote the length `UInt32.max`.
+    mutating func optionalString() throws -> String? {
+        let n = try u32()
+        return n == UInt32.max ? nil : String(decoding: try take(Int(n)), as: UTF8.self)
+    }
+    mutating func f32() throws -> Float { Float(bitPattern: try u32()) }
     mutating func raw(_ n: Int) throws -> UnsafeRawBufferPointer { try take(n) }
     mutating func int64s(_ n: Int) throws -> [Int64] {
         let raw = try take(n * 8)
