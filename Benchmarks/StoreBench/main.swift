@@ -19,6 +19,8 @@ struct Options {
     var nprobe = 0
     var clusters = 2000
     var spread: Float = 0.04
+    /// Keep the first kind's database here (closed) for command-line timings.
+    var keepDB: String?
 
     init(_ args: [String]) {
         var i = 1
@@ -34,9 +36,10 @@ struct Options {
             case "--nprobe": nprobe = Int(value()) ?? nprobe
             case "--clusters": clusters = Int(value()) ?? clusters
             case "--spread": spread = Float(value()) ?? spread
+            case "--keep-db": keepDB = value()
             case "--kinds": kinds = value().split(separator: ",").compactMap { IndexKind(rawValue: String($0)) }
             case "-h", "--help":
-                print("usage: engram-bench-store [--count N] [--dim D] [--queries Q] [--kinds auto,ivf,flat,hnsw] [--hnsw-count N] [--batch B] [--seed S] [--nprobe P] [--clusters C] [--spread noise-per-dim]")
+                print("usage: engram-bench-store [--count N] [--dim D] [--queries Q] [--kinds auto,ivf,flat,hnsw] [--hnsw-count N] [--batch B] [--seed S] [--nprobe P] [--clusters C] [--spread noise-per-dim] [--keep-db DIR]")
                 exit(0)
             default: FileHandle.standardError.write(Data("unknown option \(args[i])\n".utf8)); exit(2)
             }
@@ -258,8 +261,10 @@ for kind in o.kinds {
     let vectors = Array(full.vectors.prefix(n * o.dimension))
     if truthCache[n] == nil { truthCache[n] = groundTruth(vectors, full.queries, d: o.dimension, k: 10) }
     let truth = truthCache[n]!
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: dir) }
+    let keep = kind == o.kinds.first ? o.keepDB : nil
+    let dir = keep.map { URL(fileURLWithPath: $0) }
+        ?? FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-\(UUID().uuidString)")
+    defer { if keep == nil { try? FileManager.default.removeItem(at: dir) } }
     resetPeakRSS()
     var settings = StoreSettings(dimension: o.dimension, index: kind)
     settings.sync = true

@@ -453,12 +453,13 @@ public final class MemoryStore: @unchecked Sendable {
     }
 
     /// Whether closing should snapshot the index: when replaying the changes since the last
-    /// snapshot on the next open would cost about as much as writing one (at least
-    /// `closeSnapshotMinimum` changes, and at least an eighth of the live memories).
-    /// Otherwise closing costs nothing beyond the writes already made.
+    /// snapshot would slow the next open by more than a snapshot costs to write (at least
+    /// `closeSnapshotMinimum` changes, and at least 1/32 of the live memories: replaying a
+    /// change costs about 20 times what writing one memory into a snapshot does, and opens
+    /// are what users wait for). Otherwise closing costs nothing beyond the writes made.
     var snapshotDueAtClose: Bool {
         let pending = changeSeq - snapshotSeq
-        return pending >= UInt64(Self.closeSnapshotMinimum) && pending >= UInt64(catalog.liveCount / 8)
+        return pending >= UInt64(Self.closeSnapshotMinimum) && pending >= UInt64(catalog.liveCount / 32)
     }
 
     /// Fewest pending changes for which closing writes an index snapshot.

@@ -115,25 +115,27 @@ struct VectorIndex: @unchecked Sendable {
         let start = DispatchTime.now()
         // An evenly spaced sample trains the quantizer and the lists.
         let nlist = kind == .ivf ? ivfListCount(for: labels.count) : 0
-        let sampleSize = min(labels.count, max(trainingPointsPerList * nlist, 20_000))
-        let stride = max(1, labels.count / max(1, sampleSize))
-        let sampleLabels = Array(Swift.stride(from: 0, to: labels.count, by: stride).prefix(sampleSize).map { labels[$0] })
-        let sample = try vectors.rows(sampleLabels[...])
-        let quantizer = labels.count >= quantizerRetrainMinimum
-            ? sample.withUnsafeBufferPointer { ScalarQuantizer.trained(on: $0, dimension: d) }
-            : ScalarQuantizer.uniform(dimension: d)
-        var codes = Codes(quantizer: quantizer)
-        codes.reserve(labelCapacity)
-
+        var codes: Codes
         let structure: Structure
-        switch kind {
-        case .ivf:
-            let sampleForLists = Array(sample.prefix(min(sampleSize, trainingPointsPerList * nlist) * d))
-            structure = .ivf(try IVFLists.train(sample: sampleForLists, dimension: d, nlist: nlist, iterations: kmeansIterations))
-        case .hnsw:
-            structure = .hnsw(try HNSWGraph(dimension: d, m: settings.hnswM, efSearch: settings.efSearch))
-        default:
-            structure = .flat
+        do {
+            // The sample lives only while training (it is the build's largest allocation).
+            let sampleSize = min(labels.count, max(trainingPointsPerList * nlist, 20_000))
+            let stride = max(1, labels.count / max(1, sampleSize))
+            let sampleLabels = Array(Swift.stride(from: 0, to: labels.count, by: stride).prefix(sampleSize).map { labels[$0] })
+            let sample = try vectors.rows(sampleLabels[...])
+            let quantizer = labels.count >= quantizerRetrainMinimum
+                ? sample.withUnsafeBufferPointer { ScalarQuantizer.trained(on: $0, dimension: d) }
+                : ScalarQuantizer.uniform(dimension: d)
+            codes = Codes(quantizer: quantizer)
+            codes.reserve(labelCapacity)
+            switch kind {
+            case .ivf:
+                structure = .ivf(try IVFLists.train(sample: sample, dimension: d, nlist: nlist, iterations: kmeansIterations))
+            case .hnsw:
+                structure = .hnsw(try HNSWGraph(dimension: d, m: settings.hnswM, efSearch: settings.efSearch))
+            default:
+                structure = .flat
+            }
         }
         var index = VectorIndex(structure: structure, settings: settings)
         for chunkStart in Swift.stride(from: 0, to: labels.count, by: buildChunk) {
