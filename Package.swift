@@ -97,7 +97,10 @@ let package = Package(
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
-        .testTarget(name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"]),
+        .testTarget(
+            name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"],
+            exclude: ["Fixtures"]  // read from the source tree through #filePath
+        ),
     ],
     // FAISS's and simdjson's headers need C++17.
     cxxLanguageStandard: .cxx17

@@ -24,7 +24,9 @@ struct Catalog {
     var codes: Codes
     /// Bit `label` is set while the label is live.
     private(set) var liveBits: [UInt8] = []
-    private(set) var idToLabel: [String: Int64] = [:]
+    /// Id → live label; built on first need by a writer (`ensureIdIndex`): readers and
+    /// opens do without it.
+    private(set) var idToLabel: [String: Int64]?
     private(set) var liveCount = 0
     /// Upper bound on any live memory's importance.
     private(set) var maxImportance: Float = 0
@@ -53,6 +55,17 @@ struct Catalog {
     func isLive(_ label: Int64) -> Bool {
         let l = Int(label)
         return l >= 0 && l < ids.count && liveBits[l >> 3] & (1 << (l & 7)) != 0
+    }
+
+    /// Builds `idToLabel` if it is not built yet (writers call this before a write).
+    mutating func ensureIdIndex() {
+        guard idToLabel == nil else { return }
+        var index: [String: Int64] = [:]
+        index.reserveCapacity(liveCount)
+        for l in 0..<ids.count where liveBits[l >> 3] & (1 << (l & 7)) != 0 {
+            if let id = ids[l] { index[id] = Int64(l) }
+        }
+        idToLabel = index
     }
 
     func namespaceId(_ name: String) -> Int32? { namespaceIds[name] }
@@ -97,7 +110,7 @@ struct Catalog {
         meta[l] = memory.meta
         if memory.vector.count == dimension { memory.vector.withUnsafeBufferPointer { codes.set(label, $0) } }
         liveBits[l >> 3] |= 1 << (l & 7)
-        idToLabel[memory.id] = label
+        idToLabel?[memory.id] = label
         liveCount += 1
         maxImportance = max(maxImportance, Float(memory.importance))
         if memory.endOfLife.isFinite { expiringCount += 1 }
@@ -108,7 +121,7 @@ struct Catalog {
         guard isLive(label) else { return }
         let l = Int(label)
         liveBits[l >> 3] &= ~(1 << (l & 7))
-        if let id = ids[l], idToLabel[id] == label { idToLabel[id] = nil }
+        if let id = ids[l], idToLabel?[id] == label { idToLabel?[id] = nil }
         ids[l] = nil
         tags[l] = []
         meta[l] = [:]
@@ -325,8 +338,6 @@ extension Catalog {
         c.liveBits.withUnsafeMutableBufferPointer { dst in
             for i in 0..<bits.count { dst[i] = bits[i] }
         }
-        var idToLabel: [String: Int64] = [:]
-        idToLabel.reserveCapacity(n)
         for l in 0..<n {
             c.times[l] = try r.f64(); c.accessed[l] = try r.f64(); c.createdAt[l] = try r.f64(); c.endOfLife[l] = try r.f64()
             c.importance[l] = try r.f32()
@@ -338,7 +349,6 @@ extension Catalog {
             let meta = try r.string()
             if !meta.isEmpty { c.meta[l] = try RecordCodec.decodeMeta(meta) }
             guard c.isLive(Int64(l)) else { continue }
-            if let id = c.ids[l] { idToLabel[id] = Int64(l) }
             c.liveCount += 1
             c.maxImportance = max(c.maxImportance, c.importance[l])
             if c.endOfLife[l].isFinite { c.expiringCount += 1 }
@@ -347,7 +357,6 @@ extension Catalog {
                 c.tagPostings[Int(tag)].append(Int64(l))
             }
         }
-        c.idToLabel = idToLabel
         c.namespaceNames = try (0..<Int(try r.u32())).map { _ in try r.string() }
         for (i, name) in c.namespaceNames.enumerated() { c.namespaceIds[name] = Int32(i) }
         let tagNames = try (0..<Int(try r.u32())).map { _ in try r.string() }

@@ -96,6 +96,7 @@ extension MemoryStore {
     /// same set, reading the records afresh from disk.
     public func check() throws -> CheckReport {
         try locked {
+            catalog.ensureIdIndex()
             let db = try requireOpen()
             var live: [Int64: String] = [:]
             var inconsistent: [String] = []
@@ -110,7 +111,7 @@ extension MemoryStore {
                     vectorOK = Self.isUnitVector(row)
                 }
                 if keyId != memory.id || !vectorOK || label < 0 || label >= nextLabel
-                    || live[label] != nil || catalog.idToLabel[memory.id] != label {
+                    || live[label] != nil || catalog.idToLabel?[memory.id] != label {
                     inconsistent.append(memory.id)
                 }
                 live[label] = memory.id

@@ -12,6 +12,7 @@ extension MemoryStore {
     public func write<T>(sync: Bool? = nil, now: Double? = nil, _ body: (StoreTransaction) throws -> T) throws -> T {
         try locked {
             let db = try requireWritable()
+            catalog.ensureIdIndex()
             let tx = StoreTransaction(store: self, batch: db.makeBatch(), now: now ?? Date().timeIntervalSince1970)
             let result = try body(tx)
             try commitLocked(tx, db: db, sync: sync ?? settings.sync)

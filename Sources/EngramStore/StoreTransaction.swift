@@ -41,7 +41,7 @@ public final class StoreTransaction {
     /// The current label and creation time of `id`, counting what this transaction staged.
     private func current(_ id: String) -> (label: Int64, createdAt: Double)? {
         if let entry = staged[id] { return entry }
-        guard let label = store.catalog.idToLabel[id] else { return nil }
+        guard let label = store.catalog.idToLabel?[id] else { return nil }
         return (label, store.catalog.createdAt[Int(label)])
     }
 

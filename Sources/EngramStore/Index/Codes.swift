@@ -17,15 +17,14 @@ struct Codes: @unchecked Sendable {
     final class Chunk: @unchecked Sendable {
         let bytes: UnsafeMutablePointer<UInt8>
         let errors: UnsafeMutablePointer<Float>
+        /// A chunk of zeros (calloc'd: pages that are never written cost no memory).
         init(dimension: Int) {
-            bytes = .allocate(capacity: Codes.chunkRows * dimension)
-            bytes.initialize(repeating: 0, count: Codes.chunkRows * dimension)
-            errors = .allocate(capacity: Codes.chunkRows)
-            errors.initialize(repeating: 0, count: Codes.chunkRows)
+            bytes = calloc(Codes.chunkRows * dimension, 1)!.assumingMemoryBound(to: UInt8.self)
+            errors = calloc(Codes.chunkRows, 4)!.assumingMemoryBound(to: Float.self)
         }
         deinit {
-            bytes.deallocate()
-            errors.deallocate()
+            free(bytes)
+            free(errors)
         }
     }
 
@@ -64,19 +63,20 @@ struct Codes: @unchecked Sendable {
         maxError = max(maxError, err)
     }
 
-    /// Copies rows from a snapshot: `bytes` holds `count` rows, `errors` their errors.
-    mutating func load(bytes: UnsafeRawBufferPointer, errors: UnsafeRawBufferPointer, count: Int) {
+    /// Fills an empty value with `count` rows: `bytes` fills each chunk's codes (rows × d
+    /// bytes) in order, then `errors` each chunk's errors (rows × 4 bytes).
+    mutating func load(count: Int, bytes: (UnsafeMutableRawBufferPointer) throws -> Void,
+                       errors: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        precondition(chunks.isEmpty, "codes are loaded into an empty value")
         reserve(count)
-        for start in stride(from: 0, to: count, by: Self.chunkRows) {
-            let rows = min(Self.chunkRows, count - start)
-            let chunk = chunks[start >> Self.chunkShift]
-            chunk.bytes.update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + start * dimension,
-                               count: rows * dimension)
-            for i in 0..<rows {
-                let e = errors.loadUnaligned(fromByteOffset: (start + i) * 4, as: Float.self)
-                chunk.errors[i] = e
-                maxError = max(maxError, e)
-            }
+        for (i, chunk) in chunks.enumerated() {
+            let rows = min(Self.chunkRows, count - i * Self.chunkRows)
+            try bytes(UnsafeMutableRawBufferPointer(start: chunk.bytes, count: rows * dimension))
+        }
+        for (i, chunk) in chunks.enumerated() {
+            let rows = min(Self.chunkRows, count - i * Self.chunkRows)
+            try errors(UnsafeMutableRawBufferPointer(start: chunk.errors, count: rows * 4))
+            for r in 0..<rows { maxError = max(maxError, chunk.errors[r]) }
         }
     }
 
@@ -86,11 +86,11 @@ struct Codes: @unchecked Sendable {
     }
 
     /// Visits the rows of labels `0..<count` chunk by chunk (codes, errors, rows in chunk).
-    func forEachChunk(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<Float>) -> Void) {
+    func forEachChunk(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<Float>) throws -> Void) rethrows {
         for (i, chunk) in chunks.enumerated() {
             let rows = min(Self.chunkRows, count - i * Self.chunkRows)
             guard rows > 0 else { break }
-            body(UnsafeBufferPointer(start: chunk.bytes, count: rows * dimension), UnsafeBufferPointer(start: chunk.errors, count: rows))
+            try body(UnsafeBufferPointer(start: chunk.bytes, count: rows * dimension), UnsafeBufferPointer(start: chunk.errors, count: rows))
         }
     }
 

@@ -43,34 +43,42 @@ enum IndexSnapshot {
             try writeAtomically(directory, name(seq, graphSuffix)) { try graph.write(to: $0) }
         }
         let d = codes.dimension
-        var w = ByteWriter(capacity: 64 + codes.count * (d + 4) + index.entries * 8)
-        magic.forEach { w.u8($0) }
-        w.u32(version)
-        w.u64(seq)
-        w.u32(UInt32(d))
-        w.u8(kindCode(index.kind))
-        w.u64(UInt64(codes.count))
-        w.u64(UInt64(trainedOn))
-        w.u64(UInt64(index.tombstones))
-        codes.quantizer.vmin.forEach { w.f32($0) }
-        codes.quantizer.step.forEach { w.f32($0) }
-        codes.forEachChunk { bytes, _ in w.raw(bytes) }
-        codes.forEachChunk { _, errors in errors.forEach { w.f32($0) } }
-        if case let .ivf(lists) = index.structure {
-            w.u32(UInt32(lists.nlist))
-            lists.centroids.forEach { w.f32($0) }
-            for list in lists.lists {
-                w.u32(UInt32(list.count))
-                list.forEach { w.u64(UInt64(bitPattern: $0)) }
-            }
-        }
-        catalog.writeColumns(to: &w)
-        w.u64(checksum(w.bytes))
-        let bytes = w.bytes
+        // Streamed to the file section by section (the codes chunk by chunk), so that a
+        // snapshot never needs a second copy of the index in memory.
         try writeAtomically(directory, name(seq, suffix)) { path in
-            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-                throw EngramError.fromErrno("writing \(path)", errno)
+            let out = try SnapshotFile(creating: path)
+            var w = ByteWriter(capacity: 1 << 20)
+            magic.forEach { w.u8($0) }
+            w.u32(version)
+            w.u64(seq)
+            w.u32(UInt32(d))
+            w.u8(kindCode(index.kind))
+            w.u64(UInt64(codes.count))
+            w.u64(UInt64(trainedOn))
+            w.u64(UInt64(index.tombstones))
+            codes.quantizer.vmin.forEach { w.f32($0) }
+            codes.quantizer.step.forEach { w.f32($0) }
+            try out.append(&w)
+            try codes.forEachChunk { bytes, _ in
+                w.raw(bytes)
+                try out.append(&w)
             }
+            try codes.forEachChunk { _, errors in
+                errors.forEach { w.f32($0) }
+                try out.append(&w)
+            }
+            if case let .ivf(lists) = index.structure {
+                w.u32(UInt32(lists.nlist))
+                lists.centroids.forEach { w.f32($0) }
+                for list in lists.lists {
+                    w.u32(UInt32(list.count))
+                    list.forEach { w.u64(UInt64(bitPattern: $0)) }
+                }
+                try out.append(&w)
+            }
+            catalog.writeColumns(to: &w)
+            try out.append(&w)
+            try out.finish()
         }
         for (url, other) in snapshots(in: directory) where other < seq {
             try? fm.removeItem(at: url)
@@ -121,23 +129,31 @@ enum IndexSnapshot {
     }
 
     private static func load(_ url: URL, seq: UInt64, directory: URL, settings: StoreSettings) throws -> Loaded {
-        let data = try Data(contentsOf: url, options: .alwaysMapped)
-        return try data.withUnsafeBytes { raw -> Loaded in
-            guard raw.count >= 8 else { throw EngramError.corrupt("truncated") }
-            let body = UnsafeRawBufferPointer(rebasing: raw[0..<raw.count - 8])
-            let stored = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: raw.count - 8, as: UInt64.self))
-            guard checksum(body) == stored else { throw EngramError.corrupt("checksum mismatch") }
-            var r = ByteReader(body)
-            guard try (0..<8).map({ _ in try r.u8() }) == magic else { throw EngramError.corrupt("not an index snapshot") }
-            guard try r.u32() == version else { throw EngramError.corrupt("unknown snapshot version") }
-            guard try r.u64() == seq else { throw EngramError.corrupt("sequence differs from the file name") }
-            let d = Int(try r.u32())
-            guard d == settings.dimension else { throw EngramError.corrupt("dimension \(d), expected \(settings.dimension)") }
-            let kindCode = try r.u8()
-            let labelCount = Int(try r.u64()), trainedOn = Int(try r.u64()), tombstones = Int(try r.u64())
-            let vmin = try r.floats(d), step = try r.floats(d)
-            var codes = Codes(quantizer: ScalarQuantizer(dimension: d, vmin: vmin, step: step))
-            codes.load(bytes: try r.raw(labelCount * d), errors: try r.raw(labelCount * 4), count: labelCount)
+        // Read in sections with pread: the codes go straight into their chunks, so that an
+        // open never holds the file and the codes at once.
+        let file = try SnapshotReader(path: url.path)
+        let headerBytes = 8 + 4 + 8 + 4 + 1 + 8 + 8 + 8
+        let header = try file.read(headerBytes)
+        let (d, kindCode, labelCount, trainedOn, tombstones) = try header.withUnsafeBytes { raw in
+            var h = ByteReader(raw)
+            guard try (0..<8).map({ _ in try h.u8() }) == magic else { throw EngramError.corrupt("not an index snapshot") }
+            guard try h.u32() == version else { throw EngramError.corrupt("unknown snapshot version") }
+            guard try h.u64() == seq else { throw EngramError.corrupt("sequence differs from the file name") }
+            return (Int(try h.u32()), try h.u8(), Int(try h.u64()), Int(try h.u64()), Int(try h.u64()))
+        }
+        guard d == settings.dimension else { throw EngramError.corrupt("dimension \(d), expected \(settings.dimension)") }
+        guard labelCount <= 1 << 40, labelCount * (d + 4) < file.size else { throw EngramError.corrupt("bad label count") }
+        let (vmin, step) = try file.read(2 * d * 4).withUnsafeBytes { raw in
+            var q = ByteReader(raw)
+            return (try q.floats(d), try q.floats(d))
+        }
+        var codes = Codes(quantizer: ScalarQuantizer(dimension: d, vmin: vmin, step: step))
+        try codes.load(count: labelCount, bytes: { try file.read(into: $0) }, errors: { try file.read(into: $0) })
+        let rest = try file.read(file.size - file.offset - 8)
+        let stored = try file.read(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard file.checksum == stored else { throw EngramError.corrupt("checksum mismatch") }
+        return try rest.withUnsafeBytes { raw -> Loaded in
+            var r = ByteReader(raw)
             let structure: VectorIndex.Structure
             switch kindCode {
             case 0: structure = .flat
@@ -177,18 +193,136 @@ enum IndexSnapshot {
     }
 
     /// A 64-bit checksum of `bytes` (word sums with rotation: fast, catches torn and
-    /// overwritten regions).
+    /// overwritten regions). `Checksum` computes the same over bytes given in pieces.
     static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var a: UInt64 = 0x9E37_79B9_7F4A_7C15, b: UInt64 = UInt64(bytes.count)
-        let words = bytes.count / 8
-        for i in 0..<words {
-            let w = bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
+        var sum = Checksum()
+        sum.add(bytes)
+        return sum.value
+    }
+
+    /// The running checksum of a byte stream.
+    struct Checksum {
+        private var a: UInt64 = 0x9E37_79B9_7F4A_7C15, b: UInt64 = 0
+        private var count: UInt64 = 0
+        /// Bytes of an unfinished word, carried to the next `add`.
+        private var carry: [UInt8] = []
+
+        mutating func add(_ bytes: UnsafeRawBufferPointer) {
+            var start = 0
+            if !carry.isEmpty {
+                while carry.count < 8 && start < bytes.count { carry.append(bytes[start]); start += 1 }
+                if carry.count == 8 {
+                    word(carry.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+                    carry.removeAll(keepingCapacity: true)
+                }
+            }
+            let words = (bytes.count - start) / 8
+            for i in 0..<words { word(bytes.loadUnaligned(fromByteOffset: start + i * 8, as: UInt64.self)) }
+            for i in (start + words * 8)..<bytes.count { carry.append(bytes[i]) }
+            count += UInt64(bytes.count)
+        }
+
+        private mutating func word(_ w: UInt64) {
             a = (a &+ w) &* 0x100_0000_01B3
             b = (b ^ a) &+ (b << 7 | b >> 57)
         }
-        for i in words * 8..<bytes.count { a = (a &+ UInt64(bytes[i])) &* 0x100_0000_01B3 }
-        return a ^ b
+
+        var value: UInt64 {
+            var a = self.a
+            for byte in carry { a = (a &+ UInt64(byte)) &* 0x100_0000_01B3 }
+            return a ^ b ^ (count &* 0x9E37_79B9_7F4A_7C15)
+        }
     }
 
-    static func checksum(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { checksum($0) } }
+    /// A snapshot being read from the start, section by section, into the running checksum
+    /// (all but the last 8 bytes, which hold the checksum itself).
+    final class SnapshotReader {
+        private let fd: Int32
+        private let path: String
+        let size: Int
+        private(set) var offset = 0
+        private var sum = Checksum()
+
+        init(path: String) throws {
+            self.path = path
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw EngramError.fromErrno("opening \(path)", errno) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { close(fd); throw EngramError.fromErrno("reading \(path)", errno) }
+            size = Int(info.st_size)
+        }
+
+        deinit { close(fd) }
+
+        var checksum: UInt64 { sum.value }
+
+        /// The next `count` bytes.
+        func read(_ count: Int) throws -> [UInt8] {
+            guard count >= 0, offset + count <= size else { throw EngramError.corrupt("truncated") }
+            var out = [UInt8](repeating: 0, count: count)
+            try out.withUnsafeMutableBytes { try read(into: $0) }
+            return out
+        }
+
+        /// Fills `buffer` with the next bytes.
+        func read(into buffer: UnsafeMutableRawBufferPointer) throws {
+            guard offset + buffer.count <= size else { throw EngramError.corrupt("truncated") }
+            var done = 0
+            while done < buffer.count {
+                let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw EngramError.fromErrno("reading \(path)", errno)
+                }
+                if n == 0 { throw EngramError.corrupt("truncated") }
+                done += n
+            }
+            // The checksum covers everything but its own 8 bytes at the end.
+            let covered = min(buffer.count, max(0, size - 8 - offset))
+            sum.add(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<covered]))
+            offset += buffer.count
+        }
+    }
+
+    /// A snapshot being written: appends go to the file and into the running checksum, which
+    /// `finish` appends last.
+    final class SnapshotFile {
+        private let fd: Int32
+        private let path: String
+        private var sum = Checksum()
+
+        init(creating path: String) throws {
+            self.path = path
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw EngramError.fromErrno("creating \(path)", errno) }
+        }
+
+        deinit { close(fd) }
+
+        /// Writes what `w` holds and empties it.
+        func append(_ w: inout ByteWriter) throws {
+            try w.bytes.withUnsafeBytes { raw in
+                sum.add(raw)
+                try write(raw)
+            }
+            w.clear()
+        }
+
+        func finish() throws {
+            var value = sum.value.littleEndian
+            try withUnsafeBytes(of: &value) { try write($0) }
+        }
+
+        private func write(_ raw: UnsafeRawBufferPointer) throws {
+            var done = 0
+            while done < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw EngramError.fromErrno("writing \(path)", errno)
+                }
+                done += n
+            }
+        }
+    }
 }

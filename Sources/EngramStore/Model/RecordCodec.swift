@@ -80,6 +80,8 @@ struct ByteWriter {
     mutating func f64(_ v: Double) { u64(v.bitPattern) }
     mutating func string(_ s: String) { u32(UInt32(s.utf8.count)); bytes.append(contentsOf: s.utf8) }
     mutating func raw<C: Collection>(_ b: C) where C.Element == UInt8 { bytes.append(contentsOf: b) }
+    /// Empties the buffer, keeping its capacity.
+    mutating func clear() { bytes.removeAll(keepingCapacity: true) }
 }
 
 /// Reads little-endian fields, throwing on truncation instead of reading past the end.
