@@ -14,6 +14,9 @@ set +e
 # cooperative threads would starve each other.
 swift test -c "$config" --skip-build --no-parallel
 status=$?
+# A package that depends on Engram through a versioned file:// URL builds (SwiftPM refuses
+# unsafe build flags there).
+Tools/check-consumer.sh || status=1
 set -e
 echo "engram tests: $(( $(date +%s) - start )) s (build + run, $config)" >&2
 exit "$status"
