@@ -304,27 +304,32 @@ struct CompiledFilter {
 extension Catalog {
     /// Appends the columns to an index snapshot, so that an open can load them instead of
     /// decoding every record: liveness, times, importance, expiry, namespace, tags, ids, meta
-    /// (as JSON text), the namespace and tag tables, and the time order.
+    /// (as JSON text), the namespace and tag tables, and the time order. Column by column,
+    /// so that reading them back is mostly bulk copies.
     func writeColumns(to w: inout ByteWriter) {
         let n = labelCount
         w.u64(UInt64(n))
         w.raw(liveBits.prefix((n + 7) / 8))
+        for column in [times, accessed, createdAt, endOfLife] { column.prefix(n).withUnsafeBytes { w.raw($0) } }
+        importance.prefix(n).withUnsafeBytes { w.raw($0) }
+        namespaces.prefix(n).withUnsafeBytes { w.raw($0) }
+        var tagOffsets: [UInt32] = [0], tagValues: [Int32] = []
         for l in 0..<n {
-            w.f64(times[l]); w.f64(accessed[l]); w.f64(createdAt[l]); w.f64(endOfLife[l])
-            w.f32(importance[l])
-            w.u32(UInt32(bitPattern: namespaces[l]))
-            w.u32(UInt32(tags[l].count))
-            tags[l].forEach { w.u32(UInt32(bitPattern: $0)) }
-            if let id = ids[l] { w.string(id) } else { w.u32(UInt32.max) }
-            w.string(meta[l].isEmpty ? "" : RecordCodec.encodeMeta(meta[l]))
+            tagValues.append(contentsOf: tags[l])
+            tagOffsets.append(UInt32(tagValues.count))
         }
+        tagOffsets.withUnsafeBytes { w.raw($0) }
+        w.u64(UInt64(tagValues.count))
+        tagValues.withUnsafeBytes { w.raw($0) }
+        for l in 0..<n { w.string(ids[l] ?? "") }
+        for l in 0..<n { w.string(meta[l].isEmpty ? "" : RecordCodec.encodeMeta(meta[l])) }
         w.u32(UInt32(namespaceNames.count))
         namespaceNames.forEach { w.string($0) }
         let tagNames = tagIds.sorted { $0.value < $1.value }.map(\.key)
         w.u32(UInt32(tagNames.count))
         tagNames.forEach { w.string($0) }
         w.u64(UInt64(timeOrder.count))
-        timeOrder.forEach { w.u64(UInt64(bitPattern: $0)) }
+        timeOrder.withUnsafeBytes { w.raw($0) }
     }
 
     /// Reads the columns written by `writeColumns` (the codes come separately).
@@ -335,20 +340,36 @@ extension Catalog {
         guard n <= 1 << 40 else { throw EngramError.corrupt("bad label count") }
         c.reserveLabels(n)
         let bits = try r.raw((n + 7) / 8)
-        c.liveBits.withUnsafeMutableBufferPointer { dst in
-            for i in 0..<bits.count { dst[i] = bits[i] }
+        c.liveBits.withUnsafeMutableBytes { $0.copyMemory(from: bits) }
+        func bulk<T>(_ column: inout [T]) throws {
+            let raw = try r.raw(n * MemoryLayout<T>.stride)
+            column.withUnsafeMutableBytes { $0.copyMemory(from: raw) }
+        }
+        try bulk(&c.times)
+        try bulk(&c.accessed)
+        try bulk(&c.createdAt)
+        try bulk(&c.endOfLife)
+        try bulk(&c.importance)
+        try bulk(&c.namespaces)
+        let tagOffsets = try r.raw((n + 1) * 4)
+        let tagCount = Int(try r.u64())
+        guard tagCount <= 1 << 40 else { throw EngramError.corrupt("bad tag count") }
+        let tagValues = try r.raw(tagCount * 4)
+        for l in 0..<n {
+            let from = Int(tagOffsets.loadUnaligned(fromByteOffset: l * 4, as: UInt32.self))
+            let to = Int(tagOffsets.loadUnaligned(fromByteOffset: (l + 1) * 4, as: UInt32.self))
+            guard from <= to, to <= tagCount else { throw EngramError.corrupt("bad tag offsets") }
+            if to > from { c.tags[l] = (from..<to).map { tagValues.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self) } }
         }
         for l in 0..<n {
-            c.times[l] = try r.f64(); c.accessed[l] = try r.f64(); c.createdAt[l] = try r.f64(); c.endOfLife[l] = try r.f64()
-            c.importance[l] = try r.f32()
-            c.namespaces[l] = Int32(bitPattern: try r.u32())
-            let tagCount = Int(try r.u32())
-            guard tagCount <= 1 << 16 else { throw EngramError.corrupt("bad tag count") }
-            c.tags[l] = try (0..<tagCount).map { _ in Int32(bitPattern: try r.u32()) }
-            if let id = try r.optionalString() { c.ids[l] = id }
+            let id = try r.string()
+            if c.isLive(Int64(l)) { c.ids[l] = id }
+        }
+        for l in 0..<n {
             let meta = try r.string()
-            if !meta.isEmpty { c.meta[l] = try RecordCodec.decodeMeta(meta) }
-            guard c.isLive(Int64(l)) else { continue }
+            if !meta.isEmpty && c.isLive(Int64(l)) { c.meta[l] = try RecordCodec.decodeMeta(meta) }
+        }
+        for l in 0..<n where c.isLive(Int64(l)) {
             c.liveCount += 1
             c.maxImportance = max(c.maxImportance, c.importance[l])
             if c.endOfLife[l].isFinite { c.expiringCount += 1 }

@@ -482,6 +482,7 @@ public final class MemoryStore: @unchecked Sendable {
                 publishLocked()
             }
             if !readOnly && writeFailure == nil && snapshotDueAtClose { try saveSnapshotLocked() }
+            if !readOnly && writeFailure == nil { try db?.flush() }
         }
     }
 

@@ -19,7 +19,7 @@ enum IndexSnapshot {
     static let suffix = ".idx"
     static let graphSuffix = ".hnsw"
     static let magic = Array("ENGRAMIX".utf8)
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
 
     struct Loaded {
         var index: VectorIndex

@@ -180,27 +180,18 @@ final class RocksDB: @unchecked Sendable {
         try check(err)
     }
 
-    /// Flushes memtables to SST files (used before snapshots of derived data and on close).
+    /// Flushes every column family's memtable to SST files, so that the next open has no
+    /// write-ahead log to replay (done on close: it costs at most one memtable).
     func flush() throws {
         guard !readOnly else { return }
         let options = rocksdb_flushoptions_create()
         defer { rocksdb_flushoptions_destroy(options) }
         rocksdb_flushoptions_set_wait(options, 1)
-        var err: UnsafeMutablePointer<CChar>?
-        rocksdb_flush(db, options, &err)
-        try check(err)
-    }
-
-    /// Approximate on-disk size of all SST files, in bytes.
-    func liveDataSize() -> Int64 {
-        var total: Int64 = 0
         for handle in families.values {
-            if let value = rocksdb_property_value_cf(db, handle, "rocksdb.total-sst-files-size") {
-                total += Int64(String(cString: value)) ?? 0
-                rocksdb_free(value)
-            }
+            var err: UnsafeMutablePointer<CChar>?
+            rocksdb_flush_cf(db, options, handle, &err)
+            try check(err)
         }
-        return total
     }
 
     fileprivate func familyHandle(_ name: String) -> OpaquePointer { family(name) }
