@@ -216,7 +216,10 @@ var database: EngramDatabase?
         w.u64(UInt64(try requireDatabase().count()))
         return w.bytes
     case UInt8(ascii: "F"):
-        _ = try requireDatabase()  // every write is durable when acknowledged
+        // Every write is durable when acknowledged; what is left is the background index work
+        // the writes started (rebuilds, snapshots). Waiting for it here counts it in the
+        // insert phase instead of letting it run under the first queries.
+        try requireDatabase().waitForBackgroundWork()
         return []
     case UInt8(ascii: "S"):
         return try json(try requireDatabase().stats())

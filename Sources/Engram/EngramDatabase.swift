@@ -91,9 +91,15 @@ public final class EngramDatabase: Sendable {
         return URL(fileURLWithPath: (path as NSString).expandingTildeInPath).standardizedFileURL
     }
 
-    /// Releases the database (saving an index snapshot only when replaying the changes on
-    /// the next open would cost more). Later calls fail with `closed`.
+    /// Releases the database (finishing background index work, and saving an index snapshot
+    /// only when replaying the changes on the next open would cost more). Later calls fail
+    /// with `closed`.
     public func close() throws { try store.close() }
+
+    /// Waits until the index rebuilds and snapshots that writes have started are done.
+    /// Queries never need to (they are answered, exactly, from the index on hand); tools that
+    /// measure or hand the database on do.
+    public func waitForBackgroundWork() { store.waitForBackgroundWork() }
 
     // MARK: Embedding
 

@@ -462,6 +462,9 @@ public final class MemoryStore: @unchecked Sendable {
         return pending >= UInt64(Self.closeSnapshotMinimum) && pending >= UInt64(catalog.liveCount / 32)
     }
 
+    /// Memtable bytes from which closing flushes RocksDB (below, the next open replays them).
+    static let closeFlushMinimum = 1 << 20
+
     /// Fewest pending changes for which closing writes an index snapshot.
     static let closeSnapshotMinimum = 1000
 
@@ -482,7 +485,8 @@ public final class MemoryStore: @unchecked Sendable {
                 publishLocked()
             }
             if !readOnly && writeFailure == nil && snapshotDueAtClose { try saveSnapshotLocked() }
-            if !readOnly && writeFailure == nil { try db?.flush() }
+            // A large log would slow the next open down; a few writes' worth is not worth a flush.
+            if !readOnly && writeFailure == nil, let db, db.memtableBytes >= Self.closeFlushMinimum { try db.flush() }
         }
     }
 

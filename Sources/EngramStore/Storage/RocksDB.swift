@@ -180,8 +180,18 @@ final class RocksDB: @unchecked Sendable {
         try check(err)
     }
 
+    /// Bytes in the memtables of every column family (what an open would replay from the
+    /// write-ahead log).
+    var memtableBytes: Int {
+        families.values.reduce(0) { total, handle in
+            guard let value = rocksdb_property_value_cf(db, handle, "rocksdb.cur-size-all-mem-tables") else { return total }
+            defer { rocksdb_free(value) }
+            return total + (Int(String(cString: value)) ?? 0)
+        }
+    }
+
     /// Flushes every column family's memtable to SST files, so that the next open has no
-    /// write-ahead log to replay (done on close: it costs at most one memtable).
+    /// write-ahead log to replay.
     func flush() throws {
         guard !readOnly else { return }
         let options = rocksdb_flushoptions_create()
