@@ -80,7 +80,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-bench-store",
-            dependencies: ["EngramStore", "CFaiss"],
+            dependencies: ["EngramBase", "EngramStore", "CFaiss"],
             path: "Benchmarks/StoreBench"
         ),
 
@@ -90,7 +90,7 @@ let package = Package(
             path: "Benchmarks/BenchDriver"
         ),
 
-        .executableTarget(name: "engram-crashtest", path: "Tools/CrashTest"),
+        .executableTarget(name: "engram-crashtest", dependencies: ["EngramBase"], path: "Tools/CrashTest"),
 
         // Tests: one target per module.
         .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase"]),

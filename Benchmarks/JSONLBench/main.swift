@@ -1,3 +1,4 @@
+import EngramBase
 // JSON Lines import parsing benchmark: generates (seeded) N records written like
 // `engram export` writes them (384-dim vectors as %.8g floats, ids, ISO 8601 times, tags, a
 // small meta object), then times reading and decoding the whole file into memories
@@ -39,21 +40,6 @@ struct Options {
     }
 }
 
-struct Rng: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func gaussian() -> Double {
-        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
-}
-
 // MARK: - Generating the file
 
 /// Appends `values` formatted as C's printf formats `%.8g`, separated by commas (one
@@ -70,7 +56,7 @@ func isoTime(_ seconds: Double, _ formatter: ISO8601DateFormatter) -> String {
 }
 
 func generate(_ options: Options, to path: String) throws -> Int {
-    var rng = Rng(state: options.seed)
+    var rng = SeededRandom(seed: options.seed)
     let words = ["apple", "river", "meeting", "invoice", "kernel", "garden", "deploy", "budget", "coffee", "signal"]
     let tagPool = ["work", "home", "urgent", "later", "idea", "bug", "travel", "music"]
     guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {

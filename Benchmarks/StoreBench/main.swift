@@ -1,3 +1,4 @@
+import EngramBase
 // Store benchmark: import rate, query latency and throughput, recall against exact search
 // computed in the same run, filtered and time-decayed recall (next to the recall of the usual
 // over-fetch-then-re-rank baseline), reopen time, peak RSS and disk size, for each index
@@ -48,21 +49,6 @@ struct Options {
     }
 }
 
-struct Rng: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func gaussian() -> Float {
-        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
-    }
-}
-
 func unit(_ v: [Float]) -> [Float] {
     let n = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
     return v.map { $0 / n }
@@ -74,16 +60,16 @@ let day = 86_400.0
 /// Clustered unit vectors over a year: `clusters` random centres, each point the centre plus
 /// Gaussian noise of `spread` per dimension; tag "t<i>" on ~1/10 each, "rare" on ~1%.
 func dataset(_ o: Options, count: Int) -> (memories: [NewMemory], vectors: [Float], queries: [[Float]]) {
-    var rng = Rng(state: o.seed)
+    var rng = SeededRandom(seed: o.seed)
     let clusters = o.clusters
-    let centres = (0..<clusters).map { _ in unit((0..<o.dimension).map { _ in rng.gaussian() }) }
+    let centres = (0..<clusters).map { _ in unit((0..<o.dimension).map { _ in Float(rng.gaussian()) }) }
     var memories: [NewMemory] = []
     var flat: [Float] = []
     memories.reserveCapacity(count)
     flat.reserveCapacity(count * o.dimension)
     for i in 0..<count {
         let c = centres[Int(rng.next() % UInt64(clusters))]
-        let v = unit(c.map { $0 + o.spread * rng.gaussian() })
+        let v = unit(c.map { $0 + o.spread * Float(rng.gaussian()) })
         var tags = ["t\(rng.next() % 10)"]
         if rng.next() % 100 == 0 { tags.append("rare") }
         memories.append(NewMemory(id: "doc-\(i)", namespace: i % 2 == 0 ? "a" : "b", text: "", vector: v, tags: tags,
@@ -92,7 +78,7 @@ func dataset(_ o: Options, count: Int) -> (memories: [NewMemory], vectors: [Floa
         flat.append(contentsOf: v)
     }
     let queries = (0..<o.queries).map { _ in
-        unit(centres[Int(rng.next() % UInt64(clusters))].map { $0 + o.spread * rng.gaussian() })
+        unit(centres[Int(rng.next() % UInt64(clusters))].map { $0 + o.spread * Float(rng.gaussian()) })
     }
     return (memories, flat, queries)
 }
@@ -207,9 +193,9 @@ func concurrencyPhase(_ store: MemoryStore, _ queries: [[Float]], dimension: Int
     let quietP99 = percentile(one.latencies, 0.99) * 1000
 
     // A writer upserts batches of 100 while one thread queries.
-    var rng = Rng(state: 7)
+    var rng = SeededRandom(seed: 7)
     let extra = (0..<20_000).map { i in
-        NewMemory(id: "extra-\(i)", vector: unit((0..<dimension).map { _ in rng.gaussian() }), time: now)
+        NewMemory(id: "extra-\(i)", vector: unit((0..<dimension).map { _ in Float(rng.gaussian()) }), time: now)
     }
     let stop = ManagedAtomicFlag()
     let writes = Shared()

@@ -87,17 +87,7 @@ extension MemoryStore {
     private func swapInLocked(_ built: inout VectorIndex.Built, builtFrom capacity: Int) throws {
         let newer = (capacity..<catalog.labelCount).map(Int64.init).filter { catalog.isLive($0) }
         built.codes.reserve(catalog.labelCount)
-        let d = settings.dimension
-        for start in stride(from: 0, to: newer.count, by: VectorIndex.buildChunk) {
-            let part = newer[start..<min(start + VectorIndex.buildChunk, newer.count)]
-            let rows = try vectorSource.rows(part)
-            try rows.withUnsafeBufferPointer { buffer in
-                for (i, label) in part.enumerated() {
-                    built.codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
-                }
-                try built.index.add(labels: Array(part), vectors: buffer)
-            }
-        }
+        try built.index.add(newer, from: vectorSource, encodingInto: &built.codes)
         let died = (0..<capacity).reduce(0) { $0 + (catalog.isLive(Int64($1)) ? 0 : 1) } - (capacity - built.liveAtBuild)
         built.index.remove(count: died)
         catalog.codes = built.codes

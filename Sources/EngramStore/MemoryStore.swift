@@ -394,17 +394,7 @@ public final class MemoryStore: @unchecked Sendable {
         let live = inserted.filter { catalog.isLive($0) }.sorted()
         catalog.indexInserted(live)
         index.remove(count: removedFromIndex)
-        let d = catalog.dimension
-        for start in stride(from: 0, to: live.count, by: VectorIndex.buildChunk) {
-            let part = live[start..<min(start + VectorIndex.buildChunk, live.count)]
-            let rows = try vectors.rows(part)
-            try rows.withUnsafeBufferPointer { buffer in
-                for (i, label) in part.enumerated() {
-                    catalog.codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
-                }
-                try index.add(labels: Array(part), vectors: buffer)
-            }
-        }
+        try index.add(live, from: vectors, encodingInto: &catalog.codes)
         return count
     }
 

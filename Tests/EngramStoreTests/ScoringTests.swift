@@ -1,3 +1,4 @@
+import EngramBase
 import EngramStore
 import Foundation
 import Testing
@@ -7,8 +8,8 @@ struct ScoringTests {
     static let memories = makeMemories(count: 3000, dimension: 32)
 
     static func queries(_ n: Int, seed: UInt64) -> [[Float]] {
-        var rng = SeededRandom(seed)
-        return (0..<n).map { i in memories[(i * 37) % memories.count].vector.map { $0 + 0.5 * rng.gaussian() } }
+        var rng = SeededRandom(seed: seed)
+        return (0..<n).map { i in memories[(i * 37) % memories.count].vector.map { $0 + 0.5 * Float(rng.gaussian()) } }
     }
 
     static let weightSets: [(Double, Double, Double, Double)] = [

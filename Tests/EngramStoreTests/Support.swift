@@ -1,3 +1,4 @@
+import EngramBase
 import EngramStore
 import Foundation
 
@@ -9,34 +10,17 @@ func withTempDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     return try body(dir.appendingPathComponent("db"))
 }
 
-/// Deterministic generator (SplitMix64) so failures reproduce.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func gaussian() -> Float {
-        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
-    }
-}
-
 let day = 86_400.0
 let baseNow = 1_750_000_000.0
 
 /// Clustered random memories spread over a year, with namespaces, tags, meta, importance.
 func makeMemories(count: Int, dimension: Int, clusters: Int = 20, seed: UInt64 = 1) -> [NewMemory] {
-    var rng = SeededRandom(seed)
-    let centres = (0..<clusters).map { _ in (0..<dimension).map { _ in rng.gaussian() } }
+    var rng = SeededRandom(seed: seed)
+    let centres = (0..<clusters).map { _ in (0..<dimension).map { _ in Float(rng.gaussian()) } }
     let tagPool = ["red", "green", "blue", "work", "home"]
     return (0..<count).map { i in
         let c = centres[i % clusters]
-        let v = c.map { $0 + 0.35 * rng.gaussian() }
+        let v = c.map { $0 + 0.35 * Float(rng.gaussian()) }
         let tags = tagPool.filter { _ in Double.random(in: 0..<1, using: &rng) < 0.3 }
         return NewMemory(id: "m\(i)", namespace: i % 3 == 0 ? "alpha" : "beta", text: "memory \(i)", vector: v,
                          tags: tags, meta: ["group": .number(Double(i % 7)), "kind": .string(i % 2 == 0 ? "even" : "odd")],

@@ -68,7 +68,7 @@ struct HostileInputTests {
     @Test("20,000 random mutations of a valid record: each decodes or fails as a malformed record (seeded)")
     func mutations() {
         let seed = testSeed("HostileInputTests")
-        var rng = SplitMix(state: seed)
+        var rng = SeededRandom(seed: seed)
         let valid = Array((#"{"id":"a1","namespace":"n","text":"caf\u00e9 é","vector":[1,-2.5e-3,3],"tags":["x","y"],"#
             + #""meta":{"k":[1,{"z":null}],"b":true},"time":"2024-05-01T12:00:00.5+02:00","importance":0.5,"expiresAt":17e8}"#).utf8)
         let alphabet = Array(#"{}[]:,"\\0123456789.eE+-tfnul aZ"#.utf8) + [0x00, 0x0A, 0x80, 0xC3, 0xFF]

@@ -39,7 +39,7 @@ struct LineReaderTests {
     @Test("any chunk size gives the same lines (random contents, seeded)")
     func chunkBoundaries() throws {
         let seed = testSeed("LineReaderTests")
-        var rng = SplitMix(state: seed)
+        var rng = SeededRandom(seed: seed)
         try withTempDir { dir in
             for trial in 0..<40 {
                 let count = Int.random(in: 0...60, using: &rng)

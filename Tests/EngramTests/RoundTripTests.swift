@@ -1,10 +1,11 @@
+import EngramBase
 import Engram
 import Foundation
 import Testing
 
 /// Generates random records and what they must decode to.
 private struct RecordGenerator {
-    var rng: SplitMix
+    var rng: SeededRandom
 
     mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &rng) < p }
 
@@ -106,7 +107,7 @@ struct RoundTripTests {
     @Test("5,000 random records serialised by JSONSerialization decode exactly (seeded)")
     func roundTrip() throws {
         let seed = testSeed("RoundTripTests")
-        var generator = RecordGenerator(rng: SplitMix(state: seed))
+        var generator = RecordGenerator(rng: SeededRandom(seed: seed))
         var decoder = JSONLRecordDecoder(defaultNamespace: "fallback")
         for _ in 0..<5000 {
             let (json, expected) = generator.record(defaultNamespace: "fallback")

@@ -2,18 +2,6 @@ import Engram
 import EngramBase
 import Foundation
 
-/// A small seeded generator (SplitMix64), so that a failing random test can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A random seed for a randomised test, or `$ENGRAM_TEST_SEED` to replay one; printed.
 func testSeed(_ test: String) -> UInt64 {
     let seed = ProcessInfo.processInfo.environment["ENGRAM_TEST_SEED"].flatMap { UInt64($0) } ?? .random(in: 0...UInt64.max)

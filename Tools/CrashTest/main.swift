@@ -9,6 +9,7 @@
 // and exits 1 if L or M is not zero, or if a trial did not kill an import in flight.
 //
 // Usage: engram-crashtest [--trials N] [--records N] [--dim D] [--seed S] [--engram PATH]
+import EngramBase
 import Foundation
 
 struct Options {
@@ -43,17 +44,6 @@ struct Options {
     }
 }
 
-struct Rng: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Runs a command to completion; returns (status, stdout).
 func run(_ path: String, _ args: [String]) throws -> (Int32, Data) {
     let p = Process()
@@ -74,7 +64,7 @@ guard FileManager.default.isExecutableFile(atPath: o.engram) else {
     exit(2)
 }
 print("engram-crashtest: seed \(o.seed) (replay with --seed \(o.seed)), \(o.trials) trials of \(o.records) records")
-var rng = Rng(state: o.seed)
+var rng = SeededRandom(seed: o.seed)
 let work = FileManager.default.temporaryDirectory.appendingPathComponent("engram-crash-\(o.seed)-\(getpid())")
 try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
 

@@ -52,14 +52,14 @@ public struct GLMSamplingParameters: Sendable, Equatable {
 /// always survives top-p and min-p.
 public struct GLMSampler: Sendable {
     public let parameters: GLMSamplingParameters
-    private var rng: SplitMix64
+    private var rng: SeededRandom
 
     /// - Throws: `EngramError` `.invalidArgument` (`invalidSampling`) for parameters out of
     ///   range (`GLMSamplingParameters.validate()`).
     public init(_ parameters: GLMSamplingParameters) throws {
         try parameters.validate()
         self.parameters = parameters
-        rng = SplitMix64(seed: parameters.seed ?? UInt64.random(in: 0...UInt64.max))
+        rng = SeededRandom(seed: parameters.seed ?? UInt64.random(in: 0...UInt64.max))
     }
 
     /// The next token given `logits` (one per vocabulary entry) and the tokens so far (ids
@@ -140,15 +140,3 @@ public struct GLMSampler: Sendable {
     }
 }
 
-/// A small, fast, seedable random generator.
-struct SplitMix64: Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

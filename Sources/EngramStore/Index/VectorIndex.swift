@@ -138,20 +138,27 @@ struct VectorIndex: @unchecked Sendable {
             }
         }
         var index = VectorIndex(structure: structure, settings: settings)
-        for chunkStart in Swift.stride(from: 0, to: labels.count, by: buildChunk) {
-            let part = labels[chunkStart..<min(chunkStart + buildChunk, labels.count)]
-            let rows = try vectors.rows(part)
-            try rows.withUnsafeBufferPointer { buffer in
-                for (i, label) in part.enumerated() {
-                    codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
-                }
-                try index.add(labels: Array(part), vectors: buffer)
-            }
-        }
+        try index.add(labels, from: vectors, encodingInto: &codes)
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
         logger.info("built the \(kind.rawValue) index\(nlist > 0 ? " (\(nlist) lists)" : "") over \(labels.count) memories in \(Int(ms)) ms")
         return Built(index: index, codes: codes, trainedOn: labels.count >= quantizerRetrainMinimum ? labels.count : 0,
                      liveAtBuild: labels.count)
+    }
+
+    /// Adds `labels` (ascending), reading their vectors from `source` in chunks and encoding
+    /// each into `codes` on the way.
+    mutating func add(_ labels: [Int64], from source: VectorSource, encodingInto codes: inout Codes) throws {
+        let d = codes.dimension
+        for start in stride(from: 0, to: labels.count, by: Self.buildChunk) {
+            let part = labels[start..<min(start + Self.buildChunk, labels.count)]
+            let rows = try source.rows(part)
+            try rows.withUnsafeBufferPointer { buffer in
+                for (i, label) in part.enumerated() {
+                    codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
+                }
+                try add(labels: Array(part), vectors: buffer)
+            }
+        }
     }
 
     /// Adds `labels` with their full vectors (row-major).
