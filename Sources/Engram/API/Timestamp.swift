@@ -20,13 +20,10 @@ public struct Timestamp: Codable, Sendable, Hashable, Comparable, CustomStringCo
             self.seconds = seconds
             return
         }
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
-            let f = ISO8601DateFormatter()
-            f.formatOptions = options
-            if let date = f.date(from: t) {
-                seconds = date.timeIntervalSince1970
-                return
-            }
+        // The same strict parser as the import's (one definition of a valid time).
+        if let seconds = ISO8601Timestamp.epochSeconds(t) {
+            self.seconds = seconds
+            return
         }
         throw EngramError.invalidArgument("\(field): '\(text)' is not a time; use ISO 8601 with a zone (2024-05-01T12:00:00Z) or epoch seconds")
     }
