@@ -90,7 +90,7 @@ let package = Package(
             path: "Benchmarks/BenchDriver"
         ),
 
-        .executableTarget(name: "engram-crashtest", dependencies: ["EngramBase"], path: "Tools/CrashTest"),
+        .executableTarget(name: "engram-crashtest", dependencies: ["EngramBase", "EngramStore"], path: "Tools/CrashTest"),
 
         // Tests: one target per module.
         .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase"]),

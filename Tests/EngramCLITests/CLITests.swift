@@ -171,6 +171,13 @@ struct CLITests {
         }
     }
 
+    @Test("SIGKILL during transactions over several column families leaves each whole or absent (3 trials)")
+    func atomicCrash() throws {
+        let result = try CLI.run(["--atomic", "--trials", "3", "--records", "2000"], binary: "engram-crashtest")
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(result.stdout.contains("atomic trials: 3, failed: 0"), "\(result.stdout)")
+    }
+
     @Test("SIGKILL during import loses nothing acknowledged (3 trials)")
     func crash() throws {
         let result = try CLI.run(["--trials", "3", "--records", "30000"], binary: "engram-crashtest")

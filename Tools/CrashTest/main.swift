@@ -8,7 +8,11 @@
 //   lost acknowledged: L, mismatches: M, trials: N
 // and exits 1 if L or M is not zero, or if a trial did not kill an import in flight.
 //
-// Usage: engram-crashtest [--trials N] [--records N] [--dim D] [--seed S] [--engram PATH]
+// With --atomic, each trial instead kills a process that commits transactions writing a memory
+// and keys in two other column families (see Atomic.swift), and checks that every
+// transaction is there whole or not at all.
+//
+// Usage: engram-crashtest [--atomic] [--trials N] [--records N] [--dim D] [--seed S] [--engram PATH]
 import EngramBase
 import Foundation
 
@@ -19,6 +23,9 @@ struct Options {
     var seed: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000) & 0xFFFF_FFFF
     var engram: String = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         .deletingLastPathComponent().appendingPathComponent("engram").path
+    var atomic = false
+    /// Set in the child of an atomic trial: the database to write.
+    var atomicWriter: String?
 
     init() {
         let args = CommandLine.arguments
@@ -31,8 +38,10 @@ struct Options {
             case "--dim": dimension = Int(value) ?? dimension
             case "--seed": seed = UInt64(value) ?? seed
             case "--engram": engram = value
+            case "--atomic": atomic = true; i -= 1
+            case "--atomic-writer": atomicWriter = value
             default:
-                print("usage: engram-crashtest [--trials N] [--records N] [--dim D] [--seed S] [--engram PATH]")
+                print("usage: engram-crashtest [--atomic] [--trials N] [--records N] [--dim D] [--seed S] [--engram PATH]")
                 exit(args[i] == "--help" || args[i] == "-h" ? 0 : 2)
             }
             i += 2
@@ -59,7 +68,8 @@ func run(_ path: String, _ args: [String]) throws -> (Int32, Data) {
 }
 
 let o = Options()
-guard FileManager.default.isExecutableFile(atPath: o.engram) else {
+if let path = o.atomicWriter { AtomicCrash.writer(path, count: o.records) }
+guard o.atomic || FileManager.default.isExecutableFile(atPath: o.engram) else {
     print("engram-crashtest: no engram binary at \(o.engram) (build it, or pass --engram PATH)")
     exit(2)
 }
@@ -72,6 +82,21 @@ try FileManager.default.createDirectory(at: work, withIntermediateDirectories: t
 func finish(_ status: Int32) -> Never {
     try? FileManager.default.removeItem(at: work)
     exit(status)
+}
+
+if o.atomic {
+    let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+    var failures = 0
+    for trial in 1...o.trials {
+        let killAfter = 1 + Int(rng.next() % UInt64(max(1, o.records * 3 / 4)))
+        let dir = work.appendingPathComponent("atomic\(trial)")
+        let (acked, problems) = try AtomicCrash.trial(engramCrashtest: me, directory: dir, killAfter: killAfter, total: o.records)
+        print("atomic trial \(trial): killed after \(acked) acknowledged transactions: \(problems.isEmpty ? "all whole or absent" : problems.prefix(3).joined(separator: "; "))")
+        if !problems.isEmpty { failures += 1 }
+        try? FileManager.default.removeItem(at: dir)
+    }
+    print("atomic trials: \(o.trials), failed: \(failures)")
+    finish(failures == 0 ? 0 : 1)
 }
 
 // The input: record i has id "r<i>", text "text <i>", and a vector derived from i.
