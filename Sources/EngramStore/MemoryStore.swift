@@ -235,8 +235,11 @@ public final class MemoryStore: @unchecked Sendable {
             if !readOnly && format < Self.formatVersion {
                 try Self.moveInlineVectors(inlineLabels, from: scanned.inline, to: vectorFile!)
             }
-            if scanned.catalog.liveCount > 0 || !IndexSnapshot.snapshots(in: indexDir).isEmpty || IndexSnapshot.hasOtherFiles(in: indexDir) {
-                logger.notice("index snapshot missing or unusable: rebuilding it from \(scanned.catalog.liveCount) memories")
+            if !IndexSnapshot.snapshots(in: indexDir).isEmpty || IndexSnapshot.hasOtherFiles(in: indexDir) {
+                logger.notice("index snapshot unusable: rebuilding the index from \(scanned.catalog.liveCount) memories")
+            } else if scanned.catalog.liveCount > 0 {
+                // Small databases are closed without a snapshot; building theirs is cheap.
+                logger.info("no index snapshot: building the index from \(scanned.catalog.liveCount) memories")
             }
             let built = try VectorIndex.build(settings: settings, labels: scanned.catalog.liveLabels(), labelCapacity: Int(nextLabel),
                                               vectors: source, logger: logger)
