@@ -77,9 +77,21 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
     zip(a, b).map { abs($0 - $1) }.max() ?? 0
 }
 
-/// A fresh empty temporary directory.
+/// The folder that holds every temporary directory of this test process; removed when the
+/// process exits.
+private let testRoot: URL = {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("engram-embed-tests-\(getpid())")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    atexit {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("engram-embed-tests-\(getpid())")
+        try? FileManager.default.removeItem(at: url)
+    }
+    return url
+}()
+
+/// A fresh empty temporary directory (under `testRoot`, so nothing is left behind).
 func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("engram-embed-tests-\(UUID().uuidString)")
+    let url = testRoot.appendingPathComponent(UUID().uuidString)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
