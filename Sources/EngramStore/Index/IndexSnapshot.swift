@@ -35,7 +35,13 @@ enum IndexSnapshot {
     static func save(_ index: VectorIndex, catalog: Catalog, trainedOn: Int, seq: UInt64, in directory: URL) throws {
         let codes = catalog.codes
         let fm = FileManager.default
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        // Not with intermediate directories: a database directory removed under a store that
+        // is still closing must not come back.
+        if !fm.fileExists(atPath: directory.path) {
+            do { try fm.createDirectory(at: directory, withIntermediateDirectories: false) } catch {
+                throw EngramError.storage("cannot create \(directory.path): \(error.localizedDescription)")
+            }
+        }
         for leftover in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where leftover.hasPrefix(".") && leftover.hasSuffix(".tmp") {
             try? fm.removeItem(at: directory.appendingPathComponent(leftover))
         }
