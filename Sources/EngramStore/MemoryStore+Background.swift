@@ -13,6 +13,12 @@ extension MemoryStore {
     func scheduleSnapshotLocked() {
         guard !readOnly, !closing, !snapshotRunning, writeFailure == nil,
               changeSeq - snapshotSeq >= UInt64(settings.snapshotEvery) else { return }
+        if case .hnsw = index.structure {
+            // The HNSW graph is shared, not copied on write: a copy taken now would go on
+            // receiving adds while it is written. Its snapshot is written here, under the lock.
+            do { try saveSnapshotLocked() } catch { logger.error("index snapshot failed (\(error)); the change log keeps every change") }
+            return
+        }
         snapshotRunning = true
         let index = self.index, catalog = self.catalog, seq = changeSeq, trainedOn = quantizerTrainedOn
         maintenance.async { [self] in
