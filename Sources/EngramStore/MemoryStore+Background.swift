@@ -35,9 +35,23 @@ extension MemoryStore {
         }
     }
 
-    /// Lowers the calling thread's scheduling priority (Linux threads have their own nice
-    /// value), so that query threads win the CPU when a build competes with them.
-    static func lowerThreadPriority() { _ = cfaiss_set_thread_nice(backgroundNice) }
+    /// Runs `body` on a thread of its own and waits for it; with `niced`, that thread's
+    /// scheduling priority is lowered first (Linux threads have their own nice value), so that
+    /// query threads win the CPU when the work competes with them. A thread of its own, so
+    /// that no pooled thread keeps the lowered priority afterwards.
+    static func onOwnThread<T: Sendable>(niced: Bool, _ body: @escaping @Sendable () throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = ThreadResult<T>()
+        let thread = Thread {
+            if niced { _ = cfaiss_set_thread_nice(backgroundNice) }
+            result.set(Result { try body() })
+            done.signal()
+        }
+        thread.name = "engram-build"
+        thread.start()
+        done.wait()
+        return try result.get()
+    }
 
     /// The nice value of background builds.
     static let backgroundNice: Int32 = 10
@@ -67,14 +81,16 @@ extension MemoryStore {
         rebuildRunning = true
         let labels = catalog.liveLabels(), capacity = catalog.labelCount, source = vectorSource
         let settings = self.settings, logger = self.logger
+        let threads = backgroundThreads
         maintenance.async { [self] in
-            // Background builds leave a core to the queries, and yield the CPU to them when
-            // there is another core (on a single core they must still make progress).
-            FaissIndex.setThreads(backgroundThreads)
-            if settings.effectiveThreads > 1 { Self.lowerThreadPriority() }
             do {
-                var built = try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
-                                                  vectors: source, logger: logger)
+                // Background builds leave a core to the queries, and yield the CPU to them
+                // when there is another core (on a single core they must still make progress).
+                var built = try Self.onOwnThread(niced: settings.effectiveThreads > 1) {
+                    FaissIndex.setThreads(threads)
+                    return try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
+                                                 vectors: source, logger: logger)
+                }
                 try locked {
                     defer { rebuildRunning = false }
                     try swapInLocked(&built, builtFrom: capacity)
@@ -113,6 +129,17 @@ extension MemoryStore {
         }
         waitForBackgroundWork()
         if let failure = locked({ writeFailure }) { throw failure }
+    }
+}
+
+/// The result of work done on another thread.
+final class ThreadResult<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<T, Error>?
+    func set(_ result: Result<T, Error>) { lock.withLock { value = result } }
+    func get() throws -> T {
+        guard let value = lock.withLock({ value }) else { throw EngramError(.internal, "the build thread returned nothing") }
+        return try value.get()
     }
 }
 

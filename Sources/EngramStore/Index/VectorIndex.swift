@@ -98,7 +98,7 @@ struct VectorIndex: @unchecked Sendable {
 
     /// What a build produces: the structure, and the codes of every live memory under a
     /// quantizer trained on them.
-    struct Built {
+    struct Built: Sendable {
         var index: VectorIndex
         var codes: Codes
         var trainedOn: Int
