@@ -140,6 +140,38 @@ struct LifecycleTests {
         }
     }
 
+    @Test("a snapshot with one byte changed fails its checksum and is rebuilt, never trusted")
+    func snapshotChecksum() throws {
+        try withTempDirectory { dir in
+            let memories = makeMemories(count: 800, dimension: 32, seed: 3)
+            var store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
+            try store.upsert(memories)
+            try store.compact()
+            let q = MemoryQuery(vector: memories[5].vector, k: 10)
+            let expected = try store.query(q).results.map(\.id)
+            try store.close()
+            let indexDir = dir.appendingPathComponent("index")
+            let name = try #require(try FileManager.default.contentsOfDirectory(atPath: indexDir.path).first { $0.hasSuffix(".idx") })
+            let file = try FileHandle(forUpdating: indexDir.appendingPathComponent(name))
+            // A byte in the middle of the codes: the layout still parses, only the checksum can tell.
+            let size = try file.seekToEnd()
+            try file.seek(toOffset: size / 2)
+            let byte = try #require(try file.read(upToCount: 1)).first ?? 0
+            try file.seek(toOffset: size / 2)
+            try file.write(contentsOf: Data([byte ^ 0xFF]))
+            try file.close()
+            let damaged = try Data(contentsOf: indexDir.appendingPathComponent(name))
+            store = try MemoryStore.open(at: dir)
+            // Rebuilt from the records and vectors: a new snapshot replaced the damaged one.
+            let names = try FileManager.default.contentsOfDirectory(atPath: indexDir.path).filter { $0.hasSuffix(".idx") }
+            #expect(names.count == 1)
+            #expect(try Data(contentsOf: indexDir.appendingPathComponent(names[0])) != damaged)
+            #expect(try store.check().ok)
+            #expect(try store.query(q).results.map(\.id) == expected)
+            try store.close()
+        }
+    }
+
     @Test("changes after the last snapshot are replayed on open")
     func replayAfterSnapshot() throws {
         try withTempDirectory { dir in

@@ -47,24 +47,12 @@ enum AtomicCrash {
         child.standardOutput = out
         child.standardError = FileHandle.nullDevice
         try child.run()
-        var acked = 0, buffer = Data()
-        let reader = out.fileHandleForReading
-        while acked < killAfter {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            while let newline = buffer.firstIndex(of: 0x0A) {
-                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-                buffer.removeSubrange(buffer.startIndex...newline)
-                if line.hasPrefix("ack "), let n = Int(line.dropFirst(4)) { acked = max(acked, n) }
-            }
-        }
+        let acks = AckReader(out)
+        acks.wait(for: killAfter)
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
-        buffer.append(reader.readDataToEndOfFile())
-        for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix("ack ") {
-            acked = max(acked, Int(line.dropFirst(4)) ?? 0)
-        }
+        acks.drain()
+        let acked = acks.highest
         var problems: [String] = []
         if child.terminationReason != .uncaughtSignal || acked == 0 || acked >= total {
             problems.append("the writer was not killed in flight (\(acked) of \(total) acknowledged)")

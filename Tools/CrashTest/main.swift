@@ -137,26 +137,14 @@ for trial in 1...o.trials {
     child.standardError = FileHandle.nullDevice
     try child.run()
     // Read acknowledgements as they come; kill after the chosen one (plus a little).
-    var acked = 0, seen = 0, buffer = Data()
-    let reader = out.fileHandleForReading
-    while seen < killAfter {
-        let chunk = reader.availableData
-        if chunk.isEmpty { break }
-        buffer.append(chunk)
-        while let newline = buffer.firstIndex(of: 0x0A) {
-            let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-            buffer.removeSubrange(buffer.startIndex...newline)
-            if line.hasPrefix("ack "), let n = Int(line.dropFirst(4)) { acked = max(acked, n); seen += 1 }
-        }
-    }
+    let acks = AckReader(out)
+    acks.wait(for: killAfter)
+    let seen = acks.count
     Thread.sleep(forTimeInterval: extraDelay)
     kill(child.processIdentifier, SIGKILL)
     child.waitUntilExit()
-    // Acknowledgements written before the kill count too.
-    buffer.append(reader.readDataToEndOfFile())
-    for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix("ack ") {
-        acked = max(acked, Int(line.dropFirst(4)) ?? 0)
-    }
+    acks.drain()
+    let acked = acks.highest
     let inFlight = child.terminationReason == .uncaughtSignal && acked > 0 && acked < o.records
     if !inFlight { notInFlight += 1 }
 
