@@ -2,6 +2,9 @@
 #include "scan.h"
 
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <algorithm>
 #include <cstring>
 #include <exception>
@@ -268,6 +271,12 @@ int cfaiss_set_thread_nice(int nice) {
 #else
     (void)nice;
     return 0;
+#endif
+}
+
+void cfaiss_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
 #endif
 }
 

@@ -32,6 +32,7 @@ extension MemoryStore {
                 locked { snapshotRunning = false }
                 logger.error("background index snapshot failed (\(error)); the change log keeps every change")
             }
+            cfaiss_release_free_memory()
         }
     }
 
@@ -100,6 +101,8 @@ extension MemoryStore {
                 locked { rebuildRunning = false }
                 logger.error("background index rebuild failed (\(error)); the current index goes on serving")
             }
+            // The sample, the build's chunks and the old codes were freed: give their pages back.
+            cfaiss_release_free_memory()
         }
     }
 

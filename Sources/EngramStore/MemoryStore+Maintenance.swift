@@ -29,10 +29,14 @@ public struct CheckReport: Sendable {
     public var duplicatesInIndex: [Int64]
     /// Records whose label or vector is inconsistent, or that disagree with the catalog.
     public var inconsistentRecords: [String]
+    /// Memories whose quantized codes in the index are not those of their vector (a damaged
+    /// snapshot: `compact` makes the codes anew).
+    public var mismatchedCodes: [String]
     /// Dead entries still in an HNSW index (filtered at search time; removed by compact).
     public var tombstones: Int
     public var ok: Bool {
         missingFromIndex.isEmpty && unknownInIndex.isEmpty && duplicatesInIndex.isEmpty && inconsistentRecords.isEmpty
+            && mismatchedCodes.isEmpty
     }
 }
 
@@ -99,7 +103,7 @@ extension MemoryStore {
             catalog.ensureIdIndex()
             let db = try requireOpen()
             var live: [Int64: String] = [:]
-            var inconsistent: [String] = []
+            var inconsistent: [String] = [], mismatchedCodes: [String] = []
             let rowsOnFile = vectorFile?.rowCapacity ?? 0
             var row = [Float](repeating: 0, count: settings.dimension)
             try db.scan(Family.records) { key, value in
@@ -109,6 +113,10 @@ extension MemoryStore {
                 if memory.vector.isEmpty, let vectorFile, label >= 0, label < rowsOnFile {
                     try row.withUnsafeMutableBufferPointer { try vectorFile.read(label, into: $0.baseAddress!) }
                     vectorOK = Self.isUnitVector(row)
+                }
+                if vectorOK, catalog.isLive(label) {
+                    let vector = memory.vector.isEmpty ? row : memory.vector
+                    if !vector.withUnsafeBufferPointer({ catalog.codes.matches(label, $0) }) { mismatchedCodes.append(memory.id) }
                 }
                 if keyId != memory.id || !vectorOK || label < 0 || label >= nextLabel
                     || live[label] != nil || catalog.idToLabel?[memory.id] != label {
@@ -137,6 +145,7 @@ extension MemoryStore {
             return CheckReport(liveInStore: live.count, searchableInIndex: seen.count - tombstones - unknown.count,
                                missingFromIndex: missing, unknownInIndex: unknown.sorted(),
                                duplicatesInIndex: duplicates.sorted(), inconsistentRecords: inconsistent,
+                               mismatchedCodes: mismatchedCodes.sorted(),
                                tombstones: tombstones)
         }
     }

@@ -12,13 +12,30 @@ extension MemoryStore {
     public func write<T>(sync: Bool? = nil, now: Double? = nil, _ body: (StoreTransaction) throws -> T) throws -> T {
         try locked {
             let db = try requireWritable()
-            catalog.ensureIdIndex()
             let tx = StoreTransaction(store: self, batch: db.makeBatch(), now: now ?? Date().timeIntervalSince1970)
             let result = try body(tx)
             try commitLocked(tx, db: db, sync: sync ?? settings.sync)
             return result
         }
     }
+
+    /// The live label of `id` (caller holds the writer lock). A few lookups read the record
+    /// from RocksDB, so that a command that writes one memory does not index every id; past
+    /// `idIndexThreshold` lookups the catalog's id index is built, and serves from then on.
+    func liveLabel(of id: String) throws -> Int64? {
+        if catalog.idToLabel == nil {
+            idLookups += 1
+            if idLookups <= max(Self.idIndexThreshold, catalog.liveCount / 16) {
+                guard let raw = try requireOpen().get(Family.records, Array(id.utf8)) else { return nil }
+                return try raw.withUnsafeBytes { try RecordCodec.decode($0).label }
+            }
+            catalog.ensureIdIndex()
+        }
+        return catalog.idToLabel?[id]
+    }
+
+    /// Id lookups that read RocksDB before the id index is built (at least; see `liveLabel`).
+    static let idIndexThreshold = 1024
 
     /// Inserts or replaces memories in one atomic write (see `StoreTransaction.upsert`).
     @discardableResult

@@ -71,6 +71,8 @@ public final class MemoryStore: @unchecked Sendable {
     /// Marks the maintenance queue, so that work running on it never waits for itself.
     static let maintenanceKey = DispatchSpecificKey<Void>()
     var snapshotRunning = false
+    /// Id lookups made without the id index (see `liveLabel(of:)`).
+    var idLookups = 0
     var rebuildRunning = false
     /// Set by `close`: no background work starts after it.
     var closing = false

@@ -39,9 +39,9 @@ public final class StoreTransaction {
     }
 
     /// The current label and creation time of `id`, counting what this transaction staged.
-    private func current(_ id: String) -> (label: Int64, createdAt: Double)? {
+    private func current(_ id: String) throws -> (label: Int64, createdAt: Double)? {
         if let entry = staged[id] { return entry }
-        guard let label = store.catalog.idToLabel?[id] else { return nil }
+        guard let label = try store.liveLabel(of: id) else { return nil }
         return (label, store.catalog.createdAt[Int(label)])
     }
 
@@ -67,7 +67,7 @@ public final class StoreTransaction {
         ids.reserveCapacity(prepared.count)
         for input in prepared {
             let id = input.id ?? MemoryStore.generateId()
-            let previous = current(id)
+            let previous = try current(id)
             if let previous { retire(id, label: previous.label) }
             let label = nextLabel
             nextLabel += 1
@@ -92,7 +92,7 @@ public final class StoreTransaction {
         var count = 0
         var seen = Set<String>()
         for id in ids where seen.insert(id).inserted {
-            guard let entry = current(id) else {
+            guard let entry = try current(id) else {
                 if ignoreMissing { continue }
                 throw EngramError.notFound(id: id)
             }

@@ -140,7 +140,24 @@ struct LifecycleTests {
         }
     }
 
-    @Test("a snapshot with one byte changed fails its checksum and is rebuilt, never trusted")
+    /// Flips the byte at `offset` (from the end when negative) of the only snapshot file;
+    /// returns the file's path.
+    private func damageSnapshot(in dir: URL, at offset: Int64) throws -> URL {
+        let indexDir = dir.appendingPathComponent("index")
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: indexDir.path).first { $0.hasSuffix(".idx") })
+        let url = indexDir.appendingPathComponent(name)
+        let file = try FileHandle(forUpdating: url)
+        let size = try file.seekToEnd()
+        let at = offset >= 0 ? UInt64(offset) : size - UInt64(-offset)
+        try file.seek(toOffset: at)
+        let byte = try #require(try file.read(upToCount: 1)).first ?? 0
+        try file.seek(toOffset: at)
+        try file.write(contentsOf: Data([byte ^ 0xFF]))
+        try file.close()
+        return url
+    }
+
+    @Test("a snapshot with one byte of its structure or columns changed fails its checksum and is rebuilt, never trusted")
     func snapshotChecksum() throws {
         try withTempDirectory { dir in
             let memories = makeMemories(count: 800, dimension: 32, seed: 3)
@@ -150,24 +167,39 @@ struct LifecycleTests {
             let q = MemoryQuery(vector: memories[5].vector, k: 10)
             let expected = try store.query(q).results.map(\.id)
             try store.close()
-            let indexDir = dir.appendingPathComponent("index")
-            let name = try #require(try FileManager.default.contentsOfDirectory(atPath: indexDir.path).first { $0.hasSuffix(".idx") })
-            let file = try FileHandle(forUpdating: indexDir.appendingPathComponent(name))
-            // A byte in the middle of the codes: the layout still parses, only the checksum can tell.
-            let size = try file.seekToEnd()
-            try file.seek(toOffset: size / 2)
-            let byte = try #require(try file.read(upToCount: 1)).first ?? 0
-            try file.seek(toOffset: size / 2)
-            try file.write(contentsOf: Data([byte ^ 0xFF]))
-            try file.close()
-            let damaged = try Data(contentsOf: indexDir.appendingPathComponent(name))
+            // A byte among the catalog's columns: the layout still parses, only the checksum can tell.
+            let damagedURL = try damageSnapshot(in: dir, at: -200)
+            let damaged = try Data(contentsOf: damagedURL)
             store = try MemoryStore.open(at: dir)
             // Rebuilt from the records and vectors: a new snapshot replaced the damaged one.
+            let indexDir = dir.appendingPathComponent("index")
             let names = try FileManager.default.contentsOfDirectory(atPath: indexDir.path).filter { $0.hasSuffix(".idx") }
             #expect(names.count == 1)
             #expect(try Data(contentsOf: indexDir.appendingPathComponent(names[0])) != damaged)
             #expect(try store.check().ok)
             #expect(try store.query(q).results.map(\.id) == expected)
+            try store.close()
+        }
+    }
+
+    @Test("codes damaged on disk are found by check (against the vectors) and made anew by compact")
+    func damagedCodes() throws {
+        try withTempDirectory { dir in
+            let memories = makeMemories(count: 800, dimension: 32, seed: 4)
+            var store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
+            try store.upsert(memories)
+            try store.compact()
+            try store.close()
+            // The codes start on the first page boundary (4096), a row of d bytes per label, labels
+            // in insertion order: this byte is in the row of m5.
+            _ = try damageSnapshot(in: dir, at: 4096 + 5 * 32 + 3)
+            store = try MemoryStore.open(at: dir)
+            let report = try store.check()
+            #expect(!report.ok)
+            #expect(report.mismatchedCodes == ["m5"])
+            #expect(report.missingFromIndex.isEmpty && report.inconsistentRecords.isEmpty)
+            try store.compact()
+            #expect(try store.check().ok)
             try store.close()
         }
     }

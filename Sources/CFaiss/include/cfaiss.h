@@ -97,6 +97,11 @@ int cfaiss_available_cpus(void);
 /// Sets the calling thread's nice value (Linux threads have their own); 0 on success.
 int cfaiss_set_thread_nice(int nice);
 
+/// Returns the free pages of the C heap to the system (glibc's `malloc_trim`; a no-op
+/// elsewhere). Large transient buffers (training samples, build chunks) leave freed memory
+/// in malloc's arenas that would otherwise count in the process's RSS for good.
+void cfaiss_release_free_memory(void);
+
 /// Number of OpenMP threads FAISS uses.
 void cfaiss_set_num_threads(int threads);
 

@@ -85,6 +85,8 @@ public struct CheckResponse: Codable, Sendable, Equatable {
     public var unknownInIndex: [Int64]
     public var duplicatesInIndex: [Int64]
     public var inconsistentRecords: [String]
+    /// Memories whose quantized codes are not those of their vector.
+    public var mismatchedCodes: [String]
     public var tombstones: Int
 
     init(_ r: CheckReport) {
@@ -95,6 +97,7 @@ public struct CheckResponse: Codable, Sendable, Equatable {
         unknownInIndex = r.unknownInIndex
         duplicatesInIndex = r.duplicatesInIndex
         inconsistentRecords = r.inconsistentRecords
+        mismatchedCodes = r.mismatchedCodes
         tombstones = r.tombstones
     }
 }

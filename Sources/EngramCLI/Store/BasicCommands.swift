@@ -232,6 +232,7 @@ struct Check: ParsableCommand {
             if !r.unknownInIndex.isEmpty { print("unknown labels in index (\(r.unknownInIndex.count)): \(r.unknownInIndex.prefix(20).map(String.init).joined(separator: ", "))") }
             if !r.duplicatesInIndex.isEmpty { print("duplicate labels in index: \(r.duplicatesInIndex.count)") }
             if !r.inconsistentRecords.isEmpty { print("inconsistent records: \(r.inconsistentRecords.prefix(20).joined(separator: ", "))") }
+            if !r.mismatchedCodes.isEmpty { print("index codes that differ from their vectors (\(r.mismatchedCodes.count)): \(r.mismatchedCodes.prefix(20).joined(separator: ", "))") }
             print(r.ok ? "ok" : "FAILED: the index and the records differ (run `engram compact` to rebuild the index)")
         }
         if !r.ok { throw ExitCode(1) }

@@ -13,18 +13,28 @@ struct Codes: @unchecked Sendable {
     static let chunkShift = 12
     static let chunkRows = 1 << chunkShift
 
-    /// A block of `chunkRows` rows of codes and their errors.
+    /// A block of `chunkRows` rows of codes and their errors: a mapping of its own (zeros),
+    /// or rows of a snapshot file mapped privately (see `MappedRegion`).
     final class Chunk: @unchecked Sendable {
         let bytes: UnsafeMutablePointer<UInt8>
         let errors: UnsafeMutablePointer<Float>
-        /// A chunk of zeros (calloc'd: pages that are never written cost no memory).
+        /// What keeps `bytes` and `errors` mapped.
+        private let region: MappedRegion
+
+        /// A chunk of zeros.
         init(dimension: Int) {
-            bytes = calloc(Codes.chunkRows * dimension, 1)!.assumingMemoryBound(to: UInt8.self)
-            errors = calloc(Codes.chunkRows, 4)!.assumingMemoryBound(to: Float.self)
+            // The codes take a multiple of 4 bytes, so the errors that follow are aligned.
+            let codeBytes = Codes.chunkRows * dimension
+            region = MappedRegion(anonymous: codeBytes + Codes.chunkRows * MemoryLayout<Float>.stride)
+            bytes = region.base.assumingMemoryBound(to: UInt8.self)
+            errors = (region.base + codeBytes).assumingMemoryBound(to: Float.self)
         }
-        deinit {
-            free(bytes)
-            free(errors)
+
+        /// Rows that live in `region` at the given byte offsets.
+        init(region: MappedRegion, bytesAt codes: Int, errorsAt errors: Int) {
+            self.region = region
+            bytes = (region.base + codes).assumingMemoryBound(to: UInt8.self)
+            self.errors = (region.base + errors).assumingMemoryBound(to: Float.self)
         }
     }
 
@@ -63,20 +73,45 @@ struct Codes: @unchecked Sendable {
         maxError = max(maxError, err)
     }
 
-    /// Fills an empty value with `count` rows: `bytes` fills each chunk's codes (rows × d
-    /// bytes) in order, then `errors` each chunk's errors (rows × 4 bytes).
-    mutating func load(count: Int, bytes: (UnsafeMutableRawBufferPointer) throws -> Void,
-                       errors: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        precondition(chunks.isEmpty, "codes are loaded into an empty value")
-        reserve(count)
-        for (i, chunk) in chunks.enumerated() {
-            let rows = min(Self.chunkRows, count - i * Self.chunkRows)
-            try bytes(UnsafeMutableRawBufferPointer(start: chunk.bytes, count: rows * dimension))
+    /// The codes of `count` labels stored in `region`: their rows from byte `codesAt` on (d
+    /// bytes each; chunk starts are page-aligned when `codesAt` is), their errors from
+    /// `errorsAt` on (4-byte aligned). Full chunks stay in the region, so that nothing is
+    /// read before a scan needs it; the last, partial chunk is copied into a chunk of its own,
+    /// which rows of new labels go on to fill.
+    init(quantizer: ScalarQuantizer, count: Int, region: MappedRegion, codesAt: Int, errorsAt: Int) {
+        self.init(quantizer: quantizer)
+        let d = dimension
+        precondition(codesAt + count * d <= region.length && errorsAt + count * 4 <= region.length)
+        let full = count / Self.chunkRows
+        for i in 0..<full {
+            let chunk = Chunk(region: region, bytesAt: codesAt + i * Self.chunkRows * d,
+                              errorsAt: errorsAt + i * Self.chunkRows * 4)
+            chunks.append(chunk)
+            bases.append(UnsafePointer(chunk.bytes))
         }
-        for (i, chunk) in chunks.enumerated() {
-            let rows = min(Self.chunkRows, count - i * Self.chunkRows)
-            try errors(UnsafeMutableRawBufferPointer(start: chunk.errors, count: rows * 4))
-            for r in 0..<rows { maxError = max(maxError, chunk.errors[r]) }
+        self.count = full * Self.chunkRows
+        let rest = count - full * Self.chunkRows
+        if rest > 0 {
+            reserve(count)
+            let last = chunks[full]
+            last.bytes.update(from: (region.base + codesAt + full * Self.chunkRows * d).assumingMemoryBound(to: UInt8.self),
+                              count: rest * d)
+            UnsafeMutableRawPointer(last.errors).copyMemory(from: region.base + errorsAt + full * Self.chunkRows * 4,
+                                                            byteCount: rest * 4)
+        }
+        forEachChunk { _, errors in maxError = max(maxError, errors.max() ?? 0) }
+    }
+
+    /// Whether the row and error of `label` are what the quantizer makes of `vector` (the
+    /// codes on disk are read unverified; `check` compares them with the vectors).
+    func matches(_ label: Int64, _ vector: UnsafeBufferPointer<Float>) -> Bool {
+        guard label >= 0 && Int(label) < count else { return false }
+        let chunk = chunks[Int(label) >> Self.chunkShift]
+        let row = Int(label) & (Self.chunkRows - 1)
+        var expected = [UInt8](repeating: 0, count: dimension)
+        let err = expected.withUnsafeMutableBufferPointer { quantizer.encode(vector, into: $0.baseAddress!) }
+        return err == chunk.errors[row] && expected.withUnsafeBufferPointer {
+            memcmp($0.baseAddress!, chunk.bytes + row * dimension, dimension) == 0
         }
     }
 

@@ -7,11 +7,19 @@ import Logging
 /// it in `snapshot-<seq>.hnsw` (FAISS's format).
 ///
 /// Layout (little-endian): `"ENGRAMIX"`, `u32 version`, `u64 seq`, `u32 d`, `u8 kind`,
-/// `u64 labels`, `u64 trainedOn`, `u64 tombstones`, `d×f32 vmin`, `d×f32 step`,
-/// `labels×d u8 codes`, `labels×f32 errors`, then for IVF `u32 nlist`, `nlist×d f32
-/// centroids` and each list as `u32 n, n×i64`; then the catalog's columns (see
-/// `Catalog.writeColumns`); last a `u64` checksum of everything before. With the columns, an
-/// open reads no record but those the change log names after the snapshot.
+/// `u64 labels`, `u64 trainedOn`, `u64 tombstones`, `d×f32 vmin`, `d×f32 step`, zeros up to
+/// the next page (`codesAlignment`); `labels×d u8 codes`, zeros up to a multiple of 4,
+/// `labels×f32 errors`; then for IVF `u32 nlist`, `nlist×d f32 centroids` and each list as
+/// `u32 n, n×i64`; then the catalog's columns (see `Catalog.writeColumns`); last a `u64`
+/// checksum of everything before but the codes and errors.
+///
+/// An open maps the file and reads only what is not codes: the codes stay in the page cache
+/// until a scan touches them, so an open costs the columns, not the index. The checksum
+/// guards the structure and the columns; the codes are checked against the vectors they were
+/// made from by `check` (as the vectors themselves, they are read unverified), and `compact`
+/// makes them anew. With the columns, an open reads no record but those the change log names
+/// after the snapshot.
+///
 /// Written to a temporary file, synced and renamed into place; a file that does not read back
 /// exactly is ignored (and the index rebuilt from the source of truth).
 enum IndexSnapshot {
@@ -19,7 +27,9 @@ enum IndexSnapshot {
     static let suffix = ".idx"
     static let graphSuffix = ".hnsw"
     static let magic = Array("ENGRAMIX".utf8)
-    static let version: UInt32 = 3
+    static let version: UInt32 = 4
+    /// Where the codes start: a page boundary, so that every chunk of rows starts on one.
+    static let codesAlignment = 4096
 
     struct Loaded {
         var index: VectorIndex
@@ -64,14 +74,17 @@ enum IndexSnapshot {
             w.u64(UInt64(index.tombstones))
             codes.quantizer.vmin.forEach { w.f32($0) }
             codes.quantizer.step.forEach { w.f32($0) }
+            w.raw(repeatElement(0, count: padding(out.written + w.bytes.count, codesAlignment)))
             try out.append(&w)
+            // The codes and errors are left out of the checksum (see the type's comment).
             try codes.forEachChunk { bytes, _ in
                 w.raw(bytes)
-                try out.append(&w)
+                try out.append(&w, checksummed: false)
             }
+            w.raw(repeatElement(0, count: padding(out.written, 4)))
             try codes.forEachChunk { _, errors in
                 errors.forEach { w.f32($0) }
-                try out.append(&w)
+                try out.append(&w, checksummed: false)
             }
             if case let .ivf(lists) = index.structure {
                 w.u32(UInt32(lists.nlist))
@@ -134,60 +147,60 @@ enum IndexSnapshot {
         return nil
     }
 
+    /// Zero bytes that bring `offset` to a multiple of `alignment`.
+    static func padding(_ offset: Int, _ alignment: Int) -> Int { (alignment - offset % alignment) % alignment }
+
     private static func load(_ url: URL, seq: UInt64, directory: URL, settings: StoreSettings) throws -> Loaded {
-        // Read in sections with pread: the codes go straight into their chunks, so that an
-        // open never holds the file and the codes at once.
-        let file = try SnapshotReader(path: url.path)
-        let headerBytes = 8 + 4 + 8 + 4 + 1 + 8 + 8 + 8
-        let header = try file.read(headerBytes)
-        let (d, kindCode, labelCount, trainedOn, tombstones) = try header.withUnsafeBytes { raw in
-            var h = ByteReader(raw)
-            guard try (0..<8).map({ _ in try h.u8() }) == magic else { throw EngramError.corrupt("not an index snapshot") }
-            guard try h.u32() == version else { throw EngramError.corrupt("unknown snapshot version") }
-            guard try h.u64() == seq else { throw EngramError.corrupt("sequence differs from the file name") }
-            return (Int(try h.u32()), try h.u8(), Int(try h.u64()), Int(try h.u64()), Int(try h.u64()))
-        }
+        let region = try MappedRegion(privateFile: url.path)
+        let file = region.bytes
+        var h = ByteReader(file)
+        guard try (0..<8).map({ _ in try h.u8() }) == magic else { throw EngramError.corrupt("not an index snapshot") }
+        guard try h.u32() == version else { throw EngramError.corrupt("unknown snapshot version") }
+        guard try h.u64() == seq else { throw EngramError.corrupt("sequence differs from the file name") }
+        let (d, kindCode, labelCount, trainedOn, tombstones) = (Int(try h.u32()), try h.u8(), Int(try h.u64()), Int(try h.u64()), Int(try h.u64()))
         guard d == settings.dimension else { throw EngramError.corrupt("dimension \(d), expected \(settings.dimension)") }
-        guard labelCount <= 1 << 40, labelCount * (d + 4) < file.size else { throw EngramError.corrupt("bad label count") }
-        let (vmin, step) = try file.read(2 * d * 4).withUnsafeBytes { raw in
-            var q = ByteReader(raw)
-            return (try q.floats(d), try q.floats(d))
+        guard labelCount <= 1 << 40, labelCount * (d + 4) < file.count else { throw EngramError.corrupt("bad label count") }
+        let (vmin, step) = (try h.floats(d), try h.floats(d))
+        let codesAt = h.position + padding(h.position, codesAlignment)
+        let errorsAt = codesAt + labelCount * d + padding(labelCount * d, 4)
+        let restAt = errorsAt + labelCount * 4
+        guard restAt + 8 <= file.count else { throw EngramError.corrupt("truncated") }
+        var sum = Checksum()
+        sum.add(UnsafeRawBufferPointer(rebasing: file[0..<codesAt]))
+        sum.add(UnsafeRawBufferPointer(rebasing: file[restAt..<file.count - 8]))
+        guard sum.value == UInt64(littleEndian: file.loadUnaligned(fromByteOffset: file.count - 8, as: UInt64.self)) else {
+            throw EngramError.corrupt("checksum mismatch")
         }
-        var codes = Codes(quantizer: ScalarQuantizer(dimension: d, vmin: vmin, step: step))
-        try codes.load(count: labelCount, bytes: { try file.read(into: $0) }, errors: { try file.read(into: $0) })
-        let rest = try file.read(file.size - file.offset - 8)
-        let stored = try file.read(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard file.checksum == stored else { throw EngramError.corrupt("checksum mismatch") }
-        return try rest.withUnsafeBytes { raw -> Loaded in
-            var r = ByteReader(raw)
-            let structure: VectorIndex.Structure
-            switch kindCode {
-            case 0: structure = .flat
-            case 1:
-                let nlist = Int(try r.u32())
-                guard nlist > 0 && nlist <= 1 << 20 else { throw EngramError.corrupt("bad list count") }
-                let centroids = try r.floats(nlist * d)
-                var lists: [[Int64]] = []
-                lists.reserveCapacity(nlist)
-                for _ in 0..<nlist {
-                    let n = Int(try r.u32())
-                    let labels = try r.int64s(n)
-                    guard labels.allSatisfy({ $0 >= 0 && $0 < labelCount }) else { throw EngramError.corrupt("label out of range") }
-                    lists.append(labels)
-                }
-                structure = .ivf(try IVFLists(dimension: d, centroids: centroids, lists: lists))
-            case 2:
-                let graph = try HNSWGraph(reading: directory.appendingPathComponent(name(seq, graphSuffix)).path)
-                guard graph.dimension == d else { throw EngramError.corrupt("graph dimension \(graph.dimension)") }
-                structure = .hnsw(graph)
-            default:
-                throw EngramError.corrupt("unknown index kind \(kindCode)")
+        let codes = Codes(quantizer: ScalarQuantizer(dimension: d, vmin: vmin, step: step), count: labelCount,
+                          region: region, codesAt: codesAt, errorsAt: errorsAt)
+        var r = ByteReader(UnsafeRawBufferPointer(rebasing: file[restAt..<file.count - 8]))
+        let structure: VectorIndex.Structure
+        switch kindCode {
+        case 0: structure = .flat
+        case 1:
+            let nlist = Int(try r.u32())
+            guard nlist > 0 && nlist <= 1 << 20 else { throw EngramError.corrupt("bad list count") }
+            let centroids = try r.floats(nlist * d)
+            var lists: [[Int64]] = []
+            lists.reserveCapacity(nlist)
+            for _ in 0..<nlist {
+                let n = Int(try r.u32())
+                let labels = try r.int64s(n)
+                guard labels.allSatisfy({ $0 >= 0 && $0 < labelCount }) else { throw EngramError.corrupt("label out of range") }
+                lists.append(labels)
             }
-            let index = VectorIndex(structure: structure, settings: settings, tombstones: tombstones)
-            let catalog = try Catalog.readColumns(&r, dimension: d, codes: codes)
-            guard catalog.labelCount == labelCount else { throw EngramError.corrupt("columns and codes disagree") }
-            return Loaded(index: index, catalog: catalog, trainedOn: trainedOn, seq: seq)
+            structure = .ivf(try IVFLists(dimension: d, centroids: centroids, lists: lists))
+        case 2:
+            let graph = try HNSWGraph(reading: directory.appendingPathComponent(name(seq, graphSuffix)).path)
+            guard graph.dimension == d else { throw EngramError.corrupt("graph dimension \(graph.dimension)") }
+            structure = .hnsw(graph)
+        default:
+            throw EngramError.corrupt("unknown index kind \(kindCode)")
         }
+        let index = VectorIndex(structure: structure, settings: settings, tombstones: tombstones)
+        let catalog = try Catalog.readColumns(&r, dimension: d, codes: codes)
+        guard catalog.labelCount == labelCount else { throw EngramError.corrupt("columns and codes disagree") }
+        return Loaded(index: index, catalog: catalog, trainedOn: trainedOn, seq: seq)
     }
 
     private static func kindCode(_ kind: IndexKind) -> UInt8 {
@@ -240,56 +253,6 @@ enum IndexSnapshot {
         }
     }
 
-    /// A snapshot being read from the start, section by section, into the running checksum
-    /// (all but the last 8 bytes, which hold the checksum itself).
-    final class SnapshotReader {
-        private let fd: Int32
-        private let path: String
-        let size: Int
-        private(set) var offset = 0
-        private var sum = Checksum()
-
-        init(path: String) throws {
-            self.path = path
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw EngramError.fromErrno("opening \(path)", errno) }
-            var info = stat()
-            guard fstat(fd, &info) == 0 else { close(fd); throw EngramError.fromErrno("reading \(path)", errno) }
-            size = Int(info.st_size)
-        }
-
-        deinit { close(fd) }
-
-        var checksum: UInt64 { sum.value }
-
-        /// The next `count` bytes.
-        func read(_ count: Int) throws -> [UInt8] {
-            guard count >= 0, offset + count <= size else { throw EngramError.corrupt("truncated") }
-            var out = [UInt8](repeating: 0, count: count)
-            try out.withUnsafeMutableBytes { try read(into: $0) }
-            return out
-        }
-
-        /// Fills `buffer` with the next bytes.
-        func read(into buffer: UnsafeMutableRawBufferPointer) throws {
-            guard offset + buffer.count <= size else { throw EngramError.corrupt("truncated") }
-            var done = 0
-            while done < buffer.count {
-                let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw EngramError.fromErrno("reading \(path)", errno)
-                }
-                if n == 0 { throw EngramError.corrupt("truncated") }
-                done += n
-            }
-            // The checksum covers everything but its own 8 bytes at the end.
-            let covered = min(buffer.count, max(0, size - 8 - offset))
-            sum.add(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<covered]))
-            offset += buffer.count
-        }
-    }
-
     /// A snapshot being written: appends go to the file and into the running checksum, which
     /// `finish` appends last.
     final class SnapshotFile {
@@ -305,10 +268,14 @@ enum IndexSnapshot {
 
         deinit { close(fd) }
 
-        /// Writes what `w` holds and empties it.
-        func append(_ w: inout ByteWriter) throws {
+        /// Bytes written so far.
+        private(set) var written = 0
+
+        /// Writes what `w` holds and empties it; `checksummed` says whether the bytes count in
+        /// the checksum.
+        func append(_ w: inout ByteWriter, checksummed: Bool = true) throws {
             try w.bytes.withUnsafeBytes { raw in
-                sum.add(raw)
+                if checksummed { sum.add(raw) }
                 try write(raw)
             }
             w.clear()
@@ -329,6 +296,7 @@ enum IndexSnapshot {
                 }
                 done += n
             }
+            written += raw.count
         }
     }
 }

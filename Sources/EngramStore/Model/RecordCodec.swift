@@ -89,6 +89,8 @@ struct ByteReader {
     private let buffer: UnsafeRawBufferPointer
     private var offset = 0
     init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+    /// Bytes read so far.
+    var position: Int { offset }
 
     private mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
         guard n >= 0, n <= buffer.count - offset else { throw EngramError.corrupt("truncated data") }

@@ -40,21 +40,41 @@ final class RocksDB: @unchecked Sendable {
     init(path: String, columnFamilies: [String], readOnly: Bool) throws {
         self.path = path
         self.readOnly = readOnly
-        let options = rocksdb_options_create()!
-        rocksdb_options_set_create_if_missing(options, readOnly ? 0 : 1)
-        rocksdb_options_set_create_missing_column_families(options, readOnly ? 0 : 1)
-        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
-        rocksdb_options_set_max_open_files(options, 256)
+        let base = rocksdb_options_create()!
+        rocksdb_options_set_create_if_missing(base, readOnly ? 0 : 1)
+        rocksdb_options_set_create_missing_column_families(base, readOnly ? 0 : 1)
+        rocksdb_options_set_compression(base, Int32(rocksdb_lz4_compression))
+        rocksdb_options_set_max_open_files(base, 256)
         // Records are small (vectors live in their own file): a 16 MiB memtable holds about
         // 100,000 of them, and its write-ahead log preallocates no more than that on disk.
         // Two background jobs match the two cores Engram is tuned for.
-        rocksdb_options_set_write_buffer_size(options, Self.writeBufferBytes)
-        rocksdb_options_increase_parallelism(options, 2)
+        rocksdb_options_set_write_buffer_size(base, Self.writeBufferBytes)
+        rocksdb_options_increase_parallelism(base, 2)
         // RocksDB's own info LOG is off (header level): Debian's library is built with
         // assertions, and its logger aborts the process when it writes again after a failed
         // write, which is what a full disk does. Engram reports storage errors itself.
-        rocksdb_options_set_info_log_level(options, 5)
-        rocksdb_options_set_keep_log_file_num(options, 2)
+        rocksdb_options_set_info_log_level(base, 5)
+        rocksdb_options_set_keep_log_file_num(base, 2)
+        // Point reads (an id's record, state keys) skip the files that cannot hold the key.
+        let table = rocksdb_block_based_options_create()
+        rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom_full(10))
+        rocksdb_options_set_block_based_table_factory(base, table)
+        rocksdb_block_based_options_destroy(table)
+        // The log of the last session's few writes stays a log at open instead of becoming a
+        // tiny table file per family on every command (which piles up level-0 files, each
+        // opened by the next reads); closing flushes a log that has grown (see `MemoryStore`).
+        // Not in the C API of every RocksDB this builds with: set through an options string.
+        let tuned = rocksdb_options_create()!
+        var optionError: UnsafeMutablePointer<CChar>?
+        rocksdb_get_options_from_string(base, "avoid_flush_during_recovery=true", tuned, &optionError)
+        rocksdb_options_destroy(base)
+        if let optionError {
+            let message = String(cString: optionError)
+            rocksdb_free(optionError)
+            rocksdb_options_destroy(tuned)
+            throw EngramError.storage("RocksDB options: \(message)")
+        }
+        let options = tuned
         self.options = options
 
         // Read-only, a registered family that was never created is simply empty.
