@@ -305,14 +305,20 @@ extension Catalog {
     /// Appends the columns to an index snapshot, so that an open can load them instead of
     /// decoding every record: liveness, times, importance, expiry, namespace, tags, ids, meta
     /// (as JSON text), the namespace and tag tables, and the time order. Column by column,
-    /// so that reading them back is mostly bulk copies.
-    func writeColumns(to w: inout ByteWriter) {
+    /// so that reading them back is mostly bulk copies. `flush` is called after each column
+    /// (and every `flushEvery` strings) to take what `w` holds, so that the buffer stays small.
+    func writeColumns(to w: inout ByteWriter, flush: (inout ByteWriter) throws -> Void) rethrows {
         let n = labelCount
         w.u64(UInt64(n))
         w.raw(liveBits.prefix((n + 7) / 8))
-        for column in [times, accessed, createdAt, endOfLife] { column.prefix(n).withUnsafeBytes { w.raw($0) } }
+        try flush(&w)
+        for column in [times, accessed, createdAt, endOfLife] {
+            column.prefix(n).withUnsafeBytes { w.raw($0) }
+            try flush(&w)
+        }
         importance.prefix(n).withUnsafeBytes { w.raw($0) }
         namespaces.prefix(n).withUnsafeBytes { w.raw($0) }
+        try flush(&w)
         var tagOffsets: [UInt32] = [0], tagValues: [Int32] = []
         for l in 0..<n {
             tagValues.append(contentsOf: tags[l])
@@ -321,8 +327,15 @@ extension Catalog {
         tagOffsets.withUnsafeBytes { w.raw($0) }
         w.u64(UInt64(tagValues.count))
         tagValues.withUnsafeBytes { w.raw($0) }
-        for l in 0..<n { w.string(ids[l] ?? "") }
-        for l in 0..<n { w.string(meta[l].isEmpty ? "" : RecordCodec.encodeMeta(meta[l])) }
+        try flush(&w)
+        for l in 0..<n {
+            w.string(ids[l] ?? "")
+            if l % Self.flushEvery == Self.flushEvery - 1 { try flush(&w) }
+        }
+        for l in 0..<n {
+            w.string(meta[l].isEmpty ? "" : RecordCodec.encodeMeta(meta[l]))
+            if l % Self.flushEvery == Self.flushEvery - 1 { try flush(&w) }
+        }
         w.u32(UInt32(namespaceNames.count))
         namespaceNames.forEach { w.string($0) }
         let tagNames = tagIds.sorted { $0.value < $1.value }.map(\.key)
@@ -330,7 +343,11 @@ extension Catalog {
         tagNames.forEach { w.string($0) }
         w.u64(UInt64(timeOrder.count))
         timeOrder.withUnsafeBytes { w.raw($0) }
+        try flush(&w)
     }
+
+    /// Labels whose strings `writeColumns` buffers before flushing them.
+    private static let flushEvery = 16_384
 
     /// Reads the columns written by `writeColumns` (the codes come separately).
     static func readColumns(_ r: inout ByteReader, dimension: Int, codes: Codes) throws -> Catalog {

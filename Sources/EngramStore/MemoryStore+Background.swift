@@ -75,12 +75,16 @@ extension MemoryStore {
         trimmedThrough = trim
     }
 
-    /// Starts a background rebuild of the index and the codes (caller holds the writer
-    /// lock); at most one runs at a time.
-    func scheduleRebuildLocked() {
+    /// Starts a background rebuild of the index (caller holds the writer lock); at most one
+    /// runs at a time. The codes are made anew when `retrain` is set or the quantizer no
+    /// longer serves the live count; otherwise the rebuild keeps them (see
+    /// `VectorIndex.quantizerServes`).
+    func scheduleRebuildLocked(retrain: Bool = false) {
         guard !readOnly, !closing, !rebuildRunning else { return }
         rebuildRunning = true
         let labels = catalog.liveLabels(), capacity = catalog.labelCount, source = vectorSource
+        let kept = !retrain && VectorIndex.quantizerServes(catalog.codes, trainedOn: quantizerTrainedOn)
+            ? VectorIndex.KeptCodes(codes: catalog.codes, trainedOn: quantizerTrainedOn) : nil
         let settings = self.settings, logger = self.logger
         let threads = backgroundThreads
         maintenance.async { [self] in
@@ -90,7 +94,7 @@ extension MemoryStore {
                 var built = try Self.onOwnThread(niced: settings.effectiveThreads > 1) {
                     FaissIndex.setThreads(threads)
                     return try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
-                                                 vectors: source, logger: logger)
+                                                 vectors: source, keeping: kept, logger: logger)
                 }
                 try locked {
                     defer { rebuildRunning = false }
@@ -111,8 +115,14 @@ extension MemoryStore {
     /// meanwhile count as tombstones), then makes it the index.
     private func swapInLocked(_ built: inout VectorIndex.Built, builtFrom capacity: Int) throws {
         let newer = (capacity..<catalog.labelCount).map(Int64.init).filter { catalog.isLive($0) }
-        built.codes.reserve(catalog.labelCount)
-        try built.index.add(newer, from: vectorSource, encodingInto: &built.codes)
+        if built.keptCodes {
+            // The writer encoded the newer labels into these same codes as it wrote them.
+            built.codes = catalog.codes
+            try built.index.add(newer, from: vectorSource)
+        } else {
+            built.codes.reserve(catalog.labelCount)
+            try built.index.add(newer, from: vectorSource, encodingInto: &built.codes)
+        }
         let died = (0..<capacity).reduce(0) { $0 + (catalog.isLive(Int64($1)) ? 0 : 1) } - (capacity - built.liveAtBuild)
         built.index.remove(count: died)
         catalog.codes = built.codes
@@ -128,7 +138,7 @@ extension MemoryStore {
         waitForBackgroundWork()
         try locked {
             _ = try requireWritable()
-            scheduleRebuildLocked()
+            scheduleRebuildLocked(retrain: true)
         }
         waitForBackgroundWork()
         if let failure = locked({ writeFailure }) { throw failure }

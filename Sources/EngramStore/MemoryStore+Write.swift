@@ -144,7 +144,7 @@ extension MemoryStore {
             scheduleRebuildLocked()
         }
         publishLocked()
-        if index.shouldGrow(liveCount: catalog.liveCount, quantizerTrainedOn: quantizerTrainedOn) { scheduleRebuildLocked() }
+        if index.shouldGrow(liveCount: catalog.liveCount, codes: catalog.codes, quantizerTrainedOn: quantizerTrainedOn) { scheduleRebuildLocked() }
         scheduleSnapshotLocked()
     }
 

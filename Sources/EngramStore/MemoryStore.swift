@@ -268,7 +268,7 @@ public final class MemoryStore: @unchecked Sendable {
         guard !readOnly else { return }
         if format < Self.formatVersion { try migrate(from: format, db: db, inlineLabels: inlineLabels) }
         if recovered == nil && catalog.liveCount > 0 { try saveSnapshotLocked() }
-        if index.shouldGrow(liveCount: catalog.liveCount, quantizerTrainedOn: quantizerTrainedOn) {
+        if index.shouldGrow(liveCount: catalog.liveCount, codes: catalog.codes, quantizerTrainedOn: quantizerTrainedOn) {
             // E.g. the index setting was changed in engram.toml, or a rebuild was cut short by
             // a crash: the index on hand serves (exactly) while a better one is built.
             locked { scheduleRebuildLocked() }

@@ -31,11 +31,9 @@ int cfaiss_index_is_trained(const cfaiss_index *index);
 /// (> 0) overrides the number of k-means iterations used to find the centroids.
 char *cfaiss_index_train(cfaiss_index *index, int64_t n, const float *vectors,
                          int kmeans_iterations);
-/// Two-level spherical k-means (√nlist groups, then each group into its share of the lists,
-/// `niter` iterations each), refined by `refine` flat iterations, of `n` unit vectors (n × d
-/// floats) into `nlist` centroids written to `out` (nlist × d).
-char *cfaiss_kmeans_two_level(int64_t d, int64_t n, const float *vectors, int64_t nlist, int niter, int refine,
-                              int seed, float *out);
+/// Spherical k-means of `n` unit vectors (n × d floats) into `k` centroids written to `out`
+/// (k × d), `niter` iterations; with `k` ≥ `n`, each point is a centroid (the first repeats).
+char *cfaiss_kmeans(int64_t d, int64_t n, const float *vectors, int64_t k, int niter, int seed, float *out);
 /// Adds `n` vectors with caller-chosen 64-bit labels.
 char *cfaiss_index_add_with_ids(cfaiss_index *index, int64_t n, const float *vectors,
                                 const int64_t *labels);

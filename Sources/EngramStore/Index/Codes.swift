@@ -45,8 +45,14 @@ struct Codes: @unchecked Sendable {
     private var bases: [UnsafePointer<UInt8>?] = []
     /// Labels with room for a row.
     private(set) var count = 0
-    /// The largest error of any label encoded so far.
-    private(set) var maxError: Float = 0
+    /// Sum and count of the errors of the rows encoded: their mean tells how well the
+    /// quantizer still fits the vectors.
+    private(set) var errorSum: Double = 0
+    private(set) var encodedRows = 0
+    var meanError: Double { encodedRows == 0 ? 0 : errorSum / Double(encodedRows) }
+    /// The mean error of the codes the quantizer made when it was trained (see
+    /// `VectorIndex.quantizerServes`).
+    var trainedMeanError: Double = 0
 
     init(quantizer: ScalarQuantizer) {
         dimension = quantizer.dimension
@@ -70,7 +76,8 @@ struct Codes: @unchecked Sendable {
         let row = Int(label) & (Self.chunkRows - 1)
         let err = quantizer.encode(vector, into: chunk.bytes + row * dimension)
         chunk.errors[row] = err
-        maxError = max(maxError, err)
+        errorSum += Double(err)
+        encodedRows += 1
     }
 
     /// The codes of `count` labels stored in `region`: their rows from byte `codesAt` on (d
@@ -78,8 +85,9 @@ struct Codes: @unchecked Sendable {
     /// `errorsAt` on (4-byte aligned). Full chunks stay in the region, so that nothing is
     /// read before a scan needs it; the last, partial chunk is copied into a chunk of its own,
     /// which rows of new labels go on to fill.
-    init(quantizer: ScalarQuantizer, count: Int, region: MappedRegion, codesAt: Int, errorsAt: Int) {
+    init(quantizer: ScalarQuantizer, trainedMeanError: Double, count: Int, region: MappedRegion, codesAt: Int, errorsAt: Int) {
         self.init(quantizer: quantizer)
+        self.trainedMeanError = trainedMeanError
         let d = dimension
         precondition(codesAt + count * d <= region.length && errorsAt + count * 4 <= region.length)
         let full = count / Self.chunkRows
@@ -99,7 +107,8 @@ struct Codes: @unchecked Sendable {
             UnsafeMutableRawPointer(last.errors).copyMemory(from: region.base + errorsAt + full * Self.chunkRows * 4,
                                                             byteCount: rest * 4)
         }
-        forEachChunk { _, errors in maxError = max(maxError, errors.max() ?? 0) }
+        forEachChunk { _, errors in errorSum += errors.reduce(0.0) { $0 + Double($1) } }
+        encodedRows = count
     }
 
     /// Whether the row and error of `label` are what the quantizer makes of `vector` (the

@@ -33,18 +33,11 @@ struct IVFLists: @unchecked Sendable {
     /// Flat k-means iterations after the two-level ones.
     static let refineIterations = 2
 
-    /// Trains `nlist` lists on `sample` (row-major unit vectors), empty.
-    static func train(sample: [Float], dimension: Int, nlist: Int, iterations: Int) throws -> IVFLists {
-        let n = sample.count / dimension
-        guard n > 0 else { throw EngramError.index("no vectors to train the IVF lists on") }
-        var centroids = [Float](repeating: 0, count: nlist * dimension)
-        try sample.withUnsafeBufferPointer { s in
-            try centroids.withUnsafeMutableBufferPointer { c in
-                try FaissIndex.check(cfaiss_kmeans_two_level(Int64(dimension), Int64(n), s.baseAddress, Int64(nlist),
-                                                             Int32(iterations), Int32(refineIterations), 1234, c.baseAddress))
-            }
-        }
-        return try IVFLists(dimension: dimension, centroids: centroids, lists: Array(repeating: [], count: nlist))
+    /// Trains `nlist` lists on the vectors of `sample` (see `IVFTraining`), empty.
+    static func train(sample: [Int64], from source: VectorSource, nlist: Int, iterations: Int) throws -> IVFLists {
+        let centroids = try IVFTraining.centroids(sample: sample, from: source, nlist: nlist, iterations: iterations,
+                                                  refine: refineIterations, seed: 1234)
+        return try IVFLists(dimension: source.dimension, centroids: centroids, lists: Array(repeating: [], count: nlist))
     }
 
     /// Adds `labels` with their vectors (row-major), each to the list of its nearest centroid.

@@ -7,7 +7,8 @@ import Logging
 /// it in `snapshot-<seq>.hnsw` (FAISS's format).
 ///
 /// Layout (little-endian): `"ENGRAMIX"`, `u32 version`, `u64 seq`, `u32 d`, `u8 kind`,
-/// `u64 labels`, `u64 trainedOn`, `u64 tombstones`, `d×f32 vmin`, `d×f32 step`, zeros up to
+/// `u64 labels`, `u64 trainedOn`, `u64 tombstones`, `f64 trainedMeanError`, `d×f32 vmin`,
+/// `d×f32 step`, zeros up to
 /// the next page (`codesAlignment`); `labels×d u8 codes`, zeros up to a multiple of 4,
 /// `labels×f32 errors`; then for IVF `u32 nlist`, `nlist×d f32 centroids` and each list as
 /// `u32 n, n×i64`; then the catalog's columns (see `Catalog.writeColumns`); last a `u64`
@@ -72,6 +73,7 @@ enum IndexSnapshot {
             w.u64(UInt64(codes.count))
             w.u64(UInt64(trainedOn))
             w.u64(UInt64(index.tombstones))
+            w.f64(codes.trainedMeanError)
             codes.quantizer.vmin.forEach { w.f32($0) }
             codes.quantizer.step.forEach { w.f32($0) }
             w.raw(repeatElement(0, count: padding(out.written + w.bytes.count, codesAlignment)))
@@ -95,8 +97,7 @@ enum IndexSnapshot {
                 }
                 try out.append(&w)
             }
-            catalog.writeColumns(to: &w)
-            try out.append(&w)
+            try catalog.writeColumns(to: &w) { try out.append(&$0) }
             try out.finish()
         }
         for (url, other) in snapshots(in: directory) where other < seq {
@@ -160,6 +161,7 @@ enum IndexSnapshot {
         let (d, kindCode, labelCount, trainedOn, tombstones) = (Int(try h.u32()), try h.u8(), Int(try h.u64()), Int(try h.u64()), Int(try h.u64()))
         guard d == settings.dimension else { throw EngramError.corrupt("dimension \(d), expected \(settings.dimension)") }
         guard labelCount <= 1 << 40, labelCount * (d + 4) < file.count else { throw EngramError.corrupt("bad label count") }
+        let trainedMeanError = try h.f64()
         let (vmin, step) = (try h.floats(d), try h.floats(d))
         let codesAt = h.position + padding(h.position, codesAlignment)
         let errorsAt = codesAt + labelCount * d + padding(labelCount * d, 4)
@@ -171,7 +173,8 @@ enum IndexSnapshot {
         guard sum.value == UInt64(littleEndian: file.loadUnaligned(fromByteOffset: file.count - 8, as: UInt64.self)) else {
             throw EngramError.corrupt("checksum mismatch")
         }
-        let codes = Codes(quantizer: ScalarQuantizer(dimension: d, vmin: vmin, step: step), count: labelCount,
+        let codes = Codes(quantizer: ScalarQuantizer(dimension: d, vmin: vmin, step: step),
+                          trainedMeanError: trainedMeanError, count: labelCount,
                           region: region, codesAt: codesAt, errorsAt: errorsAt)
         var r = ByteReader(UnsafeRawBufferPointer(rebasing: file[restAt..<file.count - 8]))
         let structure: VectorIndex.Structure

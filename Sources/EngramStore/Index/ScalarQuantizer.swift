@@ -27,18 +27,22 @@ struct ScalarQuantizer: Equatable, Sendable {
         self.step = step
     }
 
-    /// Ranges from the per-dimension minimum and maximum of `sample` (row-major unit vectors),
-    /// widened by a tenth so that vectors written later are rarely clamped (a clamped value
-    /// only makes its error, and so its bracket, larger).
-    static func trained(on sample: UnsafeBufferPointer<Float>, dimension d: Int) -> ScalarQuantizer {
-        let n = sample.count / d
-        guard n > 0 else { return .uniform(dimension: d) }
+    /// Ranges from the per-dimension minimum and maximum of the vectors of `sample` (read a
+    /// chunk at a time), widened by a tenth so that vectors written later are rarely clamped
+    /// (a clamped value only makes its error, and so its bracket, larger).
+    static func trained(on sample: [Int64], from source: VectorSource) throws -> ScalarQuantizer {
+        let d = source.dimension
+        guard !sample.isEmpty else { return .uniform(dimension: d) }
         var lo = [Float](repeating: .infinity, count: d), hi = [Float](repeating: -.infinity, count: d)
-        for i in 0..<n {
-            for j in 0..<d {
-                let x = sample[i * d + j]
-                lo[j] = min(lo[j], x)
-                hi[j] = max(hi[j], x)
+        for start in Swift.stride(from: 0, to: sample.count, by: IVFTraining.chunkRows) {
+            let part = sample[start..<min(start + IVFTraining.chunkRows, sample.count)]
+            let rows = try source.rows(part)
+            for i in 0..<part.count {
+                for j in 0..<d {
+                    let x = rows[i * d + j]
+                    lo[j] = min(lo[j], x)
+                    hi[j] = max(hi[j], x)
+                }
             }
         }
         var vmin = [Float](repeating: 0, count: d), step = [Float](repeating: 0, count: d)

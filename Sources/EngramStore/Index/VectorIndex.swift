@@ -76,15 +76,26 @@ struct VectorIndex: @unchecked Sendable {
 
     /// Whether the index should be rebuilt at `liveCount` memories: another kind is due
     /// (flat → IVF), an IVF has half the lists the size now calls for (the count grew 4×
-    /// since training; `compact` retrains at any size), or the codes were made by a
-    /// quantizer trained on a quarter of today's memories or fewer.
-    func shouldGrow(liveCount: Int, quantizerTrainedOn: Int) -> Bool {
+    /// since training; `compact` retrains at any size), or the quantizer no longer serves
+    /// (see `quantizerServes`).
+    func shouldGrow(liveCount: Int, codes: Codes, quantizerTrainedOn: Int) -> Bool {
         let target = Self.targetKind(settings, liveCount: liveCount)
         if target != kind { return true }
         if kind == .ivf && Self.ivfListCount(for: liveCount) >= 2 * nlist { return true }
-        // IVF retrains its quantizer with its lists.
-        return kind != .ivf && liveCount >= Self.quantizerRetrainMinimum && liveCount >= 4 * quantizerTrainedOn
+        // IVF retrains its quantizer, if it must, with its lists.
+        return kind != .ivf && liveCount >= Self.quantizerRetrainMinimum
+            && !Self.quantizerServes(codes, trainedOn: quantizerTrainedOn)
     }
+
+    /// Whether the quantizer that made `codes` still fits the vectors: it was trained on
+    /// data (not the uniform one), and the codes' mean error has not grown by more than
+    /// `retrainErrorGrowth` since (vectors outside its trained ranges are clamped, and their
+    /// errors grow). A rebuild keeps codes that serve, and makes only the structure anew,
+    /// so that it never holds two sets of codes.
+    static func quantizerServes(_ codes: Codes, trainedOn: Int) -> Bool {
+        trainedOn >= quantizerRetrainMinimum && codes.meanError <= retrainErrorGrowth * codes.trainedMeanError
+    }
+    static let retrainErrorGrowth = 1.2
 
     /// Fewest memories for which the quantizer is trained on the data (below it, the uniform
     /// quantizer serves).
@@ -93,8 +104,9 @@ struct VectorIndex: @unchecked Sendable {
     /// Training sample per IVF list, and k-means iterations.
     static let trainingPointsPerList = 40
     static let kmeansIterations = 10
-    /// Vectors read per chunk while building.
-    static let buildChunk = 8192
+    /// Vectors read per chunk while building (with FAISS's block of scores against 1,024
+    /// centroids, ~11 MB at 384 dimensions).
+    static let buildChunk = 2048
 
     /// What a build produces: the structure, and the codes of every live memory under a
     /// quantizer trained on them.
@@ -104,58 +116,80 @@ struct VectorIndex: @unchecked Sendable {
         var trainedOn: Int
         /// How many live labels the build covered.
         var liveAtBuild: Int
+        /// Whether `codes` are the store's own (kept with their quantizer), not new ones.
+        var keptCodes: Bool
     }
 
-    /// Builds the structure and the codes for `labels` (live, ascending) from their full
-    /// vectors.
+    /// Codes a build may keep: made by a quantizer trained on `trainedOn` memories.
+    struct KeptCodes: Sendable {
+        var codes: Codes
+        var trainedOn: Int
+    }
+
+    /// Builds the structure, and the codes unless `keeping` gives them, for `labels` (live,
+    /// ascending) from their full vectors.
     static func build(settings: StoreSettings, labels: [Int64], labelCapacity: Int, vectors: VectorSource,
-                      logger: Logger) throws -> Built {
+                      keeping kept: KeptCodes? = nil, logger: Logger) throws -> Built {
         let kind = targetKind(settings, liveCount: labels.count)
         let d = settings.dimension
         let start = DispatchTime.now()
-        // An evenly spaced sample trains the quantizer and the lists.
         let nlist = kind == .ivf ? ivfListCount(for: labels.count) : 0
+        // An evenly spaced sample of labels trains the quantizer and the lists; its vectors
+        // are read as training needs them, never held all at once.
+        let sampleSize = min(labels.count, max(trainingPointsPerList * nlist, 20_000))
+        let stride = max(1, labels.count / max(1, sampleSize))
+        let sample = Array(Swift.stride(from: 0, to: labels.count, by: stride).prefix(sampleSize).map { labels[$0] })
         var codes: Codes
-        let structure: Structure
-        do {
-            // The sample lives only while training (it is the build's largest allocation).
-            let sampleSize = min(labels.count, max(trainingPointsPerList * nlist, 20_000))
-            let stride = max(1, labels.count / max(1, sampleSize))
-            let sampleLabels = Array(Swift.stride(from: 0, to: labels.count, by: stride).prefix(sampleSize).map { labels[$0] })
-            let sample = try vectors.rows(sampleLabels[...])
-            let quantizer = labels.count >= quantizerRetrainMinimum
-                ? sample.withUnsafeBufferPointer { ScalarQuantizer.trained(on: $0, dimension: d) }
-                : ScalarQuantizer.uniform(dimension: d)
-            codes = Codes(quantizer: quantizer)
+        if let kept {
+            codes = kept.codes
+        } else {
+            codes = Codes(quantizer: labels.count >= quantizerRetrainMinimum
+                ? try ScalarQuantizer.trained(on: sample, from: vectors)
+                : ScalarQuantizer.uniform(dimension: d))
             codes.reserve(labelCapacity)
-            switch kind {
-            case .ivf:
-                structure = .ivf(try IVFLists.train(sample: sample, dimension: d, nlist: nlist, iterations: kmeansIterations))
-            case .hnsw:
-                structure = .hnsw(try HNSWGraph(dimension: d, m: settings.hnswM, efSearch: settings.efSearch))
-            default:
-                structure = .flat
-            }
+        }
+        let structure: Structure
+        switch kind {
+        case .ivf:
+            structure = .ivf(try IVFLists.train(sample: sample, from: vectors, nlist: nlist, iterations: kmeansIterations))
+        case .hnsw:
+            structure = .hnsw(try HNSWGraph(dimension: d, m: settings.hnswM, efSearch: settings.efSearch))
+        default:
+            structure = .flat
         }
         var index = VectorIndex(structure: structure, settings: settings)
-        try index.add(labels, from: vectors, encodingInto: &codes)
+        if kept == nil {
+            try index.add(labels, from: vectors, encodingInto: &codes)
+            codes.trainedMeanError = codes.meanError
+        } else {
+            try index.add(labels, from: vectors)
+        }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
-        logger.info("built the \(kind.rawValue) index\(nlist > 0 ? " (\(nlist) lists)" : "") over \(labels.count) memories in \(Int(ms)) ms")
-        return Built(index: index, codes: codes, trainedOn: labels.count >= quantizerRetrainMinimum ? labels.count : 0,
-                     liveAtBuild: labels.count)
+        logger.info("built the \(kind.rawValue) index\(nlist > 0 ? " (\(nlist) lists)" : "") over \(labels.count) memories in \(Int(ms)) ms\(kept == nil ? "" : " (codes kept)")")
+        let trainedOn = kept?.trainedOn ?? (labels.count >= quantizerRetrainMinimum ? labels.count : 0)
+        return Built(index: index, codes: codes, trainedOn: trainedOn, liveAtBuild: labels.count, keptCodes: kept != nil)
     }
 
     /// Adds `labels` (ascending), reading their vectors from `source` in chunks and encoding
     /// each into `codes` on the way.
     mutating func add(_ labels: [Int64], from source: VectorSource, encodingInto codes: inout Codes) throws {
         let d = codes.dimension
+        try add(labels, from: source) { part, buffer in
+            for (i, label) in part.enumerated() {
+                codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
+            }
+        }
+    }
+
+    /// Adds `labels` (ascending), reading their vectors from `source` in chunks; `visit`
+    /// sees each chunk first.
+    mutating func add(_ labels: [Int64], from source: VectorSource,
+                      visiting visit: (ArraySlice<Int64>, UnsafeBufferPointer<Float>) -> Void = { _, _ in }) throws {
         for start in stride(from: 0, to: labels.count, by: Self.buildChunk) {
             let part = labels[start..<min(start + Self.buildChunk, labels.count)]
             let rows = try source.rows(part)
             try rows.withUnsafeBufferPointer { buffer in
-                for (i, label) in part.enumerated() {
-                    codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
-                }
+                visit(part, buffer)
                 try add(labels: Array(part), vectors: buffer)
             }
         }
