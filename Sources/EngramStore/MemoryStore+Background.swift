@@ -28,6 +28,7 @@ extension MemoryStore {
                     snapshotRunning = false
                     try recordSnapshotLocked(seq)
                 }
+                try flushLogIfWorthwhile()
             } catch {
                 locked { snapshotRunning = false }
                 logger.error("background index snapshot failed (\(error)); the change log keeps every change")
@@ -75,6 +76,15 @@ extension MemoryStore {
         trimmedThrough = trim
     }
 
+    /// Flushes RocksDB's memtables once they hold `closeFlushMinimum` bytes (after a snapshot
+    /// trimmed the change log): the write-ahead log they mirror is then deleted, and the
+    /// trimmed changes leave the disk instead of waiting in the log until it fills.
+    func flushLogIfWorthwhile() throws {
+        guard let db = locked({ readOnly || writeFailure != nil ? nil : db }),
+              db.memtableBytes >= Self.closeFlushMinimum else { return }
+        try db.flush()
+    }
+
     /// Starts a background rebuild of the index (caller holds the writer lock); at most one
     /// runs at a time. The codes are made anew when `retrain` is set or the quantizer no
     /// longer serves the live count; otherwise the rebuild keeps them (see
@@ -101,6 +111,7 @@ extension MemoryStore {
                     try swapInLocked(&built, builtFrom: capacity)
                     try saveSnapshotLocked()
                 }
+                try flushLogIfWorthwhile()
             } catch {
                 locked { rebuildRunning = false }
                 logger.error("background index rebuild failed (\(error)); the current index goes on serving")

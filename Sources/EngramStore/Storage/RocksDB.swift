@@ -55,6 +55,8 @@ final class RocksDB: @unchecked Sendable {
         // write, which is what a full disk does. Engram reports storage errors itself.
         rocksdb_options_set_info_log_level(base, 5)
         rocksdb_options_set_keep_log_file_num(base, 2)
+        // The manifest holds a few hundred bytes of file edits: no 4 MiB preallocated for it.
+        rocksdb_options_set_manifest_preallocation_size(base, 64 << 10)
         // Point reads (an id's record, state keys) skip the files that cannot hold the key.
         let table = rocksdb_block_based_options_create()
         rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom_full(10))
