@@ -39,7 +39,9 @@ struct Catalog {
     /// time-decayed queries visit recent memories.
     private(set) var timeOrder: [Int64] = []
     /// Dead labels still in `timeOrder` and the postings.
-    private var deadInIndexes = 0
+    private(set) var deadInIndexes = 0
+    /// Tags whose postings took a reused label out of order (see `sortPostings`).
+    private var unsortedPostings: Set<Int32> = []
     private var namespaceIds: [String: Int32] = [:]
     private(set) var namespaceNames: [String] = []
     private var tagIds: [String: Int32] = [:]
@@ -105,6 +107,7 @@ struct Catalog {
         tags[l] = memory.tags.map { intern($0, in: &tagIds, names: &tagNames) }.sorted()
         for tag in tags[l] {
             if Int(tag) >= tagPostings.count { tagPostings.append(contentsOf: repeatElement([], count: Int(tag) + 1 - tagPostings.count)) }
+            if let last = tagPostings[Int(tag)].last, last > label { unsortedPostings.insert(tag) }
             tagPostings[Int(tag)].append(label)
         }
         meta[l] = memory.meta
@@ -130,6 +133,17 @@ struct Catalog {
         deadInIndexes += 1
     }
 
+    /// Puts back in order the postings that reused labels were appended to (after a batch).
+    mutating func sortPostings() {
+        for tag in unsortedPostings { tagPostings[Int(tag)].sort() }
+        unsortedPostings.removeAll()
+    }
+
+    /// Dead labels, smallest last.
+    func deadLabels() -> [Int64] {
+        (0..<Int64(labelCount)).reversed().filter { !isLive($0) }
+    }
+
     /// Sorts the postings and the time order after a bulk load (records arrive in id order,
     /// not label order) and drops dead labels from them.
     mutating func compactIndexes() {
@@ -139,6 +153,18 @@ struct Catalog {
         timeOrder = liveLabels()
         let times = self.times
         timeOrder.sort { times[Int($0)] != times[Int($1)] ? times[Int($0)] < times[Int($1)] : $0 < $1 }
+        deadInIndexes = 0
+        unsortedPostings.removeAll()
+    }
+
+    /// Drops dead labels from the postings and the time order, keeping their order (after a
+    /// rebuild, so that the labels it freed are referred to from nowhere).
+    mutating func dropDeadFromIndexes() {
+        sortPostings()
+        let live = self.liveBits
+        let isLive = { (l: Int64) in live[Int(l) >> 3] & (1 << (Int(l) & 7)) != 0 }
+        for t in tagPostings.indices { tagPostings[t].removeAll { !isLive($0) } }
+        timeOrder.removeAll { !isLive($0) }
         deadInIndexes = 0
     }
 

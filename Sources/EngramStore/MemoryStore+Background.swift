@@ -95,6 +95,9 @@ extension MemoryStore {
         let labels = catalog.liveLabels(), capacity = catalog.labelCount, source = vectorSource
         let kept = !retrain && VectorIndex.quantizerServes(catalog.codes, trainedOn: quantizerTrainedOn)
             ? VectorIndex.KeptCodes(codes: catalog.codes, trainedOn: quantizerTrainedOn) : nil
+        // The labels dead now stay dead until the swap (no label is reused while a rebuild
+        // runs) and the new index never holds them: they are free once it is in place.
+        let dead = catalog.deadLabels()
         let settings = self.settings, logger = self.logger
         let threads = backgroundThreads
         maintenance.async { [self] in
@@ -110,6 +113,10 @@ extension MemoryStore {
                     defer { rebuildRunning = false }
                     try swapInLocked(&built, builtFrom: capacity)
                     try saveSnapshotLocked()
+                    // Free only once the snapshot without them is on disk: an open from an
+                    // older snapshot would find a reused label among its index entries.
+                    freeLabels = dead
+                    deadLabelsAreFree = false
                 }
                 try flushLogIfWorthwhile()
             } catch {
@@ -137,6 +144,7 @@ extension MemoryStore {
         let died = (0..<capacity).reduce(0) { $0 + (catalog.isLive(Int64($1)) ? 0 : 1) } - (capacity - built.liveAtBuild)
         built.index.remove(count: died)
         catalog.codes = built.codes
+        catalog.dropDeadFromIndexes()
         index = built.index
         quantizerTrainedOn = built.trainedOn
         publishLocked()

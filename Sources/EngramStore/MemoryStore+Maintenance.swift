@@ -4,6 +4,9 @@ import Foundation
 /// Counts and sizes reported by `MemoryStore.stats()`.
 public struct StoreStats: Sendable {
     public var memories: Int
+    /// Labels in use, live or dead (a label's columns and codes take memory until a rebuild
+    /// frees it for reuse).
+    public var labels: Int
     public var namespaces: [String: Int]
     public var dimension: Int
     public var indexKind: String
@@ -65,7 +68,7 @@ extension MemoryStore {
             for label in catalog.liveLabels() {
                 namespaces[catalog.namespaceNames[Int(catalog.namespaces[Int(label)])], default: 0] += 1
             }
-            return StoreStats(memories: catalog.liveCount, namespaces: namespaces, dimension: settings.dimension,
+            return StoreStats(memories: catalog.liveCount, labels: catalog.labelCount, namespaces: namespaces, dimension: settings.dimension,
                               indexKind: index.kind.rawValue, indexSetting: settings.index.rawValue,
                               indexEntries: index.isExact ? catalog.liveCount : index.entries,
                               ivfLists: index.nlist, tombstones: index.tombstones,

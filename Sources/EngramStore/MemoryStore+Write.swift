@@ -13,9 +13,16 @@ extension MemoryStore {
         try locked {
             let db = try requireWritable()
             let tx = StoreTransaction(store: self, batch: db.makeBatch(), now: now ?? Date().timeIntervalSince1970)
-            let result = try body(tx)
-            try commitLocked(tx, db: db, sync: sync ?? settings.sync)
-            return result
+            do {
+                let result = try body(tx)
+                try commitLocked(tx, db: db, sync: sync ?? settings.sync)
+                return result
+            } catch {
+                // Nothing was committed: the labels the transaction took are free again.
+                freeLabels.append(contentsOf: tx.reusedLabels)
+                freeLabels.sort(by: >)
+                throw error
+            }
         }
     }
 
@@ -32,6 +39,18 @@ extension MemoryStore {
             catalog.ensureIdIndex()
         }
         return catalog.idToLabel?[id]
+    }
+
+    /// A free label for a new memory (caller holds the writer lock), or nil: then a fresh one.
+    /// None is handed out while a rebuild runs (it counts on the dead labels it started from
+    /// staying dead). A snapshot running meanwhile never reads the rows of dead labels.
+    func takeFreeLabel() -> Int64? {
+        guard !rebuildRunning else { return nil }
+        if deadLabelsAreFree {
+            freeLabels = catalog.deadLabels()
+            deadLabelsAreFree = false
+        }
+        return freeLabels.popLast()
     }
 
     /// Id lookups that read RocksDB before the id index is built (at least; see `liveLabel`).
@@ -116,6 +135,7 @@ extension MemoryStore {
             case let .remove(label): catalog.remove(label: label)
             }
         }
+        catalog.sortPostings()
         var added: [Int64] = []
         var rows: [Float] = []
         for case let .insert(memory, label) in tx.steps where catalog.isLive(label) {

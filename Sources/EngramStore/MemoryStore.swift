@@ -73,6 +73,14 @@ public final class MemoryStore: @unchecked Sendable {
     var snapshotRunning = false
     /// Id lookups made without the id index (see `liveLabel(of:)`).
     var idLookups = 0
+    /// Dead labels that nothing refers to any more (no index entry, posting or place in the
+    /// time order), smallest last: new memories take them before fresh labels, so that
+    /// update churn does not grow the columns, the codes and the vector file for good. A
+    /// rebuild frees the labels that were dead when it started (see `takeFreeLabel`).
+    var freeLabels: [Int64] = []
+    /// Set when every dead label is free but `freeLabels` is not listed yet (an open whose
+    /// index and catalog hold no dead entries).
+    var deadLabelsAreFree = false
     var rebuildRunning = false
     /// Set by `close`: no background work starts after it.
     var closing = false
@@ -266,6 +274,7 @@ public final class MemoryStore: @unchecked Sendable {
         self.consumers = consumers
 
         guard !readOnly else { return }
+        deadLabelsAreFree = index.tombstones == 0 && catalog.deadInIndexes == 0 && catalog.liveCount < catalog.labelCount
         if format < Self.formatVersion { try migrate(from: format, db: db, inlineLabels: inlineLabels) }
         if recovered == nil && catalog.liveCount > 0 { try saveSnapshotLocked() }
         if index.shouldGrow(liveCount: catalog.liveCount, codes: catalog.codes, quantizerTrainedOn: quantizerTrainedOn) {
@@ -374,6 +383,7 @@ public final class MemoryStore: @unchecked Sendable {
         catalog.reserveLabels(Int(nextLabel))
         var count = 0
         var inserted: [Int64] = []
+        var insertedHere = Set<Int64>()
         var removedFromIndex = 0
         try db.scan(Family.changes, from: Keys.u64(seq + 1)) { key, value in
             let change = try ChangeLog.decode(seq: Keys.readU64(key), value)
@@ -387,16 +397,21 @@ public final class MemoryStore: @unchecked Sendable {
                 if change.kind == .upsert {
                     catalog.insert(memory, label: label)
                     inserted.append(label)
+                    insertedHere.insert(label)
                 } else {
                     catalog.setAccessed(label: label, at: memory.lastAccessedAt ?? memory.time)
                 }
             case .delete:
-                if catalog.isLive(change.label) && change.label < indexed { removedFromIndex += 1 }
+                // (A label below `indexed` may be a reused one that this replay inserted: not in the index.)
+                if catalog.isLive(change.label) && change.label < indexed && !insertedHere.contains(change.label) {
+                    removedFromIndex += 1
+                }
                 catalog.remove(label: change.label)
             }
             return true
         }
         let live = inserted.filter { catalog.isLive($0) }.sorted()
+        catalog.sortPostings()
         catalog.indexInserted(live)
         index.remove(count: removedFromIndex)
         try index.add(live, from: vectors, encodingInto: &catalog.codes)

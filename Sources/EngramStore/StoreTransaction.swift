@@ -27,7 +27,8 @@ public final class StoreTransaction {
     private(set) var watermarks: [String: UInt64] = [:]
     /// Labels that were live before this transaction and are removed by it.
     private(set) var removedExisting: [Int64] = []
-    let firstNewLabel: Int64
+    /// Free labels this transaction took for new memories (returned if it is abandoned).
+    private(set) var reusedLabels: [Int64] = []
 
     init(store: MemoryStore, batch: WriteBatch, now: Double) {
         self.store = store
@@ -35,7 +36,6 @@ public final class StoreTransaction {
         self.now = now
         nextLabel = store.nextLabel
         changeSeq = store.changeSeq
-        firstNewLabel = store.nextLabel
     }
 
     /// The current label and creation time of `id`, counting what this transaction staged.
@@ -53,7 +53,7 @@ public final class StoreTransaction {
     private func retire(_ id: String, label: Int64) {
         logChange(.delete, label: label, id: id)
         steps.append(.remove(label: label))
-        if label < firstNewLabel { removedExisting.append(label) }
+        if store.catalog.isLive(label) { removedExisting.append(label) }
     }
 
     /// Inserts or replaces memories (validated and normalised first: a bad memory throws
@@ -69,8 +69,14 @@ public final class StoreTransaction {
             let id = input.id ?? MemoryStore.generateId()
             let previous = try current(id)
             if let previous { retire(id, label: previous.label) }
-            let label = nextLabel
-            nextLabel += 1
+            let label: Int64
+            if let free = store.takeFreeLabel() {
+                label = free
+                reusedLabels.append(free)
+            } else {
+                label = nextLabel
+                nextLabel += 1
+            }
             let memory = Memory(id: id, namespace: input.namespace, text: input.text, vector: input.vector,
                                 tags: input.tags, meta: input.meta, time: input.time ?? now,
                                 createdAt: previous?.createdAt ?? now, updatedAt: now,

@@ -1,6 +1,7 @@
 // Crash test: a child `engram import --ack-lines` is killed with SIGKILL in the middle of its
 // work; then the database must open, `engram check` must pass, and every line the child had
-// acknowledged must be stored exactly as written. The database is set to snapshot its index
+// acknowledged must be stored exactly as written (its newest acknowledged version, or a newer
+// one from the batch in flight). The database is set to snapshot its index
 // every 1,000 changes and to switch to IVF at 2,000 memories, so kills land during background
 // snapshots, rebuilds and swaps as well as during writes. Each trial kills after a random
 // number of acknowledged batches (so the import is really in flight: 0 < acknowledged <
@@ -99,18 +100,23 @@ if o.atomic {
     finish(failures == 0 ? 0 : 1)
 }
 
-// The input: record i has id "r<i>", text "text <i>", and a vector derived from i.
-var expected: [String: (text: String, vector: [Float])] = [:]
+// The input: line i has text "text <i>" and a vector derived from i; it writes a new id
+// "r<i>", or, for one line in four after the first 2,000, replaces an earlier id, so that
+// memories die and rebuilds free their labels for reuse while the import runs.
+struct Version { let line: Int; let text: String; let vector: [Float] }
+var versions: [String: [Version]] = [:]
 var lines = ""
+var written: [String] = []
 for i in 1...o.records {
     let v = (0..<o.dimension).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
-    let id = "r\(i)"
-    expected[id] = ("text \(i)", v)
+    let replaces = i > 2000 && rng.next() % 4 == 0
+    let id = replaces ? written[Int(rng.next() % UInt64(written.count))] : "r\(i)"
+    if !replaces { written.append(id) }
+    versions[id, default: []].append(Version(line: i, text: "text \(i)", vector: v))
     lines += "{\"id\":\"\(id)\",\"text\":\"text \(i)\",\"vector\":[\(v.map { String($0) }.joined(separator: ","))],\"time\":\(1_700_000_000 + i)}\n"
 }
 let input = work.appendingPathComponent("input.jsonl")
 try lines.write(to: input, atomically: false, encoding: .utf8)
-let ids = (1...o.records).map { "r\($0)" }
 
 var lost = 0, mismatches = 0, notInFlight = 0
 for trial in 1...o.trials {
@@ -162,15 +168,18 @@ for trial in 1...o.trials {
         stored[id] = (text, vector.map { Float($0) })
     }
     var trialLost = 0, trialMismatch = 0
-    for id in ids.prefix(acked) {
+    for (id, history) in versions where history[0].line <= acked {
+        // The newest acknowledged version, or a newer one from the batch in flight.
+        let newestAcked = history.lastIndex { $0.line <= acked }!
         guard let (text, vector) = stored[id] else { trialLost += 1; continue }
-        let want = expected[id]!
-        let norm = want.vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-        let same = text == want.text && zip(vector, want.vector).allSatisfy { abs($0 - $1 / norm) < 1e-5 }
+        let same = history[newestAcked...].contains { want in
+            let norm = want.vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+            return text == want.text && zip(vector, want.vector).allSatisfy { abs($0 - $1 / norm) < 1e-5 }
+        }
         if !same { trialMismatch += 1 }
     }
     // Nothing may appear that was never written.
-    trialMismatch += stored.keys.filter { expected[$0] == nil }.count
+    trialMismatch += stored.keys.filter { versions[$0] == nil }.count
     lost += trialLost
     mismatches += trialMismatch
     print("trial \(trial): batches of \(batch), killed after \(seen) acknowledged batches + \(Int(extraDelay * 1000)) ms: \(acked) lines acknowledged, \(stored.count) stored, lost \(trialLost), mismatches \(trialMismatch)\(inFlight ? "" : " — NOT KILLED IN FLIGHT")")

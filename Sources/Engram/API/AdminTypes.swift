@@ -56,6 +56,8 @@ public struct StatsResponse: Codable, Sendable, Equatable {
         public var tombstones: Int
     }
     public var memories: Int
+    /// Labels in use, live or dead (see `StoreStats.labels`).
+    public var labels: Int
     public var namespaces: [String: Int]
     public var dimension: Int
     public var index: Index
@@ -65,6 +67,7 @@ public struct StatsResponse: Codable, Sendable, Equatable {
 
     init(_ s: StoreStats) {
         memories = s.memories
+        labels = s.labels
         namespaces = s.namespaces
         dimension = s.dimension
         index = Index(kind: s.indexKind, setting: s.indexSetting, entries: s.indexEntries, ivfLists: s.ivfLists,

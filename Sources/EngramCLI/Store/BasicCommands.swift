@@ -203,7 +203,7 @@ struct Stats: ParsableCommand {
             return
         }
         print("database:   \(db.directory.path)")
-        print("memories:   \(s.memories)")
+        print("memories:   \(s.memories)\(s.labels > s.memories ? " (\(s.labels - s.memories) dead labels, freed for reuse by the next rebuild or compact)" : "")")
         for (ns, n) in s.namespaces.sorted(by: { $0.key < $1.key }) { print("  \(ns): \(n)") }
         print("dimension:  \(s.dimension)\(s.embedder.isEmpty ? "" : " (embedder \(s.embedder))")")
         let i = s.index

@@ -78,14 +78,26 @@ enum IndexSnapshot {
             codes.quantizer.step.forEach { w.f32($0) }
             w.raw(repeatElement(0, count: padding(out.written + w.bytes.count, codesAlignment)))
             try out.append(&w)
-            // The codes and errors are left out of the checksum (see the type's comment).
+            // The codes and errors are left out of the checksum (see the type's comment). The
+            // rows of labels dead in this catalog are written as zeros, never read: the writer
+            // may be giving such a label to a new memory meanwhile (see `takeFreeLabel`).
+            var first = 0
             try codes.forEachChunk { bytes, _ in
-                w.raw(bytes)
+                for row in 0..<bytes.count / d {
+                    if catalog.isLive(Int64(first + row)) {
+                        w.raw(UnsafeBufferPointer(rebasing: bytes[row * d..<(row + 1) * d]))
+                    } else {
+                        w.raw(repeatElement(0, count: d))
+                    }
+                }
+                first += bytes.count / d
                 try out.append(&w, checksummed: false)
             }
             w.raw(repeatElement(0, count: padding(out.written, 4)))
+            first = 0
             try codes.forEachChunk { _, errors in
-                errors.forEach { w.f32($0) }
+                for (row, error) in errors.enumerated() { w.f32(catalog.isLive(Int64(first + row)) ? error : 0) }
+                first += errors.count
                 try out.append(&w, checksummed: false)
             }
             if case let .ivf(lists) = index.structure {
