@@ -6,8 +6,8 @@ import Foundation
 /// Rebuilt from RocksDB on open; updated only after a write batch has been committed.
 /// Holds what filters and scores need (never the text), plus the quantized vectors (`codes`),
 /// so that scans never touch the disk; full vectors are read from the vector file only to
-/// settle a top-k exactly. Labels are never reused: an update gets a new label and the old
-/// one dies.
+/// settle a top-k exactly. An update gets a new label and the old one dies; a dead label is
+/// reused only once nothing refers to it (see `MemoryStore.takeFreeLabel`).
 struct Catalog {
     let dimension: Int
     private(set) var ids: [String?] = []

@@ -129,8 +129,8 @@ extension MemoryStore {
     }
 
     /// Brings a rebuild made from the labels below `capacity` up to date with the writes made
-    /// since (labels are never reused: the newer live labels are added, and entries that died
-    /// meanwhile count as tombstones), then makes it the index.
+    /// since (no label is reused while a rebuild runs: the newer live labels are added, and
+    /// entries that died meanwhile count as tombstones), then makes it the index.
     private func swapInLocked(_ built: inout VectorIndex.Built, builtFrom capacity: Int) throws {
         let newer = (capacity..<catalog.labelCount).map(Int64.init).filter { catalog.isLive($0) }
         if built.keptCodes {

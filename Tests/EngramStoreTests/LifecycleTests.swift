@@ -157,13 +157,21 @@ struct LifecycleTests {
         return url
     }
 
+    /// An IVF database of 800 memories, compacted (so its snapshot is fresh) and closed.
+    private func compactedDatabase(at dir: URL, seed: UInt64) throws -> [NewMemory] {
+        let memories = makeMemories(count: 800, dimension: 32, seed: seed)
+        let store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
+        try store.upsert(memories)
+        try store.compact()
+        try store.close()
+        return memories
+    }
+
     @Test("a snapshot with one byte of its structure or columns changed fails its checksum and is rebuilt, never trusted")
     func snapshotChecksum() throws {
         try withTempDirectory { dir in
-            let memories = makeMemories(count: 800, dimension: 32, seed: 3)
-            var store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
-            try store.upsert(memories)
-            try store.compact()
+            let memories = try compactedDatabase(at: dir, seed: 3)
+            var store = try MemoryStore.open(at: dir)
             let q = MemoryQuery(vector: memories[5].vector, k: 10)
             let expected = try store.query(q).results.map(\.id)
             try store.close()
@@ -185,15 +193,11 @@ struct LifecycleTests {
     @Test("codes damaged on disk are found by check (against the vectors) and made anew by compact")
     func damagedCodes() throws {
         try withTempDirectory { dir in
-            let memories = makeMemories(count: 800, dimension: 32, seed: 4)
-            var store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
-            try store.upsert(memories)
-            try store.compact()
-            try store.close()
+            _ = try compactedDatabase(at: dir, seed: 4)
             // The codes start on the first page boundary (4096), a row of d bytes per label, labels
             // in insertion order: this byte is in the row of m5.
             _ = try damageSnapshot(in: dir, at: 4096 + 5 * 32 + 3)
-            store = try MemoryStore.open(at: dir)
+            let store = try MemoryStore.open(at: dir)
             let report = try store.check()
             #expect(!report.ok)
             #expect(report.mismatchedCodes == ["m5"])

@@ -4,10 +4,12 @@ import Foundation
 /// The quantized vectors, by label: what scans read instead of the full vectors (a quarter
 /// of the bytes), each with the bound of its error (see `ScalarQuantizer`).
 ///
-/// Rows live in fixed-size chunks that are never moved. A label's row is written once,
-/// before the label is published, and never changed: so copies of this value (the views
-/// that queries read) share the chunks, and a writer appending rows for new labels copies
-/// nothing. A rebuild makes new `Codes` altogether.
+/// Rows live in fixed-size chunks that are never moved. A label's row is written before the
+/// label is published, and changed only when a dead label is reused, which no reader looks
+/// at (readers skip labels dead in their view, and a snapshot writes dead rows as zeros): so
+/// copies of this value (the views that queries read) share the chunks, and a writer
+/// appending rows for new labels copies nothing. A rebuild that retrains the quantizer makes
+/// new `Codes` altogether.
 struct Codes: @unchecked Sendable {
     /// Rows a chunk holds: 2^chunkShift.
     static let chunkShift = 12
