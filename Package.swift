@@ -94,7 +94,7 @@ let package = Package(
 
         // Tests: one target per module.
         .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase"]),
-        .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore"]),
+        .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore", "CFaiss"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
         .testTarget(

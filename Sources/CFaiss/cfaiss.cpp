@@ -274,6 +274,22 @@ int cfaiss_set_thread_nice(int nice) {
 #endif
 }
 
+int cfaiss_simd_level(void) {
+    static const int level = [] {
+        __builtin_cpu_init();
+        int best = cfaiss_simd_portable;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = cfaiss_simd_avx2;
+        if (best == cfaiss_simd_avx2 && __builtin_cpu_supports("avx512f")) best = cfaiss_simd_avx512;
+        if (const char *forced = std::getenv("ENGRAM_SIMD")) {
+            const std::string name(forced);
+            if (name == "portable") best = cfaiss_simd_portable;
+            else if (name == "avx2") best = std::min(best, static_cast<int>(cfaiss_simd_avx2));
+        }
+        return best;
+    }();
+    return level;
+}
+
 void cfaiss_release_free_memory(void) {
 #if defined(__GLIBC__)
     malloc_trim(0);

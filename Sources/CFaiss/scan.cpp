@@ -58,12 +58,27 @@ __attribute__((target("avx2,fma"))) float dot_avx2(const float *a, const float *
     return out;
 }
 
+__attribute__((target("avx512f"))) float dot_avx512(const float *a, const float *b, size_t d) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+    }
+    for (; i + 16 <= d; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    float out = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (; i < d; i++) out += a[i] * b[i];
+    return out;
+}
+
 using DotFn = float (*)(const float *, const float *, size_t);
 
 DotFn pick_dot() {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_avx2;
-    return dot_portable;
+    switch (cfaiss_simd_level()) {
+    case cfaiss_simd_avx512: return dot_avx512;
+    case cfaiss_simd_avx2: return dot_avx2;
+    default: return dot_portable;
+    }
 }
 
 const DotFn dot = pick_dot();

@@ -6,6 +6,7 @@
 // label l is row (l mod 2^shift) of chunk l >> shift.
 #include "cfaiss.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,7 +27,8 @@ float sq8_dot_portable(const float *qs, const uint8_t *code, size_t d) {
     return (s0 + s1) + (s2 + s3);
 }
 
-__attribute__((target("avx2,fma"))) float sq8_dot_avx2(const float *qs, const uint8_t *code, size_t d) {
+__attribute__((target("avx2,fma"), always_inline)) inline float sq8_dot_avx2(const float *qs, const uint8_t *code,
+                                                                            size_t d) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     size_t j = 0;
     for (; j + 16 <= d; j += 16) {
@@ -45,33 +47,76 @@ __attribute__((target("avx2,fma"))) float sq8_dot_avx2(const float *qs, const ui
     return out;
 }
 
-using Sq8Fn = float (*)(const float *, const uint8_t *, size_t);
-
-Sq8Fn pick() {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return sq8_dot_avx2;
-    return sq8_dot_portable;
+__attribute__((target("avx512f"), always_inline)) inline float sq8_dot_avx512(const float *qs, const uint8_t *code,
+                                                                             size_t d) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    size_t j = 0;
+    for (; j + 32 <= d; j += 32) {
+        __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(code + j))));
+        __m512 hi = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(code + j + 16))));
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + j), lo, acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + j + 16), hi, acc1);
+    }
+    for (; j + 16 <= d; j += 16) {
+        __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(code + j))));
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + j), x, acc0);
+    }
+    float out = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (; j < d; j++) out += qs[j] * code[j];
+    return out;
 }
 
-const Sq8Fn sq8_dot = pick();
+/// The row of `label`: row (l mod 2^shift) of chunk l >> shift.
+inline const uint8_t *row_of(const uint8_t *const *chunks, int chunk_shift, size_t d, int64_t label) {
+    const uint64_t l = static_cast<uint64_t>(label);
+    return chunks[l >> chunk_shift] + (l & ((uint64_t{1} << chunk_shift) - 1)) * d;
+}
+
+/// Rows are scattered: fetch a few rows ahead so that memory latency overlaps the math.
+constexpr size_t prefetch_ahead = 8;
+
+inline void prefetch_row(const uint8_t *const *chunks, int chunk_shift, size_t d, const int64_t *labels, size_t i,
+                         size_t n) {
+    if (i + prefetch_ahead >= n) return;
+    const char *next = reinterpret_cast<const char *>(row_of(chunks, chunk_shift, d, labels[i + prefetch_ahead]));
+    for (size_t l = 0; l < (d + 63) / 64; l++) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+}
+
+// One loop per instruction set, each with its row kernel inlined.
+#define SQ8_SCORES(name, target_attr, dot)                                                                          \
+    target_attr void name(const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift, size_t d,     \
+                          const int64_t *labels, size_t n, float *out) {                                           \
+        for (size_t i = 0; i < n; i++) {                                                                           \
+            prefetch_row(chunks, chunk_shift, d, labels, i, n);                                                    \
+            out[i] = bias + dot(qs, row_of(chunks, chunk_shift, d, labels[i]), d);                                 \
+        }                                                                                                          \
+    }
+
+SQ8_SCORES(sq8_scores_portable, , sq8_dot_portable)
+SQ8_SCORES(sq8_scores_avx2, __attribute__((target("avx2,fma"))), sq8_dot_avx2)
+SQ8_SCORES(sq8_scores_avx512, __attribute__((target("avx512f"))), sq8_dot_avx512)
+
+using Sq8ScoresFn = void (*)(const float *, float, const uint8_t *const *, int, size_t, const int64_t *, size_t, float *);
+
+Sq8ScoresFn sq8_scores_for(int level) {
+    switch (level) {
+    case cfaiss_simd_avx512: return sq8_scores_avx512;
+    case cfaiss_simd_avx2: return sq8_scores_avx2;
+    default: return sq8_scores_portable;
+    }
+}
+
+Sq8ScoresFn sq8_scores = sq8_scores_for(cfaiss_simd_level());
 
 } // namespace
 
 extern "C" void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift,
                                   size_t d, const int64_t *labels, size_t n, float *out) {
-    const uint64_t mask = (uint64_t{1} << chunk_shift) - 1;
-    auto row = [&](int64_t label) {
-        const uint64_t l = static_cast<uint64_t>(label);
-        return chunks[l >> chunk_shift] + (l & mask) * d;
-    };
-    // Rows are scattered: fetch a few rows ahead so that memory latency overlaps the math.
-    constexpr size_t ahead = 8;
-    const size_t lines = (d + 63) / 64;
-    for (size_t i = 0; i < n; i++) {
-        if (i + ahead < n) {
-            const char *next = reinterpret_cast<const char *>(row(labels[i + ahead]));
-            for (size_t l = 0; l < lines; l++) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
-        }
-        out[i] = bias + sq8_dot(qs, row(labels[i]), d);
-    }
+    sq8_scores(qs, bias, chunks, chunk_shift, d, labels, n, out);
+}
+
+extern "C" void cfaiss_sq8_scores_at(int level, const float *qs, float bias, const uint8_t *const *chunks,
+                                     int chunk_shift, size_t d, const int64_t *labels, size_t n, float *out) {
+    sq8_scores_for(std::min(level, cfaiss_simd_level()))(qs, bias, chunks, chunk_shift, d, labels, n, out);
 }

@@ -80,11 +80,21 @@ char *cfaiss_index_labels(const cfaiss_index *index, int64_t *out, int64_t capac
 void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int64_t *rows, size_t n,
                      float *out);
 
+/// Instruction sets the scan kernels have variants for.
+enum { cfaiss_simd_portable = 0, cfaiss_simd_avx2 = 1, cfaiss_simd_avx512 = 2 };
+
+/// The variant the kernels use: the best the CPU has (CPUID, read once), or lower when the
+/// environment variable ENGRAM_SIMD names a lower one (`portable`, `avx2`, `avx512`).
+int cfaiss_simd_level(void);
+
 /// out[i] = bias + Σ_j qs[j] · code_j(labels[i]): approximate inner products against 8-bit
 /// scalar-quantized rows (see sq8.cpp for the encoding), stored in chunks of 2^chunk_shift
-/// rows of d bytes. AVX2/FMA when the CPU has them.
+/// rows of d bytes, with the variant of `cfaiss_simd_level`.
 void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift, size_t d,
                        const int64_t *labels, size_t n, float *out);
+/// The same with the variant `level` (at most the CPU's), for tests that compare variants.
+void cfaiss_sq8_scores_at(int level, const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift,
+                          size_t d, const int64_t *labels, size_t n, float *out);
 
 /// Number of threads OpenBLAS uses (process-wide), for FAISS's matrix products.
 void cfaiss_set_blas_threads(int threads);
