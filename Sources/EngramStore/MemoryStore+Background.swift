@@ -28,7 +28,7 @@ extension MemoryStore {
                     snapshotRunning = false
                     try recordSnapshotLocked(seq)
                 }
-                try flushLogIfWorthwhile()
+                flushLogIfWorthwhile()
             } catch {
                 locked { snapshotRunning = false }
                 logger.error("background index snapshot failed (\(error)); the change log keeps every change")
@@ -79,10 +79,12 @@ extension MemoryStore {
     /// Flushes RocksDB's memtables once they hold `closeFlushMinimum` bytes (after a snapshot
     /// trimmed the change log): the write-ahead log they mirror is then deleted, and the
     /// trimmed changes leave the disk instead of waiting in the log until it fills.
-    func flushLogIfWorthwhile() throws {
+    func flushLogIfWorthwhile() {
         guard let db = locked({ readOnly || writeFailure != nil ? nil : db }),
               db.memtableBytes >= Self.closeFlushMinimum else { return }
-        try db.flush()
+        do { try db.flush() } catch {
+            logger.warning("flushing RocksDB after a snapshot failed (\(error)); its log keeps the changes for the next open")
+        }
     }
 
     /// Starts a background rebuild of the index (caller holds the writer lock); at most one
@@ -118,7 +120,7 @@ extension MemoryStore {
                     freeLabels = dead
                     deadLabelsAreFree = false
                 }
-                try flushLogIfWorthwhile()
+                flushLogIfWorthwhile()
             } catch {
                 locked { rebuildRunning = false }
                 logger.error("background index rebuild failed (\(error)); the current index goes on serving")
