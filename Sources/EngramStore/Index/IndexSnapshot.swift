@@ -8,9 +8,8 @@ import Logging
 ///
 /// Layout (little-endian): `"ENGRAMIX"`, `u32 version`, `u64 seq`, `u32 d`, `u8 kind`,
 /// `u64 labels`, `u64 trainedOn`, `u64 tombstones`, `f64 trainedMeanError`, `d×f32 vmin`,
-/// `d×f32 step`, zeros up to
-/// the next page (`codesAlignment`); `labels×d u8 codes`, zeros up to a multiple of 4,
-/// `labels×f32 errors`; then for IVF `u32 nlist`, `nlist×d f32 centroids` and each list as
+/// `d×f32 step`, zeros up to the next page (`codesAlignment`); `labels×d u8 codes`, zeros up
+/// to a multiple of 4, `labels×f32 errors` (both zero for dead labels); then for IVF `u32 nlist`, `nlist×d f32 centroids` and each list as
 /// `u32 n, n×i64`; then the catalog's columns (see `Catalog.writeColumns`); last a `u64`
 /// checksum of everything before but the codes and errors.
 ///
