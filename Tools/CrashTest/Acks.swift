@@ -39,3 +39,32 @@ final class AckReader {
         }
     }
 }
+
+/// A child killed with SIGKILL after a chosen acknowledgement: how many acknowledgements had
+/// arrived when it was killed, the highest acknowledged N (counting those written before the
+/// kill), and whether the kill is what ended it.
+struct KilledChild {
+    let seen: Int
+    let highest: Int
+    let killedBySignal: Bool
+
+    /// Runs `path` with `arguments`, reads its acknowledgements, and sends SIGKILL `delay`
+    /// seconds after the `killAfter`-th one.
+    static func run(_ path: String, _ arguments: [String], killAfter: Int, delay: Double = 0) throws -> KilledChild {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: path)
+        child.arguments = arguments
+        let out = Pipe()
+        child.standardOutput = out
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        let acks = AckReader(out)
+        acks.wait(for: killAfter)
+        let seen = acks.count
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+        acks.drain()
+        return KilledChild(seen: seen, highest: acks.highest, killedBySignal: child.terminationReason == .uncaughtSignal)
+    }
+}

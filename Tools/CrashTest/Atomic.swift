@@ -40,21 +40,11 @@ enum AtomicCrash {
     /// One trial: start the writer, kill it after `killAfter` acknowledgements, then check.
     /// Returns (acknowledged, problems found).
     static func trial(engramCrashtest: String, directory: URL, killAfter: Int, total: Int) throws -> (Int, [String]) {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: engramCrashtest)
-        child.arguments = ["--atomic-writer", directory.path, "--records", "\(total)"]
-        let out = Pipe()
-        child.standardOutput = out
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        let acks = AckReader(out)
-        acks.wait(for: killAfter)
-        kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
-        acks.drain()
-        let acked = acks.highest
+        let killed = try KilledChild.run(engramCrashtest, ["--atomic-writer", directory.path, "--records", "\(total)"],
+                                         killAfter: killAfter)
+        let acked = killed.highest
         var problems: [String] = []
-        if child.terminationReason != .uncaughtSignal || acked == 0 || acked >= total {
+        if !killed.killedBySignal || acked == 0 || acked >= total {
             problems.append("the writer was not killed in flight (\(acked) of \(total) acknowledged)")
         }
         let store = try MemoryStore.open(at: directory, registration: registration)

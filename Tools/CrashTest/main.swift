@@ -135,23 +135,12 @@ for trial in 1...o.trials {
     // then still running (checked below).
     let killAfter = 1 + Int(rng.next() % UInt64(max(1, batches * 3 / 4)))
     let extraDelay = Double(rng.next() % 15) / 1000
-    let child = Process()
-    child.executableURL = URL(fileURLWithPath: o.engram)
-    child.arguments = ["import", "--db", db.path, "--ack-lines", "--no-progress", "--batch", "\(batch)", input.path]
-    let out = Pipe()
-    child.standardOutput = out
-    child.standardError = FileHandle.nullDevice
-    try child.run()
     // Read acknowledgements as they come; kill after the chosen one (plus a little).
-    let acks = AckReader(out)
-    acks.wait(for: killAfter)
-    let seen = acks.count
-    Thread.sleep(forTimeInterval: extraDelay)
-    kill(child.processIdentifier, SIGKILL)
-    child.waitUntilExit()
-    acks.drain()
-    let acked = acks.highest
-    let inFlight = child.terminationReason == .uncaughtSignal && acked > 0 && acked < o.records
+    let killed = try KilledChild.run(o.engram, ["import", "--db", db.path, "--ack-lines", "--no-progress", "--batch", "\(batch)", input.path],
+                                     killAfter: killAfter, delay: extraDelay)
+    let seen = killed.seen
+    let acked = killed.highest
+    let inFlight = killed.killedBySignal && acked > 0 && acked < o.records
     if !inFlight { notInFlight += 1 }
 
     let (checkStatus, checkOut) = try run(o.engram, ["check", "--db", db.path, "--json"])
