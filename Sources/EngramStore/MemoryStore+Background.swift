@@ -78,9 +78,10 @@ extension MemoryStore {
 
     /// Flushes RocksDB's memtables once they hold `closeFlushMinimum` bytes (after a snapshot
     /// trimmed the change log): the write-ahead log they mirror is then deleted, and the
-    /// trimmed changes leave the disk instead of waiting in the log until it fills.
+    /// trimmed changes leave the disk instead of waiting in the log until it fills. After a
+    /// failed flush (already reported) the log simply keeps them.
     func flushLogIfWorthwhile() {
-        guard let db = locked({ readOnly || writeFailure != nil ? nil : db }),
+        guard let db = locked({ readOnly || writeFailure != nil ? nil : db }), !db.flushHasFailed,
               db.memtableBytes >= Self.closeFlushMinimum else { return }
         do { try db.flush() } catch {
             logger.warning("flushing RocksDB after a snapshot failed (\(error)); its log keeps the changes for the next open")

@@ -235,4 +235,34 @@ struct LifecycleTests {
             #expect(try store.get("m699").text == "memory 699")
         }
     }
+
+    /// RocksDB (Debian's build, with assertions) aborts the process when asked to flush again
+    /// after a flush failed; a store released after its directory went away did exactly that.
+    @Test("after a failed flush, closing reports a storage error instead of flushing again")
+    func failedFlushIsNotRetried() throws {
+        try withTempDirectory { dir in
+            var settings = testSettings(.flat)
+            settings.snapshotEvery = 1500
+            let store = try MemoryStore.create(at: dir, settings: settings)
+            // 2,000 records of 1 KB: the memtables pass the size from which a snapshot flushes.
+            let memories = makeMemories(count: 2000, dimension: 32, seed: 12).map {
+                var m = $0
+                m.text = String(repeating: "x", count: 1000)
+                return m
+            }
+            try store.upsert(Array(memories[..<1000]))
+            // The log stays writable (its file is open); a flush needs a new log file and fails.
+            try FileManager.default.removeItem(at: dir.appendingPathComponent("kv"))
+            try store.upsert(Array(memories[1000...]))   // starts a snapshot, whose flush fails
+            store.waitForBackgroundWork()
+            #expect(store.count() == 2000)
+            do {
+                try store.close()
+                Issue.record("close flushed a database whose last flush failed")
+            } catch let error as EngramError {
+                #expect(error.code == .unavailable && error.reason == .storageFailure)
+                #expect(error.message.contains("not flushed again after a failed flush"))
+            }
+        }
+    }
 }

@@ -1,12 +1,13 @@
 import EngramBase
 import CRocksDB
 import Foundation
+import Synchronization
 
 /// A RocksDB database opened with a fixed set of column families.
 ///
 /// Thin and synchronous: every `errptr` string from the C API becomes an `EngramError` here
 /// and nowhere else. Thread-safe: RocksDB's handles may be used from any thread, and this
-/// wrapper holds no mutable state after `init`.
+/// wrapper's only mutable state (a failed flush) is behind a mutex.
 final class RocksDB: @unchecked Sendable {
     private let db: OpaquePointer
     private let options: OpaquePointer
@@ -16,6 +17,14 @@ final class RocksDB: @unchecked Sendable {
     private let families: [String: OpaquePointer]
     let path: String
     let readOnly: Bool
+    /// The error of a flush that failed. RocksDB must not be asked to flush again after one:
+    /// the memtable it could not write stays half-switched, and Debian's library (built with
+    /// assertions) aborts the process on the next attempt. The write-ahead log keeps the
+    /// changes, so the next open replays them.
+    private let failedFlush = Mutex<String?>(nil)
+
+    /// Whether a flush failed (later flushes then fail at once, see `failedFlush`).
+    var flushHasFailed: Bool { failedFlush.withLock { $0 != nil } }
 
     /// RocksDB's memtable size (and so its write-ahead log's preallocation).
     static let writeBufferBytes = 16 << 20
@@ -216,13 +225,21 @@ final class RocksDB: @unchecked Sendable {
     /// write-ahead log to replay.
     func flush() throws {
         guard !readOnly else { return }
+        if let earlier = failedFlush.withLock({ $0 }) {
+            throw EngramError.storage("RocksDB at \(path) is not flushed again after a failed flush (\(earlier)); its log keeps the changes")
+        }
         let options = rocksdb_flushoptions_create()
         defer { rocksdb_flushoptions_destroy(options) }
         rocksdb_flushoptions_set_wait(options, 1)
         for handle in families.values {
             var err: UnsafeMutablePointer<CChar>?
             rocksdb_flush_cf(db, options, handle, &err)
-            try check(err)
+            if let err {
+                let message = String(cString: err)
+                failedFlush.withLock { $0 = message }
+                rocksdb_free(err)
+                throw EngramError.fromRocksDB(message, path: path)
+            }
         }
     }
 
