@@ -18,6 +18,7 @@ let package = Package(
         // Thin C/C++ shims over the system libraries.
         .target(
             name: "CFaiss",
+            dependencies: ["CKernels"],
             // FAISS's HNSW header includes <omp.h>, which Debian ships only in GCC's private
             // include directory; compat/omp.h declares the part of it we need (see there).
             cxxSettings: [.headerSearchPath("compat")],
@@ -31,11 +32,15 @@ let package = Package(
             name: "CSimdJSON",
             linkerSettings: [.linkedLibrary("simdjson"), .linkedLibrary("stdc++")]
         ),
+        // CPU kernels of the GLM engine and the embedder, with instruction-set variants
+        // chosen at run time (see include/ckernels.h); C, so that each variant can carry its
+        // own `target` attribute without any compiler flag.
+        .target(name: "CKernels", linkerSettings: [.linkedLibrary("m")]),
         .systemLibrary(name: "CRocksDB"),
         .systemLibrary(name: "CBLAS"),
 
         // Library modules.
-        .target(name: "EngramBase"),
+        .target(name: "EngramBase", dependencies: ["CKernels", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "EngramStore",
             dependencies: [
@@ -44,8 +49,7 @@ let package = Package(
             ]
         ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS", "EngramBase"]),
-        // Haswell (AVX2, FMA, F16C) code generation for the GLM engine's SIMD kernels.
-        .target(name: "EngramGLM", dependencies: ["CBLAS", "EngramBase"], swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"])]),
+        .target(name: "EngramGLM", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
         .target(
             name: "Engram",
             dependencies: [
@@ -65,12 +69,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-bench-embed",
-            dependencies: ["EngramEmbed"],
+            dependencies: ["EngramBase", "EngramEmbed"],
             path: "Benchmarks/EmbedBench"
         ),
         .executableTarget(
             name: "engram-bench-glm",
-            dependencies: ["EngramGLM"],
+            dependencies: ["EngramBase", "EngramGLM"],
             path: "Benchmarks/GLMBench"
         ),
         .executableTarget(
@@ -96,7 +100,7 @@ let package = Package(
         .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase"]),
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore", "CFaiss"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
-        .testTarget(name: "EngramGLMTests", dependencies: ["EngramGLM"]),
+        .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
         .testTarget(
             name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"],
             exclude: ["Fixtures"]  // read from the source tree through #filePath

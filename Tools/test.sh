@@ -14,6 +14,11 @@ set +e
 # cooperative threads would starve each other.
 swift test -c "$config" --skip-build --no-parallel
 status=$?
+# The same model and kernel tests again on the portable kernels (SSE2 on x86-64), the variant
+# a CPU without AVX2 runs, which this machine's CPU would otherwise never choose.
+echo "== GLM and embedder tests on the portable kernels (ENGRAM_SIMD=portable)" >&2
+ENGRAM_SIMD=portable swift test -c "$config" --skip-build --no-parallel \
+  --filter 'KernelVariantTests|TinyModelLogitsTests|SmolLM2ReferenceTests|NonFiniteTests|EngramEmbedTests' || status=1
 # A package that depends on Engram through a versioned file:// URL builds (SwiftPM refuses
 # unsafe build flags there).
 Tools/check-consumer.sh || status=1

@@ -7,6 +7,7 @@
 import Engram
 import Foundation
 
+BLASCore.correctIfNeeded()
 signal(SIGPIPE, SIG_IGN)
 let protocolOut = dup(1)
 dup2(2, 1)

@@ -7,6 +7,7 @@
 // the same generator Benchmarks/embed-bench.sh uses for its Python baseline). For batch
 // sizes 1, 8, 32 and 128 it embeds `count` sentences in calls of that size after a warm-up
 // and prints sentences per second; then the median latency of embedding one sentence.
+import EngramBase
 import EngramEmbed
 import Foundation
 
@@ -87,6 +88,7 @@ func now() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
+BLASCore.correctIfNeeded()
 let options = parseOptions()
 do {
     let directory = try EmbedderModelLocator.locate(explicit: options.model)
@@ -143,6 +145,7 @@ do {
             "throughput": Dictionary(uniqueKeysWithValues: results.map { (String($0.batch), $0.perSecond) }),
             "cpu_ms_per_sentence": Dictionary(uniqueKeysWithValues: results.map { (String($0.batch), $0.cpuMs) }),
             "latency_ms": medianMs,
+            "blas_core": BLASCore.choice.core,
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))

@@ -6,6 +6,7 @@
 // Prompt processing: tokens/s evaluating a `--prompt-tokens` prompt from an empty cache.
 // Generation: tokens/s of `--gen-tokens` single-token steps (greedy) after a short prompt.
 // Each figure is the best of `--repeat` runs. Peak RSS is the process maximum at the end.
+import EngramBase
 import EngramGLM
 import Foundation
 #if canImport(Glibc)
@@ -60,6 +61,7 @@ func peakRSSMegabytes() -> Double {
     return Double(u.ru_maxrss) / 1024
 }
 
+BLASCore.correctIfNeeded()
 let options = parse()
 do {
     let path = try GLMModelLocator.resolve(explicit: options.model)
@@ -98,10 +100,12 @@ do {
     let fileMB = Double(model.file.fileSize) / 1_048_576
     if options.json {
         let out: [String: Any] = ["engine": "engram", "model": path, "results": results,
-                                  "peak_rss_mb": rss, "model_file_mb": fileMB]
+                                  "peak_rss_mb": rss, "model_file_mb": fileMB,
+                                  "blas_core": BLASCore.choice.core, "simd": GLMKernels.simdVariant]
         let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     } else {
+        print("engram  BLAS core \(BLASCore.choice), kernels \(GLMKernels.simdVariant)")
         print(String(format: "engram  peak RSS %.1f MB (model file %.1f MB, ratio %.2f)", rss, fileMB, rss / fileMB))
         if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
             let lines = status.split(separator: "\n").filter { $0.hasPrefix("RssAnon") || $0.hasPrefix("RssFile") || $0.hasPrefix("VmHWM") }

@@ -186,6 +186,7 @@ func loadAverage() -> Double {
     return getloadavg(&loads, 1) == 1 ? loads[0] : -1
 }
 
+BLASCore.correctIfNeeded()
 let options = Options(CommandLine.arguments)
 let path = options.file ?? FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-\(getpid()).jsonl").path
 

@@ -143,6 +143,7 @@ LoggingSystem.bootstrap { label in
     h.logLevel = ProcessInfo.processInfo.environment["ENGRAM_BENCH_VERBOSE"] == nil ? .warning : .info
     return h
 }
+BLASCore.correctIfNeeded()
 let o = Options(CommandLine.arguments)
 print("engram-bench-store: \(o.count) \(o.dimension)-dim vectors in \(o.clusters) clusters (noise \(o.spread)/dim), \(o.queries) queries, k=10, 1 query thread, batches of \(o.batch) synced")
 let full = dataset(o, count: o.count)

@@ -1,4 +1,5 @@
 #include "cfaiss.h"
+#include "ckernels.h"
 #include "scan.h"
 
 #include <cstdlib>
@@ -275,19 +276,8 @@ int cfaiss_set_thread_nice(int nice) {
 }
 
 int cfaiss_simd_level(void) {
-    static const int level = [] {
-        __builtin_cpu_init();
-        int best = cfaiss_simd_portable;
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = cfaiss_simd_avx2;
-        if (best == cfaiss_simd_avx2 && __builtin_cpu_supports("avx512f")) best = cfaiss_simd_avx512;
-        if (const char *forced = std::getenv("ENGRAM_SIMD")) {
-            const std::string name(forced);
-            if (name == "portable") best = cfaiss_simd_portable;
-            else if (name == "avx2") best = std::min(best, static_cast<int>(cfaiss_simd_avx2));
-        }
-        return best;
-    }();
-    return level;
+    // One choice for all of Engram's kernels (CKernels: CPUID and ENGRAM_SIMD).
+    return std::min(ek_simd_level(), static_cast<int>(cfaiss_simd_avx512));
 }
 
 void cfaiss_release_free_memory(void) {

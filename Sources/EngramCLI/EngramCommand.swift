@@ -23,6 +23,13 @@ struct EngramCommand: AsyncParsableCommand {
             Generate.self, Tokenize.self, ModelCommand.self,
         ]
     )
+
+    /// Corrects OpenBLAS's choice of kernels first (which may restart the process, see
+    /// `BLASCore`), then runs the command.
+    static func main() async {
+        BLASCore.correctIfNeeded()
+        await main(nil)
+    }
 }
 
 /// Options every database command takes.

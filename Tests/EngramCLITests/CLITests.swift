@@ -24,10 +24,17 @@ struct CLI {
     }
 
     @discardableResult
-    static func run(_ args: [String], binary: String = "engram", stdin: String? = nil) throws -> Result {
+    /// `environment`: variables set (a value) or removed (nil) for this run only.
+    static func run(_ args: [String], binary: String = "engram", stdin: String? = nil,
+                    environment: [String: String?] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = binDirectory.appendingPathComponent(binary)
         p.arguments = args
+        if !environment.isEmpty {
+            var env = ProcessInfo.processInfo.environment
+            for (name, value) in environment { env[name] = value }
+            p.environment = env
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -260,8 +260,9 @@ struct LifecycleTests {
                 try store.close()
                 Issue.record("close flushed a database whose last flush failed")
             } catch let error as EngramError {
+                // The refused second flush, or (when RocksDB's own background flush failed
+                // first) the closing snapshot's write: a storage error either way, no abort.
                 #expect(error.code == .unavailable && error.reason == .storageFailure)
-                #expect(error.message.contains("not flushed again after a failed flush"))
             }
         }
     }

@@ -68,6 +68,7 @@ func run(_ path: String, _ args: [String]) throws -> (Int32, Data) {
     return (p.terminationStatus, data)
 }
 
+BLASCore.correctIfNeeded()
 let o = Options()
 if let path = o.atomicWriter { AtomicCrash.writer(path, count: o.records) }
 guard o.atomic || FileManager.default.isExecutableFile(atPath: o.engram) else {

@@ -83,8 +83,8 @@ void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int6
 /// Instruction sets the scan kernels have variants for.
 enum { cfaiss_simd_portable = 0, cfaiss_simd_avx2 = 1, cfaiss_simd_avx512 = 2 };
 
-/// The variant the kernels use: the best the CPU has (CPUID, read once), or lower when the
-/// environment variable ENGRAM_SIMD names a lower one (`portable`, `avx2`, `avx512`).
+/// The variant the kernels use: `ek_simd_level()` (CKernels: the best the CPU has, or lower
+/// when the environment variable ENGRAM_SIMD names a lower one), capped at AVX-512.
 int cfaiss_simd_level(void);
 
 /// out[i] = bias + Σ_j qs[j] · code_j(labels[i]): approximate inner products against 8-bit

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engram
 import EngramGLM
 import Foundation
 
@@ -207,6 +208,7 @@ struct GLMModelInfoCommand: ParsableCommand {
     func run() throws {
         let file = try GGUFFile(path: GLMModelLocator.resolve(explicit: path))
         print("file: \(file.path)")
+        print("CPU kernels: \(GLMKernels.simdVariant); OpenBLAS core \(BLASCore.choice)")
         print("GGUF version \(file.version), \(file.metadataKeys.count) metadata keys, \(file.tensors.count) tensors, alignment \(file.alignment)")
         print("\nmetadata:")
         for key in file.metadataKeys {

@@ -210,6 +210,7 @@ struct Stats: ParsableCommand {
         print("index:      \(i.kind) (setting \(i.setting)), \(i.entries) entries\(i.ivfLists > 0 ? ", \(i.ivfLists) lists" : "")\(i.tombstones > 0 ? ", \(i.tombstones) tombstones" : "")")
         print("unsnapshotted changes: \(s.changesSinceSnapshot)")
         print(String(format: "disk:       %.1f MiB", Double(s.diskBytes) / 1_048_576))
+        print("BLAS:       OpenBLAS core \(BLASCore.choice)")
     }
 }
 

@@ -152,7 +152,7 @@ struct ForwardState {
     /// Attention token by token: for each (token, KV head), the cached keys and values are
     /// widened to F32 once, then each query head of the group takes scores over the cached
     /// positions, softmax, and the weighted sum of values.
-    private func tokenAttention(keys: UnsafeMutablePointer<Float16>, values: UnsafeMutablePointer<Float16>) {
+    private func tokenAttention(keys: UnsafeMutablePointer<UInt16>, values: UnsafeMutablePointer<UInt16>) {
         let c = config, qd = c.queryDimension, kvd = c.kvDimension
         let hd = c.headDim, group = c.headCount / c.headCountKV
         let scale = 1 / Float(hd).squareRoot()
@@ -184,7 +184,7 @@ struct ForwardState {
 
     /// Attention for a batch, head by head: `S = Q_h·K_gᵀ/√hd` (count × total), causal mask,
     /// row softmax, `O_h = S·V_g`; heads split across threads, BLAS single-threaded inside.
-    private func batchedAttention(keys: UnsafeMutablePointer<Float16>, values: UnsafeMutablePointer<Float16>) {
+    private func batchedAttention(keys: UnsafeMutablePointer<UInt16>, values: UnsafeMutablePointer<UInt16>) {
         GLMThreading.configureBLAS()
         let c = config, qd = c.queryDimension, kvd = c.kvDimension
         let hd = c.headDim, group = c.headCount / c.headCountKV

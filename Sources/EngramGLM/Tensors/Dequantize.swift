@@ -1,3 +1,5 @@
+import CKernels
+
 @inline(__always)
 func loadF16(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
     Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
@@ -27,7 +29,7 @@ public func dequantize(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeM
     case .f32:
         dst.update(from: src.assumingMemoryBound(to: Float.self), count: count)
     case .f16:
-        for i in 0..<count { dst[i] = loadF16(src, 2 * i) }
+        ek_f16_to_f32(src.assumingMemoryBound(to: UInt16.self), dst, Int64(count))
     case .bf16:
         for i in 0..<count {
             dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)

@@ -1,43 +1,13 @@
+import CKernels
 import Foundation
 
 /// Dot product of two float vectors of length `n`.
 @inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-    var i = 0
-    while i + 16 <= n {
-        acc0 += ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            * rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        acc1 += ra.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self)
-            * rb.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self)
-        i += 16
-    }
-    var s = (acc0 + acc1).sum()
-    while i < n {
-        s += a[i] * b[i]
-        i += 1
-    }
-    return s
-}
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float { ek_dot(a, b, Int64(n)) }
 
 /// `y += a · x` over `n` values.
 @inline(__always)
-func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
-    let av = SIMD8<Float>(repeating: a)
-    var i = 0
-    while i + 8 <= n {
-        let v = ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            + av * rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        ry.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < n {
-        y[i] += a * x[i]
-        i += 1
-    }
-}
+func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { ek_axpy(a, x, y, Int64(n)) }
 
 /// RMSNorm of one row: `y = x / sqrt(mean(x²) + eps) · w` (`y` may alias `x`).
 func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, eps: Float) {

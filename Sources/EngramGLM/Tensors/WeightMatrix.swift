@@ -32,20 +32,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Matrix–vector product `y = W·x` (`x`: cols, `y`: rows), rows split across threads.
     func matvec(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, workers: WorkerPool) {
-        if let fast = QuantizedDot.kernel(for: type) {
-            fast.matvec(self, x, y, workers: workers)
-            return
-        }
-        let ys = SharedPointer(y)
-        let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
-        parallelChunks(rows, workers: workers, minimumChunk: 16) { range in
-            let buf = UnsafeMutablePointer<Float>.allocate(capacity: cols)
-            defer { buf.deallocate() }
-            for r in range {
-                dequantizeRow(r, into: buf)
-                ys.p[r] = dot(buf, xs.p, cols)
-            }
-        }
+        QuantizedDot.matvec(self, x, y, workers: workers)
     }
 
     /// Matrix product for a batch: `Y[t] = W·X[t]` for `t < count` (`X`: count × cols,

@@ -1,0 +1,142 @@
+// Chooses the variant once (CPUID and ENGRAM_SIMD) and dispatches the public entry points.
+#include <stdlib.h>
+#include <string.h>
+
+#include "variants.h"
+
+static const char *const ek_names[] = {"portable", "avx2", "avx512", "avx512vnni"};
+
+const char *ek_simd_name(int level) {
+    return level >= 0 && level <= ek_simd_avx512vnni ? ek_names[level] : "unknown";
+}
+
+int ek_simd_cpu_level(void) {
+#if defined(__x86_64__)
+    // __builtin_cpu_supports also checks that the OS saves the AVX and AVX-512 registers.
+    __builtin_cpu_init();
+    int level = ek_simd_portable;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = ek_simd_avx2;
+    if (level == ek_simd_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        level = ek_simd_avx512;
+    if (level == ek_simd_avx512 && __builtin_cpu_supports("avx512vnni")) level = ek_simd_avx512vnni;
+    return level;
+#else
+    return ek_simd_portable;
+#endif
+}
+
+const char *ek_openblas_core_for_cpu(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return __builtin_cpu_is("amd") ? "Zen" : "Haswell";
+    if (__builtin_cpu_supports("avx")) return "Sandybridge";
+#endif
+    return NULL;
+}
+
+static int ek_choose_level(void) {
+    int level = ek_simd_cpu_level();
+    const char *forced = getenv("ENGRAM_SIMD");
+    if (forced) {
+        for (int l = 0; l <= ek_simd_avx512vnni; l++)
+            if (strcmp(forced, ek_names[l]) == 0 && l < level) level = l;
+    }
+    return level;
+}
+
+int ek_simd_level(void) {
+    // Computed at most a few times (every thread gets the same answer), then read.
+    static int cached = -1;
+    int level = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = ek_choose_level();
+        __atomic_store_n(&cached, level, __ATOMIC_RELAXED);
+    }
+    return level;
+}
+
+/// The variant to run for a request of `level`: never above what the CPU has.
+static int ek_clamp(int level) {
+    const int cpu = ek_simd_cpu_level();
+    return level < 0 ? 0 : level > cpu ? cpu : level;
+}
+
+#if defined(__x86_64__)
+#define EK_DISPATCH(level, call)                                                                   \
+    switch (ek_clamp(level)) {                                                                     \
+    case ek_simd_avx512vnni: return call##_avx512vnni;                                            \
+    case ek_simd_avx512: return call##_avx512;                                                    \
+    case ek_simd_avx2: return call##_avx2;                                                        \
+    default: return call##_portable;                                                              \
+    }
+#else
+#define EK_DISPATCH(level, call) return call##_portable;
+#endif
+
+typedef int (*ek_matvec_q8_fn)(int, const void *, size_t, int64_t, int64_t, const int8_t *, const float *,
+                               const float *, float *);
+typedef int (*ek_matvec_f32_fn)(int, const void *, size_t, int64_t, int64_t, const float *, float *);
+typedef void (*ek_quantize_fn)(const float *, int64_t, int8_t *, float *, float *);
+typedef float (*ek_dot_fn)(const float *, const float *, int64_t);
+typedef void (*ek_axpy_fn)(float, const float *, float *, int64_t);
+typedef void (*ek_widen_fn)(const uint16_t *, float *, int64_t);
+typedef void (*ek_narrow_fn)(const float *, uint16_t *, int64_t);
+
+static ek_matvec_q8_fn ek_matvec_q8_for(int level) { EK_DISPATCH(level, ek_matvec_q8_entry) }
+static ek_matvec_f32_fn ek_matvec_f32_for(int level) { EK_DISPATCH(level, ek_matvec_f32_entry) }
+static ek_quantize_fn ek_quantize_for(int level) { EK_DISPATCH(level, ek_quantize_q8_entry) }
+static ek_dot_fn ek_dot_for(int level) { EK_DISPATCH(level, ek_dot_entry) }
+static ek_axpy_fn ek_axpy_for(int level) { EK_DISPATCH(level, ek_axpy_entry) }
+static ek_widen_fn ek_widen_for(int level) { EK_DISPATCH(level, ek_f16_to_f32_entry) }
+static ek_narrow_fn ek_narrow_for(int level) { EK_DISPATCH(level, ek_f32_to_f16_entry) }
+
+int ek_type_takes_q8(int type) {
+    switch (type) {
+    case ek_type_q4_0: case ek_type_q4_1: case ek_type_q5_0: case ek_type_q5_1: case ek_type_q8_0:
+    case ek_type_q4_K: case ek_type_q5_K: case ek_type_q6_K:
+        return 1;
+    case ek_type_f32: case ek_type_f16: case ek_type_bf16:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+void ek_quantize_q8_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    ek_quantize_for(level)(x, n, q, d, s);
+}
+void ek_quantize_q8(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    ek_quantize_q8_at(ek_simd_level(), x, n, q, d, s);
+}
+
+int ek_matvec_q8_at(int level, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols,
+                    const int8_t *q, const float *d, const float *s, float *y) {
+    return ek_matvec_q8_for(level)(type, w, row_bytes, rows, cols, q, d, s, y);
+}
+int ek_matvec_q8(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const int8_t *q,
+                 const float *d, const float *s, float *y) {
+    return ek_matvec_q8_at(ek_simd_level(), type, w, row_bytes, rows, cols, q, d, s, y);
+}
+
+int ek_matvec_f32_at(int level, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols,
+                     const float *x, float *y) {
+    return ek_matvec_f32_for(level)(type, w, row_bytes, rows, cols, x, y);
+}
+int ek_matvec_f32(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const float *x, float *y) {
+    return ek_matvec_f32_at(ek_simd_level(), type, w, row_bytes, rows, cols, x, y);
+}
+
+float ek_dot_at(int level, const float *a, const float *b, int64_t n) { return ek_dot_for(level)(a, b, n); }
+float ek_dot(const float *a, const float *b, int64_t n) { return ek_dot_at(ek_simd_level(), a, b, n); }
+
+void ek_axpy(float a, const float *x, float *y, int64_t n) { ek_axpy_for(ek_simd_level())(a, x, y, n); }
+
+void ek_f16_to_f32_at(int level, const uint16_t *src, float *dst, int64_t n) { ek_widen_for(level)(src, dst, n); }
+void ek_f16_to_f32(const uint16_t *src, float *dst, int64_t n) { ek_f16_to_f32_at(ek_simd_level(), src, dst, n); }
+
+void ek_f32_to_f16_at(int level, const float *src, uint16_t *dst, int64_t n) { ek_narrow_for(level)(src, dst, n); }
+void ek_f32_to_f16(const float *src, uint16_t *dst, int64_t n) { ek_f32_to_f16_at(ek_simd_level(), src, dst, n); }

@@ -1,0 +1,315 @@
+// The kernels written once in portable C, included by each variant's file: that file's
+// `#pragma clang attribute` gives every function here its instruction set, so the compiler
+// vectorizes the same source for SSE2, AVX2 or AVX-512. Integer sums are exact in any order;
+// float sums use EK_VW-lane vector accumulators (explicit, since without fast-math the
+// compiler keeps a scalar float sum in order).
+//
+// Expects: EK_FN(name) (the variant's suffix), EK_VW (float lanes: 8 or 16), and the system
+// headers <math.h>, <string.h>, <stdint.h> included before the pragma.
+#include "ckernels.h"
+
+typedef float ek_vf __attribute__((vector_size(4 * EK_VW), aligned(4)));
+
+/// Each variant's half → float rows (F16C where the variant has it).
+static void EK_FN(f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
+
+static inline uint32_t ek_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float ek_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/// IEEE binary16 → binary32, exact (normals, subnormals, infinities, NaN).
+static inline float ek_half_to_float(uint16_t h) {
+    const uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
+    // Normal and infinite/NaN: move the exponent and mantissa in place and rescale by 2^-112.
+    const float normal = ek_float((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
+    // Subnormal: the mantissa as the low bits of 0.5's mantissa, minus 0.5.
+    const float subnormal = ek_float((two_w >> 17) | (126u << 23)) - 0.5f;
+    return ek_float(sign | ek_bits(two_w < (1u << 27) ? subnormal : normal));
+}
+
+/// IEEE binary32 → binary16, rounded to nearest even; overflow gives ±∞, NaN a quiet NaN.
+static inline uint16_t ek_float_to_half(float f) {
+    // Scaling by 2^112 then 2^-110 makes the hardware round the mantissa at binary16's
+    // precision (and overflow to ∞ where binary16 would).
+    float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
+    const uint32_t w = ek_bits(f), shl1_w = w + w, sign = w & 0x80000000u;
+    uint32_t bias = shl1_w & 0xFF000000u;
+    if (bias < 0x71000000u) bias = 0x71000000u;
+    base = ek_float((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = ek_bits(base);
+    const uint32_t nonsign = ((bits >> 13) & 0x00007C00u) + (bits & 0x00000FFFu);
+    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+static inline float ek_load_half(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return ek_half_to_float(h);
+}
+
+static inline __attribute__((always_inline)) float ek_hsum(ek_vf v) {
+    float s = 0;
+    for (int i = 0; i < EK_VW; i++) s += v[i];
+    return s;
+}
+
+static inline __attribute__((always_inline)) ek_vf ek_loadv(const float *p) {
+    ek_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// MARK: Quantization
+
+static void EK_FN(quantize_q8)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float *xb = x + 32 * b;
+        float amax = 0;
+        uint32_t nonfinite = 0;
+        for (int j = 0; j < 32; j++) {
+            const float a = fabsf(xb[j]);
+            amax = a > amax ? a : amax;
+            nonfinite |= (ek_bits(xb[j]) & 0x7F800000u) == 0x7F800000u;
+        }
+        const float scale = amax / 127;
+        const int scaled = !nonfinite && scale >= 0x1.0p-126f;
+        const float inv = scaled ? 1 / scale : 0;
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) {
+            // Round to nearest, ties away from zero (as roundf), in operations that vectorize:
+            // v − trunc(v) is exact.
+            // (Non-finite blocks multiply by nothing: a NaN must never reach the conversion.)
+            const float v = scaled ? xb[j] * inv : 0.0f, t = truncf(v);
+            const float r = t + (fabsf(v - t) >= 0.5f ? (v < 0 ? -1.0f : 1.0f) : 0.0f);
+            q[32 * b + j] = (int8_t)r;
+            sum += (int32_t)r;
+        }
+        d[b] = nonfinite ? NAN : (scaled ? scale : 0);
+        s[b] = nonfinite ? NAN : d[b] * (float)sum;
+    }
+}
+
+// MARK: Row dot products with a quantized activation (generic: every type)
+
+/// Q4_0: Σ_b d_w·(d_x·Σ u·q_x − 8·s_x), u the unsigned nibble.
+static inline float EK_FN(row_q4_0_g)(const uint8_t *row, int64_t nb, const int8_t *q, const float *d, const float *s) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = row + 18 * b, *qs = p + 2;
+        const int8_t *x = q + 32 * b;
+        int32_t sum = 0;
+        for (int j = 0; j < 16; j++) sum += (qs[j] & 15) * x[j] + (qs[j] >> 4) * x[j + 16];
+        acc += ek_load_half(p) * (d[b] * (float)sum - 8 * s[b]);
+    }
+    return acc;
+}
+
+/// Q4_1: Σ_b d_w·d_x·Σ u·q_x + m_w·s_x.
+static inline float EK_FN(row_q4_1_g)(const uint8_t *row, int64_t nb, const int8_t *q, const float *d, const float *s) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = row + 20 * b, *qs = p + 4;
+        const int8_t *x = q + 32 * b;
+        int32_t sum = 0;
+        for (int j = 0; j < 16; j++) sum += (qs[j] & 15) * x[j] + (qs[j] >> 4) * x[j + 16];
+        acc += ek_load_half(p) * d[b] * (float)sum + ek_load_half(p + 2) * s[b];
+    }
+    return acc;
+}
+
+/// The five bits of value j of a Q5 block: nibble | bit j of qh << 4.
+static inline int32_t ek_q5_sum(const uint8_t *qs, uint32_t qh, const int8_t *x) {
+    int32_t sum = 0;
+    for (int j = 0; j < 16; j++) {
+        const int32_t lo = (qs[j] & 15) | (int32_t)((qh >> j) & 1) << 4;
+        const int32_t hi = (qs[j] >> 4) | (int32_t)((qh >> (j + 16)) & 1) << 4;
+        sum += lo * x[j] + hi * x[j + 16];
+    }
+    return sum;
+}
+
+/// Q5_0: Σ_b d_w·(d_x·Σ u·q_x − 16·s_x).
+static inline float EK_FN(row_q5_0_g)(const uint8_t *row, int64_t nb, const int8_t *q, const float *d, const float *s) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = row + 22 * b;
+        uint32_t qh;
+        memcpy(&qh, p + 2, 4);
+        acc += ek_load_half(p) * (d[b] * (float)ek_q5_sum(p + 6, qh, q + 32 * b) - 16 * s[b]);
+    }
+    return acc;
+}
+
+/// Q5_1: Σ_b d_w·d_x·Σ u·q_x + m_w·s_x.
+static inline float EK_FN(row_q5_1_g)(const uint8_t *row, int64_t nb, const int8_t *q, const float *d, const float *s) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = row + 24 * b;
+        uint32_t qh;
+        memcpy(&qh, p + 4, 4);
+        acc += ek_load_half(p) * d[b] * (float)ek_q5_sum(p + 8, qh, q + 32 * b) + ek_load_half(p + 2) * s[b];
+    }
+    return acc;
+}
+
+/// Q8_0: Σ_b d_w·d_x·Σ q_w·q_x.
+static inline float EK_FN(row_q8_0_g)(const uint8_t *row, int64_t nb, const int8_t *q, const float *d, const float *s) {
+    (void)s;
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = row + 34 * b;
+        const int8_t *w = (const int8_t *)(p + 2), *x = q + 32 * b;
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) sum += w[j] * x[j];
+        acc += ek_load_half(p) * d[b] * (float)sum;
+    }
+    return acc;
+}
+
+/// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block, from its 12 scale bytes.
+static inline void ek_k_scale_min(const uint8_t *sc, int j, float *scale, float *min) {
+    if (j < 4) {
+        *scale = (float)(sc[j] & 63);
+        *min = (float)(sc[j + 4] & 63);
+    } else {
+        *scale = (float)((sc[j + 4] & 15) | ((sc[j - 4] >> 6) << 4));
+        *min = (float)((sc[j + 4] >> 4) | ((sc[j] >> 6) << 4));
+    }
+}
+
+/// Q4_K (256 values: d, dmin, 12 scale bytes, 128 nibble bytes): per sub-block j of 32,
+/// d·sc_j·d_x·Σ u·q_x − dmin·m_j·s_x.
+static inline float EK_FN(row_q4_K_g)(const uint8_t *row, int64_t nb32, const int8_t *q, const float *d, const float *s) {
+    float acc = 0;
+    for (int64_t blk = 0; blk < nb32 / 8; blk++) {
+        const uint8_t *p = row + 144 * blk, *scales = p + 4;
+        const float dw = ek_load_half(p), dmin = ek_load_half(p + 2);
+        for (int c = 0; c < 4; c++) {
+            const uint8_t *qs = p + 16 + 32 * c;
+            const int64_t b0 = 8 * blk + 2 * c, b1 = b0 + 1;
+            const int8_t *x0 = q + 32 * b0, *x1 = q + 32 * b1;
+            int32_t lo = 0, hi = 0;
+            for (int l = 0; l < 32; l++) {
+                lo += (qs[l] & 15) * x0[l];
+                hi += (qs[l] >> 4) * x1[l];
+            }
+            float sc0, m0, sc1, m1;
+            ek_k_scale_min(scales, 2 * c, &sc0, &m0);
+            ek_k_scale_min(scales, 2 * c + 1, &sc1, &m1);
+            acc += dw * (sc0 * d[b0] * (float)lo + sc1 * d[b1] * (float)hi) - dmin * (m0 * s[b0] + m1 * s[b1]);
+        }
+    }
+    return acc;
+}
+
+/// Q5_K (256 values: d, dmin, 12 scale bytes, 32 high-bit bytes, 128 nibble bytes).
+static inline float EK_FN(row_q5_K_g)(const uint8_t *row, int64_t nb32, const int8_t *q, const float *d, const float *s) {
+    float acc = 0;
+    for (int64_t blk = 0; blk < nb32 / 8; blk++) {
+        const uint8_t *p = row + 176 * blk, *scales = p + 4, *qh = p + 16;
+        const float dw = ek_load_half(p), dmin = ek_load_half(p + 2);
+        for (int c = 0; c < 4; c++) {
+            const uint8_t *qs = p + 48 + 32 * c;
+            const int64_t b0 = 8 * blk + 2 * c, b1 = b0 + 1;
+            const int8_t *x0 = q + 32 * b0, *x1 = q + 32 * b1;
+            int32_t lo = 0, hi = 0;
+            for (int l = 0; l < 32; l++) {
+                lo += ((qs[l] & 15) | ((qh[l] >> (2 * c)) & 1) << 4) * x0[l];
+                hi += ((qs[l] >> 4) | ((qh[l] >> (2 * c + 1)) & 1) << 4) * x1[l];
+            }
+            float sc0, m0, sc1, m1;
+            ek_k_scale_min(scales, 2 * c, &sc0, &m0);
+            ek_k_scale_min(scales, 2 * c + 1, &sc1, &m1);
+            acc += dw * (sc0 * d[b0] * (float)lo + sc1 * d[b1] * (float)hi) - dmin * (m0 * s[b0] + m1 * s[b1]);
+        }
+    }
+    return acc;
+}
+
+/// Q6_K (256 values: 128 low-nibble bytes, 64 high-bit bytes, 16 signed scales, d): values
+/// (q − 32)·d·scale, a scale per 16 values.
+static inline float EK_FN(row_q6_K_g)(const uint8_t *row, int64_t nb32, const int8_t *q, const float *d, const float *s) {
+    (void)s;
+    float acc = 0;
+    for (int64_t blk = 0; blk < nb32 / 8; blk++) {
+        const uint8_t *p = row + 210 * blk;
+        const float dw = ek_load_half(p + 208);
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = p + 64 * half, *qh = p + 128 + 32 * half;
+            const int8_t *sc = (const int8_t *)(p + 192 + 8 * half);
+            const int64_t b = 8 * blk + 4 * half;
+            int32_t sums[8] = {0};
+            for (int i = 0; i < 4; i++) {
+                const int8_t *x = q + 32 * (b + i);
+                const uint8_t *lo = ql + (i & 1) * 32;
+                const int nibble = (i >> 1) * 4, high = 2 * i;
+                for (int h = 0; h < 2; h++) {
+                    int32_t sum = 0;
+                    for (int l = 16 * h; l < 16 * h + 16; l++) {
+                        const int32_t v = ((lo[l] >> nibble) & 15) | ((qh[l] >> high) & 3) << 4;
+                        sum += (v - 32) * x[l];
+                    }
+                    sums[2 * i + h] = sum;
+                }
+            }
+            for (int i = 0; i < 4; i++)
+                acc += dw * d[b + i] * ((float)sc[2 * i] * (float)sums[2 * i] + (float)sc[2 * i + 1] * (float)sums[2 * i + 1]);
+        }
+    }
+    return acc;
+}
+
+// MARK: Float vectors
+
+static float EK_FN(dot)(const float *a, const float *b, int64_t n) {
+    ek_vf acc0 = {0}, acc1 = {0};
+    int64_t i = 0;
+    for (; i + 2 * EK_VW <= n; i += 2 * EK_VW) {
+        acc0 += ek_loadv(a + i) * ek_loadv(b + i);
+        acc1 += ek_loadv(a + i + EK_VW) * ek_loadv(b + i + EK_VW);
+    }
+    for (; i + EK_VW <= n; i += EK_VW) acc0 += ek_loadv(a + i) * ek_loadv(b + i);
+    float sum = ek_hsum(acc0 + acc1);
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static void EK_FN(axpy)(float a, const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + EK_VW <= n; i += EK_VW) {
+        ek_vf v = ek_loadv(y + i) + a * ek_loadv(x + i);
+        memcpy(y + i, &v, sizeof v);
+    }
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void EK_FN(f16_to_f32_g)(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = ek_half_to_float(src[i]);
+}
+
+static void EK_FN(f32_to_f16_g)(const float *src, uint16_t *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = ek_float_to_half(src[i]);
+}
+
+/// A float-weight row (F32, F16 or BF16) · x, EK_VW lanes at a time.
+static inline float EK_FN(row_float_g)(int type, const uint8_t *row, const float *x, int64_t cols) {
+    if (type == ek_type_f32) return EK_FN(dot)((const float *)(const void *)row, x, cols);
+    float buf[64];
+    ek_vf acc = {0};
+    float tail = 0;
+    for (int64_t i = 0; i < cols; i += 64) {
+        const int64_t m = cols - i < 64 ? cols - i : 64;
+        if (type == ek_type_f16) {
+            EK_FN(f16_to_f32)((const uint16_t *)(const void *)(row + 2 * i), buf, m);
+        } else {
+            for (int64_t j = 0; j < m; j++) {
+                uint16_t h;
+                memcpy(&h, row + 2 * (i + j), 2);
+                buf[j] = ek_float((uint32_t)h << 16);
+            }
+        }
+        int64_t j = 0;
+        for (; j + EK_VW <= m; j += EK_VW) acc += ek_loadv(buf + j) * ek_loadv(x + i + j);
+        for (; j < m; j++) tail += buf[j] * x[i + j];
+    }
+    return ek_hsum(acc) + tail;
+}

@@ -1,0 +1,93 @@
+// Engram's CPU kernels for the GLM engine and the embedder, with variants for several
+// instruction sets chosen once at start-up (CPUID), so that one binary runs on any x86-64
+// (and arm64) CPU and uses what it has. Library code is compiled for the baseline; each
+// variant is a function compiled for its own instruction set (`target` attributes), called
+// only when the CPU has it.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set variants, in increasing order. On arm64 only `ek_simd_portable` (NEON,
+/// the arm64 baseline) exists.
+enum {
+    ek_simd_portable = 0,   ///< the baseline: SSE2 on x86-64, NEON on arm64
+    ek_simd_avx2 = 1,       ///< AVX2, FMA, F16C
+    ek_simd_avx512 = 2,     ///< AVX-512 F/BW/DQ/VL
+    ek_simd_avx512vnni = 3, ///< AVX-512 with VNNI (integer dot products)
+};
+
+/// The variant the kernels use: the best the CPU has (CPUID, read once), or a lower one when
+/// the environment variable ENGRAM_SIMD names it (`portable`, `avx2`, `avx512`,
+/// `avx512vnni`); a name above what the CPU has, or an unknown one, is ignored.
+int ek_simd_level(void);
+/// The best variant the CPU has, whatever ENGRAM_SIMD says.
+int ek_simd_cpu_level(void);
+/// The name of a variant (`portable`, `avx2`, `avx512`, `avx512vnni`).
+const char *ek_simd_name(int level);
+
+/// The OpenBLAS core type (`OPENBLAS_CORETYPE` name) that fits this CPU's vector units
+/// (CPUID): `SkylakeX` with AVX-512, `Zen` (AMD) or `Haswell` (others) with AVX2 and FMA,
+/// `Sandybridge` with AVX; NULL below that or off x86-64.
+const char *ek_openblas_core_for_cpu(void);
+
+// MARK: Activations quantized to 8 bits
+
+/// Quantizes `n` floats (a multiple of 32) in blocks of 32, as ggml's Q8_0/Q8_1:
+/// `x[32b+j] ≈ d[b]·q[32b+j]` with `d[b] = max|x| / 127` and `q` rounded to nearest (ties
+/// away from zero), and `s[b] = d[b]·Σ_j q[32b+j]`. A block holding NaN or ±∞ gets
+/// `d = s = NaN` and zero quants (so every dot product with it is NaN); a block whose scale
+/// is zero or subnormal gets zeros.
+void ek_quantize_q8(const float *x, int64_t n, int8_t *q, float *d, float *s);
+void ek_quantize_q8_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s);
+
+// MARK: Matrix–vector products
+
+/// ggml type numbers of the weight types the kernels know.
+enum {
+    ek_type_f32 = 0, ek_type_f16 = 1, ek_type_q4_0 = 2, ek_type_q4_1 = 3, ek_type_q5_0 = 6, ek_type_q5_1 = 7,
+    ek_type_q8_0 = 8, ek_type_q4_K = 12, ek_type_q5_K = 13, ek_type_q6_K = 14, ek_type_bf16 = 30,
+};
+
+/// Whether `type`'s products take the activation quantized (`ek_matvec_q8`) rather than as
+/// floats (`ek_matvec_f32`); -1 for a type the kernels do not know.
+int ek_type_takes_q8(int type);
+
+/// `y[r] = row_r · x` for `rows` rows of `cols` values (a multiple of the type's block) of
+/// weights of `type` stored `row_bytes` apart from `w`, with `x` quantized by
+/// `ek_quantize_q8` (`cols / 32` blocks). For the quantized types; returns 0 (and writes
+/// nothing) for another type, else 1.
+int ek_matvec_q8(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols,
+                 const int8_t *q, const float *d, const float *s, float *y);
+int ek_matvec_q8_at(int level, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols,
+                    const int8_t *q, const float *d, const float *s, float *y);
+
+/// `y[r] = row_r · x` for float weights (F32, F16, BF16) and a float activation; returns 0
+/// (and writes nothing) for another type, else 1.
+int ek_matvec_f32(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const float *x, float *y);
+int ek_matvec_f32_at(int level, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols,
+                     const float *x, float *y);
+
+// MARK: Vectors
+
+/// Σ a[i]·b[i] over `n` floats.
+float ek_dot(const float *a, const float *b, int64_t n);
+/// y[i] += a·x[i] over `n` floats.
+void ek_axpy(float a, const float *x, float *y, int64_t n);
+/// Half-precision rows to floats and back (IEEE binary16, round to nearest even).
+void ek_f16_to_f32(const uint16_t *src, float *dst, int64_t n);
+void ek_f32_to_f16(const float *src, uint16_t *dst, int64_t n);
+float ek_dot_at(int level, const float *a, const float *b, int64_t n);
+void ek_f16_to_f32_at(int level, const uint16_t *src, float *dst, int64_t n);
+void ek_f32_to_f16_at(int level, const float *src, uint16_t *dst, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

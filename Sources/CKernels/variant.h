@@ -1,0 +1,58 @@
+// The entry points of one variant, included last by each variant's file (after generic.h and
+// any hand-written row kernels, which it uses through the EK_ROW_* names when defined).
+#ifndef EK_ROW_Q4_0
+#define EK_ROW_Q4_0 EK_FN(row_q4_0_g)
+#endif
+#ifndef EK_ROW_Q4_1
+#define EK_ROW_Q4_1 EK_FN(row_q4_1_g)
+#endif
+#ifndef EK_ROW_Q8_0
+#define EK_ROW_Q8_0 EK_FN(row_q8_0_g)
+#endif
+#ifndef EK_ROW_Q4_K
+#define EK_ROW_Q4_K EK_FN(row_q4_K_g)
+#endif
+#ifndef EK_ROW_Q6_K
+#define EK_ROW_Q6_K EK_FN(row_q6_K_g)
+#endif
+
+#define EK_ROWS(kernel)                                                                            \
+    for (int64_t r = 0; r < rows; r++) y[r] = kernel(base + (size_t)r * row_bytes, nb, q, d, s);    \
+    return 1
+
+int EK_FN(matvec_q8_entry)(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols,
+                           const int8_t *q, const float *d, const float *s, float *y) {
+    const uint8_t *base = (const uint8_t *)w;
+    const int64_t nb = cols / 32;
+    switch (type) {
+    case ek_type_q4_0: EK_ROWS(EK_ROW_Q4_0);
+    case ek_type_q4_1: EK_ROWS(EK_ROW_Q4_1);
+    case ek_type_q5_0: EK_ROWS(EK_FN(row_q5_0_g));
+    case ek_type_q5_1: EK_ROWS(EK_FN(row_q5_1_g));
+    case ek_type_q8_0: EK_ROWS(EK_ROW_Q8_0);
+    case ek_type_q4_K: EK_ROWS(EK_ROW_Q4_K);
+    case ek_type_q5_K: EK_ROWS(EK_FN(row_q5_K_g));
+    case ek_type_q6_K: EK_ROWS(EK_ROW_Q6_K);
+    default: return 0;
+    }
+}
+
+int EK_FN(matvec_f32_entry)(int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols,
+                            const float *x, float *y) {
+    if (type != ek_type_f32 && type != ek_type_f16 && type != ek_type_bf16) return 0;
+    const uint8_t *base = (const uint8_t *)w;
+    for (int64_t r = 0; r < rows; r++) y[r] = EK_FN(row_float_g)(type, base + (size_t)r * row_bytes, x, cols);
+    return 1;
+}
+
+void EK_FN(quantize_q8_entry)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    EK_FN(quantize_q8)(x, n, q, d, s);
+}
+
+float EK_FN(dot_entry)(const float *a, const float *b, int64_t n) { return EK_FN(dot)(a, b, n); }
+
+void EK_FN(axpy_entry)(float a, const float *x, float *y, int64_t n) { EK_FN(axpy)(a, x, y, n); }
+
+void EK_FN(f16_to_f32_entry)(const uint16_t *src, float *dst, int64_t n) { EK_FN(f16_to_f32)(src, dst, n); }
+
+void EK_FN(f32_to_f16_entry)(const float *src, uint16_t *dst, int64_t n) { EK_FN(f32_to_f16)(src, dst, n); }

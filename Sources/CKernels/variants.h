@@ -1,0 +1,19 @@
+// The entry points each variant's file defines (`variant.h`), for the dispatcher (cpu.c).
+#include "ckernels.h"
+
+#define EK_DECLARE_VARIANT(suffix)                                                                        \
+    int ek_matvec_q8_entry_##suffix(int, const void *, size_t, int64_t, int64_t, const int8_t *, const float *, \
+                                    const float *, float *);                                               \
+    int ek_matvec_f32_entry_##suffix(int, const void *, size_t, int64_t, int64_t, const float *, float *); \
+    void ek_quantize_q8_entry_##suffix(const float *, int64_t, int8_t *, float *, float *);              \
+    float ek_dot_entry_##suffix(const float *, const float *, int64_t);                                   \
+    void ek_axpy_entry_##suffix(float, const float *, float *, int64_t);                                  \
+    void ek_f16_to_f32_entry_##suffix(const uint16_t *, float *, int64_t);                                \
+    void ek_f32_to_f16_entry_##suffix(const float *, uint16_t *, int64_t);
+
+EK_DECLARE_VARIANT(portable)
+#if defined(__x86_64__)
+EK_DECLARE_VARIANT(avx2)
+EK_DECLARE_VARIANT(avx512)
+EK_DECLARE_VARIANT(avx512vnni)
+#endif

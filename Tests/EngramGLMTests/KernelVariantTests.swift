@@ -1,0 +1,194 @@
+import CKernels
+import EngramBase
+import EngramGLM
+import Foundation
+import Testing
+
+/// The CPU kernels (CKernels), every instruction-set variant this machine has: against an
+/// independent reference (the engine's dequantization, `dequantize`, and sums in Double) and
+/// against the portable variant on the same inputs.
+@Suite("CPU kernels: every SIMD variant against the reference and the portable variant")
+struct KernelVariantTests {
+    /// The variants this CPU can run, portable first.
+    static let levels = Array(0...Int(ek_simd_cpu_level()))
+    static let seed: UInt64 = {
+        let seed = ProcessInfo.processInfo.environment["ENGRAM_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        print("KernelVariantTests seed: \(seed) (replay with ENGRAM_TEST_SEED=\(seed)); variants: "
+            + levels.map { String(cString: ek_simd_name(Int32($0))) }.joined(separator: ", "))
+        return seed
+    }()
+
+    /// Row bytes of `type` with random quants and scales in a sane range (|scale| ≤ 0.02),
+    /// so that every value is finite.
+    static func randomRows(_ type: GGMLType, rows: Int, cols: Int, rng: inout SeededRandom) -> [UInt8] {
+        var bytes = (0..<rows * type.rowBytes(cols)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        func half(_ at: Int) {
+            let h = Float16(Float.random(in: -0.02...0.02, using: &rng)).bitPattern
+            bytes[at] = UInt8(h & 0xFF)
+            bytes[at + 1] = UInt8(h >> 8)
+        }
+        let blocks = rows * cols / type.blockSize
+        for b in 0..<blocks {
+            let p = b * type.blockBytes
+            switch type {
+            case .f16: half(p)
+            case .bf16: bytes[p + 1] = UInt8.random(in: 0x3C...0x3F, using: &rng) | (bytes[p + 1] & 0x80)
+            case .f32:
+                let v = Float.random(in: -1...1, using: &rng).bitPattern
+                for i in 0..<4 { bytes[p + i] = UInt8((v >> (8 * UInt32(i))) & 0xFF) }
+            case .q4_0, .q5_0, .q8_0: half(p)
+            case .q4_1, .q5_1, .q4_K, .q5_K: half(p); half(p + 2)
+            case .q6_K: half(p + 208)
+            }
+        }
+        return bytes
+    }
+
+    /// An activation of `n` values, some blocks small and one block zero, so that every
+    /// scale path of the quantization is taken.
+    static func activation(_ n: Int, rng: inout SeededRandom) -> [Float] {
+        (0..<n).map { i in
+            let block = i / 32
+            if block == 1 { return 0 }
+            return Float(rng.gaussian()) * (block % 3 == 0 ? 3 : 0.01)
+        }
+    }
+
+    struct Quantized {
+        var q: [Int8], d: [Float], s: [Float]
+        init(_ x: [Float], level: Int) {
+            q = [Int8](repeating: 0, count: x.count)
+            d = [Float](repeating: 0, count: x.count / 32)
+            s = d
+            ek_quantize_q8_at(Int32(level), x, Int64(x.count), &q, &d, &s)
+        }
+        /// The values the quantized activation stands for.
+        var values: [Double] { q.indices.map { Double(q[$0]) * Double(d[$0 / 32]) } }
+    }
+
+    static let quantizedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
+    static let floatTypes: [GGMLType] = [.f32, .f16, .bf16]
+
+    @Test("every GGML type has a matrix-vector kernel")
+    func everyTypeHasAKernel() {
+        for type in GGMLType.allCases {
+            #expect(ek_type_takes_q8(Int32(type.rawValue)) == (Self.quantizedTypes.contains(type) ? 1 : 0), "\(type)")
+        }
+    }
+
+    @Test("quantizing the activation: every variant gives the portable variant's bytes, which follow the rule")
+    func quantization() {
+        var rng = SeededRandom(seed: Self.seed)
+        var x = Self.activation(32 * 41, rng: &rng)
+        x[32 * 5 + 7] = .nan
+        x[32 * 6 + 3] = -.infinity
+        for j in 0..<32 { x[32 * 7 + j] = 1e-38 * Float(j) } // scale below the normal range
+        for j in 0..<32 { x[32 * 8 + j] = Float(j) - 15.5 } // exact halves: ties away from zero
+        let portable = Quantized(x, level: 0)
+        for b in 0..<x.count / 32 {
+            let block = x[(32 * b)..<(32 * b + 32)]
+            if block.contains(where: { !$0.isFinite }) {
+                #expect(portable.d[b].isNaN && portable.s[b].isNaN && portable.q[(32 * b)..<(32 * b + 32)].allSatisfy { $0 == 0 })
+                continue
+            }
+            let scale = block.map(abs).max()! / 127
+            let inv: Float = scale.isNormal ? 1 / scale : 0
+            let expected = block.map { Int8(($0 * inv).rounded(.toNearestOrAwayFromZero)) }
+            #expect(Array(portable.q[(32 * b)..<(32 * b + 32)]) == expected, "block \(b)")
+            #expect(portable.d[b] == (scale.isNormal ? scale : 0))
+            #expect(portable.s[b] == portable.d[b] * Float(expected.reduce(0) { $0 + Int($1) }))
+        }
+        for level in Self.levels.dropFirst() {
+            let v = Quantized(x, level: level)
+            #expect(v.q == portable.q && v.d.elementsEqual(portable.d) { $0 == $1 || ($0.isNaN && $1.isNaN) }
+                && v.s.elementsEqual(portable.s) { $0 == $1 || ($0.isNaN && $1.isNaN) }, "variant \(level)")
+        }
+    }
+
+    /// Runs `type`'s kernel of variant `level` over `rows` rows.
+    static func matvec(_ type: GGMLType, _ w: [UInt8], rows: Int, cols: Int, x: [Float], level: Int) -> [Float] {
+        var y = [Float](repeating: .nan, count: rows)
+        let done: Int32
+        if Self.quantizedTypes.contains(type) {
+            let xq = Quantized(x, level: level)
+            done = ek_matvec_q8_at(Int32(level), Int32(type.rawValue), w, type.rowBytes(cols), Int64(rows), Int64(cols), xq.q, xq.d, xq.s, &y)
+        } else {
+            done = ek_matvec_f32_at(Int32(level), Int32(type.rawValue), w, type.rowBytes(cols), Int64(rows), Int64(cols), x, &y)
+        }
+        #expect(done == 1)
+        return y
+    }
+
+    @Test("matrix-vector products of every type and variant match dequantize-then-dot in Double",
+          arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .f32, .f16, .bf16])
+    func matvec(_ type: GGMLType) throws {
+        var rng = SeededRandom(seed: Self.seed ^ UInt64(type.rawValue))
+        // 1,536 columns: six K-quant blocks, 48 blocks of 32 (an even count) ...
+        // and 544: 17 blocks of 32 (an odd count, the kernels' tail), for the 32-value types.
+        let widths = type.blockSize == 256 ? [1536, 256] : [1536, 544, type.blockSize == 1 ? 37 : 32]
+        for cols in widths {
+            let rows = 19
+            let w = Self.randomRows(type, rows: rows, cols: cols, rng: &rng)
+            let x = Self.activation(cols, rng: &rng)
+            // The reference: the dequantized rows times the activation the kernel sees (the
+            // quantized one for the quantized types), summed in Double.
+            let xs = Self.quantizedTypes.contains(type) ? Quantized(x, level: 0).values : x.map(Double.init)
+            var row = [Float](repeating: 0, count: cols)
+            var expected = [Double](), magnitude = [Double]()
+            for r in 0..<rows {
+                w.withUnsafeBytes { dequantize(type, $0.baseAddress! + r * type.rowBytes(cols), &row, count: cols) }
+                expected.append(zip(row, xs).reduce(0) { $0 + Double($1.0) * $1.1 })
+                magnitude.append(zip(row, xs).reduce(0) { $0 + abs(Double($1.0) * $1.1) })
+            }
+            let portable = Self.matvec(type, w, rows: rows, cols: cols, x: x, level: 0)
+            for level in Self.levels {
+                let y = level == 0 ? portable : Self.matvec(type, w, rows: rows, cols: cols, x: x, level: level)
+                for r in 0..<rows {
+                    // Float sums of at most `cols` terms: a few float roundings of the terms' size.
+                    let tolerance = 1e-5 * magnitude[r] + 1e-30
+                    #expect(abs(Double(y[r]) - expected[r]) <= tolerance,
+                            "\(type) cols \(cols) variant \(level) row \(r): \(y[r]) vs \(expected[r]) (±\(tolerance))")
+                    #expect(abs(y[r] - portable[r]) <= Float(tolerance), "\(type) variant \(level) against portable, row \(r)")
+                }
+            }
+        }
+    }
+
+    @Test("half-precision conversions: every binary16 value, and rounding to nearest even, in every variant")
+    func halves() {
+        let all = (0...UInt16.max).map { $0 }
+        var rng = SeededRandom(seed: Self.seed)
+        var floats = (0..<4096).map { _ in Float(rng.gaussian()) * 1000 }
+        floats += [0, -0, 65504, 65519.99, 65520, -65520, 6.0e-8, 2.98e-8, 1e-10, .infinity, -.infinity, 1.00048828125, 1.00146484375]
+        for level in Self.levels {
+            var widened = [Float](repeating: 0, count: all.count)
+            ek_f16_to_f32_at(Int32(level), all, &widened, Int64(all.count))
+            let badWiden = all.indices.filter {
+                let h = Float16(bitPattern: all[$0])
+                return h.isNaN ? !widened[$0].isNaN : widened[$0].bitPattern != Float(h).bitPattern
+            }
+            #expect(badWiden.isEmpty, "variant \(level): \(badWiden.count) halves widened wrongly, first \(badWiden.first.map { String(all[$0], radix: 16) } ?? "")")
+            var narrowed = [UInt16](repeating: 0, count: floats.count)
+            ek_f32_to_f16_at(Int32(level), floats, &narrowed, Int64(floats.count))
+            let badNarrow = floats.indices.filter { narrowed[$0] != Float16(floats[$0]).bitPattern }
+            #expect(badNarrow.isEmpty, "variant \(level): \(badNarrow.count) floats narrowed wrongly, first \(badNarrow.first.map { floats[$0] } ?? 0)")
+            var nan: UInt16 = 0
+            ek_f32_to_f16_at(Int32(level), [Float.nan], &nan, 1)
+            #expect(Float16(bitPattern: nan).isNaN)
+        }
+    }
+
+    @Test("dot products of every length up to 100, every variant, against Double")
+    func dots() {
+        var rng = SeededRandom(seed: Self.seed)
+        for n in 0...100 {
+            let a = (0..<n).map { _ in Float(rng.gaussian()) }, b = (0..<n).map { _ in Float(rng.gaussian()) }
+            let expected = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let magnitude = zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+            for level in Self.levels {
+                let got = ek_dot_at(Int32(level), a, b, Int64(n))
+                #expect(abs(Double(got) - expected) <= 1e-6 * magnitude, "n \(n) variant \(level)")
+            }
+        }
+    }
+}
