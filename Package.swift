@@ -48,7 +48,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
-        .target(name: "EngramEmbed", dependencies: ["CBLAS", "EngramBase"]),
+        .target(name: "EngramEmbed", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
         .target(name: "EngramGLM", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
         .target(
             name: "Engram",

@@ -85,6 +85,9 @@ typedef float (*ek_dot_fn)(const float *, const float *, int64_t);
 typedef void (*ek_axpy_fn)(float, const float *, float *, int64_t);
 typedef void (*ek_widen_fn)(const uint16_t *, float *, int64_t);
 typedef void (*ek_narrow_fn)(const float *, uint16_t *, int64_t);
+typedef void (*ek_gelu_fn)(float *, int64_t);
+typedef void (*ek_layer_norm_fn)(float *, const float *, const float *, const float *, int64_t, int64_t, float);
+typedef void (*ek_softmax_fn)(float *, int64_t, int64_t, int64_t);
 
 static ek_matvec_q8_fn ek_matvec_q8_for(int level) { EK_DISPATCH(level, ek_matvec_q8_entry) }
 static ek_matvec_f32_fn ek_matvec_f32_for(int level) { EK_DISPATCH(level, ek_matvec_f32_entry) }
@@ -93,6 +96,9 @@ static ek_dot_fn ek_dot_for(int level) { EK_DISPATCH(level, ek_dot_entry) }
 static ek_axpy_fn ek_axpy_for(int level) { EK_DISPATCH(level, ek_axpy_entry) }
 static ek_widen_fn ek_widen_for(int level) { EK_DISPATCH(level, ek_f16_to_f32_entry) }
 static ek_narrow_fn ek_narrow_for(int level) { EK_DISPATCH(level, ek_f32_to_f16_entry) }
+static ek_gelu_fn ek_gelu_for(int level) { EK_DISPATCH(level, ek_gelu_entry) }
+static ek_layer_norm_fn ek_layer_norm_for(int level) { EK_DISPATCH(level, ek_layer_norm_entry) }
+static ek_softmax_fn ek_softmax_for(int level) { EK_DISPATCH(level, ek_softmax_rows_entry) }
 
 int ek_type_takes_q8(int type) {
     switch (type) {
@@ -140,3 +146,22 @@ void ek_f16_to_f32(const uint16_t *src, float *dst, int64_t n) { ek_f16_to_f32_a
 
 void ek_f32_to_f16_at(int level, const float *src, uint16_t *dst, int64_t n) { ek_narrow_for(level)(src, dst, n); }
 void ek_f32_to_f16(const float *src, uint16_t *dst, int64_t n) { ek_f32_to_f16_at(ek_simd_level(), src, dst, n); }
+
+void ek_gelu_at(int level, float *x, int64_t n) { ek_gelu_for(level)(x, n); }
+void ek_gelu(float *x, int64_t n) { ek_gelu_at(ek_simd_level(), x, n); }
+
+void ek_layer_norm_at(int level, float *x, const float *residual, const float *gain, const float *bias, int64_t rows,
+                      int64_t width, float epsilon) {
+    ek_layer_norm_for(level)(x, residual, gain, bias, rows, width, epsilon);
+}
+void ek_layer_norm(float *x, const float *residual, const float *gain, const float *bias, int64_t rows, int64_t width,
+                   float epsilon) {
+    ek_layer_norm_at(ek_simd_level(), x, residual, gain, bias, rows, width, epsilon);
+}
+
+void ek_softmax_rows_at(int level, float *x, int64_t rows, int64_t count, int64_t stride) {
+    ek_softmax_for(level)(x, rows, count, stride);
+}
+void ek_softmax_rows(float *x, int64_t rows, int64_t count, int64_t stride) {
+    ek_softmax_rows_at(ek_simd_level(), x, rows, count, stride);
+}

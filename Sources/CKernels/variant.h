@@ -56,3 +56,14 @@ void EK_FN(axpy_entry)(float a, const float *x, float *y, int64_t n) { EK_FN(axp
 void EK_FN(f16_to_f32_entry)(const uint16_t *src, float *dst, int64_t n) { EK_FN(f16_to_f32)(src, dst, n); }
 
 void EK_FN(f32_to_f16_entry)(const float *src, uint16_t *dst, int64_t n) { EK_FN(f32_to_f16)(src, dst, n); }
+
+void EK_FN(gelu_entry)(float *x, int64_t n) { EK_FN(gelu)(x, n); }
+
+void EK_FN(layer_norm_entry)(float *x, const float *residual, const float *gain, const float *bias, int64_t rows,
+                             int64_t width, float epsilon) {
+    EK_FN(layer_norm)(x, residual, gain, bias, rows, width, epsilon);
+}
+
+void EK_FN(softmax_rows_entry)(float *x, int64_t rows, int64_t count, int64_t stride) {
+    EK_FN(softmax_rows)(x, rows, count, stride);
+}

@@ -9,7 +9,10 @@
     float ek_dot_entry_##suffix(const float *, const float *, int64_t);                                   \
     void ek_axpy_entry_##suffix(float, const float *, float *, int64_t);                                  \
     void ek_f16_to_f32_entry_##suffix(const uint16_t *, float *, int64_t);                                \
-    void ek_f32_to_f16_entry_##suffix(const float *, uint16_t *, int64_t);
+    void ek_f32_to_f16_entry_##suffix(const float *, uint16_t *, int64_t);                                \
+    void ek_gelu_entry_##suffix(float *, int64_t);                                                        \
+    void ek_layer_norm_entry_##suffix(float *, const float *, const float *, const float *, int64_t, int64_t, float); \
+    void ek_softmax_rows_entry_##suffix(float *, int64_t, int64_t, int64_t);
 
 EK_DECLARE_VARIANT(portable)
 #if defined(__x86_64__)

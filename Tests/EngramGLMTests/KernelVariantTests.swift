@@ -191,4 +191,46 @@ struct KernelVariantTests {
             }
         }
     }
+
+    @Test("the embedder's GELU, LayerNorm and softmax, every variant, against Double")
+    func elementwise() {
+        var rng = SeededRandom(seed: Self.seed)
+        let x = (0..<1000).map { i in Float(rng.gaussian()) * (i % 10 == 0 ? 8 : 1.5) }
+        for level in Self.levels {
+            var g = x
+            ek_gelu_at(Int32(level), &g, Int64(g.count))
+            for i in x.indices {
+                let v = Double(x[i]), expected = 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
+                // erf: the formula's absolute error is ≤ 3e-7, but in float p¹⁶ (four squarings)
+                // multiplies p's rounding by 16: 1.81e-6 at worst over ±10 in steps of 1e-5
+                // (measured, every variant alike). Times |x|/2, then the result's rounding.
+                #expect(abs(Double(g[i]) - expected) <= 1e-6 * abs(v) + 1.2e-7 * abs(expected) + 1e-30, "gelu(\(x[i])) variant \(level)")
+            }
+            let rows = 5, width = 200
+            var s = x
+            ek_softmax_rows_at(Int32(level), &s, Int64(rows), 150, Int64(width)) // 150 of each 200 (a stride)
+            for r in 0..<rows {
+                let row = x[(r * width)..<(r * width + 150)].map(Double.init)
+                let m = row.max()!, total = row.reduce(0) { $0 + exp($1 - m) }
+                for j in 0..<150 {
+                    let expected = exp(row[j] - m) / total
+                    #expect(abs(Double(s[r * width + j]) - expected) <= 1e-6 * expected + 1e-12, "softmax variant \(level)")
+                }
+                #expect(s[(r * width + 150)..<(r * width + 200)] == x[(r * width + 150)..<(r * width + 200)], "beyond count untouched")
+            }
+            var n = x, residual = x.map { $0 * 0.5 }
+            let gain = (0..<width).map { _ in Float.random(in: 0.5...1.5, using: &rng) }
+            let bias = (0..<width).map { _ in Float.random(in: -0.1...0.1, using: &rng) }
+            ek_layer_norm_at(Int32(level), &n, &residual, gain, bias, Int64(rows), Int64(width), 1e-12)
+            for r in 0..<rows {
+                let row = (0..<width).map { Double(x[r * width + $0]) + Double(residual[r * width + $0]) }
+                let mean = row.reduce(0, +) / Double(width)
+                let std = (row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(width) + 1e-12).squareRoot()
+                for j in 0..<width {
+                    let expected = (row[j] - mean) / std * Double(gain[j]) + Double(bias[j])
+                    #expect(abs(Double(n[r * width + j]) - expected) <= 2e-6 * (abs(expected) + 1), "layer norm variant \(level)")
+                }
+            }
+        }
+    }
 }

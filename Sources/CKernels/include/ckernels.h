@@ -86,6 +86,23 @@ float ek_dot_at(int level, const float *a, const float *b, int64_t n);
 void ek_f16_to_f32_at(int level, const uint16_t *src, float *dst, int64_t n);
 void ek_f32_to_f16_at(int level, const float *src, uint16_t *dst, int64_t n);
 
+// MARK: The embedder's element-wise kernels
+
+/// In place: x ← GELU(x) = x/2 · (1 + erf(x/√2)) over `n` floats (erf by Abramowitz & Stegun
+/// 7.1.28, absolute error ≤ 3e-7).
+void ek_gelu(float *x, int64_t n);
+/// In place, row by row: x ← LayerNorm(x + residual) · gain + bias (two-pass mean and
+/// variance); `residual` may be NULL.
+void ek_layer_norm(float *x, const float *residual, const float *gain, const float *bias, int64_t rows, int64_t width,
+                   float epsilon);
+/// In place, for each of `rows` rows of `count` values (`stride` apart): softmax (e^x by a
+/// degree-6 polynomial, relative error ≈ 2e-7).
+void ek_softmax_rows(float *x, int64_t rows, int64_t count, int64_t stride);
+void ek_gelu_at(int level, float *x, int64_t n);
+void ek_layer_norm_at(int level, float *x, const float *residual, const float *gain, const float *bias, int64_t rows,
+                      int64_t width, float epsilon);
+void ek_softmax_rows_at(int level, float *x, int64_t rows, int64_t count, int64_t stride);
+
 #ifdef __cplusplus
 }
 #endif
