@@ -99,6 +99,10 @@ static ek_narrow_fn ek_narrow_for(int level) { EK_DISPATCH(level, ek_f32_to_f16_
 static ek_gelu_fn ek_gelu_for(int level) { EK_DISPATCH(level, ek_gelu_entry) }
 static ek_layer_norm_fn ek_layer_norm_for(int level) { EK_DISPATCH(level, ek_layer_norm_entry) }
 static ek_softmax_fn ek_softmax_for(int level) { EK_DISPATCH(level, ek_softmax_rows_entry) }
+typedef int (*ek_dequantize_fn)(int, const void *, float *, int64_t);
+typedef void (*ek_silu_mul_fn)(const float *, const float *, float *, int64_t);
+static ek_dequantize_fn ek_dequantize_for(int level) { EK_DISPATCH(level, ek_dequantize_entry) }
+static ek_silu_mul_fn ek_silu_mul_for(int level) { EK_DISPATCH(level, ek_silu_mul_entry) }
 
 int ek_type_takes_q8(int type) {
     switch (type) {
@@ -165,3 +169,12 @@ void ek_softmax_rows_at(int level, float *x, int64_t rows, int64_t count, int64_
 void ek_softmax_rows(float *x, int64_t rows, int64_t count, int64_t stride) {
     ek_softmax_rows_at(ek_simd_level(), x, rows, count, stride);
 }
+
+int ek_dequantize_at(int level, int type, const void *src, float *dst, int64_t count) {
+    return ek_dequantize_for(level)(type, src, dst, count);
+}
+int ek_dequantize(int type, const void *src, float *dst, int64_t count) {
+    return ek_dequantize_at(ek_simd_level(), type, src, dst, count);
+}
+
+void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n) { ek_silu_mul_for(ek_simd_level())(gate, up, dst, n); }

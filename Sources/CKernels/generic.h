@@ -409,3 +409,118 @@ static void EK_FN(softmax_rows)(float *x, int64_t rows, int64_t count, int64_t s
         for (j = 0; j < count; j++) row[j] *= inverse;
     }
 }
+
+// MARK: Dequantization (rows to floats, for the batched products of prefill)
+
+static int EK_FN(dequantize)(int type, const uint8_t *src, float *dst, int64_t count) {
+    switch (type) {
+    case ek_type_f32: memcpy(dst, src, (size_t)count * 4); return 1;
+    case ek_type_f16: EK_FN(f16_to_f32)((const uint16_t *)(const void *)src, dst, count); return 1;
+    case ek_type_bf16:
+        for (int64_t i = 0; i < count; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = ek_float((uint32_t)h << 16);
+        }
+        return 1;
+    case ek_type_q4_0:
+        for (int64_t b = 0; b < count / 32; b++) {
+            const uint8_t *p = src + 18 * b, *qs = p + 2;
+            float *y = dst + 32 * b;
+            const float d = ek_load_half(p);
+            for (int j = 0; j < 16; j++) {
+                y[j] = (float)((qs[j] & 15) - 8) * d;
+                y[j + 16] = (float)((qs[j] >> 4) - 8) * d;
+            }
+        }
+        return 1;
+    case ek_type_q4_1:
+        for (int64_t b = 0; b < count / 32; b++) {
+            const uint8_t *p = src + 20 * b, *qs = p + 4;
+            float *y = dst + 32 * b;
+            const float d = ek_load_half(p), m = ek_load_half(p + 2);
+            for (int j = 0; j < 16; j++) {
+                y[j] = (float)(qs[j] & 15) * d + m;
+                y[j + 16] = (float)(qs[j] >> 4) * d + m;
+            }
+        }
+        return 1;
+    case ek_type_q5_0:
+    case ek_type_q5_1: {
+        const int q51 = type == ek_type_q5_1, bb = q51 ? 24 : 22;
+        for (int64_t b = 0; b < count / 32; b++) {
+            const uint8_t *p = src + bb * b, *qs = p + (q51 ? 8 : 6);
+            float *y = dst + 32 * b;
+            const float d = ek_load_half(p), m = q51 ? ek_load_half(p + 2) : -16 * d;
+            uint32_t qh;
+            memcpy(&qh, p + (q51 ? 4 : 2), 4);
+            for (int j = 0; j < 16; j++) {
+                y[j] = (float)((qs[j] & 15) | ((qh >> j) & 1) << 4) * d + m;
+                y[j + 16] = (float)((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) * d + m;
+            }
+        }
+        return 1;
+    }
+    case ek_type_q8_0:
+        for (int64_t b = 0; b < count / 32; b++) {
+            const uint8_t *p = src + 34 * b;
+            const int8_t *qs = (const int8_t *)(p + 2);
+            float *y = dst + 32 * b;
+            const float d = ek_load_half(p);
+            for (int j = 0; j < 32; j++) y[j] = (float)qs[j] * d;
+        }
+        return 1;
+    case ek_type_q4_K:
+    case ek_type_q5_K: {
+        const int five = type == ek_type_q5_K, bb = five ? 176 : 144;
+        for (int64_t b = 0; b < count / 256; b++) {
+            const uint8_t *p = src + bb * b, *scales = p + 4, *qh = p + 16, *qs = p + (five ? 48 : 16);
+            float *y = dst + 256 * b;
+            const float d = ek_load_half(p), dmin = ek_load_half(p + 2);
+            for (int c = 0; c < 4; c++) {
+                float sc0, m0, sc1, m1;
+                ek_k_scale_min(scales, 2 * c, &sc0, &m0);
+                ek_k_scale_min(scales, 2 * c + 1, &sc1, &m1);
+                const float d0 = d * sc0, o0 = dmin * m0, d1 = d * sc1, o1 = dmin * m1;
+                for (int l = 0; l < 32; l++) {
+                    const int h0 = five ? ((qh[l] >> (2 * c)) & 1) << 4 : 0;
+                    const int h1 = five ? ((qh[l] >> (2 * c + 1)) & 1) << 4 : 0;
+                    y[64 * c + l] = d0 * (float)((qs[32 * c + l] & 15) | h0) - o0;
+                    y[64 * c + 32 + l] = d1 * (float)((qs[32 * c + l] >> 4) | h1) - o1;
+                }
+            }
+        }
+        return 1;
+    }
+    case ek_type_q6_K:
+        for (int64_t b = 0; b < count / 256; b++) {
+            const uint8_t *p = src + 210 * b;
+            const float d = ek_load_half(p + 208);
+            for (int half = 0; half < 2; half++) {
+                const uint8_t *ql = p + 64 * half, *qh = p + 128 + 32 * half;
+                const int8_t *sc = (const int8_t *)(p + 192 + 8 * half);
+                float *y = dst + 256 * b + 128 * half;
+                for (int l = 0; l < 32; l++) {
+                    const int is = l / 16;
+                    y[l] = d * (float)sc[is] * (float)(((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4) - 32);
+                    y[l + 32] = d * (float)sc[is + 2] * (float)(((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32);
+                    y[l + 64] = d * (float)sc[is + 4] * (float)(((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32);
+                    y[l + 96] = d * (float)sc[is + 6] * (float)(((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32);
+                }
+            }
+        }
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+// MARK: Element-wise kernels of the GLM engine
+
+/// dst[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^−gate[i]) · up[i] (`dst` may be `gate`).
+static void EK_FN(silu_mul)(const float *gate, const float *up, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i];
+        dst[i] = g / (1.0f + ek_exp(-g)) * up[i];
+    }
+}

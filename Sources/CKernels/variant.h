@@ -67,3 +67,9 @@ void EK_FN(layer_norm_entry)(float *x, const float *residual, const float *gain,
 void EK_FN(softmax_rows_entry)(float *x, int64_t rows, int64_t count, int64_t stride) {
     EK_FN(softmax_rows)(x, rows, count, stride);
 }
+
+int EK_FN(dequantize_entry)(int type, const void *src, float *dst, int64_t count) {
+    return EK_FN(dequantize)(type, (const uint8_t *)src, dst, count);
+}
+
+void EK_FN(silu_mul_entry)(const float *gate, const float *up, float *dst, int64_t n) { EK_FN(silu_mul)(gate, up, dst, n); }

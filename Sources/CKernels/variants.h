@@ -12,7 +12,9 @@
     void ek_f32_to_f16_entry_##suffix(const float *, uint16_t *, int64_t);                                \
     void ek_gelu_entry_##suffix(float *, int64_t);                                                        \
     void ek_layer_norm_entry_##suffix(float *, const float *, const float *, const float *, int64_t, int64_t, float); \
-    void ek_softmax_rows_entry_##suffix(float *, int64_t, int64_t, int64_t);
+    void ek_softmax_rows_entry_##suffix(float *, int64_t, int64_t, int64_t);                              \
+    int ek_dequantize_entry_##suffix(int, const void *, float *, int64_t);                                \
+    void ek_silu_mul_entry_##suffix(const float *, const float *, float *, int64_t);
 
 EK_DECLARE_VARIANT(portable)
 #if defined(__x86_64__)

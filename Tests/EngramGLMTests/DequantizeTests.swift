@@ -1,18 +1,17 @@
 import Foundation
 import Testing
+import EngramBase
 import EngramGLM
 
 /// Round trips: a simple encoder written here packs known integer values and scales into each
 /// block layout; the engine's dequantization must give back exactly the values they stand for.
 struct DequantizeTests {
+    /// The package's seeded generator, with the two draws these tests use.
     struct RNG {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return state >> 33
-        }
-        mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func float() -> Float { Float(next() % 1_000_000) / 1_000_000 }
+        var random: SeededRandom
+        init(state: UInt64) { random = SeededRandom(seed: state) }
+        mutating func int(_ n: Int) -> Int { Int.random(in: 0..<n, using: &random) }
+        mutating func float() -> Float { Float.random(in: 0..<1, using: &random) }
     }
 
     static func f16(_ x: Float) -> (bytes: [UInt8], value: Float) {

@@ -73,6 +73,11 @@ int ek_matvec_f32(int type, const void *w, size_t row_bytes, int64_t rows, int64
 int ek_matvec_f32_at(int level, int type, const void *w, size_t row_bytes, int64_t rows, int64_t cols,
                      const float *x, float *y);
 
+/// Converts `count` values (a multiple of the type's block) of weights of `type` at `src` to
+/// floats; returns 0 (and writes nothing) for a type the kernels do not know, else 1.
+int ek_dequantize(int type, const void *src, float *dst, int64_t count);
+int ek_dequantize_at(int level, int type, const void *src, float *dst, int64_t count);
+
 // MARK: Vectors
 
 /// Σ a[i]·b[i] over `n` floats.
@@ -85,6 +90,9 @@ void ek_f32_to_f16(const float *src, uint16_t *dst, int64_t n);
 float ek_dot_at(int level, const float *a, const float *b, int64_t n);
 void ek_f16_to_f32_at(int level, const uint16_t *src, float *dst, int64_t n);
 void ek_f32_to_f16_at(int level, const float *src, uint16_t *dst, int64_t n);
+
+/// dst[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g) (`dst` may be `gate` or `up`).
+void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n);
 
 // MARK: The embedder's element-wise kernels
 

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 /// Scratch buffers and shared operations for evaluating `count` tokens at positions
@@ -173,7 +174,7 @@ struct ForwardState {
                 for h in g * group..<(g + 1) * group {
                     let qh = qs.p + t * qd + h * hd
                     for j in 0..<n { scores[j] = dot(qh, kf + j * hd, hd) * scale }
-                    softmax(scores, n)
+                    ek_softmax_rows(scores, 1, Int64(n), Int64(n))
                     let out = outs.p + t * qd + h * hd
                     out.update(repeating: 0, count: hd)
                     for j in 0..<n { axpy(scores[j], vf + j * hd, out, hd) }
@@ -205,7 +206,7 @@ struct ForwardState {
                             scale, qs.p + h * hd, Int32(qd), kf, Int32(hd), 0, s, Int32(total))
                 for t in 0..<count {
                     let row = s + t * total, n = start + t + 1
-                    softmax(row, n)
+                    ek_softmax_rows(row, 1, Int64(n), Int64(total))
                     (row + n).update(repeating: 0, count: total - n)
                 }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(hd), Int32(total),
@@ -229,12 +230,12 @@ struct ForwardState {
                 gate.matmul(a, hidden, count: count, workers: workers)
                 b.up.matmul(a, up, count: count, workers: workers)
             }
-            for i in 0..<count * ff { hidden[i] = silu(hidden[i]) * up[i] }
+            ek_silu_mul(hidden, up, hidden, Int64(count * ff))
         } else {
             b.up.matmul(a, hidden, count: count, workers: workers) // [T × 2ff]: gate | up
             for t in 0..<count {
-                let g = hidden + t * 2 * ff, dst = hidden + t * ff
-                for i in 0..<ff { dst[i] = silu(g[i]) * g[ff + i] } // dst trails g: safe in order
+                let g = hidden + t * 2 * ff // dst trails g by t·ff ≥ ff values: safe element-wise
+                ek_silu_mul(g, g + ff, hidden + t * ff, Int64(ff))
             }
         }
         b.down.matmul(hidden, o, count: count, workers: workers)

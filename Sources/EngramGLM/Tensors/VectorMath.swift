@@ -16,20 +16,3 @@ func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMu
     let scale = Float(1.0 / (ss / Double(n) + Double(eps)).squareRoot())
     for i in 0..<n { y[i] = x[i] * scale * w[i] }
 }
-
-@inline(__always)
-func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
-
-/// In-place softmax over `n` values.
-func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-    var m = -Float.infinity
-    for i in 0..<n where x[i] > m { m = x[i] }
-    var s: Float = 0
-    for i in 0..<n {
-        let e = expf(x[i] - m)
-        x[i] = e
-        s += e
-    }
-    let inv = 1 / s
-    for i in 0..<n { x[i] *= inv }
-}

@@ -50,9 +50,10 @@ public struct WeightMatrix: @unchecked Sendable {
         GLMThreading.configureBLAS()
         let ys = SharedPointer(y)
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
-        // Row blocks: at most 128 rows (bounded scratch), at least two per thread for balance.
+        // Row blocks: at most 512 rows (bounded scratch; fewer, larger calls pack the
+        // activations fewer times), at least two per thread for balance.
         let perThread = (rows + 2 * workers.size - 1) / (2 * workers.size)
-        let chunkRows = max(16, min(128, (perThread + 15) / 16 * 16))
+        let chunkRows = max(16, min(512, (perThread + 15) / 16 * 16))
         let nChunks = (rows + chunkRows - 1) / chunkRows
         parallelChunks(nChunks, workers: workers) { chunks in
             let buf = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * cols)
