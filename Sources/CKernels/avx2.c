@@ -15,6 +15,7 @@
 
 #include "generic.h"
 #include "x86.h"
+#include "tiles.h"
 #include "variant.h"
 
 #pragma clang attribute pop

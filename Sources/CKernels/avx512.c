@@ -15,6 +15,7 @@
 #define EK_MULSUM512(u, s) _mm512_madd_epi16(_mm512_maddubs_epi16((u), (s)), _mm512_set1_epi16(1))
 #include "generic.h"
 #include "x86.h"
+#include "tiles.h"
 #include "variant.h"
 
 #pragma clang attribute pop

@@ -13,8 +13,10 @@
 #define EK_W512 1
 #define EK_MULSUM(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
 #define EK_MULSUM512(u, s) _mm512_dpbusd_epi32(_mm512_setzero_si512(), (u), (s))
+#define EK_TILES_VNNI512 1
 #include "generic.h"
 #include "x86.h"
+#include "tiles.h"
 #include "variant.h"
 
 #pragma clang attribute pop

@@ -81,8 +81,6 @@ typedef int (*ek_matvec_q8_fn)(int, const void *, size_t, int64_t, int64_t, cons
                                const float *, float *);
 typedef int (*ek_matvec_f32_fn)(int, const void *, size_t, int64_t, int64_t, const float *, float *);
 typedef void (*ek_quantize_fn)(const float *, int64_t, int8_t *, float *, float *);
-typedef float (*ek_dot_fn)(const float *, const float *, int64_t);
-typedef void (*ek_axpy_fn)(float, const float *, float *, int64_t);
 typedef void (*ek_widen_fn)(const uint16_t *, float *, int64_t);
 typedef void (*ek_narrow_fn)(const float *, uint16_t *, int64_t);
 typedef void (*ek_gelu_fn)(float *, int64_t);
@@ -92,8 +90,6 @@ typedef void (*ek_softmax_fn)(float *, int64_t, int64_t, int64_t);
 static ek_matvec_q8_fn ek_matvec_q8_for(int level) { EK_DISPATCH(level, ek_matvec_q8_entry) }
 static ek_matvec_f32_fn ek_matvec_f32_for(int level) { EK_DISPATCH(level, ek_matvec_f32_entry) }
 static ek_quantize_fn ek_quantize_for(int level) { EK_DISPATCH(level, ek_quantize_q8_entry) }
-static ek_dot_fn ek_dot_for(int level) { EK_DISPATCH(level, ek_dot_entry) }
-static ek_axpy_fn ek_axpy_for(int level) { EK_DISPATCH(level, ek_axpy_entry) }
 static ek_widen_fn ek_widen_for(int level) { EK_DISPATCH(level, ek_f16_to_f32_entry) }
 static ek_narrow_fn ek_narrow_for(int level) { EK_DISPATCH(level, ek_f32_to_f16_entry) }
 static ek_gelu_fn ek_gelu_for(int level) { EK_DISPATCH(level, ek_gelu_entry) }
@@ -103,6 +99,17 @@ typedef int (*ek_dequantize_fn)(int, const void *, float *, int64_t);
 typedef void (*ek_silu_mul_fn)(const float *, const float *, float *, int64_t);
 static ek_dequantize_fn ek_dequantize_for(int level) { EK_DISPATCH(level, ek_dequantize_entry) }
 static ek_silu_mul_fn ek_silu_mul_for(int level) { EK_DISPATCH(level, ek_silu_mul_entry) }
+typedef void (*ek_attention_head_fn)(const float *, const float *, const float *, int64_t, int64_t, float, float *,
+                                     float *);
+static ek_attention_head_fn ek_attention_head_for(int level) { EK_DISPATCH(level, ek_attention_head_entry) }
+typedef int (*ek_tiles_fast_fn)(void);
+typedef void (*ek_tiles_matvec_fn)(int, const void *, size_t, int64_t, int64_t, const int8_t *, const float *,
+                                   const float *, float *);
+typedef void (*ek_tiles_matmul_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, const int8_t *, const float *,
+                                   const float *, float *, int64_t);
+static ek_tiles_fast_fn ek_tiles_fast_for(int level) { EK_DISPATCH(level, ek_tiles_fast_entry) }
+static ek_tiles_matvec_fn ek_tiles_matvec_for(int level) { EK_DISPATCH(level, ek_tiles_matvec_entry) }
+static ek_tiles_matmul_fn ek_tiles_matmul_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_entry) }
 
 int ek_type_takes_q8(int type) {
     switch (type) {
@@ -140,10 +147,6 @@ int ek_matvec_f32(int type, const void *w, size_t row_bytes, int64_t rows, int64
     return ek_matvec_f32_at(ek_simd_level(), type, w, row_bytes, rows, cols, x, y);
 }
 
-float ek_dot_at(int level, const float *a, const float *b, int64_t n) { return ek_dot_for(level)(a, b, n); }
-float ek_dot(const float *a, const float *b, int64_t n) { return ek_dot_at(ek_simd_level(), a, b, n); }
-
-void ek_axpy(float a, const float *x, float *y, int64_t n) { ek_axpy_for(ek_simd_level())(a, x, y, n); }
 
 void ek_f16_to_f32_at(int level, const uint16_t *src, float *dst, int64_t n) { ek_widen_for(level)(src, dst, n); }
 void ek_f16_to_f32(const uint16_t *src, float *dst, int64_t n) { ek_f16_to_f32_at(ek_simd_level(), src, dst, n); }
@@ -178,3 +181,62 @@ int ek_dequantize(int type, const void *src, float *dst, int64_t count) {
 }
 
 void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n) { ek_silu_mul_for(ek_simd_level())(gate, up, dst, n); }
+
+size_t ek_tile_bytes(int type) {
+    switch (type) {
+    case ek_type_q4_0: return 32 + 256;
+    case ek_type_q4_1: return 64 + 256;
+    case ek_type_q8_0: return 32 + 512;
+    default: return 0;
+    }
+}
+
+int ek_tiles_fast(void) { return ek_tiles_fast_for(ek_simd_level())(); }
+
+int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out) {
+    const size_t tile_bytes = ek_tile_bytes(type);
+    if (!tile_bytes) return 0;
+    const size_t block_bytes = type == ek_type_q4_0 ? 18 : type == ek_type_q4_1 ? 20 : 34;
+    const size_t quants_at = type == ek_type_q4_1 ? 64 : 32, source_quants = type == ek_type_q4_1 ? 4 : 2;
+    const size_t quant_bytes = type == ek_type_q8_0 ? 32 : 16;
+    const uint8_t *src = (const uint8_t *)rows;
+    uint8_t *dst = (uint8_t *)out;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *t = dst + (size_t)(g * nb + b) * tile_bytes;
+            for (int r = 0; r < 16; r++) {
+                const uint8_t *block = src + (size_t)(16 * g + r) * row_bytes + (size_t)b * block_bytes;
+                memcpy(t + 2 * r, block, 2);                                  // d
+                if (type == ek_type_q4_1) memcpy(t + 32 + 2 * r, block + 2, 2); // m
+                for (size_t c = 0; c < quant_bytes / 4; c++) memcpy(t + quants_at + 64 * c + 4 * r, block + source_quants + 4 * c, 4);
+            }
+        }
+    return 1;
+}
+
+void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, const int8_t *q,
+                        const float *d, const float *s, float *y) {
+    ek_tiles_matvec_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, q, d, s, y);
+}
+void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, const int8_t *q, const float *d,
+                     const float *s, float *y) {
+    ek_tiles_matvec_at(ek_simd_level(), type, tiles, groups, cols, q, d, s, y);
+}
+
+void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens,
+                        const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+    ek_tiles_matmul_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, tokens, q, d, s, y, ldy);
+}
+void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, const int8_t *q,
+                     const float *d, const float *s, float *y, int64_t ldy) {
+    ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, q, d, s, y, ldy);
+}
+
+void ek_attention_head_at(int level, const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
+                          float *scores, float *out) {
+    ek_attention_head_for(level)(q, k, v, hd, n, scale, scores, out);
+}
+void ek_attention_head(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale, float *scores,
+                       float *out) {
+    ek_attention_head_at(ek_simd_level(), q, k, v, hd, n, scale, scores, out);
+}

@@ -83,7 +83,9 @@ static void EK_FN(quantize_q8)(const float *x, int64_t n, int8_t *q, float *d, f
             q[32 * b + j] = (int8_t)r;
             sum += (int32_t)r;
         }
-        d[b] = nonfinite ? NAN : (scaled ? scale : 0);
+        // The scale is kept at half precision, as ggml's Q8_0/Q8_1 blocks keep it: the
+        // products then round as llama.cpp's do (the reference the engine is held to).
+        d[b] = nonfinite ? NAN : ek_half_to_float(ek_float_to_half(scaled ? scale : 0));
         s[b] = nonfinite ? NAN : d[b] * (float)sum;
     }
 }
@@ -271,15 +273,6 @@ static float EK_FN(dot)(const float *a, const float *b, int64_t n) {
     float sum = ek_hsum(acc0 + acc1);
     for (; i < n; i++) sum += a[i] * b[i];
     return sum;
-}
-
-static void EK_FN(axpy)(float a, const float *x, float *y, int64_t n) {
-    int64_t i = 0;
-    for (; i + EK_VW <= n; i += EK_VW) {
-        ek_vf v = ek_loadv(y + i) + a * ek_loadv(x + i);
-        memcpy(y + i, &v, sizeof v);
-    }
-    for (; i < n; i++) y[i] += a * x[i];
 }
 
 static void EK_FN(f16_to_f32_g)(const uint16_t *src, float *dst, int64_t n) {
@@ -522,5 +515,22 @@ static void EK_FN(silu_mul)(const float *gate, const float *up, float *dst, int6
     for (int64_t i = 0; i < n; i++) {
         const float g = gate[i];
         dst[i] = g / (1.0f + ek_exp(-g)) * up[i];
+    }
+}
+
+/// One query head's attention over `n` cached positions: scores_j = scale·(q · k[j·hd…]),
+/// softmax, the weights rounded to half precision (as they meet F16 values in llama.cpp), then
+/// out = Σ_j p_j·v[j·hd…]. The same operations in the same order whatever the batch, so a
+/// token's result does not depend on the tokens evaluated with it.
+static void EK_FN(attention_head)(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
+                                  float *scores, float *out) {
+    for (int64_t j = 0; j < n; j++) scores[j] = scale * EK_FN(dot)(q, k + j * hd, hd);
+    EK_FN(softmax_rows)(scores, 1, n, n);
+    for (int64_t j = 0; j < n; j++) scores[j] = ek_half_to_float(ek_float_to_half(scores[j]));
+    for (int64_t d = 0; d < hd; d++) out[d] = 0;
+    for (int64_t j = 0; j < n; j++) {
+        const float p = scores[j];
+        const float *vj = v + j * hd;
+        for (int64_t d = 0; d < hd; d++) out[d] += p * vj[d];
     }
 }

@@ -10,4 +10,5 @@
 static void EK_FN(f16_to_f32)(const uint16_t *src, float *dst, int64_t n) { EK_FN(f16_to_f32_g)(src, dst, n); }
 static void EK_FN(f32_to_f16)(const float *src, uint16_t *dst, int64_t n) { EK_FN(f32_to_f16_g)(src, dst, n); }
 
+#include "tiles.h"
 #include "variant.h"

@@ -16,6 +16,14 @@
 #define EK_ROW_Q6_K EK_FN(row_q6_K_g)
 #endif
 
+#ifndef EK_TILES_MATVEC
+#define EK_TILES_MATVEC EK_FN(tiles_matvec_g)
+#define EK_TILES_MATMUL EK_FN(tiles_matmul_g)
+#define EK_TILES_FAST 0
+#else
+#define EK_TILES_FAST 1
+#endif
+
 #define EK_ROWS(kernel)                                                                            \
     for (int64_t r = 0; r < rows; r++) y[r] = kernel(base + (size_t)r * row_bytes, nb, q, d, s);    \
     return 1
@@ -49,10 +57,6 @@ void EK_FN(quantize_q8_entry)(const float *x, int64_t n, int8_t *q, float *d, fl
     EK_FN(quantize_q8)(x, n, q, d, s);
 }
 
-float EK_FN(dot_entry)(const float *a, const float *b, int64_t n) { return EK_FN(dot)(a, b, n); }
-
-void EK_FN(axpy_entry)(float a, const float *x, float *y, int64_t n) { EK_FN(axpy)(a, x, y, n); }
-
 void EK_FN(f16_to_f32_entry)(const uint16_t *src, float *dst, int64_t n) { EK_FN(f16_to_f32)(src, dst, n); }
 
 void EK_FN(f32_to_f16_entry)(const float *src, uint16_t *dst, int64_t n) { EK_FN(f32_to_f16)(src, dst, n); }
@@ -73,3 +77,20 @@ int EK_FN(dequantize_entry)(int type, const void *src, float *dst, int64_t count
 }
 
 void EK_FN(silu_mul_entry)(const float *gate, const float *up, float *dst, int64_t n) { EK_FN(silu_mul)(gate, up, dst, n); }
+
+int EK_FN(tiles_fast_entry)(void) { return EK_TILES_FAST; }
+
+void EK_FN(tiles_matvec_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                               const int8_t *q, const float *d, const float *s, float *y) {
+    EK_TILES_MATVEC(type, (const uint8_t *)tiles, tile_bytes, groups, nb, q, d, s, y);
+}
+
+void EK_FN(tiles_matmul_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb, int64_t tokens,
+                               const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+    EK_TILES_MATMUL(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, q, d, s, y, ldy);
+}
+
+void EK_FN(attention_head_entry)(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
+                                 float *scores, float *out) {
+    EK_FN(attention_head)(q, k, v, hd, n, scale, scores, out);
+}

@@ -6,15 +6,20 @@
                                     const float *, float *);                                               \
     int ek_matvec_f32_entry_##suffix(int, const void *, size_t, int64_t, int64_t, const float *, float *); \
     void ek_quantize_q8_entry_##suffix(const float *, int64_t, int8_t *, float *, float *);              \
-    float ek_dot_entry_##suffix(const float *, const float *, int64_t);                                   \
-    void ek_axpy_entry_##suffix(float, const float *, float *, int64_t);                                  \
     void ek_f16_to_f32_entry_##suffix(const uint16_t *, float *, int64_t);                                \
     void ek_f32_to_f16_entry_##suffix(const float *, uint16_t *, int64_t);                                \
     void ek_gelu_entry_##suffix(float *, int64_t);                                                        \
     void ek_layer_norm_entry_##suffix(float *, const float *, const float *, const float *, int64_t, int64_t, float); \
     void ek_softmax_rows_entry_##suffix(float *, int64_t, int64_t, int64_t);                              \
     int ek_dequantize_entry_##suffix(int, const void *, float *, int64_t);                                \
-    void ek_silu_mul_entry_##suffix(const float *, const float *, float *, int64_t);
+    void ek_silu_mul_entry_##suffix(const float *, const float *, float *, int64_t);                      \
+    int ek_tiles_fast_entry_##suffix(void);                                                               \
+    void ek_attention_head_entry_##suffix(const float *, const float *, const float *, int64_t, int64_t, float, \
+                                          float *, float *);                                                               \
+    void ek_tiles_matvec_entry_##suffix(int, const void *, size_t, int64_t, int64_t, const int8_t *, const float *, \
+                                        const float *, float *);                                          \
+    void ek_tiles_matmul_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int64_t, const int8_t *,      \
+                                        const float *, const float *, float *, int64_t);
 
 EK_DECLARE_VARIANT(portable)
 #if defined(__x86_64__)

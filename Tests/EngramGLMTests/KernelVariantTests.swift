@@ -95,7 +95,8 @@ struct KernelVariantTests {
             let inv: Float = scale.isNormal ? 1 / scale : 0
             let expected = block.map { Int8(($0 * inv).rounded(.toNearestOrAwayFromZero)) }
             #expect(Array(portable.q[(32 * b)..<(32 * b + 32)]) == expected, "block \(b)")
-            #expect(portable.d[b] == (scale.isNormal ? scale : 0))
+            // The scale is kept at half precision (as in ggml's Q8 blocks).
+            #expect(portable.d[b] == Float(Float16(scale.isNormal ? scale : 0)))
             #expect(portable.s[b] == portable.d[b] * Float(expected.reduce(0) { $0 + Int($1) }))
         }
         for level in Self.levels.dropFirst() {
@@ -178,16 +179,25 @@ struct KernelVariantTests {
         }
     }
 
-    @Test("dot products of every length up to 100, every variant, against Double")
-    func dots() {
+    @Test("attention of one head, every variant, against Double")
+    func attention() {
         var rng = SeededRandom(seed: Self.seed)
-        for n in 0...100 {
-            let a = (0..<n).map { _ in Float(rng.gaussian()) }, b = (0..<n).map { _ in Float(rng.gaussian()) }
-            let expected = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            let magnitude = zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
-            for level in Self.levels {
-                let got = ek_dot_at(Int32(level), a, b, Int64(n))
-                #expect(abs(Double(got) - expected) <= 1e-6 * magnitude, "n \(n) variant \(level)")
+        let hd = 64, positions = 37
+        let q = (0..<hd).map { _ in Float(rng.gaussian()) }
+        let k = (0..<positions * hd).map { _ in Float(rng.gaussian()) }, v = (0..<positions * hd).map { _ in Float(rng.gaussian()) }
+        let scale = 1 / Float(hd).squareRoot()
+        for level in Self.levels {
+            for n in [1, 2, 17, positions] {
+                var scores = [Float](repeating: 0, count: positions), out = [Float](repeating: 0, count: hd)
+                ek_attention_head_at(Int32(level), q, k, v, Int64(hd), Int64(n), scale, &scores, &out)
+                let logits = (0..<n).map { j in Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(k[j * hd + $1]) } }
+                let m = logits.max()!, total = logits.reduce(0) { $0 + exp($1 - m) }
+                for d in 0..<hd {
+                    let expected = (0..<n).reduce(0.0) { $0 + exp(logits[$1] - m) / total * Double(v[$1 * hd + d]) }
+                    // The weights are rounded to half precision: relative error ≤ 2⁻¹¹ each.
+                    let bound = (0..<n).reduce(0.0) { $0 + exp(logits[$1] - m) / total * abs(Double(v[$1 * hd + d])) } * 6e-4 + 1e-6
+                    #expect(abs(Double(out[d]) - expected) <= bound, "variant \(level) n \(n) d \(d)")
+                }
             }
         }
     }

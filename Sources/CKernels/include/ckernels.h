@@ -39,8 +39,9 @@ const char *ek_openblas_core_for_cpu(void);
 // MARK: Activations quantized to 8 bits
 
 /// Quantizes `n` floats (a multiple of 32) in blocks of 32, as ggml's Q8_0/Q8_1:
-/// `x[32b+j] ≈ d[b]·q[32b+j]` with `d[b] = max|x| / 127` and `q` rounded to nearest (ties
-/// away from zero), and `s[b] = d[b]·Σ_j q[32b+j]`. A block holding NaN or ±∞ gets
+/// `x[32b+j] ≈ d[b]·q[32b+j]` with `q = round(x / (max|x| / 127))` (to nearest, ties away from
+/// zero), `d[b] = max|x| / 127` rounded to half precision (as ggml keeps it), and
+/// `s[b] = d[b]·Σ_j q[32b+j]`. A block holding NaN or ±∞ gets
 /// `d = s = NaN` and zero quants (so every dot product with it is NaN); a block whose scale
 /// is zero or subnormal gets zeros.
 void ek_quantize_q8(const float *x, int64_t n, int8_t *q, float *d, float *s);
@@ -78,18 +79,49 @@ int ek_matvec_f32_at(int level, int type, const void *w, size_t row_bytes, int64
 int ek_dequantize(int type, const void *src, float *dst, int64_t count);
 int ek_dequantize_at(int level, int type, const void *src, float *dst, int64_t count);
 
+// MARK: Row-interleaved tiles (Q4_0, Q4_1, Q8_0)
+
+/// Bytes of one tile (16 rows × one block of 32 values) of `type`: the same bytes as the 16
+/// blocks it holds; 0 for a type without tiles.
+size_t ek_tile_bytes(int type);
+/// Whether the variant in use has fast tile kernels (else the row layout is faster and tiles
+/// are only worth it to compare variants).
+int ek_tiles_fast(void);
+/// Rearranges `groups` × 16 rows (`nb` blocks each, `row_bytes` apart) into tiles, group by
+/// group and block by block (`groups · nb · ek_tile_bytes(type)` bytes at `out`), so that the
+/// kernels meet 16 rows with one load: their scales (and mins) side by side, then their quants
+/// in chunks of 64 bytes whose 4-byte lane r holds four quant bytes of row r. Returns 0 for a
+/// type without tiles.
+int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out);
+/// `y[r] = row_r · x` for the `16·groups` rows of `tiles` (`cols` values each), `x` quantized by
+/// `ek_quantize_q8`.
+void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, const int8_t *q, const float *d,
+                     const float *s, float *y);
+void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, const int8_t *q,
+                        const float *d, const float *s, float *y);
+/// The same for `tokens` activations (quantized one after the other: `q` tokens × cols, `d` and
+/// `s` tokens × cols/32): `y[t·ldy + r] = row_r · x_t`.
+void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, const int8_t *q,
+                     const float *d, const float *s, float *y, int64_t ldy);
+void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens,
+                        const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
+
 // MARK: Vectors
 
-/// Σ a[i]·b[i] over `n` floats.
-float ek_dot(const float *a, const float *b, int64_t n);
-/// y[i] += a·x[i] over `n` floats.
-void ek_axpy(float a, const float *x, float *y, int64_t n);
 /// Half-precision rows to floats and back (IEEE binary16, round to nearest even).
 void ek_f16_to_f32(const uint16_t *src, float *dst, int64_t n);
 void ek_f32_to_f16(const float *src, uint16_t *dst, int64_t n);
-float ek_dot_at(int level, const float *a, const float *b, int64_t n);
 void ek_f16_to_f32_at(int level, const uint16_t *src, float *dst, int64_t n);
 void ek_f32_to_f16_at(int level, const float *src, uint16_t *dst, int64_t n);
+
+/// One query head's attention over `n` positions: scores_j = scale·(q · k[j·hd …]), softmax,
+/// the weights rounded to half precision, then out[d] = Σ_j p_j·v[j·hd + d]. `scores` holds
+/// `n` floats of scratch. The same operations in the same order for any batch: a token's
+/// result does not depend on the tokens evaluated with it.
+void ek_attention_head(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale, float *scores,
+                       float *out);
+void ek_attention_head_at(int level, const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
+                          float *scores, float *out);
 
 /// dst[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g) (`dst` may be `gate` or `up`).
 void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n);

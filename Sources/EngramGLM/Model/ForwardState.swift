@@ -1,4 +1,3 @@
-import CBLAS
 import CKernels
 import Foundation
 
@@ -104,6 +103,15 @@ struct ForwardState {
 
     // MARK: Attention
 
+    /// Rounds `n` floats to half precision in place: the queries meet the F16 keys at the
+    /// cache's precision, as in llama.cpp (whose logits the engine is held to).
+    private func roundToHalf(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        let halves = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
+        defer { halves.deallocate() }
+        ek_f32_to_f16(p, halves, Int64(n))
+        ek_f16_to_f32(halves, p, Int64(n))
+    }
+
     /// `o = attn_output · softmax(q·kᵀ/√hd + causal mask) · v` from the normalized input `a`,
     /// after appending this batch's keys and values to the cache of `layer`.
     func attention(_ b: BlockWeights, layer: Int) {
@@ -134,83 +142,49 @@ struct ForwardState {
         }
         rope(q, heads: c.headCount, stride: qd)
         rope(k, heads: c.headCountKV, stride: kvd)
+        roundToHalf(q, count * qd)
 
         let keys = cache.keys[layer], values = cache.values[layer]
         cache.store(k, into: keys, position: start, count: count)
         cache.store(v, into: values, position: start, count: count)
 
-        if count >= ForwardState.batchedAttentionThreshold {
-            batchedAttention(keys: keys, values: values)
-        } else {
-            tokenAttention(keys: keys, values: values)
-        }
+        attend(keys: keys, values: values)
         b.wo.matmul(att, o, count: count, workers: workers)
     }
 
-    /// Batches at least this long compute attention per head with two sgemm calls.
-    static let batchedAttentionThreshold = 16
+    /// Tokens of a batch that share one widening of the cached keys and values.
+    static let attentionTokenChunk = 32
 
-    /// Attention token by token: for each (token, KV head), the cached keys and values are
-    /// widened to F32 once, then each query head of the group takes scores over the cached
-    /// positions, softmax, and the weighted sum of values.
-    private func tokenAttention(keys: UnsafeMutablePointer<UInt16>, values: UnsafeMutablePointer<UInt16>) {
-        let c = config, qd = c.queryDimension, kvd = c.kvDimension
-        let hd = c.headDim, group = c.headCount / c.headCountKV
+    /// Causal attention of every token of the batch over the cache (`ek_attention_head`: the
+    /// same arithmetic for any batch, so results do not depend on how tokens were batched).
+    /// Work items are (KV head, chunk of tokens); each widens its KV head's keys and values to
+    /// F32 once for the positions its tokens see, then runs the query heads of the group for
+    /// each token.
+    private func attend(keys: UnsafeMutablePointer<UInt16>, values: UnsafeMutablePointer<UInt16>) {
+        let c = config, qd = c.queryDimension, kvd = c.kvDimension, kvHeads = c.headCountKV
+        let hd = c.headDim, group = c.headCount / kvHeads
         let scale = 1 / Float(hd).squareRoot()
-        let total = start + count
+        let count = self.count, start = self.start, total = start + count
+        let chunk = Self.attentionTokenChunk, chunks = (count + chunk - 1) / chunk
         let qs = SharedPointer(q), outs = SharedPointer(att)
         let ks = SharedPointer(keys), vs = SharedPointer(values)
-        let start = self.start
-        parallelChunks(count * c.headCountKV, workers: workers) { items in
+        parallelChunks(kvHeads * chunks, workers: workers) { items in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: total)
             let kf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
             let vf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
             defer { scores.deallocate(); kf.deallocate(); vf.deallocate() }
             for item in items {
-                let t = item / c.headCountKV, g = item % c.headCountKV
-                let n = start + t + 1 // causal: positions 0...start+t
-                widen(ks.p + g * hd, stride: kvd, rows: n, cols: hd, into: kf)
-                widen(vs.p + g * hd, stride: kvd, rows: n, cols: hd, into: vf)
-                for h in g * group..<(g + 1) * group {
-                    let qh = qs.p + t * qd + h * hd
-                    for j in 0..<n { scores[j] = dot(qh, kf + j * hd, hd) * scale }
-                    ek_softmax_rows(scores, 1, Int64(n), Int64(n))
-                    let out = outs.p + t * qd + h * hd
-                    out.update(repeating: 0, count: hd)
-                    for j in 0..<n { axpy(scores[j], vf + j * hd, out, hd) }
+                let g = item % kvHeads, t0 = (item / kvHeads) * chunk, t1 = min(count, t0 + chunk)
+                let seen = start + t1 // positions the chunk's last token sees
+                widen(ks.p + g * hd, stride: kvd, rows: seen, cols: hd, into: kf)
+                widen(vs.p + g * hd, stride: kvd, rows: seen, cols: hd, into: vf)
+                for t in t0..<t1 {
+                    let n = start + t + 1 // causal: positions 0...start+t
+                    for h in g * group..<(g + 1) * group {
+                        ek_attention_head(qs.p + t * qd + h * hd, kf, vf, Int64(hd), Int64(n), scale,
+                                          scores, outs.p + t * qd + h * hd)
+                    }
                 }
-            }
-        }
-    }
-
-    /// Attention for a batch, head by head: `S = Q_h·K_gᵀ/√hd` (count × total), causal mask,
-    /// row softmax, `O_h = S·V_g`; heads split across threads, BLAS single-threaded inside.
-    private func batchedAttention(keys: UnsafeMutablePointer<UInt16>, values: UnsafeMutablePointer<UInt16>) {
-        GLMThreading.configureBLAS()
-        let c = config, qd = c.queryDimension, kvd = c.kvDimension
-        let hd = c.headDim, group = c.headCount / c.headCountKV
-        let scale = 1 / Float(hd).squareRoot()
-        let total = start + count, count = self.count, start = self.start
-        let qs = SharedPointer(q), outs = SharedPointer(att)
-        let ks = SharedPointer(keys), vs = SharedPointer(values)
-        parallelChunks(c.headCount, workers: workers) { heads in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: count * total)
-            let kf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
-            let vf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
-            defer { s.deallocate(); kf.deallocate(); vf.deallocate() }
-            for h in heads {
-                let g = h / group
-                widen(ks.p + g * hd, stride: kvd, rows: total, cols: hd, into: kf)
-                widen(vs.p + g * hd, stride: kvd, rows: total, cols: hd, into: vf)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(total), Int32(hd),
-                            scale, qs.p + h * hd, Int32(qd), kf, Int32(hd), 0, s, Int32(total))
-                for t in 0..<count {
-                    let row = s + t * total, n = start + t + 1
-                    ek_softmax_rows(row, 1, Int64(n), Int64(total))
-                    (row + n).update(repeating: 0, count: total - n)
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(hd), Int32(total),
-                            1, s, Int32(total), vf, Int32(hd), 0, outs.p + h * hd, Int32(qd))
             }
         }
     }

@@ -37,8 +37,8 @@ enum QuantizedDot {
     static func takesQuantized(_ type: GGMLType) -> Bool { ek_type_takes_q8(Int32(type.rawValue)) == 1 }
 
     /// `ys[i] = ws[i] · x` for several matrices with the same input (all of one width): one
-    /// parallel loop over all their rows and one quantization of `x`, so fewer thread
-    /// hand-offs per token.
+    /// parallel loop over all their rows, in units of 16 rows (a tile), and one quantization
+    /// of `x`, so fewer thread hand-offs per token.
     static func matvecGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>],
                             workers: WorkerPool) {
         guard let first = ws.first else { return }
@@ -46,16 +46,22 @@ enum QuantizedDot {
         let xq = ws.contains { takesQuantized($0.type) } ? QuantizedActivation(x, count: first.cols) : nil
         defer { xq?.deallocate() }
         let outs = ys.map(SharedPointer.init)
-        var starts = [0]
-        for w in ws { starts.append(starts.last! + w.rows) }
-        parallelChunks(starts.last!, workers: workers, minimumChunk: minimumRows) { range in
+        let unit = WeightTiles.rowsPerTile
+        var starts = [0] // in units
+        for w in ws { starts.append(starts.last! + (w.rows + unit - 1) / unit) }
+        parallelChunks(starts.last!, workers: workers, minimumChunk: minimumRows / unit) { range in
             var m = 0
-            var r = range.lowerBound
-            while r < range.upperBound {
-                while r >= starts[m + 1] { m += 1 }
+            var u = range.lowerBound
+            while u < range.upperBound {
+                while u >= starts[m + 1] { m += 1 }
                 let end = min(range.upperBound, starts[m + 1])
-                rows(ws[m], (r - starts[m])..<(end - starts[m]), x, xq, outs[m].p)
-                r = end
+                let w = ws[m], groups = (u - starts[m])..<(end - starts[m])
+                if let tiles = w.tiles, let xq {
+                    tiles.matvec(groups, xq, outs[m].p)
+                } else {
+                    rows(w, (groups.lowerBound * unit)..<min(w.rows, groups.upperBound * unit), x, xq, outs[m].p)
+                }
+                u = end
             }
         }
     }

@@ -1,14 +1,16 @@
 import CBLAS
 import EngramBase
 
-/// A weight matrix of `rows` rows of `cols` values, kept in its file type inside the mapping.
-/// `y[r] = dot(row_r, x)`.
+/// A weight matrix of `rows` rows of `cols` values, kept in its file type inside the mapping,
+/// and for Q4_0, Q4_1 and Q8_0 also as row-interleaved tiles when the kernels in use have fast
+/// tile kernels (`WeightTiles`). `y[r] = dot(row_r, x)`.
 public struct WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let rows: Int
     public let cols: Int
     let data: UnsafeRawPointer
     let rowBytes: Int
+    let tiles: WeightTiles?
 
     init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
         self.type = type
@@ -16,11 +18,7 @@ public struct WeightMatrix: @unchecked Sendable {
         self.cols = cols
         self.data = data
         self.rowBytes = type.rowBytes(cols)
-    }
-
-    /// A view of rows `range` of this matrix.
-    func rows(_ range: Range<Int>) -> WeightMatrix {
-        WeightMatrix(type: type, rows: range.count, cols: cols, data: data + range.lowerBound * rowBytes)
+        tiles = WeightTiles(type: type, rows: rows, cols: cols, data: data)
     }
 
     func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
@@ -45,6 +43,17 @@ public struct WeightMatrix: @unchecked Sendable {
     func matmul(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, workers: WorkerPool) {
         if count == 1 {
             matvec(x, y, workers: workers)
+            return
+        }
+        if let tiles {
+            // Integer products on the tiles: each tile's weights are unpacked once for all the
+            // tokens; groups of 16 rows split across threads.
+            let xq = QuantizedActivation(x, count: count * cols)
+            defer { xq.deallocate() }
+            let ys = SharedPointer(y)
+            parallelChunks(tiles.groups, workers: workers) { range in
+                tiles.matmul(range, xq, tokens: count, ys.p, ldy: rows)
+            }
             return
         }
         GLMThreading.configureBLAS()

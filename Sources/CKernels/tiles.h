@@ -1,0 +1,170 @@
+// Kernels on row-interleaved tiles (see `ek_tiles_pack` in ckernels.h), included by each
+// variant's file after generic.h (and x86.h). The generic kernels serve every variant; the x86
+// variants define EK_TILES_MATVEC / EK_TILES_MATMUL with their own.
+//
+// Tile of 16 rows × one block of 32 values: the 16 rows' scales d (F16), for Q4_1 their mins
+// m (F16), then the quants in chunks of 64 bytes whose 4-byte lane r holds 4 consecutive quant
+// bytes of row r: chunk c (Q4: c < 4) holds bytes 4c…4c+3 of the 16 nibble bytes, so its low
+// nibbles are values 4c…4c+3 and its high nibbles values 16+4c…16+4c+3; Q8 (c < 8) holds
+// values 4c…4c+3. So one 32-bit broadcast of the activation meets 16 rows at once.
+
+static inline int ek_tile_quants_at(int type) { return type == ek_type_q4_1 ? 64 : 32; }
+
+/// The integer sum of row r of a tile with activation block x.
+static inline int32_t ek_tile_isum(int type, const uint8_t *t, int r, const int8_t *x) {
+    const uint8_t *qs = t + ek_tile_quants_at(type);
+    int32_t isum = 0;
+    if (type == ek_type_q8_0) {
+        for (int c = 0; c < 8; c++)
+            for (int k = 0; k < 4; k++) isum += (int8_t)qs[64 * c + 4 * r + k] * x[4 * c + k];
+    } else {
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 4; k++) {
+                const uint8_t byte = qs[64 * c + 4 * r + k];
+                isum += (byte & 15) * x[4 * c + k] + (byte >> 4) * x[16 + 4 * c + k];
+            }
+    }
+    return isum;
+}
+
+/// One block's contribution to row r: Q4_0 d_w·(d_x·Σu·q − 8·s_x), Q4_1 d_w·d_x·Σu·q + m_w·s_x,
+/// Q8_0 d_w·d_x·Σw·q.
+static inline float ek_tile_term(int type, const uint8_t *t, int r, int32_t isum, float dx, float sx) {
+    const float dw = ek_load_half(t + 2 * r);
+    switch (type) {
+    case ek_type_q4_0: return dw * (dx * (float)isum - 8 * sx);
+    case ek_type_q4_1: return dw * dx * (float)isum + ek_load_half(t + 32 + 2 * r) * sx;
+    default: return dw * dx * (float)isum;
+    }
+}
+
+static __attribute__((unused)) void EK_FN(tiles_matvec_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                                  const int8_t *q, const float *d, const float *s, float *y) {
+    for (int64_t g = 0; g < groups; g++) {
+        float acc[16] = {0};
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
+            for (int r = 0; r < 16; r++) acc[r] += ek_tile_term(type, t, r, ek_tile_isum(type, t, r, q + 32 * b), d[b], s[b]);
+        }
+        memcpy(y + 16 * g, acc, sizeof acc);
+    }
+}
+
+static __attribute__((unused)) void EK_FN(tiles_matmul_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                                  int64_t tokens, const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+    for (int64_t t = 0; t < tokens; t++)
+        EK_FN(tiles_matvec_g)(type, tiles, tile_bytes, groups, nb, q + 32 * nb * t, d + nb * t, s + nb * t, y + ldy * t);
+}
+
+#if defined(EK_TILES_VNNI512)
+/// 16 rows' integer sums of one tile with one activation block (two dependency chains).
+static inline __m512i ek_tile_isums16(int type, const uint8_t *qs, const int8_t *x) {
+    int32_t x4[8];
+    memcpy(x4, x, 32);
+    __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+    if (type == ek_type_q8_0) {
+        // Signed weights made unsigned (w + 128, by flipping the sign bit); the 128·Σx this
+        // adds comes off with the scales.
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        for (int c = 0; c < 8; c += 2) {
+            a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(qs + 64 * c), flip), _mm512_set1_epi32(x4[c]));
+            b = _mm512_dpbusd_epi32(b, _mm512_xor_si512(_mm512_loadu_si512(qs + 64 * c + 64), flip), _mm512_set1_epi32(x4[c + 1]));
+        }
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(15);
+        for (int c = 0; c < 4; c++) {
+            const __m512i w = _mm512_loadu_si512(qs + 64 * c);
+            a = _mm512_dpbusd_epi32(a, _mm512_and_si512(w, m4), _mm512_set1_epi32(x4[c]));
+            b = _mm512_dpbusd_epi32(b, _mm512_and_si512(_mm512_srli_epi16(w, 4), m4), _mm512_set1_epi32(x4[4 + c]));
+        }
+    }
+    return _mm512_add_epi32(a, b);
+}
+
+/// acc += the block's terms for 16 rows (see ek_tile_term).
+static inline __m512 ek_tile_terms16(int type, const uint8_t *t, __m512i isums, float dx, float sx, __m512 acc) {
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)t));
+    const __m512 f = _mm512_cvtepi32_ps(isums);
+    switch (type) {
+    case ek_type_q4_0: return _mm512_fmadd_ps(dw, _mm512_fmsub_ps(f, _mm512_set1_ps(dx), _mm512_set1_ps(8 * sx)), acc);
+    case ek_type_q4_1:
+        acc = _mm512_fmadd_ps(dw, _mm512_mul_ps(f, _mm512_set1_ps(dx)), acc);
+        return _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + 32))), _mm512_set1_ps(sx), acc);
+    default: return _mm512_fmadd_ps(dw, _mm512_fmsub_ps(f, _mm512_set1_ps(dx), _mm512_set1_ps(128 * sx)), acc);
+    }
+}
+
+static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                                  const int8_t *q, const float *d, const float *s, float *y) {
+    const int qoff = ek_tile_quants_at(type);
+    int64_t g = 0;
+    for (; g + 2 <= groups; g += 2) { // two groups at a time: independent chains
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        const uint8_t *t0 = tiles + (size_t)(g * nb) * tile_bytes, *t1 = t0 + (size_t)nb * tile_bytes;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *a = t0 + (size_t)b * tile_bytes, *c = t1 + (size_t)b * tile_bytes;
+            acc0 = ek_tile_terms16(type, a, ek_tile_isums16(type, a + qoff, q + 32 * b), d[b], s[b], acc0);
+            acc1 = ek_tile_terms16(type, c, ek_tile_isums16(type, c + qoff, q + 32 * b), d[b], s[b], acc1);
+        }
+        _mm512_storeu_ps(y + 16 * g, acc0);
+        _mm512_storeu_ps(y + 16 * g + 16, acc1);
+    }
+    for (; g < groups; g++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
+            acc = ek_tile_terms16(type, t, ek_tile_isums16(type, t + qoff, q + 32 * b), d[b], s[b], acc);
+        }
+        _mm512_storeu_ps(y + 16 * g, acc);
+    }
+}
+
+/// Tokens at a time in the batched product: their accumulators stay in registers while each
+/// tile's weights are unpacked once.
+#define EK_TILE_TOKENS 8
+
+static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                                  int64_t tokens, const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+    const int qoff = ek_tile_quants_at(type);
+    const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
+    for (int64_t g = 0; g < groups; g++) {
+        const uint8_t *tg = tiles + (size_t)(g * nb) * tile_bytes;
+        for (int64_t t0 = 0; t0 < tokens; t0 += EK_TILE_TOKENS) {
+            const int n = tokens - t0 < EK_TILE_TOKENS ? (int)(tokens - t0) : EK_TILE_TOKENS;
+            __m512 acc[EK_TILE_TOKENS];
+            for (int i = 0; i < EK_TILE_TOKENS; i++) acc[i] = _mm512_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *t = tg + (size_t)b * tile_bytes, *qs = t + qoff;
+                __m512i w[8];
+                if (type == ek_type_q8_0) {
+                    for (int c = 0; c < 8; c++) w[c] = _mm512_xor_si512(_mm512_loadu_si512(qs + 64 * c), flip);
+                } else {
+                    for (int c = 0; c < 4; c++) {
+                        const __m512i v = _mm512_loadu_si512(qs + 64 * c);
+                        w[c] = _mm512_and_si512(v, m4);
+                        w[4 + c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                    }
+                }
+                for (int i = 0; i < n; i++) {
+                    const int64_t tok = t0 + i;
+                    int32_t x4[8];
+                    memcpy(x4, q + 32 * (nb * tok + b), 32);
+                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(x4[0]));
+                    __m512i c2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_set1_epi32(x4[1]));
+                    a = _mm512_dpbusd_epi32(a, w[2], _mm512_set1_epi32(x4[2]));
+                    c2 = _mm512_dpbusd_epi32(c2, w[3], _mm512_set1_epi32(x4[3]));
+                    a = _mm512_dpbusd_epi32(a, w[4], _mm512_set1_epi32(x4[4]));
+                    c2 = _mm512_dpbusd_epi32(c2, w[5], _mm512_set1_epi32(x4[5]));
+                    a = _mm512_dpbusd_epi32(a, w[6], _mm512_set1_epi32(x4[6]));
+                    c2 = _mm512_dpbusd_epi32(c2, w[7], _mm512_set1_epi32(x4[7]));
+                    acc[i] = ek_tile_terms16(type, t, _mm512_add_epi32(a, c2), d[nb * tok + b], s[nb * tok + b], acc[i]);
+                }
+            }
+            for (int i = 0; i < n; i++) _mm512_storeu_ps(y + ldy * (t0 + i) + 16 * g, acc[i]);
+        }
+    }
+}
+
+#define EK_TILES_MATVEC EK_FN(tiles_matvec_x)
+#define EK_TILES_MATMUL EK_FN(tiles_matmul_x)
+#endif

@@ -1,0 +1,50 @@
+import CKernels
+import Foundation
+
+/// A Q4_0, Q4_1 or Q8_0 matrix rearranged into row-interleaved tiles (`ek_tiles_pack`: 16 rows
+/// × one block each, their scales side by side and their quants interleaved in 4-byte lanes),
+/// so that the integer kernels meet 16 rows with each load of the activation. The same bytes
+/// as the rows in the file; made once at load when the kernel variant in use has fast tile
+/// kernels (`ek_tiles_fast`), owned here and freed with the model.
+final class WeightTiles: @unchecked Sendable { // immutable after init
+    let type: GGMLType
+    /// Groups of 16 rows.
+    let groups: Int
+    let cols: Int
+    let bytes: UnsafeMutableRawPointer
+    let tileBytes: Int
+
+    /// Rows per tile.
+    static let rowsPerTile = 16
+
+    /// Tiles of `rows` rows of `cols` values at `data`, or nil when the type has no tiles, the
+    /// row count is not a multiple of 16, or the kernel variant in use has no fast tile kernels.
+    init?(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+        let tileBytes = Int(ek_tile_bytes(Int32(type.rawValue)))
+        guard tileBytes > 0, rows % Self.rowsPerTile == 0, cols % 32 == 0, ek_tiles_fast() == 1 else { return nil }
+        self.type = type
+        self.groups = rows / Self.rowsPerTile
+        self.cols = cols
+        self.tileBytes = tileBytes
+        let nb = cols / 32
+        bytes = .allocate(byteCount: groups * nb * tileBytes, alignment: 64)
+        _ = ek_tiles_pack(Int32(type.rawValue), data, type.rowBytes(cols), Int64(groups), Int64(nb), bytes)
+    }
+
+    deinit { bytes.deallocate() }
+
+    /// The first tile of group `g`.
+    func group(_ g: Int) -> UnsafeRawPointer { UnsafeRawPointer(bytes + g * (cols / 32) * tileBytes) }
+
+    /// `y[16g + r] = row · x` for the groups in `range` (`x` quantized once by the caller).
+    func matvec(_ range: Range<Int>, _ xq: QuantizedActivation, _ y: UnsafeMutablePointer<Float>) {
+        ek_tiles_matvec(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols),
+                        xq.q, xq.d, xq.s, y + Self.rowsPerTile * range.lowerBound)
+    }
+
+    /// `y[t·ldy + 16g + r] = row · x_t` for the groups in `range` and every token of `xq`.
+    func matmul(_ range: Range<Int>, _ xq: QuantizedActivation, tokens: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        ek_tiles_matmul(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), Int64(tokens),
+                        xq.q, xq.d, xq.s, y + Self.rowsPerTile * range.lowerBound, Int64(ldy))
+    }
+}
