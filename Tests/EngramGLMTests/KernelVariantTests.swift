@@ -155,6 +155,43 @@ struct KernelVariantTests {
         }
     }
 
+    @Test("row-interleaved tiles: products of one and of several tokens, every variant, match dequantize-then-dot",
+          arguments: [GGMLType.q4_0, .q4_1, .q8_0])
+    func tiles(_ type: GGMLType) throws {
+        var rng = SeededRandom(seed: Self.seed ^ 0x7111e5 ^ UInt64(type.rawValue))
+        let rows = 48, cols = 544, tokens = 11 // three groups of 16; 17 blocks; tokens past one register tile
+        let w = Self.randomRows(type, rows: rows, cols: cols, rng: &rng)
+        var tiles = [UInt8](repeating: 0, count: rows / 16 * cols / 32 * Int(ek_tile_bytes(Int32(type.rawValue))))
+        #expect(ek_tiles_pack(Int32(type.rawValue), w, type.rowBytes(cols), Int64(rows / 16), Int64(cols / 32), &tiles) == 1)
+        let x = (0..<tokens).flatMap { _ in Self.activation(cols, rng: &rng) }
+        let xq = Quantized(x, level: 0), values = xq.values
+        var row = [Float](repeating: 0, count: cols)
+        var expected = [[Double]](repeating: [], count: tokens), magnitude = expected
+        for r in 0..<rows {
+            w.withUnsafeBytes { dequantize(type, $0.baseAddress! + r * type.rowBytes(cols), &row, count: cols) }
+            for t in 0..<tokens {
+                let xs = values[(t * cols)..<((t + 1) * cols)]
+                expected[t].append(zip(row, xs).reduce(0) { $0 + Double($1.0) * $1.1 })
+                magnitude[t].append(zip(row, xs).reduce(0) { $0 + abs(Double($1.0) * $1.1) })
+            }
+        }
+        for level in Self.levels {
+            var one = [Float](repeating: .nan, count: rows)
+            ek_tiles_matvec_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), xq.q, xq.d, xq.s, &one)
+            var many = [Float](repeating: .nan, count: tokens * rows)
+            ek_tiles_matmul_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), Int64(tokens),
+                               xq.q, xq.d, xq.s, &many, Int64(rows))
+            for t in 0..<tokens {
+                for r in 0..<rows {
+                    let tolerance = 1e-5 * magnitude[t][r] + 1e-30
+                    #expect(abs(Double(many[t * rows + r]) - expected[t][r]) <= tolerance, "\(type) variant \(level) token \(t) row \(r)")
+                }
+            }
+            // One token alone gives the bits it gets within a batch.
+            #expect(one == Array(many[0..<rows]), "\(type) variant \(level)")
+        }
+    }
+
     @Test("half-precision conversions: every binary16 value, and rounding to nearest even, in every variant")
     func halves() {
         let all = (0...UInt16.max).map { $0 }
