@@ -113,6 +113,17 @@ public final class GGUFFile: @unchecked Sendable {
         base + dataOffset + tensor.offset
     }
 
+    /// Lets the system drop the mapped pages that lie wholly within `bytes` bytes at `start`
+    /// (a tensor whose data now lives elsewhere): they leave this process's resident memory,
+    /// and a later read maps them in again from the file.
+    func releasePages(_ start: UnsafeRawPointer, bytes: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + bytes) / page * page
+        guard end > first, let p = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(p, end - first, MADV_DONTNEED)
+    }
+
     public subscript(key: String) -> GGUFValue? { metadata[key] }
 
     // MARK: Parsing
