@@ -86,7 +86,7 @@ do {
             for _ in 0..<options.genTokens {
                 var best = 0
                 for i in logits.indices where logits[i] > logits[best] { best = i }
-                logits = try gen.evaluate([Int32(best)])
+                logits = try gen.evaluate([Int32(best)], generating: true)
             }
             bestTG = max(bestTG, Double(options.genTokens) / (now() - t1))
         }

@@ -103,10 +103,11 @@ typedef void (*ek_attention_head_fn)(const float *, const float *, const float *
                                      float *);
 static ek_attention_head_fn ek_attention_head_for(int level) { EK_DISPATCH(level, ek_attention_head_entry) }
 typedef int (*ek_tiles_fast_fn)(void);
-typedef void (*ek_tiles_matvec_fn)(int, const void *, size_t, int64_t, int64_t, const int8_t *, const float *,
+typedef void (*ek_tiles_matvec_fn)(int, const void *, size_t, int64_t, int64_t, int, const int8_t *, const float *,
                                    const float *, float *);
-typedef void (*ek_tiles_matmul_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, const int8_t *, const float *,
-                                   const float *, float *, int64_t);
+typedef void (*ek_tiles_matmul_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, int, const int8_t *,
+                                   const float *, const float *, float *, int64_t);
+static ek_quantize_fn ek_quantize_residual_for(int level) { EK_DISPATCH(level, ek_quantize_q8_residual_entry) }
 static ek_tiles_fast_fn ek_tiles_fast_for(int level) { EK_DISPATCH(level, ek_tiles_fast_entry) }
 static ek_tiles_matvec_fn ek_tiles_matvec_for(int level) { EK_DISPATCH(level, ek_tiles_matvec_entry) }
 static ek_tiles_matmul_fn ek_tiles_matmul_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_entry) }
@@ -214,22 +215,29 @@ int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, 
     return 1;
 }
 
-void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, const int8_t *q,
-                        const float *d, const float *s, float *y) {
-    ek_tiles_matvec_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, q, d, s, y);
+void ek_quantize_q8_residual_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    ek_quantize_residual_for(level)(x, n, q, d, s);
 }
-void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, const int8_t *q, const float *d,
-                     const float *s, float *y) {
-    ek_tiles_matvec_at(ek_simd_level(), type, tiles, groups, cols, q, d, s, y);
+void ek_quantize_q8_residual(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    ek_quantize_q8_residual_at(ek_simd_level(), x, n, q, d, s);
 }
 
-void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens,
-                        const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
-    ek_tiles_matmul_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, tokens, q, d, s, y, ldy);
+void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
+                        const float *d, const float *s, float *y) {
+    ek_tiles_matvec_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, terms, q, d, s, y);
 }
-void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, const int8_t *q,
-                     const float *d, const float *s, float *y, int64_t ldy) {
-    ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, q, d, s, y, ldy);
+void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
+                     const float *d, const float *s, float *y) {
+    ek_tiles_matvec_at(ek_simd_level(), type, tiles, groups, cols, terms, q, d, s, y);
+}
+
+void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
+                        const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+    ek_tiles_matmul_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, tokens, terms, q, d, s, y, ldy);
+}
+void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
+                     const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+    ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, terms, q, d, s, y, ldy);
 }
 
 void ek_attention_head_at(int level, const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,

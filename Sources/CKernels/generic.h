@@ -60,33 +60,48 @@ static inline __attribute__((always_inline)) ek_vf ek_loadv(const float *p) {
 
 // MARK: Quantization
 
+/// One block of 32: see ek_quantize_q8 (`half_scale`: the scale kept at half precision).
+static inline __attribute__((always_inline)) void ek_quantize_block(const float *xb, int8_t *q, float *d, float *s,
+                                                                     const int half_scale) {
+    float amax = 0;
+    uint32_t nonfinite = 0;
+    for (int j = 0; j < 32; j++) {
+        const float a = fabsf(xb[j]);
+        amax = a > amax ? a : amax;
+        nonfinite |= (ek_bits(xb[j]) & 0x7F800000u) == 0x7F800000u;
+    }
+    const float scale = amax / 127;
+    const int scaled = !nonfinite && scale >= 0x1.0p-126f;
+    // As ggml quantizes: x·(127/max|x|), rounded to nearest even.
+    const float inv = scaled ? 127 / amax : 0;
+    int32_t sum = 0;
+    for (int j = 0; j < 32; j++) {
+        // (Non-finite blocks multiply by nothing: a NaN must never reach the conversion.)
+        const float r = rintf(scaled ? xb[j] * inv : 0.0f);
+        q[j] = (int8_t)r;
+        sum += (int32_t)r;
+    }
+    // The scale is kept at half precision, as ggml's Q8_0/Q8_1 blocks keep it: the products
+    // then round as llama.cpp's do (the reference the engine is held to).
+    const float kept = half_scale ? ek_half_to_float(ek_float_to_half(scale)) : scale;
+    *d = nonfinite ? NAN : (scaled ? kept : 0);
+    *s = nonfinite ? NAN : *d * (float)sum;
+}
+
 static void EK_FN(quantize_q8)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
-    for (int64_t b = 0; b < n / 32; b++) {
-        const float *xb = x + 32 * b;
-        float amax = 0;
-        uint32_t nonfinite = 0;
-        for (int j = 0; j < 32; j++) {
-            const float a = fabsf(xb[j]);
-            amax = a > amax ? a : amax;
-            nonfinite |= (ek_bits(xb[j]) & 0x7F800000u) == 0x7F800000u;
-        }
-        const float scale = amax / 127;
-        const int scaled = !nonfinite && scale >= 0x1.0p-126f;
-        const float inv = scaled ? 1 / scale : 0;
-        int32_t sum = 0;
-        for (int j = 0; j < 32; j++) {
-            // Round to nearest, ties away from zero (as roundf), in operations that vectorize:
-            // v − trunc(v) is exact.
-            // (Non-finite blocks multiply by nothing: a NaN must never reach the conversion.)
-            const float v = scaled ? xb[j] * inv : 0.0f, t = truncf(v);
-            const float r = t + (fabsf(v - t) >= 0.5f ? (v < 0 ? -1.0f : 1.0f) : 0.0f);
-            q[32 * b + j] = (int8_t)r;
-            sum += (int32_t)r;
-        }
-        // The scale is kept at half precision, as ggml's Q8_0/Q8_1 blocks keep it: the
-        // products then round as llama.cpp's do (the reference the engine is held to).
-        d[b] = nonfinite ? NAN : ek_half_to_float(ek_float_to_half(scaled ? scale : 0));
-        s[b] = nonfinite ? NAN : d[b] * (float)sum;
+    for (int64_t b = 0; b < n / 32; b++) ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);
+}
+
+static void EK_FN(quantize_q8_residual)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    const int64_t nb = n / 32;
+    for (int64_t b = 0; b < nb; b++) {
+        ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);
+        // What the first term leaves (nothing for a non-finite block: its first term is NaN).
+        float residual[32];
+        const int nonfinite = d[b] != d[b];
+        for (int j = 0; j < 32; j++) residual[j] = nonfinite ? 0 : x[32 * b + j] - d[b] * (float)q[32 * b + j];
+        // Its scale stays a float: a half would be subnormal or zero at 1/254 of the first's.
+        ek_quantize_block(residual, q + n + 32 * b, d + nb + b, s + nb + b, 0);
     }
 }
 
@@ -518,12 +533,60 @@ static void EK_FN(silu_mul)(const float *gate, const float *up, float *dst, int6
     }
 }
 
+/// The sum of a vector's lanes, halving it in a fixed order.
+static inline __attribute__((always_inline)) float ek_hsum_tree(ek_vf v) {
+#if EK_VW == 16
+    typedef float half_vf __attribute__((vector_size(32), aligned(4)));
+    half_vf h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    typedef float quarter_vf __attribute__((vector_size(16), aligned(4)));
+    quarter_vf f = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+#elif EK_VW == 8
+    typedef float quarter_vf __attribute__((vector_size(16), aligned(4)));
+    quarter_vf f = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+#else
+    ek_vf f = v;
+#endif
+    return (f[0] + f[2]) + (f[1] + f[3]);
+}
+
+/// The attention of one head whose dimension is `m` vectors (a constant where it is called,
+/// so that the query and the output stay in registers).
+static inline __attribute__((always_inline)) void ek_attend_vectors(const int m, const float *q, const float *k,
+                                                                     const float *v, int64_t n, float scale,
+                                                                     float *scores, float *out) {
+    const int64_t hd = (int64_t)m * EK_VW;
+    ek_vf qv[16], o[16];
+    for (int c = 0; c < m; c++) qv[c] = ek_loadv(q + c * EK_VW);
+    for (int64_t j = 0; j < n; j++) {
+        const float *kj = k + j * hd;
+        ek_vf a = qv[0] * ek_loadv(kj);
+        for (int c = 1; c < m; c++) a += qv[c] * ek_loadv(kj + c * EK_VW);
+        scores[j] = scale * ek_hsum_tree(a);
+    }
+    EK_FN(softmax_rows)(scores, 1, n, n);
+    for (int64_t j = 0; j < n; j++) scores[j] = ek_half_to_float(ek_float_to_half(scores[j]));
+    for (int c = 0; c < m; c++) o[c] = (ek_vf){0};
+    for (int64_t j = 0; j < n; j++) {
+        const float p = scores[j];
+        const float *vj = v + j * hd;
+        for (int c = 0; c < m; c++) o[c] += p * ek_loadv(vj + c * EK_VW);
+    }
+    memcpy(out, o, sizeof(float) * (size_t)hd);
+}
+
 /// One query head's attention over `n` cached positions: scores_j = scale·(q · k[j·hd…]),
 /// softmax, the weights rounded to half precision (as they meet F16 values in llama.cpp), then
 /// out = Σ_j p_j·v[j·hd…]. The same operations in the same order whatever the batch, so a
 /// token's result does not depend on the tokens evaluated with it.
 static void EK_FN(attention_head)(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
                                   float *scores, float *out) {
+    switch (hd % EK_VW == 0 ? hd / EK_VW : 0) {
+    case 2: ek_attend_vectors(2, q, k, v, n, scale, scores, out); return;
+    case 4: ek_attend_vectors(4, q, k, v, n, scale, scores, out); return;
+    case 8: ek_attend_vectors(8, q, k, v, n, scale, scores, out); return;
+    case 16: ek_attend_vectors(16, q, k, v, n, scale, scores, out); return;
+    default: break;
+    }
     for (int64_t j = 0; j < n; j++) scores[j] = scale * EK_FN(dot)(q, k + j * hd, hd);
     EK_FN(softmax_rows)(scores, 1, n, n);
     for (int64_t j = 0; j < n; j++) scores[j] = ek_half_to_float(ek_float_to_half(scores[j]));

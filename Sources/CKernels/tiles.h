@@ -38,22 +38,31 @@ static inline float ek_tile_term(int type, const uint8_t *t, int r, int32_t isum
     }
 }
 
-static __attribute__((unused)) void EK_FN(tiles_matvec_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                  const int8_t *q, const float *d, const float *s, float *y) {
+/// One token; `terms` (1 or 2) activation terms, the second `term_values` quants and
+/// `term_values / 32` scales after the first.
+static __attribute__((unused)) void EK_FN(tiles_matvec_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups,
+                                                          int64_t nb, int terms, int64_t term_values, const int8_t *q,
+                                                          const float *d, const float *s, float *y) {
     for (int64_t g = 0; g < groups; g++) {
         float acc[16] = {0};
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
-            for (int r = 0; r < 16; r++) acc[r] += ek_tile_term(type, t, r, ek_tile_isum(type, t, r, q + 32 * b), d[b], s[b]);
+            for (int k = 0; k < terms; k++) {
+                const int8_t *qk = q + k * term_values;
+                const float *dk = d + k * (term_values / 32), *sk = s + k * (term_values / 32);
+                for (int r = 0; r < 16; r++) acc[r] += ek_tile_term(type, t, r, ek_tile_isum(type, t, r, qk + 32 * b), dk[b], sk[b]);
+            }
         }
         memcpy(y + 16 * g, acc, sizeof acc);
     }
 }
 
-static __attribute__((unused)) void EK_FN(tiles_matmul_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                  int64_t tokens, const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+static __attribute__((unused)) void EK_FN(tiles_matmul_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups,
+                                                          int64_t nb, int64_t tokens, int terms, const int8_t *q,
+                                                          const float *d, const float *s, float *y, int64_t ldy) {
     for (int64_t t = 0; t < tokens; t++)
-        EK_FN(tiles_matvec_g)(type, tiles, tile_bytes, groups, nb, q + 32 * nb * t, d + nb * t, s + nb * t, y + ldy * t);
+        EK_FN(tiles_matvec_g)(type, tiles, tile_bytes, groups, nb, terms, 32 * nb * tokens, q + 32 * nb * t, d + nb * t,
+                              s + nb * t, y + ldy * t);
 }
 
 #if defined(EK_TILES_VNNI512)
@@ -95,8 +104,11 @@ static inline __m512 ek_tile_terms16(int type, const uint8_t *t, __m512i isums, 
 }
 
 static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                  const int8_t *q, const float *d, const float *s, float *y) {
+                                  int terms, int64_t term_values, const int8_t *q, const float *d, const float *s,
+                                  float *y) {
     const int qoff = ek_tile_quants_at(type);
+    const int8_t *q2 = q + term_values;
+    const float *d2 = d + term_values / 32, *s2 = s + term_values / 32;
     int64_t g = 0;
     for (; g + 2 <= groups; g += 2) { // two groups at a time: independent chains
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -105,6 +117,10 @@ static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_by
             const uint8_t *a = t0 + (size_t)b * tile_bytes, *c = t1 + (size_t)b * tile_bytes;
             acc0 = ek_tile_terms16(type, a, ek_tile_isums16(type, a + qoff, q + 32 * b), d[b], s[b], acc0);
             acc1 = ek_tile_terms16(type, c, ek_tile_isums16(type, c + qoff, q + 32 * b), d[b], s[b], acc1);
+            if (terms == 2) {
+                acc0 = ek_tile_terms16(type, a, ek_tile_isums16(type, a + qoff, q2 + 32 * b), d2[b], s2[b], acc0);
+                acc1 = ek_tile_terms16(type, c, ek_tile_isums16(type, c + qoff, q2 + 32 * b), d2[b], s2[b], acc1);
+            }
         }
         _mm512_storeu_ps(y + 16 * g, acc0);
         _mm512_storeu_ps(y + 16 * g + 16, acc1);
@@ -114,6 +130,7 @@ static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_by
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
             acc = ek_tile_terms16(type, t, ek_tile_isums16(type, t + qoff, q + 32 * b), d[b], s[b], acc);
+            if (terms == 2) acc = ek_tile_terms16(type, t, ek_tile_isums16(type, t + qoff, q2 + 32 * b), d2[b], s2[b], acc);
         }
         _mm512_storeu_ps(y + 16 * g, acc);
     }
@@ -123,9 +140,26 @@ static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_by
 /// tile's weights are unpacked once.
 #define EK_TILE_TOKENS 8
 
+/// The eight u8·s8 dot products of a tile's unpacked quants with one activation block.
+static inline __m512i ek_tile_dots(const __m512i w[8], const int8_t *x) {
+    int32_t x4[8];
+    memcpy(x4, x, 32);
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(x4[0]));
+    __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_set1_epi32(x4[1]));
+    a = _mm512_dpbusd_epi32(a, w[2], _mm512_set1_epi32(x4[2]));
+    c = _mm512_dpbusd_epi32(c, w[3], _mm512_set1_epi32(x4[3]));
+    a = _mm512_dpbusd_epi32(a, w[4], _mm512_set1_epi32(x4[4]));
+    c = _mm512_dpbusd_epi32(c, w[5], _mm512_set1_epi32(x4[5]));
+    a = _mm512_dpbusd_epi32(a, w[6], _mm512_set1_epi32(x4[6]));
+    c = _mm512_dpbusd_epi32(c, w[7], _mm512_set1_epi32(x4[7]));
+    return _mm512_add_epi32(a, c);
+}
+
 static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                  int64_t tokens, const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+                                  int64_t tokens, int terms, const int8_t *q, const float *d, const float *s, float *y,
+                                  int64_t ldy) {
     const int qoff = ek_tile_quants_at(type);
+    const int64_t term_blocks = nb * tokens;
     const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
     for (int64_t g = 0; g < groups; g++) {
         const uint8_t *tg = tiles + (size_t)(g * nb) * tile_bytes;
@@ -146,18 +180,11 @@ static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_by
                     }
                 }
                 for (int i = 0; i < n; i++) {
-                    const int64_t tok = t0 + i;
-                    int32_t x4[8];
-                    memcpy(x4, q + 32 * (nb * tok + b), 32);
-                    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(x4[0]));
-                    __m512i c2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_set1_epi32(x4[1]));
-                    a = _mm512_dpbusd_epi32(a, w[2], _mm512_set1_epi32(x4[2]));
-                    c2 = _mm512_dpbusd_epi32(c2, w[3], _mm512_set1_epi32(x4[3]));
-                    a = _mm512_dpbusd_epi32(a, w[4], _mm512_set1_epi32(x4[4]));
-                    c2 = _mm512_dpbusd_epi32(c2, w[5], _mm512_set1_epi32(x4[5]));
-                    a = _mm512_dpbusd_epi32(a, w[6], _mm512_set1_epi32(x4[6]));
-                    c2 = _mm512_dpbusd_epi32(c2, w[7], _mm512_set1_epi32(x4[7]));
-                    acc[i] = ek_tile_terms16(type, t, _mm512_add_epi32(a, c2), d[nb * tok + b], s[nb * tok + b], acc[i]);
+                    const int64_t blk = nb * (t0 + i) + b;
+                    for (int k = 0; k < terms; k++) {
+                        const int64_t at = blk + k * term_blocks;
+                        acc[i] = ek_tile_terms16(type, t, ek_tile_dots(w, q + 32 * at), d[at], s[at], acc[i]);
+                    }
                 }
             }
             for (int i = 0; i < n; i++) _mm512_storeu_ps(y + ldy * (t0 + i) + 16 * g, acc[i]);

@@ -80,14 +80,18 @@ void EK_FN(silu_mul_entry)(const float *gate, const float *up, float *dst, int64
 
 int EK_FN(tiles_fast_entry)(void) { return EK_TILES_FAST; }
 
-void EK_FN(tiles_matvec_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+void EK_FN(tiles_matvec_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb, int terms,
                                const int8_t *q, const float *d, const float *s, float *y) {
-    EK_TILES_MATVEC(type, (const uint8_t *)tiles, tile_bytes, groups, nb, q, d, s, y);
+    EK_TILES_MATVEC(type, (const uint8_t *)tiles, tile_bytes, groups, nb, terms, 32 * nb, q, d, s, y);
 }
 
 void EK_FN(tiles_matmul_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb, int64_t tokens,
-                               const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
-    EK_TILES_MATMUL(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, q, d, s, y, ldy);
+                               int terms, const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
+    EK_TILES_MATMUL(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, terms, q, d, s, y, ldy);
+}
+
+void EK_FN(quantize_q8_residual_entry)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    EK_FN(quantize_q8_residual)(x, n, q, d, s);
 }
 
 void EK_FN(attention_head_entry)(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,

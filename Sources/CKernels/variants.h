@@ -16,10 +16,11 @@
     int ek_tiles_fast_entry_##suffix(void);                                                               \
     void ek_attention_head_entry_##suffix(const float *, const float *, const float *, int64_t, int64_t, float, \
                                           float *, float *);                                                               \
-    void ek_tiles_matvec_entry_##suffix(int, const void *, size_t, int64_t, int64_t, const int8_t *, const float *, \
-                                        const float *, float *);                                          \
-    void ek_tiles_matmul_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int64_t, const int8_t *,      \
-                                        const float *, const float *, float *, int64_t);
+    void ek_tiles_matvec_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int, const int8_t *,          \
+                                        const float *, const float *, float *);                           \
+    void ek_tiles_matmul_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int64_t, int, const int8_t *, \
+                                        const float *, const float *, float *, int64_t);                  \
+    void ek_quantize_q8_residual_entry_##suffix(const float *, int64_t, int8_t *, float *, float *);
 
 EK_DECLARE_VARIANT(portable)
 #if defined(__x86_64__)

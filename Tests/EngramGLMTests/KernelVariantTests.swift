@@ -56,14 +56,24 @@ struct KernelVariantTests {
 
     struct Quantized {
         var q: [Int8], d: [Float], s: [Float]
-        init(_ x: [Float], level: Int) {
-            q = [Int8](repeating: 0, count: x.count)
-            d = [Float](repeating: 0, count: x.count / 32)
+        let count: Int
+        /// One term (`ek_quantize_q8`) or two (`ek_quantize_q8_residual`).
+        init(_ x: [Float], level: Int, terms: Int = 1) {
+            count = x.count
+            q = [Int8](repeating: 0, count: terms * x.count)
+            d = [Float](repeating: 0, count: terms * x.count / 32)
             s = d
-            ek_quantize_q8_at(Int32(level), x, Int64(x.count), &q, &d, &s)
+            if terms == 2 {
+                ek_quantize_q8_residual_at(Int32(level), x, Int64(x.count), &q, &d, &s)
+            } else {
+                ek_quantize_q8_at(Int32(level), x, Int64(x.count), &q, &d, &s)
+            }
         }
-        /// The values the quantized activation stands for.
-        var values: [Double] { q.indices.map { Double(q[$0]) * Double(d[$0 / 32]) } }
+        var terms: Int { q.count / count }
+        /// The values the quantized activation stands for (the sum of its terms).
+        var values: [Double] {
+            (0..<count).map { i in (0..<terms).reduce(0.0) { $0 + Double(q[$1 * count + i]) * Double(d[($1 * count + i) / 32]) } }
+        }
     }
 
     static let quantizedTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
@@ -83,7 +93,7 @@ struct KernelVariantTests {
         x[32 * 5 + 7] = .nan
         x[32 * 6 + 3] = -.infinity
         for j in 0..<32 { x[32 * 7 + j] = 1e-38 * Float(j) } // scale below the normal range
-        for j in 0..<32 { x[32 * 8 + j] = Float(j) - 15.5 } // exact halves: ties away from zero
+        for j in 0..<32 { x[32 * 8 + j] = Float(j) - 15.5 } // exact halves (max 15.5 → ×127/15.5): ties to even
         let portable = Quantized(x, level: 0)
         for b in 0..<x.count / 32 {
             let block = x[(32 * b)..<(32 * b + 32)]
@@ -91,9 +101,9 @@ struct KernelVariantTests {
                 #expect(portable.d[b].isNaN && portable.s[b].isNaN && portable.q[(32 * b)..<(32 * b + 32)].allSatisfy { $0 == 0 })
                 continue
             }
-            let scale = block.map(abs).max()! / 127
-            let inv: Float = scale.isNormal ? 1 / scale : 0
-            let expected = block.map { Int8(($0 * inv).rounded(.toNearestOrAwayFromZero)) }
+            let amax = block.map(abs).max()!, scale = amax / 127
+            let inv: Float = scale.isNormal ? 127 / amax : 0
+            let expected = block.map { Int8(($0 * inv).rounded(.toNearestOrEven)) }
             #expect(Array(portable.q[(32 * b)..<(32 * b + 32)]) == expected, "block \(b)")
             // The scale is kept at half precision (as in ggml's Q8 blocks).
             #expect(portable.d[b] == Float(Float16(scale.isNormal ? scale : 0)))
@@ -155,7 +165,7 @@ struct KernelVariantTests {
         }
     }
 
-    @Test("row-interleaved tiles: products of one and of several tokens, every variant, match dequantize-then-dot",
+    @Test("row-interleaved tiles: products of one and of several tokens, one or two activation terms, every variant, match dequantize-then-dot",
           arguments: [GGMLType.q4_0, .q4_1, .q8_0])
     func tiles(_ type: GGMLType) throws {
         var rng = SeededRandom(seed: Self.seed ^ 0x7111e5 ^ UInt64(type.rawValue))
@@ -164,31 +174,48 @@ struct KernelVariantTests {
         var tiles = [UInt8](repeating: 0, count: rows / 16 * cols / 32 * Int(ek_tile_bytes(Int32(type.rawValue))))
         #expect(ek_tiles_pack(Int32(type.rawValue), w, type.rowBytes(cols), Int64(rows / 16), Int64(cols / 32), &tiles) == 1)
         let x = (0..<tokens).flatMap { _ in Self.activation(cols, rng: &rng) }
-        let xq = Quantized(x, level: 0), values = xq.values
         var row = [Float](repeating: 0, count: cols)
-        var expected = [[Double]](repeating: [], count: tokens), magnitude = expected
-        for r in 0..<rows {
+        let dequantized = (0..<rows).map { r in
             w.withUnsafeBytes { dequantize(type, $0.baseAddress! + r * type.rowBytes(cols), &row, count: cols) }
-            for t in 0..<tokens {
-                let xs = values[(t * cols)..<((t + 1) * cols)]
-                expected[t].append(zip(row, xs).reduce(0) { $0 + Double($1.0) * $1.1 })
-                magnitude[t].append(zip(row, xs).reduce(0) { $0 + abs(Double($1.0) * $1.1) })
-            }
+            return row
         }
-        for level in Self.levels {
-            var one = [Float](repeating: .nan, count: rows)
-            ek_tiles_matvec_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), xq.q, xq.d, xq.s, &one)
-            var many = [Float](repeating: .nan, count: tokens * rows)
-            ek_tiles_matmul_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), Int64(tokens),
-                               xq.q, xq.d, xq.s, &many, Int64(rows))
-            for t in 0..<tokens {
-                for r in 0..<rows {
-                    let tolerance = 1e-5 * magnitude[t][r] + 1e-30
-                    #expect(abs(Double(many[t * rows + r]) - expected[t][r]) <= tolerance, "\(type) variant \(level) token \(t) row \(r)")
+        for terms in [1, 2] {
+            let xq = Quantized(x, level: 0, terms: terms), values = xq.values
+            if terms == 2 {
+                // The first term leaves at most (½ + 127·2⁻¹¹) of its step (its scale is kept at
+                // half precision), the second half of its own: 0.29·max/127²; the residual is
+                // formed in floats (d₁·q₁ rounds to ½ ulp of max, ≤ 6e-8·max).
+                for i in x.indices where x[i].isFinite {
+                    let block = x[(i / 32 * 32)..<(i / 32 * 32 + 32)].map { abs(Double($0)) }.max()!
+                    #expect(abs(values[i] - Double(x[i])) <= 0.29 * block / 127 / 127 + 6e-8 * block + 1e-45, "value \(i)")
                 }
             }
-            // One token alone gives the bits it gets within a batch.
-            #expect(one == Array(many[0..<rows]), "\(type) variant \(level)")
+            var expected = [[Double]](repeating: [], count: tokens), magnitude = expected
+            for r in 0..<rows {
+                for t in 0..<tokens {
+                    let xs = values[(t * cols)..<((t + 1) * cols)]
+                    expected[t].append(zip(dequantized[r], xs).reduce(0) { $0 + Double($1.0) * $1.1 })
+                    magnitude[t].append(zip(dequantized[r], xs).reduce(0) { $0 + abs(Double($1.0) * $1.1) })
+                }
+            }
+            for level in Self.levels {
+                var many = [Float](repeating: .nan, count: tokens * rows)
+                ek_tiles_matmul_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), Int64(tokens),
+                                   Int32(terms), xq.q, xq.d, xq.s, &many, Int64(rows))
+                for t in 0..<tokens {
+                    for r in 0..<rows {
+                        let tolerance = 1e-5 * magnitude[t][r] + 1e-30
+                        #expect(abs(Double(many[t * rows + r]) - expected[t][r]) <= tolerance,
+                                "\(type) terms \(terms) variant \(level) token \(t) row \(r)")
+                    }
+                }
+                // One token alone gives the bits it gets within a batch.
+                let one = Quantized(Array(x[0..<cols]), level: 0, terms: terms)
+                var alone = [Float](repeating: .nan, count: rows)
+                ek_tiles_matvec_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), Int32(terms),
+                                   one.q, one.d, one.s, &alone)
+                #expect(alone == Array(many[0..<rows]), "\(type) terms \(terms) variant \(level)")
+            }
         }
     }
 

@@ -72,7 +72,7 @@ struct SmolLM2ReferenceTests {
                 for i in logits.indices where logits[i] > logits[best] { best = i }
                 if stops.contains(Int32(best)) { break }
                 out.append(Int32(best))
-                logits = try ctx.evaluate([Int32(best)])
+                logits = try ctx.evaluate([Int32(best)], generating: true)
             }
             try Self.expectSameGreedy(out, p, tok)
         }

@@ -39,13 +39,18 @@ const char *ek_openblas_core_for_cpu(void);
 // MARK: Activations quantized to 8 bits
 
 /// Quantizes `n` floats (a multiple of 32) in blocks of 32, as ggml's Q8_0/Q8_1:
-/// `x[32b+j] ≈ d[b]·q[32b+j]` with `q = round(x / (max|x| / 127))` (to nearest, ties away from
-/// zero), `d[b] = max|x| / 127` rounded to half precision (as ggml keeps it), and
+/// `x[32b+j] ≈ d[b]·q[32b+j]` with `q = x·(127 / max|x|)` rounded to nearest even and
+/// `d[b] = max|x| / 127` rounded to half precision (both as ggml does), and
 /// `s[b] = d[b]·Σ_j q[32b+j]`. A block holding NaN or ±∞ gets
 /// `d = s = NaN` and zero quants (so every dot product with it is NaN); a block whose scale
 /// is zero or subnormal gets zeros.
 void ek_quantize_q8(const float *x, int64_t n, int8_t *q, float *d, float *s);
 void ek_quantize_q8_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s);
+/// Two terms, `x ≈ d₁·q₁ + d₂·q₂`: the first as `ek_quantize_q8`, the second the same
+/// quantization of what the first leaves (its scale kept as a float), so that the products are
+/// nearly as exact as in floats. Writes `2n` quants (the second term after the first) and `2·n/32` scales and sums.
+void ek_quantize_q8_residual(const float *x, int64_t n, int8_t *q, float *d, float *s);
+void ek_quantize_q8_residual_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s);
 
 // MARK: Matrix–vector products
 
@@ -94,16 +99,16 @@ int ek_tiles_fast(void);
 /// type without tiles.
 int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out);
 /// `y[r] = row_r · x` for the `16·groups` rows of `tiles` (`cols` values each), `x` quantized by
-/// `ek_quantize_q8`.
-void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, const int8_t *q, const float *d,
-                     const float *s, float *y);
-void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, const int8_t *q,
+/// `ek_quantize_q8` (`terms` = 1) or `ek_quantize_q8_residual` (`terms` = 2).
+void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
+                     const float *d, const float *s, float *y);
+void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
                         const float *d, const float *s, float *y);
-/// The same for `tokens` activations (quantized one after the other: `q` tokens × cols, `d` and
-/// `s` tokens × cols/32): `y[t·ldy + r] = row_r · x_t`.
-void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, const int8_t *q,
-                     const float *d, const float *s, float *y, int64_t ldy);
-void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens,
+/// The same for `tokens` activations quantized together (`tokens × cols` values):
+/// `y[t·ldy + r] = row_r · x_t`.
+void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
+                     const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
+void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
                         const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
 
 // MARK: Vectors

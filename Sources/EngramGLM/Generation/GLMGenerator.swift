@@ -234,7 +234,7 @@ public final class GLMGenerator: @unchecked Sendable {
             emit(out)
             if stopped { reason = .stop; stoppedByString = true; break loop }
             if generated.count == maxTokens { break }
-            logits = try context.evaluate([token])
+            logits = try context.evaluate([token], generating: true)
             try requireFinite(logits)
         }
         if !stoppedByString {

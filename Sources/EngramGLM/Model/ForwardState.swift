@@ -9,6 +9,8 @@ struct ForwardState {
     let workers: WorkerPool
     let count: Int
     let start: Int
+    /// Terms of the activation for the tile kernels (see `WeightTiles.promptActivationTerms`).
+    let terms: Int
 
     let x: UnsafeMutablePointer<Float>      // [T × E] residual stream
     let a: UnsafeMutablePointer<Float>      // [T × E] normalized input of a sub-layer
@@ -21,7 +23,8 @@ struct ForwardState {
     let ropeCos: UnsafeMutablePointer<Float> // [T × n_rot/2]
     let ropeSin: UnsafeMutablePointer<Float>
 
-    init(model: GLMModel, cache: KVCache, workers: WorkerPool, count: Int, start: Int) {
+    init(model: GLMModel, cache: KVCache, workers: WorkerPool, count: Int, start: Int, terms: Int) {
+        self.terms = terms
         self.model = model
         self.cache = cache
         self.workers = workers
@@ -120,22 +123,15 @@ struct ForwardState {
             let n = qd + 2 * kvd
             let qkv = UnsafeMutablePointer<Float>.allocate(capacity: count * n)
             defer { qkv.deallocate() }
-            wqkv.matmul(a, qkv, count: count, workers: workers)
+            wqkv.matmul(a, qkv, count: count, terms: terms, workers: workers)
             addBias(b.bqkv, qkv, stride: n)
             for t in 0..<count {
                 (q + t * qd).update(from: qkv + t * n, count: qd)
                 (k + t * kvd).update(from: qkv + t * n + qd, count: kvd)
                 (v + t * kvd).update(from: qkv + t * n + qd + kvd, count: kvd)
             }
-        } else if count == 1 {
-            QuantizedDot.matvecGroup([b.wq!, b.wk!, b.wv!], a, [q, k, v], workers: workers)
-            addBias(b.bq, q, stride: qd)
-            addBias(b.bk, k, stride: kvd)
-            addBias(b.bv, v, stride: kvd)
         } else {
-            b.wq!.matmul(a, q, count: count, workers: workers)
-            b.wk!.matmul(a, k, count: count, workers: workers)
-            b.wv!.matmul(a, v, count: count, workers: workers)
+            QuantizedDot.matmulGroup([b.wq!, b.wk!, b.wv!], a, [q, k, v], count: count, terms: terms, workers: workers)
             addBias(b.bq, q, stride: qd)
             addBias(b.bk, k, stride: kvd)
             addBias(b.bv, v, stride: kvd)
@@ -149,7 +145,7 @@ struct ForwardState {
         cache.store(v, into: values, position: start, count: count)
 
         attend(keys: keys, values: values)
-        b.wo.matmul(att, o, count: count, workers: workers)
+        b.wo.matmul(att, o, count: count, terms: terms, workers: workers)
     }
 
     /// Tokens of a batch that share one widening of the cached keys and values.
@@ -198,20 +194,15 @@ struct ForwardState {
         if let gate = b.gate {
             let up = UnsafeMutablePointer<Float>.allocate(capacity: count * ff)
             defer { up.deallocate() }
-            if count == 1 {
-                QuantizedDot.matvecGroup([gate, b.up], a, [hidden, up], workers: workers)
-            } else {
-                gate.matmul(a, hidden, count: count, workers: workers)
-                b.up.matmul(a, up, count: count, workers: workers)
-            }
+            QuantizedDot.matmulGroup([gate, b.up], a, [hidden, up], count: count, terms: terms, workers: workers)
             ek_silu_mul(hidden, up, hidden, Int64(count * ff))
         } else {
-            b.up.matmul(a, hidden, count: count, workers: workers) // [T × 2ff]: gate | up
+            b.up.matmul(a, hidden, count: count, terms: terms, workers: workers) // [T × 2ff]: gate | up
             for t in 0..<count {
                 let g = hidden + t * 2 * ff // dst trails g by t·ff ≥ ff values: safe element-wise
                 ek_silu_mul(g, g + ff, hidden + t * ff, Int64(ff))
             }
         }
-        b.down.matmul(hidden, o, count: count, workers: workers)
+        b.down.matmul(hidden, o, count: count, terms: terms, workers: workers)
     }
 }

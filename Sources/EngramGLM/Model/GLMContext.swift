@@ -63,7 +63,7 @@ public final class GLMContext: @unchecked Sendable {
     /// - Throws: `EngramError` `.invalidArgument`: `emptyPrompt` for an empty batch,
     ///   `tokenOutsideVocabulary` for a token id outside the vocabulary, `contextOverflow` when
     ///   the cached and new tokens together exceed `contextSize`.
-    public func evaluate(_ newTokens: [Int32], allLogits: Bool = false) throws -> [Float] {
+    public func evaluate(_ newTokens: [Int32], allLogits: Bool = false, generating: Bool = false) throws -> [Float] {
         guard !newTokens.isEmpty else { throw EngramError(.invalidArgument, "nothing to evaluate: the batch of tokens is empty", reason: .emptyPrompt) }
         let vocab = model.tokenEmbedding.rows
         for t in newTokens where t < 0 || Int(t) >= vocab {
@@ -80,7 +80,8 @@ public final class GLMContext: @unchecked Sendable {
             let n = min(GLMContext.maximumBatch, newTokens.count - done)
             let batch = Array(newTokens[done..<done + n])
             let last = done + n == newTokens.count
-            let rows = evaluateBatch(batch, logits: allLogits ? .all : (last ? .last : .none))
+            let rows = evaluateBatch(batch, logits: allLogits ? .all : (last ? .last : .none),
+                                     terms: generating ? 1 : WeightTiles.promptActivationTerms)
             logits += rows
             done += n
         }
@@ -95,11 +96,11 @@ public final class GLMContext: @unchecked Sendable {
 
     enum LogitRows { case none, last, all }
 
-    private func evaluateBatch(_ batch: [Int32], logits: LogitRows) -> [Float] {
+    private func evaluateBatch(_ batch: [Int32], logits: LogitRows, terms: Int) -> [Float] {
         let c = model.config, e = c.embeddingLength
         let start = tokens.count
         cache.reserve(start + batch.count, keep: start)
-        var s = ForwardState(model: model, cache: cache, workers: workers, count: batch.count, start: start)
+        var s = ForwardState(model: model, cache: cache, workers: workers, count: batch.count, start: start, terms: terms)
         defer { s.deallocate() }
         for (t, id) in batch.enumerated() {
             model.tokenEmbedding.dequantizeRow(Int(id), into: s.x + t * e)
@@ -122,7 +123,7 @@ public final class GLMContext: @unchecked Sendable {
             }
         }
         out.withUnsafeMutableBufferPointer { o in
-            model.output.matmul(s.a, o.baseAddress!, count: rows, workers: workers)
+            model.output.matmul(s.a, o.baseAddress!, count: rows, terms: terms, workers: workers)
         }
         return out
     }

@@ -1,21 +1,29 @@
 import CKernels
 
-/// The activation vector quantized to 8 bits in blocks of 32 (as ggml's Q8_0 / Q8_1), for the
-/// integer kernels of the quantized types: `x[32b + j] ≈ d[b] · q[32b + j]`,
-/// `s[b] = d[b] · Σ_j q[32b + j]` (see `ek_quantize_q8` for the rounding and for non-finite
-/// input, which gives NaN products and never traps).
+/// The activation quantized to 8 bits in blocks of 32 (as ggml's Q8_0 / Q8_1), for the integer
+/// kernels of the quantized types: `x[32b + j] ≈ d[b] · q[32b + j]`, `s[b] = d[b] · Σ_j q[32b + j]`
+/// (see `ek_quantize_q8` for the rounding and for non-finite input, which gives NaN products
+/// and never traps). With two terms, a second such quantization of what the first leaves
+/// follows the first (`ek_quantize_q8_residual`): the tile kernels take both, for products
+/// nearly as exact as in floats; the row kernels read the first.
 struct QuantizedActivation {
     let count: Int
+    let terms: Int
     let q: UnsafeMutablePointer<Int8>
     let d: UnsafeMutablePointer<Float>
     let s: UnsafeMutablePointer<Float>
 
-    init(_ x: UnsafePointer<Float>, count: Int) {
+    init(_ x: UnsafePointer<Float>, count: Int, terms: Int = 1) {
         self.count = count
-        q = .allocate(capacity: count)
-        d = .allocate(capacity: count / 32)
-        s = .allocate(capacity: count / 32)
-        ek_quantize_q8(x, Int64(count), q, d, s)
+        self.terms = terms
+        q = .allocate(capacity: terms * count)
+        d = .allocate(capacity: terms * count / 32)
+        s = .allocate(capacity: terms * count / 32)
+        if terms == 2 {
+            ek_quantize_q8_residual(x, Int64(count), q, d, s)
+        } else {
+            ek_quantize_q8(x, Int64(count), q, d, s)
+        }
     }
 
     func deallocate() {
@@ -40,10 +48,11 @@ enum QuantizedDot {
     /// parallel loop over all their rows, in units of 16 rows (a tile), and one quantization
     /// of `x`, so fewer thread hand-offs per token.
     static func matvecGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>],
-                            workers: WorkerPool) {
+                            terms: Int, workers: WorkerPool) {
         guard let first = ws.first else { return }
         precondition(ws.allSatisfy { $0.cols == first.cols })
-        let xq = ws.contains { takesQuantized($0.type) } ? QuantizedActivation(x, count: first.cols) : nil
+        let xq = ws.contains { takesQuantized($0.type) }
+            ? QuantizedActivation(x, count: first.cols, terms: ws.contains { $0.tiles != nil } ? terms : 1) : nil
         defer { xq?.deallocate() }
         let outs = ys.map(SharedPointer.init)
         let unit = WeightTiles.rowsPerTile
@@ -66,9 +75,38 @@ enum QuantizedDot {
         }
     }
 
+    /// `ys[i][t] = ws[i] · x[t]` for a batch of `count` inputs (`x`: count × cols; `ys[i]`:
+    /// count × rows of `ws[i]`), the activation in `terms` terms for the tile kernels. When
+    /// every matrix has tiles, the batch is quantized once and one parallel loop runs over all
+    /// their groups of 16 rows; otherwise each matrix runs its own `matmul`.
+    static func matmulGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>],
+                            count: Int, terms: Int, workers: WorkerPool) {
+        guard count > 1 else { return matvecGroup(ws, x, ys, terms: terms, workers: workers) }
+        guard let first = ws.first, ws.allSatisfy({ $0.tiles != nil && $0.cols == first.cols }) else {
+            for (w, y) in zip(ws, ys) { w.matmul(x, y, count: count, terms: terms, workers: workers) }
+            return
+        }
+        let xq = QuantizedActivation(x, count: count * first.cols, terms: terms)
+        defer { xq.deallocate() }
+        let outs = ys.map(SharedPointer.init)
+        var starts = [0] // in groups
+        for w in ws { starts.append(starts.last! + w.tiles!.groups) }
+        parallelChunks(starts.last!, workers: workers) { range in
+            var m = 0
+            var g = range.lowerBound
+            while g < range.upperBound {
+                while g >= starts[m + 1] { m += 1 }
+                let end = min(range.upperBound, starts[m + 1])
+                ws[m].tiles!.matmul((g - starts[m])..<(end - starts[m]), xq, tokens: count, outs[m].p, ldy: ws[m].rows)
+                g = end
+            }
+        }
+    }
+
     /// `y = w · x`, rows split across threads.
-    static func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, workers: WorkerPool) {
-        matvecGroup([w], x, [y], workers: workers)
+    static func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, terms: Int,
+                       workers: WorkerPool) {
+        matvecGroup([w], x, [y], terms: terms, workers: workers)
     }
 
     /// `y[r] = w.row(r) · x` for `r` in `range`.

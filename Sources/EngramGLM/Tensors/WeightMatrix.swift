@@ -28,9 +28,10 @@ public struct WeightMatrix: @unchecked Sendable {
         dequantize(type, row(r), dst, count: cols)
     }
 
-    /// Matrix–vector product `y = W·x` (`x`: cols, `y`: rows), rows split across threads.
-    func matvec(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, workers: WorkerPool) {
-        QuantizedDot.matvec(self, x, y, workers: workers)
+    /// Matrix–vector product `y = W·x` (`x`: cols, `y`: rows), rows split across threads;
+    /// `terms`: the activation's terms for the tile kernels (`WeightTiles`).
+    func matvec(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, terms: Int, workers: WorkerPool) {
+        QuantizedDot.matvec(self, x, y, terms: terms, workers: workers)
     }
 
     /// Matrix product for a batch: `Y[t] = W·X[t]` for `t < count` (`X`: count × cols,
@@ -40,15 +41,15 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `cblas_sgemm`; the rows are split across our own threads and each thread's sgemm runs
     /// with OpenBLAS single-threaded (`GLMThreading.configureBLAS()` sets that once), so the
     /// two levels of threading never oversubscribe the cores.
-    func matmul(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, workers: WorkerPool) {
+    func matmul(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, terms: Int, workers: WorkerPool) {
         if count == 1 {
-            matvec(x, y, workers: workers)
+            matvec(x, y, terms: terms, workers: workers)
             return
         }
         if let tiles {
             // Integer products on the tiles: each tile's weights are unpacked once for all the
             // tokens; groups of 16 rows split across threads.
-            let xq = QuantizedActivation(x, count: count * cols)
+            let xq = QuantizedActivation(x, count: count * cols, terms: terms)
             defer { xq.deallocate() }
             let ys = SharedPointer(y)
             parallelChunks(tiles.groups, workers: workers) { range in
