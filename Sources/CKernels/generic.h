@@ -193,21 +193,25 @@ static inline void ek_k_scale_min(const uint8_t *sc, int j, float *scale, float 
     }
 }
 
-/// Q4_K (256 values: d, dmin, 12 scale bytes, 128 nibble bytes): per sub-block j of 32,
+/// Q4_K (256 values: d, dmin, 12 scale bytes, 128 nibble bytes) and Q5_K (the same with 32
+/// high-bit bytes before the nibbles): per sub-block j of 32,
 /// d·sc_j·d_x·Σ u·q_x − dmin·m_j·s_x.
-static inline float EK_FN(row_q4_K_g)(const uint8_t *row, int64_t nb32, const int8_t *q, const float *d, const float *s) {
+static inline __attribute__((always_inline)) float ek_row_k45(const uint8_t *row, int64_t nb32, const int8_t *q,
+                                                               const float *d, const float *s, const int five) {
     float acc = 0;
+    const int64_t block_bytes = five ? 176 : 144;
     for (int64_t blk = 0; blk < nb32 / 8; blk++) {
-        const uint8_t *p = row + 144 * blk, *scales = p + 4;
+        const uint8_t *p = row + block_bytes * blk, *scales = p + 4, *qh = p + 16;
         const float dw = ek_load_half(p), dmin = ek_load_half(p + 2);
         for (int c = 0; c < 4; c++) {
-            const uint8_t *qs = p + 16 + 32 * c;
+            const uint8_t *qs = p + (five ? 48 : 16) + 32 * c;
             const int64_t b0 = 8 * blk + 2 * c, b1 = b0 + 1;
             const int8_t *x0 = q + 32 * b0, *x1 = q + 32 * b1;
             int32_t lo = 0, hi = 0;
             for (int l = 0; l < 32; l++) {
-                lo += (qs[l] & 15) * x0[l];
-                hi += (qs[l] >> 4) * x1[l];
+                const int h0 = five ? ((qh[l] >> (2 * c)) & 1) << 4 : 0, h1 = five ? ((qh[l] >> (2 * c + 1)) & 1) << 4 : 0;
+                lo += ((qs[l] & 15) | h0) * x0[l];
+                hi += ((qs[l] >> 4) | h1) * x1[l];
             }
             float sc0, m0, sc1, m1;
             ek_k_scale_min(scales, 2 * c, &sc0, &m0);
@@ -218,28 +222,12 @@ static inline float EK_FN(row_q4_K_g)(const uint8_t *row, int64_t nb32, const in
     return acc;
 }
 
-/// Q5_K (256 values: d, dmin, 12 scale bytes, 32 high-bit bytes, 128 nibble bytes).
+static inline float EK_FN(row_q4_K_g)(const uint8_t *row, int64_t nb32, const int8_t *q, const float *d, const float *s) {
+    return ek_row_k45(row, nb32, q, d, s, 0);
+}
+
 static inline float EK_FN(row_q5_K_g)(const uint8_t *row, int64_t nb32, const int8_t *q, const float *d, const float *s) {
-    float acc = 0;
-    for (int64_t blk = 0; blk < nb32 / 8; blk++) {
-        const uint8_t *p = row + 176 * blk, *scales = p + 4, *qh = p + 16;
-        const float dw = ek_load_half(p), dmin = ek_load_half(p + 2);
-        for (int c = 0; c < 4; c++) {
-            const uint8_t *qs = p + 48 + 32 * c;
-            const int64_t b0 = 8 * blk + 2 * c, b1 = b0 + 1;
-            const int8_t *x0 = q + 32 * b0, *x1 = q + 32 * b1;
-            int32_t lo = 0, hi = 0;
-            for (int l = 0; l < 32; l++) {
-                lo += ((qs[l] & 15) | ((qh[l] >> (2 * c)) & 1) << 4) * x0[l];
-                hi += ((qs[l] >> 4) | ((qh[l] >> (2 * c + 1)) & 1) << 4) * x1[l];
-            }
-            float sc0, m0, sc1, m1;
-            ek_k_scale_min(scales, 2 * c, &sc0, &m0);
-            ek_k_scale_min(scales, 2 * c + 1, &sc1, &m1);
-            acc += dw * (sc0 * d[b0] * (float)lo + sc1 * d[b1] * (float)hi) - dmin * (m0 * s[b0] + m1 * s[b1]);
-        }
-    }
-    return acc;
+    return ek_row_k45(row, nb32, q, d, s, 1);
 }
 
 /// Q6_K (256 values: 128 low-nibble bytes, 64 high-bit bytes, 16 signed scales, d): values
