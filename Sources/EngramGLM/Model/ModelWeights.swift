@@ -29,10 +29,9 @@ struct WeightLoader {
         guard t.dims.count == 2, t.dims[0] == cols, rows == nil || t.dims[1] == rows! else {
             throw EngramError.invalidGGUF(file.path, "tensor \(name) has shape \(t.dims), expected [\(cols), \(rows.map(String.init) ?? "?")]")
         }
-        let matrix = WeightMatrix(type: t.type, rows: t.dims[1], cols: cols, data: file.data(of: t))
-        // Its tiles hold the same bytes: the file's pages need not stay resident as well.
-        if matrix.tiles != nil { file.releasePages(file.data(of: t), bytes: t.byteCount) }
-        return matrix
+        // Tiles hold the same bytes as the rows: the file's pages need not stay resident as well.
+        return WeightMatrix(type: t.type, rows: t.dims[1], cols: cols, data: file.data(of: t),
+                            release: { file.releasePages($0, bytes: $1) })
     }
 
     func optionalMatrix(_ name: String, cols: Int, rows: Int? = nil) throws -> WeightMatrix? {

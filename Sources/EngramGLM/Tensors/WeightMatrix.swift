@@ -12,13 +12,14 @@ public struct WeightMatrix: @unchecked Sendable {
     let rowBytes: Int
     let tiles: WeightTiles?
 
-    init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+    /// `release`: called for the rows' bytes once they are packed into tiles (if they are).
+    init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, release: (UnsafeRawPointer, Int) -> Void = { _, _ in }) {
         self.type = type
         self.rows = rows
         self.cols = cols
         self.data = data
         self.rowBytes = type.rowBytes(cols)
-        tiles = WeightTiles(type: type, rows: rows, cols: cols, data: data)
+        tiles = WeightTiles(type: type, rows: rows, cols: cols, data: data, release: release)
     }
 
     func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }

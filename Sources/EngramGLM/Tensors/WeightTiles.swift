@@ -26,9 +26,14 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     /// the prompt was split (a prompt partly in the cache evaluates its rest alone).
     static let promptActivationTerms = 2
 
+    /// Groups packed between two calls of `release` (4 MB of Q8_0 rows at 576 columns).
+    static let packingChunk = 256
+
     /// Tiles of `rows` rows of `cols` values at `data`, or nil when the type has no tiles, the
     /// row count is not a multiple of 16, or the kernel variant in use has no fast tile kernels.
-    init?(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+    /// `release(start, bytes)` is called for the rows as they are packed (a chunk at a time), so
+    /// that a caller can let their pages go before the next ones are read.
+    init?(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, release: (UnsafeRawPointer, Int) -> Void) {
         let tileBytes = Int(ek_tile_bytes(Int32(type.rawValue)))
         guard tileBytes > 0, rows % Self.rowsPerTile == 0, cols % 32 == 0, ek_tiles_fast() == 1 else { return nil }
         self.type = type
@@ -37,7 +42,13 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
         self.tileBytes = tileBytes
         let nb = cols / 32
         bytes = .allocate(byteCount: groups * nb * tileBytes, alignment: 64)
-        _ = ek_tiles_pack(Int32(type.rawValue), data, type.rowBytes(cols), Int64(groups), Int64(nb), bytes)
+        let rowBytes = type.rowBytes(cols), groupBytes = Self.rowsPerTile * rowBytes
+        for first in stride(from: 0, to: groups, by: Self.packingChunk) {
+            let count = min(Self.packingChunk, groups - first)
+            _ = ek_tiles_pack(Int32(type.rawValue), data + first * groupBytes, rowBytes, Int64(count), Int64(nb),
+                              bytes + first * nb * tileBytes)
+            release(data + first * groupBytes, count * groupBytes)
+        }
     }
 
     deinit { bytes.deallocate() }
