@@ -251,8 +251,10 @@ struct LifecycleTests {
                 return m
             }
             try store.upsert(Array(memories[..<1000]))
-            // The log stays writable (its file is open); a flush needs a new log file and fails.
-            try FileManager.default.removeItem(at: dir.appendingPathComponent("kv"))
+            // The log stays writable (its file is open); a flush needs a new file in kv/ and
+            // fails. (A rename, not a removal: RocksDB may be writing files there meanwhile.)
+            try FileManager.default.moveItem(at: dir.appendingPathComponent("kv"),
+                                             to: dir.deletingLastPathComponent().appendingPathComponent("kv-moved"))
             // Starts a snapshot, whose flush fails; RocksDB then refuses further writes, so the
             // part of this upsert committed after that failure is refused with a storage error.
             do {

@@ -38,10 +38,11 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Matrix product for a batch: `Y[t] = W·X[t]` for `t < count` (`X`: count × cols,
     /// `Y`: count × rows, both row-major).
     ///
-    /// One token uses `matvec`. Larger batches dequantize blocks of rows to F32 and call
-    /// `cblas_sgemm`; the rows are split across our own threads and each thread's sgemm runs
-    /// with OpenBLAS single-threaded (`GLMThreading.configureBLAS()` sets that once), so the
-    /// two levels of threading never oversubscribe the cores.
+    /// One token uses `matvec`. Larger batches use the tiles' integer kernels when the matrix
+    /// has tiles (the activation in `terms` terms); otherwise they dequantize blocks of rows to
+    /// F32 and call `cblas_sgemm`: the rows are split across our own threads and each thread's
+    /// sgemm runs with OpenBLAS single-threaded (`GLMThreading.configureBLAS()` sets that
+    /// once), so the two levels of threading never oversubscribe the cores.
     func matmul(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, terms: Int, workers: WorkerPool) {
         if count == 1 {
             matvec(x, y, terms: terms, workers: workers)

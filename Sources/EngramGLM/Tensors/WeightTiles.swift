@@ -26,7 +26,7 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     /// the prompt was split (a prompt partly in the cache evaluates its rest alone).
     static let promptActivationTerms = 2
 
-    /// Groups packed between two calls of `release` (4 MB of Q8_0 rows at 576 columns).
+    /// Groups packed between two calls of `release` (2.5 MB of Q8_0 rows 576 wide).
     static let packingChunk = 256
 
     /// Tiles of `rows` rows of `cols` values at `data`, or nil when the type has no tiles, the
