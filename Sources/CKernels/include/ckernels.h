@@ -14,7 +14,8 @@ extern "C" {
 #endif
 
 /// Instruction-set variants, in increasing order. On arm64 only `ek_simd_portable` (NEON,
-/// the arm64 baseline) exists.
+/// the arm64 baseline) exists. The `_at` functions take a variant (for tests that compare
+/// them); one above what the CPU has runs the CPU's best.
 enum {
     ek_simd_portable = 0,   ///< the baseline: SSE2 on x86-64, NEON on arm64
     ek_simd_avx2 = 1,       ///< AVX2, FMA, F16C
@@ -48,7 +49,8 @@ void ek_quantize_q8(const float *x, int64_t n, int8_t *q, float *d, float *s);
 void ek_quantize_q8_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s);
 /// Two terms, `x ≈ d₁·q₁ + d₂·q₂`: the first as `ek_quantize_q8`, the second the same
 /// quantization of what the first leaves (its scale kept as a float), so that the products are
-/// nearly as exact as in floats. Writes `2n` quants (the second term after the first) and `2·n/32` scales and sums.
+/// nearly as exact as in floats. Writes `2n` quants (the second term after the first) and
+/// `2·n/32` scales and sums.
 void ek_quantize_q8_residual(const float *x, int64_t n, int8_t *q, float *d, float *s);
 void ek_quantize_q8_residual_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s);
 
