@@ -103,29 +103,16 @@ static inline __m512 ek_tile_terms16(int type, const uint8_t *t, __m512i isums, 
     }
 }
 
+/// One group after the other, tiles in memory order: a single stream the hardware prefetcher
+/// follows (two groups interleaved, for independent chains, read memory at half the speed:
+/// 7–9 against 18 GB/s measured on Zen 4).
 static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
                                   int terms, int64_t term_values, const int8_t *q, const float *d, const float *s,
                                   float *y) {
     const int qoff = ek_tile_quants_at(type);
     const int8_t *q2 = q + term_values;
     const float *d2 = d + term_values / 32, *s2 = s + term_values / 32;
-    int64_t g = 0;
-    for (; g + 2 <= groups; g += 2) { // two groups at a time: independent chains
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        const uint8_t *t0 = tiles + (size_t)(g * nb) * tile_bytes, *t1 = t0 + (size_t)nb * tile_bytes;
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *a = t0 + (size_t)b * tile_bytes, *c = t1 + (size_t)b * tile_bytes;
-            acc0 = ek_tile_terms16(type, a, ek_tile_isums16(type, a + qoff, q + 32 * b), d[b], s[b], acc0);
-            acc1 = ek_tile_terms16(type, c, ek_tile_isums16(type, c + qoff, q + 32 * b), d[b], s[b], acc1);
-            if (terms == 2) {
-                acc0 = ek_tile_terms16(type, a, ek_tile_isums16(type, a + qoff, q2 + 32 * b), d2[b], s2[b], acc0);
-                acc1 = ek_tile_terms16(type, c, ek_tile_isums16(type, c + qoff, q2 + 32 * b), d2[b], s2[b], acc1);
-            }
-        }
-        _mm512_storeu_ps(y + 16 * g, acc0);
-        _mm512_storeu_ps(y + 16 * g + 16, acc1);
-    }
-    for (; g < groups; g++) {
+    for (int64_t g = 0; g < groups; g++) {
         __m512 acc = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
