@@ -1,6 +1,7 @@
 // Kernels on row-interleaved tiles (see `ek_tiles_pack` in ckernels.h), included by each
-// variant's file after generic.h (and x86.h). The generic kernels serve every variant; the x86
-// variants define EK_TILES_MATVEC / EK_TILES_MATMUL with their own.
+// variant's file after generic.h (and x86.h). The AVX-512 VNNI variant defines EK_TILES_VNNI512
+// and brings its own kernels; the others run the generic ones, which only the tests call
+// (`ek_tiles_fast` is 0 for them, so the engine keeps the row layout there).
 //
 // Tile of 16 rows × one block of 32 values: the 16 rows' scales d (F16), for Q4_1 their mins
 // m (F16), then the quants in chunks of 64 bytes whose 4-byte lane r holds 4 consecutive quant
