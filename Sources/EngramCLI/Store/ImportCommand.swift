@@ -66,6 +66,14 @@ struct Import: AsyncParsableCommand {
             throw error
         }
         progress.finish()
+        // Everything imported is durable already; a close that fails (a full disk while the
+        // index snapshot or the flush is written) is still reported, and the status says so.
+        do {
+            try db.close()
+        } catch {
+            CLI.printErr("engram: the \(summary.imported) imported memories are durable, but closing the database failed: \(error)")
+            throw ExitCode(1)
+        }
         if options.json {
             try CLI.printJSON(summary)
         } else {
