@@ -10,7 +10,7 @@ const char *ek_simd_name(int level) {
     return level >= 0 && level <= ek_simd_avx512vnni ? ek_names[level] : "unknown";
 }
 
-int ek_simd_cpu_level(void) {
+static int ek_detect_cpu_level(void) {
 #if defined(__x86_64__)
     // __builtin_cpu_supports also checks that the OS saves the AVX and AVX-512 registers.
     __builtin_cpu_init();
@@ -36,6 +36,17 @@ const char *ek_openblas_core_for_cpu(void) {
     if (__builtin_cpu_supports("avx")) return "Sandybridge";
 #endif
     return NULL;
+}
+
+int ek_simd_cpu_level(void) {
+    // Read on every dispatch: detected once (every thread gets the same answer), then cached.
+    static int cached = -1;
+    int level = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = ek_detect_cpu_level();
+        __atomic_store_n(&cached, level, __ATOMIC_RELAXED);
+    }
+    return level;
 }
 
 static int ek_choose_level(void) {

@@ -144,28 +144,29 @@ static inline int32_t ek_q5_sum(const uint8_t *qs, uint32_t qh, const int8_t *x)
     return sum;
 }
 
-/// Q5_0: Σ_b d_w·(d_x·Σ u·q_x − 16·s_x).
-static inline float EK_FN(row_q5_0_g)(const uint8_t *row, int64_t nb, const int8_t *q, const float *d, const float *s) {
+/// Q5_0 (22-byte blocks: d, qh, nibbles): Σ_b d_w·(d_x·Σ u·q_x − 16·s_x); Q5_1 (24 bytes:
+/// d, m, qh, nibbles): Σ_b d_w·d_x·Σ u·q_x + m_w·s_x.
+static inline __attribute__((always_inline)) float ek_row_q5(const uint8_t *row, int64_t nb, const int8_t *q,
+                                                              const float *d, const float *s, const int has_min) {
     float acc = 0;
+    const int64_t block_bytes = has_min ? 24 : 22, qh_at = has_min ? 4 : 2;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = row + 22 * b;
+        const uint8_t *p = row + block_bytes * b;
         uint32_t qh;
-        memcpy(&qh, p + 2, 4);
-        acc += ek_load_half(p) * (d[b] * (float)ek_q5_sum(p + 6, qh, q + 32 * b) - 16 * s[b]);
+        memcpy(&qh, p + qh_at, 4);
+        const float sum = (float)ek_q5_sum(p + qh_at + 4, qh, q + 32 * b);
+        acc += has_min ? ek_load_half(p) * d[b] * sum + ek_load_half(p + 2) * s[b]
+                       : ek_load_half(p) * (d[b] * sum - 16 * s[b]);
     }
     return acc;
 }
 
-/// Q5_1: Σ_b d_w·d_x·Σ u·q_x + m_w·s_x.
+static inline float EK_FN(row_q5_0_g)(const uint8_t *row, int64_t nb, const int8_t *q, const float *d, const float *s) {
+    return ek_row_q5(row, nb, q, d, s, 0);
+}
+
 static inline float EK_FN(row_q5_1_g)(const uint8_t *row, int64_t nb, const int8_t *q, const float *d, const float *s) {
-    float acc = 0;
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = row + 24 * b;
-        uint32_t qh;
-        memcpy(&qh, p + 4, 4);
-        acc += ek_load_half(p) * d[b] * (float)ek_q5_sum(p + 8, qh, q + 32 * b) + ek_load_half(p + 2) * s[b];
-    }
-    return acc;
+    return ek_row_q5(row, nb, q, d, s, 1);
 }
 
 /// Q8_0: Σ_b d_w·d_x·Σ q_w·q_x.
