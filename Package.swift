@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // Thin C/C++ shims over the system libraries.
@@ -37,6 +38,8 @@ let package = Package(
         // own `target` attribute without any compiler flag.
         .target(name: "CKernels", linkerSettings: [.linkedLibrary("m")]),
         .systemLibrary(name: "CRocksDB"),
+        // Snowball stemmers (Debian's libstemmer-dev) for the full-text analyser.
+        .systemLibrary(name: "CStemmer"),
         .systemLibrary(name: "CBLAS"),
 
         // Library modules.
@@ -44,8 +47,9 @@ let package = Package(
         .target(
             name: "EngramStore",
             dependencies: [
-                "EngramBase", "CFaiss", "CRocksDB",
+                "EngramBase", "CFaiss", "CRocksDB", "CStemmer",
                 .product(name: "Logging", package: "swift-log"), .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS", "CKernels", "EngramBase"]),

@@ -52,23 +52,27 @@ extension EngramDatabase {
         guard (1...QueryRequest.maxK).contains(k) else {
             throw EngramError.invalidArgument("k must be between 1 and \(QueryRequest.maxK)")
         }
-        let vector: [Float]
+        if let text = request.text, text.isEmpty { throw EngramError.invalidArgument("the query text is empty") }
+        let mode = request.mode ?? (request.text == nil ? .vector : store.settings.text.mode)
+        if mode != .vector && request.text == nil {
+            throw EngramError.invalidArgument("\(mode.rawValue) retrieval needs a query text")
+        }
+        var vector: [Float] = []
         switch (request.text, request.vector) {
-        case let (nil, given?): vector = given
-        case let (text?, nil):
-            guard !text.isEmpty else { throw EngramError.invalidArgument("the query text is empty") }
-            vector = try await embedQuery(text)
-        case (.some, .some): throw EngramError.invalidArgument("give a query text or a vector, not both")
+        case let (_, given?): vector = given
+        case let (text?, nil): if mode != .text { vector = try await embedQuery(text) }
         case (nil, nil): throw EngramError.invalidArgument("give a query text or a vector")
         }
         let query = MemoryQuery(vector: vector, k: k, filter: (request.filter ?? FilterRequest()).storeFilter,
                                 scoring: (request.scoring ?? ScoringRequest()).storeOptions, now: request.now?.seconds,
-                                touch: request.touch ?? false, fetchRecords: !(request.idsOnly ?? false))
+                                touch: request.touch ?? false, fetchRecords: !(request.idsOnly ?? false),
+                                text: request.text, mode: request.mode,
+                                fusion: (request.fusion ?? FusionRequest()).storeOptions, explain: request.explain ?? false)
         let started = DispatchTime.now()
         let result = try store.query(query)
         let tookMs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
-        return QueryResponse(results: result.results.map(QueryHit.init), tookMs: tookMs, plan: result.plan,
-                             scored: result.scored)
+        return QueryResponse(results: result.results.map { QueryHit($0, mode: result.mode) }, tookMs: tookMs,
+                             plan: result.plan, scored: result.scored, mode: result.mode, terms: result.terms)
     }
 
     /// Counts, index state and disk use.

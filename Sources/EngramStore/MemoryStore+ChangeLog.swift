@@ -34,8 +34,9 @@ extension MemoryStore {
     /// The record stored under `id`, read from RocksDB, with its vector when `withVector`
     /// (else the vector is empty, or inline for a format-1 record). Writer side.
     func readRecord(_ id: String, withVector: Bool) throws -> Memory? {
-        try readRecord(id, withVector: withVector, in: StoreView(db: try requireOpen(), catalog: catalog, index: index,
-                                                                vectors: vectorSource))
+        try readRecord(id, withVector: withVector, in: StoreView(db: try requireOpen(), snapshot: nil, catalog: catalog, index: index,
+                                                                vectors: vectorSource, textStats: textStats,
+                                                                textIndexCurrent: textIndexCurrent))
     }
 
     /// The record stored under `id` as `view` sees the database.

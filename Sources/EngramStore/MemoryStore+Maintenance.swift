@@ -37,9 +37,14 @@ public struct CheckReport: Sendable {
     public var mismatchedCodes: [String]
     /// Dead entries still in an HNSW index (filtered at search time; removed by compact).
     public var tombstones: Int
+    /// Postings in the full-text index.
+    public var textPostings: Int
+    /// Where the full-text index disagrees with the records (at most `TextCheck.reportLimit`
+    /// entries, then a count of the rest); `compact` rebuilds it.
+    public var textProblems: [String]
     public var ok: Bool {
         missingFromIndex.isEmpty && unknownInIndex.isEmpty && duplicatesInIndex.isEmpty && inconsistentRecords.isEmpty
-            && mismatchedCodes.isEmpty
+            && mismatchedCodes.isEmpty && textProblems.isEmpty
     }
 }
 
@@ -96,11 +101,16 @@ extension MemoryStore {
     }
 
     /// Rebuilds the index from the live memories (dropping tombstones, retraining IVF for the
-    /// current size), saves it as the new snapshot and compacts RocksDB's change log.
-    public func compact() throws { try rebuildAndWait() }
+    /// current size), saves it as the new snapshot and compacts RocksDB's change log; then
+    /// rebuilds the full-text index from the records (writers wait meanwhile).
+    public func compact() throws {
+        try rebuildAndWait()
+        try locked { try rebuildTextIndexLocked(db: try requireWritable()) }
+    }
 
     /// Verifies that the live ids in RocksDB and the searchable ids in the index are the
-    /// same set, reading the records afresh from disk.
+    /// same set, and that the full-text index holds exactly the analysed text of every live
+    /// memory, reading the records afresh from disk.
     public func check() throws -> CheckReport {
         try locked {
             catalog.ensureIdIndex()
@@ -109,8 +119,10 @@ extension MemoryStore {
             var inconsistent: [String] = [], mismatchedCodes: [String] = []
             let rowsOnFile = vectorFile?.rowCapacity ?? 0
             var row = [Float](repeating: 0, count: settings.dimension)
+            var documents: [Int64: TextIndex.Document] = [:]
             try db.scan(Family.records) { key, value in
                 let (memory, label) = try RecordCodec.decode(value)
+                if catalog.isLive(label) { documents[label] = TextIndex.Document(terms: textWriter.terms(memory.text)) }
                 let keyId = String(decoding: key, as: UTF8.self)
                 var vectorOK = memory.vector.count == settings.dimension
                 if memory.vector.isEmpty, let vectorFile, label >= 0, label < rowsOnFile {
@@ -145,11 +157,17 @@ extension MemoryStore {
                 }
             }
             let missing = live.filter { !seen.contains($0.key) }.map(\.value).sorted()
+            var text = TextCheck(expected: documents, ids: live)
+            if textIndexCurrent {
+                try text.run(db: db, stats: textStats)
+            } else {
+                text.problems.append("the full-text index is missing or was built with another analyser (open the database for writing to build it)")
+            }
             return CheckReport(liveInStore: live.count, searchableInIndex: seen.count - tombstones - unknown.count,
                                missingFromIndex: missing, unknownInIndex: unknown.sorted(),
                                duplicatesInIndex: duplicates.sorted(), inconsistentRecords: inconsistent,
                                mismatchedCodes: mismatchedCodes.sorted(),
-                               tombstones: tombstones)
+                               tombstones: tombstones, textPostings: text.postings, textProblems: text.report)
         }
     }
 }

@@ -24,14 +24,31 @@ extension MemoryStore {
         }
         guard w.halfLife.isFinite, w.halfLife > 0 else { throw EngramError.invalidArgument("half-life must be positive") }
         guard w.now.isFinite else { throw EngramError.invalidArgument("now must be a finite time") }
-        let vector = try normalise(q.vector, id: "query")
 
         // Readers do not take the writer lock: they search the last published view.
         let view = currentView()
         let db = try view.requireOpen()
-        var search = Search(view: view, settings: settings, query: vector, k: q.k, weights: w,
-                            filter: CompiledFilter(q.filter, catalog: view.catalog, now: w.now))
-        let (top, plan) = try search.run()
+        let filter = CompiledFilter(q.filter, catalog: view.catalog, now: w.now)
+        var mode = q.mode ?? (q.text == nil ? .vector : settings.text.mode)
+        var note = ""
+        if mode != .vector && !view.textIndexCurrent {
+            // Only a read-only open of a database not yet migrated, or whose analyser changed.
+            guard q.mode == nil else {
+                throw EngramError(.failedPrecondition, "the full-text index of \(directory.path) is missing or was built with another analyser; open the database for writing once (e.g. `engram compact`) to build it")
+            }
+            mode = .vector
+            note = " (full-text index not built yet)"
+        }
+        var retrieval: Retrieval
+        if mode == .vector {
+            var search = Search(view: view, settings: settings, query: try normalise(q.vector, id: "query"), k: q.k,
+                                weights: w, filter: filter)
+            let (top, plan) = try search.run()
+            retrieval = Retrieval(hits: top, plan: plan + note, scored: search.scored)
+        } else {
+            retrieval = try fusedRetrieval(q, mode: mode, view: view, filter: filter, weights: w)
+        }
+        let top = retrieval.hits
         if q.touch { try locked { try touchLocked(top.map(\.label), at: w.now) } }
         let catalog = view.catalog
         var results: [ScoredMemory] = []
@@ -51,16 +68,74 @@ extension MemoryStore {
             }
             results.append(ScoredMemory(id: id, time: catalog.times[Int(hit.label)], score: hit.score,
                                         similarity: hit.similarity, recency: hit.recency,
-                                        importance: hit.importance, memory: memory))
+                                        importance: hit.importance, memory: memory,
+                                        vector: retrieval.vectorList[hit.label], text: retrieval.textList[hit.label],
+                                        terms: q.explain ? try retrieval.explain?(hit.label) : nil))
         }
-        return QueryResult(results: results, plan: plan, scored: search.scored)
+        return QueryResult(results: results, plan: retrieval.plan, scored: retrieval.scored, mode: mode,
+                           terms: retrieval.terms)
     }
+}
+
+/// What one retrieval found, before the records are read.
+struct Retrieval {
+    var hits: [Hit]
+    var plan: String
+    var scored: Int
+    /// Text and hybrid retrieval: each candidate's place in the vector and the text list.
+    var vectorList: [Int64: ListEntry] = [:]
+    var textList: [Int64: ListEntry] = [:]
+    /// The analysed query terms.
+    var terms: [String]?
+    /// The matched terms of a result and their BM25 contributions.
+    var explain: ((Int64) throws -> [TermScore])?
 }
 
 struct Weights {
     var sim: Double, time: Double, imp: Double, halfLife: Double
     var basis: DecayBasis
     var now: Double
+}
+
+/// Scores memories: `w_sim·relevance + w_time·recency + w_importance·importance`, where
+/// relevance is the cosine or, in hybrid and text retrieval, the fused relevance.
+struct Scorer {
+    let catalog: Catalog
+    let w: Weights
+
+    init(catalog: Catalog, weights: Weights) {
+        self.catalog = catalog
+        w = weights
+    }
+
+    /// `0.5^(age/halfLife)`, the age measured from `basisTime` and clamped at 0.
+    func recency(_ basisTime: Double) -> Double {
+        pow(0.5, max(0, w.now - basisTime) / w.halfLife)
+    }
+
+    /// `w_time·recency + w_importance·importance` of `label`.
+    func rest(_ label: Int64) -> Double {
+        let l = Int(label)
+        var r = 0.0
+        if w.time > 0 { r += w.time * recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l]) }
+        if w.imp > 0 { r += w.imp * Double(catalog.importance[l]) }
+        return r
+    }
+
+    /// What a memory absent from every candidate list (relevance 0) can score at most:
+    /// its own recency term plus the highest importance.
+    func bound(_ label: Int64) -> Double {
+        let l = Int(label)
+        return w.time * recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l]) + w.imp * Double(catalog.maxImportance)
+    }
+
+    func hit(_ label: Int64, relevance: Double) -> Hit {
+        let l = Int(label)
+        let rec = recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l])
+        let imp = Double(catalog.importance[l])
+        return Hit(label: label, score: w.sim * relevance + w.time * rec + w.imp * imp,
+                   similarity: relevance, recency: rec, importance: imp)
+    }
 }
 
 struct Hit {
@@ -99,6 +174,7 @@ struct Search {
     /// The store's catalog (a copy-on-write reference: nothing is copied).
     private let catalog: Catalog
     private let prepared: (qs: [Float], bias: Float)
+    private let scorer: Scorer
 
     init(view: StoreView, settings: StoreSettings, query: [Float], k: Int, weights: Weights, filter: CompiledFilter) {
         self.view = view
@@ -109,6 +185,7 @@ struct Search {
         self.w = weights
         self.filter = filter
         prepared = view.catalog.codes.quantizer.prepare(query)
+        scorer = Scorer(catalog: view.catalog, weights: weights)
     }
 
     /// Returns the top-k hits, best first, and the plan used.
@@ -272,14 +349,7 @@ struct Search {
         }
     }
 
-    /// `w_time·recency + w_importance·importance` of `label`.
-    private func restOfScore(_ label: Int64) -> Double {
-        let l = Int(label)
-        var r = 0.0
-        if w.time > 0 { r += w.time * recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l]) }
-        if w.imp > 0 { r += w.imp * Double(catalog.importance[l]) }
-        return r
-    }
+    private func restOfScore(_ label: Int64) -> Double { scorer.rest(label) }
 
     /// Float rounding of the approximate scores, beyond the codes' error bounds.
     static let roundingSlack = 1e-5
@@ -292,18 +362,9 @@ struct Search {
         return max(8192, 4 * catalog.liveCount * index.defaultProbes / max(1, index.nlist))
     }
 
-    private func recency(_ basisTime: Double) -> Double {
-        pow(0.5, max(0, w.now - basisTime) / w.halfLife)
-    }
+    private func recency(_ basisTime: Double) -> Double { scorer.recency(basisTime) }
 
-    private func score(_ label: Int64, similarity sim: Double) -> Hit {
-        let c = catalog
-        let l = Int(label)
-        let rec = recency(w.basis == .time ? c.times[l] : c.accessed[l])
-        let imp = Double(c.importance[l])
-        return Hit(label: label, score: w.sim * sim + w.time * rec + w.imp * imp,
-                   similarity: sim, recency: rec, importance: imp)
-    }
+    private func score(_ label: Int64, similarity sim: Double) -> Hit { scorer.hit(label, relevance: sim) }
 
     /// Best first; ties broken by label (older first) so results are deterministic.
     static func better(_ a: Hit, _ b: Hit) -> Bool {

@@ -120,6 +120,7 @@ extension MemoryStore {
             tx.batch.put(Family.state, StateKey.nextLabel, Self.encodeU64(UInt64(tx.nextLabel)))
             tx.batch.put(Family.state, StateKey.changeSeq, Self.encodeU64(tx.changeSeq))
         }
+        if tx.textStats != textStats { tx.batch.put(Family.state, TextIndex.StateKey.stats, tx.textStats.encoded()) }
         let trim = tx.watermarks.isEmpty ? trimmedThrough : trimLocked(tx.batch, watermarks: watermarks)
         guard tx.batch.count > 0 else { return }
         try writeVectors(of: tx, sync: sync)
@@ -131,6 +132,7 @@ extension MemoryStore {
         changeSeq = tx.changeSeq
         consumers = watermarks
         trimmedThrough = trim
+        textStats = tx.textStats
         guard changed else { return }
         catalog.reserveLabels(Int(tx.nextLabel))
         for step in tx.steps {

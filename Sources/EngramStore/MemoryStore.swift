@@ -18,15 +18,16 @@ import Synchronization
 public final class MemoryStore: @unchecked Sendable {
     public static let defaultNamespace = "default"
     /// The on-disk format this version writes. Format 1 kept the bound embedder in
-    /// engram.toml and wrote change-log entries without ids; it is migrated on open.
-    public static let formatVersion: UInt64 = 2
+    /// engram.toml and wrote change-log entries without ids; format 2 had no full-text index.
+    /// Both are migrated on open.
+    public static let formatVersion: UInt64 = 3
 
     /// Column families of `kv/` that the store owns.
     enum Family {
         static let records = "records"
         static let changes = "changes"
         static let state = "default"
-        static let owned: Set<String> = [records, changes, state]
+        static let owned: Set<String> = Set([records, changes, state] + TextIndex.families)
     }
     enum StateKey {
         static let format: [UInt8] = Array("format".utf8)
@@ -106,6 +107,15 @@ public final class MemoryStore: @unchecked Sendable {
     let vectorSource: VectorSource
     /// How many memories the codes' quantizer was trained on (0: the uniform quantizer).
     var quantizerTrainedOn = 0
+    /// The full-text index's analyser (from `[text]`).
+    let analyzer: TextAnalyzer
+    /// The writers' analysis session (used under the writer lock).
+    let textWriter: AnalysisSession
+    /// The text index's collection statistics (writer side; readers see the view's).
+    var textStats: TextStats
+    /// Whether the text index on disk was built by `analyzer` (false: a read-only open of a
+    /// database whose index is missing or was built otherwise; a writable open rebuilds it).
+    var textIndexCurrent: Bool
 
     var indexDirectory: URL { directory.appendingPathComponent("index") }
     static func settingsURL(_ dir: URL) -> URL { dir.appendingPathComponent("engram.toml") }
@@ -134,6 +144,7 @@ public final class MemoryStore: @unchecked Sendable {
             let db = try RocksDB(path: kvURL(directory).path, columnFamilies: Array(Family.owned), readOnly: false)
             let batch = db.makeBatch()
             batch.put(Family.state, StateKey.format, encodeU64(formatVersion))
+            batch.put(Family.state, TextIndex.StateKey.analyzer, Array(TextAnalyzer(settings.text).descriptor.utf8))
             try db.write(batch, sync: true)
         }
         try writeInitialSettings(settings, to: directory)
@@ -205,11 +216,15 @@ public final class MemoryStore: @unchecked Sendable {
         }
         self.vectorFile = vectorFile
         let indexDir = directory.appendingPathComponent("index")
+        analyzer = TextAnalyzer(settings.text)
+        textWriter = try analyzer.session()
+        textStats = try db.get(Family.state, TextIndex.StateKey.stats).map(TextStats.init) ?? TextStats()
+        textIndexCurrent = try db.get(Family.state, TextIndex.StateKey.analyzer).map { String(decoding: $0, as: UTF8.self) } == analyzer.descriptor
 
         // 1. The newest snapshot (columns, codes, index) and the changes after it: only the
         // records those changes name are read.
         var recovered: (snapshot: IndexSnapshot.Loaded, catalog: Catalog, index: VectorIndex)?
-        if format == Self.formatVersion, let vectorFile,
+        if format >= 2, let vectorFile,
            let loaded = IndexSnapshot.loadNewest(in: indexDir, settings: settings, logger: logger),
            loaded.seq <= changeSeq, loaded.seq >= trimmedThrough, loaded.catalog.labelCount <= Int(nextLabel) {
             do {
@@ -242,7 +257,7 @@ public final class MemoryStore: @unchecked Sendable {
             clock.lap("records")
             inlineLabels = scanned.inlineLabels
             if let vectorFile, inlineLabels.isEmpty || !readOnly { source = vectorFile } else { source = scanned.inline }
-            if !readOnly && format < Self.formatVersion {
+            if !readOnly && format < 2 {
                 try Self.moveInlineVectors(inlineLabels, from: scanned.inline, to: vectorFile!)
             }
             if !IndexSnapshot.snapshots(in: indexDir).isEmpty || IndexSnapshot.hasOtherFiles(in: indexDir) {
@@ -262,7 +277,8 @@ public final class MemoryStore: @unchecked Sendable {
         }
         vectorSource = source
         self.catalog = catalog
-        published = Mutex(StoreView(db: db, catalog: catalog, index: index, vectors: source))
+        published = Mutex(StoreView(db: db, snapshot: db.snapshot(), catalog: catalog, index: index, vectors: source,
+                                    textStats: textStats, textIndexCurrent: textIndexCurrent))
         logger.info("opened \(directory.path): \(clock.laps)")
 
         // 3. The change-log consumers: the index's watermark is its snapshot's.
@@ -276,6 +292,7 @@ public final class MemoryStore: @unchecked Sendable {
         guard !readOnly else { return }
         deadLabelsAreFree = index.tombstones == 0 && catalog.deadInIndexes == 0 && catalog.liveCount < catalog.labelCount
         if format < Self.formatVersion { try migrate(from: format, db: db, inlineLabels: inlineLabels) }
+        if !textIndexCurrent { try locked { try rebuildTextIndexLocked(db: db) } }
         if recovered == nil && catalog.liveCount > 0 { try saveSnapshotLocked() }
         if index.shouldGrow(liveCount: catalog.liveCount, codes: catalog.codes, quantizerTrainedOn: quantizerTrainedOn) {
             // E.g. the index setting was changed in engram.toml, or a rebuild was cut short by
@@ -312,8 +329,9 @@ public final class MemoryStore: @unchecked Sendable {
     /// Brings a database of an older format up to this one. Format 1 kept each vector in its
     /// record and the bound embedder in engram.toml: the vectors were moved to the vector file
     /// (synced) by `moveInlineVectors`; here the records are rewritten without them in bounded
-    /// batches, and the format is recorded last, so that a crash part-way leaves a database
-    /// that opens and finishes the migration.
+    /// batches. Format 2 had no full-text index: it is built from the records. The format is
+    /// recorded last, so that a crash part-way leaves a database that opens and finishes the
+    /// migration.
     private func migrate(from format: UInt64, db: RocksDB, inlineLabels: [(id: String, label: Int64)]) throws {
         let started = Date()
         for start in stride(from: 0, to: inlineLabels.count, by: Self.migrationBatch) {
@@ -324,13 +342,14 @@ public final class MemoryStore: @unchecked Sendable {
             }
             try commit(batch, to: db, sync: true)
         }
+        if !textIndexCurrent { try locked { try rebuildTextIndexLocked(db: db) } }
         let batch = db.makeBatch()
         if format < 2 && !boundEmbedder.isEmpty {
             batch.put(Family.state, StateKey.embedder, Array(boundEmbedder.utf8))
         }
         batch.put(Family.state, StateKey.format, Self.encodeU64(Self.formatVersion))
         try commit(batch, to: db, sync: true)
-        logger.notice("migrated \(directory.path) from format \(format) to \(Self.formatVersion) (\(inlineLabels.count) vectors moved to \(VectorFile.fileName)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+        logger.notice("migrated \(directory.path) from format \(format) to \(Self.formatVersion) (\(inlineLabels.count) vectors moved to \(VectorFile.fileName), full-text index built) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
     }
 
     /// Vectors moved and records rewritten per batch by a migration.

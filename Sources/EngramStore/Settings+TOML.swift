@@ -35,7 +35,7 @@ extension StoreSettings {
         # time (event time) | access (last access, else event time)
         decay = "\(scoring.decay.rawValue)"
 
-        [embedder]
+        \(text.toml())[embedder]
         # model folder ("" = $ENGRAM_EMBED_MODEL, $ENGRAM_MODELS, else Data/models/)
         path = \(Self.basicString(embedderPath))
 

@@ -39,7 +39,7 @@ public struct ScoringDefaults: Sendable, Equatable {
     public init() {}
 }
 
-/// The store's settings: the sections `[store]`, `[scoring]` and `[embedder]` of
+/// The store's settings: the sections `[store]`, `[scoring]`, `[text]` and `[embedder]` of
 /// `<db>/engram.toml`, and its top-level `format`.
 ///
 /// Every limit is a named setting with a default and a range; `validate()` checks the ranges,
@@ -48,7 +48,7 @@ public struct StoreSettings: Sendable, Equatable {
     /// The `format` this version writes and the newest it reads.
     public static let formatVersion = 1
     /// The sections of `engram.toml` the store owns, for `SettingsDocument.unclaimedSections(claimed:)`.
-    public static let sections: Set<String> = ["store", "scoring", "embedder"]
+    public static let sections: Set<String> = ["store", "scoring", "embedder", "text"]
 
     /// `[store] dimension`: the length of every vector, 1…65536; default 384. Fixed at creation.
     public var dimension: Int = 384
@@ -84,6 +84,8 @@ public struct StoreSettings: Sendable, Equatable {
     public var maxTextBytes: Int = 1 << 20
     /// `[scoring]`: the default weights, half-life and decay basis of queries.
     public var scoring = ScoringDefaults()
+    /// `[text]`: the full-text index's analyser and BM25, and how text queries retrieve.
+    public var text = TextSettings()
     /// The bound embedder recorded by format-1 databases (`[embedder] model`, "" = none);
     /// migrated into the database state on open. `toml()` no longer writes it.
     public internal(set) var legacyEmbedder: String = ""
@@ -148,6 +150,9 @@ public struct StoreSettings: Sendable, Equatable {
         self.scoring.decay = try scoring.choice("decay", default: self.scoring.decay)
         try scoring.rejectUnknownKeys()
 
+        var text = try document.section("text")
+        self.text = try TextSettings(&text)
+
         var embedder = try document.section("embedder")
         legacyEmbedder = try embedder.string("model", default: legacyEmbedder)
         embedderPath = try embedder.string("path", default: embedderPath)
@@ -190,5 +195,6 @@ public struct StoreSettings: Sendable, Equatable {
         guard scoring.halfLife > 0, scoring.halfLife <= DurationText.maximum else {
             throw EngramError.invalidSettings("[scoring] half_life must be a positive duration of at most 1000 years, not \(scoring.halfLife) seconds")
         }
+        try text.validate()
     }
 }

@@ -129,12 +129,34 @@ public struct SettingsSection: Sendable {
         }
     }
 
+    /// `true`, `false`, or nil when absent (the owner's default then depends on other settings).
+    public mutating func optionalBoolean(_ key: String) throws -> Bool? {
+        switch value(key) {
+        case nil: return nil
+        case let .boolean(v)?: return v
+        case let other?: throw typeError(key, "true or false", other)
+        }
+    }
+
     /// A string.
     public mutating func string(_ key: String, default fallback: String) throws -> String {
         switch value(key) {
         case nil: return fallback
         case let .string(v)?: return v
         case let other?: throw typeError(key, "a string", other)
+        }
+    }
+
+    /// An array of strings.
+    public mutating func strings(_ key: String, default fallback: [String]) throws -> [String] {
+        switch value(key) {
+        case nil: return fallback
+        case let .array(elements)?:
+            return try elements.map {
+                guard case let .string(s) = $0 else { throw typeError(key, "an array of strings", $0) }
+                return s
+            }
+        case let other?: throw typeError(key, "an array of strings", other)
         }
     }
 

@@ -29,6 +29,11 @@ public final class StoreTransaction {
     private(set) var removedExisting: [Int64] = []
     /// Free labels this transaction took for new memories (returned if it is abandoned).
     private(set) var reusedLabels: [Int64] = []
+    /// The full-text index's statistics as this transaction leaves them.
+    private(set) var textStats: TextStats
+    /// The text documents this transaction indexed, by label (replacing one of them again
+    /// here removes what was staged, not what is on disk).
+    private var stagedDocuments: [Int64: TextIndex.Document] = [:]
 
     init(store: MemoryStore, batch: WriteBatch, now: Double) {
         self.store = store
@@ -36,6 +41,7 @@ public final class StoreTransaction {
         self.now = now
         nextLabel = store.nextLabel
         changeSeq = store.changeSeq
+        textStats = store.textStats
     }
 
     /// The current label and creation time of `id`, counting what this transaction staged.
@@ -50,7 +56,8 @@ public final class StoreTransaction {
         batch.put(MemoryStore.Family.changes, Keys.u64(changeSeq), ChangeLog.encode(kind, label: label, id: id))
     }
 
-    private func retire(_ id: String, label: Int64) {
+    private func retire(_ id: String, label: Int64) throws {
+        try unindexText(label)
         logChange(.delete, label: label, id: id)
         steps.append(.remove(label: label))
         if store.catalog.isLive(label) { removedExisting.append(label) }
@@ -68,7 +75,7 @@ public final class StoreTransaction {
         for input in prepared {
             let id = input.id ?? MemoryStore.generateId()
             let previous = try current(id)
-            if let previous { retire(id, label: previous.label) }
+            if let previous { try retire(id, label: previous.label) }
             let label: Int64
             if let free = store.takeFreeLabel() {
                 label = free
@@ -83,6 +90,7 @@ public final class StoreTransaction {
                                 expiresAt: input.expiresAt, validTo: input.validTo,
                                 importance: input.importance, lastAccessedAt: nil)
             batch.put(MemoryStore.Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
+            indexText(memory.text, label: label)
             logChange(.upsert, label: label, id: id)
             steps.append(.insert(memory, label: label))
             staged[id] = (label, memory.createdAt)
@@ -103,11 +111,33 @@ public final class StoreTransaction {
                 throw EngramError.notFound(id: id)
             }
             batch.delete(MemoryStore.Family.records, Array(id.utf8))
-            retire(id, label: entry.label)
+            try retire(id, label: entry.label)
             staged[id] = .some(nil)
             count += 1
         }
         return count
+    }
+
+    /// Stages the postings of `label`, whose text is `text`.
+    private func indexText(_ text: String, label: Int64) {
+        let document = TextIndex.Document(terms: store.textWriter.terms(text))
+        TextIndex.put(document, label: label, into: batch)
+        textStats.add(document)
+        stagedDocuments[label] = document
+    }
+
+    /// Stages the removal of `label`'s postings (staged here, or on disk).
+    private func unindexText(_ label: Int64) throws {
+        let document: TextIndex.Document
+        if let staged = stagedDocuments.removeValue(forKey: label) {
+            document = staged
+        } else if let raw = try store.requireOpen().get(TextIndex.documents, TextIndex.documentKey(label)) {
+            document = try raw.withUnsafeBytes(TextIndex.Document.decode)
+        } else {
+            throw EngramError.corrupt("memory label \(label) has no full-text index entry (run `engram check`)")
+        }
+        TextIndex.remove(document, label: label, from: batch)
+        textStats.remove(document)
     }
 
     /// The memory `id` as this transaction would leave it (nil if absent or deleted here).

@@ -8,9 +8,14 @@ struct StoreView: @unchecked Sendable {
     /// nil once the store is closed. A reader holding a view keeps RocksDB open until it is
     /// done (the handle closes when its last holder lets go).
     let db: RocksDB?
+    /// RocksDB as of this view: the full-text postings are read through it, so that they
+    /// agree with the catalog whatever is written meanwhile.
+    let snapshot: ReadSnapshot?
     let catalog: Catalog
     let index: VectorIndex
     let vectors: VectorSource
+    let textStats: TextStats
+    let textIndexCurrent: Bool
 
     /// The RocksDB handle, or `closed`.
     func requireOpen() throws -> RocksDB {
@@ -22,7 +27,8 @@ struct StoreView: @unchecked Sendable {
 extension MemoryStore {
     /// Publishes the writer's current state to readers (caller holds the writer lock).
     func publishLocked() {
-        let view = StoreView(db: db, catalog: catalog, index: index, vectors: vectorSource)
+        let view = StoreView(db: db, snapshot: db?.snapshot(), catalog: catalog, index: index, vectors: vectorSource,
+                             textStats: textStats, textIndexCurrent: textIndexCurrent)
         // The previous view is released after the lock: freeing its columns (when no reader
         // holds them any more) must not keep readers waiting for the lock.
         let previous = published.withLock { current -> StoreView in

@@ -85,7 +85,7 @@ struct SettingsSectionTests {
             let toml = dir.appendingPathComponent("engram.toml")
             let original = try String(contentsOf: toml, encoding: .utf8)
             try (original + "\n[scorng]\nw_time = 1\n").write(to: toml, atomically: false, encoding: .utf8)
-            #expect(throws: EngramError(.invalidArgument, "engram.toml: unknown section [scorng] (known: [embedder], [scoring], [store])", reason: .invalidSettings)) {
+            #expect(throws: EngramError(.invalidArgument, "engram.toml: unknown section [scorng] (known: [embedder], [scoring], [store], [text])", reason: .invalidSettings)) {
                 try MemoryStore.open(at: dir)
             }
             // A section a registered module reads is accepted.

@@ -301,14 +301,47 @@ struct SettingsTests {
         #expect(settingsError("[store.extra]\nx = 1\n")?.message.hasPrefix("engram.toml: unknown key 'extra' in [store]") == true)
     }
 
+    @Test("[text] is read and range-checked: analyser, BM25, fusion")
+    func textSection() throws {
+        let settings = try StoreSettings.parse("""
+            [text]
+            language = "german"
+            stop_words = "none"
+            extra_stop_words = ["und", "der"]
+            fold_diacritics = true
+            k1 = 1.2
+            b = 0.75
+            mode = "text"
+            fusion = "rrf"
+            w_text = 0.3
+            rrf_k = 20
+            candidates = 50
+            """)
+        #expect(settings.text.language == "german" && settings.text.stopWords == .none && settings.text.extraStopWords == ["und", "der"])
+        #expect(settings.text.foldsDiacritics && settings.text.k1 == 1.2 && settings.text.b == 0.75)
+        #expect(settings.text.mode == .text && settings.text.fusion == .rrf && settings.text.wText == 0.3)
+        #expect(settings.text.rrfK == 20 && settings.text.candidates == 50)
+        #expect(try StoreSettings.parse(settings.toml()) == settings)
+        // Folding defaults by language.
+        #expect(try StoreSettings.parse("[text]\nlanguage = \"french\"\n").text.foldsDiacritics == false)
+        #expect(try StoreSettings.parse("").text.foldsDiacritics)
+        #expect(settingsError("[text]\nlanguage = \"klingon\"\n")?.message.hasPrefix("engram.toml: [text] language \"klingon\" has no Snowball stemmer (known: arabic,") == true)
+        #expect(settingsError("[text]\nk1 = -1\n")?.message == "engram.toml: [text] k1 must be a number from 0 to 10, not -1.0")
+        #expect(settingsError("[text]\nb = 1.5\n")?.message == "engram.toml: [text] b must be a number from 0 to 1, not 1.5")
+        #expect(settingsError("[text]\ncandidates = 0\n")?.message == "engram.toml: [text] candidates must be an integer from 1 to 10000, not 0")
+        #expect(settingsError("[text]\nfusion = \"sum\"\n")?.message == "engram.toml: [text] fusion must be one of \"minmax\", \"zscore\", \"rrf\", not \"sum\"")
+        #expect(settingsError("[text]\nextra_stop_words = [\"a\", 3]\n")?.message == "engram.toml: [text] extra_stop_words must be an array of strings, not an integer")
+        #expect(settingsError("[text]\nfold_diacritics = \"yes\"\n")?.message == "engram.toml: [text] fold_diacritics must be true or false, not a string")
+    }
+
     @Test("sections the store does not own are left to their owners; the document reports the unclaimed ones")
     func unclaimedSections() throws {
         let text = """
             server = { socket = "engramd.sock" }
             [store]
             dimension = 8
-            [text]
-            analyser = "english"
+            [graph]
+            depth = 2
             [scorng]
             w_time = 1.0
             [[mapping]]
@@ -319,8 +352,8 @@ struct SettingsTests {
         let settings = try StoreSettings.parse(text)
         #expect(settings.dimension == 8 && settings.scoring.wTime == 0)
         let document = try SettingsDocument(parsing: text)
-        #expect(document.unclaimedSections(claimed: StoreSettings.sections) == ["mapping", "scorng", "server", "text"])
-        #expect(document.unclaimedSections(claimed: StoreSettings.sections.union(["text", "server", "mapping"])) == ["scorng"])
+        #expect(document.unclaimedSections(claimed: StoreSettings.sections) == ["graph", "mapping", "scorng", "server"])
+        #expect(document.unclaimedSections(claimed: StoreSettings.sections.union(["graph", "server", "mapping"])) == ["scorng"])
         #expect(try StoreSettings(document) == settings)
     }
 

@@ -91,6 +91,10 @@ public struct CheckResponse: Codable, Sendable, Equatable {
     /// Memories whose quantized codes are not those of their vector.
     public var mismatchedCodes: [String]
     public var tombstones: Int
+    /// Postings in the full-text index.
+    public var textPostings: Int
+    /// Where the full-text index disagrees with the records.
+    public var textProblems: [String]
 
     init(_ r: CheckReport) {
         ok = r.ok
@@ -102,6 +106,8 @@ public struct CheckResponse: Codable, Sendable, Equatable {
         inconsistentRecords = r.inconsistentRecords
         mismatchedCodes = r.mismatchedCodes
         tombstones = r.tombstones
+        textPostings = r.textPostings
+        textProblems = r.textProblems
     }
 }
 

@@ -64,12 +64,41 @@ public struct ScoringRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// A query: by text (embedded) or by vector, with filters and scoring.
+/// How a text query fuses its vector and text lists; nil fields take `[text]` in engram.toml.
 ///
-/// JSON: `{"text"? | "vector"?, "k"?, "filter"?, "scoring"?, "now"?, "touch"?, "idsOnly"?}`.
+/// JSON: `{"method"?: "minmax"|"zscore"|"rrf", "wText"?, "candidates"?}`.
+public struct FusionRequest: Codable, Sendable, Equatable {
+    public var method: FusionMethod?
+    /// The text list's share of the fused relevance, 0…1.
+    public var wText: Double?
+    /// How many memories each list contributes (at least k), 1…10,000.
+    public var candidates: Int?
+
+    public init(method: FusionMethod? = nil, wText: Double? = nil, candidates: Int? = nil) {
+        self.method = method
+        self.wText = wText
+        self.candidates = candidates
+    }
+
+    var storeOptions: FusionOptions { FusionOptions(method: method, wText: wText, candidates: candidates) }
+}
+
+/// A query: by text and/or by vector, with filters and scoring.
+///
+/// `mode` (default: `[text] mode` when a text is given, else `vector`): `vector` ranks by the
+/// cosine of the text's embedding (or of `vector`), `text` by BM25 over the full-text index
+/// (nothing is embedded), `hybrid` by the fusion of both lists. A `vector` given with a
+/// `text` is used instead of embedding the text.
+///
+/// JSON: `{"text"?, "vector"?, "mode"?, "fusion"?, "k"?, "filter"?, "scoring"?, "now"?, "touch"?,
+/// "idsOnly"?, "explain"?}`.
 public struct QueryRequest: Codable, Sendable, Equatable {
     public var text: String?
     public var vector: [Float]?
+    public var mode: RetrievalMode?
+    public var fusion: FusionRequest?
+    /// Report each result's matched terms with their BM25 contributions.
+    public var explain: Bool?
     /// How many results (1…`QueryRequest.maxK`; default 10).
     public var k: Int?
     public var filter: FilterRequest?
@@ -85,9 +114,13 @@ public struct QueryRequest: Codable, Sendable, Equatable {
     public static let maxK = 10_000
 
     public init(text: String? = nil, vector: [Float]? = nil, k: Int? = nil, filter: FilterRequest? = nil,
-                scoring: ScoringRequest? = nil, now: Timestamp? = nil, touch: Bool? = nil, idsOnly: Bool? = nil) {
+                scoring: ScoringRequest? = nil, now: Timestamp? = nil, touch: Bool? = nil, idsOnly: Bool? = nil,
+                mode: RetrievalMode? = nil, fusion: FusionRequest? = nil, explain: Bool? = nil) {
         self.text = text
         self.vector = vector
+        self.mode = mode
+        self.fusion = fusion
+        self.explain = explain
         self.k = k
         self.filter = filter
         self.scoring = scoring
@@ -97,13 +130,23 @@ public struct QueryRequest: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a text or hybrid result came from: its rank and score in each candidate list.
+public struct HitSources: Codable, Sendable, Equatable {
+    /// In the vector list: rank and cosine.
+    public var vector: ListEntry?
+    /// In the text list: rank and BM25 score.
+    public var text: ListEntry?
+}
+
 /// One query result with its score breakdown.
 ///
-/// JSON: `{"id","score","similarity","recency","importance","time"}` plus, unless the query
-/// was `idsOnly`, `"text","namespace","tags","meta"`.
+/// JSON: `{"id","score","similarity","recency","importance","time"}`, plus `"sources"` for text
+/// and hybrid queries, `"terms"` with `explain`, and, unless the query was `idsOnly`,
+/// `"text","namespace","tags","meta"`.
 public struct QueryHit: Codable, Sendable, Equatable {
     public var id: String
     public var score: Double
+    /// The cosine (vector mode) or the fused relevance (text and hybrid modes).
     public var similarity: Double
     public var recency: Double
     public var importance: Double
@@ -112,8 +155,11 @@ public struct QueryHit: Codable, Sendable, Equatable {
     public var namespace: String?
     public var tags: [String]?
     public var meta: [String: JSONValue]?
+    public var sources: HitSources?
+    /// With `explain`: the query terms this memory matched, with their BM25 contributions.
+    public var terms: [TermScore]?
 
-    init(_ r: ScoredMemory) {
+    init(_ r: ScoredMemory, mode: RetrievalMode) {
         id = r.id
         score = r.score
         similarity = r.similarity
@@ -124,6 +170,8 @@ public struct QueryHit: Codable, Sendable, Equatable {
         namespace = r.memory?.namespace
         tags = r.memory?.tags
         meta = r.memory?.meta
+        if mode != .vector { sources = HitSources(vector: r.vector, text: r.text) }
+        terms = r.terms
     }
 }
 
@@ -136,4 +184,8 @@ public struct QueryResponse: Codable, Sendable, Equatable {
     public var plan: String
     /// How many memories were scored exactly.
     public var scored: Int
+    /// The retrieval used.
+    public var mode: RetrievalMode
+    /// The analysed query terms (text and hybrid retrieval).
+    public var terms: [String]?
 }

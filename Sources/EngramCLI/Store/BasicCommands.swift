@@ -217,7 +217,7 @@ struct Stats: ParsableCommand {
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify that every live memory is searchable and nothing else is.",
-        discussion: "Compares the live ids in RocksDB with the ids in the ANN index. Exits 1 on any difference.")
+        discussion: "Compares the live ids in RocksDB with the ids in the ANN index, and the full-text index with the analysed text of every live memory. Exits 1 on any difference.")
 
     @OptionGroup var options: DatabaseOptions
 
@@ -228,13 +228,14 @@ struct Check: ParsableCommand {
         if options.json {
             try CLI.printJSON(r)
         } else {
-            print("live memories: \(r.liveInStore), searchable in index: \(r.searchableInIndex), tombstones: \(r.tombstones)")
+            print("live memories: \(r.liveInStore), searchable in index: \(r.searchableInIndex), tombstones: \(r.tombstones), text postings: \(r.textPostings)")
             if !r.missingFromIndex.isEmpty { print("missing from index (\(r.missingFromIndex.count)): \(r.missingFromIndex.prefix(20).joined(separator: ", "))") }
             if !r.unknownInIndex.isEmpty { print("unknown labels in index (\(r.unknownInIndex.count)): \(r.unknownInIndex.prefix(20).map(String.init).joined(separator: ", "))") }
             if !r.duplicatesInIndex.isEmpty { print("duplicate labels in index: \(r.duplicatesInIndex.count)") }
             if !r.inconsistentRecords.isEmpty { print("inconsistent records: \(r.inconsistentRecords.prefix(20).joined(separator: ", "))") }
             if !r.mismatchedCodes.isEmpty { print("index codes that differ from their vectors (\(r.mismatchedCodes.count)): \(r.mismatchedCodes.prefix(20).joined(separator: ", "))") }
-            print(r.ok ? "ok" : "FAILED: the index and the records differ (run `engram compact` to rebuild the index)")
+            for problem in r.textProblems { print("full-text index: \(problem)") }
+            print(r.ok ? "ok" : "FAILED: the indexes and the records differ (run `engram compact` to rebuild them)")
         }
         if !r.ok { throw ExitCode(1) }
     }
@@ -242,7 +243,7 @@ struct Check: ParsableCommand {
 
 struct Compact: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rebuild the index without tombstones (retraining IVF) and snapshot it.")
+        abstract: "Rebuild the vector index without tombstones (retraining IVF) and snapshot it; rebuild the full-text index.")
 
     @OptionGroup var options: DatabaseOptions
 

@@ -10,14 +10,36 @@ struct Query: AsyncParsableCommand {
         age = now − time (or now − last access with --decay access). Filters are exact, and the \
         top-k under the score is exact, not an over-fetch-and-hope re-rank. Weights and the \
         half-life default to the database's engram.toml.
+
+        similarity depends on --mode: vector is the cosine of the text's embedding; text is \
+        BM25 over the full-text index (words, names, numbers, identifiers; nothing embedded); \
+        hybrid (the default for a text, set by [text] mode) fuses the two lists of the \
+        --candidates best, by normalised scores (minmax, zscore) or by ranks (rrf), with \
+        --w-text the text list's share. --explain shows each result's place in both lists and \
+        the BM25 contribution of each matched term.
         """)
 
     @OptionGroup var options: DatabaseOptions
 
-    @Argument(help: "Query text (embedded with the built-in model), unless --vector / --vector-file is given.")
+    @Argument(help: "Query text: embedded with the built-in model (unless --vector / --vector-file gives its vector) and searched in the full-text index.")
     var text: String?
 
     @OptionGroup var vectorOptions: VectorOptions
+
+    @Option(help: "Retrieval: vector, text or hybrid (default: the database's [text] mode for a text, vector for a vector alone).")
+    var mode: RetrievalMode?
+
+    @Option(help: "Fusion of the hybrid lists: minmax, zscore or rrf (default: [text] fusion).")
+    var fusion: FusionMethod?
+
+    @Option(name: .customLong("w-text"), help: "The text list's share of the fused relevance, 0 to 1 (default: [text] w_text).")
+    var wText: Double?
+
+    @Option(help: "Memories each list contributes to a fusion, 1 to 10000 (default: [text] candidates).")
+    var candidates: Int?
+
+    @Flag(help: "Show each result's rank and score in the vector and text lists, and each matched term's BM25 contribution.")
+    var explain = false
 
     @Option(help: "How many results (1 to \(QueryRequest.maxK)).")
     var k = 10
@@ -52,9 +74,11 @@ struct Query: AsyncParsableCommand {
         if text == nil && vectorOptions.vector == nil && vectorOptions.vectorFile == nil {
             throw ValidationError("give a query text, or a vector with --vector / --vector-file")
         }
-        if text != nil && (vectorOptions.vector != nil || vectorOptions.vectorFile != nil) {
-            throw ValidationError("give a query text or a vector, not both")
+        if (mode == .text || mode == .hybrid) && text == nil {
+            throw ValidationError("--mode \(mode!.rawValue) needs a query text")
         }
+        if let wText, !(wText.isFinite && (0...1).contains(wText)) { throw ValidationError("--w-text must be between 0 and 1") }
+        if let candidates, !(1...10_000).contains(candidates) { throw ValidationError("--candidates must be between 1 and 10000") }
         guard (1...QueryRequest.maxK).contains(k) else { throw ValidationError("--k must be between 1 and \(QueryRequest.maxK)") }
         for (name, value) in [("--w-sim", wSim), ("--w-time", wTime), ("--w-importance", wImportance)] {
             if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be a finite number ≥ 0") }
@@ -70,7 +94,9 @@ struct Query: AsyncParsableCommand {
                                      decay: decay)
         let request = QueryRequest(text: text, vector: try vectorOptions.given(), k: k, filter: try filter.request(),
                                    scoring: scoring, now: try now.map { try Parse.time($0, field: "--now") },
-                                   touch: touch, idsOnly: idsOnly)
+                                   touch: touch, idsOnly: idsOnly, mode: mode,
+                                   fusion: FusionRequest(method: fusion, wText: wText, candidates: candidates),
+                                   explain: explain)
         let response = try await db.query(request)
         if touch { try db.close() }
         if options.json {
@@ -79,18 +105,38 @@ struct Query: AsyncParsableCommand {
         }
         if response.results.isEmpty { print("no memories match") }
         for (i, r) in response.results.enumerated() {
-            print(String(format: "%2d. %@  score %.4f  (sim %.4f, recency %.4f, importance %.2f)", i + 1, r.id,
-                         r.score, r.similarity, r.recency, r.importance))
+            let relevance = response.mode == .vector ? "sim" : "relevance"
+            print(String(format: "%2d. %@  score %.4f  (%@ %.4f, recency %.4f, importance %.2f)", i + 1, r.id,
+                         r.score, relevance, r.similarity, r.recency, r.importance))
+            if explain { print("    " + Self.explanation(r)) }
             guard let text = r.text else { continue }
             let tags = r.tags ?? []
             print("    [\(r.namespace ?? "")] \(r.time)\(tags.isEmpty ? "" : "  #" + tags.joined(separator: " #"))")
             let snippet = text.count > 100 ? String(text.prefix(99)) + "…" : text
             if !snippet.isEmpty { print("    \(snippet)") }
         }
+        if explain {
+            CLI.printErr("\(response.mode.rawValue) retrieval; terms: \((response.terms ?? []).joined(separator: " ")); plan: \(response.plan)")
+        }
         let total = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
         CLI.printErr(String(format: "%d result%@ in %.2f ms (query), %.0f ms total", response.results.count,
                             response.results.count == 1 ? "" : "s", response.tookMs, total))
     }
+
+    /// `vector #3 cos 0.5123 · text #1 bm25 7.2100 [pump-7 3.1000 ×1, valv 4.1100 ×2]`.
+    static func explanation(_ r: QueryHit) -> String {
+        var parts: [String] = []
+        if let sources = r.sources {
+            parts.append(sources.vector.map { String(format: "vector #%d cos %.4f", $0.rank, $0.score) } ?? "vector –")
+            parts.append(sources.text.map { String(format: "text #%d bm25 %.4f", $0.rank, $0.score) } ?? "text –")
+        }
+        if let terms = r.terms, !terms.isEmpty {
+            parts.append("[" + terms.map { String(format: "%@ %.4f ×%d", $0.term, $0.score, $0.tf) }.joined(separator: ", ") + "]")
+        }
+        return parts.isEmpty ? "(no lists: vector retrieval)" : parts.joined(separator: " · ")
+    }
 }
 
 extension DecayBasis: ExpressibleByArgument {}
+extension RetrievalMode: ExpressibleByArgument {}
+extension FusionMethod: ExpressibleByArgument {}

@@ -52,9 +52,31 @@ public struct ScoringOptions: Sendable, Equatable {
     }
 }
 
+/// How a text or hybrid query fuses its lists; nil fields take `[text]` in `engram.toml`.
+public struct FusionOptions: Sendable, Equatable {
+    public var method: FusionMethod?
+    /// The text list's share of the fused relevance, 0…1.
+    public var wText: Double?
+    /// How many memories each list contributes (at least the query's k), 1…10,000.
+    public var candidates: Int?
+    public init(method: FusionMethod? = nil, wText: Double? = nil, candidates: Int? = nil) {
+        self.method = method
+        self.wText = wText
+        self.candidates = candidates
+    }
+}
+
 /// A nearest-memories query.
 public struct MemoryQuery: Sendable {
+    /// The query vector (may be empty in `text` mode).
     public var vector: [Float]
+    /// The query text, searched in the full-text index (`text` and `hybrid` modes).
+    public var text: String?
+    /// nil: `[text] mode` when a text is given, else `vector`.
+    public var mode: RetrievalMode?
+    public var fusion: FusionOptions
+    /// Report each result's matched terms and their BM25 contributions.
+    public var explain: Bool
     public var k: Int
     public var filter: MemoryFilter
     public var scoring: ScoringOptions
@@ -68,8 +90,13 @@ public struct MemoryQuery: Sendable {
 
     public init(vector: [Float], k: Int = 10, filter: MemoryFilter = MemoryFilter(),
                 scoring: ScoringOptions = ScoringOptions(), now: Double? = nil, touch: Bool = false,
-                fetchRecords: Bool = true) {
+                fetchRecords: Bool = true, text: String? = nil, mode: RetrievalMode? = nil,
+                fusion: FusionOptions = FusionOptions(), explain: Bool = false) {
         self.vector = vector
+        self.text = text
+        self.mode = mode
+        self.fusion = fusion
+        self.explain = explain
         self.k = k
         self.filter = filter
         self.scoring = scoring
@@ -92,6 +119,28 @@ public struct ScoredMemory: Sendable {
     public var importance: Double
     /// The whole record; nil when the query asked for ids and scores only.
     public var memory: Memory?
+    /// Text and hybrid retrieval: the memory's place in the vector list (cosine), if there.
+    public var vector: ListEntry?
+    /// Text and hybrid retrieval: its place in the text list (BM25), if there.
+    public var text: ListEntry?
+    /// With `explain`: the query terms the memory matched, with their BM25 contributions.
+    public var terms: [TermScore]?
+}
+
+/// A memory's place in one candidate list.
+public struct ListEntry: Sendable, Equatable, Codable {
+    /// 1-based.
+    public var rank: Int
+    /// The cosine (vector list) or the BM25 score (text list).
+    public var score: Double
+}
+
+/// One matched query term and what it added to a memory's BM25 score.
+public struct TermScore: Sendable, Equatable, Codable {
+    public var term: String
+    /// Occurrences in the memory's indexed text.
+    public var tf: Int
+    public var score: Double
 }
 
 /// Query results plus how they were obtained.
@@ -101,4 +150,8 @@ public struct QueryResult: Sendable {
     public var plan: String
     /// How many memories were scored exactly.
     public var scored: Int
+    /// The retrieval used.
+    public var mode: RetrievalMode = .vector
+    /// The analysed query terms (text and hybrid retrieval).
+    public var terms: [String]? = nil
 }

@@ -156,12 +156,17 @@ final class RocksDB: @unchecked Sendable {
 
     /// The value stored under `key` in `family`, or nil.
     func get(_ family: String, _ key: [UInt8]) throws -> [UInt8]? {
+        try get(family, key, options: readOptions)
+    }
+
+    /// The value under `key` in `family` as of `snapshot` (nil: the latest).
+    fileprivate func get(_ family: String, _ key: [UInt8], options: OpaquePointer) throws -> [UInt8]? {
         if readOnly && !hasFamily(family) { return nil }
         var err: UnsafeMutablePointer<CChar>?
         var length = 0
         let value = key.withUnsafeBufferPointer { k in
             k.withMemoryRebound(to: CChar.self) { kc in
-                rocksdb_get_cf(db, readOptions, self.family(family), kc.baseAddress, kc.count, &length, &err)
+                rocksdb_get_cf(db, options, self.family(family), kc.baseAddress, kc.count, &length, &err)
             }
         }
         try check(err)
@@ -171,6 +176,11 @@ final class RocksDB: @unchecked Sendable {
             Array(UnsafeBufferPointer(start: $0, count: length))
         }
     }
+
+    /// A consistent point-in-time view of every family, for readers.
+    func snapshot() -> ReadSnapshot { ReadSnapshot(db: self, handle: rocksdb_create_snapshot(db)) }
+
+    fileprivate func release(_ snapshot: OpaquePointer) { rocksdb_release_snapshot(db, snapshot) }
 
     /// Applies `batch` atomically. With `sync`, returns only after the write-ahead log is
     /// on stable storage: this is the point at which Engram acknowledges a write.
@@ -187,8 +197,27 @@ final class RocksDB: @unchecked Sendable {
     /// starting at `start` (default: the prefix). `body` returns false to stop early.
     func scan(_ family: String, prefix: [UInt8] = [], from start: [UInt8]? = nil,
               _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        try scan(family, prefix: prefix, from: start, snapshot: nil, body)
+    }
+
+    /// `scan` as of `snapshot` (nil: the latest state).
+    fileprivate func scan(_ family: String, prefix: [UInt8], from start: [UInt8]?, snapshot: OpaquePointer?,
+                          _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
         if readOnly && !hasFamily(family) { return }
-        let iterator = rocksdb_create_iterator_cf(db, readOptions, self.family(family))!
+        let options = rocksdb_readoptions_create()!
+        defer { rocksdb_readoptions_destroy(options) }
+        if let snapshot { rocksdb_readoptions_set_snapshot(options, snapshot) }
+        // The first key past the prefix bounds the iterator: it stops there instead of
+        // reading on into the next keys (or the deletions before them).
+        var upper = prefix
+        while let last = upper.last, last == 0xFF { upper.removeLast() }
+        if !upper.isEmpty { upper[upper.count - 1] += 1 }
+        // RocksDB keeps a pointer to the bound (not a copy): it lives until the iterator is gone.
+        let bound = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, upper.count))
+        defer { bound.deallocate() }
+        for (i, byte) in upper.enumerated() { bound[i] = CChar(bitPattern: byte) }
+        if !upper.isEmpty { rocksdb_readoptions_set_iterate_upper_bound(options, bound.baseAddress, upper.count) }
+        let iterator = rocksdb_create_iterator_cf(db, options, self.family(family))!
         defer { rocksdb_iter_destroy(iterator) }
         let seekKey = start ?? prefix
         seekKey.withUnsafeBufferPointer { k in
@@ -250,6 +279,37 @@ final class RocksDB: @unchecked Sendable {
         let message = String(cString: err)
         rocksdb_free(err)
         throw EngramError.fromRocksDB(message, path: path)
+    }
+}
+
+/// A point-in-time view of a `RocksDB` for readers: every read through it sees the state of
+/// the moment it was taken, whatever is written meanwhile. Released when the last holder
+/// lets go (and keeps the database open until then).
+final class ReadSnapshot: Sendable {
+    let db: RocksDB
+    // The C handles are immutable and used read-only, from any thread (RocksDB allows it).
+    nonisolated(unsafe) private let handle: OpaquePointer
+    nonisolated(unsafe) private let options: OpaquePointer
+
+    fileprivate init(db: RocksDB, handle: OpaquePointer) {
+        self.db = db
+        self.handle = handle
+        options = rocksdb_readoptions_create()
+        rocksdb_readoptions_set_snapshot(options, handle)
+    }
+
+    deinit {
+        rocksdb_readoptions_destroy(options)
+        db.release(handle)
+    }
+
+    /// The value under `key` in `family` at the snapshot, or nil.
+    func get(_ family: String, _ key: [UInt8]) throws -> [UInt8]? { try db.get(family, key, options: options) }
+
+    /// `RocksDB.scan` at the snapshot.
+    func scan(_ family: String, prefix: [UInt8] = [], from start: [UInt8]? = nil,
+              _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        try db.scan(family, prefix: prefix, from: start, snapshot: handle, body)
     }
 }
 

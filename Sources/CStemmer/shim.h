@@ -1,0 +1,2 @@
+// Snowball stemmers (Debian's libstemmer-dev).
+#include <libstemmer.h>

@@ -1,0 +1,124 @@
+import EngramBase
+import Foundation
+
+extension MemoryStore {
+    /// Text and hybrid retrieval.
+    ///
+    /// The text list is the `candidates` best memories by BM25 (exact over the postings of the
+    /// query's terms, under the filter); in hybrid mode the vector list is the `candidates`
+    /// best by cosine (exact given the ANN index, as a vector query with only `w_sim`). The
+    /// lists are fused (`Fusion`) into a relevance, and each memory scores
+    /// `w_sim·relevance + w_time·recency + w_importance·importance`. A memory in neither list
+    /// has relevance 0 (in text mode it must still hold a query term), so it can only enter
+    /// the top-k through recency and importance: memories are visited newest first until
+    /// their best possible score falls below the k-th (every memory, with access-based
+    /// decay). The decayed top-k is therefore exact given the lists.
+    func fusedRetrieval(_ q: MemoryQuery, mode: RetrievalMode, view: StoreView, filter: CompiledFilter,
+                        weights w: Weights) throws -> Retrieval {
+        guard let text = q.text, !text.isEmpty else {
+            throw EngramError.invalidArgument("\(mode.rawValue) retrieval needs the query text")
+        }
+        let defaults = settings.text
+        let method = q.fusion.method ?? defaults.fusion
+        let wText = mode == .text ? 1 : q.fusion.wText ?? defaults.wText
+        let candidates = q.fusion.candidates ?? defaults.candidates
+        guard wText.isFinite, (0...1).contains(wText) else { throw EngramError.invalidArgument("w_text must be between 0 and 1") }
+        guard (1...10_000).contains(candidates) else { throw EngramError.invalidArgument("candidates must be between 1 and 10000") }
+        let n = max(candidates, q.k)
+
+        var seen = Set<String>()
+        let terms = try analyzer.session().terms(text).filter { seen.insert($0).inserted }
+        let textSearch = TextSearch(view: view, k1: defaults.k1, b: defaults.b, filter: filter)
+        let matched = filter.matchesNothing
+            ? TextSearch.Scores(scores: [:], terms: [], postings: 0) : try textSearch.score(terms)
+        let textList = RankedList(best: n, of: matched.scores)
+        var plan = "\(mode.rawValue)(\(method.rawValue)): text \(terms.count) term\(terms.count == 1 ? "" : "s"), \(matched.postings) postings, \(matched.scores.count) matches"
+
+        var vectorList: RankedList?
+        var scored = 0
+        if mode == .hybrid {
+            let relevanceOnly = Weights(sim: 1, time: 0, imp: 0, halfLife: w.halfLife, basis: .time, now: w.now)
+            var search = Search(view: view, settings: settings, query: try normalise(q.vector, id: "query"), k: n,
+                                weights: relevanceOnly, filter: filter)
+            let (hits, vectorPlan) = try search.run()
+            vectorList = RankedList(labels: hits.map(\.label), scores: hits.map(\.similarity))
+            scored = search.scored
+            plan += "; vector \(vectorPlan)"
+        }
+        let relevance = Fusion.fuse(vector: vectorList, text: textList, method: method, wText: wText, rrfK: defaults.rrfK)
+
+        let scorer = Scorer(catalog: view.catalog, weights: w)
+        var top = Search.TopHits(k: q.k)
+        for (label, r) in relevance { top.insert(scorer.hit(label, relevance: r)) }
+        if w.time > 0 || w.imp > 0 {
+            let c = view.catalog
+            // Decay from the last access does not follow the time order: every memory is visited.
+            let ordered = !(w.basis == .access && w.time > 0)
+            var walked = 0
+            for label in c.timeOrder.reversed() {
+                guard c.isLive(label) else { continue }
+                if scorer.bound(label) < top.kth {
+                    if ordered { break } else { continue }
+                }
+                guard relevance[label] == nil, mode != .text || matched.scores[label] != nil,
+                      !filter.needsCheck || filter.matches(Int(label), in: c) else { continue }
+                top.insert(scorer.hit(label, relevance: 0))
+                walked += 1
+            }
+            plan += ordered ? "; recent(\(walked))" : "; all by access(\(walked))"
+        }
+
+        var retrieval = Retrieval(hits: top.hits, plan: plan, scored: scored, terms: terms)
+        for (rank, (label, score)) in zip(textList.labels, textList.scores).enumerated() {
+            retrieval.textList[label] = ListEntry(rank: rank + 1, score: score)
+        }
+        for (rank, (label, score)) in zip(vectorList?.labels ?? [], vectorList?.scores ?? []).enumerated() {
+            retrieval.vectorList[label] = ListEntry(rank: rank + 1, score: score)
+        }
+        let termStats = matched.terms
+        retrieval.explain = { try textSearch.contributions(of: $0, termStats) }
+        return retrieval
+    }
+
+    /// Rebuilds the full-text index from the records (caller holds the writer lock): for a
+    /// database migrated from format 2, and whenever the analyser settings changed. The old
+    /// index and its analyser's descriptor are removed first, and the descriptor is written
+    /// last, so that a crash part-way leaves a database that rebuilds again at the next open.
+    func rebuildTextIndexLocked(db: RocksDB) throws {
+        let started = Date()
+        let clear = db.makeBatch()
+        clear.delete(Family.state, TextIndex.StateKey.analyzer)
+        clear.deleteRange(TextIndex.postings, from: [], to: [UInt8](repeating: 0xFF, count: 1))
+        clear.deleteRange(TextIndex.documents, from: [], to: [UInt8](repeating: 0xFF, count: 9))
+        try commit(clear, to: db, sync: true)
+        textIndexCurrent = false
+
+        var stats = TextStats()
+        var batch = db.makeBatch()
+        var pending = 0
+        let total = catalog.liveCount
+        try db.scan(Family.records) { _, value in
+            let (memory, label) = try RecordCodec.decode(value)
+            // Records the catalog left out (inconsistent ones, see `check`) are not searchable.
+            guard catalog.isLive(label), catalog.ids[Int(label)] == memory.id else { return true }
+            let document = TextIndex.Document(terms: textWriter.terms(memory.text))
+            TextIndex.put(document, label: label, into: batch)
+            stats.add(document)
+            pending += 1
+            if pending == Self.migrationBatch {
+                try commit(batch, to: db, sync: false)
+                batch = db.makeBatch()
+                pending = 0
+                logger.info("full-text index: \(stats.documents) of \(total) memories")
+            }
+            return true
+        }
+        batch.put(Family.state, TextIndex.StateKey.stats, stats.encoded())
+        batch.put(Family.state, TextIndex.StateKey.analyzer, Array(analyzer.descriptor.utf8))
+        try commit(batch, to: db, sync: true)
+        textStats = stats
+        textIndexCurrent = true
+        publishLocked()
+        logger.notice("built the full-text index of \(stats.documents) memories (language \(analyzer.language)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+    }
+}
