@@ -93,6 +93,11 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "engram-bench-text",
+            dependencies: ["EngramBase", "EngramStore", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/TextBench"
+        ),
+        .executableTarget(
             name: "engram-bench-driver",
             dependencies: ["Engram"],
             path: "Benchmarks/BenchDriver"

@@ -17,6 +17,11 @@ public struct StoreStats: Sendable {
     public var changesSinceSnapshot: UInt64
     public var diskBytes: Int64
     public var embedder: String
+    /// The full-text index: documents, their total length in terms, and its bytes in RocksDB
+    /// (postings and document entries, table files and memtables).
+    public var textDocuments: UInt64
+    public var textTerms: UInt64
+    public var textIndexBytes: Int64
 }
 
 /// What `MemoryStore.check()` found. `ok` when the live ids in RocksDB and the searchable
@@ -65,8 +70,8 @@ extension MemoryStore {
 
     public func stats() throws -> StoreStats {
         let view = currentView()
-        _ = try view.requireOpen()
         let catalog = view.catalog, index = view.index
+        let db = try view.requireOpen()
         let (pending, bound) = locked { (changeSeq - snapshotSeq, boundEmbedder) }
         do {
             var namespaces: [String: Int] = [:]
@@ -78,7 +83,9 @@ extension MemoryStore {
                               indexEntries: index.isExact ? catalog.liveCount : index.entries,
                               ivfLists: index.nlist, tombstones: index.tombstones,
                               changesSinceSnapshot: pending,
-                              diskBytes: directorySize(directory), embedder: bound)
+                              diskBytes: directorySize(directory), embedder: bound,
+                              textDocuments: view.textStats.documents, textTerms: view.textStats.length,
+                              textIndexBytes: TextIndex.families.reduce(0) { $0 + db.familyBytes($1) })
         }
     }
 

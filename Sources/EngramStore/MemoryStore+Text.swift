@@ -29,10 +29,9 @@ extension MemoryStore {
         var seen = Set<String>()
         let terms = try analyzer.session().terms(text).filter { seen.insert($0).inserted }
         let textSearch = TextSearch(view: view, k1: defaults.k1, b: defaults.b, filter: filter)
-        let matched = filter.matchesNothing
-            ? TextSearch.Scores(scores: [:], terms: [], postings: 0) : try textSearch.score(terms)
-        let textList = RankedList(best: n, of: matched.scores)
-        var plan = "\(mode.rawValue)(\(method.rawValue)): text \(terms.count) term\(terms.count == 1 ? "" : "s"), \(matched.postings) postings, \(matched.scores.count) matches"
+        let matched = filter.matchesNothing ? .empty : try textSearch.score(terms)
+        let textList = RankedList(best: n, of: matched.matched, score: matched.score)
+        var plan = "\(mode.rawValue)(\(method.rawValue)): text \(terms.count) term\(terms.count == 1 ? "" : "s"), \(matched.postings) postings, \(matched.matched.count) matches"
 
         var vectorList: RankedList?
         var scored = 0
@@ -60,7 +59,7 @@ extension MemoryStore {
                 if scorer.bound(label) < top.kth {
                     if ordered { break } else { continue }
                 }
-                guard relevance[label] == nil, mode != .text || matched.scores[label] != nil,
+                guard relevance[label] == nil, mode != .text || matched.score(label) > 0,
                       !filter.needsCheck || filter.matches(Int(label), in: c) else { continue }
                 top.insert(scorer.hit(label, relevance: 0))
                 walked += 1
@@ -88,13 +87,15 @@ extension MemoryStore {
         let started = Date()
         let clear = db.makeBatch()
         clear.delete(Family.state, TextIndex.StateKey.analyzer)
-        clear.deleteRange(TextIndex.postings, from: [], to: [UInt8](repeating: 0xFF, count: 1))
+        // (Terms are UTF-8: no key starts with 0xFF.)
+        clear.deleteRange(TextIndex.postings, from: [], to: [0xFF])
         clear.deleteRange(TextIndex.documents, from: [], to: [UInt8](repeating: 0xFF, count: 9))
         try commit(clear, to: db, sync: true)
         textIndexCurrent = false
 
         var stats = TextStats()
         var batch = db.makeBatch()
+        let editor = PostingEditor(db: db)
         var pending = 0
         let total = catalog.liveCount
         try db.scan(Family.records) { _, value in
@@ -102,10 +103,12 @@ extension MemoryStore {
             // Records the catalog left out (inconsistent ones, see `check`) are not searchable.
             guard catalog.isLive(label), catalog.ids[Int(label)] == memory.id else { return true }
             let document = TextIndex.Document(terms: textWriter.terms(memory.text))
-            TextIndex.put(document, label: label, into: batch)
+            editor.add(document, label: label)
+            batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
             stats.add(document)
             pending += 1
             if pending == Self.migrationBatch {
+                try editor.stage(into: batch)
                 try commit(batch, to: db, sync: false)
                 batch = db.makeBatch()
                 pending = 0
@@ -113,6 +116,7 @@ extension MemoryStore {
             }
             return true
         }
+        try editor.stage(into: batch)
         batch.put(Family.state, TextIndex.StateKey.stats, stats.encoded())
         batch.put(Family.state, TextIndex.StateKey.analyzer, Array(analyzer.descriptor.utf8))
         try commit(batch, to: db, sync: true)

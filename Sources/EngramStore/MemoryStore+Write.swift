@@ -114,6 +114,7 @@ extension MemoryStore {
     /// Commits a transaction's batch, then applies it to the in-memory state and the index.
     private func commitLocked(_ tx: StoreTransaction, db: RocksDB, sync: Bool) throws {
         let changed = tx.changeSeq != changeSeq
+        try tx.stageText()
         var watermarks = consumers
         for (name, seq) in tx.watermarks { watermarks[name] = seq }
         if changed {

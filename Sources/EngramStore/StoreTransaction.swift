@@ -34,6 +34,8 @@ public final class StoreTransaction {
     /// The text documents this transaction indexed, by label (replacing one of them again
     /// here removes what was staged, not what is on disk).
     private var stagedDocuments: [Int64: TextIndex.Document] = [:]
+    /// The postings blocks this transaction changes (created by its first text change).
+    private var postings: PostingEditor?
 
     init(store: MemoryStore, batch: WriteBatch, now: Double) {
         self.store = store
@@ -90,7 +92,7 @@ public final class StoreTransaction {
                                 expiresAt: input.expiresAt, validTo: input.validTo,
                                 importance: input.importance, lastAccessedAt: nil)
             batch.put(MemoryStore.Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
-            indexText(memory.text, label: label)
+            try indexText(memory.text, label: label)
             logChange(.upsert, label: label, id: id)
             steps.append(.insert(memory, label: label))
             staged[id] = (label, memory.createdAt)
@@ -118,12 +120,25 @@ public final class StoreTransaction {
         return count
     }
 
+    private func postingEditor() throws -> PostingEditor {
+        if let postings { return postings }
+        let editor = PostingEditor(db: try store.requireOpen())
+        postings = editor
+        return editor
+    }
+
     /// Stages the postings of `label`, whose text is `text`.
-    private func indexText(_ text: String, label: Int64) {
+    private func indexText(_ text: String, label: Int64) throws {
         let document = TextIndex.Document(terms: store.textWriter.terms(text))
-        TextIndex.put(document, label: label, into: batch)
+        try postingEditor().add(document, label: label)
+        batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
         textStats.add(document)
         stagedDocuments[label] = document
+    }
+
+    /// Stages the postings blocks changed so far (called once, at commit).
+    func stageText() throws {
+        try postings?.stage(into: batch)
     }
 
     /// Stages the removal of `label`'s postings (staged here, or on disk).
@@ -136,7 +151,8 @@ public final class StoreTransaction {
         } else {
             throw EngramError.corrupt("memory label \(label) has no full-text index entry (run `engram check`)")
         }
-        TextIndex.remove(document, label: label, from: batch)
+        try postingEditor().remove(document, label: label)
+        batch.delete(TextIndex.documents, TextIndex.documentKey(label))
         textStats.remove(document)
     }
 

@@ -64,6 +64,14 @@ public struct StatsResponse: Codable, Sendable, Equatable {
     public var changesSinceSnapshot: UInt64
     public var diskBytes: Int64
     public var embedder: String
+    /// The full-text index: documents, total terms, bytes in RocksDB.
+    public var text: Text
+
+    public struct Text: Codable, Sendable, Equatable {
+        public var documents: UInt64
+        public var terms: UInt64
+        public var bytes: Int64
+    }
 
     init(_ s: StoreStats) {
         memories = s.memories
@@ -75,6 +83,7 @@ public struct StatsResponse: Codable, Sendable, Equatable {
         changesSinceSnapshot = s.changesSinceSnapshot
         diskBytes = s.diskBytes
         embedder = s.embedder
+        text = Text(documents: s.textDocuments, terms: s.textTerms, bytes: s.textIndexBytes)
     }
 }
 

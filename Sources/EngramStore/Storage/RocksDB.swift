@@ -177,6 +177,52 @@ final class RocksDB: @unchecked Sendable {
         }
     }
 
+    /// Reads `keys` of `family` in one batched lookup (faster than one `get` each): calls
+    /// `body(i, value)` for each key, with nil for a key that is absent. `keys` must be
+    /// sorted (bytewise).
+    func multiGet(_ family: String, _ keys: [[UInt8]], _ body: (Int, UnsafeRawBufferPointer?) throws -> Void) throws {
+        guard !keys.isEmpty else { return }
+        if readOnly && !hasFamily(family) {
+            for i in keys.indices { try body(i, nil) }
+            return
+        }
+        let n = keys.count
+        let storage = UnsafeMutablePointer<UnsafeMutablePointer<CChar>>.allocate(capacity: n)
+        var sizes = [Int](repeating: 0, count: n)
+        for (i, key) in keys.enumerated() {
+            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, key.count))
+            key.withUnsafeBufferPointer { k in
+                k.withMemoryRebound(to: CChar.self) { copy.update(from: $0.baseAddress!, count: key.count) }
+            }
+            storage[i] = copy
+            sizes[i] = key.count
+        }
+        defer {
+            for i in 0..<n { storage[i].deallocate() }
+            storage.deallocate()
+        }
+        var values = [OpaquePointer?](repeating: nil, count: n)
+        var errors = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
+        storage.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: n) { keyList in
+            rocksdb_batched_multi_get_cf(db, readOptions, self.family(family), n, keyList, sizes, &values, &errors, true)
+        }
+        defer { for value in values { if let value { rocksdb_pinnableslice_destroy(value) } } }
+        if let first = errors.firstIndex(where: { $0 != nil }) {
+            let message = String(cString: errors[first]!)
+            for case let e? in errors { rocksdb_free(e) }
+            throw EngramError.fromRocksDB(message, path: path)
+        }
+        for i in 0..<n {
+            guard let value = values[i] else {
+                try body(i, nil)
+                continue
+            }
+            var length = 0
+            let data = rocksdb_pinnableslice_value(value, &length)
+            try body(i, UnsafeRawBufferPointer(start: data, count: length))
+        }
+    }
+
     /// A consistent point-in-time view of every family, for readers.
     func snapshot() -> ReadSnapshot { ReadSnapshot(db: self, handle: rocksdb_create_snapshot(db)) }
 
@@ -248,6 +294,18 @@ final class RocksDB: @unchecked Sendable {
             defer { rocksdb_free(value) }
             return total + (Int(String(cString: value)) ?? 0)
         }
+    }
+
+    /// Bytes of `family` in table files and memtables (0 for a family that is not open).
+    func familyBytes(_ family: String) -> Int64 {
+        guard let handle = families[family] else { return 0 }
+        var total: Int64 = 0
+        for property in ["rocksdb.total-sst-files-size", "rocksdb.cur-size-all-mem-tables"] {
+            guard let value = rocksdb_property_value_cf(db, handle, property) else { continue }
+            defer { rocksdb_free(value) }
+            total += Int64(String(cString: value)) ?? 0
+        }
+        return total
     }
 
     /// Flushes every column family's memtable to SST files, so that the next open has no

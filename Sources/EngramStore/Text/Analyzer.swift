@@ -63,83 +63,148 @@ final class AnalysisSession {
 
     /// The terms of `text`, in order (a document's length is their count).
     func terms(_ text: String) -> [String] {
-        let scalars = Array(text.unicodeScalars)
+        var text = text
+        return text.withUTF8 { terms(utf8: $0) }
+    }
+
+    /// One word run of a compound: its bytes, and what it holds.
+    private struct Run {
+        var range: Range<Int>
+        var hasLetter: Bool
+        var allDigits: Bool
+        /// The run is joined to the next one by an apostrophe (one word across both).
+        var apostropheAfter = false
+    }
+
+    private var runs: [Run] = []
+
+    /// Segments valid UTF-8 (a Swift string's bytes), decoding scalars only where a byte is
+    /// not ASCII.
+    private func terms(utf8 b: UnsafeBufferPointer<UInt8>) -> [String] {
         var out: [String] = []
+        let n = b.count
         var i = 0
-        let n = scalars.count
         while i < n {
-            let s = scalars[i]
-            if Self.isIdeograph(s) {
-                word(String(s), into: &out)
-                i += 1
+            let (s, length) = Self.scalar(at: i, in: b)
+            switch Self.classify(s) {
+            case .separator:
+                i += length
                 continue
-            }
-            guard Self.isWordScalar(s) else {
-                i += 1
+            case .ideograph:
+                word(String(Character(s)), into: &out)
+                i += length
                 continue
+            case .word:
+                break
             }
-            // A compound: words joined by joiners.
-            var runs: [Range<Int>] = []
-            var j = i
+            // A compound: word runs joined by joiners.
+            runs.removeAll(keepingCapacity: true)
+            var ascii = true
             var compound = false
+            var j = i
             while true {
                 var k = j
-                while k < n, Self.isWordScalar(scalars[k]), !Self.isIdeograph(scalars[k]) { k += 1 }
-                runs.append(j..<k)
-                guard k + 1 < n, Self.isWordScalar(scalars[k + 1]), !Self.isIdeograph(scalars[k + 1]) else { break }
-                let joiner = Self.joiner(scalars[k], before: scalars[k - 1], after: scalars[k + 1])
+                var hasLetter = false, allDigits = true
+                var last = s
+                while k < n {
+                    let (c, l) = Self.scalar(at: k, in: b)
+                    guard Self.classify(c) == .word else { break }
+                    if !c.isASCII { ascii = false }
+                    if Self.isLetter(c) { hasLetter = true }
+                    if c.isASCII ? c.value < 48 || c.value > 57 : c.properties.numericType == nil { allDigits = false }
+                    last = c
+                    k += l
+                }
+                runs.append(Run(range: j..<k, hasLetter: hasLetter, allDigits: allDigits))
+                guard k < n else { break }
+                let (joinerScalar, joinerLength) = Self.scalar(at: k, in: b)
+                guard k + joinerLength < n else { break }
+                let (after, _) = Self.scalar(at: k + joinerLength, in: b)
+                guard Self.classify(after) == .word else { break }
+                let joiner = Self.joiner(joinerScalar, before: last, after: after)
                 if joiner == .none { break }
-                if joiner == .compound { compound = true }
-                j = k + 1
+                if joiner == .compound { compound = true } else { runs[runs.count - 1].apostropheAfter = true }
+                if !joinerScalar.isASCII { ascii = false }
+                j = k + joinerLength
             }
-            let span = runs.first!.lowerBound..<runs.last!.upperBound
+            let span = runs[0].range.lowerBound..<runs[runs.count - 1].range.upperBound
             i = span.upperBound
             if !compound {
-                word(normalise(scalars[span]), into: &out)
+                word(normalise(b, span, ascii: ascii), into: &out)
                 continue
             }
-            let whole = normalise(scalars[span])
+            let whole = normalise(b, span, ascii: ascii)
             if whole.utf8.count <= TextAnalyzer.maxTermBytes { out.append(whole) }
-            let numeric = runs.allSatisfy { run in scalars[run].allSatisfy { $0.properties.numericType != nil } }
-            if numeric {
+            if runs.allSatisfy(\.allDigits) {
                 // 1,234.56 is also found as 1234.56.
-                if whole.contains(",") { out.append(whole.replacingOccurrences(of: ",", with: "")) }
+                if whole.utf8.contains(UInt8(ascii: ",")) { out.append(whole.replacingOccurrences(of: ",", with: "")) }
                 continue
             }
-            // The words with a letter (pump in pump-7, not 7).
-            var start = runs[0].lowerBound
+            // The words with a letter (pump in pump-7, not 7); an apostrophe joins two runs.
+            var start = runs[0].range.lowerBound
+            var hasLetter = false
             for (index, run) in runs.enumerated() {
-                let last = index + 1 == runs.count
-                // An apostrophe joins the words on either side into one.
-                if !last, scalars[run.upperBound] == "'" || scalars[run.upperBound] == "\u{2019}" { continue }
-                let part = scalars[start..<run.upperBound]
-                if part.contains(where: { $0.properties.isAlphabetic }) { word(normalise(part), into: &out) }
-                if !last { start = runs[index + 1].lowerBound }
+                hasLetter = hasLetter || run.hasLetter
+                if run.apostropheAfter { continue }
+                if hasLetter { word(normalise(b, start..<run.range.upperBound, ascii: ascii), into: &out) }
+                if index + 1 < runs.count { start = runs[index + 1].range.lowerBound }
+                hasLetter = false
             }
         }
         return out
     }
 
-    /// A single word: stop words are dropped, the rest stemmed.
-    private func word(_ w: String, into out: inout [String]) {
-        guard !w.isEmpty, w.utf8.count <= TextAnalyzer.maxTermBytes, !analyzer.stopWords.contains(w) else { return }
-        out.append(stemmer?.stem(w) ?? w)
+    /// The scalar starting at byte `i` of valid UTF-8, and its length in bytes.
+    @inline(__always)
+    private static func scalar(at i: Int, in b: UnsafeBufferPointer<UInt8>) -> (Unicode.Scalar, Int) {
+        let b0 = UInt32(b[i])
+        if b0 < 0x80 { return (Unicode.Scalar(UInt8(b0)), 1) }
+        let value: UInt32, length: Int
+        if b0 < 0xE0 {
+            value = (b0 & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F)
+            length = 2
+        } else if b0 < 0xF0 {
+            value = (b0 & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F)
+            length = 3
+        } else {
+            value = (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
+            length = 4
+        }
+        return (Unicode.Scalar(value) ?? "\u{FFFD}", length)
     }
 
-    /// Case-folded, NFC (or, folding diacritics, without combining marks); `’` as `'`.
-    private func normalise(_ scalars: ArraySlice<Unicode.Scalar>) -> String {
-        if scalars.allSatisfy({ $0.isASCII }) {
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(scalars.count)
-            for s in scalars {
-                let v = UInt8(s.value)
-                bytes.append(v >= 65 && v <= 90 ? v + 32 : v)
-            }
-            return String(decoding: bytes, as: UTF8.self)
+    private enum ScalarClass { case separator, word, ideograph }
+
+    @inline(__always)
+    private static func classify(_ s: Unicode.Scalar) -> ScalarClass {
+        if s.isASCII {
+            let v = s.value
+            return (v >= 48 && v <= 57) || (v >= 65 && v <= 90) || (v >= 97 && v <= 122) ? .word : .separator
         }
-        var view = String.UnicodeScalarView()
-        for s in scalars { view.append(s == "\u{2019}" ? "'" : s) }
-        let lowered = String(view).lowercased()
+        if isIdeograph(s) { return .ideograph }
+        return isWordScalar(s) ? .word : .separator
+    }
+
+    @inline(__always)
+    private static func isLetter(_ s: Unicode.Scalar) -> Bool {
+        if s.isASCII { return (s.value | 0x20) >= 97 && (s.value | 0x20) <= 122 }
+        return s.properties.isAlphabetic
+    }
+
+    /// The bytes `range` of `b` as a term: case-folded, NFC (or, folding diacritics, without
+    /// combining marks); `’` as `'`.
+    private func normalise(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, ascii: Bool) -> String {
+        if ascii {
+            return String(unsafeUninitializedCapacity: range.count) { out in
+                for (o, i) in range.enumerated() {
+                    let v = b[i]
+                    out[o] = v >= 65 && v <= 90 ? v + 32 : v
+                }
+                return range.count
+            }
+        }
+        let raw = String(decoding: UnsafeBufferPointer(rebasing: b[range]), as: UTF8.self)
+        let lowered = raw.replacingOccurrences(of: "\u{2019}", with: "'").lowercased()
         guard analyzer.foldDiacritics else { return lowered.precomposedStringWithCanonicalMapping }
         var folded = String.UnicodeScalarView()
         for s in lowered.decomposedStringWithCanonicalMapping.unicodeScalars
@@ -149,6 +214,12 @@ final class AnalysisSession {
         return String(folded).precomposedStringWithCanonicalMapping
     }
 
+    /// A single word: stop words are dropped, the rest stemmed.
+    private func word(_ w: String, into out: inout [String]) {
+        guard !w.isEmpty, w.utf8.count <= TextAnalyzer.maxTermBytes, !analyzer.stopWords.contains(w) else { return }
+        out.append(stemmer?.stem(w) ?? w)
+    }
+
     private enum Joiner { case none, word, compound }
 
     /// What the scalar between two word scalars does.
@@ -156,12 +227,14 @@ final class AnalysisSession {
         switch s {
         case ".", "-", "_", "/", "@": return .compound
         case ",", ":": return isDigit(before) && isDigit(after) ? .compound : .none
-        case "'", "\u{2019}": return before.properties.isAlphabetic && after.properties.isAlphabetic ? .word : .none
+        case "'", "\u{2019}": return isLetter(before) && isLetter(after) ? .word : .none
         default: return .none
         }
     }
 
-    private static func isDigit(_ s: Unicode.Scalar) -> Bool { s.properties.numericType == .decimal }
+    private static func isDigit(_ s: Unicode.Scalar) -> Bool {
+        s.isASCII ? s.value >= 48 && s.value <= 57 : s.properties.numericType == .decimal
+    }
 
     private static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
         if s.isASCII {

@@ -5,16 +5,16 @@ struct RankedList {
     var labels: [Int64] = []
     var scores: [Double] = []
 
-    /// The `n` best of `scores`: score descending, then label ascending (older first).
-    init(best n: Int, of scores: [Int64: Double]) {
+    /// The `n` best of `labels` by `score`: score descending, then label ascending (older first).
+    init(best n: Int, of labels: [Int64], score: (Int64) -> Double) {
         var entries: [Entry]
-        if scores.count <= n {
-            entries = scores.map { Entry(label: $0.key, score: $0.value) }
+        if labels.count <= n {
+            entries = labels.map { Entry(label: $0, score: score($0)) }
         } else {
             // A bounded min-heap: its minimum is the worst of the best n so far.
             var heap = Heap<Entry>()
-            for (label, score) in scores {
-                let entry = Entry(label: label, score: score)
+            for label in labels {
+                let entry = Entry(label: label, score: score(label))
                 if heap.count < n {
                     heap.insert(entry)
                 } else if let worst = heap.min, worst < entry {
@@ -24,7 +24,7 @@ struct RankedList {
             entries = heap.unordered
         }
         entries.sort(by: >)
-        labels = entries.map(\.label)
+        self.labels = entries.map(\.label)
         self.scores = entries.map(\.score)
     }
 

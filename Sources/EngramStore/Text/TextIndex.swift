@@ -5,17 +5,26 @@ import Foundation
 /// its postings, its document entry and the collection statistics are written in the same
 /// `WriteBatch` as the memory, and removed in the batch that retires it.
 ///
-/// - `text_postings`: `term ‖ 0x00 ‖ label (u64 big-endian)` → `u32 tf, u32 document length`
-///   (little-endian). A term's postings are one key range in label order: a query reads
-///   exactly the postings of its terms, and each carries what BM25 needs of its document.
+/// - `text_postings`: `term ‖ 0x00 ‖ block (u32 big-endian)` → the term's postings for the
+///   labels `block·blockSize ..< (block+1)·blockSize`, in label order: `varint n`, then per
+///   posting `varint label offset (from the previous one, the first from the block's start),
+///   varint tf, varint document length`. A query reads exactly its terms' key ranges, one
+///   RocksDB entry per block rather than per posting; a write rewrites the blocks of the
+///   terms it touches (`PostingEditor`), so the postings are always exact: a label that is
+///   retired and later reused never finds its earlier postings.
 /// - `text_documents`: `label (u64 big-endian)` → `u32 length, u32 n, n × (str term, u32 tf)`:
-///   what to delete when the memory is replaced or deleted.
+///   what to remove when the memory is replaced or deleted.
 /// - the store's state: `text_stats` (`u64 documents, u64 total length`) and
 ///   `text_analyzer` (the descriptor of the analyser that built the index).
 enum TextIndex {
     static let postings = "text_postings"
     static let documents = "text_documents"
     static let families = [postings, documents]
+
+    /// Labels per postings block: a common term's block stays a few kilobytes to rewrite,
+    /// and a query reads `labels / blockSize` entries per term.
+    static let blockShift = 10
+    static let blockSize = 1 << blockShift
 
     enum StateKey {
         static let stats: [UInt8] = Array("text_stats".utf8)
@@ -29,29 +38,65 @@ enum TextIndex {
         return key
     }
 
-    static func postingKey(_ term: String, label: Int64) -> [UInt8] {
-        termPrefix(term) + Keys.u64(UInt64(bitPattern: label))
+    static func blockKey(_ term: String, block: UInt32) -> [UInt8] {
+        var key = termPrefix(term)
+        withUnsafeBytes(of: block.bigEndian) { key.append(contentsOf: $0) }
+        return key
     }
+
+    static func block(of label: Int64) -> UInt32 { UInt32(truncatingIfNeeded: label >> blockShift) }
 
     static func documentKey(_ label: Int64) -> [UInt8] { Keys.u64(UInt64(bitPattern: label)) }
 
-    /// The label of a posting key.
-    static func label(ofPosting key: UnsafeRawBufferPointer) -> Int64 {
-        Int64(bitPattern: Keys.readU64(UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])))
+    /// One posting: a document (label) holding the term `tf` times, and its length.
+    struct Posting: Equatable {
+        var label: Int64
+        var tf: UInt32
+        var length: UInt32
     }
 
-    /// `(tf, document length)` of a posting value.
-    static func posting(_ value: UnsafeRawBufferPointer) throws -> (tf: UInt32, length: UInt32) {
-        guard value.count == 8 else { throw EngramError.corrupt("a text posting has \(value.count) bytes, not 8") }
-        return (UInt32(littleEndian: value.loadUnaligned(as: UInt32.self)),
-                UInt32(littleEndian: value.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+    /// Encodes a block's postings (sorted by label, all in `block`).
+    static func encode(_ postings: [Posting], block: UInt32) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(1 + postings.count * 4)
+        Varint.append(UInt64(postings.count), to: &out)
+        var previous = Int64(block) << blockShift
+        for p in postings {
+            Varint.append(UInt64(p.label - previous), to: &out)
+            Varint.append(UInt64(p.tf), to: &out)
+            Varint.append(UInt64(p.length), to: &out)
+            previous = p.label
+        }
+        return out
     }
 
-    static func postingValue(tf: Int, length: Int) -> [UInt8] {
-        var w = ByteWriter(capacity: 8)
-        w.u32(UInt32(clamping: tf))
-        w.u32(UInt32(clamping: length))
-        return w.bytes
+    /// Calls `body(label, tf, length)` for each posting of an encoded block.
+    @inline(__always)
+    static func decode(_ value: UnsafeRawBufferPointer, block: UInt32,
+                       _ body: (Int64, UInt32, UInt32) throws -> Void) throws {
+        var r = Varint.Reader(value)
+        let n = try r.next()
+        guard n <= UInt64(blockSize) else { throw EngramError.corrupt("a postings block holds \(n) postings") }
+        var label = Int64(block) << blockShift
+        for _ in 0..<n {
+            label += Int64(try r.next())
+            let tf = try r.next(), length = try r.next()
+            try body(label, UInt32(truncatingIfNeeded: tf), UInt32(truncatingIfNeeded: length))
+        }
+        guard r.atEnd, label < (Int64(block) + 1) << blockShift else { throw EngramError.corrupt("a postings block is malformed") }
+    }
+
+    static func decode(_ value: UnsafeRawBufferPointer, block: UInt32) throws -> [Posting] {
+        var out: [Posting] = []
+        try decode(value, block: block) { out.append(Posting(label: $0, tf: $1, length: $2)) }
+        return out
+    }
+
+    /// The term and block of a postings key.
+    static func parseKey(_ key: UnsafeRawBufferPointer) throws -> (term: String, block: UInt32) {
+        guard key.count > 5, key[key.count - 5] == 0 else { throw EngramError.corrupt("a postings key is malformed") }
+        let block = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: key.count - 4, as: UInt32.self))
+        return (String(decoding: UnsafeRawBufferPointer(rebasing: key[..<(key.count - 5)]), as: UTF8.self), block)
     }
 
     /// One analysed document: its length in terms and its distinct terms with their counts.
@@ -96,20 +141,6 @@ enum TextIndex {
             for _ in 0..<n { terms.append((try r.string(), Int(try r.u32()))) }
             return Document(length: length, terms: terms)
         }
-    }
-
-    /// Stages `document` as the text of `label`.
-    static func put(_ document: Document, label: Int64, into batch: WriteBatch) {
-        for (term, tf) in document.terms {
-            batch.put(postings, postingKey(term, label: label), postingValue(tf: tf, length: document.length))
-        }
-        batch.put(documents, documentKey(label), document.encoded())
-    }
-
-    /// Stages the removal of `document`, the text of `label`.
-    static func remove(_ document: Document, label: Int64, from batch: WriteBatch) {
-        for (term, _) in document.terms { batch.delete(postings, postingKey(term, label: label)) }
-        batch.delete(documents, documentKey(label))
     }
 }
 
@@ -201,21 +232,17 @@ struct TextCheck {
         }
         var tfs: [Int64: [String: Int]] = [:]
         try db.scan(TextIndex.postings) { key, value in
-            postings += 1
-            guard key.count > 9, key[key.count - 9] == 0 else {
-                problems.append("a posting key is malformed")
-                return true
-            }
-            let label = TextIndex.label(ofPosting: key)
-            let term = String(decoding: UnsafeRawBufferPointer(rebasing: key[..<(key.count - 9)]), as: UTF8.self)
-            let (tf, documentLength) = try TextIndex.posting(value)
-            guard let document = expected[label] else {
-                problems.append("posting of '\(term)' for \(name(label)), which is not a live memory")
-                return true
-            }
-            if tfs[label] == nil { tfs[label] = Dictionary(uniqueKeysWithValues: document.terms.map { ($0.term, $0.tf) }) }
-            if tfs[label]?[term] != Int(tf) || Int(documentLength) != document.length {
-                problems.append("posting of '\(term)' for \(name(label)) disagrees with its text (tf \(tf), length \(documentLength))")
+            let (term, block) = try TextIndex.parseKey(key)
+            try TextIndex.decode(value, block: block) { label, tf, documentLength in
+                postings += 1
+                guard let document = expected[label] else {
+                    problems.append("posting of '\(term)' for \(name(label)), which is not a live memory")
+                    return
+                }
+                if tfs[label] == nil { tfs[label] = Dictionary(uniqueKeysWithValues: document.terms.map { ($0.term, $0.tf) }) }
+                if tfs[label]?[term] != Int(tf) || Int(documentLength) != document.length {
+                    problems.append("posting of '\(term)' for \(name(label)) disagrees with its text (tf \(tf), length \(documentLength))")
+                }
             }
             return true
         }

@@ -23,10 +23,17 @@ struct TextSearch {
 
     /// The BM25 score of every live memory that passes the filter and holds a query term.
     struct Scores {
-        var scores: [Int64: Double]
+        /// By label (0: no match; a match always scores above 0).
+        var scores: [Double]
+        /// The labels that matched, in the order first seen.
+        var matched: [Int64]
         var terms: [Term]
         /// Postings read.
         var postings: Int
+
+        static let empty = Scores(scores: [], matched: [], terms: [], postings: 0)
+
+        func score(_ label: Int64) -> Double { Int(label) < scores.count ? scores[Int(label)] : 0 }
     }
 
     func score(_ terms: [String]) throws -> Scores {
@@ -35,43 +42,56 @@ struct TextSearch {
         let stats = view.textStats
         let n = Double(stats.documents)
         let avgdl = max(stats.averageLength, 1e-9)
-        var scores: [Int64: Double] = [:]
+        var scores = [Double](repeating: 0, count: c.labelCount)
+        var matched: [Int64] = []
         var termStats: [Term] = []
         var read = 0
         var labels: [Int64] = []
         var partial: [Double] = []
+        let checkFilter = filter.needsCheck
         for term in terms {
             labels.removeAll(keepingCapacity: true)
             partial.removeAll(keepingCapacity: true)
             var df = 0
-            try snapshot.scan(TextIndex.postings, prefix: TextIndex.termPrefix(term)) { key, value in
-                df += 1
-                let label = TextIndex.label(ofPosting: key)
-                guard Int(label) < c.labelCount, c.isLive(label),
-                      !filter.needsCheck || filter.matches(Int(label), in: c) else { return true }
-                let (tf, length) = try TextIndex.posting(value)
-                labels.append(label)
-                partial.append(termWeight(tf: Double(tf), length: Double(length), averageLength: avgdl))
+            let prefix = TextIndex.termPrefix(term)
+            try snapshot.scan(TextIndex.postings, prefix: prefix) { key, value in
+                guard key.count == prefix.count + 4 else { throw EngramError.corrupt("a postings key of '\(term)' is malformed") }
+                let block = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: prefix.count, as: UInt32.self))
+                try TextIndex.decode(value, block: block) { label, tf, length in
+                    df += 1
+                    guard Int(label) < c.labelCount, c.isLive(label),
+                          !checkFilter || filter.matches(Int(label), in: c) else { return }
+                    labels.append(label)
+                    partial.append(termWeight(tf: Double(tf), length: Double(length), averageLength: avgdl))
+                }
                 return true
             }
             read += df
             let idf = Self.idf(documents: n, df: Double(df))
             termStats.append(Term(term: term, df: df, idf: idf))
-            for (label, w) in zip(labels, partial) { scores[label, default: 0] += idf * w }
+            scores.withUnsafeMutableBufferPointer { s in
+                for (label, w) in zip(labels, partial) {
+                    let l = Int(label)
+                    if s[l] == 0 { matched.append(label) }
+                    s[l] += idf * w
+                }
+            }
         }
-        return Scores(scores: scores, terms: termStats, postings: read)
+        return Scores(scores: scores, matched: matched, terms: termStats, postings: read)
     }
 
     /// What `terms` add to `label`'s score, one entry per matched term (for `explain`).
     func contributions(of label: Int64, _ terms: [Term]) throws -> [TermScore] {
         guard let snapshot = view.snapshot else { throw EngramError.closed }
         let avgdl = max(view.textStats.averageLength, 1e-9)
+        let block = TextIndex.block(of: label)
         var out: [TermScore] = []
         for term in terms {
-            guard let raw = try snapshot.get(TextIndex.postings, TextIndex.postingKey(term.term, label: label)) else { continue }
-            let (tf, length) = try raw.withUnsafeBytes(TextIndex.posting)
-            out.append(TermScore(term: term.term, tf: Int(tf),
-                                 score: term.idf * termWeight(tf: Double(tf), length: Double(length), averageLength: avgdl)))
+            guard let raw = try snapshot.get(TextIndex.postings, TextIndex.blockKey(term.term, block: block)),
+                  let posting = try raw.withUnsafeBytes({ try TextIndex.decode($0, block: block) }).first(where: { $0.label == label })
+            else { continue }
+            out.append(TermScore(term: term.term, tf: Int(posting.tf),
+                                 score: term.idf * termWeight(tf: Double(posting.tf), length: Double(posting.length), averageLength: avgdl)))
         }
         return out
     }
