@@ -127,9 +127,14 @@ extension MemoryStore {
             let rowsOnFile = vectorFile?.rowCapacity ?? 0
             var row = [Float](repeating: 0, count: settings.dimension)
             var documents: [Int64: TextIndex.Document] = [:]
+            var ownTerms: [Int64: [String]] = [:]
             try db.scan(Family.records) { key, value in
                 let (memory, label) = try RecordCodec.decode(value)
-                if catalog.isLive(label) { documents[label] = TextIndex.Document(terms: textWriter.terms(memory.text)) }
+                if catalog.isLive(label) {
+                    let terms = textWriter.terms(memory.text)
+                    ownTerms[label] = terms
+                    documents[label] = TextIndex.Document(terms: terms)
+                }
                 let keyId = String(decoding: key, as: UTF8.self)
                 var vectorOK = memory.vector.count == settings.dimension
                 if memory.vector.isEmpty, let vectorFile, label >= 0, label < rowsOnFile {
@@ -164,6 +169,16 @@ extension MemoryStore {
                 }
             }
             let missing = live.filter { !seen.contains($0.key) }.map(\.value).sorted()
+            if settings.text.contextWindow > 0 {
+                // Each document is its window's texts, in thread order.
+                let threads = ThreadIndex(field: settings.text.threadField, catalog: catalog)
+                for label in Array(documents.keys) {
+                    let window = threads.key(of: label, in: catalog).map {
+                        threads.window(of: threads.entry(of: label, in: catalog), in: $0, size: settings.text.contextWindow)
+                    } ?? [label]
+                    documents[label] = TextIndex.Document(terms: window.flatMap { ownTerms[$0] ?? [] })
+                }
+            }
             var text = TextCheck(expected: documents, ids: live)
             if textIndexCurrent {
                 try text.run(db: db, stats: textStats)

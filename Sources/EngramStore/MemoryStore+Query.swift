@@ -70,7 +70,8 @@ extension MemoryStore {
                                         similarity: hit.similarity, recency: hit.recency,
                                         importance: hit.importance, memory: memory,
                                         vector: retrieval.vectorList[hit.label], text: retrieval.textList[hit.label],
-                                        terms: q.explain ? try retrieval.explain?(hit.label) : nil))
+                                        terms: q.explain ? try retrieval.explain?(hit.label) : nil,
+                                        boost: retrieval.boosts[hit.label]))
         }
         return QueryResult(results: results, plan: retrieval.plan, scored: retrieval.scored, mode: mode,
                            terms: retrieval.terms)
@@ -89,6 +90,8 @@ struct Retrieval {
     var terms: [String]?
     /// The matched terms of a result and their BM25 contributions.
     var explain: ((Int64) throws -> [TermScore])?
+    /// What metadata boosts added to a result's relevance.
+    var boosts: [Int64: Double] = [:]
 }
 
 struct Weights {

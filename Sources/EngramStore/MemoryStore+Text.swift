@@ -12,7 +12,8 @@ extension MemoryStore {
     /// has relevance 0 (in text mode it must still hold a query term), so it can only enter
     /// the top-k through recency and importance: memories are visited newest first until
     /// their best possible score falls below the k-th (every memory, with access-based
-    /// decay). The decayed top-k is therefore exact given the lists.
+    /// decay). The decayed top-k is therefore exact given the lists. A metadata boost
+    /// (`Boosts`) adds to the relevance of any memory, listed or not; the walk bounds it too.
     func fusedRetrieval(_ q: MemoryQuery, mode: RetrievalMode, view: StoreView, filter: CompiledFilter,
                         weights w: Weights) throws -> Retrieval {
         guard let text = q.text, !text.isEmpty else {
@@ -27,7 +28,9 @@ extension MemoryStore {
         let n = max(candidates, q.k)
 
         var seen = Set<String>()
-        let terms = try analyzer.session().terms(text).filter { seen.insert($0).inserted }
+        let session = try analyzer.session()
+        let terms = session.terms(text).filter { seen.insert($0).inserted }
+        var boosts = Boosts(fields: defaults.boostFields, boost: defaults.boost, queryTerms: seen, session: session)
         let textSearch = TextSearch(view: view, k1: defaults.k1, b: defaults.b, filter: filter)
         let matched = filter.matchesNothing ? .empty : try textSearch.score(terms)
         let textList = RankedList(best: n, of: matched.matched, score: matched.score)
@@ -48,26 +51,35 @@ extension MemoryStore {
 
         let scorer = Scorer(catalog: view.catalog, weights: w)
         var top = Search.TopHits(k: q.k)
-        for (label, r) in relevance { top.insert(scorer.hit(label, relevance: r)) }
-        if w.time > 0 || w.imp > 0 {
+        var boosted: [Int64: Double] = [:]
+        for (label, r) in relevance {
+            let boost = boosts.amount(label, in: view.catalog)
+            if boost > 0 { boosted[label] = boost }
+            top.insert(scorer.hit(label, relevance: r + boost))
+        }
+        let boostBound = w.sim * boosts.bound
+        if w.time > 0 || w.imp > 0 || boostBound > 0 {
             let c = view.catalog
             // Decay from the last access does not follow the time order: every memory is visited.
             let ordered = !(w.basis == .access && w.time > 0)
             var walked = 0
             for label in c.timeOrder.reversed() {
                 guard c.isLive(label) else { continue }
-                if scorer.bound(label) < top.kth {
+                if scorer.bound(label) + boostBound < top.kth {
                     if ordered { break } else { continue }
                 }
                 guard relevance[label] == nil, mode != .text || matched.score(label) > 0,
                       !filter.needsCheck || filter.matches(Int(label), in: c) else { continue }
-                top.insert(scorer.hit(label, relevance: 0))
+                let boost = boosts.amount(label, in: c)
+                if boost > 0 { boosted[label] = boost }
+                top.insert(scorer.hit(label, relevance: boost))
                 walked += 1
             }
             plan += ordered ? "; recent(\(walked))" : "; all by access(\(walked))"
         }
 
         var retrieval = Retrieval(hits: top.hits, plan: plan, scored: scored, terms: terms)
+        retrieval.boosts = boosted
         for (rank, (label, score)) in zip(textList.labels, textList.scores).enumerated() {
             retrieval.textList[label] = ListEntry(rank: rank + 1, score: score)
         }
@@ -77,6 +89,57 @@ extension MemoryStore {
         let termStats = matched.terms
         retrieval.explain = { try textSearch.contributions(of: $0, termStats) }
         return retrieval
+    }
+
+    /// Metadata boosts (`[text] boost_fields`): a memory whose value of such a field is named
+    /// by the query (every term of the value is a query term: `Melanie` in "what did Melanie
+    /// paint?") gains `boost` of relevance, once per field. Values are analysed like text,
+    /// once per query.
+    struct Boosts {
+        let fields: [String]
+        let boost: Double
+        let queryTerms: Set<String>
+        let session: AnalysisSession
+        private var named: [JSONValue: Bool] = [:]
+
+        init(fields: [String], boost: Double, queryTerms: Set<String>, session: AnalysisSession) {
+            self.fields = fields
+            self.boost = boost
+            self.queryTerms = queryTerms
+            self.session = session
+        }
+
+        /// The most any memory can gain.
+        var bound: Double { boost * Double(fields.count) }
+
+        mutating func amount(_ label: Int64, in catalog: Catalog) -> Double {
+            guard !fields.isEmpty, boost > 0 else { return 0 }
+            let meta = catalog.meta[Int(label)]
+            var total = 0.0
+            for field in fields {
+                guard let value = meta[field] else { continue }
+                if let known = named[value] {
+                    if known { total += boost }
+                    continue
+                }
+                let text: String
+                switch value {
+                case let .string(s): text = s
+                default: text = value.description
+                }
+                let terms = session.terms(text)
+                let isNamed = !terms.isEmpty && terms.allSatisfy(queryTerms.contains)
+                named[value] = isNamed
+                if isNamed { total += boost }
+            }
+            return total
+        }
+    }
+
+    /// What the text index records of the settings that shape it (analyser and context
+    /// windows): a database whose index was built otherwise rebuilds it.
+    static func textIndexDescriptor(_ text: TextSettings) -> String {
+        TextAnalyzer(text).descriptor + (text.contextWindow > 0 ? " window=\(text.contextWindow) thread=\(text.threadField)" : "")
     }
 
     /// Rebuilds the full-text index from the records (caller holds the writer lock): for a
@@ -93,33 +156,31 @@ extension MemoryStore {
         try commit(clear, to: db, sync: true)
         textIndexCurrent = false
 
-        var stats = TextStats()
-        var batch = db.makeBatch()
-        let editor = PostingEditor(db: db)
+        threads = settings.text.contextWindow > 0 ? ThreadIndex(field: settings.text.threadField, catalog: catalog) : nil
+        let write = TextWrite(store: self, db: db, batch: db.makeBatch(), stats: TextStats(), committedDocuments: false)
         var pending = 0
         let total = catalog.liveCount
         try db.scan(Family.records) { _, value in
             let (memory, label) = try RecordCodec.decode(value)
             // Records the catalog left out (inconsistent ones, see `check`) are not searchable.
             guard catalog.isLive(label), catalog.ids[Int(label)] == memory.id else { return true }
-            let document = TextIndex.Document(terms: textWriter.terms(memory.text))
-            editor.add(document, label: label)
-            batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
-            stats.add(document)
+            write.mark(label, analysed: textWriter.terms(memory.text))
             pending += 1
             if pending == Self.migrationBatch {
-                try editor.stage(into: batch)
-                try commit(batch, to: db, sync: false)
-                batch = db.makeBatch()
+                try write.stage()
+                try commit(write.batch, to: db, sync: false)
+                write.batch = db.makeBatch()
+                write.forgetTerms()
                 pending = 0
-                logger.info("full-text index: \(stats.documents) of \(total) memories")
+                logger.info("full-text index: \(write.stats.documents) of \(total) memories")
             }
             return true
         }
-        try editor.stage(into: batch)
-        batch.put(Family.state, TextIndex.StateKey.stats, stats.encoded())
-        batch.put(Family.state, TextIndex.StateKey.analyzer, Array(analyzer.descriptor.utf8))
-        try commit(batch, to: db, sync: true)
+        try write.stage()
+        let stats = write.stats
+        write.batch.put(Family.state, TextIndex.StateKey.stats, stats.encoded())
+        write.batch.put(Family.state, TextIndex.StateKey.analyzer, Array(Self.textIndexDescriptor(settings.text).utf8))
+        try commit(write.batch, to: db, sync: true)
         textStats = stats
         textIndexCurrent = true
         publishLocked()

@@ -114,14 +114,14 @@ extension MemoryStore {
     /// Commits a transaction's batch, then applies it to the in-memory state and the index.
     private func commitLocked(_ tx: StoreTransaction, db: RocksDB, sync: Bool) throws {
         let changed = tx.changeSeq != changeSeq
-        try tx.stageText()
+        try tx.text?.stage()
         var watermarks = consumers
         for (name, seq) in tx.watermarks { watermarks[name] = seq }
         if changed {
             tx.batch.put(Family.state, StateKey.nextLabel, Self.encodeU64(UInt64(tx.nextLabel)))
             tx.batch.put(Family.state, StateKey.changeSeq, Self.encodeU64(tx.changeSeq))
         }
-        if tx.textStats != textStats { tx.batch.put(Family.state, TextIndex.StateKey.stats, tx.textStats.encoded()) }
+        if let text = tx.text, text.stats != textStats { tx.batch.put(Family.state, TextIndex.StateKey.stats, text.stats.encoded()) }
         let trim = tx.watermarks.isEmpty ? trimmedThrough : trimLocked(tx.batch, watermarks: watermarks)
         guard tx.batch.count > 0 else { return }
         try writeVectors(of: tx, sync: sync)
@@ -133,7 +133,10 @@ extension MemoryStore {
         changeSeq = tx.changeSeq
         consumers = watermarks
         trimmedThrough = trim
-        textStats = tx.textStats
+        if let text = tx.text {
+            textStats = text.stats
+            if let updated = text.threads { threads = updated }
+        }
         guard changed else { return }
         catalog.reserveLabels(Int(tx.nextLabel))
         for step in tx.steps {

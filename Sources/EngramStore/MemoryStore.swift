@@ -113,6 +113,9 @@ public final class MemoryStore: @unchecked Sendable {
     let textWriter: AnalysisSession
     /// The text index's collection statistics (writer side; readers see the view's).
     var textStats: TextStats
+    /// The memories of each thread in order, for context windows (built by the first write
+    /// that needs it; nil while `[text] context_window` is 0).
+    var threads: ThreadIndex?
     /// Whether the text index on disk was built by `analyzer` (false: a read-only open of a
     /// database whose index is missing or was built otherwise; a writable open rebuilds it).
     var textIndexCurrent: Bool
@@ -144,7 +147,7 @@ public final class MemoryStore: @unchecked Sendable {
             let db = try RocksDB(path: kvURL(directory).path, columnFamilies: Array(Family.owned), readOnly: false)
             let batch = db.makeBatch()
             batch.put(Family.state, StateKey.format, encodeU64(formatVersion))
-            batch.put(Family.state, TextIndex.StateKey.analyzer, Array(TextAnalyzer(settings.text).descriptor.utf8))
+            batch.put(Family.state, TextIndex.StateKey.analyzer, Array(textIndexDescriptor(settings.text).utf8))
             try db.write(batch, sync: true)
         }
         try writeInitialSettings(settings, to: directory)
@@ -219,7 +222,8 @@ public final class MemoryStore: @unchecked Sendable {
         analyzer = TextAnalyzer(settings.text)
         textWriter = try analyzer.session()
         textStats = try db.get(Family.state, TextIndex.StateKey.stats).map(TextStats.init) ?? TextStats()
-        textIndexCurrent = try db.get(Family.state, TextIndex.StateKey.analyzer).map { String(decoding: $0, as: UTF8.self) } == analyzer.descriptor
+        textIndexCurrent = try db.get(Family.state, TextIndex.StateKey.analyzer).map { String(decoding: $0, as: UTF8.self) }
+            == Self.textIndexDescriptor(settings.text)
 
         // 1. The newest snapshot (columns, codes, index) and the changes after it: only the
         // records those changes name are read.

@@ -29,13 +29,8 @@ public final class StoreTransaction {
     private(set) var removedExisting: [Int64] = []
     /// Free labels this transaction took for new memories (returned if it is abandoned).
     private(set) var reusedLabels: [Int64] = []
-    /// The full-text index's statistics as this transaction leaves them.
-    private(set) var textStats: TextStats
-    /// The text documents this transaction indexed, by label (replacing one of them again
-    /// here removes what was staged, not what is on disk).
-    private var stagedDocuments: [Int64: TextIndex.Document] = [:]
-    /// The postings blocks this transaction changes (created by its first text change).
-    private var postings: PostingEditor?
+    /// The full-text side of this transaction (created by its first text change).
+    private(set) var text: TextWrite?
 
     init(store: MemoryStore, batch: WriteBatch, now: Double) {
         self.store = store
@@ -43,7 +38,6 @@ public final class StoreTransaction {
         self.now = now
         nextLabel = store.nextLabel
         changeSeq = store.changeSeq
-        textStats = store.textStats
     }
 
     /// The current label and creation time of `id`, counting what this transaction staged.
@@ -59,7 +53,7 @@ public final class StoreTransaction {
     }
 
     private func retire(_ id: String, label: Int64) throws {
-        try unindexText(label)
+        try textWrite().retire(label)
         logChange(.delete, label: label, id: id)
         steps.append(.remove(label: label))
         if store.catalog.isLive(label) { removedExisting.append(label) }
@@ -92,7 +86,7 @@ public final class StoreTransaction {
                                 expiresAt: input.expiresAt, validTo: input.validTo,
                                 importance: input.importance, lastAccessedAt: nil)
             batch.put(MemoryStore.Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
-            try indexText(memory.text, label: label)
+            try textWrite().insert(memory, label: label)
             logChange(.upsert, label: label, id: id)
             steps.append(.insert(memory, label: label))
             staged[id] = (label, memory.createdAt)
@@ -120,40 +114,11 @@ public final class StoreTransaction {
         return count
     }
 
-    private func postingEditor() throws -> PostingEditor {
-        if let postings { return postings }
-        let editor = PostingEditor(db: try store.requireOpen())
-        postings = editor
-        return editor
-    }
-
-    /// Stages the postings of `label`, whose text is `text`.
-    private func indexText(_ text: String, label: Int64) throws {
-        let document = TextIndex.Document(terms: store.textWriter.terms(text))
-        try postingEditor().add(document, label: label)
-        batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
-        textStats.add(document)
-        stagedDocuments[label] = document
-    }
-
-    /// Stages the postings blocks changed so far (called once, at commit).
-    func stageText() throws {
-        try postings?.stage(into: batch)
-    }
-
-    /// Stages the removal of `label`'s postings (staged here, or on disk).
-    private func unindexText(_ label: Int64) throws {
-        let document: TextIndex.Document
-        if let staged = stagedDocuments.removeValue(forKey: label) {
-            document = staged
-        } else if let raw = try store.requireOpen().get(TextIndex.documents, TextIndex.documentKey(label)) {
-            document = try raw.withUnsafeBytes(TextIndex.Document.decode)
-        } else {
-            throw EngramError.corrupt("memory label \(label) has no full-text index entry (run `engram check`)")
-        }
-        try postingEditor().remove(document, label: label)
-        batch.delete(TextIndex.documents, TextIndex.documentKey(label))
-        textStats.remove(document)
+    private func textWrite() throws -> TextWrite {
+        if let text { return text }
+        let write = TextWrite(store: store, db: try store.requireOpen(), batch: batch, stats: store.textStats)
+        text = write
+        return write
     }
 
     /// The memory `id` as this transaction would leave it (nil if absent or deleted here).

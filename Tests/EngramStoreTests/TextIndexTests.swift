@@ -293,3 +293,123 @@ struct TextIndexTests {
         }
     }
 }
+
+/// Context windows and metadata boosts.
+@Suite("Full-text context windows and boosts")
+struct TextWindowTests {
+    static let english = TextAnalyzer(TextSettings())
+
+    /// A conversation's turns in two sessions of one namespace, and a turn without a session.
+    static func turns(seed: UInt64) -> [NewMemory] {
+        var rng = SeededRandom(seed: seed)
+        return (0..<60).map { i in
+            let words = (0..<Int.random(in: 1...5, using: &rng)).map { _ in TextIndexTests.vocabulary.randomElement(using: &rng)! }
+            let meta: [String: JSONValue] = i == 59 ? [:] : ["session": .string("s\(i % 2)"), "speaker": .string(i % 3 == 0 ? "Maria" : "Jon")]
+            return NewMemory(id: "d\(i)", namespace: "chat", text: words.joined(separator: " "), vector: [1, 0, 0, 0], meta: meta,
+                             time: baseNow - Double(Int.random(in: 0..<40, using: &rng)) * 60, importance: 0)
+        }
+    }
+
+    /// BM25 over window documents built here: each turn's session-mates ordered by (time,
+    /// creation, label), `window` on either side; a turn without a session is alone.
+    static func bruteWindowBM25(_ live: [NewMemory], labels: [String: Int], window: Int, query: String) throws -> [String: Double] {
+        let own = try Dictionary(uniqueKeysWithValues: live.map { ($0.id!, try english.terms($0.text)) })
+        var windows: [String: [String]] = [:]
+        let sessions = Dictionary(grouping: live.filter { $0.meta["session"] != nil }) { $0.meta["session"]! }
+        for (_, members) in sessions {
+            let ordered = members.sorted { ($0.time!, labels[$0.id!]!) < ($1.time!, labels[$1.id!]!) }
+            for (i, m) in ordered.enumerated() {
+                windows[m.id!] = ordered[max(0, i - window)...min(ordered.count - 1, i + window)].flatMap { own[$0.id!]! }
+            }
+        }
+        for m in live where windows[m.id!] == nil { windows[m.id!] = own[m.id!] }
+        let n = Double(live.count)
+        let avgdl = windows.values.reduce(0.0) { $0 + Double($1.count) } / n
+        let k1 = TextSettings().k1, b = TextSettings().b
+        var seen = Set<String>()
+        var scores: [String: Double] = [:]
+        for term in try english.terms(query) where seen.insert(term).inserted {
+            let df = Double(windows.values.filter { $0.contains(term) }.count)
+            let idf = log(1 + (n - df + 0.5) / (df + 0.5))
+            for (id, words) in windows {
+                let tf = Double(words.filter { $0 == term }.count)
+                guard tf > 0 else { continue }
+                let norm: Double = 1 - b + b * Double(words.count) / avgdl
+                let part: Double = idf * tf * (k1 + 1) / (tf + k1 * norm)
+                scores[id, default: 0] += part
+            }
+        }
+        return scores
+    }
+
+    @Test("context windows: each turn is indexed with its session neighbours, kept exact through inserts, updates and deletes")
+    func windows() throws {
+        let seed: UInt64 = 4242
+        print("TextWindowTests.windows seed \(seed)")
+        try withTempDirectory { dir in
+            var settings = testSettings(.flat, dimension: 4)
+            settings.text.contextWindow = 2
+            settings.text.threadField = "session"
+            var store = try MemoryStore.create(at: dir, settings: settings)
+            var live = Self.turns(seed: seed)
+            // Labels follow the order of insertion in a fresh store (the tie-break after time).
+            var labels: [String: Int] = [:]
+            // Half in one batch, then one at a time: windows grow as turns arrive.
+            try store.upsert(Array(live[..<30]))
+            for (i, m) in live.enumerated() where i < 30 { labels[m.id!] = i }
+            for (i, m) in live[30...].enumerated() {
+                try store.upsert([m])
+                labels[m.id!] = 30 + i
+            }
+            func verify(_ stage: String) throws {
+                for q in TextIndexTests.queries {
+                    TextIndexTests.expectSame(try TextIndexTests.storeBM25(store, q),
+                                              try Self.bruteWindowBM25(live, labels: labels, window: 2, query: q), "\(stage) '\(q)'")
+                }
+                let report = try store.check()
+                #expect(report.ok, "\(stage): \(report.textProblems)")
+            }
+            try verify("inserted")
+            // An update moves a turn in time (a new label: the next one); a delete closes a gap.
+            var moved = live[10]
+            moved.time = baseNow - 3600
+            moved.text = "turbine rotor"
+            try store.upsert([moved])
+            live[10] = moved
+            labels[moved.id!] = 60
+            try store.delete(ids: ["d11", "d20"])
+            live.removeAll { $0.id == "d11" || $0.id == "d20" }
+            try verify("updated")
+            try store.close()
+            store = try MemoryStore.open(at: dir)
+            try verify("reopened")
+        }
+    }
+
+    @Test("a boost field's value named in the query raises the memories carrying it, and says so")
+    func boosts() throws {
+        try withTempDirectory { dir in
+            var settings = testSettings(.flat, dimension: 4)
+            settings.text.boostFields = ["speaker"]
+            settings.text.boost = 0.3
+            let store = try MemoryStore.create(at: dir, settings: settings)
+            try store.upsert([
+                NewMemory(id: "a", text: "I painted a lake at sunrise", vector: [1, 0, 0, 0], meta: ["speaker": .string("Jon")], time: baseNow),
+                NewMemory(id: "b", text: "I painted a lake at sunrise", vector: [1, 0, 0, 0], meta: ["speaker": .string("Melanie Stone")], time: baseNow),
+            ])
+            let q = { (text: String) in
+                try store.query(MemoryQuery(vector: [], k: 3, now: baseNow, text: text, mode: .text, explain: true))
+            }
+            // Both said the same; naming "Melanie Stone" lifts b (every term of the value is
+            // named) above a, which the tie would otherwise put first.
+            let named = try q("what lake did melanie stone paint")
+            #expect(named.results.map(\.id) == ["b", "a"] && named.results[0].boost == 0.3 && named.results[1].boost == nil)
+            #expect(abs(named.results[0].similarity - named.results[1].similarity - 0.3) < 1e-12)
+            // Half a value is not a name of it.
+            let half = try q("what lake did melanie paint")
+            #expect(half.results.map(\.id) == ["a", "b"] && half.results.allSatisfy { $0.boost == nil })
+            let relevance = named.results.first!
+            #expect(abs(relevance.score - relevance.similarity) < 1e-12)
+        }
+    }
+}

@@ -158,6 +158,8 @@ public struct QueryHit: Codable, Sendable, Equatable {
     public var sources: HitSources?
     /// With `explain`: the query terms this memory matched, with their BM25 contributions.
     public var terms: [TermScore]?
+    /// What a metadata boost added to the relevance (text and hybrid modes).
+    public var boost: Double?
 
     init(_ r: ScoredMemory, mode: RetrievalMode) {
         id = r.id
@@ -172,6 +174,7 @@ public struct QueryHit: Codable, Sendable, Equatable {
         meta = r.memory?.meta
         if mode != .vector { sources = HitSources(vector: r.vector, text: r.text) }
         terms = r.terms
+        boost = r.boost
     }
 }
 

@@ -130,6 +130,7 @@ struct Query: AsyncParsableCommand {
             parts.append(sources.vector.map { String(format: "vector #%d cos %.4f", $0.rank, $0.score) } ?? "vector –")
             parts.append(sources.text.map { String(format: "text #%d bm25 %.4f", $0.rank, $0.score) } ?? "text –")
         }
+        if let boost = r.boost { parts.append(String(format: "boost %.2f", boost)) }
         if let terms = r.terms, !terms.isEmpty {
             parts.append("[" + terms.map { String(format: "%@ %.4f ×%d", $0.term, $0.score, $0.tf) }.joined(separator: ", ") + "]")
         }

@@ -125,6 +125,8 @@ public struct ScoredMemory: Sendable {
     public var text: ListEntry?
     /// With `explain`: the query terms the memory matched, with their BM25 contributions.
     public var terms: [TermScore]?
+    /// What a metadata boost (`[text] boost_fields`) added to the relevance, if anything.
+    public var boost: Double?
 }
 
 /// A memory's place in one candidate list.

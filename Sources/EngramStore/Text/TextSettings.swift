@@ -61,6 +61,20 @@ public struct TextSettings: Sendable, Equatable {
     /// `candidates`: how many memories each list contributes to a fusion (at least the
     /// query's k), 1…10,000; default 100.
     public var candidates = 100
+    /// `context_window`: index each memory of a thread with the texts of up to this many
+    /// neighbours on either side (0 = its own text only), 0…16; default 0. Results still
+    /// return the memory itself. Suits conversations: the words of a question often sit in
+    /// the turn before the one that answers it.
+    public var contextWindow = 0
+    /// `thread_field`: the `meta` key whose value groups a namespace's memories into
+    /// threads ("" = the whole namespace is one thread); default "".
+    public var threadField = ""
+    /// `boost_fields`: `meta` keys (e.g. `speaker`) whose value, when the query names it,
+    /// raises the relevance of the memories carrying it by `boost`; default none.
+    public var boostFields: [String] = []
+    /// `boost`: what a named `boost_fields` value adds to the relevance (once per field),
+    /// 0…1; default 0.1.
+    public var boost = 0.1
 
     public init() {}
 
@@ -80,6 +94,10 @@ public struct TextSettings: Sendable, Equatable {
         wText = try section.number("w_text", default: wText)
         rrfK = try section.integer("rrf_k", default: rrfK)
         candidates = try section.integer("candidates", default: candidates)
+        contextWindow = try section.integer("context_window", default: contextWindow)
+        threadField = try section.string("thread_field", default: threadField)
+        boostFields = try section.strings("boost_fields", default: boostFields)
+        boost = try section.number("boost", default: boost)
         try section.rejectUnknownKeys()
     }
 
@@ -93,6 +111,8 @@ public struct TextSettings: Sendable, Equatable {
         guard wText.isFinite, (0...1).contains(wText) else { throw EngramError.invalidSettings("[text] w_text must be a number from 0 to 1, not \(wText)") }
         guard (1...10_000).contains(rrfK) else { throw EngramError.invalidSettings("[text] rrf_k must be an integer from 1 to 10000, not \(rrfK)") }
         guard (1...10_000).contains(candidates) else { throw EngramError.invalidSettings("[text] candidates must be an integer from 1 to 10000, not \(candidates)") }
+        guard (0...16).contains(contextWindow) else { throw EngramError.invalidSettings("[text] context_window must be an integer from 0 to 16, not \(contextWindow)") }
+        guard boost.isFinite, (0...1).contains(boost) else { throw EngramError.invalidSettings("[text] boost must be a number from 0 to 1, not \(boost)") }
     }
 
     /// The `[text]` section as `toml()` writes it.
@@ -115,6 +135,13 @@ public struct TextSettings: Sendable, Equatable {
         w_text = \(wText)
         rrf_k = \(rrfK)
         candidates = \(candidates)
+        # conversations: index each memory with up to context_window neighbours on either side
+        # in its thread (the namespace, or the memories sharing meta.<thread_field>)
+        context_window = \(contextWindow)
+        thread_field = \(StoreSettings.basicString(threadField))
+        # meta fields (e.g. ["speaker"]) whose value, named in a query, adds boost to relevance
+        boost_fields = [\(boostFields.map(StoreSettings.basicString).joined(separator: ", "))]
+        boost = \(boost)
 
 
         """

@@ -1,0 +1,144 @@
+import EngramBase
+
+/// The full-text side of one write (a transaction, or a rebuild): which documents change,
+/// the postings edits and the collection statistics, staged into the write's batch at once.
+///
+/// A memory's document is its own analysed text or, with `[text] context_window = w`, the
+/// texts of its thread from `w` places before it to `w` places after it, in thread order. A
+/// memory written or removed changes its neighbours' documents too: they are marked and
+/// recomputed once, when the write is staged. Used under the writer lock only.
+final class TextWrite {
+    private unowned let store: MemoryStore
+    private let db: RocksDB
+    private let editor: PostingEditor
+    private let window: Int
+    /// The batch the write stages into.
+    var batch: WriteBatch
+    private(set) var stats: TextStats
+    /// The store's thread order as this write leaves it (context windows only).
+    private(set) var threads: ThreadIndex?
+    /// Whether labels live in the store's catalog have documents on disk (false while a
+    /// rebuild writes every document anew).
+    private let committedDocuments: Bool
+    /// Own-text terms by label, analysed once per write.
+    private var terms: [Int64: [String]] = [:]
+    /// Labels whose document is recomputed when the write is staged.
+    private var dirty: Set<Int64> = []
+    /// Where this write put the memories it inserted (the thread is nil outside threads).
+    private var placed: [Int64: (entry: ThreadIndex.Entry, thread: ThreadIndex.Key?)] = [:]
+    /// Committed labels whose document on disk this write has removed.
+    private var removed: Set<Int64> = []
+
+    init(store: MemoryStore, db: RocksDB, batch: WriteBatch, stats: TextStats, committedDocuments: Bool = true) {
+        self.store = store
+        self.db = db
+        self.batch = batch
+        self.stats = stats
+        self.committedDocuments = committedDocuments
+        editor = PostingEditor(db: db)
+        window = store.settings.text.contextWindow
+        if window > 0 {
+            threads = store.threads ?? ThreadIndex(field: store.settings.text.threadField, catalog: store.catalog)
+        }
+    }
+
+    /// Indexes `memory`, the new version at `label` (its text given, or already `analysed`).
+    func insert(_ memory: Memory, label: Int64, analysed: [String]? = nil) {
+        terms[label] = analysed ?? store.textWriter.terms(memory.text)
+        dirty.insert(label)
+        let entry = ThreadIndex.Entry(time: memory.time, createdAt: memory.createdAt, label: label)
+        guard var threads, let key = threads.key(namespace: memory.namespace, meta: memory.meta) else {
+            placed[label] = (entry, nil)
+            return
+        }
+        threads.insert(entry, in: key)
+        placed[label] = (entry, key)
+        dirty.formUnion(threads.window(of: entry, in: key, size: window))
+        self.threads = threads
+    }
+
+    /// Removes `label` (committed, or inserted by this write) from the index.
+    func retire(_ label: Int64) throws {
+        if var threads, let (entry, key) = placement(of: label), let key {
+            dirty.formUnion(threads.window(of: entry, in: key, size: window))
+            threads.remove(entry, from: key)
+            self.threads = threads
+        }
+        dirty.remove(label)
+        placed[label] = nil
+        terms[label] = nil
+        if isCommitted(label) { try removeCommitted([label]) }
+    }
+
+    /// Recomputes the changed documents and stages them, their postings and the document
+    /// entries removed meanwhile into `batch`.
+    func stage() throws {
+        guard !dirty.isEmpty || !editor.isEmpty else { return }
+        let labels = dirty.sorted()
+        try removeCommitted(labels.filter(isCommitted))
+        for label in labels {
+            let document = TextIndex.Document(terms: try documentTerms(of: label))
+            editor.add(document, label: label)
+            batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
+            stats.add(document)
+        }
+        dirty.removeAll(keepingCapacity: true)
+        try editor.stage(into: batch)
+    }
+
+    /// Forgets the analysed texts kept so far (a rebuild does between chunks).
+    func forgetTerms() { terms.removeAll(keepingCapacity: true) }
+
+    /// Marks `label`, whose own text analyses to `analysed`, to be indexed at `stage` (rebuild).
+    func mark(_ label: Int64, analysed: [String]) {
+        terms[label] = analysed
+        dirty.insert(label)
+    }
+
+    private func isCommitted(_ label: Int64) -> Bool {
+        committedDocuments && store.catalog.isLive(label) && !removed.contains(label)
+    }
+
+    /// Where `label` sits: placed by this write, or as the catalog has it.
+    private func placement(of label: Int64) -> (ThreadIndex.Entry, ThreadIndex.Key?)? {
+        if let placed = placed[label] { return placed }
+        guard store.catalog.isLive(label), let threads else { return nil }
+        return (threads.entry(of: label, in: store.catalog), threads.key(of: label, in: store.catalog))
+    }
+
+    /// Removes the documents on disk of committed `labels` (one batched read).
+    private func removeCommitted(_ labels: [Int64]) throws {
+        guard !labels.isEmpty else { return }
+        try db.multiGet(TextIndex.documents, labels.map(TextIndex.documentKey)) { i, value in
+            let label = labels[i]
+            guard let value else {
+                throw EngramError.corrupt("memory label \(label) has no full-text index entry (run `engram check`; `engram compact` rebuilds the index)")
+            }
+            let document = try TextIndex.Document.decode(value)
+            editor.remove(document, label: label)
+            batch.delete(TextIndex.documents, TextIndex.documentKey(label))
+            stats.remove(document)
+            removed.insert(label)
+        }
+    }
+
+    /// The terms of `label`'s document: its window's texts in thread order, or its own.
+    private func documentTerms(of label: Int64) throws -> [String] {
+        guard let threads, let (entry, key) = placement(of: label), let key else { return try ownTerms(of: label) }
+        var out: [String] = []
+        for member in threads.window(of: entry, in: key, size: window) { out += try ownTerms(of: member) }
+        return out
+    }
+
+    /// The analysed own text of `label` (read from its record if this write did not have it).
+    private func ownTerms(of label: Int64) throws -> [String] {
+        if let cached = terms[label] { return cached }
+        guard let id = store.catalog.ids[Int(label)], let raw = try db.get(MemoryStore.Family.records, Array(id.utf8)) else {
+            throw EngramError.corrupt("memory label \(label) has no record")
+        }
+        let text = try raw.withUnsafeBytes { try RecordCodec.decode($0).memory.text }
+        let analysed = store.textWriter.terms(text)
+        terms[label] = analysed
+        return analysed
+    }
+}
