@@ -13,7 +13,8 @@ extension MemoryStore {
     /// the top-k through recency and importance: memories are visited newest first until
     /// their best possible score falls below the k-th (every memory, with access-based
     /// decay). The decayed top-k is therefore exact given the lists. A metadata boost
-    /// (`Boosts`) adds to the relevance of any memory, listed or not; the walk bounds it too.
+    /// (`Boosts`) re-ranks the listed memories: it adds to their relevance, never to that of a
+    /// memory neither list found (a speaker named in a question is no evidence by itself).
     func fusedRetrieval(_ q: MemoryQuery, mode: RetrievalMode, view: StoreView, filter: CompiledFilter,
                         weights w: Weights) throws -> Retrieval {
         guard let text = q.text, !text.isEmpty else {
@@ -57,22 +58,19 @@ extension MemoryStore {
             if boost > 0 { boosted[label] = boost }
             top.insert(scorer.hit(label, relevance: r + boost))
         }
-        let boostBound = w.sim * boosts.bound
-        if w.time > 0 || w.imp > 0 || boostBound > 0 {
+        if w.time > 0 || w.imp > 0 {
             let c = view.catalog
             // Decay from the last access does not follow the time order: every memory is visited.
             let ordered = !(w.basis == .access && w.time > 0)
             var walked = 0
             for label in c.timeOrder.reversed() {
                 guard c.isLive(label) else { continue }
-                if scorer.bound(label) + boostBound < top.kth {
+                if scorer.bound(label) < top.kth {
                     if ordered { break } else { continue }
                 }
                 guard relevance[label] == nil, mode != .text || matched.score(label) > 0,
                       !filter.needsCheck || filter.matches(Int(label), in: c) else { continue }
-                let boost = boosts.amount(label, in: c)
-                if boost > 0 { boosted[label] = boost }
-                top.insert(scorer.hit(label, relevance: boost))
+                top.insert(scorer.hit(label, relevance: 0))
                 walked += 1
             }
             plan += ordered ? "; recent(\(walked))" : "; all by access(\(walked))"
@@ -108,9 +106,6 @@ extension MemoryStore {
             self.queryTerms = queryTerms
             self.session = session
         }
-
-        /// The most any memory can gain.
-        var bound: Double { boost * Double(fields.count) }
 
         mutating func amount(_ label: Int64, in catalog: Catalog) -> Double {
             guard !fields.isEmpty, boost > 0 else { return 0 }

@@ -70,7 +70,8 @@ public struct TextSettings: Sendable, Equatable {
     /// threads ("" = the whole namespace is one thread); default "".
     public var threadField = ""
     /// `boost_fields`: `meta` keys (e.g. `speaker`) whose value, when the query names it,
-    /// raises the relevance of the memories carrying it by `boost`; default none.
+    /// raises the relevance of the candidates (memories in the vector or text list) carrying
+    /// it by `boost`; default none.
     public var boostFields: [String] = []
     /// `boost`: what a named `boost_fields` value adds to the relevance (once per field),
     /// 0…1; default 0.1.
