@@ -65,6 +65,38 @@ func withTempDir<T>(_ body: (URL) throws -> T) throws -> T {
 
 @Suite("engram command lines")
 struct CLITests {
+    @Test("query --mode text and hybrid, --explain, --fusion; their option errors")
+    func textQueries() throws {
+        try withTempDir { dir in
+            let db = dir.appendingPathComponent("db").path
+            #expect(try CLI.run(["init", "--db", db, "--dim", "3"]).status == 0)
+            try CLI.run(["add", "--db", db, "--id", "a", "--text", "PUMP-7 leaks at the north gate", "--vector", "1,0,0"])
+            try CLI.run(["add", "--db", db, "--id", "b", "--text", "the gate code is 4471", "--vector", "0,1,0"])
+            try CLI.run(["add", "--db", db, "--id", "c", "--text", "lunch at noon", "--vector", "0.9,0.1,0"])
+            // Text: only memories with a query term; an identifier and a number are found whole.
+            let text = try CLI.run(["query", "--db", db, "--mode", "text", "--json", "pump-7"]).json
+            #expect((text["results"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["a"])
+            #expect(text["mode"] as? String == "text" && text["terms"] as? [String] == ["pump-7", "pump"])
+            let number = try CLI.run(["query", "--db", db, "--mode", "text", "--json", "what is 4471"]).json
+            let hit = (number["results"] as? [[String: Any]])?.first
+            #expect(hit?["id"] as? String == "b" && (hit?["sources"] as? [String: Any])?["text"] != nil)
+            // Hybrid with a given vector: both lists, shown by --explain.
+            let hybrid = try CLI.run(["query", "--db", db, "--vector", "1,0,0", "--mode", "hybrid", "--fusion", "rrf", "--explain", "gate"])
+            #expect(hybrid.status == 0, "\(hybrid.stderr)")
+            // RRF: a is first by vector and second by text (b is shorter), 0.5·61/61 + 0.5·61/62.
+            #expect(hybrid.stdout.contains(" 1. a  score 0.9919") && hybrid.stdout.contains("vector #1 cos 1.0000 · text #2 bm25"), "\(hybrid.stdout)")
+            #expect(hybrid.stdout.contains(" 2. b ") && hybrid.stdout.contains("vector #3 cos 0.0000 · text #1 bm25"), "\(hybrid.stdout)")
+            #expect(hybrid.stderr.contains("hybrid retrieval; terms: gate; plan: hybrid(rrf)"), "\(hybrid.stderr)")
+            // Option errors.
+            let noText = try CLI.run(["query", "--db", db, "--vector", "1,0,0", "--mode", "text"])
+            #expect(noText.status != 0 && noText.stderr.contains("--mode text needs a query text"), "\(noText.stderr)")
+            let badWeight = try CLI.run(["query", "--db", db, "--mode", "text", "--w-text", "2", "gate"])
+            #expect(badWeight.status != 0 && badWeight.stderr.contains("--w-text must be between 0 and 1"), "\(badWeight.stderr)")
+            let badMode = try CLI.run(["query", "--db", db, "--mode", "fuzzy", "gate"])
+            #expect(badMode.status != 0 && badMode.stderr.contains("fuzzy"), "\(badMode.stderr)")
+        }
+    }
+
     @Test("init, add, get, query, delete, stats, check, export round trip")
     func roundTrip() throws {
         try withTempDir { dir in

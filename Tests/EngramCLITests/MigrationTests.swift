@@ -4,7 +4,8 @@ import Testing
 
 /// A database written by format 1 (the version before the core rework) opens, reads the
 /// same, and is migrated on its first write: vectors move out of the records, the bound
-/// embedder moves from engram.toml into the database state, engram.toml is left as it was.
+/// embedder moves from engram.toml into the database state, the full-text index is built
+/// from the records, engram.toml is left as it was.
 @Suite("Migration from format 1")
 struct MigrationTests {
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/format1")
@@ -56,6 +57,11 @@ struct MigrationTests {
             #expect(after.removeValue(forKey: "new") != nil)
             #expect(Self.sameRecords(after, expected))
             #expect(try CLI.run(["check", "--db", db.path]).status == 0)
+            // The full-text index holds every record (check verified it): a text query finds
+            // the memory by its words; the stats count its documents.
+            let text = try CLI.run(["query", "--db", db.path, "--mode", "text", "--json", "pump leaking in building 7"]).json
+            #expect((text["results"] as? [[String: Any]])?.first?["id"] as? String == "note2", "\(text)")
+            #expect((try CLI.run(["stats", "--db", db.path, "--json"]).json["text"] as? [String: Any])?["documents"] as? Int == 21)
             // engram.toml is the user's: not rewritten. The binding lives in the database now.
             #expect(try Data(contentsOf: db.appendingPathComponent("engram.toml")) == toml)
             #expect(try CLI.run(["stats", "--db", db.path, "--json"]).json["embedder"] as? String == "all-MiniLM-L6-v2")

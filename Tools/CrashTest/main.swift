@@ -101,7 +101,9 @@ if o.atomic {
     finish(failures == 0 ? 0 : 1)
 }
 
-// The input: line i has text "text <i>" and a vector derived from i; it writes a new id
+// The input: line i has text "text <i> word<i mod 97> …" (so that replacements move postings
+// between full-text blocks, and `engram check` verifies the full-text index after each kill)
+// and a vector derived from i; it writes a new id
 // "r<i>", or, for one line in four after the first 2,000, replaces an earlier id, so that
 // memories die and rebuilds free their labels for reuse while the import runs.
 struct Version { let line: Int; let text: String; let vector: [Float] }
@@ -113,8 +115,9 @@ for i in 1...o.records {
     let replaces = i > 2000 && rng.next() % 4 == 0
     let id = replaces ? written[Int(rng.next() % UInt64(written.count))] : "r\(i)"
     if !replaces { written.append(id) }
-    versions[id, default: []].append(Version(line: i, text: "text \(i)", vector: v))
-    lines += "{\"id\":\"\(id)\",\"text\":\"text \(i)\",\"vector\":[\(v.map { String($0) }.joined(separator: ","))],\"time\":\(1_700_000_000 + i)}\n"
+    let text = "text \(i) word\(i % 97) PUMP-\(i % 13)"
+    versions[id, default: []].append(Version(line: i, text: text, vector: v))
+    lines += "{\"id\":\"\(id)\",\"text\":\"\(text)\",\"vector\":[\(v.map { String($0) }.joined(separator: ","))],\"time\":\(1_700_000_000 + i)}\n"
 }
 let input = work.appendingPathComponent("input.jsonl")
 try lines.write(to: input, atomically: false, encoding: .utf8)
