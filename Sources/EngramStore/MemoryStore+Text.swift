@@ -150,6 +150,8 @@ extension MemoryStore {
         clear.deleteRange(TextIndex.documents, from: [], to: [UInt8](repeating: 0xFF, count: 9))
         try commit(clear, to: db, sync: true)
         textIndexCurrent = false
+        // Every block is rewritten from disk state; none is fresh until labels beyond today's.
+        postingCache.clear(labelsIssued: nextLabel)
 
         threads = settings.text.contextWindow > 0 ? ThreadIndex(field: settings.text.threadField, catalog: catalog) : nil
         let write = TextWrite(store: self, db: db, batch: db.makeBatch(), stats: TextStats(), committedDocuments: false)

@@ -136,6 +136,7 @@ extension MemoryStore {
         if let text = tx.text {
             textStats = text.stats
             if let updated = text.threads { threads = updated }
+            postingCache.commit(text.written)
         }
         guard changed else { return }
         catalog.reserveLabels(Int(tx.nextLabel))

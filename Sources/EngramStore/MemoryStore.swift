@@ -113,6 +113,8 @@ public final class MemoryStore: @unchecked Sendable {
     let textWriter: AnalysisSession
     /// The text index's collection statistics (writer side; readers see the view's).
     var textStats: TextStats
+    /// The newest postings blocks, so that writes of new memories do not read them back.
+    var postingCache: PostingCache
     /// The memories of each thread in order, for context windows (built by the first write
     /// that needs it; nil while `[text] context_window` is 0).
     var threads: ThreadIndex?
@@ -204,6 +206,7 @@ public final class MemoryStore: @unchecked Sendable {
         let changeSeq = try db.get(Family.state, StateKey.changeSeq).map(Self.decodeU64) ?? 0
         let trimmedThrough = try db.get(Family.state, StateKey.trimmedThrough).map(Self.decodeU64) ?? 0
         self.nextLabel = nextLabel
+        postingCache = PostingCache(labelsIssued: nextLabel)
         self.changeSeq = changeSeq
         self.trimmedThrough = trimmedThrough
         // Format 1 recorded the bound embedder in engram.toml.

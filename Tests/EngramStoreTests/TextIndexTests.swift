@@ -106,10 +106,13 @@ struct TextIndexTests {
         let seed: UInt64 = 20261202
         print("TextIndexTests.bm25 seed \(seed)")
         try withTempDirectory { dir in
-            var live = Self.documents(400, seed: seed, dimension: 16)
+            // 2,600 memories over three label blocks, written in batches of 300: blocks fill
+            // across writes, the writer's cache lets the oldest go, and later updates of old
+            // labels read their blocks back.
+            var live = Self.documents(2600, seed: seed, dimension: 16)
             let settings = testSettings(.flat, dimension: 16)
             var store = try MemoryStore.create(at: dir, settings: settings)
-            try store.upsert(live)
+            for start in stride(from: 0, to: live.count, by: 300) { try store.upsert(Array(live[start..<min(start + 300, live.count)])) }
             let k1 = settings.text.k1, b = settings.text.b
 
             func verify(_ stage: String) throws {
@@ -130,7 +133,7 @@ struct TextIndexTests {
             // Updates change texts (and some ids twice in one write), deletes remove memories.
             var rng = SeededRandom(seed: seed + 1)
             var updates: [NewMemory] = []
-            for i in stride(from: 0, to: 400, by: 7) {
+            for i in stride(from: 0, to: 2600, by: 7) {
                 var m = live[i]
                 m.text = (0..<Int.random(in: 1...6, using: &rng)).map { _ in Self.vocabulary.randomElement(using: &rng)! }.joined(separator: " ")
                 updates.append(m)
@@ -143,7 +146,7 @@ struct TextIndexTests {
             updates.append(twice)
             live[3] = twice
             try store.upsert(updates)
-            let deleted = Set(stride(from: 1, to: 400, by: 5).map { "d\($0)" })
+            let deleted = Set(stride(from: 1, to: 2600, by: 5).map { "d\($0)" })
             try store.delete(ids: Array(deleted))
             live.removeAll { deleted.contains($0.id!) }
             try verify("updated")

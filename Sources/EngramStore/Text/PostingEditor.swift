@@ -1,15 +1,12 @@
 import EngramBase
 
 /// Edits the postings blocks of one write (a transaction, or a chunk of a rebuild). Adds and
-/// removals are recorded per block in memory; `stage(into:)` then reads every touched block
-/// once (one batched lookup of the committed state), applies them in order and stages each
-/// block once into the write's batch. Used under the writer lock only.
+/// removals are recorded per block in memory; `stage(into:cache:)` then takes every touched
+/// block from the writer's `PostingCache` or, for blocks it does not hold, from one batched
+/// lookup of the committed state, applies the edits in order and stages each block once into
+/// the write's batch. Used under the writer lock only.
 final class PostingEditor {
-    private struct BlockKey: Hashable, Comparable {
-        var term: String
-        var block: UInt32
-        static func < (a: BlockKey, b: BlockKey) -> Bool { (a.term, a.block) < (b.term, b.block) }
-    }
+    private typealias BlockKey = PostingCache.BlockKey
 
     /// One change to a block, in the order made: a posting to add (or replace), or a label to
     /// remove (`posting == nil`).
@@ -44,14 +41,28 @@ final class PostingEditor {
     }
 
     /// Applies the edits to the committed blocks and stages every changed block (an emptied
-    /// one is deleted); the editor is empty again afterwards.
-    func stage(into batch: WriteBatch) throws {
-        guard !edits.isEmpty else { return }
-        let keys = edits.keys.sorted()
-        let rocksKeys = keys.map { TextIndex.blockKey($0.term, block: $0.block) }
-        try db.multiGet(TextIndex.postings, rocksKeys) { i, value in
-            let key = keys[i]
-            var list = try value.map { try TextIndex.decode($0, block: key.block) } ?? []
+    /// one is deleted); the editor is empty again afterwards. Returns the blocks' new
+    /// postings, for `PostingCache.commit` once the write is committed.
+    func stage(into batch: WriteBatch, cache: PostingCache) throws -> [PostingCache.BlockKey: [TextIndex.Posting]] {
+        guard !edits.isEmpty else { return [:] }
+        var written: [BlockKey: [TextIndex.Posting]] = [:]
+        var toRead: [BlockKey] = []
+        for key in edits.keys {
+            if let held = cache.postings(key) {
+                written[key] = held
+            } else if cache.canHold(key.block) {
+                written[key] = []  // a fresh block: nothing of it on disk
+            } else {
+                toRead.append(key)
+            }
+        }
+        toRead.sort()
+        try db.multiGet(TextIndex.postings, toRead.map { TextIndex.blockKey($0.term, block: $0.block) }) { i, value in
+            written[toRead[i]] = try value.map { try TextIndex.decode($0, block: toRead[i].block) } ?? []
+        }
+        for key in edits.keys.sorted() {
+            var list = written[key]!
+            let existed = !list.isEmpty
             for edit in edits[key]! {
                 if let posting = edit.posting {
                     if let last = list.last, last.label >= edit.label {
@@ -64,12 +75,15 @@ final class PostingEditor {
                     list.removeAll { $0.label == edit.label }
                 }
             }
+            let rocksKey = TextIndex.blockKey(key.term, block: key.block)
             if list.isEmpty {
-                if value != nil { batch.delete(TextIndex.postings, rocksKeys[i]) }
+                if existed { batch.delete(TextIndex.postings, rocksKey) }
             } else {
-                batch.put(TextIndex.postings, rocksKeys[i], TextIndex.encode(list, block: key.block))
+                batch.put(TextIndex.postings, rocksKey, TextIndex.encode(list, block: key.block))
             }
+            written[key] = list
         }
         edits.removeAll(keepingCapacity: true)
+        return written
     }
 }

@@ -28,6 +28,8 @@ final class TextWrite {
     private var placed: [Int64: (entry: ThreadIndex.Entry, thread: ThreadIndex.Key?)] = [:]
     /// Committed labels whose document on disk this write has removed.
     private var removed: Set<Int64> = []
+    /// The postings blocks this write staged, for the writer's cache once it is committed.
+    private(set) var written: [PostingCache.BlockKey: [TextIndex.Posting]] = [:]
 
     init(store: MemoryStore, db: RocksDB, batch: WriteBatch, stats: TextStats, committedDocuments: Bool = true) {
         self.store = store
@@ -83,7 +85,7 @@ final class TextWrite {
             stats.add(document)
         }
         dirty.removeAll(keepingCapacity: true)
-        try editor.stage(into: batch)
+        written.merge(try editor.stage(into: batch, cache: store.postingCache)) { $1 }
     }
 
     /// Forgets the analysed texts kept so far (a rebuild does between chunks).
