@@ -80,8 +80,11 @@ final class TextWrite {
         try removeCommitted(labels.filter(isCommitted))
         for label in labels {
             let document = TextIndex.Document(terms: try documentTerms(of: label))
-            editor.add(document, label: label)
-            batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
+            // A memory without words (vectors only) is counted, with no entry or postings.
+            if !document.terms.isEmpty {
+                editor.add(document, label: label)
+                batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
+            }
             stats.add(document)
         }
         dirty.removeAll(keepingCapacity: true)
@@ -108,19 +111,21 @@ final class TextWrite {
         return (threads.entry(of: label, in: store.catalog), threads.key(of: label, in: store.catalog))
     }
 
-    /// Removes the documents on disk of committed `labels` (one batched read).
+    /// Removes the documents on disk of committed `labels` (one batched read). A memory
+    /// without an entry had no words (see `stage`).
     private func removeCommitted(_ labels: [Int64]) throws {
         guard !labels.isEmpty else { return }
         try db.multiGet(TextIndex.documents, labels.map(TextIndex.documentKey)) { i, value in
             let label = labels[i]
+            removed.insert(label)
             guard let value else {
-                throw EngramError.corrupt("memory label \(label) has no full-text index entry (run `engram check`; `engram compact` rebuilds the index)")
+                stats.remove(TextIndex.Document(terms: []))
+                return
             }
             let document = try TextIndex.Document.decode(value)
             editor.remove(document, label: label)
             batch.delete(TextIndex.documents, TextIndex.documentKey(label))
             stats.remove(document)
-            removed.insert(label)
         }
     }
 
