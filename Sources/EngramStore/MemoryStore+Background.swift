@@ -185,5 +185,6 @@ extension MemoryStore {
     /// itself.)
     public func waitForBackgroundWork() {
         if DispatchQueue.getSpecific(key: Self.maintenanceKey) == nil { maintenance.sync {} }
+        if DispatchQueue.getSpecific(key: Self.textMergeKey) == nil { textMerge.sync {} }
     }
 }

@@ -112,7 +112,7 @@ extension MemoryStore {
     /// rebuilds the full-text index from the records (writers wait meanwhile).
     public func compact() throws {
         try rebuildAndWait()
-        try locked { try rebuildTextIndexLocked(db: try requireWritable()) }
+        try textMerge.sync { try locked { try rebuildTextIndexLocked(db: try requireWritable()) } }
     }
 
     /// Verifies that the live ids in RocksDB and the searchable ids in the index are the
@@ -181,7 +181,7 @@ extension MemoryStore {
             }
             var text = TextCheck(expected: documents, ids: live)
             if textIndexCurrent {
-                try text.run(db: db, stats: textStats)
+                try text.run(db: db, stats: textStats, pending: PendingText(segments: pendingText))
             } else {
                 text.problems.append("the full-text index is missing or was built with another analyser (open the database for writing to build it)")
             }

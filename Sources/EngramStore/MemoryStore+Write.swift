@@ -10,7 +10,8 @@ extension MemoryStore {
     ///
     /// - Parameter now: the time recorded as `createdAt`/`updatedAt` (default: the clock).
     public func write<T>(sync: Bool? = nil, now: Double? = nil, _ body: (StoreTransaction) throws -> T) throws -> T {
-        try locked {
+        waitForTextMergeIfBehind()
+        return try locked {
             let db = try requireWritable()
             let tx = StoreTransaction(store: self, batch: db.makeBatch(), now: now ?? Date().timeIntervalSince1970)
             do {
@@ -114,7 +115,7 @@ extension MemoryStore {
     /// Commits a transaction's batch, then applies it to the in-memory state and the index.
     private func commitLocked(_ tx: StoreTransaction, db: RocksDB, sync: Bool) throws {
         let changed = tx.changeSeq != changeSeq
-        try tx.text?.stage()
+        try tx.text?.stage(seq: tx.changeSeq)
         var watermarks = consumers
         for (name, seq) in tx.watermarks { watermarks[name] = seq }
         if changed {
@@ -136,7 +137,10 @@ extension MemoryStore {
         if let text = tx.text {
             textStats = text.stats
             if let updated = text.threads { threads = updated }
-            postingCache.commit(text.written)
+            if let segment = text.segment {
+                pendingText.append(segment)
+                scheduleTextMergeLocked()
+            }
         }
         guard changed else { return }
         catalog.reserveLabels(Int(tx.nextLabel))

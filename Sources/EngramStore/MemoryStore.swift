@@ -113,8 +113,22 @@ public final class MemoryStore: @unchecked Sendable {
     let textWriter: AnalysisSession
     /// The text index's collection statistics (writer side; readers see the view's).
     var textStats: TextStats
-    /// The newest postings blocks, so that writes of new memories do not read them back.
+    /// The newest postings blocks, so that merges of new memories do not read them back
+    /// (the text merge queue's).
     var postingCache: PostingCache
+    /// Full-text segments committed but not yet merged into the postings blocks, oldest first.
+    var pendingText: [TextSegment]
+    /// Set while a text merge is queued.
+    var textMergeScheduled = false
+    /// Merges pending full-text segments into the postings blocks, one merge at a time, beside
+    /// the writers (GCD thread, not Swift's cooperative pool).
+    let textMerge: DispatchQueue = {
+        let queue = DispatchQueue(label: "engram.store.text-merge", qos: .utility)
+        queue.setSpecific(key: textMergeKey, value: ())
+        return queue
+    }()
+    /// Marks the text merge queue, so that work running on it never waits for itself.
+    static let textMergeKey = DispatchSpecificKey<Void>()
     /// The memories of each thread in order, for context windows (built by the first write
     /// that needs it; nil while `[text] context_window` is 0).
     var threads: ThreadIndex?
@@ -227,6 +241,12 @@ public final class MemoryStore: @unchecked Sendable {
         textStats = try db.get(Family.state, TextIndex.StateKey.stats).map(TextStats.init) ?? TextStats()
         textIndexCurrent = try db.get(Family.state, TextIndex.StateKey.analyzer).map { String(decoding: $0, as: UTF8.self) }
             == Self.textIndexDescriptor(settings.text)
+        var pending: [TextSegment] = []
+        try db.scan(TextSegment.family) { key, value in
+            pending.append(try TextSegment.decode(seq: Keys.readU64(key), value))
+            return true
+        }
+        pendingText = pending
 
         // 1. The newest snapshot (columns, codes, index) and the changes after it: only the
         // records those changes name are read.
@@ -285,7 +305,8 @@ public final class MemoryStore: @unchecked Sendable {
         vectorSource = source
         self.catalog = catalog
         published = Mutex(StoreView(db: db, snapshot: db.snapshot(), catalog: catalog, index: index, vectors: source,
-                                    textStats: textStats, textIndexCurrent: textIndexCurrent))
+                                    textStats: textStats, textIndexCurrent: textIndexCurrent,
+                                    pendingText: PendingText(segments: pendingText)))
         logger.info("opened \(directory.path): \(clock.laps)")
 
         // 3. The change-log consumers: the index's watermark is its snapshot's.
@@ -300,6 +321,7 @@ public final class MemoryStore: @unchecked Sendable {
         deadLabelsAreFree = index.tombstones == 0 && catalog.deadInIndexes == 0 && catalog.liveCount < catalog.labelCount
         if format < Self.formatVersion { try migrate(from: format, db: db, inlineLabels: inlineLabels) }
         if !textIndexCurrent { try locked { try rebuildTextIndexLocked(db: db) } }
+        locked { scheduleTextMergeLocked() }
         if recovered == nil && catalog.liveCount > 0 { try saveSnapshotLocked() }
         if index.shouldGrow(liveCount: catalog.liveCount, codes: catalog.codes, quantizerTrainedOn: quantizerTrainedOn) {
             // E.g. the index setting was changed in engram.toml, or a rebuild was cut short by
@@ -350,6 +372,7 @@ public final class MemoryStore: @unchecked Sendable {
             try commit(batch, to: db, sync: true)
         }
         if !textIndexCurrent { try locked { try rebuildTextIndexLocked(db: db) } }
+        locked { scheduleTextMergeLocked() }
         let batch = db.makeBatch()
         if format < 2 && !boundEmbedder.isEmpty {
             batch.put(Family.state, StateKey.embedder, Array(boundEmbedder.utf8))

@@ -16,6 +16,8 @@ struct StoreView: @unchecked Sendable {
     let vectors: VectorSource
     let textStats: TextStats
     let textIndexCurrent: Bool
+    /// Full-text segments not yet merged into the postings blocks as of `snapshot`.
+    let pendingText: PendingText
 
     /// The RocksDB handle, or `closed`.
     func requireOpen() throws -> RocksDB {
@@ -28,7 +30,8 @@ extension MemoryStore {
     /// Publishes the writer's current state to readers (caller holds the writer lock).
     func publishLocked() {
         let view = StoreView(db: db, snapshot: db?.snapshot(), catalog: catalog, index: index, vectors: vectorSource,
-                             textStats: textStats, textIndexCurrent: textIndexCurrent)
+                             textStats: textStats, textIndexCurrent: textIndexCurrent,
+                             pendingText: PendingText(segments: pendingText))
         // The previous view is released after the lock: freeing its columns (when no reader
         // holds them any more) must not keep readers waiting for the lock.
         let previous = published.withLock { current -> StoreView in

@@ -1,11 +1,11 @@
-/// The writer's copy of the newest postings blocks, so that writes of new memories (fresh
-/// labels, one label block after the other) edit their blocks without reading them back.
+/// The merger's copy of the newest postings blocks, so that merging new memories (fresh
+/// labels, one label block after the other) edits their blocks without reading them back.
 ///
 /// A block is *held* from the moment a write first touches it while nothing of it can be on
 /// disk yet (its first label at or beyond the labels issued when the store was opened): from
 /// then on every posting of that block is here, and a term absent here has no postings in
 /// it. Only the newest `heldBlocks` blocks are held; older ones are read as usual. Changed
-/// only after a commit succeeded (`commit`); a failed write empties it. Writer side only.
+/// only after a merge's batch is committed (`commit`). Used on the text merge queue only.
 struct PostingCache {
     struct BlockKey: Hashable, Comparable {
         var term: String

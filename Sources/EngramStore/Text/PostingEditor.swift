@@ -43,14 +43,14 @@ final class PostingEditor {
     /// Applies the edits to the committed blocks and stages every changed block (an emptied
     /// one is deleted); the editor is empty again afterwards. Returns the blocks' new
     /// postings, for `PostingCache.commit` once the write is committed.
-    func stage(into batch: WriteBatch, cache: PostingCache) throws -> [PostingCache.BlockKey: [TextIndex.Posting]] {
+    func stage(into batch: WriteBatch, cache: PostingCache?) throws -> [PostingCache.BlockKey: [TextIndex.Posting]] {
         guard !edits.isEmpty else { return [:] }
         var written: [BlockKey: [TextIndex.Posting]] = [:]
         var toRead: [BlockKey] = []
         for key in edits.keys {
-            if let held = cache.postings(key) {
+            if let held = cache?.postings(key) {
                 written[key] = held
-            } else if cache.canHold(key.block) {
+            } else if cache?.canHold(key.block) == true {
                 written[key] = []  // a fresh block: nothing of it on disk
             } else {
                 toRead.append(key)

@@ -21,7 +21,7 @@ import Foundation
 enum TextIndex {
     static let postings = "text_postings"
     static let documents = "text_documents"
-    static let families = [postings, documents]
+    static let families = [postings, documents, TextSegment.family]
 
     /// Labels per postings block: a common term's block stays a few kilobytes to rewrite,
     /// and a query reads `labels / blockSize` entries per term.
@@ -209,7 +209,8 @@ struct TextCheck {
 
     private func name(_ label: Int64) -> String { ids[label].map { "'\($0)'" } ?? "label \(label)" }
 
-    mutating func run(db: RocksDB, stats: TextStats) throws {
+    /// Verifies the blocks and documents in `db` with the `pending` segments not yet merged.
+    mutating func run(db: RocksDB, stats: TextStats, pending: PendingText) throws {
         var found = Set<Int64>()
         try db.scan(TextIndex.documents) { key, value in
             guard key.count == 8 else {
@@ -235,20 +236,27 @@ struct TextCheck {
             length += UInt64(document.length)
         }
         var tfs: [Int64: [String: Int]] = [:]
+        // The current postings: the blocks', but for labels the pending segments speak for.
+        func visit(_ term: String, _ label: Int64, _ tf: UInt32, _ documentLength: UInt32) {
+            postings += 1
+            guard let document = expected[label] else {
+                problems.append("posting of '\(term)' for \(name(label)), which is not a live memory")
+                return
+            }
+            if tfs[label] == nil { tfs[label] = Dictionary(uniqueKeysWithValues: document.terms.map { ($0.term, $0.tf) }) }
+            if tfs[label]?[term] != Int(tf) || Int(documentLength) != document.length {
+                problems.append("posting of '\(term)' for \(name(label)) disagrees with its text (tf \(tf), length \(documentLength))")
+            }
+        }
         try db.scan(TextIndex.postings) { key, value in
             let (term, block) = try TextIndex.parseKey(key)
             try TextIndex.decode(value, block: block) { label, tf, documentLength in
-                postings += 1
-                guard let document = expected[label] else {
-                    problems.append("posting of '\(term)' for \(name(label)), which is not a live memory")
-                    return
-                }
-                if tfs[label] == nil { tfs[label] = Dictionary(uniqueKeysWithValues: document.terms.map { ($0.term, $0.tf) }) }
-                if tfs[label]?[term] != Int(tf) || Int(documentLength) != document.length {
-                    problems.append("posting of '\(term)' for \(name(label)) disagrees with its text (tf \(tf), length \(documentLength))")
-                }
+                if !pending.covers(label) { visit(term, label, tf, documentLength) }
             }
             return true
+        }
+        for term in Set(pending.segments.flatMap(\.postings.keys)) {
+            pending.forEachPosting(of: term) { visit(term, $0.label, $0.tf, $0.length) }
         }
         if postings != want { problems.append("\(postings) postings where the texts make \(want)") }
         if stats.documents != UInt64(expected.count) || stats.length != length {

@@ -49,6 +49,7 @@ struct TextSearch {
         var labels: [Int64] = []
         var partial: [Double] = []
         let checkFilter = filter.needsCheck
+        let pending = view.pendingText
         for term in terms {
             labels.removeAll(keepingCapacity: true)
             partial.removeAll(keepingCapacity: true)
@@ -58,6 +59,8 @@ struct TextSearch {
                 guard key.count == prefix.count + 4 else { throw EngramError.corrupt("a postings key of '\(term)' is malformed") }
                 let block = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: prefix.count, as: UInt32.self))
                 try TextIndex.decode(value, block: block) { label, tf, length in
+                    // A label with a pending segment event: the segments hold its postings.
+                    if !pending.isEmpty && pending.covers(label) { return }
                     df += 1
                     guard Int(label) < c.labelCount, c.isLive(label),
                           !checkFilter || filter.matches(Int(label), in: c) else { return }
@@ -65,6 +68,13 @@ struct TextSearch {
                     partial.append(termWeight(tf: Double(tf), length: Double(length), averageLength: avgdl))
                 }
                 return true
+            }
+            pending.forEachPosting(of: term) { posting in
+                df += 1
+                guard Int(posting.label) < c.labelCount, c.isLive(posting.label),
+                      !checkFilter || filter.matches(Int(posting.label), in: c) else { return }
+                labels.append(posting.label)
+                partial.append(termWeight(tf: Double(posting.tf), length: Double(posting.length), averageLength: avgdl))
             }
             read += df
             let idf = Self.idf(documents: n, df: Double(df))
@@ -85,11 +95,16 @@ struct TextSearch {
         guard let snapshot = view.snapshot else { throw EngramError.closed }
         let avgdl = max(view.textStats.averageLength, 1e-9)
         let block = TextIndex.block(of: label)
+        let pending = view.pendingText
         var out: [TermScore] = []
         for term in terms {
-            guard let raw = try snapshot.get(TextIndex.postings, TextIndex.blockKey(term.term, block: block)),
-                  let posting = try raw.withUnsafeBytes({ try TextIndex.decode($0, block: block) }).first(where: { $0.label == label })
-            else { continue }
+            var found: TextIndex.Posting?
+            if pending.covers(label) {
+                pending.forEachPosting(of: term.term) { if $0.label == label { found = $0 } }
+            } else if let raw = try snapshot.get(TextIndex.postings, TextIndex.blockKey(term.term, block: block)) {
+                found = try raw.withUnsafeBytes { try TextIndex.decode($0, block: block) }.first { $0.label == label }
+            }
+            guard let posting = found else { continue }
             out.append(TermScore(term: term.term, tf: Int(posting.tf),
                                  score: term.idf * termWeight(tf: Double(posting.tf), length: Double(posting.length), averageLength: avgdl)))
         }

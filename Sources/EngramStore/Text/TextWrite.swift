@@ -1,7 +1,9 @@
 import EngramBase
 
 /// The full-text side of one write (a transaction, or a rebuild): which documents change,
-/// the postings edits and the collection statistics, staged into the write's batch at once.
+/// their postings and the collection statistics, staged into the write's batch at once. A
+/// transaction stages its postings as one `TextSegment` (merged into the blocks later, off
+/// the write path); a rebuild edits the blocks directly.
 ///
 /// A memory's document is its own analysed text or, with `[text] context_window = w`, the
 /// texts of its thread from `w` places before it to `w` places after it, in thread order. A
@@ -10,7 +12,6 @@ import EngramBase
 final class TextWrite {
     private unowned let store: MemoryStore
     private let db: RocksDB
-    private let editor: PostingEditor
     private let window: Int
     /// The batch the write stages into.
     var batch: WriteBatch
@@ -28,16 +29,22 @@ final class TextWrite {
     private var placed: [Int64: (entry: ThreadIndex.Entry, thread: ThreadIndex.Key?)] = [:]
     /// Committed labels whose document on disk this write has removed.
     private var removed: Set<Int64> = []
-    /// The postings blocks this write staged, for the writer's cache once it is committed.
-    private(set) var written: [PostingCache.BlockKey: [TextIndex.Posting]] = [:]
+    /// The postings blocks this write staged (rebuild), or nil: it stages segments.
+    private let blocks: PostingEditor?
+    /// The documents this write added and removed, in order (transactions).
+    private var events: [TextSegment.Event] = []
+    /// The segment staged by `stage(seq:)`, for the pending list once the write is committed.
+    private(set) var segment: TextSegment?
 
-    init(store: MemoryStore, db: RocksDB, batch: WriteBatch, stats: TextStats, committedDocuments: Bool = true) {
+    /// A transaction's (`rebuild` false), or a rebuild's, which writes blocks directly and
+    /// finds no documents on disk.
+    init(store: MemoryStore, db: RocksDB, batch: WriteBatch, stats: TextStats, rebuild: Bool = false) {
         self.store = store
         self.db = db
         self.batch = batch
         self.stats = stats
-        self.committedDocuments = committedDocuments
-        editor = PostingEditor(db: db)
+        committedDocuments = !rebuild
+        blocks = rebuild ? PostingEditor(db: db) : nil
         window = store.settings.text.contextWindow
         if window > 0 {
             threads = store.threads ?? ThreadIndex(field: store.settings.text.threadField, catalog: store.catalog)
@@ -72,23 +79,38 @@ final class TextWrite {
         if isCommitted(label) { try removeCommitted([label]) }
     }
 
-    /// Recomputes the changed documents and stages them, their postings and the document
-    /// entries removed meanwhile into `batch`.
-    func stage() throws {
-        guard !dirty.isEmpty || !editor.isEmpty else { return }
+    /// Recomputes the changed documents and stages them, their postings (as the segment
+    /// `seq`, or into the blocks for a rebuild) and the document entries removed meanwhile
+    /// into `batch`.
+    func stage(seq: UInt64) throws {
         let labels = dirty.sorted()
         try removeCommitted(labels.filter(isCommitted))
         for label in labels {
             let document = TextIndex.Document(terms: try documentTerms(of: label))
             // A memory without words (vectors only) is counted, with no entry or postings.
             if !document.terms.isEmpty {
-                editor.add(document, label: label)
+                record(added: true, document, label)
                 batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
             }
             stats.add(document)
         }
         dirty.removeAll(keepingCapacity: true)
-        written.merge(try editor.stage(into: batch, cache: store.postingCache)) { $1 }
+        if let blocks {
+            _ = try blocks.stage(into: batch, cache: nil)
+        } else if !events.isEmpty {
+            let segment = TextSegment(seq: seq, events: events)
+            batch.put(TextSegment.family, segment.key, segment.encoded())
+            self.segment = segment
+            events.removeAll()
+        }
+    }
+
+    private func record(added: Bool, _ document: TextIndex.Document, _ label: Int64) {
+        if let blocks {
+            if added { blocks.add(document, label: label) } else { blocks.remove(document, label: label) }
+        } else {
+            events.append(TextSegment.Event(added: added, label: label, document: document))
+        }
     }
 
     /// Forgets the analysed texts kept so far (a rebuild does between chunks).
@@ -123,7 +145,7 @@ final class TextWrite {
                 return
             }
             let document = try TextIndex.Document.decode(value)
-            editor.remove(document, label: label)
+            record(added: false, document, label)
             batch.delete(TextIndex.documents, TextIndex.documentKey(label))
             stats.remove(document)
         }

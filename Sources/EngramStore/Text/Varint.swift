@@ -20,6 +20,19 @@ enum Varint {
 
         var atEnd: Bool { offset == buffer.count }
 
+        mutating func byte() throws -> UInt8 {
+            guard offset < buffer.count else { throw EngramError.corrupt("truncated data") }
+            defer { offset += 1 }
+            return buffer[offset]
+        }
+
+        /// `count` bytes as UTF-8 text.
+        mutating func string(_ count: Int) throws -> String {
+            guard count >= 0, count <= buffer.count - offset else { throw EngramError.corrupt("truncated data") }
+            defer { offset += count }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count]), as: UTF8.self)
+        }
+
         @inline(__always)
         mutating func next() throws -> UInt64 {
             var result: UInt64 = 0
