@@ -1,5 +1,6 @@
 import EngramBase
 import Foundation
+import Synchronization
 
 extension MemoryStore {
     /// Runs `body` with a transaction and commits everything it staged as one atomic
@@ -61,11 +62,42 @@ extension MemoryStore {
     /// Id lookups that read RocksDB before the id index is built (at least; see `liveLabel`).
     static let idIndexThreshold = 1024
 
-    /// Inserts or replaces memories in one atomic write (see `StoreTransaction.upsert`).
+    /// Inserts or replaces memories in one atomic write (see `StoreTransaction.upsert`). The
+    /// memories are validated and their texts analysed before the writer lock is taken (on
+    /// two threads for a large batch), so that writers hold it for the write alone.
     @discardableResult
     public func upsert(_ memories: [NewMemory], sync: Bool? = nil, now: Double? = nil) throws -> [String] {
-        try write(sync: sync, now: now) { try $0.upsert(memories) }
+        let prepared = try memories.map(prepare)
+        let analysed = try analyse(prepared.map(\.text))
+        return try write(sync: sync, now: now) { try $0.upsert(prepared, analysed: analysed) }
     }
+
+    /// The analysed terms of `texts`, in order; split over two threads from
+    /// `parallelAnalysisMinimum` texts on (a session each: stemmers are not thread-safe).
+    func analyse(_ texts: [String]) throws -> [[String]] {
+        guard texts.count >= Self.parallelAnalysisMinimum else {
+            let session = try analyzer.session()
+            return texts.map(session.terms)
+        }
+        let half = texts.count / 2
+        let parts = [0..<half, half..<texts.count]
+        let results = Mutex<[[[String]]]>([[], []])
+        let failure = Mutex<Error?>(nil)
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            do {
+                let session = try analyzer.session()
+                let terms = texts[parts[i]].map(session.terms)
+                results.withLock { $0[i] = terms }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        return results.withLock { $0[0] + $0[1] }
+    }
+
+    /// Texts from which a batch is analysed on two threads.
+    static let parallelAnalysisMinimum = 256
 
     /// Deletes memories by id in one atomic write. Unknown ids are an error (and nothing is
     /// deleted) unless `ignoreMissing`. Returns how many were deleted.

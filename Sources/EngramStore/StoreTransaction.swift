@@ -65,10 +65,15 @@ public final class StoreTransaction {
     /// transaction a later write of the same id wins.
     @discardableResult
     public func upsert(_ memories: [NewMemory]) throws -> [String] {
-        let prepared = try memories.map { try store.prepare($0) }
+        try upsert(memories.map { try store.prepare($0) }, analysed: nil)
+    }
+
+    /// `upsert` of memories already `prepare`d, with the analysed terms of their texts when
+    /// given (analysed before the writer lock was taken).
+    func upsert(_ prepared: [NewMemory], analysed: [[String]]?) throws -> [String] {
         var ids: [String] = []
         ids.reserveCapacity(prepared.count)
-        for input in prepared {
+        for (n, input) in prepared.enumerated() {
             let id = input.id ?? MemoryStore.generateId()
             let previous = try current(id)
             if let previous { try retire(id, label: previous.label) }
@@ -86,7 +91,7 @@ public final class StoreTransaction {
                                 expiresAt: input.expiresAt, validTo: input.validTo,
                                 importance: input.importance, lastAccessedAt: nil)
             batch.put(MemoryStore.Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
-            try textWrite().insert(memory, label: label)
+            try textWrite().insert(memory, label: label, analysed: analysed?[n])
             logChange(.upsert, label: label, id: id)
             steps.append(.insert(memory, label: label))
             staged[id] = (label, memory.createdAt)

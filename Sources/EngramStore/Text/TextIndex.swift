@@ -108,9 +108,14 @@ enum TextIndex {
 
         init(terms list: [String]) {
             length = list.count
-            var counts: [String: Int] = [:]
-            for t in list { counts[t, default: 0] += 1 }
-            terms = counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            // Sorted, then counted by runs (no hashing: documents are short).
+            let sorted = list.sorted()
+            var terms: [(term: String, tf: Int)] = []
+            terms.reserveCapacity(sorted.count)
+            for t in sorted {
+                if let last = terms.last, last.term == t { terms[terms.count - 1].tf += 1 } else { terms.append((t, 1)) }
+            }
+            self.terms = terms
         }
 
         init(length: Int, terms: [(term: String, tf: Int)]) {
