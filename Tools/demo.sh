@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Engram's main job on the sample data: build a memory database from a journal of text
-# notes (embedded on the CPU), then ask it questions by meaning, by time and by filters.
+# notes (embedded on the CPU), then ask it questions by meaning and words, by time and by
+# filters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engram="$(swift build -c release --show-bin-path)/engram"
@@ -19,6 +20,11 @@ echo "# Incidents by meaning alone, then preferring recent ones (w_time = 0.3, h
 run query --db "$db" --k 3 --now "$now" --tag incident "an outage that affected customers"
 run query --db "$db" --k 3 --now "$now" --tag incident --w-time 0.3 --half-life 180d "an outage that affected customers"
 run query --db "$db" --k 3 --now "$now" --as-of 2025-06-30T00:00:00Z --tag decision "pricing decisions"
+echo
+echo "# By words as well as meaning (hybrid, the default for a text): a version number found as written,"
+echo "# then why each result came: its rank in the vector and the text lists, and each term's BM25 share:"
+run query --db "$db" --k 3 --now "$now" --mode text "PostgreSQL 16"
+run query --db "$db" --k 3 --now "$now" --explain "which postgres version is the ledger on?"
 run check --db "$db"
 echo
 echo "demo database: $db"
