@@ -65,6 +65,13 @@ struct RetrievalQualityTests {
         for (name, r) in [("defaults", plain), ("conversation settings", conversation)] {
             print(String(format: "recall@10 (%@): vector %.3f, text %.3f, hybrid %.3f", name, r[.vector]!, r[.text]!, r[.hybrid]!))
         }
+        // The other fusions, for Benchmarks/README.md (the default, minmax, is above).
+        for method in [FusionMethod.zscore, .rrf] {
+            for (name, settings) in [("defaults", defaults), ("conversation settings", Self.conversationSettings)] {
+                let r = try await Self.recall(settings: settings, fusion: method)
+                print(String(format: "recall@10 (%@, fusion %@): hybrid %.3f", name, method.rawValue, r[.hybrid]!))
+            }
+        }
         #expect(plain[.hybrid]! > plain[.vector]! && plain[.hybrid]! > plain[.text]!)
         // Windows index each turn with its neighbours: a reply is found through the question's words.
         #expect(conversation[.text]! > plain[.text]!)
