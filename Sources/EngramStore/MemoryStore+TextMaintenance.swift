@@ -9,10 +9,13 @@ extension MemoryStore {
     func scheduleTextMergeLocked() {
         guard !readOnly, !closing, !textMergeScheduled, writeFailure == nil, !pendingText.isEmpty else { return }
         textMergeScheduled = true
-        textMerge.async { [self] in mergeText() }
+        // Weak: a queued merge does not keep a released store open (its segments stay on disk
+        // and are merged at the next open); closing waits for a merge under way.
+        textMerge.async { [weak self] in self?.mergeText() }
     }
 
-    /// Applies every pending segment to the postings blocks and deletes them, in one batch of
+    /// Applies every pending segment to the postings blocks and the document entries and
+    /// deletes them, in one batch of
     /// its own; readers switch from segments to blocks with the view published under the
     /// same lock as that commit. Runs on `textMerge`: writers go on meanwhile (they only add
     /// segments; only merges and rebuilds, both on this queue, write blocks).
@@ -24,12 +27,21 @@ extension MemoryStore {
         guard let db, !segments.isEmpty else { return }
         do {
             let editor = PostingEditor(db: db)
+            let batch = db.makeBatch()
+            var documents: [Int64: TextIndex.Document?] = [:]
             for segment in segments {
                 for event in segment.events {
                     if event.added { editor.add(event.document, label: event.label) } else { editor.remove(event.document, label: event.label) }
+                    documents.updateValue(event.added ? event.document : nil, forKey: event.label)
                 }
             }
-            let batch = db.makeBatch()
+            for (label, document) in documents {
+                if let document {
+                    batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
+                } else {
+                    batch.delete(TextIndex.documents, TextIndex.documentKey(label))
+                }
+            }
             let written = try editor.stage(into: batch, cache: postingCache)
             for segment in segments { batch.delete(TextSegment.family, segment.key) }
             try locked {
@@ -43,6 +55,16 @@ extension MemoryStore {
         } catch {
             logger.error("merging \(segments.count) full-text segments failed (\(error)); queries read them as they are, and the next open merges them")
         }
+    }
+
+    /// Runs `body` with text merges held back: writes leave their segments pending and queries
+    /// and `check` read them as they are (for tests and diagnostics of that path). A merge
+    /// under way finishes first; held merges run after `body`.
+    public func pausingTextMerges<T>(_ body: () throws -> T) rethrows -> T {
+        textMerge.sync {}
+        textMerge.suspend()
+        defer { textMerge.resume() }
+        return try body()
     }
 
     /// Waits for the text merges when the segments pending are more than

@@ -155,6 +155,35 @@ struct TextIndexTests {
             store = try MemoryStore.open(at: dir)
             try verify("reopened")
 
+            // Writes whose segments are not merged yet: queries and check read them with the
+            // blocks (a label's newest event wins), then the same after the merge.
+            try store.pausingTextMerges {
+                var changed: [NewMemory] = []
+                for i in stride(from: 2, to: 2600, by: 11) where !deleted.contains("d\(i)") {
+                    var m = live.first { $0.id == "d\(i)" }!
+                    m.text = "gasket rotor PUMP-7 \(m.text)"
+                    changed.append(m)
+                }
+                try store.upsert(changed)
+                for m in changed { live[live.firstIndex { $0.id == m.id }!] = m }
+                let gone = live.filter { $0.text.contains("alarm") }.prefix(40).map { $0.id! }
+                try store.delete(ids: gone)
+                live.removeAll { gone.contains($0.id!) }
+                try store.upsert(Array(Self.documents(30, seed: seed + 2, dimension: 16).map { m -> NewMemory in
+                    var n = m
+                    n.id = "new-\(m.id!)"
+                    return n
+                }))
+                live += Self.documents(30, seed: seed + 2, dimension: 16).map { m -> NewMemory in
+                    var n = m
+                    n.id = "new-\(m.id!)"
+                    return n
+                }
+                try verify("pending")
+            }
+            store.waitForBackgroundWork()
+            try verify("merged")
+
             // Deleting everything leaves no posting behind.
             try store.delete(ids: live.map { $0.id! })
             live = []

@@ -1,11 +1,13 @@
 import EngramBase
+import Synchronization
 
 /// The full-text changes of one committed write, as its batch stores them: the documents it
 /// added and removed, in order. A write puts one segment (`text_segments`: change sequence
-/// → segment) instead of editing each term's postings blocks; the merger
-/// (`MemoryStore.mergeText`) later applies pending segments to the blocks and deletes them,
-/// in a batch of its own, off the write path. Until then queries read the blocks and the
-/// pending segments together (`PendingText`), so nothing is ever missing or counted twice.
+/// → segment) instead of editing each term's postings blocks and document entries; the
+/// merger (`MemoryStore.mergeText`) later applies pending segments to the blocks and the
+/// document entries and deletes them, in a batch of its own, off the write path. Until then
+/// queries read the blocks and the pending segments together (`PendingText`), so nothing is
+/// ever missing or counted twice.
 ///
 /// Layout: `varint n`, then n events: `u8 kind (1 add, 0 remove), varint label, varint
 /// length, varint m, m × (varint term bytes, term, varint tf)`.
@@ -15,8 +17,8 @@ final class TextSegment: Sendable {
     let events: [Event]
     /// Every label with an event here.
     let labels: Set<Int64>
-    /// Postings of the documents this segment leaves added (each label's last event is an add).
-    let postings: [String: [TextIndex.Posting]]
+    /// The postings by term, made by the first query that needs them (not on the write path).
+    private let index = Mutex<[String: [TextIndex.Posting]]?>(nil)
 
     struct Event: Sendable {
         var added: Bool
@@ -29,17 +31,39 @@ final class TextSegment: Sendable {
     init(seq: UInt64, events: [Event]) {
         self.seq = seq
         self.events = events
-        var last: [Int64: Event] = [:]
-        for event in events { last[event.label] = event }
-        labels = Set(last.keys)
-        var postings: [String: [TextIndex.Posting]] = [:]
-        for (label, event) in last where event.added {
-            let length = UInt32(clamping: event.document.length)
-            for (term, tf) in event.document.terms {
-                postings[term, default: []].append(TextIndex.Posting(label: label, tf: UInt32(clamping: tf), length: length))
+        labels = Set(events.map(\.label))
+    }
+
+    /// Postings of the documents this segment leaves added (each label's last event is an add).
+    func postings(of term: String) -> [TextIndex.Posting]? {
+        index.withLock { index in
+            if index == nil {
+                var last: [Int64: Event] = [:]
+                for event in events { last[event.label] = event }
+                var postings: [String: [TextIndex.Posting]] = [:]
+                for (label, event) in last where event.added {
+                    let length = UInt32(clamping: event.document.length)
+                    for (term, tf) in event.document.terms {
+                        postings[term, default: []].append(TextIndex.Posting(label: label, tf: UInt32(clamping: tf), length: length))
+                    }
+                }
+                index = postings
             }
+            return index![term]
         }
-        self.postings = postings
+    }
+
+    /// The terms with postings here.
+    var terms: Set<String> {
+        var out = Set<String>()
+        for event in events where event.added { for (term, _) in event.document.terms { out.insert(term) } }
+        return out
+    }
+
+    /// `label`'s last event here, if any.
+    func lastEvent(of label: Int64) -> Event? {
+        guard labels.contains(label) else { return nil }
+        return events.last { $0.label == label }
     }
 
     var key: [UInt8] { Keys.u64(seq) }
@@ -111,6 +135,12 @@ struct PendingText: Sendable {
     /// Documents in the pending segments (events).
     var size: Int { segments.reduce(0) { $0 + $1.size } }
 
+    /// `label`'s newest pending event, if any.
+    func lastEvent(of label: Int64) -> TextSegment.Event? {
+        for segment in segments.reversed() { if let event = segment.lastEvent(of: label) { return event } }
+        return nil
+    }
+
     @inline(__always)
     func covers(_ label: Int64) -> Bool {
         let word = Int(label) >> 6
@@ -121,7 +151,7 @@ struct PendingText: Sendable {
     /// postings come from the newest segment with an event for it.
     func forEachPosting(of term: String, _ body: (TextIndex.Posting) throws -> Void) rethrows {
         for (i, segment) in segments.enumerated() {
-            guard let list = segment.postings[term] else { continue }
+            guard let list = segment.postings(of: term) else { continue }
             for posting in list where !segments[(i + 1)...].contains(where: { $0.labels.contains(posting.label) }) {
                 try body(posting)
             }

@@ -88,10 +88,7 @@ final class TextWrite {
         for label in labels {
             let document = TextIndex.Document(terms: try documentTerms(of: label))
             // A memory without words (vectors only) is counted, with no entry or postings.
-            if !document.terms.isEmpty {
-                record(added: true, document, label)
-                batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
-            }
+            if !document.terms.isEmpty { record(added: true, document, label) }
             stats.add(document)
         }
         dirty.removeAll(keepingCapacity: true)
@@ -105,9 +102,17 @@ final class TextWrite {
         }
     }
 
+    /// Records a document added to or removed from the index: in a rebuild, straight into the
+    /// blocks and the document entries; in a transaction, as an event of its segment.
     private func record(added: Bool, _ document: TextIndex.Document, _ label: Int64) {
         if let blocks {
-            if added { blocks.add(document, label: label) } else { blocks.remove(document, label: label) }
+            if added {
+                blocks.add(document, label: label)
+                batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
+            } else {
+                blocks.remove(document, label: label)
+                batch.delete(TextIndex.documents, TextIndex.documentKey(label))
+            }
         } else {
             events.append(TextSegment.Event(added: added, label: label, document: document))
         }
@@ -133,22 +138,29 @@ final class TextWrite {
         return (threads.entry(of: label, in: store.catalog), threads.key(of: label, in: store.catalog))
     }
 
-    /// Removes the documents on disk of committed `labels` (one batched read). A memory
-    /// without an entry had no words (see `stage`).
+    /// Removes the documents of committed `labels`: as a pending segment has them, else as
+    /// their entries on disk say (one batched read). A memory without an entry had no words
+    /// (see `stage`).
     private func removeCommitted(_ labels: [Int64]) throws {
         guard !labels.isEmpty else { return }
-        try db.multiGet(TextIndex.documents, labels.map(TextIndex.documentKey)) { i, value in
-            let label = labels[i]
+        let pending = PendingText(segments: store.pendingText)
+        var onDisk: [Int64] = []
+        for label in labels {
             removed.insert(label)
-            guard let value else {
-                stats.remove(TextIndex.Document(terms: []))
-                return
+            if let event = pending.lastEvent(of: label) {
+                remove(event.added ? event.document : TextIndex.Document(terms: []), label)
+            } else {
+                onDisk.append(label)
             }
-            let document = try TextIndex.Document.decode(value)
-            record(added: false, document, label)
-            batch.delete(TextIndex.documents, TextIndex.documentKey(label))
-            stats.remove(document)
         }
+        try db.multiGet(TextIndex.documents, onDisk.map(TextIndex.documentKey)) { i, value in
+            remove(try value.map(TextIndex.Document.decode) ?? TextIndex.Document(terms: []), onDisk[i])
+        }
+    }
+
+    private func remove(_ document: TextIndex.Document, _ label: Int64) {
+        if !document.terms.isEmpty { record(added: false, document, label) }
+        stats.remove(document)
     }
 
     /// The terms of `label`'s document: its window's texts in thread order, or its own.
