@@ -5,7 +5,7 @@ import Testing
 
 /// Retrieval quality on the labelled conversation in `Data/eval/` (made by
 /// `Tools/make-eval-conversation.py`): 239 chat turns between two friends over eight sessions,
-/// and 60 questions, each with the turns that answer it (exact rare words and numbers,
+/// and 68 questions, each with the turns that answer it (exact rare words and numbers,
 /// paraphrases, replies to a question). Real MiniLM embeddings (Tools/setup-models.sh).
 ///
 /// recall@10: per question, the share of its answering turns among the top 10; averaged.
