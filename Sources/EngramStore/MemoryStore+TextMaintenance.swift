@@ -59,11 +59,16 @@ extension MemoryStore {
 
     /// Runs `body` with text merges held back: writes leave their segments pending and queries
     /// and `check` read them as they are (for tests and diagnostics of that path). A merge
-    /// under way finishes first; held merges run after `body`.
+    /// under way finishes first; held merges run after `body`. `body` must not close or
+    /// compact the store, nor wait for its background work (they wait for the merges).
     public func pausingTextMerges<T>(_ body: () throws -> T) rethrows -> T {
         textMerge.sync {}
         textMerge.suspend()
-        defer { textMerge.resume() }
+        locked { textMergesPaused = true }
+        defer {
+            locked { textMergesPaused = false }
+            textMerge.resume()
+        }
         return try body()
     }
 
@@ -72,7 +77,7 @@ extension MemoryStore {
     /// memory nor query time grows without bound.
     func waitForTextMergeIfBehind() {
         guard DispatchQueue.getSpecific(key: Self.textMergeKey) == nil,
-              locked({ pendingText.reduce(0) { $0 + $1.size } > Self.textPendingLimit }) else { return }
+              locked({ !textMergesPaused && pendingText.reduce(0) { $0 + $1.size } > Self.textPendingLimit }) else { return }
         textMerge.sync {}
     }
 

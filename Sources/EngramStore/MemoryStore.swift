@@ -120,6 +120,8 @@ public final class MemoryStore: @unchecked Sendable {
     var pendingText: [TextSegment]
     /// Set while a text merge is queued.
     var textMergeScheduled = false
+    /// Set inside `pausingTextMerges` (writers then never wait for merges).
+    var textMergesPaused = false
     /// Merges pending full-text segments into the postings blocks, one merge at a time, beside
     /// the writers (GCD thread, not Swift's cooperative pool).
     let textMerge: DispatchQueue = {
