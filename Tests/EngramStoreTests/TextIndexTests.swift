@@ -40,6 +40,31 @@ struct TextIndexTests {
         #expect(TextAnalyzer(german).descriptor != TextAnalyzer(TextSettings()).descriptor)
     }
 
+    @Test("analysis of arbitrary Unicode never fails, drops nothing but separators, and is deterministic")
+    func analysisOfAnything() throws {
+        let seed: UInt64 = 99_001
+        print("TextIndexTests.analysisOfAnything seed \(seed)")
+        var rng = SeededRandom(seed: seed)
+        // Letters, digits, joiners, combining marks, ideographs, kana, emoji, RTL, controls.
+        let alphabet: [Unicode.Scalar] = Array("aZ9-._/@,:'’$ é\u{301}\u{308}東京カナعربيةשלום🙂👍🏽\u{200D}\u{0}\t\n".unicodeScalars)
+        var german = TextSettings()
+        german.language = "german"
+        for analyzer in [Self.english, TextAnalyzer(german)] {
+            for _ in 0..<2000 {
+                var view = String.UnicodeScalarView()
+                for _ in 0..<Int.random(in: 0...40, using: &rng) { view.append(alphabet.randomElement(using: &rng)!) }
+                let text = String(view)
+                let terms = try analyzer.terms(text)
+                #expect(try analyzer.terms(text) == terms)
+                #expect(terms.allSatisfy { !$0.isEmpty && $0.utf8.count <= TextAnalyzer.maxTermBytes }, "\(text.debugDescription) → \(terms)")
+                // A text of separators only has no terms.
+                if text.unicodeScalars.allSatisfy({ " \t\n\u{0}$,.:/".unicodeScalars.contains($0) }) { #expect(terms.isEmpty) }
+            }
+        }
+        // A run longer than the limit is data, not a word: dropped.
+        #expect(try Self.english.terms(String(repeating: "x", count: 500) + " valve") == ["valv"])
+    }
+
     // MARK: BM25 against a brute force
 
     static let vocabulary = ["pump", "valve", "boiler", "leak", "pressure", "sensor", "alarm", "station", "river",
