@@ -22,6 +22,8 @@ public struct StoreStats: Sendable {
     public var textDocuments: UInt64
     public var textTerms: UInt64
     public var textIndexBytes: Int64
+    /// Document changes in full-text segments not yet merged into the postings blocks.
+    public var textPending: Int
 }
 
 /// What `MemoryStore.check()` found. `ok` when the live ids in RocksDB and the searchable
@@ -85,7 +87,8 @@ extension MemoryStore {
                               changesSinceSnapshot: pending,
                               diskBytes: directorySize(directory), embedder: bound,
                               textDocuments: view.textStats.documents, textTerms: view.textStats.length,
-                              textIndexBytes: TextIndex.families.reduce(0) { $0 + db.familyBytes($1) })
+                              textIndexBytes: TextIndex.families.reduce(0) { $0 + db.familyBytes($1) },
+                              textPending: view.pendingText.size)
         }
     }
 

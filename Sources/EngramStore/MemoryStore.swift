@@ -531,13 +531,18 @@ public final class MemoryStore: @unchecked Sendable {
 
     /// Releases the database. Background work is finished first (a rebuild in progress
     /// completes and saves its snapshot: rebuilds are due only after the count grew by a
-    /// factor, so this stays amortised O(changes)); then an index snapshot is saved only if
-    /// one is due (`snapshotDueAtClose`). Later calls fail with `EngramError.closed`; queries
+    /// factor, so this stays amortised O(changes)) and pending full-text segments are merged;
+    /// then an index snapshot is saved only if one is due (`snapshotDueAtClose`). Later calls fail with `EngramError.closed`; queries
     /// already running finish on the view they hold. Called automatically on deinit (errors
     /// are then logged).
     public func close() throws {
         guard locked({ db != nil }) else { return }
         waitForBackgroundWork()
+        // The full-text segments still pending are merged, so that the next opens (often
+        // read-only commands, which cannot merge) read postings blocks only.
+        if DispatchQueue.getSpecific(key: Self.textMergeKey) == nil, !locked({ textMergesPaused }) {
+            textMerge.sync { mergeText() }
+        }
         try locked {
             guard db != nil else { return }
             closing = true

@@ -209,6 +209,20 @@ struct TextIndexTests {
             store.waitForBackgroundWork()
             try verify("merged")
 
+            // After closing nothing is pending (closing merges what is left): the next,
+            // read-only, open reads postings blocks only.
+            try store.pausingTextMerges {
+                try store.upsert([NewMemory(id: "late", text: "valve turbine", vector: live[0].vector, time: baseNow)])
+                #expect(try store.stats().textPending == 1)
+            }
+            live.append(NewMemory(id: "late", text: "valve turbine", vector: live[0].vector, time: baseNow))
+            try store.close()
+            let reader = try MemoryStore.open(at: dir, readOnly: true)
+            #expect(try reader.stats().textPending == 0)
+            try reader.close()
+            store = try MemoryStore.open(at: dir)
+            try verify("closed and reopened")
+
             // Deleting everything leaves no posting behind.
             try store.delete(ids: live.map { $0.id! })
             live = []

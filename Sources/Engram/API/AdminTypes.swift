@@ -71,6 +71,8 @@ public struct StatsResponse: Codable, Sendable, Equatable {
         public var documents: UInt64
         public var terms: UInt64
         public var bytes: Int64
+        /// Document changes not yet merged into the postings blocks.
+        public var pending: Int
     }
 
     init(_ s: StoreStats) {
@@ -83,7 +85,7 @@ public struct StatsResponse: Codable, Sendable, Equatable {
         changesSinceSnapshot = s.changesSinceSnapshot
         diskBytes = s.diskBytes
         embedder = s.embedder
-        text = Text(documents: s.textDocuments, terms: s.textTerms, bytes: s.textIndexBytes)
+        text = Text(documents: s.textDocuments, terms: s.textTerms, bytes: s.textIndexBytes, pending: s.textPending)
     }
 }
 

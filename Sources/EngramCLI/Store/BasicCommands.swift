@@ -208,8 +208,8 @@ struct Stats: ParsableCommand {
         print("dimension:  \(s.dimension)\(s.embedder.isEmpty ? "" : " (embedder \(s.embedder))")")
         let i = s.index
         print("index:      \(i.kind) (setting \(i.setting)), \(i.entries) entries\(i.ivfLists > 0 ? ", \(i.ivfLists) lists" : "")\(i.tombstones > 0 ? ", \(i.tombstones) tombstones" : "")")
-        print(String(format: "full text:  %llu documents, %llu terms, %.1f MiB", s.text.documents, s.text.terms,
-                     Double(s.text.bytes) / 1_048_576))
+        print(String(format: "full text:  %llu documents, %llu terms, %.1f MiB%@", s.text.documents, s.text.terms,
+                     Double(s.text.bytes) / 1_048_576, s.text.pending > 0 ? ", \(s.text.pending) changes being merged" : ""))
         print("unsnapshotted changes: \(s.changesSinceSnapshot)")
         print(String(format: "disk:       %.1f MiB", Double(s.diskBytes) / 1_048_576))
         print("BLAS:       OpenBLAS core \(BLASCore.choice)")
