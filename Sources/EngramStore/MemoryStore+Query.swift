@@ -116,26 +116,29 @@ struct Scorer {
         pow(0.5, max(0, w.now - basisTime) / w.halfLife)
     }
 
+    /// The recency of `label`, from the time the decay basis names.
+    func recency(of label: Int64) -> Double {
+        let l = Int(label)
+        return recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l])
+    }
+
     /// `w_time·recency + w_importance·importance` of `label`.
     func rest(_ label: Int64) -> Double {
-        let l = Int(label)
         var r = 0.0
-        if w.time > 0 { r += w.time * recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l]) }
-        if w.imp > 0 { r += w.imp * Double(catalog.importance[l]) }
+        if w.time > 0 { r += w.time * recency(of: label) }
+        if w.imp > 0 { r += w.imp * Double(catalog.importance[Int(label)]) }
         return r
     }
 
     /// What a memory absent from every candidate list (relevance 0) can score at most:
     /// its own recency term plus the highest importance.
     func bound(_ label: Int64) -> Double {
-        let l = Int(label)
-        return w.time * recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l]) + w.imp * Double(catalog.maxImportance)
+        w.time * recency(of: label) + w.imp * Double(catalog.maxImportance)
     }
 
     func hit(_ label: Int64, relevance: Double) -> Hit {
-        let l = Int(label)
-        let rec = recency(w.basis == .time ? catalog.times[l] : catalog.accessed[l])
-        let imp = Double(catalog.importance[l])
+        let rec = recency(of: label)
+        let imp = Double(catalog.importance[Int(label)])
         return Hit(label: label, score: w.sim * relevance + w.time * rec + w.imp * imp,
                    similarity: relevance, recency: rec, importance: imp)
     }
@@ -284,18 +287,17 @@ struct Search {
         let c = catalog
         var out = candidates
         var lower = TopHits(k: k)
-        for candidate in candidates { lower.insert(score(candidate.label, similarity: candidate.similarity - candidate.error)) }
-        let maxImp = w.imp * Double(c.maxImportance)
+        for candidate in candidates { lower.insert(scorer.hit(candidate.label, relevance: candidate.similarity - candidate.error)) }
         let simBound = w.sim * frontier
         var walked = 0
         for label in c.timeOrder.reversed() {
             let l = Int(label)
             guard c.isLive(label) else { continue }
-            if simBound + w.time * recency(c.times[l]) + maxImp < lower.kth { break }
+            if simBound + scorer.bound(label) < lower.kth { break }
             if seen.contains(label) || (filter.needsCheck && !filter.matches(l, in: c)) { continue }
             let candidate = Candidate(label: label, similarity: Double(c.codes.approximate(prepared, label)),
                                       error: Double(c.codes.error(label)))
-            lower.insert(score(label, similarity: candidate.similarity - candidate.error))
+            lower.insert(scorer.hit(label, relevance: candidate.similarity - candidate.error))
             out.append(candidate)
             walked += 1
         }
@@ -308,7 +310,7 @@ struct Search {
     private mutating func settle(_ candidates: [Candidate]) throws -> [Hit] {
         let slack = Self.roundingSlack
         // What recency and importance add to each candidate's score (exact, from the catalog).
-        let rest = candidates.map { restOfScore($0.label) }
+        let rest = candidates.map { scorer.rest($0.label) }
         var lowest = LowestOfBest(k: k)
         for (c, r) in zip(candidates, rest) { lowest.insert(w.sim * (c.similarity - c.error - slack) + r) }
         let floor = lowest.kth
@@ -324,7 +326,7 @@ struct Search {
         for (candidate, upper) in contenders {
             if upper < top.kth { break }
             if candidate.error == 0 {
-                top.insert(score(candidate.label, similarity: candidate.similarity))
+                top.insert(scorer.hit(candidate.label, relevance: candidate.similarity))
                 continue
             }
             try row.withUnsafeMutableBufferPointer { try view.vectors.read(candidate.label, into: $0.baseAddress!) }
@@ -332,7 +334,7 @@ struct Search {
             query.withUnsafeBufferPointer { q in
                 row.withUnsafeBufferPointer { cfaiss_dot_rows(q.baseAddress, $0.baseAddress, catalog.dimension, &zero, 1, &similarity) }
             }
-            top.insert(score(candidate.label, similarity: Double(similarity)))
+            top.insert(scorer.hit(candidate.label, relevance: Double(similarity)))
             scored += 1
         }
         return top.hits
@@ -352,8 +354,6 @@ struct Search {
         }
     }
 
-    private func restOfScore(_ label: Int64) -> Double { scorer.rest(label) }
-
     /// Float rounding of the approximate scores, beyond the codes' error bounds.
     static let roundingSlack = 1e-5
 
@@ -364,10 +364,6 @@ struct Search {
         guard index.kind == .ivf else { return 8192 }
         return max(8192, 4 * catalog.liveCount * index.defaultProbes / max(1, index.nlist))
     }
-
-    private func recency(_ basisTime: Double) -> Double { scorer.recency(basisTime) }
-
-    private func score(_ label: Int64, similarity sim: Double) -> Hit { scorer.hit(label, relevance: sim) }
 
     /// Best first; ties broken by label (older first) so results are deterministic.
     static func better(_ a: Hit, _ b: Hit) -> Bool {

@@ -22,7 +22,7 @@ extension MemoryStore {
     func mergeText() {
         let (segments, db) = locked { () -> ([TextSegment], RocksDB?) in
             textMergeScheduled = false
-            return (pendingText, closing || writeFailure != nil ? nil : self.db)
+            return (pendingText.segments, closing || writeFailure != nil ? nil : self.db)
         }
         guard let db, !segments.isEmpty else { return }
         do {
@@ -45,9 +45,9 @@ extension MemoryStore {
             let written = try editor.stage(into: batch, cache: postingCache)
             for segment in segments { batch.delete(TextSegment.family, segment.key) }
             try locked {
-                guard self.db != nil, pendingText.prefix(segments.count).map(\.seq) == segments.map(\.seq) else { return }
+                guard self.db != nil, pendingText.segments.prefix(segments.count).map(\.seq) == segments.map(\.seq) else { return }
                 try commit(batch, to: db, sync: false)
-                pendingText.removeFirst(segments.count)
+                pendingText = pendingText.droppingFirst(segments.count)
                 postingCache.commit(written)
                 publishLocked()
                 scheduleTextMergeLocked()
@@ -77,7 +77,7 @@ extension MemoryStore {
     /// memory nor query time grows without bound.
     func waitForTextMergeIfBehind() {
         guard DispatchQueue.getSpecific(key: Self.textMergeKey) == nil,
-              locked({ !textMergesPaused && pendingText.reduce(0) { $0 + $1.size } > Self.textPendingLimit }) else { return }
+              locked({ !textMergesPaused && pendingText.size > Self.textPendingLimit }) else { return }
         textMerge.sync {}
     }
 
@@ -105,7 +105,7 @@ extension MemoryStore {
         clear.deleteRange(TextSegment.family, from: [], to: [UInt8](repeating: 0xFF, count: 9))
         try commit(clear, to: db, sync: true)
         textIndexCurrent = false
-        pendingText = []
+        pendingText = .empty
         // Every block is rewritten from disk state; none is fresh until labels beyond today's.
         postingCache.clear(labelsIssued: nextLabel)
 

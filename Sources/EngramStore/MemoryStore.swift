@@ -117,7 +117,7 @@ public final class MemoryStore: @unchecked Sendable {
     /// (the text merge queue's).
     var postingCache: PostingCache
     /// Full-text segments committed but not yet merged into the postings blocks, oldest first.
-    var pendingText: [TextSegment]
+    var pendingText: PendingText
     /// Set while a text merge is queued.
     var textMergeScheduled = false
     /// Set inside `pausingTextMerges` (writers then never wait for merges).
@@ -248,7 +248,7 @@ public final class MemoryStore: @unchecked Sendable {
             pending.append(try TextSegment.decode(seq: Keys.readU64(key), value))
             return true
         }
-        pendingText = pending
+        pendingText = PendingText(segments: pending)
 
         // 1. The newest snapshot (columns, codes, index) and the changes after it: only the
         // records those changes name are read.
@@ -308,7 +308,7 @@ public final class MemoryStore: @unchecked Sendable {
         self.catalog = catalog
         published = Mutex(StoreView(db: db, snapshot: db.snapshot(), catalog: catalog, index: index, vectors: source,
                                     textStats: textStats, textIndexCurrent: textIndexCurrent,
-                                    pendingText: PendingText(segments: pendingText)))
+                                    pendingText: pendingText))
         logger.info("opened \(directory.path): \(clock.laps)")
 
         // 3. The change-log consumers: the index's watermark is its snapshot's.

@@ -31,7 +31,7 @@ extension MemoryStore {
     func publishLocked() {
         let view = StoreView(db: db, snapshot: db?.snapshot(), catalog: catalog, index: index, vectors: vectorSource,
                              textStats: textStats, textIndexCurrent: textIndexCurrent,
-                             pendingText: PendingText(segments: pendingText))
+                             pendingText: pendingText)
         // The previous view is released after the lock: freeing its columns (when no reader
         // holds them any more) must not keep readers waiting for the lock.
         let previous = published.withLock { current -> StoreView in

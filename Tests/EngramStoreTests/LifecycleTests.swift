@@ -218,6 +218,9 @@ struct LifecycleTests {
                 try store.compact() // snapshot now covers the first 600
                 try store.upsert(Array(memories[600...]))
                 try store.delete(ids: ["m1", "m650"])
+                // The full-text merge of those writes runs in the background: let it finish, so
+                // that the copy below does not race its files.
+                store.waitForBackgroundWork()
                 // Simulate a crash: skip close(), so no new snapshot is written.
                 _ = Unmanaged.passRetained(store)
             }

@@ -331,6 +331,13 @@ struct TextIndexTests {
             #expect(b?.text?.rank == 1 && b?.vector?.rank == 3)
             // A query of stop words only finds nothing by text.
             #expect(try store.query(MemoryQuery(vector: [], k: 3, text: "the and of", mode: .text)).results.isEmpty)
+            // Out-of-range fusion options given per query.
+            #expect(throws: EngramError.invalidArgument("w_text must be between 0 and 1")) {
+                try store.query(MemoryQuery(vector: [1, 0, 0, 0], k: 3, text: "pumps", mode: .hybrid, fusion: FusionOptions(wText: -0.1)))
+            }
+            #expect(throws: EngramError.invalidArgument("candidates must be between 1 and 10000")) {
+                try store.query(MemoryQuery(vector: [], k: 3, text: "pumps", mode: .text, fusion: FusionOptions(candidates: 0)))
+            }
             #expect(throws: EngramError.invalidArgument("hybrid retrieval needs the query text")) {
                 try store.query(MemoryQuery(vector: [1, 0, 0, 0], k: 3, mode: .hybrid))
             }

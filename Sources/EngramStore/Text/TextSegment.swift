@@ -113,27 +113,40 @@ final class TextSegment: Sendable {
     }
 }
 
-/// The segments not yet merged into the postings blocks, oldest first, as one view sees them.
+/// The segments not yet merged into the postings blocks, oldest first. The writer keeps one
+/// (appending each write's segment, dropping merged ones) and every view holds the value it
+/// was published with.
 struct PendingText: Sendable {
-    let segments: [TextSegment]
+    private(set) var segments: [TextSegment] = []
     /// Bit `label` is set when a pending segment has an event for it: its postings in the
     /// blocks are stale, the segments say what it holds.
-    private let bits: [UInt64]
+    private var bits: [UInt64] = []
+    /// Document changes in the segments (events).
+    private(set) var size = 0
 
-    static let empty = PendingText(segments: [])
+    static let empty = PendingText()
+
+    init() {}
 
     init(segments: [TextSegment]) {
-        self.segments = segments
-        let top = segments.lazy.flatMap(\.labels).max() ?? -1
-        var bits = [UInt64](repeating: 0, count: Int(top + 64) / 64)
-        for segment in segments { for label in segment.labels { bits[Int(label) >> 6] |= 1 << UInt64(label & 63) } }
-        self.bits = bits
+        for segment in segments { append(segment) }
     }
 
-    var isEmpty: Bool { segments.isEmpty }
+    /// Adds a write's segment (the newest).
+    mutating func append(_ segment: TextSegment) {
+        segments.append(segment)
+        size += segment.size
+        for label in segment.labels {
+            let word = Int(label) >> 6
+            if word >= bits.count { bits.append(contentsOf: repeatElement(0, count: word + 1 - bits.count)) }
+            bits[word] |= 1 << UInt64(label & 63)
+        }
+    }
 
-    /// Documents in the pending segments (events).
-    var size: Int { segments.reduce(0) { $0 + $1.size } }
+    /// Without the oldest `count` segments (merged).
+    func droppingFirst(_ count: Int) -> PendingText { PendingText(segments: Array(segments.dropFirst(count))) }
+
+    var isEmpty: Bool { segments.isEmpty }
 
     /// `label`'s newest pending event, if any.
     func lastEvent(of label: Int64) -> TextSegment.Event? {

@@ -143,7 +143,7 @@ final class TextWrite {
     /// (see `stage`).
     private func removeCommitted(_ labels: [Int64]) throws {
         guard !labels.isEmpty else { return }
-        let pending = PendingText(segments: store.pendingText)
+        let pending = store.pendingText
         var onDisk: [Int64] = []
         for label in labels {
             removed.insert(label)
