@@ -36,7 +36,8 @@ extension MemoryStore {
     func readRecord(_ id: String, withVector: Bool) throws -> Memory? {
         try readRecord(id, withVector: withVector, in: StoreView(db: try requireOpen(), snapshot: nil, catalog: catalog, index: index,
                                                                 vectors: vectorSource, textStats: textStats,
-                                                                textIndexCurrent: textIndexCurrent, pendingText: .empty))
+                                                                textIndexCurrent: textIndexCurrent, pendingText: .empty,
+                                                                threads: nil))
     }
 
     /// The record stored under `id` as `view` sees the database.

@@ -41,12 +41,18 @@ extension MemoryStore {
         var scored = 0
         if mode == .hybrid {
             let relevanceOnly = Weights(sim: 1, time: 0, imp: 0, halfLife: w.halfLife, basis: .time, now: w.now)
-            var search = Search(view: view, settings: settings, query: try normalise(q.vector, id: "query"), k: n,
-                                weights: relevanceOnly, filter: filter)
+            let vector = try normalise(q.vector, id: "query")
+            var search = Search(view: view, settings: settings, query: vector, k: n, weights: relevanceOnly, filter: filter)
             let (hits, vectorPlan) = try search.run()
-            vectorList = RankedList(labels: hits.map(\.label), scores: hits.map(\.similarity))
             scored = search.scored
             plan += "; vector \(vectorPlan)"
+            if let threads = view.threads {
+                var windows = WindowVectors(view: view, threads: threads, size: defaults.contextWindow, query: vector)
+                vectorList = try windows.rank(hits, filter: filter, best: n)
+                plan += "+windows"
+            } else {
+                vectorList = RankedList(labels: hits.map(\.label), scores: hits.map(\.similarity))
+            }
         }
         let relevance = Fusion.fuse(vector: vectorList, text: textList, method: method, wText: wText, rrfK: defaults.rrfK)
 

@@ -131,8 +131,8 @@ public final class MemoryStore: @unchecked Sendable {
     }()
     /// Marks the text merge queue, so that work running on it never waits for itself.
     static let textMergeKey = DispatchSpecificKey<Void>()
-    /// The memories of each thread in order, for context windows (built by the first write
-    /// that needs it; nil while `[text] context_window` is 0).
+    /// The memories of each thread in order, for context windows (built at open; nil while
+    /// `[text] context_window` is 0).
     var threads: ThreadIndex?
     /// Whether the text index on disk was built by `analyzer` (false: a read-only open of a
     /// database whose index is missing or was built otherwise; a writable open rebuilds it).
@@ -306,9 +306,11 @@ public final class MemoryStore: @unchecked Sendable {
         }
         vectorSource = source
         self.catalog = catalog
+        if settings.text.contextWindow > 0 { threads = ThreadIndex(field: settings.text.threadField, catalog: catalog) }
+        clock.lap("threads")
         published = Mutex(StoreView(db: db, snapshot: db.snapshot(), catalog: catalog, index: index, vectors: source,
                                     textStats: textStats, textIndexCurrent: textIndexCurrent,
-                                    pendingText: pendingText))
+                                    pendingText: pendingText, threads: threads))
         logger.info("opened \(directory.path): \(clock.laps)")
 
         // 3. The change-log consumers: the index's watermark is its snapshot's.

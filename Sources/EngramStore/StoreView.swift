@@ -18,6 +18,8 @@ struct StoreView: @unchecked Sendable {
     let textIndexCurrent: Bool
     /// Full-text segments not yet merged into the postings blocks as of `snapshot`.
     let pendingText: PendingText
+    /// The memories of each thread in order, with `[text] context_window` (else nil).
+    let threads: ThreadIndex?
 
     /// The RocksDB handle, or `closed`.
     func requireOpen() throws -> RocksDB {
@@ -31,7 +33,7 @@ extension MemoryStore {
     func publishLocked() {
         let view = StoreView(db: db, snapshot: db?.snapshot(), catalog: catalog, index: index, vectors: vectorSource,
                              textStats: textStats, textIndexCurrent: textIndexCurrent,
-                             pendingText: pendingText)
+                             pendingText: pendingText, threads: threads)
         // The previous view is released after the lock: freeing its columns (when no reader
         // holds them any more) must not keep readers waiting for the lock.
         let previous = published.withLock { current -> StoreView in

@@ -383,24 +383,31 @@ struct TextWindowTests {
         return (0..<60).map { i in
             let words = (0..<Int.random(in: 1...5, using: &rng)).map { _ in TextIndexTests.vocabulary.randomElement(using: &rng)! }
             let meta: [String: JSONValue] = i == 59 ? [:] : ["session": .string("s\(i % 2)"), "speaker": .string(i % 3 == 0 ? "Maria" : "Jon")]
-            return NewMemory(id: "d\(i)", namespace: "chat", text: words.joined(separator: " "), vector: [1, 0, 0, 0], meta: meta,
+            let vector = (0..<4).map { _ in Float(rng.gaussian()) }
+            return NewMemory(id: "d\(i)", namespace: "chat", text: words.joined(separator: " "), vector: vector, meta: meta,
                              time: baseNow - Double(Int.random(in: 0..<40, using: &rng)) * 60, importance: 0)
         }
     }
 
-    /// BM25 over window documents built here: each turn's session-mates ordered by (time,
-    /// creation, label), `window` on either side; a turn without a session is alone.
-    static func bruteWindowBM25(_ live: [NewMemory], labels: [String: Int], window: Int, query: String) throws -> [String: Double] {
-        let own = try Dictionary(uniqueKeysWithValues: live.map { ($0.id!, try english.terms($0.text)) })
-        var windows: [String: [String]] = [:]
+    /// Each turn's window, built here: its session-mates ordered by (time, creation, label),
+    /// `window` on either side; a turn without a session is alone.
+    static func bruteWindows(_ live: [NewMemory], labels: [String: Int], window: Int) -> [String: [NewMemory]] {
+        var windows: [String: [NewMemory]] = [:]
         let sessions = Dictionary(grouping: live.filter { $0.meta["session"] != nil }) { $0.meta["session"]! }
         for (_, members) in sessions {
             let ordered = members.sorted { ($0.time!, labels[$0.id!]!) < ($1.time!, labels[$1.id!]!) }
             for (i, m) in ordered.enumerated() {
-                windows[m.id!] = ordered[max(0, i - window)...min(ordered.count - 1, i + window)].flatMap { own[$0.id!]! }
+                windows[m.id!] = Array(ordered[max(0, i - window)...min(ordered.count - 1, i + window)])
             }
         }
-        for m in live where windows[m.id!] == nil { windows[m.id!] = own[m.id!] }
+        for m in live where windows[m.id!] == nil { windows[m.id!] = [m] }
+        return windows
+    }
+
+    /// BM25 over the window documents of `bruteWindows`.
+    static func bruteWindowBM25(_ live: [NewMemory], labels: [String: Int], window: Int, query: String) throws -> [String: Double] {
+        let own = try Dictionary(uniqueKeysWithValues: live.map { ($0.id!, try english.terms($0.text)) })
+        let windows = bruteWindows(live, labels: labels, window: window).mapValues { $0.flatMap { own[$0.id!]! } }
         let n = Double(live.count)
         let avgdl = windows.values.reduce(0.0) { $0 + Double($1.count) } / n
         let k1 = TextSettings().k1, b = TextSettings().b
@@ -416,6 +423,25 @@ struct TextWindowTests {
                 let part: Double = idf * tf * (k1 + 1) / (tf + k1 * norm)
                 scores[id, default: 0] += part
             }
+        }
+        return scores
+    }
+
+    /// Hybrid's vector-list score of every turn: the mean of its own cosine and its window
+    /// embedding's (the normalised sum of its window's unit vectors), in double precision.
+    static func bruteWindowCosines(_ live: [NewMemory], labels: [String: Int], window: Int, query: [Float]) -> [String: Double] {
+        func unit(_ v: [Double]) -> [Double] {
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { $0 / norm }
+        }
+        let q = unit(query.map(Double.init))
+        let own = Dictionary(uniqueKeysWithValues: live.map { ($0.id!, unit($0.vector.map(Double.init))) })
+        func cosine(_ v: [Double]) -> Double { zip(v, q).reduce(0) { $0 + $1.0 * $1.1 } }
+        var scores: [String: Double] = [:]
+        for (id, members) in bruteWindows(live, labels: labels, window: window) {
+            var sum = [Double](repeating: 0, count: q.count)
+            for m in members { for (i, x) in own[m.id!]!.enumerated() { sum[i] += x } }
+            scores[id] = (cosine(own[id]!) + cosine(unit(sum))) / 2
         }
         return scores
     }
@@ -439,10 +465,21 @@ struct TextWindowTests {
                 try store.upsert([m])
                 labels[m.id!] = 30 + i
             }
+            var rng = SeededRandom(seed: seed)
             func verify(_ stage: String) throws {
                 for q in TextIndexTests.queries {
                     TextIndexTests.expectSame(try TextIndexTests.storeBM25(store, q),
                                               try Self.bruteWindowBM25(live, labels: labels, window: 2, query: q), "\(stage) '\(q)'")
+                    // Every turn is an own-vector candidate: each one's window is scored.
+                    let vector = (0..<4).map { _ in Float(rng.gaussian()) }
+                    let hybrid = try store.query(MemoryQuery(vector: vector, k: 100, scoring: ScoringOptions(wTime: 0, wImportance: 0),
+                                                             now: baseNow, fetchRecords: false, text: q, mode: .hybrid,
+                                                             fusion: FusionOptions(candidates: 100)))
+                    let want = Self.bruteWindowCosines(live, labels: labels, window: 2, query: vector)
+                    #expect(hybrid.results.count == live.count, "\(stage) '\(q)'")
+                    for r in hybrid.results {
+                        #expect(abs(r.vector!.score - want[r.id]!) < 1e-6, "\(stage) '\(q)' \(r.id): \(r.vector!.score) vs \(want[r.id]!)")
+                    }
                 }
                 let report = try store.check()
                 #expect(report.ok, "\(stage): \(report.textProblems)")

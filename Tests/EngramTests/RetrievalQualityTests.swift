@@ -76,7 +76,7 @@ struct RetrievalQualityTests {
         // Windows index each turn with its neighbours: a reply is found through the question's words.
         #expect(conversation[.text]! > plain[.text]!)
         #expect(conversation[.hybrid]! > conversation[.vector]! && conversation[.hybrid]! > conversation[.text]!)
-        // Embeddings are not windowed: the vector list is the same either way.
+        // Vector mode ranks by each turn's own embedding: window embeddings enter hybrid only.
         #expect(conversation[.vector]! == plain[.vector]!)
     }
 }

@@ -46,9 +46,7 @@ final class TextWrite {
         committedDocuments = !rebuild
         blocks = rebuild ? PostingEditor(db: db) : nil
         window = store.settings.text.contextWindow
-        if window > 0 {
-            threads = store.threads ?? ThreadIndex(field: store.settings.text.threadField, catalog: store.catalog)
-        }
+        threads = store.threads
     }
 
     /// Indexes `memory`, the new version at `label` (its text given, or already `analysed`).
@@ -56,22 +54,21 @@ final class TextWrite {
         terms[label] = analysed ?? store.textWriter.terms(memory.text)
         dirty.insert(label)
         let entry = ThreadIndex.Entry(time: memory.time, createdAt: memory.createdAt, label: label)
-        guard var threads, let key = threads.key(namespace: memory.namespace, meta: memory.meta) else {
+        guard let key = threads?.key(namespace: memory.namespace, meta: memory.meta) else {
             placed[label] = (entry, nil)
             return
         }
-        threads.insert(entry, in: key)
+        // In place: a copy of the thread order per memory would cost O(threads) each.
+        threads!.insert(entry, in: key)
         placed[label] = (entry, key)
-        dirty.formUnion(threads.window(of: entry, in: key, size: window))
-        self.threads = threads
+        dirty.formUnion(threads!.window(of: entry, in: key, size: window))
     }
 
     /// Removes `label` (committed, or inserted by this write) from the index.
     func retire(_ label: Int64) throws {
-        if var threads, let (entry, key) = placement(of: label), let key {
-            dirty.formUnion(threads.window(of: entry, in: key, size: window))
-            threads.remove(entry, from: key)
-            self.threads = threads
+        if threads != nil, let (entry, key) = placement(of: label), let key {
+            dirty.formUnion(threads!.window(of: entry, in: key, size: window))
+            threads!.remove(entry, from: key)
         }
         dirty.remove(label)
         placed[label] = nil
