@@ -2,8 +2,11 @@
 // texts) imported without their texts (the vector-only path) and with them, then text,
 // vector and hybrid query latency. With --jsonl DIR it writes the memories as JSON Lines
 // instead (DIR/with-text.jsonl and DIR/vector-only.jsonl), for timing `engram import`.
+// With --context-window W, every memory is a turn of a thread of 10 (`meta.session`) and the
+// import with texts uses `[text] context_window = W`, `thread_field = "session"`.
 // Usage:
-//   swift run -c release engram-bench-text [--count N] [--queries Q] [--dim D] [--batch B] [--seed S] [--jsonl DIR]
+//   swift run -c release engram-bench-text [--count N] [--queries Q] [--dim D] [--batch B] [--seed S]
+//                                          [--context-window W] [--jsonl DIR]
 import EngramBase
 import EngramStore
 import Foundation
@@ -16,6 +19,7 @@ struct Options {
     var batch = 1000
     var seed: UInt64 = 7
     var jsonl: String?
+    var contextWindow = 0
 
     init(_ args: [String]) {
         var i = 1
@@ -28,8 +32,9 @@ struct Options {
             case "--batch": batch = Int(value()) ?? batch
             case "--seed": seed = UInt64(value()) ?? seed
             case "--jsonl": jsonl = value()
+            case "--context-window": contextWindow = Int(value()) ?? contextWindow
             case "-h", "--help":
-                print("usage: engram-bench-text [--count N] [--queries Q] [--dim D] [--batch B] [--seed S] [--jsonl DIR]")
+                print("usage: engram-bench-text [--count N] [--queries Q] [--dim D] [--batch B] [--seed S] [--context-window W] [--jsonl DIR]")
                 exit(0)
             default:
                 FileHandle.standardError.write(Data("unknown option \(args[i])\n".utf8))
@@ -87,6 +92,7 @@ let memories: [NewMemory] = (0..<o.count).map { i in
     let c = centres[Int(rng.next() % 2000)]
     return NewMemory(id: "doc-\(i)", namespace: i % 2 == 0 ? "a" : "b", text: text(),
                      vector: unit(c.map { $0 + 0.04 * Float(rng.gaussian()) }), tags: ["t\(rng.next() % 10)"],
+                     meta: o.contextWindow > 0 ? ["session": .string("s\(i / 20)")] : [:],
                      time: now - Double(rng.next() % 365_000) / 1000 * 86_400, importance: Double(rng.next() % 1000) / 1000)
 }
 let textBytes = memories.reduce(0) { $0 + $1.text.utf8.count }
@@ -131,9 +137,13 @@ defer { try? FileManager.default.removeItem(at: work) }
 /// Imports `items` in synced batches; returns the store (open), the rate at which the writes
 /// were acknowledged and the rate counting the background work they left (index rebuilds,
 /// full-text merges) until it is done.
-func importAll(_ items: [NewMemory], into dir: URL) throws -> (MemoryStore, acknowledged: Double, idle: Double) {
+func importAll(_ items: [NewMemory], into dir: URL, windows: Bool) throws -> (MemoryStore, acknowledged: Double, idle: Double) {
     var settings = StoreSettings(dimension: o.dimension)
     settings.sync = true
+    if windows {
+        settings.text.contextWindow = o.contextWindow
+        settings.text.threadField = "session"
+    }
     let store = try MemoryStore.create(at: dir, settings: settings, logger: quiet)
     let written = try seconds {
         for start in stride(from: 0, to: items.count, by: o.batch) {
@@ -148,6 +158,7 @@ let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split
     .first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
 print("cpu: \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores; OpenBLAS core: \(BLASCore.choice)")
 print("\(o.count) memories, \(o.dimension)-dim vectors, texts of 6–24 words (\(textBytes) bytes in all), batches of \(o.batch), synced")
+if o.contextWindow > 0 { print("with texts: context_window = \(o.contextWindow) over threads of 10 memories") }
 
 // Round 1: the same memories without their texts (the vector-only path); round 2: with them.
 // Alternated twice, so that a slower moment of the machine hits both.
@@ -155,11 +166,11 @@ var rates: (vector: [Double], text: [Double], vectorIdle: [Double], textIdle: [D
 var store: MemoryStore?
 let rounds = 2
 for round in 0..<rounds {
-    let bare = try importAll(memories.map { var m = $0; m.text = ""; return m }, into: work.appendingPathComponent("vector-\(round)"))
+    let bare = try importAll(memories.map { var m = $0; m.text = ""; return m }, into: work.appendingPathComponent("vector-\(round)"), windows: false)
     try bare.0.close()
     rates.vector.append(bare.acknowledged)
     rates.vectorIdle.append(bare.idle)
-    let full = try importAll(memories, into: work.appendingPathComponent("text-\(round)"))
+    let full = try importAll(memories, into: work.appendingPathComponent("text-\(round)"), windows: o.contextWindow > 0)
     rates.text.append(full.acknowledged)
     rates.textIdle.append(full.idle)
     if round == rounds - 1 { store = full.0 } else { try full.0.close() }

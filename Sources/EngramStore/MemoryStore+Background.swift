@@ -179,12 +179,14 @@ final class ThreadResult<T: Sendable>: @unchecked Sendable {
 }
 
 extension MemoryStore {
-    /// Waits until the snapshots and rebuilds started so far are done (for tools and tests;
-    /// queries never need to wait).
+    /// Waits until the snapshots and rebuilds started so far are done, and merges the
+    /// full-text segments still pending (for tools and tests; queries never need to wait).
     /// (The last job may be what releases the store, closing it: that one does not wait for
     /// itself.)
     public func waitForBackgroundWork() {
         if DispatchQueue.getSpecific(key: Self.maintenanceKey) == nil { maintenance.sync {} }
-        if DispatchQueue.getSpecific(key: Self.textMergeKey) == nil { textMerge.sync {} }
+        if DispatchQueue.getSpecific(key: Self.textMergeKey) == nil, !locked({ textMergesPaused }) {
+            textMerge.sync { mergeText() }
+        }
     }
 }

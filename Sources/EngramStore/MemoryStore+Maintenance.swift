@@ -184,7 +184,7 @@ extension MemoryStore {
             }
             var text = TextCheck(expected: documents, ids: live)
             if textIndexCurrent {
-                try text.run(db: db, stats: textStats, pending: pendingText)
+                try text.run(snapshot: db.snapshot(), stats: textStats, pending: pendingText)
             } else {
                 text.problems.append("the full-text index is missing or was built with another analyser (open the database for writing to build it)")
             }

@@ -4,25 +4,40 @@ import Foundation
 extension MemoryStore {
     // MARK: Merging segments into the postings blocks
 
-    /// Queues a merge of the pending text segments, unless one is queued (caller holds the
-    /// writer lock).
+    /// Queues a merge of the pending text segments (caller holds the writer lock): at once
+    /// when they hold `textMergeBatch` documents, else `textMergeDelay` after the first of them
+    /// arrived. A merge writes one postings block per term and 8,192 labels it touches, so
+    /// merging many writes at once writes far fewer blocks per memory than merging each write
+    /// alone (about 2 rather than 6 per memory of short texts); the delay bounds how long a
+    /// trickle of writes waits.
     func scheduleTextMergeLocked() {
-        guard !readOnly, !closing, !textMergeScheduled, writeFailure == nil, !pendingText.isEmpty else { return }
-        textMergeScheduled = true
+        guard !readOnly, !closing, writeFailure == nil, !pendingText.isEmpty else { return }
         // Weak: a queued merge does not keep a released store open (its segments stay on disk
-        // and are merged at the next open); closing waits for a merge under way.
-        textMerge.async { [weak self] in self?.mergeText() }
+        // and are merged at the next open); closing merges what is pending.
+        if pendingText.size >= Self.textMergeBatch {
+            guard !textMergeScheduled else { return }
+            textMergeScheduled = true
+            textMerge.async { [weak self] in self?.mergeText() }
+        } else if !textMergeTimed {
+            textMergeTimed = true
+            textMerge.asyncAfter(deadline: .now() + Self.textMergeDelay) { [weak self] in self?.mergeText(timed: true) }
+        }
     }
 
+    /// Pending documents from which a merge starts at once.
+    static let textMergeBatch = 8_192
+    /// How long fewer pending documents wait for more before they are merged.
+    static let textMergeDelay: DispatchTimeInterval = .seconds(1)
+
     /// Applies every pending segment to the postings blocks and the document entries and
-    /// deletes them, in one batch of
-    /// its own; readers switch from segments to blocks with the view published under the
-    /// same lock as that commit. Runs on `textMerge`: writers go on meanwhile (they only add
-    /// segments; only merges and rebuilds, both on this queue, write blocks).
-    func mergeText() {
+    /// deletes them, in one batch of its own; readers switch from segments to blocks with the
+    /// view published under the same lock as that commit. Runs on `textMerge` (`timed`: as
+    /// the delayed merge of `scheduleTextMergeLocked`): writers go on meanwhile (they only
+    /// add segments; only merges and rebuilds, both on this queue, write blocks).
+    func mergeText(timed: Bool = false) {
         let (segments, db) = locked { () -> ([TextSegment], RocksDB?) in
-            textMergeScheduled = false
-            return (pendingText.segments, closing || writeFailure != nil ? nil : self.db)
+            if timed { textMergeTimed = false } else { textMergeScheduled = false }
+            return (pendingText.segments, readOnly || closing || writeFailure != nil ? nil : self.db)
         }
         guard let db, !segments.isEmpty else { return }
         do {
@@ -44,9 +59,19 @@ extension MemoryStore {
             }
             let written = try editor.stage(into: batch, cache: postingCache)
             for segment in segments { batch.delete(TextSegment.family, segment.key) }
-            try locked {
-                guard self.db != nil, pendingText.segments.prefix(segments.count).map(\.seq) == segments.map(\.seq) else { return }
-                try commit(batch, to: db, sync: false)
+            // Committed outside the writer lock, so that writers do not wait for a merge's
+            // batch. A view published meanwhile still lists the merged segments as pending, and
+            // a label with a pending event is read from the segments, never from the blocks or
+            // its document entry (`PendingText.covers`): nothing is counted twice. Only merges
+            // and text rebuilds write blocks, both on this queue.
+            do {
+                try db.write(batch, sync: false)
+            } catch let error as EngramError {
+                if error.isStorageFailure { locked { writeFailure = error } }
+                throw error
+            }
+            locked {
+                guard pendingText.segments.prefix(segments.count).map(\.seq) == segments.map(\.seq) else { return }
                 pendingText = pendingText.droppingFirst(segments.count)
                 postingCache.commit(written)
                 publishLocked()
@@ -84,10 +109,10 @@ extension MemoryStore {
     /// Documents in pending text segments above which writers wait for the merges.
     static let textPendingLimit = 50_000
 
-    /// What the text index records of the settings that shape it (analyser and context
-    /// windows): a database whose index was built otherwise rebuilds it.
+    /// What the text index records of what shapes it (the analyser, the postings block size
+    /// and the context windows): a database whose index was built otherwise rebuilds it.
     static func textIndexDescriptor(_ text: TextSettings) -> String {
-        TextAnalyzer(text).descriptor + (text.contextWindow > 0 ? " window=\(text.contextWindow) thread=\(text.threadField)" : "")
+        TextAnalyzer(text).descriptor + " blocks=\(TextIndex.blockSize)" + (text.contextWindow > 0 ? " window=\(text.contextWindow) thread=\(text.threadField)" : "")
     }
 
     /// Rebuilds the full-text index from the records (caller holds the writer lock, and runs

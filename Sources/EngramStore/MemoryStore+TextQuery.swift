@@ -29,7 +29,8 @@ extension MemoryStore {
         let n = max(candidates, q.k)
 
         var seen = Set<String>()
-        let session = try analyzer.session()
+        let session = try analysis.lend()
+        defer { analysis.giveBack(session) }
         let terms = session.terms(text).filter { seen.insert($0).inserted }
         var boosts = Boosts(fields: defaults.boostFields, boost: defaults.boost, queryTerms: seen, session: session)
         let textSearch = TextSearch(view: view, k1: defaults.k1, b: defaults.b, filter: filter)

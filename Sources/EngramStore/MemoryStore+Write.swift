@@ -76,8 +76,7 @@ extension MemoryStore {
     /// `parallelAnalysisMinimum` texts on (a session each: stemmers are not thread-safe).
     func analyse(_ texts: [String]) throws -> [[String]] {
         guard texts.count >= Self.parallelAnalysisMinimum else {
-            let session = try analyzer.session()
-            return texts.map(session.terms)
+            return try analysis.withSession { session in texts.map(session.terms) }
         }
         let half = texts.count / 2
         let parts = [0..<half, half..<texts.count]
@@ -85,8 +84,7 @@ extension MemoryStore {
         let failure = Mutex<Error?>(nil)
         DispatchQueue.concurrentPerform(iterations: 2) { i in
             do {
-                let session = try analyzer.session()
-                let terms = texts[parts[i]].map(session.terms)
+                let terms = try analysis.withSession { session in texts[parts[i]].map(session.terms) }
                 results.withLock { $0[i] = terms }
             } catch {
                 failure.withLock { $0 = error }

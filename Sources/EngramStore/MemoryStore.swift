@@ -109,6 +109,8 @@ public final class MemoryStore: @unchecked Sendable {
     var quantizerTrainedOn = 0
     /// The full-text index's analyser (from `[text]`).
     let analyzer: TextAnalyzer
+    /// Sessions of `analyzer` for writers' batches and queries (stem caches kept warm).
+    let analysis: AnalysisPool
     /// The writers' analysis session (used under the writer lock).
     let textWriter: AnalysisSession
     /// The text index's collection statistics (writer side; readers see the view's).
@@ -118,8 +120,9 @@ public final class MemoryStore: @unchecked Sendable {
     var postingCache: PostingCache
     /// Full-text segments committed but not yet merged into the postings blocks, oldest first.
     var pendingText: PendingText
-    /// Set while a text merge is queued.
+    /// Set while a text merge is queued to run at once, and while a delayed one is.
     var textMergeScheduled = false
+    var textMergeTimed = false
     /// Set inside `pausingTextMerges` (writers then never wait for merges).
     var textMergesPaused = false
     /// Merges pending full-text segments into the postings blocks, one merge at a time, beside
@@ -239,6 +242,7 @@ public final class MemoryStore: @unchecked Sendable {
         self.vectorFile = vectorFile
         let indexDir = directory.appendingPathComponent("index")
         analyzer = TextAnalyzer(settings.text)
+        analysis = AnalysisPool(analyzer)
         textWriter = try analyzer.session()
         textStats = try db.get(Family.state, TextIndex.StateKey.stats).map(TextStats.init) ?? TextStats()
         textIndexCurrent = try db.get(Family.state, TextIndex.StateKey.analyzer).map { String(decoding: $0, as: UTF8.self) }
@@ -539,12 +543,9 @@ public final class MemoryStore: @unchecked Sendable {
     /// are then logged).
     public func close() throws {
         guard locked({ db != nil }) else { return }
-        waitForBackgroundWork()
-        // The full-text segments still pending are merged, so that the next opens (often
+        // This merges the full-text segments still pending, so that the next opens (often
         // read-only commands, which cannot merge) read postings blocks only.
-        if DispatchQueue.getSpecific(key: Self.textMergeKey) == nil, !locked({ textMergesPaused }) {
-            textMerge.sync { mergeText() }
-        }
+        waitForBackgroundWork()
         try locked {
             guard db != nil else { return }
             closing = true

@@ -1,6 +1,7 @@
 import EngramBase
 import EngramStore
 import Foundation
+import Synchronization
 import Testing
 
 /// The full-text index: analysis, BM25 against a brute force over the same analysed
@@ -525,6 +526,77 @@ struct TextWindowTests {
             #expect(half.results.map(\.id) == ["a", "b"] && half.results.allSatisfy { $0.boost == nil })
             let relevance = named.results.first!
             #expect(abs(relevance.score - relevance.similarity) < 1e-12)
+        }
+    }
+}
+
+/// When pending full-text segments are merged, and what readers see while they are.
+@Suite("Full-text merges")
+struct TextMergeTests {
+    @Test("a few pending documents are merged after the delay, without a wait or a close")
+    func delayedMerge() throws {
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 4))
+            try store.upsert([NewMemory(id: "a", text: "valve turbine", vector: [1, 0, 0, 0], time: baseNow)])
+            // Far fewer than `textMergeBatch`: the merge waits `textMergeDelay` (1 s) for more.
+            let deadline = Date().addingTimeInterval(20)
+            while try store.stats().textPending > 0, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            #expect(try store.stats().textPending == 0)
+            let hits = try store.query(MemoryQuery(vector: [], k: 5, now: baseNow, fetchRecords: false, text: "turbine", mode: .text))
+            #expect(hits.results.map(\.id) == ["a"])
+            try store.close()
+        }
+    }
+
+    @Test("queries during writes and merges see each memory exactly once")
+    func readersDuringMerges() throws {
+        let seed: UInt64 = 99
+        print("TextMergeTests.readersDuringMerges seed \(seed)")
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 4))
+            // Every batch adds 100 memories with the same one-word text: they score the same
+            // while each is counted once (one read from both a block and a segment would score
+            // double), and a view that holds one batch holds every batch before it (one whose
+            // postings were dropped from the segments before the blocks had them would not).
+            var rng = SeededRandom(seed: seed)
+            let batches: [[NewMemory]] = (0..<80).map { b in
+                (0..<500).map { i in
+                    let words = (0..<6).map { _ in TextIndexTests.vocabulary.randomElement(using: &rng)! }
+                    return NewMemory(id: "w\(b)-\(i)", text: words.joined(separator: " "), vector: [0, 1, 0, 0], time: baseNow)
+                } + (0..<100).map { NewMemory(id: "z\(b)-\($0)", text: "zephyr", vector: [1, 0, 0, 0], time: baseNow) }
+            }
+            let done = Mutex(false)
+            let failures = Mutex<[String]>([])
+            let queries = Mutex(0)
+            let readerDone = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                defer { readerDone.signal() }
+                while !done.withLock({ $0 }) {
+                    do {
+                        let r = try store.query(MemoryQuery(vector: [], k: 10_000, now: baseNow, fetchRecords: false, text: "zephyr", mode: .text))
+                        let scores = Set(r.results.map { $0.text!.score })
+                        let newest = r.results.map { Int($0.id.dropFirst().split(separator: "-")[0])! }.max() ?? -1
+                        if r.results.count != 100 * (newest + 1) || scores.count > 1 {
+                            failures.withLock { $0.append("\(r.results.count) results up to batch \(newest), \(scores.count) distinct scores") }
+                        }
+                        queries.withLock { $0 += 1 }
+                    } catch {
+                        failures.withLock { $0.append("query: \(error)") }
+                    }
+                }
+            }
+            while queries.withLock({ $0 }) == 0 { Thread.sleep(forTimeInterval: 0.001) }
+            // 48,000 memories: past `textMergeBatch` five times, so merges run while writes go on.
+            do { for batch in batches { try store.upsert(batch) } } catch { failures.withLock { $0.append("write: \(error)") } }
+            done.withLock { $0 = true }
+            readerDone.wait()
+            print("TextMergeTests.readersDuringMerges: \(queries.withLock { $0 }) queries")
+            #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { Array($0.prefix(5)) })")
+            #expect(queries.withLock { $0 } > 0)
+            store.waitForBackgroundWork()
+            let report = try store.check()
+            #expect(report.ok, "\(report.textProblems)")
+            try store.close()
         }
     }
 }

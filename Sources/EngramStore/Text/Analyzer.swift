@@ -254,3 +254,35 @@ final class AnalysisSession {
         !s.isASCII && (s.properties.isIdeographic || (0x3040...0x30FF).contains(s.value))
     }
 }
+
+/// Analysis sessions kept for reuse, so that each keeps its stem cache warm from one batch
+/// or query to the next (a fresh session stems every word anew: most of the cost of
+/// analysing a batch of short texts).
+///
+/// Thread-safe: the lock guards the idle list, and a session is lent to one caller at a time.
+final class AnalysisPool: @unchecked Sendable {
+    let analyzer: TextAnalyzer
+    private let lock = NSLock()
+    private var idle: [AnalysisSession] = []
+
+    /// Idle sessions kept at most (writers' analysis threads and concurrent queries).
+    static let idleLimit = 8
+
+    init(_ analyzer: TextAnalyzer) { self.analyzer = analyzer }
+
+    /// A session no one else uses until it is given back (`giveBack`).
+    func lend() throws -> AnalysisSession {
+        try lock.withLock { idle.popLast() } ?? analyzer.session()
+    }
+
+    func giveBack(_ session: AnalysisSession) {
+        lock.withLock { if idle.count < Self.idleLimit { idle.append(session) } }
+    }
+
+    /// Runs `body` with a lent session.
+    func withSession<T>(_ body: (AnalysisSession) throws -> T) throws -> T {
+        let session = try lend()
+        defer { giveBack(session) }
+        return try body(session)
+    }
+}

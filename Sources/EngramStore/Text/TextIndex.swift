@@ -23,9 +23,13 @@ enum TextIndex {
     static let documents = "text_documents"
     static let families = [postings, documents, TextSegment.family]
 
-    /// Labels per postings block: a common term's block stays a few kilobytes to rewrite,
-    /// and a query reads `labels / blockSize` entries per term.
-    static let blockShift = 10
+    /// Labels per postings block. A merge rewrites each block its documents touch, so
+    /// larger blocks mean fewer writes per memory (a merge of 8,192 short texts touches
+    /// about two blocks per memory with blocks of 8,192 labels, six with blocks of 1,024);
+    /// smaller ones mean fewer bytes per rewrite (a term in every memory has a ~25 KB block).
+    /// A query reads `labels / blockSize` entries per term. Part of the index's descriptor:
+    /// an index built with another size is rebuilt.
+    static let blockShift = 13
     static let blockSize = 1 << blockShift
 
     enum StateKey {
@@ -215,7 +219,9 @@ struct TextCheck {
     private func name(_ label: Int64) -> String { ids[label].map { "'\($0)'" } ?? "label \(label)" }
 
     /// Verifies the blocks and documents in `db` with the `pending` segments not yet merged.
-    mutating func run(db: RocksDB, stats: TextStats, pending: PendingText) throws {
+    /// Checks the index as `snapshot` and `pending` have it (taken together under the writer
+    /// lock: merges commit outside it, so the live database may move on meanwhile).
+    mutating func run(snapshot db: ReadSnapshot, stats: TextStats, pending: PendingText) throws {
         var found = Set<Int64>()
         // A label with pending events: its document is the newest event's (its entry on disk
         // is written or removed by the merge).
