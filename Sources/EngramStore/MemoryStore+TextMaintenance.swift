@@ -41,44 +41,50 @@ extension MemoryStore {
         }
         guard let db, !segments.isEmpty else { return }
         do {
-            let editor = PostingEditor(db: db)
-            let batch = db.makeBatch()
-            var documents: [Int64: TextIndex.Document?] = [:]
-            for segment in segments {
-                for event in segment.events {
-                    if event.added { editor.add(event.document, label: event.label) } else { editor.remove(event.document, label: event.label) }
-                    documents.updateValue(event.added ? event.document : nil, forKey: event.label)
-                }
-            }
-            for (label, document) in documents {
-                if let document {
-                    batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
-                } else {
-                    batch.delete(TextIndex.documents, TextIndex.documentKey(label))
-                }
-            }
-            let written = try editor.stage(into: batch, cache: postingCache)
-            for segment in segments { batch.delete(TextSegment.family, segment.key) }
-            // Committed outside the writer lock, so that writers do not wait for a merge's
-            // batch. A view published meanwhile still lists the merged segments as pending, and
-            // a label with a pending event is read from the segments, never from the blocks or
-            // its document entry (`PendingText.covers`): nothing is counted twice. Only merges
-            // and text rebuilds write blocks, both on this queue.
-            do {
-                try db.write(batch, sync: false)
-            } catch let error as EngramError {
-                if error.isStorageFailure { locked { writeFailure = error } }
-                throw error
-            }
-            locked {
-                guard pendingText.segments.prefix(segments.count).map(\.seq) == segments.map(\.seq) else { return }
-                pendingText = pendingText.droppingFirst(segments.count)
-                postingCache.commit(written)
-                publishLocked()
-                scheduleTextMergeLocked()
-            }
+            try apply(segments, db: db)
         } catch {
             logger.error("merging \(segments.count) full-text segments failed (\(error)); queries read them as they are, and the next open merges them")
+        }
+    }
+
+    /// Merges `segments` (the oldest pending ones) into the blocks and the document entries,
+    /// then drops them from the pending list and publishes the view that reads the blocks.
+    private func apply(_ segments: [TextSegment], db: RocksDB) throws {
+        let editor = PostingEditor(db: db)
+        let batch = db.makeBatch()
+        var documents: [Int64: TextIndex.Document?] = [:]
+        for segment in segments {
+            for event in segment.events {
+                if event.added { editor.add(event.document, label: event.label) } else { editor.remove(event.document, label: event.label) }
+                documents.updateValue(event.added ? event.document : nil, forKey: event.label)
+            }
+        }
+        for (label, document) in documents {
+            if let document {
+                batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
+            } else {
+                batch.delete(TextIndex.documents, TextIndex.documentKey(label))
+            }
+        }
+        let written = try editor.stage(into: batch, cache: postingCache)
+        for segment in segments { batch.delete(TextSegment.family, segment.key) }
+        // Committed outside the writer lock, so that writers do not wait for a merge's
+        // batch. A view published meanwhile still lists the merged segments as pending, and
+        // a label with a pending event is read from the segments, never from the blocks or
+        // its document entry (`PendingText.covers`): nothing is counted twice. Only merges
+        // and text rebuilds write blocks, both on this queue.
+        do {
+            try db.write(batch, sync: false)
+        } catch let error as EngramError {
+            if error.isStorageFailure { locked { writeFailure = error } }
+            throw error
+        }
+        locked {
+            guard pendingText.segments.prefix(segments.count).map(\.seq) == segments.map(\.seq) else { return }
+            pendingText = pendingText.droppingFirst(segments.count)
+            postingCache.commit(written)
+            publishLocked()
+            scheduleTextMergeLocked()
         }
     }
 

@@ -1,3 +1,4 @@
+import CFaiss
 import EngramBase
 import Foundation
 
@@ -22,45 +23,65 @@ struct WindowVectors {
     let size: Int
     /// The unit query vector.
     let query: [Float]
-    /// Full vectors read so far (a window's members are shared with its neighbours').
-    private var rows: [Int64: [Float]] = [:]
-
-    init(view: StoreView, threads: ThreadIndex, size: Int, query: [Float]) {
-        self.view = view
-        self.threads = threads
-        self.size = size
-        self.query = query
-    }
 
     /// The `n` best memories of the candidates' windows by `(own cosine + window cosine) / 2`;
-    /// `candidates` are the own-embedding hits (exact cosines).
-    mutating func rank(_ candidates: [Hit], filter: CompiledFilter, best n: Int) throws -> RankedList {
+    /// `candidates` are the own-embedding hits.
+    func rank(_ candidates: [Hit], filter: CompiledFilter, best n: Int) throws -> RankedList {
         let catalog = view.catalog
-        var own: [Int64: Double] = [:]
-        for hit in candidates { own[hit.label] = hit.similarity }
-        var scores: [Int64: Double] = [:]
+        // Who is scored (the candidates' windows, filtered), and the windows of those.
+        var windows: [Int64: [Int64]] = [:]
+        var rejected = Set<Int64>()
         for hit in candidates {
-            for label in window(of: hit.label) where scores[label] == nil {
-                guard !filter.needsCheck || filter.matches(Int(label), in: catalog) else { continue }
-                let ownCosine = try own[label] ?? cosine(row(label))
-                scores[label] = (ownCosine + (try windowCosine(of: label))) / 2
+            for label in window(of: hit.label) where windows[label] == nil && !rejected.contains(label) {
+                guard !filter.needsCheck || filter.matches(Int(label), in: catalog) else {
+                    rejected.insert(label)
+                    continue
+                }
+                windows[label] = window(of: label)
+            }
+        }
+        // Every member's vector, read once, and its cosine with the query.
+        var members = Set<Int64>()
+        for window in windows.values { members.formUnion(window) }
+        let labels = members.sorted()
+        var row: [Int64: Int] = [:]
+        row.reserveCapacity(labels.count)
+        for (i, label) in labels.enumerated() { row[label] = i }
+        let d = query.count
+        let rows = try view.vectors.rows(labels[...])
+        var cosines = [Float](repeating: 0, count: labels.count)
+        var scores: [Int64: Double] = [:]
+        scores.reserveCapacity(windows.count)
+        var sum = [Float](repeating: 0, count: d)
+        var first: Int64 = 0
+        rows.withUnsafeBufferPointer { r in
+            // The exact-scan kernel of vector queries, over rows 0..<count of `rows`.
+            let all = Array(0..<Int64(labels.count))
+            cfaiss_dot_rows(query, r.baseAddress, d, all, labels.count, &cosines)
+            sum.withUnsafeMutableBufferPointer { s in
+                for (label, window) in windows {
+                    let own = Double(cosines[row[label]!])
+                    guard window.count > 1 else {
+                        scores[label] = own
+                        continue
+                    }
+                    // cos(q, Σv) = Σ cos(q, v) / ‖Σv‖ (q and every v are unit vectors).
+                    s.update(repeating: 0)
+                    var dots = 0.0
+                    for member in window {
+                        let i = row[member]!
+                        dots += Double(cosines[i])
+                        let v = r.baseAddress! + i * d
+                        for j in 0..<d { s[j] += v[j] }
+                    }
+                    var squared: Float = 0
+                    cfaiss_dot_rows(s.baseAddress, s.baseAddress, d, &first, 1, &squared)
+                    let norm = Double(squared).squareRoot()
+                    scores[label] = (own + (norm > 0 ? dots / norm : 0)) / 2
+                }
             }
         }
         return RankedList(best: n, of: Array(scores.keys), score: { scores[$0]! })
-    }
-
-    /// The cosine of the query and `label`'s window embedding.
-    mutating func windowCosine(of label: Int64) throws -> Double {
-        let members = window(of: label)
-        if members.count == 1 { return try cosine(row(label)) }
-        var sum = [Float](repeating: 0, count: query.count)
-        for member in members {
-            let r = try row(member)
-            for i in sum.indices { sum[i] += r[i] }
-        }
-        var norm: Float = 0
-        for x in sum { norm += x * x }
-        return norm > 0 ? cosine(sum) / Double(norm.squareRoot()) : 0
     }
 
     /// `label` and its neighbours within `size` places in its thread, in thread order.
@@ -68,21 +89,5 @@ struct WindowVectors {
         let catalog = view.catalog
         guard let key = threads.key(of: label, in: catalog) else { return [label] }
         return threads.window(of: threads.entry(of: label, in: catalog), in: key, size: size)
-    }
-
-    private func cosine(_ row: [Float]) -> Double {
-        var dot: Float = 0
-        for i in row.indices { dot += row[i] * query[i] }
-        return Double(dot)
-    }
-
-    private mutating func row(_ label: Int64) throws -> [Float] {
-        if let cached = rows[label] { return cached }
-        let row = try [Float](unsafeUninitializedCapacity: query.count) { buffer, count in
-            try view.vectors.read(label, into: buffer.baseAddress!)
-            count = query.count
-        }
-        rows[label] = row
-        return row
     }
 }
