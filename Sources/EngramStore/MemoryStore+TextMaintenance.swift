@@ -8,8 +8,7 @@ extension MemoryStore {
     /// when they hold `textMergeBatch` documents, else `textMergeDelay` after the first of them
     /// arrived. A merge writes one postings block per term and 8,192 labels it touches, so
     /// merging many writes at once writes far fewer blocks per memory than merging each write
-    /// alone (about 2 rather than 6 per memory of short texts); the delay bounds how long a
-    /// trickle of writes waits.
+    /// alone; the delay bounds how long a trickle of writes waits.
     func scheduleTextMergeLocked() {
         guard !readOnly, !closing, writeFailure == nil, !pendingText.isEmpty else { return }
         // Weak: a queued merge does not keep a released store open (its segments stay on disk

@@ -24,9 +24,9 @@ enum TextIndex {
     static let families = [postings, documents, TextSegment.family]
 
     /// Labels per postings block. A merge rewrites each block its documents touch, so
-    /// larger blocks mean fewer writes per memory (a merge of 8,192 short texts touches
-    /// about two blocks per memory with blocks of 8,192 labels, six with blocks of 1,024);
-    /// smaller ones mean fewer bytes per rewrite (a term in every memory has a ~25 KB block).
+    /// larger blocks mean fewer writes per memory (a merge of 8,192 new memories writes one
+    /// block per distinct term, not one per term and 1,024 of them); smaller ones mean fewer
+    /// bytes per rewrite (a term in every memory has a ~25 KB block).
     /// A query reads `labels / blockSize` entries per term. Part of the index's descriptor:
     /// an index built with another size is rebuilt.
     static let blockShift = 13
