@@ -54,10 +54,12 @@ let package = Package(
         ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
         .target(name: "EngramGLM", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
+        // Retrieve-then-generate: the context of an answer, its prompt and its citations.
+        .target(name: "EngramRAG", dependencies: ["EngramBase", "EngramGLM"]),
         .target(
             name: "Engram",
             dependencies: [
-                "EngramBase", "EngramStore", "EngramEmbed", "CSimdJSON",
+                "EngramBase", "EngramStore", "EngramEmbed", "EngramRAG", "CSimdJSON",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -110,6 +112,7 @@ let package = Package(
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore", "CFaiss"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
+        .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM"]),
         .testTarget(
             name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"],
             exclude: ["Fixtures"]  // read from the source tree through #filePath

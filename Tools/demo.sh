@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Engram's main job on the sample data: build a memory database from a journal of text
 # notes (embedded on the CPU), then ask it questions by meaning and words, by time and by
-# filters.
+# filters, and have the local language model answer one from what it finds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engram="$(swift build -c release --show-bin-path)/engram"
@@ -26,5 +26,8 @@ echo "# then why each result came: its rank in the vector and the text lists, an
 run query --db "$db" --k 3 --now "$now" --mode text "PostgreSQL 16"
 run query --db "$db" --k 3 --now "$now" --explain "which postgres version is the ledger on?"
 run check --db "$db"
+echo
+echo "# Answered by the local language model (SmolLM2-135M) from the memories it retrieved, with its sources:"
+run ask --db "$db" --now "$now" --temperature 0 "Which database did we choose for the billing ledger, and why?"
 echo
 echo "demo database: $db"

@@ -2,3 +2,4 @@
 @_exported import EngramBase
 @_exported import EngramStore
 @_exported import Logging
+@_exported import EngramRAG

@@ -52,18 +52,12 @@ public enum EmbedderModelLocator {
             if usable(url) { return url }
             searched.append("ENGRAM_MODELS/\(modelFolderName) = \(url.path)")
         }
-        var starts = [URL(fileURLWithPath: currentDirectory, isDirectory: true)]
-        if let executablePath { starts.append(URL(fileURLWithPath: executablePath).deletingLastPathComponent()) }
-        for start in starts {
-            var directory = start.standardizedFileURL
-            while true {
-                let candidate = directory.appendingPathComponent(relativeModelPath)
-                if usable(candidate) { return candidate }
-                let parent = directory.deletingLastPathComponent()
-                if parent.path == directory.path { break }
-                directory = parent
-            }
-            searched.append("\(start.standardizedFileURL.path) and its parents (\(relativeModelPath))")
+        if let found = DataLocator.searchUpward(relativeModelPath, currentDirectory: currentDirectory,
+                                                executablePath: executablePath, usable: usable) {
+            return found
+        }
+        for start in DataLocator.starts(currentDirectory: currentDirectory, executablePath: executablePath) {
+            searched.append("\(start.path) and its parents (\(relativeModelPath))")
         }
         throw EngramError.embeddingModelNotFound(searched: searched)
     }

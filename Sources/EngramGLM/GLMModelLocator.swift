@@ -38,17 +38,9 @@ public enum GLMModelLocator {
             if fm.fileExists(atPath: p) { return p }
             tried.append(p)
         }
-        var starts = [URL(fileURLWithPath: currentDirectory)]
-        if let exe = executablePath { starts.append(URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent()) }
-        for start in starts {
-            var dir = start.standardizedFileURL
-            while true {
-                let p = dir.appendingPathComponent("Data/models").appendingPathComponent(defaultRelativePath).path
-                if fm.fileExists(atPath: p) { return p }
-                let parent = dir.deletingLastPathComponent()
-                if parent.path == dir.path { break }
-                dir = parent
-            }
+        if let found = DataLocator.searchUpward("Data/models/" + defaultRelativePath, currentDirectory: currentDirectory,
+                                                executablePath: executablePath, usable: { fm.fileExists(atPath: $0.path) }) {
+            return found.path
         }
         tried.append("Data/models/\(defaultRelativePath) above \(currentDirectory)")
         throw EngramError(.notFound, """

@@ -87,6 +87,42 @@ struct FilterOptions: ParsableArguments {
     }
 }
 
+/// Scoring options shared by `query` and `ask`: the weights, the half-life and the decay basis
+/// (each defaulting to the database's engram.toml), and the moment ages are measured from.
+struct ScoringOptions: ParsableArguments {
+    @Option(name: .customLong("half-life"), help: ArgumentHelp("Recency half-life, e.g. 90m, 12h, 30d.", valueName: "duration"))
+    var halfLife: String?
+
+    @Option(name: .customLong("w-sim"), help: "Weight of similarity.")
+    var wSim: Double?
+
+    @Option(name: .customLong("w-time"), help: "Weight of recency.")
+    var wTime: Double?
+
+    @Option(name: .customLong("w-importance"), help: "Weight of importance.")
+    var wImportance: Double?
+
+    @Option(help: "Decay from the event time (time) or the last access (access).")
+    var decay: DecayBasis?
+
+    @Option(help: ArgumentHelp("Measure ages and expiry from this moment (default: the clock), for reproducible results.", valueName: "time"))
+    var now: String?
+
+    func validate() throws {
+        for (name, value) in [("--w-sim", wSim), ("--w-time", wTime), ("--w-importance", wImportance)] {
+            if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be a finite number ≥ 0") }
+        }
+    }
+
+    func request() throws -> ScoringRequest {
+        ScoringRequest(wSim: wSim, wTime: wTime, wImportance: wImportance,
+                       halfLife: try halfLife.map { try Parse.duration($0, field: "--half-life") }, decay: decay)
+    }
+
+    /// `--now`, parsed.
+    func moment() throws -> Timestamp? { try now.map { try Parse.time($0, field: "--now") } }
+}
+
 /// Where a vector comes from: `--vector`, `--vector-file`, or text through the embedder.
 struct VectorOptions: ParsableArguments {
     // Unconditional: a vector whose first number is negative (`--vector -0.5,0.2`) is a value,

@@ -46,23 +46,7 @@ struct Query: AsyncParsableCommand {
 
     @OptionGroup var filter: FilterOptions
 
-    @Option(name: .customLong("half-life"), help: ArgumentHelp("Recency half-life, e.g. 90m, 12h, 30d.", valueName: "duration"))
-    var halfLife: String?
-
-    @Option(name: .customLong("w-sim"), help: "Weight of similarity.")
-    var wSim: Double?
-
-    @Option(name: .customLong("w-time"), help: "Weight of recency.")
-    var wTime: Double?
-
-    @Option(name: .customLong("w-importance"), help: "Weight of importance.")
-    var wImportance: Double?
-
-    @Option(help: "Decay from the event time (time) or the last access (access).")
-    var decay: DecayBasis?
-
-    @Option(help: ArgumentHelp("Measure ages and expiry from this moment (default: the clock), for reproducible results.", valueName: "time"))
-    var now: String?
+    @OptionGroup var scoring: ScoringOptions
 
     @Flag(help: "Record the returned memories as accessed now (for --decay access).")
     var touch = false
@@ -80,20 +64,14 @@ struct Query: AsyncParsableCommand {
         if let wText, !(wText.isFinite && (0...1).contains(wText)) { throw ValidationError("--w-text must be between 0 and 1") }
         if let candidates, !(1...10_000).contains(candidates) { throw ValidationError("--candidates must be between 1 and 10000") }
         guard (1...QueryRequest.maxK).contains(k) else { throw ValidationError("--k must be between 1 and \(QueryRequest.maxK)") }
-        for (name, value) in [("--w-sim", wSim), ("--w-time", wTime), ("--w-importance", wImportance)] {
-            if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be a finite number ≥ 0") }
-        }
     }
 
     func run() async throws {
         CLI.bootstrap
         let started = DispatchTime.now()
         let db = try options.open(readOnly: !touch)
-        let scoring = ScoringRequest(wSim: wSim, wTime: wTime, wImportance: wImportance,
-                                     halfLife: try halfLife.map { try Parse.duration($0, field: "--half-life") },
-                                     decay: decay)
         let request = QueryRequest(text: text, vector: try vectorOptions.given(), k: k, filter: try filter.request(),
-                                   scoring: scoring, now: try now.map { try Parse.time($0, field: "--now") },
+                                   scoring: try scoring.request(), now: try scoring.moment(),
                                    touch: touch, idsOnly: idsOnly, mode: mode,
                                    fusion: FusionRequest(method: fusion, wText: wText, candidates: candidates),
                                    explain: explain)

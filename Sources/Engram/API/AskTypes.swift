@@ -1,0 +1,103 @@
+import EngramRAG
+
+/// A question for `ask`: the retrieval options of a query, how the context is chosen, and
+/// how the answer is generated. Unset fields take their defaults.
+///
+/// JSON: `{"question", "k"?, "passages"?, "contextTokens"?, "filter"?, "scoring"?, "now"?,
+/// "mode"?, "maxTokens"?, "temperature"?, "topP"?, "topK"?, "minP"?, "seed"?, "stop"?,
+/// "allowNoContext"?}`.
+public struct AskRequest: Codable, Sendable, Equatable {
+    public var question: String
+    /// Memories retrieved before near-duplicates are dropped and the passages chosen
+    /// (1…`maxK`; default 20).
+    public var k: Int?
+    /// Passages given to the model at most (default 5).
+    public var passages: Int?
+    /// Tokens the passages may take at most (default 1024; less when the model's context
+    /// leaves less beside the prompt and the answer).
+    public var contextTokens: Int?
+    public var filter: FilterRequest?
+    public var scoring: ScoringRequest?
+    public var now: Timestamp?
+    public var mode: RetrievalMode?
+    public var maxTokens: Int?
+    public var temperature: Float?
+    public var topP: Float?
+    public var topK: Int?
+    public var minP: Float?
+    public var seed: UInt64?
+    public var stop: [String]?
+    /// Answer even when no memory passes the filters.
+    public var allowNoContext: Bool?
+
+    /// The most memories one question may retrieve.
+    public static let maxK = 100
+
+    public init(question: String, k: Int? = nil, passages: Int? = nil, contextTokens: Int? = nil, filter: FilterRequest? = nil,
+                scoring: ScoringRequest? = nil, now: Timestamp? = nil, mode: RetrievalMode? = nil) {
+        self.question = question
+        self.k = k
+        self.passages = passages
+        self.contextTokens = contextTokens
+        self.filter = filter
+        self.scoring = scoring
+        self.now = now
+        self.mode = mode
+    }
+}
+
+/// A source of an answer: the passage number it had and the memory behind it.
+public struct AskSource: Codable, Sendable, Equatable {
+    public var n: Int
+    public var id: String
+    public var score: Double
+    public var time: Timestamp
+    public var text: String
+}
+
+/// A memory retrieval found for the question (before the passages were chosen).
+public struct AskRetrieved: Codable, Sendable, Equatable {
+    public var id: String
+    public var score: Double
+    public var time: Timestamp
+    /// Why it is not a passage: `duplicate` (of a better memory), `budget` (no room left in
+    /// the context), `passages` (past the number of passages); nil when it is one.
+    public var left: String?
+}
+
+/// An answer with its sources.
+///
+/// JSON: `{"answerId","answer","citations":[{"n","id","score","time","text"}],"uncited":[…],
+/// "unknownCitations":[n],"retrieved":[{"id","score","time","left"?}],"model","cached",
+/// "usage":{"promptTokens","cachedPromptTokens","completionTokens"},
+/// "timings":{"retrieveMs","prefillMs","decodeMs","firstTokenMs"}}`.
+public struct AskResponse: Codable, Sendable, Equatable {
+    public struct Usage: Codable, Sendable, Equatable {
+        public var promptTokens: Int
+        /// Prompt tokens whose state the engine kept from the previous question (warm prefix).
+        public var cachedPromptTokens: Int
+        public var completionTokens: Int
+    }
+    public struct Timings: Codable, Sendable, Equatable {
+        public var retrieveMs: Double
+        public var prefillMs: Double
+        public var decodeMs: Double
+        /// From the start of generation to its first text.
+        public var firstTokenMs: Double?
+    }
+
+    public var answerId: String
+    public var answer: String
+    /// The passages the answer cites, in order of first citation.
+    public var citations: [AskSource]
+    /// The passages it was given but did not cite.
+    public var uncited: [AskSource]
+    /// Numbers the answer cites that no passage had.
+    public var unknownCitations: [Int]
+    public var retrieved: [AskRetrieved]
+    public var model: String
+    /// Whether the answer came from the response cache (not yet kept: always false).
+    public var cached: Bool
+    public var usage: Usage
+    public var timings: Timings
+}

@@ -1,0 +1,77 @@
+import EngramRAG
+import Foundation
+
+extension EngramDatabase {
+    /// Answers a question from memory: retrieves as `query` does (every filter, decay and
+    /// mode), chooses the passages (`ContextBuilder`: near-duplicates out, MMR, the token
+    /// budget), and has `generator` answer from them with the prompt `templates`; `onText`
+    /// receives the answer as it is generated.
+    ///
+    /// - Throws: `EngramError` `.invalidArgument` for options out of range, `.failedPrecondition`
+    ///   (`nothingToGoOn`) when no memory passes the filters and `allowNoContext` is not set,
+    ///   and the errors of `query` and of the generator.
+    public func ask(_ request: AskRequest, generator: any TextGenerator, templates: PromptTemplates,
+                    onText: @escaping @Sendable (String) -> Void = { _ in }) async throws -> AskResponse {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let k = request.k ?? 20
+        guard (1...AskRequest.maxK).contains(k) else {
+            throw EngramError.invalidArgument("k must be between 1 and \(AskRequest.maxK)")
+        }
+        var options = AskOptions()
+        options.context.maxPassages = request.passages ?? options.context.maxPassages
+        options.context.tokenBudget = request.contextTokens ?? options.context.tokenBudget
+        try options.context.validate()
+        options.allowNoContext = request.allowNoContext ?? false
+        options.now = request.now?.seconds ?? Date().timeIntervalSince1970
+        var generation = options.generation
+        generation.maxTokens = request.maxTokens ?? generation.maxTokens
+        generation.temperature = request.temperature ?? generation.temperature
+        generation.topP = request.topP ?? generation.topP
+        generation.topK = request.topK ?? generation.topK
+        generation.minP = request.minP ?? generation.minP
+        generation.seed = request.seed
+        generation.stop = request.stop ?? []
+        options.generation = generation
+
+        // Retrieval: the question's text and embedding, with the vectors of what it found
+        // (for near-duplicates and diversity).
+        let question = request.question.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !question.isEmpty else { throw EngramError.invalidArgument("the question is empty") }
+        let vector = request.mode == .text ? nil : try await embedQuery(question)
+        let found = try await query(QueryRequest(text: question, vector: vector, k: k, filter: request.filter,
+                                                 scoring: request.scoring, now: Timestamp(options.now), mode: request.mode))
+        let retrieved = try found.results.map { hit in
+            let record = try get(GetRequest(id: hit.id, includeVector: true))
+            return RetrievedMemory(id: hit.id, text: record.text, time: hit.time.seconds, score: hit.score, vector: record.vector ?? [])
+        }
+        let retrieveMs = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+
+        let answer = try await Asker(generator: generator, templates: templates)
+            .answer(question, retrieved: retrieved, options: options, onText: onText)
+        func source(_ p: Passage) -> AskSource {
+            AskSource(n: p.number, id: p.memory.id, score: p.memory.score, time: Timestamp(p.memory.time), text: p.memory.text)
+        }
+        let passageIds = Set(answer.context.passages.map(\.memory.id))
+        let overBudget = Set(answer.context.overBudget)
+        let outcome = answer.outcome
+        return AskResponse(
+            answerId: Self.newAnswerId(), answer: answer.text,
+            citations: answer.cited.map(source), uncited: answer.uncited.map(source), unknownCitations: answer.citations.unknown,
+            retrieved: retrieved.map { m in
+                let left: String? = passageIds.contains(m.id) ? nil
+                    : answer.context.duplicates[m.id] != nil ? "duplicate" : overBudget.contains(m.id) ? "budget" : "passages"
+                return AskRetrieved(id: m.id, score: m.score, time: Timestamp(m.time), left: left)
+            },
+            model: generator.modelIdentifier, cached: false,
+            usage: AskResponse.Usage(promptTokens: outcome.promptTokens, cachedPromptTokens: outcome.cachedPromptTokens,
+                                     completionTokens: outcome.completionTokens),
+            timings: AskResponse.Timings(retrieveMs: retrieveMs, prefillMs: outcome.prefillSeconds * 1000,
+                                         decodeMs: outcome.decodeSeconds * 1000, firstTokenMs: outcome.firstTextSeconds.map { $0 * 1000 }))
+    }
+
+    /// A random 64-bit id in hex.
+    static func newAnswerId() -> String {
+        var g = SystemRandomNumberGenerator()
+        return String(format: "%016llx", g.next() as UInt64)
+    }
+}

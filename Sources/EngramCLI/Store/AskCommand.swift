@@ -1,0 +1,132 @@
+import ArgumentParser
+import Engram
+import EngramGLM
+import Foundation
+
+/// `engram ask "question"`: answers from memory with the local model, citing its sources.
+struct Ask: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer a question from memory with the local language model, citing the memories it used.",
+        discussion: """
+        The question is retrieved like `engram query` (every filter, time decay and --mode). \
+        Near-duplicates are dropped, the rest ordered by relevance and diversity (MMR) and \
+        packed into --context-tokens by the model's own token counts, each as \
+        `[n] (date) text`. The model is told to answer only from those numbered sources, to \
+        cite them as [n] and to prefer the newer source when two disagree. The answer is \
+        streamed; then the sources it cited, those it was given but did not cite, and any \
+        number it cited that no source had. With nothing to answer from, ask says so (or, \
+        with --allow-no-context, lets the model answer without sources).
+
+        The prompt's texts are Data/prompts/system.txt and question.txt (or the directory \
+        $ENGRAM_PROMPTS or --prompts names).
+        """)
+
+    @OptionGroup var options: DatabaseOptions
+
+    @Argument(help: "The question.")
+    var question: String
+
+    @Option(help: "Retrieval: vector, text or hybrid (default: the database's [text] mode).")
+    var mode: RetrievalMode?
+
+    @Option(help: "Memories to retrieve before choosing the passages (1 to \(AskRequest.maxK)).")
+    var k = 20
+
+    @Option(help: "Passages given to the model at most (1 to \(ContextLimits.maxPassages)).")
+    var passages = 5
+
+    @Option(name: .customLong("context-tokens"), help: "Tokens the passages may take at most (less when the model's context leaves less).")
+    var contextTokens = 1024
+
+    @OptionGroup var filter: FilterOptions
+
+    @OptionGroup var scoring: ScoringOptions
+
+    @OptionGroup var modelOptions: GLMModelOptions
+
+    @Option(help: ArgumentHelp("Directory of the prompt templates (system.txt, question.txt).", valueName: "dir"))
+    var prompts: String?
+
+    @Option(name: .customLong("max-tokens"), help: "Most tokens of the answer.")
+    var maxTokens = 256
+
+    @Option(help: "Sampling temperature (≥ 0); 0 always takes the most likely token.")
+    var temperature: Float = 0.2
+
+    @Option(name: .customLong("top-k"), help: "Sample only among the k most likely tokens (0 disables).")
+    var topK = 40
+
+    @Option(name: .customLong("top-p"), help: "Sample only among the most likely tokens whose probabilities add up to p, in (0, 1].")
+    var topP: Float = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than min-p times the most likely one, in [0, 1].")
+    var minP: Float = 0.05
+
+    @Option(help: "Random seed, for reproducible sampling.")
+    var seed: UInt64?
+
+    @Option(help: ArgumentHelp("Stop the answer before this string (repeatable).", valueName: "text"))
+    var stop: [String] = []
+
+    @Option(help: "Threads for the model's kernels (default: number of cores).")
+    var threads: Int?
+
+    @Flag(name: .customLong("allow-no-context"), help: "Answer even when no memory matches (the answer then cites nothing).")
+    var allowNoContext = false
+
+    func validate() throws {
+        guard (1...AskRequest.maxK).contains(k) else { throw ValidationError("--k must be between 1 and \(AskRequest.maxK)") }
+        guard (1...ContextLimits.maxPassages).contains(passages) else {
+            throw ValidationError("--passages must be between 1 and \(ContextLimits.maxPassages)")
+        }
+        guard contextTokens >= 1 else { throw ValidationError("--context-tokens must be at least 1") }
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be a finite number ≥ 0") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
+        if let threads, threads < 1 || threads > GLMThreading.maximumThreadCount {
+            throw ValidationError("--threads must be in 1...\(GLMThreading.maximumThreadCount)")
+        }
+        if question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("the question is empty") }
+    }
+
+    func run() async throws {
+        CLI.bootstrap
+        let templates = try PromptTemplates(directory: PromptTemplates.locate(explicit: prompts))
+        let db = try options.open(readOnly: true)
+        let engine = try GLMGenerator(model: GLMModel(path: modelOptions.resolvedPath()), threads: threads ?? GLMThreading.defaultThreadCount)
+        var request = AskRequest(question: question, k: k, passages: passages, contextTokens: contextTokens,
+                                 filter: try filter.request(), scoring: try scoring.request(), now: try scoring.moment(), mode: mode)
+        request.maxTokens = maxTokens
+        request.temperature = temperature
+        request.topK = topK
+        request.topP = topP
+        request.minP = minP
+        request.seed = seed
+        request.stop = stop
+        request.allowNoContext = allowNoContext
+        let stream = !options.json
+        let response = try await db.ask(request, generator: GLMTextGenerator(engine), templates: templates) { piece in
+            if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
+        }
+        if options.json {
+            try CLI.printJSON(response)
+            return
+        }
+        FileHandle.standardOutput.write(Data("\n".utf8))
+        func line(_ s: AskSource) -> String {
+            let snippet = s.text.count > 100 ? String(s.text.prefix(99)) + "…" : s.text
+            return "  [\(s.n)] \(s.id)  \(s.time)  \(snippet)"
+        }
+        if !response.citations.isEmpty { print("\nSources:\n" + response.citations.map(line).joined(separator: "\n")) }
+        if !response.uncited.isEmpty { print("\nAlso given, not cited:\n" + response.uncited.map(line).joined(separator: "\n")) }
+        if !response.unknownCitations.isEmpty {
+            print("\nCited but never given: " + response.unknownCitations.map { "[\($0)]" }.joined(separator: ", "))
+        }
+        let t = response.timings
+        CLI.printErr(String(format: "[%@: retrieval %.0f ms, first token %.0f ms, %d prompt tokens (%d kept), %d generated in %.0f ms]",
+                            response.model, t.retrieveMs, t.firstTokenMs ?? 0, response.usage.promptTokens,
+                            response.usage.cachedPromptTokens, response.usage.completionTokens, t.decodeMs))
+    }
+}

@@ -1,0 +1,95 @@
+import EngramBase
+import Foundation
+
+extension EngramError.Reason {
+    /// `ask` found no memory to answer from (and was not allowed to answer without one).
+    public static let nothingToGoOn = EngramError.Reason("NOTHING_TO_GO_ON")
+}
+
+/// How one question is answered.
+public struct AskOptions: Sendable, Equatable {
+    public var context = ContextOptions()
+    public var generation = GenerationSettings()
+    /// Answer even when no memory passes the filters (the model then says so, or answers from
+    /// what it knows; the answer cites nothing).
+    public var allowNoContext = false
+    /// The moment the question is asked (the prompt's "today").
+    public var now: Double = Date().timeIntervalSince1970
+    public init() {}
+}
+
+/// An answer and the sources it stands on.
+public struct Answer: Sendable, Equatable {
+    public var text: String
+    /// The context the model was given, numbered.
+    public var context: AnswerContext
+    /// The numbers it cited, unknown ones and uncited passages.
+    public var citations: Citations
+    public var outcome: GenerationOutcome
+
+    /// The passages cited, in order of first citation.
+    public var cited: [Passage] { citations.cited.map { context.passages[$0 - 1] } }
+    /// The passages given but not cited.
+    public var uncited: [Passage] { citations.uncited.map { context.passages[$0 - 1] } }
+}
+
+/// Answers a question from retrieved memories with a `TextGenerator`: chooses the context
+/// (`ContextBuilder`) within what the model's context leaves after the prompt and the answer,
+/// fills the prompt templates, generates, and reads the citations back.
+public struct Asker: Sendable {
+    public let generator: any TextGenerator
+    public let templates: PromptTemplates
+
+    public init(generator: any TextGenerator, templates: PromptTemplates) {
+        self.generator = generator
+        self.templates = templates
+    }
+
+    /// The conversation for `question` with `sources` (the rendered passages) and `examples`.
+    public func prompt(question: String, sources: String, examples: String = "", now: Double) -> [ChatTurn] {
+        let today = ContextBuilder.day(now)
+        return [
+            ChatTurn(.system, PromptTemplates.fill(templates.system, ["today": today])),
+            ChatTurn(.user, PromptTemplates.fill(templates.question, [
+                "sources": sources.isEmpty ? Self.noSources : sources, "question": question, "examples": examples, "today": today,
+            ])),
+        ]
+    }
+
+    /// What the sources say when there are none (`allowNoContext`).
+    static let noSources = "(none)"
+
+    /// Answers `question` from `retrieved` (best first).
+    /// - Throws: `EngramError` `.failedPrecondition` (`nothingToGoOn`) when nothing was
+    ///   retrieved and `allowNoContext` is off; `.invalidArgument` for options out of range or
+    ///   a question too long for the model's context; the generator's errors.
+    public func answer(_ question: String, retrieved: [RetrievedMemory], options: AskOptions,
+                       onText: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Answer {
+        let question = question.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !question.isEmpty else { throw EngramError(.invalidArgument, "the question is empty") }
+        guard retrieved.isEmpty == false || options.allowNoContext else {
+            throw EngramError(.failedPrecondition, "no memory matches the question and its filters: there is nothing to answer from (use --allow-no-context to let the model answer without sources)",
+                              reason: .nothingToGoOn)
+        }
+        guard (1...generator.contextSize).contains(options.generation.maxTokens) else {
+            throw EngramError(.invalidArgument, "max tokens must be between 1 and the model's context of \(generator.contextSize) tokens")
+        }
+        // The passages get what the context leaves after the prompt without them and the answer.
+        let bare = generator.promptTokenCount(prompt(question: question, sources: "", now: options.now))
+        let room = generator.contextSize - bare - options.generation.maxTokens
+        guard room > 0 || retrieved.isEmpty else {
+            throw EngramError(.invalidArgument, "the question and an answer of \(options.generation.maxTokens) tokens fill the model's context of \(generator.contextSize) tokens: no room is left for sources (ask a shorter question or lower --max-tokens)")
+        }
+        var contextOptions = options.context
+        contextOptions.tokenBudget = max(1, min(contextOptions.tokenBudget, room))
+        let context = try ContextBuilder.build(retrieved, options: contextOptions, tokens: generator.tokenCount)
+        guard !context.passages.isEmpty || options.allowNoContext else {
+            throw EngramError(.failedPrecondition, "no retrieved memory fits in the model's context beside the question and the answer",
+                              reason: .nothingToGoOn)
+        }
+        let turns = prompt(question: question, sources: context.rendered, now: options.now)
+        let outcome = try await generator.generate(turns, settings: options.generation, onText: onText)
+        return Answer(text: outcome.text, context: context, citations: Citations(answer: outcome.text, given: context.passages.count),
+                      outcome: outcome)
+    }
+}
