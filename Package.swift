@@ -108,7 +108,7 @@ let package = Package(
         .executableTarget(name: "engram-crashtest", dependencies: ["EngramBase", "EngramStore"], path: "Tools/CrashTest"),
 
         // Tests: one target per module.
-        .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase"]),
+        .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase", "EngramGLM"]),
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore", "CFaiss"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),

@@ -46,27 +46,46 @@ extension EngramDatabase {
         }
         let retrieveMs = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
 
-        let answer = try await Asker(generator: generator, templates: templates)
-            .answer(question, retrieved: retrieved, options: options, onText: onText)
+        let asker = Asker(generator: generator, templates: templates)
+        let prepared = try asker.prepare(question, retrieved: retrieved, options: options)
+        let context = prepared.context
+        let passageIds = Set(context.passages.map(\.memory.id))
+        let overBudget = Set(context.overBudget)
+        let report = retrieved.map { m in
+            let left: String? = passageIds.contains(m.id) ? nil
+                : context.duplicates[m.id] != nil ? "duplicate" : overBudget.contains(m.id) ? "budget" : "passages"
+            return AskRetrieved(id: m.id, score: m.score, time: Timestamp(m.time), left: left)
+        }
+        let useCache = request.cache ?? true
+        let cacheKey = useCache ? try AskCache.key(model: generator.modelIdentifier, prepared: prepared) : ""
+        if useCache, var hit = try AskCache.lookup(store, key: cacheKey) {
+            onText(hit.answer)
+            hit.cached = true
+            hit.retrieved = report
+            hit.timings = AskResponse.Timings(retrieveMs: retrieveMs, prefillMs: 0, decodeMs: 0, firstTokenMs: nil)
+            return hit
+        }
+        let answer = try await asker.generate(prepared, onText: onText)
         func source(_ p: Passage) -> AskSource {
             AskSource(n: p.number, id: p.memory.id, score: p.memory.score, time: Timestamp(p.memory.time), text: p.memory.text)
         }
-        let passageIds = Set(answer.context.passages.map(\.memory.id))
-        let overBudget = Set(answer.context.overBudget)
         let outcome = answer.outcome
-        return AskResponse(
+        let response = AskResponse(
             answerId: Self.newAnswerId(), answer: answer.text,
             citations: answer.cited.map(source), uncited: answer.uncited.map(source), unknownCitations: answer.citations.unknown,
-            retrieved: retrieved.map { m in
-                let left: String? = passageIds.contains(m.id) ? nil
-                    : answer.context.duplicates[m.id] != nil ? "duplicate" : overBudget.contains(m.id) ? "budget" : "passages"
-                return AskRetrieved(id: m.id, score: m.score, time: Timestamp(m.time), left: left)
-            },
+            retrieved: report,
             model: generator.modelIdentifier, cached: false,
             usage: AskResponse.Usage(promptTokens: outcome.promptTokens, cachedPromptTokens: outcome.cachedPromptTokens,
                                      completionTokens: outcome.completionTokens),
             timings: AskResponse.Timings(retrieveMs: retrieveMs, prefillMs: outcome.prefillSeconds * 1000,
                                          decodeMs: outcome.decodeSeconds * 1000, firstTokenMs: outcome.firstTextSeconds.map { $0 * 1000 }))
+        if useCache && !readOnly && outcome.finish != .cancelled {
+            // Changes not yet applied first: an older change to a memory used here must not
+            // drop this new entry later.
+            try AskCache.collect(store)
+            try AskCache.save(store, key: cacheKey, response: response, ids: context.passages.map(\.memory.id))
+        }
+        return response
     }
 
     /// A random 64-bit id in hex.

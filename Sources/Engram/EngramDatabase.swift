@@ -42,7 +42,8 @@ public final class EngramDatabase: Sendable {
     private let loadedEmbedder = Mutex<(any Embedder)?>(nil)
 
     /// The column families and change-log consumers of the modules this facade wires.
-    static let registration = MemoryStore.Registration()
+    static let registration = MemoryStore.Registration(columnFamilies: [AskCache.entries, AskCache.refs],
+                                                       consumers: [AskCache.consumer])
 
     public var directory: URL { store.directory }
     public var settings: StoreSettings { store.settings }
@@ -60,6 +61,8 @@ public final class EngramDatabase: Sendable {
             store = try MemoryStore.open(at: options.directory, readOnly: options.readOnly, registration: registration,
                                          logger: options.logger)
         }
+        // Answers that used memories changed since the last writable open leave the cache.
+        if !options.readOnly { try AskCache.collect(store) }
         return EngramDatabase(store: store, logger: options.logger, embedder: options.embedder)
     }
 

@@ -59,12 +59,32 @@ public struct Asker: Sendable {
     /// What the sources say when there are none (`allowNoContext`).
     static let noSources = "(none)"
 
-    /// Answers `question` from `retrieved` (best first).
-    /// - Throws: `EngramError` `.failedPrecondition` (`nothingToGoOn`) when nothing was
-    ///   retrieved and `allowNoContext` is off; `.invalidArgument` for options out of range or
-    ///   a question too long for the model's context; the generator's errors.
+    /// A question made ready to generate: its context and the exact prompt (what an answer
+    /// cache is keyed by).
+    public struct Prepared: Sendable, Equatable {
+        public var context: AnswerContext
+        public var turns: [ChatTurn]
+        public var settings: GenerationSettings
+    }
+
+    /// Answers `question` from `retrieved` (best first): `prepare`, then `generate`.
     public func answer(_ question: String, retrieved: [RetrievedMemory], options: AskOptions,
                        onText: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Answer {
+        try await generate(try prepare(question, retrieved: retrieved, options: options), onText: onText)
+    }
+
+    /// Generates the answer of a prepared question and reads its citations back.
+    public func generate(_ prepared: Prepared, onText: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Answer {
+        let outcome = try await generator.generate(prepared.turns, settings: prepared.settings, onText: onText)
+        return Answer(text: outcome.text, context: prepared.context,
+                      citations: Citations(answer: outcome.text, given: prepared.context.passages.count), outcome: outcome)
+    }
+
+    /// Chooses the context of `question` from `retrieved` (best first) and writes the prompt.
+    /// - Throws: `EngramError` `.failedPrecondition` (`nothingToGoOn`) when nothing was
+    ///   retrieved and `allowNoContext` is off; `.invalidArgument` for options out of range or
+    ///   a question too long for the model's context.
+    public func prepare(_ question: String, retrieved: [RetrievedMemory], options: AskOptions) throws -> Prepared {
         let question = question.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !question.isEmpty else { throw EngramError(.invalidArgument, "the question is empty") }
         guard retrieved.isEmpty == false || options.allowNoContext else {
@@ -87,9 +107,7 @@ public struct Asker: Sendable {
             throw EngramError(.failedPrecondition, "no retrieved memory fits in the model's context beside the question and the answer",
                               reason: .nothingToGoOn)
         }
-        let turns = prompt(question: question, sources: context.rendered, now: options.now)
-        let outcome = try await generator.generate(turns, settings: options.generation, onText: onText)
-        return Answer(text: outcome.text, context: context, citations: Citations(answer: outcome.text, given: context.passages.count),
-                      outcome: outcome)
+        return Prepared(context: context, turns: prompt(question: question, sources: context.rendered, now: options.now),
+                        settings: options.generation)
     }
 }

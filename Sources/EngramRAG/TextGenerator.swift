@@ -1,8 +1,8 @@
 import EngramBase
 
 /// One turn of a conversation given to a text generator.
-public struct ChatTurn: Sendable, Equatable {
-    public enum Role: String, Sendable { case system, user, assistant }
+public struct ChatTurn: Sendable, Equatable, Codable {
+    public enum Role: String, Sendable, Codable { case system, user, assistant }
     public var role: Role
     public var content: String
     public init(_ role: Role, _ content: String) {
@@ -12,7 +12,7 @@ public struct ChatTurn: Sendable, Equatable {
 }
 
 /// Limits and sampling of one answer.
-public struct GenerationSettings: Sendable, Equatable {
+public struct GenerationSettings: Sendable, Equatable, Codable {
     public var maxTokens = 256
     /// 0 is greedy.
     public var temperature: Float = 0.2

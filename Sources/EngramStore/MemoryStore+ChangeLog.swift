@@ -48,3 +48,26 @@ extension MemoryStore {
         return memory
     }
 }
+
+extension MemoryStore {
+    /// The committed value under `key` in `family`, which a module registered when the
+    /// database was opened (read without the writer lock; nil when absent).
+    public func value(in family: String, key: [UInt8]) throws -> [UInt8]? {
+        try checkRegistered(family)
+        return try currentView().requireOpen().get(family, key)
+    }
+
+    /// Visits the committed keys of a registered `family` that start with `prefix`, in key
+    /// order, until `body` returns false.
+    public func scan(_ family: String, prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        try checkRegistered(family)
+        try currentView().requireOpen().scan(family, prefix: prefix) { key, value in try body(Array(key), Array(value)) }
+    }
+
+    /// Throws unless a module registered `family` (the store's own are not readable this way).
+    func checkRegistered(_ family: String) throws {
+        guard registeredFamilies.contains(family), !Family.owned.contains(family) else {
+            throw EngramError.invalidArgument("column family '\(family)' was not registered when the database was opened")
+        }
+    }
+}

@@ -177,11 +177,9 @@ public final class StoreTransaction {
     public var lastChange: UInt64 { changeSeq }
 
     private func checkFamily(_ family: String) throws {
-        guard store.registeredFamilies.contains(family) else {
-            throw EngramError.invalidArgument("column family '\(family)' was not registered when the database was opened")
-        }
         guard !MemoryStore.Family.owned.contains(family) else {
             throw EngramError.invalidArgument("column family '\(family)' belongs to the memory store; use upsert and delete")
         }
+        try store.checkRegistered(family)
     }
 }

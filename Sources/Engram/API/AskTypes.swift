@@ -5,7 +5,7 @@ import EngramRAG
 ///
 /// JSON: `{"question", "k"?, "passages"?, "contextTokens"?, "filter"?, "scoring"?, "now"?,
 /// "mode"?, "maxTokens"?, "temperature"?, "topP"?, "topK"?, "minP"?, "seed"?, "stop"?,
-/// "allowNoContext"?}`.
+/// "allowNoContext"?, "cache"?}`.
 public struct AskRequest: Codable, Sendable, Equatable {
     public var question: String
     /// Memories retrieved before near-duplicates are dropped and the passages chosen
@@ -29,6 +29,9 @@ public struct AskRequest: Codable, Sendable, Equatable {
     public var stop: [String]?
     /// Answer even when no memory passes the filters.
     public var allowNoContext: Bool?
+    /// Reuse the stored answer to the same prompt, and store this one (default true; a
+    /// database opened read-only only reuses).
+    public var cache: Bool?
 
     /// The most memories one question may retrieve.
     public static let maxK = 100
@@ -96,7 +99,8 @@ public struct AskResponse: Codable, Sendable, Equatable {
     public var unknownCitations: [Int]
     public var retrieved: [AskRetrieved]
     public var model: String
-    /// Whether the answer came from the response cache (not yet kept: always false).
+    /// Whether the answer was stored for the same prompt and is returned without generating
+    /// (then `usage` is the stored answer's and `timings` count retrieval only).
     public var cached: Bool
     public var usage: Usage
     public var timings: Timings

@@ -17,6 +17,10 @@ struct Ask: AsyncParsableCommand {
         number it cited that no source had. With nothing to answer from, ask says so (or, \
         with --allow-no-context, lets the model answer without sources).
 
+        The same prompt (the same passages, question, day, model and sampling) gets the stored \
+        answer at once, marked cached (--no-cache generates anew): a memory it used that \
+        changed, or a new memory among the passages, makes another prompt.
+
         The prompt's texts are Data/prompts/system.txt and question.txt (or the directory \
         $ENGRAM_PROMPTS or --prompts names).
         """)
@@ -74,6 +78,9 @@ struct Ask: AsyncParsableCommand {
     @Flag(name: .customLong("allow-no-context"), help: "Answer even when no memory matches (the answer then cites nothing).")
     var allowNoContext = false
 
+    @Flag(name: .customLong("no-cache"), help: "Generate anew, neither reusing nor storing the answer to the same prompt.")
+    var noCache = false
+
     func validate() throws {
         guard (1...AskRequest.maxK).contains(k) else { throw ValidationError("--k must be between 1 and \(AskRequest.maxK)") }
         guard (1...ContextLimits.maxPassages).contains(passages) else {
@@ -94,7 +101,15 @@ struct Ask: AsyncParsableCommand {
     func run() async throws {
         CLI.bootstrap
         let templates = try PromptTemplates(directory: PromptTemplates.locate(explicit: prompts))
-        let db = try options.open(readOnly: true)
+        // The answer cache needs the write lock; while another process holds it (a daemon, an
+        // import), answers are still reused, not stored.
+        let db: EngramDatabase
+        do {
+            db = try options.open(readOnly: noCache)
+        } catch let error as EngramError where error.reason == .databaseInUse {
+            CLI.printErr("note: the database is in use by another process: this answer is not stored in the cache")
+            db = try options.open(readOnly: true)
+        }
         let engine = try GLMGenerator(model: GLMModel(path: modelOptions.resolvedPath()), threads: threads ?? GLMThreading.defaultThreadCount)
         var request = AskRequest(question: question, k: k, passages: passages, contextTokens: contextTokens,
                                  filter: try filter.request(), scoring: try scoring.request(), now: try scoring.moment(), mode: mode)
@@ -106,10 +121,12 @@ struct Ask: AsyncParsableCommand {
         request.seed = seed
         request.stop = stop
         request.allowNoContext = allowNoContext
+        request.cache = !noCache
         let stream = !options.json
         let response = try await db.ask(request, generator: GLMTextGenerator(engine), templates: templates) { piece in
             if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
         }
+        if !noCache { try db.close() }
         if options.json {
             try CLI.printJSON(response)
             return
@@ -125,6 +142,10 @@ struct Ask: AsyncParsableCommand {
             print("\nCited but never given: " + response.unknownCitations.map { "[\($0)]" }.joined(separator: ", "))
         }
         let t = response.timings
+        if response.cached {
+            CLI.printErr(String(format: "[%@: the stored answer to the same prompt; retrieval %.0f ms]", response.model, t.retrieveMs))
+            return
+        }
         CLI.printErr(String(format: "[%@: retrieval %.0f ms, first token %.0f ms, %d prompt tokens (%d kept), %d generated in %.0f ms]",
                             response.model, t.retrieveMs, t.firstTokenMs ?? 0, response.usage.promptTokens,
                             response.usage.cachedPromptTokens, response.usage.completionTokens, t.decodeMs))
