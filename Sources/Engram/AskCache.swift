@@ -58,6 +58,18 @@ enum AskCache {
     static func collect(_ store: MemoryStore) throws {
         let state = try store.consumerState(consumer)
         var seq = state.watermark
+        guard seq < store.lastChange else { return }
+        var empty = true
+        try store.scan(refs, prefix: []) { _, _ in
+            empty = false
+            return false
+        }
+        if empty {
+            // Nothing cached: the log is applied by moving the watermark (it must not hold the
+            // log's trimming back).
+            try store.write { tx in try tx.advanceWatermark(consumer, to: tx.lastChange) }
+            return
+        }
         if seq < state.trimmedThrough {
             try store.write { tx in
                 try tx.deleteRange(entries, from: [], to: [UInt8](repeating: 0xFF, count: 9))

@@ -97,7 +97,14 @@ public final class EngramDatabase: Sendable {
     /// Releases the database (finishing background index work, and saving an index snapshot
     /// only when replaying the changes on the next open would cost more). Later calls fail
     /// with `closed`.
-    public func close() throws { try store.close() }
+    public func close() throws {
+        // The answer cache follows the changes written meanwhile, so that the change log's
+        // trimming is not held back until the next open.
+        if !readOnly {
+            do { try AskCache.collect(store) } catch { logger.warning("the answer cache could not follow the change log: \(error)") }
+        }
+        try store.close()
+    }
 
     /// Waits until the index rebuilds and snapshots that writes have started are done.
     /// Queries never need to (they are answered, exactly, from the index on hand); tools that

@@ -19,6 +19,22 @@ struct AskCacheTests {
         return n
     }
 
+    @Test("with nothing cached, the cache's change-log consumer keeps up without holding the log")
+    func consumerKeepsUp() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-ask-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var settings = StoreSettings()
+        settings.sync = false
+        settings.dimension = 3
+        let db = try EngramDatabase.create(at: dir, settings: settings)
+        _ = try await db.upsert(UpsertRequest(memories: (0..<5).map { MemoryInput(id: "m\($0)", vector: [1, Float($0), 0]) }))
+        #expect(try db.store.consumerState("ask-cache").watermark < db.store.lastChange)
+        try db.close()
+        let reader = try EngramDatabase.open(at: dir, readOnly: true)
+        #expect(try reader.store.consumerState("ask-cache").watermark == reader.store.lastChange)
+        try reader.close()
+    }
+
     @Test("the same prompt is answered from the cache; a changed memory, a new passage, or no-cache generate anew")
     func cache() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-ask-\(UUID().uuidString)")
