@@ -52,8 +52,8 @@ extension EngramDatabase {
         let passageIds = Set(context.passages.map(\.memory.id))
         let overBudget = Set(context.overBudget)
         let report = retrieved.map { m in
-            let left: String? = passageIds.contains(m.id) ? nil
-                : context.duplicates[m.id] != nil ? "duplicate" : overBudget.contains(m.id) ? "budget" : "passages"
+            let left: AskRetrieved.LeftOut? = passageIds.contains(m.id) ? nil
+                : context.duplicates[m.id] != nil ? .duplicate : overBudget.contains(m.id) ? .budget : .passages
             return AskRetrieved(id: m.id, score: m.score, time: Timestamp(m.time), left: left)
         }
         let useCache = request.cache ?? true

@@ -60,12 +60,21 @@ public struct AskSource: Codable, Sendable, Equatable {
 
 /// A memory retrieval found for the question (before the passages were chosen).
 public struct AskRetrieved: Codable, Sendable, Equatable {
+    /// Why a retrieved memory is not a passage.
+    public enum LeftOut: String, Codable, Sendable {
+        /// A near-duplicate of a better memory.
+        case duplicate
+        /// No room was left in the context's token budget.
+        case budget
+        /// Past the number of passages (in the order of relevance and diversity).
+        case passages
+    }
+
     public var id: String
     public var score: Double
     public var time: Timestamp
-    /// Why it is not a passage: `duplicate` (of a better memory), `budget` (no room left in
-    /// the context), `passages` (past the number of passages); nil when it is one.
-    public var left: String?
+    /// nil when it is a passage.
+    public var left: LeftOut?
 }
 
 /// An answer with its sources.

@@ -126,7 +126,7 @@ struct Ask: AsyncParsableCommand {
         let response = try await db.ask(request, generator: GLMTextGenerator(engine), templates: templates) { piece in
             if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
         }
-        if !noCache { try db.close() }
+        if !db.readOnly { try db.close() }
         if options.json {
             try CLI.printJSON(response)
             return
