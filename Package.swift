@@ -84,6 +84,11 @@ let package = Package(
             path: "Benchmarks/GLMBench"
         ),
         .executableTarget(
+            name: "engram-bench-ask",
+            dependencies: ["Engram", "EngramGLM"],
+            path: "Benchmarks/AskBench"
+        ),
+        .executableTarget(
             name: "engram-bench-jsonl",
             dependencies: ["Engram"],
             path: "Benchmarks/JSONLBench"
