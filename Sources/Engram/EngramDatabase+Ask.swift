@@ -29,6 +29,7 @@ extension EngramDatabase {
         generation.topP = request.topP ?? generation.topP
         generation.topK = request.topK ?? generation.topK
         generation.minP = request.minP ?? generation.minP
+        generation.repetitionPenalty = request.repeatPenalty ?? generation.repetitionPenalty
         generation.seed = request.seed
         generation.stop = request.stop ?? []
         options.generation = generation

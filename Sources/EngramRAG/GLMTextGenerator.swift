@@ -31,6 +31,7 @@ public final class GLMTextGenerator: TextGenerator {
         sampling.topK = settings.topK
         sampling.topP = settings.topP
         sampling.minP = settings.minP
+        sampling.repetitionPenalty = settings.repetitionPenalty
         sampling.seed = settings.seed
         let options = GLMGenerationOptions(maxTokens: settings.maxTokens, sampling: sampling, stopStrings: settings.stop)
         let prompt = GLMPrompt.chat(Self.messages(turns))

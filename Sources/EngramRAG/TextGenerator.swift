@@ -19,6 +19,8 @@ public struct GenerationSettings: Sendable, Equatable, Codable {
     public var topK = 40
     public var topP: Float = 0.95
     public var minP: Float = 0.05
+    /// Penalty for repeating recent tokens (1 disables).
+    public var repetitionPenalty: Float = 1.0
     public var seed: UInt64?
     /// Generation stops before any of these strings.
     public var stop: [String] = []

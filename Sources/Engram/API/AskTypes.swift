@@ -4,7 +4,7 @@ import EngramRAG
 /// how the answer is generated. Unset fields take their defaults.
 ///
 /// JSON: `{"question", "k"?, "passages"?, "contextTokens"?, "filter"?, "scoring"?, "now"?,
-/// "mode"?, "maxTokens"?, "temperature"?, "topP"?, "topK"?, "minP"?, "seed"?, "stop"?,
+/// "mode"?, "maxTokens"?, "temperature"?, "topP"?, "topK"?, "minP"?, "repeatPenalty"?, "seed"?, "stop"?,
 /// "allowNoContext"?, "cache"?}`.
 public struct AskRequest: Codable, Sendable, Equatable {
     public var question: String
@@ -25,6 +25,7 @@ public struct AskRequest: Codable, Sendable, Equatable {
     public var topP: Float?
     public var topK: Int?
     public var minP: Float?
+    public var repeatPenalty: Float?
     public var seed: UInt64?
     public var stop: [String]?
     /// Answer even when no memory passes the filters.

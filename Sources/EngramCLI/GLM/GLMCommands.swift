@@ -14,6 +14,60 @@ struct GLMModelOptions: ParsableArguments {
     func resolvedPath() throws -> String { try GLMModelLocator.resolve(explicit: model) }
 }
 
+/// The length and sampling of a generation, shared by `generate` and `ask` (whose default
+/// temperatures differ: 0.8 for free text, 0.2 for answers from sources).
+struct SamplingOptions: ParsableArguments {
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate: at least 1, at most the context (the model's, at most \(GLMGenerator.defaultContextLimit) tokens), which the prompt shares.")
+    var maxTokens = 256
+
+    @Option(name: .long, help: "Sampling temperature (≥ 0); 0 means greedy (always the most likely token). Default: 0.8 for generate, 0.2 for ask.")
+    var temperature: Float?
+
+    @Option(name: .customLong("top-k"), help: "Sample only among the k most likely tokens (0 disables).")
+    var topK = 40
+
+    @Option(name: .customLong("top-p"), help: "Sample only among the most likely tokens whose probabilities add up to p, in (0, 1] (1 disables).")
+    var topP: Float = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than min-p times the most likely one, in [0, 1] (0 disables).")
+    var minP: Float = 0.05
+
+    @Option(name: .customLong("repeat-penalty"), help: "Penalty for repeating recent tokens, > 0 (1 disables).")
+    var repeatPenalty: Float = 1.0
+
+    @Option(name: .long, help: "Random seed, for reproducible sampling.")
+    var seed: UInt64?
+
+    @Option(name: .long, help: ArgumentHelp("Stop before this string (repeatable).", valueName: "text"))
+    var stop: [String] = []
+
+    /// The ranges of GLMSamplingParameters, named by their options.
+    func validate() throws {
+        if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        if let temperature, !(temperature.isFinite && temperature >= 0) {
+            throw ValidationError("--temperature must be a finite number ≥ 0 (0 is greedy), not \(temperature)")
+        }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0 (0 disables it), not \(topK)") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1] (1 disables it), not \(topP)") }
+        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1] (0 disables it), not \(minP)") }
+        guard repeatPenalty.isFinite, repeatPenalty > 0 else {
+            throw ValidationError("--repeat-penalty must be a finite number > 0 (1 disables it), not \(repeatPenalty)")
+        }
+    }
+}
+
+extension GLMThreading {
+    /// Checks a `--threads` value (nil: the default).
+    static func validate(_ threads: Int?) throws {
+        if let threads, threads < 1 || threads > GLMThreading.maximumThreadCount {
+            throw ValidationError("""
+                --threads must be in 1...\(GLMThreading.maximumThreadCount) (at most \(GLMThreading.maximumThreadsPerCore) per core; \
+                this machine has \(GLMThreading.defaultThreadCount)), not \(threads)
+                """)
+        }
+    }
+}
+
 /// `engram generate "prompt"`: streams a completion from the local model.
 struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,29 +88,7 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: GLMModelOptions
 
-    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate: at least 1, at most the context (the model's, at most \(GLMGenerator.defaultContextLimit) tokens), which the prompt shares.")
-    var maxTokens = 256
-
-    @Option(name: .long, help: "Sampling temperature (≥ 0); 0 means greedy (always the most likely token).")
-    var temperature: Float = 0.8
-
-    @Option(name: .customLong("top-k"), help: "Sample only among the k most likely tokens (0 disables).")
-    var topK = 40
-
-    @Option(name: .customLong("top-p"), help: "Sample only among the most likely tokens whose probabilities add up to p, in (0, 1] (1 disables).")
-    var topP: Float = 0.95
-
-    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than min-p times the most likely one, in [0, 1] (0 disables).")
-    var minP: Float = 0.05
-
-    @Option(name: .customLong("repeat-penalty"), help: "Penalty for repeating recent tokens, > 0 (1 disables).")
-    var repeatPenalty: Float = 1.0
-
-    @Option(name: .long, help: "Random seed, for reproducible sampling.")
-    var seed: UInt64?
-
-    @Option(name: .long, help: ArgumentHelp("Stop before this string (repeatable).", valueName: "text"))
-    var stop: [String] = []
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(name: .long, help: "Threads for the kernels, at most \(GLMThreading.maximumThreadsPerCore) per core (default: number of cores).")
     var threads: Int?
@@ -65,23 +97,7 @@ struct Generate: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
-        if let threads, threads < 1 || threads > GLMThreading.maximumThreadCount {
-            throw ValidationError("""
-                --threads must be in 1...\(GLMThreading.maximumThreadCount) (at most \(GLMThreading.maximumThreadsPerCore) per core; \
-                this machine has \(GLMThreading.defaultThreadCount)), not \(threads)
-                """)
-        }
-        // The ranges of GLMSamplingParameters, named by their options.
-        guard temperature.isFinite, temperature >= 0 else {
-            throw ValidationError("--temperature must be a finite number ≥ 0 (0 is greedy), not \(temperature)")
-        }
-        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0 (0 disables it), not \(topK)") }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1] (1 disables it), not \(topP)") }
-        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1] (0 disables it), not \(minP)") }
-        guard repeatPenalty.isFinite, repeatPenalty > 0 else {
-            throw ValidationError("--repeat-penalty must be a finite number > 0 (1 disables it), not \(repeatPenalty)")
-        }
+        try GLMThreading.validate(threads)
         if let template, GLMChatTemplate(name: template) == nil {
             throw ValidationError("unknown --template \(template) (chatml, glm4, chatglm3)")
         }
@@ -91,17 +107,17 @@ struct Generate: AsyncParsableCommand {
         let model = try GLMModel(path: modelOptions.resolvedPath())
         let generator = try GLMGenerator(model: model, threads: threads ?? GLMThreading.defaultThreadCount,
                                          chatTemplate: template.flatMap(GLMChatTemplate.init(name:)))
-        guard maxTokens <= generator.contextSize else {
-            throw CLIError("--max-tokens \(maxTokens) is larger than the context of \(generator.contextSize) tokens, which the prompt shares")
+        guard sampling.maxTokens <= generator.contextSize else {
+            throw CLIError("--max-tokens \(sampling.maxTokens) is larger than the context of \(generator.contextSize) tokens, which the prompt shares")
         }
-        var sampling = GLMSamplingParameters()
-        sampling.temperature = temperature
-        sampling.topK = topK
-        sampling.topP = topP
-        sampling.minP = minP
-        sampling.repetitionPenalty = repeatPenalty
-        sampling.seed = seed
-        let options = GLMGenerationOptions(maxTokens: maxTokens, sampling: sampling, stopStrings: stop)
+        var parameters = GLMSamplingParameters()
+        parameters.temperature = sampling.temperature ?? 0.8
+        parameters.topK = sampling.topK
+        parameters.topP = sampling.topP
+        parameters.minP = sampling.minP
+        parameters.repetitionPenalty = sampling.repeatPenalty
+        parameters.seed = sampling.seed
+        let options = GLMGenerationOptions(maxTokens: sampling.maxTokens, sampling: parameters, stopStrings: sampling.stop)
         let input: GLMPrompt
         if chat {
             var messages: [GLMChatMessage] = []

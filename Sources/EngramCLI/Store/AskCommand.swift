@@ -51,26 +51,7 @@ struct Ask: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Directory of the prompt templates (system.txt, question.txt).", valueName: "dir"))
     var prompts: String?
 
-    @Option(name: .customLong("max-tokens"), help: "Most tokens of the answer.")
-    var maxTokens = 256
-
-    @Option(help: "Sampling temperature (≥ 0); 0 always takes the most likely token.")
-    var temperature: Float = 0.2
-
-    @Option(name: .customLong("top-k"), help: "Sample only among the k most likely tokens (0 disables).")
-    var topK = 40
-
-    @Option(name: .customLong("top-p"), help: "Sample only among the most likely tokens whose probabilities add up to p, in (0, 1].")
-    var topP: Float = 0.95
-
-    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than min-p times the most likely one, in [0, 1].")
-    var minP: Float = 0.05
-
-    @Option(help: "Random seed, for reproducible sampling.")
-    var seed: UInt64?
-
-    @Option(help: ArgumentHelp("Stop the answer before this string (repeatable).", valueName: "text"))
-    var stop: [String] = []
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(help: "Threads for the model's kernels (default: number of cores).")
     var threads: Int?
@@ -87,14 +68,7 @@ struct Ask: AsyncParsableCommand {
             throw ValidationError("--passages must be between 1 and \(ContextLimits.maxPassages)")
         }
         guard contextTokens >= 1 else { throw ValidationError("--context-tokens must be at least 1") }
-        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
-        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be a finite number ≥ 0") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
-        if let threads, threads < 1 || threads > GLMThreading.maximumThreadCount {
-            throw ValidationError("--threads must be in 1...\(GLMThreading.maximumThreadCount)")
-        }
+        try GLMThreading.validate(threads)
         if question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("the question is empty") }
     }
 
@@ -113,13 +87,14 @@ struct Ask: AsyncParsableCommand {
         let engine = try GLMGenerator(model: GLMModel(path: modelOptions.resolvedPath()), threads: threads ?? GLMThreading.defaultThreadCount)
         var request = AskRequest(question: question, k: k, passages: passages, contextTokens: contextTokens,
                                  filter: try filter.request(), scoring: try scoring.request(), now: try scoring.moment(), mode: mode)
-        request.maxTokens = maxTokens
-        request.temperature = temperature
-        request.topK = topK
-        request.topP = topP
-        request.minP = minP
-        request.seed = seed
-        request.stop = stop
+        request.maxTokens = sampling.maxTokens
+        request.temperature = sampling.temperature
+        request.topK = sampling.topK
+        request.topP = sampling.topP
+        request.minP = sampling.minP
+        request.repeatPenalty = sampling.repeatPenalty
+        request.seed = sampling.seed
+        request.stop = sampling.stop
         request.allowNoContext = allowNoContext
         request.cache = !noCache
         let stream = !options.json
