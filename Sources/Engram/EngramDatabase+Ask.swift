@@ -23,16 +23,7 @@ extension EngramDatabase {
         try options.context.validate()
         options.allowNoContext = request.allowNoContext ?? false
         options.now = request.now?.seconds ?? Date().timeIntervalSince1970
-        var generation = options.generation
-        generation.maxTokens = request.maxTokens ?? generation.maxTokens
-        generation.temperature = request.temperature ?? generation.temperature
-        generation.topP = request.topP ?? generation.topP
-        generation.topK = request.topK ?? generation.topK
-        generation.minP = request.minP ?? generation.minP
-        generation.repetitionPenalty = request.repeatPenalty ?? generation.repetitionPenalty
-        generation.seed = request.seed
-        generation.stop = request.stop ?? []
-        options.generation = generation
+        options.generation = request.generation
 
         // Retrieval: the question's text and embedding, with the vectors of what it found
         // (for near-duplicates and diversity).

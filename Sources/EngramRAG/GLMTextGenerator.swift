@@ -26,14 +26,8 @@ public final class GLMTextGenerator: TextGenerator {
 
     public func generate(_ turns: [ChatTurn], settings: GenerationSettings,
                          onText: @escaping @Sendable (String) -> Void) async throws -> GenerationOutcome {
-        var sampling = GLMSamplingParameters()
-        sampling.temperature = settings.temperature
-        sampling.topK = settings.topK
-        sampling.topP = settings.topP
-        sampling.minP = settings.minP
-        sampling.repetitionPenalty = settings.repetitionPenalty
-        sampling.seed = settings.seed
-        let options = GLMGenerationOptions(maxTokens: settings.maxTokens, sampling: sampling, stopStrings: settings.stop)
+        let options = GLMGenerationOptions(maxTokens: settings.maxTokens, sampling: GLMSamplingParameters(settings),
+                                           stopStrings: settings.stop)
         let prompt = GLMPrompt.chat(Self.messages(turns))
         let engine = self.engine
         return try await withCheckedThrowingContinuation { continuation in
@@ -58,5 +52,19 @@ public final class GLMTextGenerator: TextGenerator {
 
     private static func messages(_ turns: [ChatTurn]) -> [GLMChatMessage] {
         turns.map { GLMChatMessage(GLMChatMessage.Role(rawValue: $0.role.rawValue)!, $0.content) }
+    }
+}
+
+extension GLMSamplingParameters {
+    /// The engine's sampling for `settings` (the length and stop strings go to
+    /// `GLMGenerationOptions`).
+    public init(_ settings: GenerationSettings) {
+        self.init()
+        temperature = settings.temperature
+        topK = settings.topK
+        topP = settings.topP
+        minP = settings.minP
+        repetitionPenalty = settings.repetitionPenalty
+        seed = settings.seed
     }
 }

@@ -37,6 +37,33 @@ public struct AskRequest: Codable, Sendable, Equatable {
     /// The most memories one question may retrieve.
     public static let maxK = 100
 
+    /// The generation fields as one value (unset fields read as `GenerationSettings`'s
+    /// defaults).
+    public var generation: GenerationSettings {
+        get {
+            var s = GenerationSettings()
+            s.maxTokens = maxTokens ?? s.maxTokens
+            s.temperature = temperature ?? s.temperature
+            s.topP = topP ?? s.topP
+            s.topK = topK ?? s.topK
+            s.minP = minP ?? s.minP
+            s.repetitionPenalty = repeatPenalty ?? s.repetitionPenalty
+            s.seed = seed
+            s.stop = stop ?? []
+            return s
+        }
+        set {
+            maxTokens = newValue.maxTokens
+            temperature = newValue.temperature
+            topP = newValue.topP
+            topK = newValue.topK
+            minP = newValue.minP
+            repeatPenalty = newValue.repetitionPenalty
+            seed = newValue.seed
+            stop = newValue.stop
+        }
+    }
+
     public init(question: String, k: Int? = nil, passages: Int? = nil, contextTokens: Int? = nil, filter: FilterRequest? = nil,
                 scoring: ScoringRequest? = nil, now: Timestamp? = nil, mode: RetrievalMode? = nil) {
         self.question = question

@@ -41,6 +41,20 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Stop before this string (repeatable).", valueName: "text"))
     var stop: [String] = []
 
+    /// The options as settings, with `defaultTemperature` when `--temperature` is not given.
+    func settings(defaultTemperature: Float) -> GenerationSettings {
+        var s = GenerationSettings()
+        s.maxTokens = maxTokens
+        s.temperature = temperature ?? defaultTemperature
+        s.topK = topK
+        s.topP = topP
+        s.minP = minP
+        s.repetitionPenalty = repeatPenalty
+        s.seed = seed
+        s.stop = stop
+        return s
+    }
+
     /// The ranges of GLMSamplingParameters, named by their options.
     func validate() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
@@ -110,14 +124,9 @@ struct Generate: AsyncParsableCommand {
         guard sampling.maxTokens <= generator.contextSize else {
             throw CLIError("--max-tokens \(sampling.maxTokens) is larger than the context of \(generator.contextSize) tokens, which the prompt shares")
         }
-        var parameters = GLMSamplingParameters()
-        parameters.temperature = sampling.temperature ?? 0.8
-        parameters.topK = sampling.topK
-        parameters.topP = sampling.topP
-        parameters.minP = sampling.minP
-        parameters.repetitionPenalty = sampling.repeatPenalty
-        parameters.seed = sampling.seed
-        let options = GLMGenerationOptions(maxTokens: sampling.maxTokens, sampling: parameters, stopStrings: sampling.stop)
+        let options = GLMGenerationOptions(maxTokens: sampling.maxTokens,
+                                           sampling: GLMSamplingParameters(sampling.settings(defaultTemperature: 0.8)),
+                                           stopStrings: sampling.stop)
         let input: GLMPrompt
         if chat {
             var messages: [GLMChatMessage] = []

@@ -87,14 +87,7 @@ struct Ask: AsyncParsableCommand {
         let engine = try GLMGenerator(model: GLMModel(path: modelOptions.resolvedPath()), threads: threads ?? GLMThreading.defaultThreadCount)
         var request = AskRequest(question: question, k: k, passages: passages, contextTokens: contextTokens,
                                  filter: try filter.request(), scoring: try scoring.request(), now: try scoring.moment(), mode: mode)
-        request.maxTokens = sampling.maxTokens
-        request.temperature = sampling.temperature
-        request.topK = sampling.topK
-        request.topP = sampling.topP
-        request.minP = sampling.minP
-        request.repeatPenalty = sampling.repeatPenalty
-        request.seed = sampling.seed
-        request.stop = sampling.stop
+        request.generation = sampling.settings(defaultTemperature: GenerationSettings().temperature)
         request.allowNoContext = allowNoContext
         request.cache = !noCache
         let stream = !options.json
