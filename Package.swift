@@ -85,7 +85,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-bench-ask",
-            dependencies: ["Engram", "EngramGLM"],
+            dependencies: ["Engram", "EngramGLM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/AskBench"
         ),
         .executableTarget(

@@ -5,36 +5,25 @@
 // --no-cache; then the same question again with the answer cache (a hit).
 // Usage:
 //   swift run -c release engram-bench-ask [--rounds N] [--max-tokens N] [--threads N]
+import ArgumentParser
 import Engram
 import EngramGLM
 import Foundation
 
-struct Options {
-    var rounds = 3
-    var maxTokens = 32
-    var threads = 2
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engram-bench-ask",
+        abstract: "ask end to end on the sample data: retrieval, first token, prefill, decode (cold and warm), a cache hit.")
 
-    init(_ args: [String]) {
-        var i = 1
-        func value() -> String { i += 1; return i < args.count ? args[i] : "" }
-        while i < args.count {
-            switch args[i] {
-            case "--rounds": rounds = Int(value()) ?? rounds
-            case "--max-tokens": maxTokens = Int(value()) ?? maxTokens
-            case "--threads": threads = Int(value()) ?? threads
-            case "-h", "--help":
-                print("usage: engram-bench-ask [--rounds N] [--max-tokens N] [--threads N]")
-                exit(0)
-            default:
-                FileHandle.standardError.write(Data("unknown option \(args[i])\n".utf8))
-                exit(2)
-            }
-            i += 1
-        }
-    }
+    @Option(help: "Rounds of the four questions.")
+    var rounds = 3
+    @Option(name: .customLong("max-tokens"), help: "Most tokens of each answer.")
+    var maxTokens = 32
+    @Option(help: "Threads for the engine's kernels.")
+    var threads = 2
 }
 
-let o = Options(CommandLine.arguments)
+let o = Options.parseOrExit()
 let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("engram-ask-bench-\(getpid())")
 defer { try? FileManager.default.removeItem(at: work) }
