@@ -30,7 +30,7 @@ extension MemoryStore {
 
     /// Applies every pending segment to the postings blocks and the document entries and
     /// deletes them, in one batch of its own; readers switch from segments to blocks with the
-    /// view published under the same lock as that commit. Runs on `textMerge` (`timed`: as
+    /// view published after that commit (see `apply`). Runs on `textMerge` (`timed`: as
     /// the delayed merge of `scheduleTextMergeLocked`): writers go on meanwhile (they only
     /// add segments; only merges and rebuilds, both on this queue, write blocks).
     func mergeText(timed: Bool = false) {
