@@ -36,7 +36,7 @@ let db = try EngramDatabase.create(at: work)
 let imported = try await db.importJSONL(path: root.appendingPathComponent("Data/sample/memories.jsonl").path)
 print("sample: \(imported.imported) memories")
 let model = try GLMModel(path: GLMModelLocator.resolve())
-let templates = try PromptTemplates(directory: PromptTemplates.locate())
+let templates = try db.promptTemplates()
 let questions = [
     "Which database did we choose for the billing ledger, and why?",
     "What caused the checkout latency spike?",

@@ -18,12 +18,12 @@ extension EngramDatabase {
             throw EngramError.invalidArgument("k must be between 1 and \(AskRequest.maxK)")
         }
         var options = AskOptions()
-        options.context.maxPassages = request.passages ?? options.context.maxPassages
-        options.context.tokenBudget = request.contextTokens ?? options.context.tokenBudget
+        options.context.maxPassages = request.passages ?? askSettings.passages
+        options.context.tokenBudget = request.contextTokens ?? askSettings.contextTokens
         try options.context.validate()
         options.allowNoContext = request.allowNoContext ?? false
         options.now = request.now?.seconds ?? Date().timeIntervalSince1970
-        options.generation = request.generation
+        options.generation = request.generation(over: askSettings.generation)
 
         // Retrieval: the question's text and embedding, with the vectors of what it found
         // (for near-duplicates and diversity).
@@ -78,6 +78,17 @@ extension EngramDatabase {
             try AskCache.save(store, key: cacheKey, response: response, ids: context.passages.map(\.memory.id))
         }
         return response
+    }
+
+    /// The prompt templates of `ask`: from `explicit`, else `[ask] prompts` (relative to the
+    /// database directory), else `$ENGRAM_PROMPTS`, else the bundled `Data/prompts`.
+    public func promptTemplates(explicit: String? = nil) throws -> PromptTemplates {
+        var given = explicit
+        if given == nil, !askSettings.prompts.isEmpty {
+            let path = askSettings.prompts
+            given = (path as NSString).isAbsolutePath ? path : directory.appendingPathComponent(path).standardizedFileURL.path
+        }
+        return try PromptTemplates(directory: PromptTemplates.locate(explicit: given))
     }
 
     /// A random 64-bit id in hex.

@@ -43,7 +43,11 @@ public final class EngramDatabase: Sendable {
 
     /// The column families and change-log consumers of the modules this facade wires.
     static let registration = MemoryStore.Registration(columnFamilies: [AskCache.entries, AskCache.refs],
-                                                       consumers: [AskCache.consumer])
+                                                       consumers: [AskCache.consumer],
+                                                       settingsSections: [AskSettings.section])
+
+    /// The `[ask]` section of the database's engram.toml.
+    public let askSettings: AskSettings
 
     public var directory: URL { store.directory }
     public var settings: StoreSettings { store.settings }
@@ -63,14 +67,14 @@ public final class EngramDatabase: Sendable {
         }
         // Answers that used memories changed since the last writable open leave the cache.
         if !options.readOnly { try AskCache.collect(store) }
-        return EngramDatabase(store: store, logger: options.logger, embedder: options.embedder)
+        return try EngramDatabase(store: store, logger: options.logger, embedder: options.embedder)
     }
 
     /// Creates a new database (failing with `alreadyExists` if the directory holds one).
     public static func create(at directory: URL, settings: StoreSettings = StoreSettings(),
                               logger: Logger = Logger(label: "engram")) throws -> EngramDatabase {
         let store = try MemoryStore.create(at: directory, settings: settings, registration: registration, logger: logger)
-        return EngramDatabase(store: store, logger: logger, embedder: nil)
+        return try EngramDatabase(store: store, logger: logger, embedder: nil)
     }
 
     /// Opens an existing database.
@@ -79,9 +83,11 @@ public final class EngramDatabase: Sendable {
         try open(OpenOptions(directory: directory, readOnly: readOnly, logger: logger))
     }
 
-    private init(store: MemoryStore, logger: Logger, embedder: (@Sendable () throws -> any Embedder)?) {
+    private init(store: MemoryStore, logger: Logger, embedder: (@Sendable () throws -> any Embedder)?) throws {
         self.store = store
         self.logger = logger
+        let toml = try String(contentsOf: store.directory.appendingPathComponent("engram.toml"), encoding: .utf8)
+        askSettings = try AskSettings(SettingsDocument(parsing: toml))
         let configuredPath = store.settings.embedderPath
         makeEmbedder = embedder ?? {
             try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: configuredPath.isEmpty ? nil : configuredPath))

@@ -11,10 +11,10 @@ public struct AskRequest: Codable, Sendable, Equatable {
     /// Memories retrieved before near-duplicates are dropped and the passages chosen
     /// (1…`maxK`; default 20).
     public var k: Int?
-    /// Passages given to the model at most (default 5).
+    /// Passages given to the model at most (default: `[ask] passages`, 5).
     public var passages: Int?
-    /// Tokens the passages may take at most (default 1024; less when the model's context
-    /// leaves less beside the prompt and the answer).
+    /// Tokens the passages may take at most (default: `[ask] context_tokens`, 1024; less when
+    /// the model's context leaves less beside the prompt and the answer).
     public var contextTokens: Int?
     public var filter: FilterRequest?
     public var scoring: ScoringRequest?
@@ -38,20 +38,9 @@ public struct AskRequest: Codable, Sendable, Equatable {
     public static let maxK = 100
 
     /// The generation fields as one value (unset fields read as `GenerationSettings`'s
-    /// defaults).
+    /// defaults; see `generation(over:)`).
     public var generation: GenerationSettings {
-        get {
-            var s = GenerationSettings()
-            s.maxTokens = maxTokens ?? s.maxTokens
-            s.temperature = temperature ?? s.temperature
-            s.topP = topP ?? s.topP
-            s.topK = topK ?? s.topK
-            s.minP = minP ?? s.minP
-            s.repetitionPenalty = repeatPenalty ?? s.repetitionPenalty
-            s.seed = seed
-            s.stop = stop ?? []
-            return s
-        }
+        get { generation(over: GenerationSettings()) }
         set {
             maxTokens = newValue.maxTokens
             temperature = newValue.temperature
@@ -62,6 +51,20 @@ public struct AskRequest: Codable, Sendable, Equatable {
             seed = newValue.seed
             stop = newValue.stop
         }
+    }
+
+    /// The generation fields set here, over `defaults` for the others.
+    public func generation(over defaults: GenerationSettings) -> GenerationSettings {
+        var s = defaults
+        s.maxTokens = maxTokens ?? s.maxTokens
+        s.temperature = temperature ?? s.temperature
+        s.topP = topP ?? s.topP
+        s.topK = topK ?? s.topK
+        s.minP = minP ?? s.minP
+        s.repetitionPenalty = repeatPenalty ?? s.repetitionPenalty
+        s.seed = seed ?? s.seed
+        s.stop = stop ?? s.stop
+        return s
     }
 
     public init(question: String, k: Int? = nil, passages: Int? = nil, contextTokens: Int? = nil, filter: FilterRequest? = nil,

@@ -17,10 +17,10 @@ struct GLMModelOptions: ParsableArguments {
 /// The length and sampling of a generation, shared by `generate` and `ask` (whose default
 /// temperatures differ: 0.8 for free text, 0.2 for answers from sources).
 struct SamplingOptions: ParsableArguments {
-    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate: at least 1, at most the context (the model's, at most \(GLMGenerator.defaultContextLimit) tokens), which the prompt shares.")
-    var maxTokens = 256
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate: at least 1, at most the context (the model's, at most \(GLMGenerator.defaultContextLimit) tokens), which the prompt shares. Default: 256 (for ask, [ask] max_tokens).")
+    var maxTokens: Int?
 
-    @Option(name: .long, help: "Sampling temperature (≥ 0); 0 means greedy (always the most likely token). Default: 0.8 for generate, 0.2 for ask.")
+    @Option(name: .long, help: "Sampling temperature (≥ 0); 0 means greedy (always the most likely token). Default: 0.8 for generate; for ask, [ask] temperature, 0.2.")
     var temperature: Float?
 
     @Option(name: .customLong("top-k"), help: "Sample only among the k most likely tokens (0 disables).")
@@ -41,11 +41,11 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Stop before this string (repeatable).", valueName: "text"))
     var stop: [String] = []
 
-    /// The options as settings, with `defaultTemperature` when `--temperature` is not given.
-    func settings(defaultTemperature: Float) -> GenerationSettings {
-        var s = GenerationSettings()
-        s.maxTokens = maxTokens
-        s.temperature = temperature ?? defaultTemperature
+    /// The options as settings, over `defaults` for the length and temperature not given.
+    func settings(over defaults: GenerationSettings) -> GenerationSettings {
+        var s = defaults
+        s.maxTokens = maxTokens ?? defaults.maxTokens
+        s.temperature = temperature ?? defaults.temperature
         s.topK = topK
         s.topP = topP
         s.minP = minP
@@ -57,7 +57,7 @@ struct SamplingOptions: ParsableArguments {
 
     /// The ranges of GLMSamplingParameters, named by their options.
     func validate() throws {
-        if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if let temperature, !(temperature.isFinite && temperature >= 0) {
             throw ValidationError("--temperature must be a finite number ≥ 0 (0 is greedy), not \(temperature)")
         }
@@ -121,12 +121,14 @@ struct Generate: AsyncParsableCommand {
         let model = try GLMModel(path: modelOptions.resolvedPath())
         let generator = try GLMGenerator(model: model, threads: threads ?? GLMThreading.defaultThreadCount,
                                          chatTemplate: template.flatMap(GLMChatTemplate.init(name:)))
-        guard sampling.maxTokens <= generator.contextSize else {
-            throw CLIError("--max-tokens \(sampling.maxTokens) is larger than the context of \(generator.contextSize) tokens, which the prompt shares")
+        var defaults = GenerationSettings()
+        defaults.temperature = 0.8
+        let settings = sampling.settings(over: defaults)
+        guard settings.maxTokens <= generator.contextSize else {
+            throw CLIError("--max-tokens \(settings.maxTokens) is larger than the context of \(generator.contextSize) tokens, which the prompt shares")
         }
-        let options = GLMGenerationOptions(maxTokens: sampling.maxTokens,
-                                           sampling: GLMSamplingParameters(sampling.settings(defaultTemperature: 0.8)),
-                                           stopStrings: sampling.stop)
+        let options = GLMGenerationOptions(maxTokens: settings.maxTokens, sampling: GLMSamplingParameters(settings),
+                                           stopStrings: settings.stop)
         let input: GLMPrompt
         if chat {
             var messages: [GLMChatMessage] = []

@@ -21,8 +21,9 @@ struct Ask: AsyncParsableCommand {
         answer at once, marked cached (--no-cache generates anew): a memory it used that \
         changed, or a new memory among the passages, makes another prompt.
 
-        The prompt's texts are Data/prompts/system.txt and question.txt (or the directory \
-        $ENGRAM_PROMPTS or --prompts names).
+        The prompt's texts are Data/prompts/system.txt and question.txt, or those of the \
+        directory --prompts, [ask] prompts in engram.toml or $ENGRAM_PROMPTS names. [ask] also \
+        sets the defaults of --passages, --context-tokens, --max-tokens and --temperature.
         """)
 
     @OptionGroup var options: DatabaseOptions
@@ -36,11 +37,11 @@ struct Ask: AsyncParsableCommand {
     @Option(help: "Memories to retrieve before choosing the passages (1 to \(AskRequest.maxK)).")
     var k = 20
 
-    @Option(help: "Passages given to the model at most (1 to \(ContextLimits.maxPassages)).")
-    var passages = 5
+    @Option(help: "Passages given to the model at most, 1 to \(ContextLimits.maxPassages) (default: [ask] passages in engram.toml, 5).")
+    var passages: Int?
 
-    @Option(name: .customLong("context-tokens"), help: "Tokens the passages may take at most (less when the model's context leaves less).")
-    var contextTokens = 1024
+    @Option(name: .customLong("context-tokens"), help: "Tokens the passages may take at most, less when the model's context leaves less (default: [ask] context_tokens, 1024).")
+    var contextTokens: Int?
 
     @OptionGroup var filter: FilterOptions
 
@@ -64,17 +65,16 @@ struct Ask: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...AskRequest.maxK).contains(k) else { throw ValidationError("--k must be between 1 and \(AskRequest.maxK)") }
-        guard (1...ContextLimits.maxPassages).contains(passages) else {
+        if let passages, !(1...ContextLimits.maxPassages).contains(passages) {
             throw ValidationError("--passages must be between 1 and \(ContextLimits.maxPassages)")
         }
-        guard contextTokens >= 1 else { throw ValidationError("--context-tokens must be at least 1") }
+        if let contextTokens, contextTokens < 1 { throw ValidationError("--context-tokens must be at least 1") }
         try GLMThreading.validate(threads)
         if question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("the question is empty") }
     }
 
     func run() async throws {
         CLI.bootstrap
-        let templates = try PromptTemplates(directory: PromptTemplates.locate(explicit: prompts))
         // The answer cache needs the write lock; while another process holds it (a daemon, an
         // import), answers are still reused, not stored.
         let db: EngramDatabase
@@ -84,10 +84,11 @@ struct Ask: AsyncParsableCommand {
             CLI.printErr("note: the database is in use by another process: this answer is not stored in the cache")
             db = try options.open(readOnly: true)
         }
+        let templates = try db.promptTemplates(explicit: prompts)
         let engine = try GLMGenerator(model: GLMModel(path: modelOptions.resolvedPath()), threads: threads ?? GLMThreading.defaultThreadCount)
         var request = AskRequest(question: question, k: k, passages: passages, contextTokens: contextTokens,
                                  filter: try filter.request(), scoring: try scoring.request(), now: try scoring.moment(), mode: mode)
-        request.generation = sampling.settings(defaultTemperature: GenerationSettings().temperature)
+        request.generation = sampling.settings(over: db.askSettings.generation)
         request.allowNoContext = allowNoContext
         request.cache = !noCache
         let stream = !options.json
