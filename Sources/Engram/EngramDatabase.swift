@@ -86,8 +86,7 @@ public final class EngramDatabase: Sendable {
     private init(store: MemoryStore, logger: Logger, embedder: (@Sendable () throws -> any Embedder)?) throws {
         self.store = store
         self.logger = logger
-        let toml = try String(contentsOf: store.directory.appendingPathComponent("engram.toml"), encoding: .utf8)
-        askSettings = try AskSettings(SettingsDocument(parsing: toml))
+        askSettings = try AskSettings(store.settingsDocument)
         let configuredPath = store.settings.embedderPath
         makeEmbedder = embedder ?? {
             try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: configuredPath.isEmpty ? nil : configuredPath))

@@ -56,6 +56,9 @@ public final class MemoryStore: @unchecked Sendable {
 
     public let directory: URL
     public let settings: StoreSettings
+    /// `engram.toml` as it was read at open, for the sections of the host's modules
+    /// (`Registration.settingsSections`).
+    public let settingsDocument: SettingsDocument
     public let readOnly: Bool
     let logger: Logger
     /// Serialises writers (and the writer-side state below).
@@ -199,14 +202,15 @@ public final class MemoryStore: @unchecked Sendable {
         }
         let families = Array(Family.owned) + registration.columnFamilies
         let db = try RocksDB(path: kvURL(directory).path, columnFamilies: families, readOnly: readOnly)
-        return try MemoryStore(directory: directory, settings: settings, db: db, readOnly: readOnly,
+        return try MemoryStore(directory: directory, settings: settings, document: document, db: db, readOnly: readOnly,
                                registration: registration, logger: logger)
     }
 
-    private init(directory: URL, settings: StoreSettings, db: RocksDB, readOnly: Bool,
+    private init(directory: URL, settings: StoreSettings, document: SettingsDocument, db: RocksDB, readOnly: Bool,
                  registration: Registration, logger: Logger) throws {
         self.directory = directory
         self.settings = settings
+        settingsDocument = document
         self.readOnly = readOnly
         self.logger = logger
         self.db = db

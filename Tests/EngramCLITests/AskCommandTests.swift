@@ -77,6 +77,10 @@ struct AskCommandTests {
             #expect((allowed.json["citations"] as? [Any])?.isEmpty == true && (allowed.json["retrieved"] as? [Any])?.isEmpty == true)
             let bad = try CLI.run(["ask", "--db", db, "--passages", "0", "Where?"])
             #expect(bad.status != 0 && bad.stderr.contains("--passages"))
+            for (option, value) in [("--k", "0"), ("--k", "101"), ("--context-tokens", "0"), ("--max-tokens", "0"), ("--temperature", "-1")] {
+                let refused = try CLI.run(["ask", "--db", db, option, value, "Where?"])
+                #expect(refused.status != 0 && refused.stderr.contains(option), "\(option) \(value): \(refused.stderr)")
+            }
         }
     }
 }

@@ -12,11 +12,11 @@ import Foundation
 /// In hybrid retrieval the vector list ranks each memory by the mean of its own cosine and its
 /// window's: a memory is found through its context, and still ranks first when it alone
 /// matches (on `Data/eval`, the mean beat both the window alone and the better of the two).
-/// A memory outside any thread is its own window. Windows are symmetric (a is in b's window exactly when b is in a's), so the
-/// memories whose window holds one of the own-embedding candidates are the union of the
-/// candidates' windows: each of them that passes the filter is scored exactly. A memory
-/// whose window is near the query while no member's own embedding is among the candidates
-/// is not found (as with any ANN candidate list).
+/// A memory outside any thread is its own window. Windows are symmetric (a is in b's window
+/// exactly when b is in a's), so the memories whose window holds one of the own-embedding
+/// candidates are the union of the candidates' windows: each of them that passes the filter
+/// is scored exactly. A memory whose window is near the query while no member's own
+/// embedding is among the candidates is not found (as with any ANN candidate list).
 struct WindowVectors {
     let view: StoreView
     let threads: ThreadIndex
