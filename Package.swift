@@ -113,11 +113,13 @@ let package = Package(
         .executableTarget(name: "engram-crashtest", dependencies: ["EngramBase", "EngramStore"], path: "Tools/CrashTest"),
 
         // Tests: one target per module.
-        .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase", "EngramGLM"]),
+        // Test doubles shared by the test targets.
+        .target(name: "EngramTestSupport", dependencies: ["EngramRAG"], path: "Tests/EngramTestSupport"),
+        .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase", "EngramGLM", "EngramTestSupport"]),
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore", "CFaiss"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
-        .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM"]),
+        .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),
         .testTarget(
             name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"],
             exclude: ["Fixtures"]  // read from the source tree through #filePath

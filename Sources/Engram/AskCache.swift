@@ -42,45 +42,21 @@ enum AskCache {
         return entry.response
     }
 
-    /// Stores `response` under `key`, with a reference from each memory it used.
-    static func save(_ store: MemoryStore, key: String, response: AskResponse, ids: [String]) throws {
+    /// Stages `response` under `key` in `tx`, with a reference from each memory it used.
+    static func stage(key: String, response: AskResponse, ids: [String], in tx: StoreTransaction) throws {
         let h = hash(key)
-        let value = Array(try JSONEncoder().encode(Entry(key: key, response: response, ids: ids)))
-        try store.write { tx in
-            try tx.put(entries, key: h, value: value)
-            for id in Set(ids) { try tx.put(refs, key: refKey(id, h), value: []) }
-        }
+        try tx.put(entries, key: h, value: Array(try JSONEncoder().encode(Entry(key: key, response: response, ids: ids))))
+        for id in Set(ids) { try tx.put(refs, key: refKey(id, h), value: []) }
     }
 
     /// Applies the change log since the consumer's watermark: drops every entry that used a
     /// memory written or deleted since, then advances the watermark (in the same write). A
     /// watermark behind the trimmed log (a database from before the cache) drops everything.
     static func collect(_ store: MemoryStore) throws {
-        let state = try store.consumerState(consumer)
-        var seq = state.watermark
-        guard seq < store.lastChange else { return }
-        var empty = true
-        try store.scan(refs, prefix: []) { _, _ in
-            empty = false
-            return false
-        }
-        if empty {
-            // Nothing cached: the log is applied by moving the watermark (it must not hold the
-            // log's trimming back).
-            try store.write { tx in try tx.advanceWatermark(consumer, to: tx.lastChange) }
-            return
-        }
-        if seq < state.trimmedThrough {
-            try store.write { tx in
-                try tx.deleteRange(entries, from: [], to: [UInt8](repeating: 0xFF, count: 9))
-                try tx.deleteRange(refs, from: [], to: [0xFF])
-                try tx.advanceWatermark(consumer, to: tx.lastChange)
-            }
-            return
-        }
-        while true {
-            let changes = try store.changes(after: seq, limit: collectBatch)
-            guard let last = changes.last else { return }
+        try ChangeFollower.follow(store, consumer: consumer, family: refs, reset: { tx in
+            try tx.deleteRange(entries, from: [], to: [UInt8](repeating: 0xFF, count: 9))
+            try tx.deleteRange(refs, from: [], to: [0xFF])
+        }, gather: { changes in
             var stale = Set<[UInt8]>()
             for change in changes where change.kind != .touch {
                 try store.scan(refs, prefix: Array(change.id.utf8) + [0]) { key, _ in
@@ -88,22 +64,17 @@ enum AskCache {
                     return true
                 }
             }
-            try store.write { tx in
-                for h in stale {
-                    // Every reference of a dropped entry goes with it.
-                    if let raw = try tx.get(entries, key: h), let entry = try? JSONDecoder().decode(Entry.self, from: Data(raw)) {
-                        for id in Set(entry.ids) { try tx.delete(refs, key: refKey(id, h)) }
-                    }
-                    try tx.delete(entries, key: h)
+            return stale
+        }, apply: { stale, tx in
+            for h in stale {
+                // Every reference of a dropped entry goes with it.
+                if let raw = try tx.get(entries, key: h), let entry = try? JSONDecoder().decode(Entry.self, from: Data(raw)) {
+                    for id in Set(entry.ids) { try tx.delete(refs, key: refKey(id, h)) }
                 }
-                try tx.advanceWatermark(consumer, to: last.seq)
+                try tx.delete(entries, key: h)
             }
-            seq = last.seq
-        }
+        })
     }
-
-    /// Changes applied per write by `collect`.
-    static let collectBatch = 10_000
 
     static func refKey(_ id: String, _ hash: [UInt8]) -> [UInt8] { Array(id.utf8) + [0] + hash }
 

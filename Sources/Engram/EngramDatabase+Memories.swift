@@ -25,9 +25,12 @@ extension EngramDatabase {
         try store.write(sync: sync, body)
     }
 
-    /// The memory `id`, or `notFound`.
+    /// The memory `id` with the history of its importance, or `notFound`.
     public func get(_ request: GetRequest) throws -> MemoryRecord {
-        MemoryRecord(try store.get(request.id), includeVector: request.includeVector ?? false)
+        var record = MemoryRecord(try store.get(request.id), includeVector: request.includeVector ?? false)
+        let history = try ImportanceHistory.of(request.id, in: store)
+        record.importanceHistory = history.isEmpty ? nil : history
+        return record
     }
 
     /// Deletes by ids (unknown ids fail the whole delete unless `ignoreMissing`) or, with

@@ -42,8 +42,9 @@ public final class EngramDatabase: Sendable {
     private let loadedEmbedder = Mutex<(any Embedder)?>(nil)
 
     /// The column families and change-log consumers of the modules this facade wires.
-    static let registration = MemoryStore.Registration(columnFamilies: [AskCache.entries, AskCache.refs],
-                                                       consumers: [AskCache.consumer],
+    static let registration = MemoryStore.Registration(columnFamilies: [AskCache.entries, AskCache.refs, AnswerLog.family,
+                                                                        ImportanceHistory.family],
+                                                       consumers: [AskCache.consumer, ImportanceHistory.consumer],
                                                        settingsSections: [AskSettings.section])
 
     /// The `[ask]` section of the database's engram.toml.
@@ -65,9 +66,9 @@ public final class EngramDatabase: Sendable {
             store = try MemoryStore.open(at: options.directory, readOnly: options.readOnly, registration: registration,
                                          logger: options.logger)
         }
-        // Answers that used memories changed since the last writable open leave the cache.
-        if !options.readOnly { try AskCache.collect(store) }
-        return try EngramDatabase(store: store, logger: options.logger, embedder: options.embedder)
+        let db = try EngramDatabase(store: store, logger: options.logger, embedder: options.embedder)
+        if !options.readOnly { try db.followChangeLog(pruneAnswers: true) }
+        return db
     }
 
     /// Creates a new database (failing with `alreadyExists` if the directory holds one).
@@ -103,12 +104,21 @@ public final class EngramDatabase: Sendable {
     /// only when replaying the changes on the next open would cost more). Later calls fail
     /// with `closed`.
     public func close() throws {
-        // The answer cache follows the changes written meanwhile, so that the change log's
-        // trimming is not held back until the next open.
+        // The answer cache and the importance history follow the changes written meanwhile,
+        // so that the change log's trimming is not held back until the next open.
         if !readOnly {
-            do { try AskCache.collect(store) } catch { logger.warning("the answer cache could not follow the change log: \(error)") }
+            do { try followChangeLog(pruneAnswers: false) } catch { logger.warning("the answer cache or the importance history could not follow the change log: \(error)") }
         }
         try store.close()
+    }
+
+    /// Brings the state derived from the memories up to date with the change log: answers
+    /// that used memories changed since leave the cache, and deleted memories' importance
+    /// history goes; with `pruneAnswers`, answers past `[ask] answer_retention` are dropped.
+    func followChangeLog(pruneAnswers: Bool) throws {
+        try AskCache.collect(store)
+        try ImportanceHistory.collect(store)
+        if pruneAnswers { try AnswerLog.prune(store, retention: askSettings.answerRetention, now: Date().timeIntervalSince1970) }
     }
 
     /// Waits until the index rebuilds and snapshots that writes have started are done.

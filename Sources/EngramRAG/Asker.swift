@@ -45,15 +45,23 @@ public struct Asker: Sendable {
         self.templates = templates
     }
 
-    /// The conversation for `question` with `sources` (the rendered passages) and `examples`.
-    public func prompt(question: String, sources: String, examples: String = "", now: Double) -> [ChatTurn] {
+    /// The conversation for `question` with `sources` (the rendered passages): the system
+    /// message, each worked example as an exchange (its question with its sources, then its
+    /// answer), then the question.
+    public func prompt(question: String, sources: String, examples: [FewShotExample] = [], now: Double) -> [ChatTurn] {
         let today = ContextBuilder.day(now)
-        return [
-            ChatTurn(.system, PromptTemplates.fill(templates.system, ["today": today])),
+        func ask(_ question: String, _ sources: String) -> ChatTurn {
             ChatTurn(.user, PromptTemplates.fill(templates.question, [
-                "sources": sources.isEmpty ? Self.noSources : sources, "question": question, "examples": examples, "today": today,
-            ])),
-        ]
+                "sources": sources.isEmpty ? Self.noSources : sources, "question": question, "today": today,
+            ]))
+        }
+        var turns = [ChatTurn(.system, PromptTemplates.fill(templates.system, ["today": today]))]
+        for example in examples {
+            turns.append(ask(example.question, example.sources))
+            turns.append(ChatTurn(.assistant, example.answer))
+        }
+        turns.append(ask(question, sources))
+        return turns
     }
 
     /// What the sources say when there are none (`allowNoContext`).
@@ -63,14 +71,16 @@ public struct Asker: Sendable {
     /// cache is keyed by).
     public struct Prepared: Sendable, Equatable {
         public var context: AnswerContext
+        /// The worked examples put before the question.
+        public var examples: [FewShotExample]
         public var turns: [ChatTurn]
         public var settings: GenerationSettings
     }
 
     /// Answers `question` from `retrieved` (best first): `prepare`, then `generate`.
-    public func answer(_ question: String, retrieved: [RetrievedMemory], options: AskOptions,
+    public func answer(_ question: String, retrieved: [RetrievedMemory], examples: [FewShotExample] = [], options: AskOptions,
                        onText: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Answer {
-        try await generate(try prepare(question, retrieved: retrieved, options: options), onText: onText)
+        try await generate(try prepare(question, retrieved: retrieved, examples: examples, options: options), onText: onText)
     }
 
     /// Generates the answer of a prepared question and reads its citations back.
@@ -80,11 +90,14 @@ public struct Asker: Sendable {
                       citations: Citations(answer: outcome.text, given: prepared.context.passages.count), outcome: outcome)
     }
 
-    /// Chooses the context of `question` from `retrieved` (best first) and writes the prompt.
+    /// Chooses the context of `question` from `retrieved` (best first) and writes the prompt,
+    /// with the first of `examples` (most similar first) whose tokens fit in half of what the
+    /// model's context leaves for sources, so that examples never crowd the sources out.
     /// - Throws: `EngramError` `.failedPrecondition` (`nothingToGoOn`) when nothing was
     ///   retrieved and `allowNoContext` is off; `.invalidArgument` for options out of range or
     ///   a question too long for the model's context.
-    public func prepare(_ question: String, retrieved: [RetrievedMemory], options: AskOptions) throws -> Prepared {
+    public func prepare(_ question: String, retrieved: [RetrievedMemory], examples: [FewShotExample] = [],
+                        options: AskOptions) throws -> Prepared {
         let question = question.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !question.isEmpty else { throw EngramError(.invalidArgument, "the question is empty") }
         guard retrieved.isEmpty == false || options.allowNoContext else {
@@ -96,7 +109,16 @@ public struct Asker: Sendable {
         }
         // The passages get what the context leaves after the prompt without them and the answer.
         let bare = generator.promptTokenCount(prompt(question: question, sources: "", now: options.now))
-        let room = generator.contextSize - bare - options.generation.maxTokens
+        var room = generator.contextSize - bare - options.generation.maxTokens
+        var shown: [FewShotExample] = []
+        var withExamples = bare
+        for example in examples {
+            let longer = generator.promptTokenCount(prompt(question: question, sources: "", examples: shown + [example], now: options.now))
+            guard longer - bare <= room / 2 else { break }
+            shown.append(example)
+            withExamples = longer
+        }
+        room -= withExamples - bare
         guard room > 0 || retrieved.isEmpty else {
             throw EngramError(.invalidArgument, "the question and an answer of \(options.generation.maxTokens) tokens fill the model's context of \(generator.contextSize) tokens: no room is left for sources (ask a shorter question or lower --max-tokens)")
         }
@@ -107,7 +129,8 @@ public struct Asker: Sendable {
             throw EngramError(.failedPrecondition, "no retrieved memory fits in the model's context beside the question and the answer",
                               reason: .nothingToGoOn)
         }
-        return Prepared(context: context, turns: prompt(question: question, sources: context.rendered, now: options.now),
+        return Prepared(context: context, examples: shown,
+                        turns: prompt(question: question, sources: context.rendered, examples: shown, now: options.now),
                         settings: options.generation)
     }
 }

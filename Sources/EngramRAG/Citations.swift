@@ -27,8 +27,31 @@ public struct Citations: Sendable, Equatable {
     /// Every number inside square brackets that hold only numbers, commas and spaces
     /// (`[2]`, `[1, 3]`); other brackets (`[sic]`, `[1a]`) are not citations.
     static func numbers(in text: String) -> [Int] {
-        var out: [Int] = []
+        brackets(in: Array(text.unicodeScalars)).flatMap(\.numbers)
+    }
+
+    /// `text` with the numbers of each citation mapped by `map`: a citation whose numbers all
+    /// map to nil is removed, with the space before it.
+    public static func renumber(_ text: String, _ map: (Int) -> Int?) -> String {
         let scalars = Array(text.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var at = 0
+        for bracket in brackets(in: scalars) {
+            var kept = bracket.numbers.compactMap(map)
+            kept = kept.enumerated().filter { !kept[..<$0.offset].contains($0.element) }.map(\.element)
+            var before = scalars[at..<bracket.range.lowerBound]
+            if kept.isEmpty, before.last == " " { before = before.dropLast() }
+            out.append(contentsOf: before)
+            if !kept.isEmpty { out.append(contentsOf: "[\(kept.map(String.init).joined(separator: ", "))]".unicodeScalars) }
+            at = bracket.range.upperBound
+        }
+        out.append(contentsOf: scalars[at...])
+        return String(out)
+    }
+
+    /// The citation brackets of `scalars`: where each is and the numbers it holds.
+    private static func brackets(in scalars: [Unicode.Scalar]) -> [(range: Range<Int>, numbers: [Int])] {
+        var out: [(range: Range<Int>, numbers: [Int])] = []
         var i = 0
         while i < scalars.count {
             guard scalars[i] == "[" else { i += 1; continue }
@@ -52,7 +75,7 @@ public struct Citations: Sendable, Equatable {
                 j += 1
             }
             if let c = current { group.append(c) }
-            if valid, j < scalars.count, !group.isEmpty { out += group }
+            if valid, j < scalars.count, !group.isEmpty { out.append((i..<(j + 1), group)) }
             i = valid && j < scalars.count ? j + 1 : i + 1
         }
         return out

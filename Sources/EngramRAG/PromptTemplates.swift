@@ -10,7 +10,7 @@ public struct PromptTemplates: Sendable, Equatable {
     public var question: String
 
     /// Placeholders the question template may use.
-    public static let questionPlaceholders: Set<String> = ["sources", "examples", "question", "today"]
+    public static let questionPlaceholders: Set<String> = ["sources", "question", "today"]
     /// Placeholders the system template may use.
     public static let systemPlaceholders: Set<String> = ["today"]
 

@@ -227,6 +227,8 @@ struct Catalog {
 /// A filter compiled against a catalog: interned ids instead of strings.
 struct CompiledFilter {
     let namespace: Int32?
+    /// Interned ids of the excluded namespaces the catalog knows (others exclude nothing).
+    let excludedNamespaces: [Int32]
     let allTags: [Int32]
     let anyTags: [Int32]
     let metaEquals: [(String, JSONValue)]
@@ -245,6 +247,7 @@ struct CompiledFilter {
         if let ns = filter.namespace {
             if let id = catalog.namespaceId(ns) { namespace = id } else { namespace = -2; nothing = true }
         } else { namespace = nil }
+        excludedNamespaces = filter.excludedNamespaces.compactMap { catalog.namespaceId($0) }
         var all: [Int32] = []
         for t in filter.allTags {
             if let id = catalog.tagId(t) { all.append(id) } else { nothing = true }
@@ -265,6 +268,7 @@ struct CompiledFilter {
     /// in the postings of the filter's only tag condition, which is then not checked again.
     func matches(_ label: Int, in c: borrowing Catalog, tagsChecked: Bool = false) -> Bool {
         if let ns = namespace, c.namespaces[label] != ns { return false }
+        if !excludedNamespaces.isEmpty && excludedNamespaces.contains(c.namespaces[label]) { return false }
         let t = c.times[label]
         if t < since || t > until { return false }
         if let asOf, t > asOf { return false }

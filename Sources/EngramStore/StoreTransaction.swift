@@ -18,7 +18,8 @@ public final class StoreTransaction {
 
     unowned let store: MemoryStore
     let batch: WriteBatch
-    let now: Double
+    /// The moment of this write (`updatedAt` of what it writes).
+    public let now: Double
     private(set) var steps: [Step] = []
     /// Id → its label as staged by this transaction (nil: deleted here).
     private var staged: [String: (label: Int64, createdAt: Double)?] = [:]
@@ -89,7 +90,7 @@ public final class StoreTransaction {
                                 tags: input.tags, meta: input.meta, time: input.time ?? now,
                                 createdAt: previous?.createdAt ?? now, updatedAt: now,
                                 expiresAt: input.expiresAt, validTo: input.validTo,
-                                importance: input.importance, lastAccessedAt: nil)
+                                importance: input.importance, lastAccessedAt: input.lastAccessedAt)
             batch.put(MemoryStore.Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
             try textWrite().insert(memory, label: label, analysed: analysed?[n])
             logChange(.upsert, label: label, id: id)

@@ -83,4 +83,39 @@ struct AskCommandTests {
             }
         }
     }
+
+    @Test("feedback on an answer adjusts what it cited, once; get lists the adjustment; bad input is refused")
+    func feedback() throws {
+        try withTempDir { dir in
+            let db = dir.appendingPathComponent("db").path
+            let file = dir.appendingPathComponent("facts.jsonl")
+            try (Self.facts.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
+            #expect(try CLI.run(["init", "--db", db]).status == 0)
+            #expect(try CLI.run(["import", "--db", db, file.path]).status == 0)
+            let asked = try Self.ask(db, "How much does the team plan cost?", ["--k", "3"])
+            #expect(asked.status == 0, "\(asked.stderr)")
+            let answerId = try #require(asked.json["answerId"] as? String)
+            let cited = (asked.json["citations"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+
+            let given = try CLI.run(["feedback", "--db", db, "--json", "--good", "--note", "clear", answerId])
+            #expect(given.status == 0, "\(given.stderr)")
+            let adjusted = (given.json["adjusted"] as? [[String: Any]] ?? [])
+            #expect(adjusted.compactMap { $0["id"] as? String } == cited)
+            for entry in adjusted {
+                // Imported at importance 0: 0 + 0.2·(1 − 0) = 0.2.
+                #expect(entry["from"] as? Double == 0 && entry["to"] as? Double == 0.2)
+                let record = try CLI.run(["get", "--db", db, "--json", entry["id"] as! String]).json
+                let history = record["importanceHistory"] as? [[String: Any]] ?? []
+                #expect(history.count == 1 && history.first?["answerId"] as? String == answerId && history.first?["note"] as? String == "clear")
+            }
+            let again = try CLI.run(["feedback", "--db", db, "--bad", answerId])
+            #expect(again.status != 0 && again.stderr.contains("already received feedback"), "\(again.stderr)")
+            let unknown = try CLI.run(["feedback", "--db", db, "--good", String(repeating: "a", count: 24)])
+            #expect(unknown.status != 0 && unknown.stderr.contains("no answer"), "\(unknown.stderr)")
+            let keepBad = try CLI.run(["feedback", "--db", db, "--bad", "--keep-as-example", answerId])
+            #expect(keepBad.status != 0 && keepBad.stderr.contains("--keep-as-example needs --good"), "\(keepBad.stderr)")
+            let neither = try CLI.run(["feedback", "--db", db, answerId])
+            #expect(neither.status != 0 && neither.stderr.contains("--good"), "\(neither.stderr)")
+        }
+    }
 }

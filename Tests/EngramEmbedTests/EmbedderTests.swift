@@ -92,9 +92,16 @@ struct EmbedderTests {
         #expect(try embedder.embed(tokenIDs: [[]])[0].count == 384)
     }
 
-    @Test func duplicateTextsGiveIdenticalVectors() async throws {
+    /// Bit-identical only where the BLAS kernel sums every row in the same order: OpenBLAS's
+    /// Zen kernels treat rows by their place in a block (measured: up to 1.5e-7 apart on a
+    /// unit vector, ~10 float32 ulps), its SkylakeX kernels do not. 1e-6 is float32 rounding of
+    /// a reordered 1,536-term sum, far below any real difference between two texts.
+    @Test func duplicateTextsGiveTheSameVectors() async throws {
         let v = try await Fixtures.embedder().embed(Array(repeating: "the same sentence", count: 40))
-        #expect(v.allSatisfy { $0 == v[0] })
+        for (i, row) in v.enumerated() {
+            let worst = zip(row, v[0]).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(worst <= 1e-6, "row \(i) differs from row 0 by \(worst)")
+        }
     }
 
     @Test func concurrentCallsGiveTheSameVectors() async throws {

@@ -2,33 +2,9 @@ import EngramBase
 import EngramGLM
 import EngramRAG
 import Foundation
+import EngramTestSupport
 import Synchronization
 import Testing
-
-/// A generator that answers with a given text and records the prompt it got: the RAG logic's
-/// results (context, prompt, citations) are then exact. Tokens are words.
-final class ScriptedGenerator: TextGenerator {
-    let reply: String
-    let contextSize: Int
-    let modelIdentifier = "scripted"
-    let prompts = Mutex<[[ChatTurn]]>([])
-
-    init(reply: String, contextSize: Int = 4096) {
-        self.reply = reply
-        self.contextSize = contextSize
-    }
-
-    func tokenCount(_ text: String) -> Int { text.split(whereSeparator: \.isWhitespace).count }
-    func promptTokenCount(_ turns: [ChatTurn]) -> Int { turns.reduce(0) { $0 + tokenCount($1.content) + 2 } }
-
-    func generate(_ turns: [ChatTurn], settings: GenerationSettings,
-                  onText: @escaping @Sendable (String) -> Void) async throws -> GenerationOutcome {
-        prompts.withLock { $0.append(turns) }
-        onText(reply)
-        return GenerationOutcome(text: reply, finish: .stop, promptTokens: promptTokenCount(turns), cachedPromptTokens: 0,
-                                 completionTokens: tokenCount(reply), prefillSeconds: 0, decodeSeconds: 0, firstTextSeconds: 0)
-    }
-}
 
 @Suite("Answering from retrieved memories")
 struct AskerTests {
@@ -104,6 +80,34 @@ struct AskerTests {
         await #expect {
             _ = try await Asker(generator: sized, templates: Self.templates).answer("  ", retrieved: Self.facts, options: AskOptions())
         } throws: { ($0 as? EngramError)?.code == .invalidArgument }
+    }
+
+    @Test("worked examples are earlier exchanges, most similar first, within half of the room left for sources")
+    func examples() async throws {
+        let generator = ScriptedGenerator(reply: "Leipzig [1].")
+        let asker = Asker(generator: generator, templates: Self.templates)
+        let short = try #require(FewShotExample(id: "short", text: """
+            Sources:
+            [1] (2026-01-05) The depot is in Halle.
+
+            Question: Where is the depot?
+            Answer: In Halle [1].
+            """, similarity: 0.9))
+        #expect(short.sources == "[1] (2026-01-05) The depot is in Halle." && short.question == "Where is the depot?" && short.answer == "In Halle [1].")
+        let long = try #require(FewShotExample(id: "long", text: "Question: \(Array(repeating: "word", count: 3000).joined(separator: " "))\nAnswer: yes",
+                                               similarity: 0.5))
+        var options = AskOptions()
+        options.now = Self.march2
+        // The long one would take more than half of what is left: it and those after it are out.
+        let prepared = try asker.prepare("Where is the office?", retrieved: Self.facts, examples: [short, long, short], options: options)
+        #expect(prepared.examples.map(\.id) == ["short"])
+        #expect(prepared.turns.map(\.role) == [.system, .user, .assistant, .user])
+        #expect(prepared.turns[1].content.hasPrefix("Sources:\n[1] (2026-01-05) The depot is in Halle.\n\nQuestion: Where is the depot?"))
+        #expect(prepared.turns[2].content == "In Halle [1].")
+        #expect(prepared.turns[3].content.hasPrefix("Sources:\n[1] (2026-04-01) The office moved to Leipzig"))
+        // Text without a question and an answer is not an example.
+        #expect(FewShotExample(id: "x", text: "Answer: 4\nQuestion: 2+2?", similarity: 1) == nil)
+        #expect(FewShotExample(id: "x", text: "Just a note.", similarity: 1) == nil)
     }
 
     @Test("with SmolLM2: a well-formed answer from the sources, and the second question reuses the prompt prefix")

@@ -92,6 +92,13 @@ struct ContextBuilderTests {
 
 @Suite("Citations of an answer")
 struct CitationTests {
+    @Test("renumbering maps each citation's numbers and drops those that map to nothing")
+    func renumber() {
+        let text = "Leipzig [3] since March [3, 5]; before [2] [sic] [7]."
+        #expect(Citations.renumber(text) { [3: 1, 5: 2][$0] } == "Leipzig [1] since March [1, 2]; before [sic].")
+        #expect(Citations.renumber("No citation.") { $0 } == "No citation.")
+    }
+
     @Test("[n], [n, m] and [n][m] cite; other brackets do not; unknown numbers are reported")
     func parse() {
         let answer = "The office is in Leipzig [1] since March [3, 2]. It was in Berlin [7] [sic] [1a] [2][2] [4"
@@ -118,7 +125,7 @@ struct PromptTemplateTests {
     @Test("the bundled templates load and fill")
     func bundled() throws {
         let templates = try PromptTemplates(directory: Self.prompts)
-        let user = PromptTemplates.fill(templates.question, ["sources": "[1] (2026-03-02) x", "question": "Where?", "examples": ""])
+        let user = PromptTemplates.fill(templates.question, ["sources": "[1] (2026-03-02) x", "question": "Where?"])
         #expect(user.hasPrefix("Sources:\n[1] (2026-03-02) x\n\nQuestion: Where?\n"))
         #expect(PromptTemplates.fill(templates.system, ["today": "2026-12-02"]).contains("Today is 2026-12-02."))
     }

@@ -77,6 +77,7 @@ struct ScoringTests {
                 (MemoryFilter(since: baseNow - 30 * day), { $0.time! >= baseNow - 30 * day }),
                 (MemoryFilter(until: baseNow - 300 * day), { $0.time! <= baseNow - 300 * day }),
                 (MemoryFilter(asOf: baseNow - 200 * day), { $0.time! <= baseNow - 200 * day }),
+                (MemoryFilter(excludedNamespaces: ["alpha", "nope"]), { $0.namespace != "alpha" }),
                 (MemoryFilter(namespace: "beta", allTags: ["green"], since: baseNow - 100 * day),
                  { $0.namespace == "beta" && $0.tags.contains("green") && $0.time! >= baseNow - 100 * day }),
             ]

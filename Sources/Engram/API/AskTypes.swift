@@ -111,7 +111,7 @@ public struct AskRetrieved: Codable, Sendable, Equatable {
 /// An answer with its sources.
 ///
 /// JSON: `{"answerId","answer","citations":[{"n","id","score","time","text"}],"uncited":[…],
-/// "unknownCitations":[n],"retrieved":[{"id","score","time","left"?}],"model","cached",
+/// "unknownCitations":[n],"retrieved":[{"id","score","time","left"?}],"examples":[id],"model","cached",
 /// "usage":{"promptTokens","cachedPromptTokens","completionTokens"},
 /// "timings":{"retrieveMs","prefillMs","decodeMs","firstTokenMs"}}`.
 public struct AskResponse: Codable, Sendable, Equatable {
@@ -138,6 +138,8 @@ public struct AskResponse: Codable, Sendable, Equatable {
     /// Numbers the answer cites that no passage had.
     public var unknownCitations: [Int]
     public var retrieved: [AskRetrieved]
+    /// The ids of the worked examples put before the question, most similar first.
+    public var examples: [String]
     public var model: String
     /// Whether the answer was stored for the same prompt and is returned without generating
     /// (then `usage` is the stored answer's and `timings` count retrieval only).

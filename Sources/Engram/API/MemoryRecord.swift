@@ -4,7 +4,8 @@ import Foundation
 /// A stored memory as the API returns it (`get`, `export`).
 ///
 /// JSON: `{"id","namespace","text","tags","meta","time","createdAt","updatedAt","importance"}`
-/// plus `expiresAt`, `validTo`, `lastAccessedAt` when set and `vector` when asked for.
+/// plus `expiresAt`, `validTo`, `lastAccessedAt` when set, `vector` when asked for, and (from
+/// `get`) `importanceHistory`, the changes feedback made to the importance, oldest first.
 /// `export` writes one per line; `import` reads them back (see `MemoryInput`).
 public struct MemoryRecord: Codable, Sendable, Equatable {
     public var id: String
@@ -21,6 +22,8 @@ public struct MemoryRecord: Codable, Sendable, Equatable {
     public var lastAccessedAt: Timestamp?
     /// The stored (unit-length) vector; nil unless requested.
     public var vector: [Float]?
+    /// The importance changes feedback made, oldest first (`get` only; nil when none).
+    public var importanceHistory: [ImportanceAdjustment]?
 
     public init(_ m: Memory, includeVector: Bool) {
         id = m.id

@@ -7,6 +7,8 @@ import Foundation
 /// JSON: `{"namespace"?, "tags"?, "anyTags"?, "where"?: {key: value}, "since"?, "until"?, "asOf"?}`.
 public struct FilterRequest: Codable, Sendable, Equatable {
     public var namespace: String?
+    /// The memory must be in none of these namespaces.
+    public var notNamespaces: [String]?
     /// The memory must carry every one of these tags.
     public var tags: [String]?
     /// The memory must carry at least one of these tags.
@@ -21,8 +23,9 @@ public struct FilterRequest: Codable, Sendable, Equatable {
 
     public init(namespace: String? = nil, tags: [String]? = nil, anyTags: [String]? = nil,
                 where: [String: JSONValue]? = nil, since: Timestamp? = nil, until: Timestamp? = nil,
-                asOf: Timestamp? = nil) {
+                asOf: Timestamp? = nil, notNamespaces: [String]? = nil) {
         self.namespace = namespace
+        self.notNamespaces = notNamespaces
         self.tags = tags
         self.anyTags = anyTags
         self.where = `where`
@@ -36,7 +39,8 @@ public struct FilterRequest: Codable, Sendable, Equatable {
 
     var storeFilter: MemoryFilter {
         MemoryFilter(namespace: namespace, allTags: tags ?? [], anyTags: anyTags ?? [], metaEquals: `where` ?? [:],
-                     since: since?.seconds, until: until?.seconds, asOf: asOf?.seconds)
+                     since: since?.seconds, until: until?.seconds, asOf: asOf?.seconds,
+                     excludedNamespaces: notNamespaces ?? [])
     }
 }
 

@@ -75,13 +75,13 @@ struct Ask: AsyncParsableCommand {
 
     func run() async throws {
         CLI.bootstrap
-        // The answer cache needs the write lock; while another process holds it (a daemon, an
-        // import), answers are still reused, not stored.
+        // Storing the answer (for the cache and for feedback) needs the write lock; while
+        // another process holds it (a daemon, an import), answers are still reused, not stored.
         let db: EngramDatabase
         do {
-            db = try options.open(readOnly: noCache)
+            db = try options.open(readOnly: false)
         } catch let error as EngramError where error.reason == .databaseInUse {
-            CLI.printErr("note: the database is in use by another process: this answer is not stored in the cache")
+            CLI.printErr("note: the database is in use by another process: this answer is neither cached nor kept for feedback")
             db = try options.open(readOnly: true)
         }
         let templates = try db.promptTemplates(explicit: prompts)
@@ -110,13 +110,15 @@ struct Ask: AsyncParsableCommand {
         if !response.unknownCitations.isEmpty {
             print("\nCited but never given: " + response.unknownCitations.map { "[\($0)]" }.joined(separator: ", "))
         }
+        if !response.examples.isEmpty { print("\nWorked examples shown: " + response.examples.joined(separator: ", ")) }
         let t = response.timings
         if response.cached {
-            CLI.printErr(String(format: "[%@: the stored answer to the same prompt; retrieval %.0f ms]", response.model, t.retrieveMs))
+            CLI.printErr(String(format: "[answer %@, %@: the stored answer to the same prompt; retrieval %.0f ms]",
+                                response.answerId, response.model, t.retrieveMs))
             return
         }
-        CLI.printErr(String(format: "[%@: retrieval %.0f ms, first token %.0f ms, %d prompt tokens (%d kept), %d generated in %.0f ms]",
-                            response.model, t.retrieveMs, t.firstTokenMs ?? 0, response.usage.promptTokens,
+        CLI.printErr(String(format: "[answer %@, %@: retrieval %.0f ms, first token %.0f ms, %d prompt tokens (%d kept), %d generated in %.0f ms]",
+                            response.answerId, response.model, t.retrieveMs, t.firstTokenMs ?? 0, response.usage.promptTokens,
                             response.usage.cachedPromptTokens, response.usage.completionTokens, t.decodeMs))
     }
 }

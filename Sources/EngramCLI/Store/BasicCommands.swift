@@ -149,6 +149,10 @@ struct Get: ParsableCommand {
         if let v = m.validTo { print("valid to:   \(v)") }
         if let a = m.lastAccessedAt { print("accessed:   \(a)") }
         print("importance: \(m.importance)")
+        for a in m.importanceHistory ?? [] {
+            let note = a.note.map { " \"\($0)\"" } ?? ""
+            print(String(format: "  %@  %.4g → %.4g  (%@ answer %@)%@", a.at.description, a.from, a.to, a.verdict.rawValue, a.answerId, note))
+        }
         if let vector = m.vector {
             print("vector:     [\(vector.prefix(6).map { String(format: "%.4f", $0) }.joined(separator: ", "))\(vector.count > 6 ? ", …" : "")] (\(vector.count) dims)")
         }

@@ -56,6 +56,9 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .customLong("ns"), help: "Only this namespace.")
     var namespace: String?
 
+    @Option(name: .customLong("not-ns"), help: ArgumentHelp("Leave out this namespace (repeatable).", valueName: "namespace"))
+    var notNamespaces: [String] = []
+
     @Option(name: .customLong("tag"), help: "Require this tag (repeatable: all must match).")
     var tags: [String] = []
 
@@ -79,11 +82,12 @@ struct FilterOptions: ParsableArguments {
                       where: whereClauses.isEmpty ? nil : try Parse.keyValues(whereClauses, option: "--where"),
                       since: try since.map { try Parse.time($0, field: "--since") },
                       until: try until.map { try Parse.time($0, field: "--until") },
-                      asOf: try asOf.map { try Parse.time($0, field: "--as-of") })
+                      asOf: try asOf.map { try Parse.time($0, field: "--as-of") },
+                      notNamespaces: notNamespaces.isEmpty ? nil : notNamespaces)
     }
 
     var isEmpty: Bool {
-        namespace == nil && tags.isEmpty && anyTags.isEmpty && whereClauses.isEmpty && since == nil && until == nil && asOf == nil
+        namespace == nil && notNamespaces.isEmpty && tags.isEmpty && anyTags.isEmpty && whereClauses.isEmpty && since == nil && until == nil && asOf == nil
     }
 }
 

@@ -61,6 +61,15 @@ public struct NewMemory: Sendable, Equatable {
     public var expiresAt: Double?
     public var validTo: Double?
     public var importance: Double
+    /// Carried over by a rewrite of a stored memory (`init(rewriting:)`); nil for new ones.
+    public var lastAccessedAt: Double?
+
+    /// A stored memory as a write that replaces it with itself: change a field, then upsert.
+    public init(rewriting m: Memory) {
+        self.init(id: m.id, namespace: m.namespace, text: m.text, vector: m.vector, tags: m.tags, meta: m.meta,
+                  time: m.time, expiresAt: m.expiresAt, validTo: m.validTo, importance: m.importance)
+        lastAccessedAt = m.lastAccessedAt
+    }
 
     public init(id: String? = nil, namespace: String = MemoryStore.defaultNamespace, text: String = "",
                 vector: [Float], tags: [String] = [], meta: [String: JSONValue] = [:], time: Double? = nil,

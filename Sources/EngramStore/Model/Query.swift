@@ -3,6 +3,8 @@ import Foundation
 /// Which memories a query (or a delete) may touch. All conditions must hold.
 public struct MemoryFilter: Sendable, Equatable {
     public var namespace: String?
+    /// The memory must be in none of these namespaces.
+    public var excludedNamespaces: [String] = []
     /// The memory must carry every one of these tags.
     public var allTags: [String] = []
     /// The memory must carry at least one of these tags (ignored when empty).
@@ -17,8 +19,9 @@ public struct MemoryFilter: Sendable, Equatable {
 
     public init(namespace: String? = nil, allTags: [String] = [], anyTags: [String] = [],
                 metaEquals: [String: JSONValue] = [:], since: Double? = nil, until: Double? = nil,
-                asOf: Double? = nil) {
+                asOf: Double? = nil, excludedNamespaces: [String] = []) {
         self.namespace = namespace
+        self.excludedNamespaces = excludedNamespaces
         self.allTags = allTags
         self.anyTags = anyTags
         self.metaEquals = metaEquals
@@ -29,7 +32,7 @@ public struct MemoryFilter: Sendable, Equatable {
 
     /// True when the filter restricts more than liveness and expiry.
     var isRestrictive: Bool {
-        namespace != nil || !allTags.isEmpty || !anyTags.isEmpty || !metaEquals.isEmpty
+        namespace != nil || !excludedNamespaces.isEmpty || !allTags.isEmpty || !anyTags.isEmpty || !metaEquals.isEmpty
             || since != nil || until != nil || asOf != nil
     }
 }
