@@ -17,12 +17,20 @@ struct AskSettingsTests {
             context_tokens = 200
             max_tokens = 40
             temperature = 0
+            examples = 0
+            examples_namespace = "shots"
+            feedback_rate = 0.5
+            answer_retention = "7d"
             """))
         #expect(set.prompts == "p" && set.passages == 3 && set.contextTokens == 200 && set.maxTokens == 40 && set.temperature == 0)
+        #expect(set.examples == 0 && set.examplesNamespace == "shots" && set.feedbackRate == 0.5 && set.answerRetention == 7 * 86_400)
         #expect(set.generation.maxTokens == 40 && set.generation.temperature == 0)
         for (toml, words) in [("passages = 0", "passages"), ("passages = 101", "passages"), ("context_tokens = 0", "context_tokens"),
                               ("max_tokens = -1", "max_tokens"), ("temperature = -0.5", "temperature"), ("passage = 3", "passage"),
-                              ("passages = \"five\"", "passages")] {
+                              ("passages = \"five\"", "passages"), ("examples = 21", "examples"), ("examples = -1", "examples"),
+                              ("examples_namespace = \"\"", "examples_namespace"), ("feedback_rate = 0", "feedback_rate"),
+                              ("feedback_rate = 1.5", "feedback_rate"), ("answer_retention = \"0s\"", "answer_retention"),
+                              ("answer_retention = \"soon\"", "answer_retention")] {
             #expect("\(toml)") {
                 try AskSettings(SettingsDocument(parsing: "[ask]\n" + toml))
             } throws: { ($0 as? EngramError)?.is(.invalidArgument, .invalidSettings) == true && "\($0)".contains(words) }
