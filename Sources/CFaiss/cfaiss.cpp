@@ -17,7 +17,6 @@
 #include <omp.h>
 
 #ifdef __linux__
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -256,15 +255,6 @@ extern "C" void openblas_set_num_threads(int threads);
 extern "C" {
 
 void cfaiss_set_blas_threads(int threads) { openblas_set_num_threads(threads); }
-
-int cfaiss_available_cpus(void) {
-#ifdef __linux__
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
-#endif
-    return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
-}
 
 int cfaiss_set_thread_nice(int nice) {
 #ifdef __linux__

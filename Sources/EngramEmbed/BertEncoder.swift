@@ -1,4 +1,5 @@
 import CBLAS
+import EngramBase
 import Dispatch
 
 /// The BERT forward pass with mean pooling and L2 normalisation, for a batch of token-id
@@ -58,9 +59,12 @@ struct BertEncoder: Sendable {
     /// Passes with fewer tokens than this split columns between workers instead of rows.
     static let columnSplitRowLimit = 64
 
-    /// Runs `body(0..<workers)` concurrently and waits for all of them.
+    /// Runs `body(0..<workers)` concurrently and waits for all of them, through the thread
+    /// budget's gate (one parallel phase of the embedder or the engine at a time).
     private func parallel(_ workers: Int, _ body: @Sendable (Int) -> Void) {
-        if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
+        if workers == 1 { body(0) } else {
+            ThreadBudget.gate.withCores { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
+        }
     }
 
     /// `count` split into `parts` contiguous, nearly equal ranges whose bounds are multiples

@@ -48,7 +48,8 @@ public final class MiniLMEmbedder: Embedder {
 
     /// Loads the model in `modelDirectory`.
     /// - Parameters:
-    ///   - threads: worker threads per pass; default min(active cores, 2). OpenBLAS is set to 1.
+    ///   - threads: worker threads per pass; default the thread budget's cores
+    ///     (`ThreadBudget.cores`). OpenBLAS is set to 1 thread (see `ThreadBudget`).
     ///   - maxBatch: sentences per encoder pass, at least 1.
     ///   - modelIdentifier: name recorded by databases; defaults to the folder's name
     ///     (`all-MiniLM-L6-v2` for the standard set-up).
@@ -78,8 +79,8 @@ public final class MiniLMEmbedder: Embedder {
         let file = try SafeTensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         let weights = try BertWeights(file: file, configuration: configuration)
 
-        let threadCount = max(1, threads ?? min(ProcessInfo.processInfo.activeProcessorCount, 2))
-        openblas_set_num_threads(1)
+        let threadCount = max(1, threads ?? ThreadBudget.cores)
+        ThreadBudget.configureBLAS(for: .kernels) { openblas_set_num_threads($0) }
 
         self.threads = threadCount
         self.configuration = configuration

@@ -75,7 +75,7 @@ public struct StoreSettings: Sendable, Equatable {
     /// changes have accumulated since the last one, 1…1,000,000,000; default 50,000.
     public var snapshotEvery: Int = 50_000
     /// `[store] threads`: threads FAISS and OpenBLAS may use for index builds, 0…256;
-    /// 0 = all cores; default 0.
+    /// 0 = the thread budget (`$ENGRAM_THREADS`, else all cores this process may use); default 0.
     public var threads: Int = 0
     /// `[store] max_id_bytes`: largest accepted id, in UTF-8 bytes, 1…65536; default 512.
     public var maxIdBytes: Int = 512
@@ -98,8 +98,8 @@ public struct StoreSettings: Sendable, Equatable {
         self.index = index
     }
 
-    /// `threads`, or (0) the CPUs this process may run on.
-    var effectiveThreads: Int { threads > 0 ? threads : FaissIndex.availableCPUs }
+    /// `threads`, or (0) the thread budget's cores (`ThreadBudget.cores`).
+    var effectiveThreads: Int { threads > 0 ? threads : ThreadBudget.cores }
 
     // MARK: Reading
 

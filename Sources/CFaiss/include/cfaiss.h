@@ -99,9 +99,6 @@ void cfaiss_sq8_scores_at(int level, const float *qs, float bias, const uint8_t 
 /// Number of threads OpenBLAS uses (process-wide), for FAISS's matrix products.
 void cfaiss_set_blas_threads(int threads);
 
-/// CPUs this process may run on (its affinity mask; `taskset` narrows it).
-int cfaiss_available_cpus(void);
-
 /// Sets the calling thread's nice value (Linux threads have their own); 0 on success.
 int cfaiss_set_thread_nice(int nice);
 

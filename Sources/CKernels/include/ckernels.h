@@ -29,6 +29,9 @@ enum {
 int ek_simd_level(void);
 /// The best variant the CPU has, whatever ENGRAM_SIMD says.
 int ek_simd_cpu_level(void);
+/// The CPUs this process may run on: its affinity mask on Linux (`taskset` and containers
+/// narrow it), else the online processors; at least 1.
+int ek_available_cpus(void);
 /// The name of a variant (`portable`, `avx2`, `avx512`, `avx512vnni`).
 const char *ek_simd_name(int level);
 

@@ -85,8 +85,8 @@ public struct WeightMatrix: @unchecked Sendable {
 
 /// Thread counts of the kernels, and the process-wide threading set-up of the BLAS library.
 public enum GLMThreading {
-    /// The default thread count: the number of active cores.
-    public static var defaultThreadCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    /// The default thread count: the thread budget's cores (`ThreadBudget.cores`).
+    public static var defaultThreadCount: Int { ThreadBudget.cores }
 
     /// How many threads per active core a context may use: more only adds switching.
     public static let maximumThreadsPerCore = 4
@@ -109,7 +109,7 @@ public enum GLMThreading {
     private static let blasConfigured: Bool = {
         // Our kernels split work across threads themselves; OpenBLAS must stay single-threaded
         // inside each call.
-        openblas_set_num_threads(1)
+        ThreadBudget.configureBLAS(for: .kernels) { openblas_set_num_threads($0) }
         return true
     }()
 

@@ -69,14 +69,16 @@ final class WorkerPool: @unchecked Sendable {
     static let threadName = "glm-kernel"
 
     /// Runs `body(i)` for every chunk `i` in `0..<chunks` (at most `maximumChunks`), spread
-    /// over the calling thread and the workers, and returns when all chunks are done.
+    /// over the calling thread and the workers, and returns when all chunks are done. A
+    /// parallel job goes through the thread budget's gate (one parallel phase of the engine or
+    /// the embedder at a time).
     func run(chunks: Int, _ body: (Int) -> Void) {
         precondition(chunks <= WorkerPool.maximumChunks) // parallelChunks never asks for more
         if size == 1 || chunks <= 1 {
             for i in 0..<chunks { body(i) }
             return
         }
-        shared.run(chunks: chunks, body)
+        ThreadBudget.gate.withCores { shared.run(chunks: chunks, body) }
     }
 
     /// The state the workers share with the pool. The workers hold it (not the pool), so

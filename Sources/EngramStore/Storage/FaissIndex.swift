@@ -116,11 +116,11 @@ final class FaissIndex {
     /// Number of OpenMP threads FAISS may use (process-wide default for new parallel regions).
     static func setThreads(_ threads: Int) { cfaiss_set_num_threads(Int32(max(1, threads))) }
 
-    /// CPUs this process may run on (its affinity mask).
-    static var availableCPUs: Int { max(1, Int(cfaiss_available_cpus())) }
-
-    /// Number of threads OpenBLAS uses for FAISS's matrix products (process-wide).
-    static func setBLASThreads(_ threads: Int) { cfaiss_set_blas_threads(Int32(max(1, threads))) }
+    /// Asks for `threads` OpenBLAS threads for FAISS's matrix products (process-wide; the
+    /// thread budget decides, see `ThreadBudget.configureBLAS`).
+    static func setBLASThreads(_ threads: Int) {
+        ThreadBudget.configureBLAS(for: .faiss(threads: threads)) { cfaiss_set_blas_threads($0) }
+    }
 
     static func check(_ error: UnsafeMutablePointer<CChar>?) throws {
         guard let error else { return }
