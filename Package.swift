@@ -54,12 +54,14 @@ let package = Package(
         ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
         .target(name: "EngramGLM", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
+        // Change logs of other databases: formats, transactions, rows to memories.
+        .target(name: "EngramIngest", dependencies: ["EngramBase", "EngramStore"]),
         // Retrieve-then-generate: the context of an answer, its prompt and its citations.
         .target(name: "EngramRAG", dependencies: ["EngramBase", "EngramGLM"]),
         .target(
             name: "Engram",
             dependencies: [
-                "EngramBase", "EngramStore", "EngramEmbed", "EngramRAG", "CSimdJSON",
+                "EngramBase", "EngramStore", "EngramEmbed", "EngramRAG", "EngramIngest", "CSimdJSON",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -119,6 +121,7 @@ let package = Package(
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore", "CFaiss"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
+        .testTarget(name: "EngramIngestTests", dependencies: ["EngramBase", "EngramStore", "EngramIngest"]),
         .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),
         .testTarget(
             name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"],

@@ -1,4 +1,5 @@
 import EngramEmbed
+import EngramIngest
 import Foundation
 import Synchronization
 
@@ -43,12 +44,14 @@ public final class EngramDatabase: Sendable {
 
     /// The column families and change-log consumers of the modules this facade wires.
     static let registration = MemoryStore.Registration(columnFamilies: [AskCache.entries, AskCache.refs, AnswerLog.family,
-                                                                        ImportanceHistory.family],
+                                                                        ImportanceHistory.family] + IngestState.families,
                                                        consumers: [AskCache.consumer, ImportanceHistory.consumer],
-                                                       settingsSections: [AskSettings.section])
+                                                       settingsSections: [AskSettings.section, IngestSettings.section])
 
     /// The `[ask]` section of the database's engram.toml.
     public let askSettings: AskSettings
+    /// The `[ingest]` section: the change-log format and the table mappings.
+    public let ingestSettings: IngestSettings
 
     public var directory: URL { store.directory }
     public var settings: StoreSettings { store.settings }
@@ -88,6 +91,7 @@ public final class EngramDatabase: Sendable {
         self.store = store
         self.logger = logger
         askSettings = try AskSettings(store.settingsDocument)
+        ingestSettings = try IngestSettings(store.settingsDocument)
         let configuredPath = store.settings.embedderPath
         makeEmbedder = embedder ?? {
             try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: configuredPath.isEmpty ? nil : configuredPath))

@@ -3,3 +3,4 @@
 @_exported import EngramStore
 @_exported import Logging
 @_exported import EngramRAG
+@_exported import EngramIngest

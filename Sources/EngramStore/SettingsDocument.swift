@@ -160,6 +160,22 @@ public struct SettingsSection: Sendable {
         }
     }
 
+    /// The sub-tables of the table `key` (`[section.key.NAME]`), by name; empty when absent.
+    /// Each is read (and its unknown keys refused) by its owner.
+    public mutating func tables(_ key: String) throws -> [String: SettingsSection] {
+        switch value(key) {
+        case nil: return [:]
+        case let .table(entries)?:
+            var out: [String: SettingsSection] = [:]
+            for (name, entry) in entries {
+                guard case let .table(values) = entry else { throw typeError("\(key).\(name)", "a table", entry) }
+                out[name] = SettingsSection(name: "\(self.name).\(key).\(name)", values: values)
+            }
+            return out
+        case let other?: throw typeError(key, "a table of tables", other)
+        }
+    }
+
     /// One of the raw values of `Choice`, written as a string.
     public mutating func choice<Choice: RawRepresentable & CaseIterable>(
         _ key: String, default fallback: Choice

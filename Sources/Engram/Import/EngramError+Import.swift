@@ -4,6 +4,4 @@ extension EngramError.Reason {
     /// A JSON Lines record that is not valid JSON or does not have the shape of a memory
     /// (code `invalidArgument`).
     public static let malformedRecord = EngramError.Reason("MALFORMED_RECORD")
-    /// A line longer than the reader's limit (code `invalidArgument`).
-    public static let lineTooLong = EngramError.Reason("LINE_TOO_LONG")
 }

@@ -3,23 +3,32 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import EngramBase
+extension EngramError.Reason {
+    /// A line longer than the reader's limit (code `invalidArgument`).
+    public static let lineTooLong = EngramError.Reason("LINE_TOO_LONG")
+}
 
 /// Reads a file, or standard input, in large chunks and hands out its lines without copying
 /// them.
 ///
 /// Lines end at `\n` (a `\r` before it stays part of the line); the last line needs no
-/// newline; an empty file has no lines. Memory use is bounded by about
+/// newline, unless `completeLinesOnly` (a file still being appended to: its last bytes after
+/// the last newline are a torn line, left for a later read); an empty file has no lines. Memory use is bounded by about
 /// `maxLineBytes + 2 × chunkBytes`: a line longer than the limit is refused as soon as that
 /// many bytes of it have been read, without reading the rest.
 ///
 /// Thread-safety: none; one reader per thread.
 public final class LineReader {
-    /// One line: its 1-based number and its bytes without the newline.
+    /// One line: its 1-based number, its bytes without the newline, and where it starts and
+    /// where the next one starts in the file.
     public struct Line {
         public let number: Int
         /// Valid until the next call to `next()` or until the reader is released.
         public let bytes: UnsafeRawBufferPointer
+        /// The file offset of its first byte.
+        public let offset: Int64
+        /// The file offset just past it and its newline.
+        public let endOffset: Int64
     }
 
     /// Bytes asked of the operating system per read (4 MiB).
@@ -41,18 +50,26 @@ public final class LineReader {
     private var start = 0, end = 0, scanned = 0
     private var atEnd = false
     private var lineNumber = 0
+    private let completeLinesOnly: Bool
+    /// The file offset of `buffer[start]`.
+    private var startOffset: Int64
 
     /// Opens `path` (`-` for standard input).
     ///
     /// - Parameters:
     ///   - maxLineBytes: longest accepted line, newline excluded.
     ///   - chunkBytes: bytes asked per read (clamped to 1 B…1 GiB).
+    ///   - offset: where to start reading (a file only): the start of a line.
+    ///   - completeLinesOnly: hand out only lines ended by a newline.
     /// - Throws: `EngramError` `notFound`, `permissionDenied` or `unavailable` when the file
     ///   cannot be opened (message `cannot read <path>: <reason>`).
-    public init(path: String, maxLineBytes: Int, chunkBytes: Int = LineReader.defaultChunkBytes) throws(EngramError) {
+    public init(path: String, maxLineBytes: Int, chunkBytes: Int = LineReader.defaultChunkBytes,
+                offset: Int64 = 0, completeLinesOnly: Bool = false) throws(EngramError) {
         self.path = path
         self.maxLineBytes = maxLineBytes
         self.chunkBytes = min(max(chunkBytes, 1), 1 << 30)
+        self.completeLinesOnly = completeLinesOnly
+        startOffset = offset
         if path == "-" {
             descriptor = STDIN_FILENO
             ownsDescriptor = false
@@ -63,6 +80,13 @@ public final class LineReader {
         }
         var status = stat()
         size = fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG ? Int64(status.st_size) : nil
+        if offset > 0 {
+            guard lseek(descriptor, off_t(offset), SEEK_SET) == off_t(offset) else {
+                let failure = Self.failure("cannot seek to \(offset) in \(path)", errno: errno)
+                if ownsDescriptor { close(descriptor) }
+                throw failure
+            }
+        }
         capacity = 2 * self.chunkBytes
         buffer = .allocate(byteCount: capacity, alignment: 64)
     }
@@ -87,7 +111,7 @@ public final class LineReader {
             scanned = end
             guard end - start <= maxLineBytes else { throw tooLong() }
             if atEnd {
-                return start < end ? take(end - start, consuming: end - start) : nil
+                return start < end && !completeLinesOnly ? take(end - start, consuming: end - start) : nil
             }
             try fill()
         }
@@ -95,8 +119,10 @@ public final class LineReader {
 
     private func take(_ length: Int, consuming: Int) -> Line {
         lineNumber += 1
-        let line = Line(number: lineNumber, bytes: UnsafeRawBufferPointer(start: buffer + start, count: length))
+        let line = Line(number: lineNumber, bytes: UnsafeRawBufferPointer(start: buffer + start, count: length),
+                        offset: startOffset, endOffset: startOffset + Int64(consuming))
         start += consuming
+        startOffset += Int64(consuming)
         scanned = start
         return line
     }

@@ -1,0 +1,74 @@
+import EngramIngest
+import Foundation
+
+/// A one-shot catch-up of change logs (`engram watch`): apply every complete line after each
+/// file's saved offset.
+///
+/// JSON: `{"paths":[…], "strict"?, "format"?}`.
+public struct WatchRequest: Codable, Sendable, Equatable {
+    /// Files, or directories whose files (sorted by name, hidden ones left out) are read in turn.
+    public var paths: [String]
+    /// Refuse a batch holding a line that cannot be applied, instead of dead-lettering it.
+    public var strict: Bool?
+    /// The format of every file (default: `[ingest] format`, else detected per file).
+    public var format: LogFormat?
+
+    public init(paths: [String], strict: Bool? = nil, format: LogFormat? = nil) {
+        self.paths = paths
+        self.strict = strict
+        self.format = format
+    }
+}
+
+/// What one catch-up did to one file.
+///
+/// JSON: `{"path","format"?,"offset","size","lines","applied","skipped","deadLetters","waiting"}`.
+public struct SourceReport: Codable, Sendable, Equatable {
+    public var path: String
+    public var format: LogFormat?
+    /// The offset after the last unit applied (the next read starts there).
+    public var offset: Int64
+    public var size: Int64
+    /// Complete lines read this time.
+    public var lines: Int
+    /// Row changes applied.
+    public var applied: Int
+    /// Row changes skipped because the row had already seen that position or a later one.
+    public var skipped: Int
+    /// Lines (or changes) that could not be applied, recorded as dead letters.
+    public var deadLetters: Int
+    /// A transaction was begun and not yet committed at the end of the file: its changes
+    /// wait for the rest.
+    public var waiting: Bool
+}
+
+/// The result of `watch`. JSON: `{"sources":[SourceReport]}`.
+public struct WatchResponse: Codable, Sendable, Equatable {
+    public var sources: [SourceReport]
+}
+
+/// A source's saved progress, as `engram ingest status` shows it.
+///
+/// JSON: `{"path","format"?,"offset","size"?,"lagBytes"?,"applied","skipped","deadLetters","updatedAt"}`.
+public struct SourceStatus: Codable, Sendable, Equatable {
+    public var path: String
+    public var format: LogFormat?
+    public var offset: Int64
+    /// The file's size now (nil when it is gone).
+    public var size: Int64?
+    /// Bytes not applied yet.
+    public var lagBytes: Int64?
+    public var applied: Int
+    public var skipped: Int
+    public var deadLetters: Int
+    public var updatedAt: Timestamp
+}
+
+/// A complete line that could not be applied. JSON: `{"file","offset","line","error","at"}`.
+public struct DeadLetter: Codable, Sendable, Equatable {
+    public var file: String
+    public var offset: Int64
+    public var line: String
+    public var error: String
+    public var at: Timestamp
+}

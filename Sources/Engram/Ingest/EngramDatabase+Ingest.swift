@@ -1,0 +1,256 @@
+import EngramBase
+import EngramIngest
+import Foundation
+
+extension EngramError.Reason {
+    /// `watch --strict` met a line it could not apply.
+    public static let deadLetter = EngramError.Reason("DEAD_LETTER")
+}
+
+extension EngramDatabase {
+    /// Applies every complete line of the change logs in `request.paths` after each file's
+    /// saved offset, exactly once, and returns what it did per file.
+    ///
+    /// Each unit (a source transaction, or one change) is applied wholly or not at all, in one
+    /// write with the memories it changes, the source positions of their rows and the file's
+    /// new offset: a crash loses nothing and applies nothing twice. A change whose row has
+    /// already seen its position or a later one is skipped. A complete line that cannot be read
+    /// or mapped becomes a dead letter (file, offset, line, error) and the rest goes on; a torn
+    /// last line (no newline yet) and a transaction without its commit wait for a later call.
+    ///
+    /// - Throws: `EngramError` `.notFound` for a missing path; `.failedPrecondition`
+    ///   (`deadLetter`) with `strict` at the first batch holding a dead letter (nothing of that
+    ///   batch applied); `.failedPrecondition` when a file is shorter than its saved offset
+    ///   (replaced); `readOnly`; the embedder's errors.
+    public func watch(_ request: WatchRequest) async throws -> WatchResponse {
+        guard !readOnly else { throw EngramError.readOnly }
+        var reports: [SourceReport] = []
+        for file in try Self.logFiles(request.paths) {
+            reports.append(try await catchUp(file, format: request.format ?? ingestSettings.format, strict: request.strict ?? false))
+        }
+        return WatchResponse(sources: reports)
+    }
+
+    /// The saved progress of every source.
+    public func ingestStatus() throws -> [SourceStatus] {
+        try IngestState.allSources(in: store).map { path, s in
+            var size: Int64?
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: path) {
+                size = (attributes[.size] as? NSNumber)?.int64Value
+            }
+            return SourceStatus(path: path, format: s.format, offset: s.offset, size: size, lagBytes: size.map { max(0, $0 - s.offset) },
+                                applied: s.applied, skipped: s.skipped, deadLetters: s.deadLetters, updatedAt: s.updatedAt)
+        }
+    }
+
+    /// The dead letters, by file and offset, at most `limit`.
+    public func deadLetters(limit: Int = 1000) throws -> [DeadLetter] {
+        try IngestState.deadLetters(in: store, limit: limit)
+    }
+
+    /// The files of `paths`: each file itself, each directory's regular files sorted by name
+    /// (hidden ones left out), as absolute paths.
+    static func logFiles(_ paths: [String]) throws -> [String] {
+        var files: [String] = []
+        for path in paths {
+            let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath).standardizedFileURL
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+                throw EngramError(.notFound, "no such file or directory: \(path)")
+            }
+            if isDirectory.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: url.path).filter { !$0.hasPrefix(".") }.sorted()
+                for name in names {
+                    let file = url.appendingPathComponent(name)
+                    var sub: ObjCBool = false
+                    if FileManager.default.fileExists(atPath: file.path, isDirectory: &sub), !sub.boolValue { files.append(file.path) }
+                }
+            } else {
+                files.append(url.path)
+            }
+        }
+        return files
+    }
+
+    private func catchUp(_ path: String, format forced: LogFormat?, strict: Bool) async throws -> SourceReport {
+        var state = try IngestState.source(path, in: store) ?? IngestState.Source()
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+        guard size >= state.offset else {
+            throw EngramError(.failedPrecondition, "\(path) is shorter (\(size) bytes) than what was applied from it (\(state.offset) bytes): it was replaced or truncated; move it aside to read it as a new log")
+        }
+        var report = SourceReport(path: path, format: forced ?? state.format, offset: state.offset, size: size, lines: 0, applied: 0,
+                                  skipped: 0, deadLetters: 0, waiting: false)
+        let settings = ingestSettings
+        let reader = try LineReader(path: path, maxLineBytes: settings.maxLineBytes, offset: state.offset, completeLinesOnly: true)
+        var assembler = TransactionAssembler()
+        var parser = report.format.map(LogParser.init(format:))
+        var pending: [TransactionAssembler.Unit] = []
+        var pendingChanges = 0
+        func flush() async throws {
+            guard !pending.isEmpty else { return }
+            try await apply(pending, path: path, state: &state, report: &report, strict: strict)
+            pending = []
+            pendingChanges = 0
+        }
+        while let line = try reader.next() {
+            report.lines += 1
+            let bytes = Array(line.bytes)
+            var units: [TransactionAssembler.Unit]
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                units = assembler.add(.ignored("a blank line"), offset: line.offset, endOffset: line.endOffset)
+            } else {
+                do {
+                    if parser == nil {
+                        parser = try LogParser(format: Self.detectFormat(bytes))
+                        report.format = parser!.format
+                        state.format = parser!.format
+                    }
+                    units = assembler.add(try parser!.parse(bytes, offset: UInt64(line.offset)), offset: line.offset, endOffset: line.endOffset)
+                } catch let error as EngramError {
+                    units = assembler.dead(.init(offset: line.offset, line: String(decoding: bytes, as: UTF8.self), error: error.message),
+                                           endOffset: line.endOffset)
+                }
+            }
+            for unit in units {
+                pending.append(unit)
+                pendingChanges += unit.changes.count
+            }
+            if pendingChanges >= settings.batchChanges { try await flush() }
+        }
+        if let last = assembler.finish() { pending.append(last) }
+        try await flush()
+        report.waiting = assembler.waiting
+        report.offset = state.offset
+        return report
+    }
+
+    /// The format a log's first line shows.
+    static func detectFormat(_ line: [UInt8]) throws -> LogFormat {
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(line)), case let .object(object) = value,
+              let format = LogFormat.detect(object) else {
+            throw EngramError(.invalidArgument, "cannot tell the log's format from this line: set [ingest] format or --format",
+                              reason: .malformedChange)
+        }
+        return format
+    }
+
+    /// Applies `units` in one write (or, when a change is refused by the store, unit by unit,
+    /// the refused unit's changes becoming dead letters).
+    private func apply(_ units: [TransactionAssembler.Unit], path: String, state: inout IngestState.Source,
+                       report: inout SourceReport, strict: Bool) async throws {
+        var prepared: [PreparedUnit] = []
+        for unit in units { prepared.append(try await prepare(unit, path: path)) }
+        let dead = prepared.flatMap(\.dead)
+        if strict, let first = dead.first {
+            throw EngramError(.failedPrecondition, "\(path) at offset \(first.offset): \(first.error)", reason: .deadLetter)
+        }
+        do {
+            try write(prepared, path: path, state: &state, report: &report)
+        } catch let error as EngramError where error.code == .invalidArgument && prepared.count > 1 {
+            for unit in prepared { try write([unit], path: path, state: &state, report: &report) }
+        } catch let error as EngramError where error.code == .invalidArgument {
+            // One unit the store refuses: its changes are dead letters, its lines are passed.
+            var refused = prepared[0]
+            refused.dead += refused.actions.map { DeadLetter(file: path, offset: $0.lineOffset, line: $0.event.table, error: error.message,
+                                                             at: Timestamp(Date().timeIntervalSince1970)) }
+            refused.actions = []
+            try write([refused], path: path, state: &state, report: &report)
+        }
+    }
+
+    private struct PreparedUnit {
+        var actions: [(event: ChangeEvent, action: TableMapping.Action, lineOffset: Int64)]
+        var dead: [DeadLetter]
+        var endOffset: Int64
+    }
+
+    /// Maps a unit's changes to actions and gives each upsert its vector: the row's vector
+    /// column, the stored vector when the text is unchanged, else a new embedding.
+    private func prepare(_ unit: TransactionAssembler.Unit, path: String) async throws -> PreparedUnit {
+        let now = Timestamp(Date().timeIntervalSince1970)
+        var dead = unit.deadLetters.map { DeadLetter(file: path, offset: $0.offset, line: $0.line, error: $0.error, at: now) }
+        var actions: [(event: ChangeEvent, action: TableMapping.Action, lineOffset: Int64)] = []
+        for (event, offset) in zip(unit.changes, unit.offsets) {
+            do {
+                let action = try ingestSettings.action(for: event)
+                if case let .upsert(m) = action {
+                    if !m.vector.isEmpty && m.vector.count != settings.dimension {
+                        throw EngramError.invalidArgument("the vector of \(m.id ?? "") has \(m.vector.count) dimensions; this database stores \(settings.dimension)")
+                    }
+                    if m.vector.isEmpty && m.text.isEmpty { throw EngramError.invalidArgument("\(m.id ?? ""): the row maps to an empty text and has no vector") }
+                }
+                actions.append((event, action, offset))
+            } catch let error as EngramError {
+                dead.append(DeadLetter(file: path, offset: offset, line: "\(event.operation.rawValue) \(event.table) \(event.row)",
+                                       error: error.message, at: now))
+            }
+        }
+        // Vectors: unchanged text keeps the stored one; the rest is embedded in one call.
+        var needText: [Int] = []
+        for (i, entry) in actions.enumerated() {
+            guard case var .upsert(m) = entry.action, m.vector.isEmpty else { continue }
+            if let stored = try? store.get(m.id ?? ""), stored.text == m.text, stored.vector.count == settings.dimension {
+                m.vector = stored.vector
+                actions[i].action = .upsert(m)
+            } else {
+                needText.append(i)
+            }
+        }
+        if !needText.isEmpty {
+            let texts = needText.map { i -> String in
+                guard case let .upsert(m) = actions[i].action else { return "" }
+                return m.text
+            }
+            let vectors = try await embedForStorage(texts)
+            for (i, vector) in zip(needText, vectors) {
+                guard case var .upsert(m) = actions[i].action else { continue }
+                m.vector = vector
+                actions[i].action = .upsert(m)
+            }
+        }
+        return PreparedUnit(actions: actions, dead: dead, endOffset: unit.endOffset)
+    }
+
+    /// One write: the units' changes (each skipped when its row has seen its position), their
+    /// rows' positions, the dead letters and the file's new offset and counters.
+    private func write(_ units: [PreparedUnit], path: String, state: inout IngestState.Source, report: inout SourceReport) throws {
+        guard let end = units.last?.endOffset else { return }
+        var next = state
+        var applied = 0, skipped = 0, deadCount = 0
+        try store.write { tx in
+            var staged: [String: SourcePosition] = [:]
+            for unit in units {
+                for (event, action, _) in unit.actions {
+                    let id = action.id
+                    if let seen = try staged[id] ?? IngestState.position(of: id, in: tx), event.position <= seen {
+                        skipped += 1
+                        continue
+                    }
+                    switch action {
+                    case let .upsert(memory): try tx.upsert([memory])
+                    case let .delete(id): try tx.delete(ids: [id], ignoreMissing: true)
+                    }
+                    try tx.put(IngestState.rows, key: Array(id.utf8), value: event.position.bytes)
+                    staged[id] = event.position
+                    applied += 1
+                }
+                for letter in unit.dead {
+                    try tx.put(IngestState.dead, key: IngestState.deadKey(path, offset: letter.offset),
+                               value: Array(try JSONEncoder().encode(letter)))
+                    deadCount += 1
+                }
+            }
+            next.offset = end
+            next.applied += applied
+            next.skipped += skipped
+            next.deadLetters += deadCount
+            next.updatedAt = Timestamp(tx.now)
+            try IngestState.put(next, path: path, in: tx)
+        }
+        state = next
+        report.offset = end
+        report.applied += applied
+        report.skipped += skipped
+        report.deadLetters += deadCount
+    }
+}

@@ -1,0 +1,88 @@
+import EngramBase
+import EngramStore
+import Foundation
+
+/// What one line of a change log holds.
+public enum LogRecord: Sendable, Equatable {
+    /// Row changes; `endsTransaction` when the line closes its source transaction (a wal2json
+    /// version-1 line is a whole transaction; Maxwell marks the last change `commit`).
+    case changes([ChangeEvent], endsTransaction: Bool)
+    /// A transaction begins (wal2json `B`, a Debezium `BEGIN` marker).
+    case begin(transaction: String?)
+    /// It commits (wal2json `C`, a Debezium `END` marker).
+    case commit(transaction: String?)
+    /// Nothing to apply: a tombstone after a delete, a schema change, a truncate, a heartbeat.
+    case ignored(String)
+}
+
+/// The change-log formats, one JSON object per line.
+public enum LogFormat: String, Sendable, Codable, CaseIterable {
+    /// Debezium change events, with or without the `{"schema", "payload"}` wrapper.
+    case debezium
+    /// PostgreSQL's wal2json, format version 1 (a transaction per line) or 2 (a change per line).
+    case wal2json
+    /// Maxwell's daemon.
+    case maxwell
+    /// Engram's own import lines (`{"id","text",…}`), with `"op":"delete"` for deletes.
+    case engram
+
+    /// The format a line's shape says, nil when it says none (a blank or malformed line).
+    public static func detect(_ object: [String: JSONValue]) -> LogFormat? {
+        let o = object["payload"].flatMap(\.objectValue) ?? object
+        if o["op"] != nil && (o["after"] != nil || o["before"] != nil) && o["source"] != nil { return .debezium }
+        if let status = o["status"]?.stringValue, ["BEGIN", "END"].contains(status), o["id"] != nil { return .debezium }
+        if o["action"] != nil || o["change"] != nil { return .wal2json }
+        if o["database"] != nil && o["table"] != nil && o["type"] != nil { return .maxwell }
+        if o["id"] != nil || o["text"] != nil || o["vector"] != nil { return .engram }
+        return nil
+    }
+}
+
+extension EngramError.Reason {
+    /// A complete change-log line that cannot be read (it goes to the dead letters).
+    public static let malformedChange = EngramError.Reason("MALFORMED_CHANGE")
+}
+
+/// Reads change-log lines of one format into `LogRecord`s.
+public struct LogParser: Sendable {
+    public let format: LogFormat
+
+    public init(format: LogFormat) { self.format = format }
+
+    /// Parses `line`, which starts at byte `offset` of its file.
+    /// - Throws: `EngramError` `.invalidArgument` (`malformedChange`) naming what is wrong.
+    public func parse(_ line: some Collection<UInt8>, offset: UInt64) throws -> LogRecord {
+        let value: JSONValue
+        do { value = try JSONDecoder().decode(JSONValue.self, from: Data(line)) } catch {
+            throw Self.bad("not valid JSON")
+        }
+        if value == .null { return .ignored("a tombstone (null value)") }
+        guard case let .object(object) = value else { throw Self.bad("not a JSON object") }
+        switch format {
+        case .debezium: return try Debezium.parse(object, offset: offset)
+        case .wal2json: return try Wal2JSON.parse(object, offset: offset)
+        case .maxwell: return try Maxwell.parse(object, offset: offset)
+        case .engram: return try EngramLog.parse(object, offset: offset)
+        }
+    }
+
+    static func bad(_ message: String) -> EngramError {
+        EngramError(.invalidArgument, message, reason: .malformedChange)
+    }
+}
+
+extension JSONValue {
+    var objectValue: [String: JSONValue]? { if case let .object(o) = self { o } else { nil } }
+    var stringValue: String? { if case let .string(s) = self { s } else { nil } }
+    var numberValue: Double? { if case let .number(n) = self { n } else { nil } }
+    var arrayValue: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
+    var boolValue: Bool? { if case let .bool(b) = self { b } else { nil } }
+    /// A number or a numeric string as an unsigned integer.
+    var unsignedValue: UInt64? {
+        switch self {
+        case let .number(n) where n >= 0 && n < 1.8e19 && n.rounded() == n: return UInt64(n)
+        case let .string(s): return UInt64(s)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Engram
+import Foundation
+import Testing
+
+/// `watch`: the sample change logs of Data/ingest (one maintenance history in every format),
+/// applied through the facade with the real MiniLM embedder.
+@Suite("Change-log ingestion")
+struct WatchTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let samples = repoRoot.appendingPathComponent("Data/ingest")
+    static let formats = ["debezium", "wal2json-v2", "wal2json-v1", "maxwell", "engram"]
+
+    /// The final rows of the history, by memory id (written by Tools/make-ingest-samples.py).
+    static let finalRows: [String: [String: JSONValue]] = {
+        let data = try! Data(contentsOf: samples.appendingPathComponent("final-rows.json"))
+        return try! JSONDecoder().decode([String: [String: JSONValue]].self, from: data)
+    }()
+
+    static func withDatabase(_ body: (EngramDatabase, URL) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-watch-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var settings = StoreSettings()
+        settings.sync = false
+        let db = try EngramDatabase.create(at: dir.appendingPathComponent("db"), settings: settings)
+        try await body(db, dir)
+        try db.close()
+    }
+
+    /// Every memory's id → its meta without nulls (the row's columns), text and time.
+    static func memories(_ db: EngramDatabase) throws -> [String: MemoryRecord] {
+        var out: [String: MemoryRecord] = [:]
+        try db.export(includeVectors: false) { out[$0.id] = $0 }
+        return out
+    }
+
+    static func rows(_ db: EngramDatabase) throws -> [String: [String: JSONValue]] {
+        try memories(db).mapValues { $0.meta.filter { $0.value != .null } }
+    }
+
+    static func expected() -> [String: [String: JSONValue]] { finalRows.mapValues { $0.filter { $0.value != .null } } }
+
+    static func copy(_ format: String, to dir: URL, as name: String? = nil) throws -> URL {
+        let file = dir.appendingPathComponent(name ?? "\(format).jsonl")
+        try? FileManager.default.removeItem(at: file)
+        try FileManager.default.copyItem(at: samples.appendingPathComponent("\(format).jsonl"), to: file)
+        return file
+    }
+
+    static func append(_ text: String, to file: URL) throws {
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
+    }
+
+    @Test("every format leaves the final rows; the same log again, or old lines after newer ones, changes nothing",
+          arguments: formats)
+    func finalRows(format: String) async throws {
+        try await Self.withDatabase { db, dir in
+            let file = try Self.copy(format, to: dir)
+            let first = try await db.watch(WatchRequest(paths: [file.path]))
+            let report = try #require(first.sources.first)
+            #expect(report.applied == 9 && report.deadLetters == 0 && report.offset == report.size && !report.waiting)
+            #expect(try Self.rows(db) == Self.expected())
+            let before = try Self.memories(db)
+            #expect(before.values.allSatisfy { !$0.text.isEmpty })
+
+            // Caught up: nothing more to read.
+            let again = try await db.watch(WatchRequest(paths: [file.path]))
+            #expect(again.sources.first?.lines == 0 && again.sources.first?.applied == 0)
+            // The whole log delivered again (a connector restarted from the start): all skipped.
+            let replay = try Self.copy(format, to: dir, as: "replay-\(format).jsonl")
+            let replayed = try await db.watch(WatchRequest(paths: [replay.path]))
+            #expect(replayed.sources.first?.applied == 0 && replayed.sources.first?.skipped == 9)
+            // Old lines (the first insert of each row) after newer ones: skipped too.
+            let lines = try String(contentsOf: Self.samples.appendingPathComponent("\(format).jsonl"), encoding: .utf8)
+                .split(separator: "\n").prefix(4).joined(separator: "\n") + "\n"
+            try Self.append(lines, to: file)
+            let tail = try await db.watch(WatchRequest(paths: [file.path]))
+            #expect(tail.sources.first?.applied == 0)
+            let after = try Self.memories(db)
+            #expect(after == before, "a replay changed the memories")
+        }
+    }
+
+    @Test("a torn last line waits until it is complete, then applies once")
+    func tornLine() async throws {
+        try await Self.withDatabase { db, dir in
+            let file = dir.appendingPathComponent("log.jsonl")
+            let line = #"{"id":"m1","text":"The compressor in Hall A was replaced.","time":1780000000}"#
+            try Data(line.prefix(30).utf8).write(to: file)
+            let torn = try await db.watch(WatchRequest(paths: [file.path], format: .engram))
+            #expect(torn.sources.first?.lines == 0 && torn.sources.first?.offset == 0)
+            #expect(db.count() == 0)
+            try Self.append(String(line.dropFirst(30)) + "\n", to: file)
+            let whole = try await db.watch(WatchRequest(paths: [file.path]))
+            #expect(whole.sources.first?.applied == 1 && db.count() == 1)
+            #expect(try db.get(GetRequest(id: "m1")).text == "The compressor in Hall A was replaced.")
+        }
+    }
+
+    @Test("malformed complete lines become dead letters and the rest applies; --strict refuses them")
+    func deadLetters() async throws {
+        try await Self.withDatabase { db, dir in
+            let file = dir.appendingPathComponent("log.jsonl")
+            let lines = [
+                #"{"id":"m1","text":"Pump PUMP-7 was serviced."}"#,
+                #"{"id":"m2","text":"#,
+                "[1,2,3]",
+                #"{"id":"m3","text":"Valve VALVE-3 leaks again.","op":"explode"}"#,
+                #"{"id":"m4","text":"The seal of VALVE-3 was replaced."}"#,
+            ]
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
+            let offsets = lines.indices.map { i in Int64(lines[..<i].reduce(0) { $0 + $1.utf8.count + 1 }) }
+            let strictDir = dir.appendingPathComponent("strict.jsonl")
+            try FileManager.default.copyItem(at: file, to: strictDir)
+            await #expect { try await db.watch(WatchRequest(paths: [strictDir.path], strict: true, format: .engram)) } throws: {
+                ($0 as? EngramError)?.reason == .deadLetter
+            }
+            #expect(db.count() == 0)
+            let report = try await db.watch(WatchRequest(paths: [file.path], format: .engram))
+            #expect(report.sources.first?.applied == 2 && report.sources.first?.deadLetters == 3)
+            #expect(Set(try Self.memories(db).keys) == ["m1", "m4"])
+            let letters = try db.deadLetters()
+            #expect(letters.map(\.offset) == Array(offsets[1...3]) && letters.allSatisfy { $0.file == file.path })
+            #expect(letters[0].error.contains("not valid JSON") && letters[1].error.contains("not a JSON object"))
+            #expect(letters[2].error.contains("explode") && letters[2].line.contains("VALVE-3 leaks"))
+            let status = try db.ingestStatus().first { $0.path == file.path }
+            #expect(status?.applied == 2 && status?.deadLetters == 3 && status?.lagBytes == 0)
+        }
+    }
+
+    @Test("a transaction applies wholly or not at all: without its commit it waits")
+    func transactions() async throws {
+        try await Self.withDatabase { db, dir in
+            let file = dir.appendingPathComponent("wal.jsonl")
+            let lines = try String(contentsOf: Self.samples.appendingPathComponent("wal2json-v2.jsonl"), encoding: .utf8)
+                .split(separator: "\n").map(String.init)
+            // Up to the transaction with the repair and the fault's closing, without its commit.
+            let begin = try #require(lines.firstIndex { $0.contains(#""action":"B","xid":505"#) })
+            try (lines[...(begin + 2)].joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
+            let open = try await db.watch(WatchRequest(paths: [file.path]))
+            #expect(open.sources.first?.waiting == true)
+            #expect(try db.get(GetRequest(id: "faults:1")).meta["status"] == .string("open"))
+            #expect(throws: EngramError.self) { try db.get(GetRequest(id: "repairs:1")) }
+            try Self.append(lines[(begin + 3)...].joined(separator: "\n") + "\n", to: file)
+            let rest = try await db.watch(WatchRequest(paths: [file.path]))
+            #expect(rest.sources.first?.waiting == false)
+            #expect(try db.get(GetRequest(id: "faults:1")).meta["status"] == .string("closed"))
+            #expect(try db.get(GetRequest(id: "repairs:1")).meta["action"] == .string("regreased the bearing"))
+            #expect(try Self.rows(db) == Self.expected())
+        }
+    }
+}
