@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "engram", targets: ["EngramCLI"]),
+        .executable(name: "engramd", targets: ["engramd"]),
         .executable(name: "engram-bench-driver", targets: ["engram-bench-driver"]),
         .library(name: "Engram", targets: ["Engram"]),
     ],
@@ -14,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Thin C/C++ shims over the system libraries.
@@ -76,6 +78,15 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "engramd",
+            dependencies: [
+                "Engram",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
             name: "engram-bench-embed",
             dependencies: ["EngramBase", "EngramEmbed"],
             path: "Benchmarks/EmbedBench"
@@ -124,7 +135,7 @@ let package = Package(
         .testTarget(name: "EngramIngestTests", dependencies: ["EngramBase", "EngramStore", "EngramIngest"]),
         .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),
         .testTarget(
-            name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engram-crashtest"],
+            name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engramd", "engram-crashtest"],
             exclude: ["Fixtures"]  // read from the source tree through #filePath
         ),
     ],

@@ -12,11 +12,20 @@ public struct WatchRequest: Codable, Sendable, Equatable {
     public var strict: Bool?
     /// The format of every file (default: `[ingest] format`, else detected per file).
     public var format: LogFormat?
+    /// The logs may still grow (a daemon following them): a transaction known only by its id
+    /// is taken as complete at the end of a file only once the file has not changed for
+    /// `WatchRequest.settleSeconds`. Default false: the files are read as complete.
+    public var follow: Bool?
 
-    public init(paths: [String], strict: Bool? = nil, format: LogFormat? = nil) {
+    /// How long a followed file must stay unchanged before a transaction open at its end is
+    /// taken as complete.
+    public static let settleSeconds = 1.0
+
+    public init(paths: [String], strict: Bool? = nil, format: LogFormat? = nil, follow: Bool? = nil) {
         self.paths = paths
         self.strict = strict
         self.format = format
+        self.follow = follow
     }
 }
 

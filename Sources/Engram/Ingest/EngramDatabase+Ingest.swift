@@ -17,6 +17,7 @@ extension EngramDatabase {
     /// already seen its position or a later one is skipped. A complete line that cannot be read
     /// or mapped becomes a dead letter (file, offset, line, error) and the rest goes on; a torn
     /// last line (no newline yet) and a transaction without its commit wait for a later call.
+    /// A cancelled task stops at the next batch boundary, with everything before it applied.
     ///
     /// - Throws: `EngramError` `.notFound` for a missing path; `.failedPrecondition`
     ///   (`deadLetter`) with `strict` at the first batch holding a dead letter (nothing of that
@@ -26,7 +27,9 @@ extension EngramDatabase {
         guard !readOnly else { throw EngramError.readOnly }
         var reports: [SourceReport] = []
         for file in try Self.logFiles(request.paths) {
-            reports.append(try await catchUp(file, format: request.format ?? ingestSettings.format, strict: request.strict ?? false))
+            if Task.isCancelled { break }
+            reports.append(try await catchUp(file, format: request.format ?? ingestSettings.format, strict: request.strict ?? false,
+                                             follow: request.follow ?? false))
         }
         return WatchResponse(sources: reports)
     }
@@ -72,9 +75,11 @@ extension EngramDatabase {
         return files
     }
 
-    private func catchUp(_ path: String, format forced: LogFormat?, strict: Bool) async throws -> SourceReport {
+    private func catchUp(_ path: String, format forced: LogFormat?, strict: Bool, follow: Bool) async throws -> SourceReport {
         var state = try IngestState.source(path, in: store) ?? IngestState.Source()
-        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+        let settled = !follow || ((attributes[.modificationDate] as? Date).map { -$0.timeIntervalSinceNow >= WatchRequest.settleSeconds } ?? true)
         guard size >= state.offset else {
             throw EngramError(.failedPrecondition, "\(path) is shorter (\(size) bytes) than what was applied from it (\(state.offset) bytes): it was replaced or truncated; move it aside to read it as a new log")
         }
@@ -92,7 +97,7 @@ extension EngramDatabase {
             pending = []
             pendingChanges = 0
         }
-        while let line = try reader.next() {
+        while !Task.isCancelled, let line = try reader.next() {
             report.lines += 1
             let bytes = Array(line.bytes)
             var units: [TransactionAssembler.Unit]
@@ -117,7 +122,7 @@ extension EngramDatabase {
             }
             if pendingChanges >= settings.batchChanges { try await flush() }
         }
-        if let last = assembler.finish() { pending.append(last) }
+        if !Task.isCancelled && settled, let last = assembler.finish() { pending.append(last) }
         try await flush()
         report.waiting = assembler.waiting
         report.offset = state.offset

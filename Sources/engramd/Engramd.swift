@@ -1,0 +1,94 @@
+import ArgumentParser
+import Engram
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `engramd`: keeps a database open and applies the change logs it watches as they grow.
+///
+/// Composed with swift-service-lifecycle: the database is opened first, then the watcher
+/// runs as a service; SIGTERM and SIGINT end it gracefully (the batch being applied
+/// finishes, nothing after it starts), and the database is closed last.
+@main
+struct Engramd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engramd",
+        abstract: "The Engram daemon: follows change logs into a database.",
+        discussion: """
+            Holds the database open for writing and polls each --watch path (a file, or a \
+            directory whose files are read in name order, new ones included) for complete new \
+            lines, applying them exactly once as `engram watch` does. SIGTERM or SIGINT finish \
+            the batch in progress and exit 0. `engram ingest status` (read-only) shows progress \
+            meanwhile.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Database directory (default: $ENGRAM_DB, else ./engram.db).", valueName: "dir"))
+    var db: String?
+
+    @Option(name: .long, help: ArgumentHelp("A change-log file or directory to follow (repeatable).", valueName: "path"))
+    var watch: [String] = []
+
+    @Option(help: "The format of every log (default: [ingest] format, else detected per file).")
+    var format: LogFormat?
+
+    @Option(name: .customLong("poll-ms"), help: "Milliseconds between looks at the logs when nothing is new (10…60000).")
+    var pollMilliseconds = 200
+
+    @Flag(help: "Log each batch applied (info level) to stderr.")
+    var verbose = false
+
+    func validate() throws {
+        guard !watch.isEmpty else { throw ValidationError("give at least one --watch path") }
+        guard (10...60_000).contains(pollMilliseconds) else { throw ValidationError("--poll-ms must be between 10 and 60000") }
+    }
+
+    func run() async throws {
+        BLASCore.correctIfNeeded()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .trace
+            return handler
+        }
+        var logger = Logger(label: "engramd")
+        logger.logLevel = verbose ? .info : .notice
+        let database = try EngramDatabase.open(at: EngramDatabase.location(db), logger: logger)
+        let watcher = LogWatcher(database: database, request: WatchRequest(paths: watch, format: format, follow: true),
+                                 poll: .milliseconds(pollMilliseconds), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: watcher)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        logger.notice("engramd: following \(watch.joined(separator: ", ")) into \(database.directory.path)")
+        do {
+            try await group.run()
+        } catch {
+            try? database.close()
+            throw error
+        }
+        try database.close()
+        logger.notice("engramd: stopped")
+    }
+}
+
+/// Applies what is new in the watched logs, then waits `poll` before looking again, until
+/// graceful shutdown.
+struct LogWatcher: Service {
+    let database: EngramDatabase
+    let request: WatchRequest
+    let poll: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let response = try await database.watch(request)
+                for s in response.sources where s.applied + s.skipped + s.deadLetters > 0 {
+                    logger.info("\(s.path): \(s.applied) applied, \(s.skipped) already applied, \(s.deadLetters) dead letters; offset \(s.offset)")
+                }
+                // Only an idle pass waits: a backlog is applied at full speed.
+                if response.sources.allSatisfy({ $0.lines == 0 }) {
+                    try? await Task.sleep(for: poll)
+                }
+            }
+        }
+    }
+}
+extension LogFormat: ExpressibleByArgument {}
