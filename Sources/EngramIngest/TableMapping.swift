@@ -132,18 +132,53 @@ public struct TableMapping: Sendable, Equatable {
 
     /// A vector column: a JSON array of numbers, or pgvector's text form `[0.1,0.2,…]`.
     static func vector(_ value: JSONValue, column: String) throws -> [Float] {
-        var items: [JSONValue]
         switch value {
-        case let .array(a): items = a
-        case let .string(s):
-            let inner = s.trimmingCharacters(in: .whitespaces)
-            guard inner.hasPrefix("["), inner.hasSuffix("]") else { throw LogParser.bad("vector column \"\(column)\" is not [numbers]") }
-            items = inner.dropFirst().dropLast().split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)).map(JSONValue.number) ?? .null }
+        case let .array(items):
+            return try items.map {
+                guard case let .number(n) = $0, n.isFinite else { throw LogParser.bad("vector column \"\(column)\" holds a value that is not a finite number") }
+                return Float(n)
+            }
+        case let .string(text):
+            guard let vector = pgvector(text) else { throw LogParser.bad("vector column \"\(column)\" is not [finite numbers]") }
+            return vector
         default: throw LogParser.bad("vector column \"\(column)\" is not a list of numbers")
         }
-        return try items.map {
-            guard case let .number(n) = $0, n.isFinite else { throw LogParser.bad("vector column \"\(column)\" holds a value that is not a finite number") }
-            return Float(n)
+    }
+
+    /// pgvector's text form, `[0.1,-2,3e-1]` (spaces allowed), read with `strtof` straight from
+    /// the string's bytes (a vector column is the bulk of a change line: splitting it into
+    /// substrings first would cost more than the rest of the line); nil when malformed or
+    /// not finite.
+    static func pgvector(_ text: String) -> [Float]? {
+        var text = text
+        return text.withUTF8 { bytes -> [Float]? in
+            var i = 0, n = bytes.count
+            while i < n, bytes[i] == 0x20 { i += 1 }
+            while n > i, bytes[n - 1] == 0x20 { n -= 1 }
+            guard n - i >= 2, bytes[i] == UInt8(ascii: "["), bytes[n - 1] == UInt8(ascii: "]") else { return nil }
+            // strtof needs a terminator: copy the inside once, NUL-terminated.
+            var inner = [CChar](repeating: 0, count: n - i - 1)
+            for j in (i + 1)..<(n - 1) { inner[j - i - 1] = CChar(bitPattern: bytes[j]) }
+            var out: [Float] = []
+            out.reserveCapacity((n - i) / 8)
+            let ok = inner.withUnsafeMutableBufferPointer { buffer -> Bool in
+                guard let base = buffer.baseAddress else { return false }
+                var p = base
+                let end = base + buffer.count - 1
+                if p == end { return true }  // []
+                while true {
+                    var next: UnsafeMutablePointer<CChar>?
+                    let v = strtof(p, &next)
+                    guard let stop = next, stop != p, v.isFinite else { return false }
+                    out.append(v)
+                    p = stop
+                    while p < end, p.pointee == 0x20 { p += 1 }
+                    if p == end { return true }
+                    guard p.pointee == 0x2C else { return false }  // ","
+                    p += 1
+                }
+            }
+            return ok ? out : nil
         }
     }
 

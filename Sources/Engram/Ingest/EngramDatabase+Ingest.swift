@@ -143,8 +143,8 @@ extension EngramDatabase {
     /// the refused unit's changes becoming dead letters).
     private func apply(_ units: [TransactionAssembler.Unit], path: String, state: inout IngestState.Source,
                        report: inout SourceReport, strict: Bool) async throws {
-        var prepared: [PreparedUnit] = []
-        for unit in units { prepared.append(try await prepare(unit, path: path)) }
+        var prepared = units.map { prepare($0, path: path) }
+        try await fillVectors(&prepared)
         let dead = prepared.flatMap(\.dead)
         if strict, let first = dead.first {
             throw EngramError(.failedPrecondition, "\(path) at offset \(first.offset): \(first.error)", reason: .deadLetter)
@@ -169,9 +169,8 @@ extension EngramDatabase {
         var endOffset: Int64
     }
 
-    /// Maps a unit's changes to actions and gives each upsert its vector: the row's vector
-    /// column, the stored vector when the text is unchanged, else a new embedding.
-    private func prepare(_ unit: TransactionAssembler.Unit, path: String) async throws -> PreparedUnit {
+    /// Maps a unit's changes to actions (a change that cannot be mapped is a dead letter).
+    private func prepare(_ unit: TransactionAssembler.Unit, path: String) -> PreparedUnit {
         let now = Timestamp(Date().timeIntervalSince1970)
         var dead = unit.deadLetters.map { DeadLetter(file: path, offset: $0.offset, line: $0.line, error: $0.error, at: now) }
         var actions: [(event: ChangeEvent, action: TableMapping.Action, lineOffset: Int64)] = []
@@ -185,35 +184,37 @@ extension EngramDatabase {
                     if m.vector.isEmpty && m.text.isEmpty { throw EngramError.invalidArgument("\(m.id ?? ""): the row maps to an empty text and has no vector") }
                 }
                 actions.append((event, action, offset))
-            } catch let error as EngramError {
+            } catch {
                 dead.append(DeadLetter(file: path, offset: offset, line: "\(event.operation.rawValue) \(event.table) \(event.row)",
-                                       error: error.message, at: now))
-            }
-        }
-        // Vectors: unchanged text keeps the stored one; the rest is embedded in one call.
-        var needText: [Int] = []
-        for (i, entry) in actions.enumerated() {
-            guard case var .upsert(m) = entry.action, m.vector.isEmpty else { continue }
-            if let stored = try? store.get(m.id ?? ""), stored.text == m.text, stored.vector.count == settings.dimension {
-                m.vector = stored.vector
-                actions[i].action = .upsert(m)
-            } else {
-                needText.append(i)
-            }
-        }
-        if !needText.isEmpty {
-            let texts = needText.map { i -> String in
-                guard case let .upsert(m) = actions[i].action else { return "" }
-                return m.text
-            }
-            let vectors = try await embedForStorage(texts)
-            for (i, vector) in zip(needText, vectors) {
-                guard case var .upsert(m) = actions[i].action else { continue }
-                m.vector = vector
-                actions[i].action = .upsert(m)
+                                       error: (error as? EngramError)?.message ?? "\(error)", at: now))
             }
         }
         return PreparedUnit(actions: actions, dead: dead, endOffset: unit.endOffset)
+    }
+
+    /// Gives each upsert without a vector column its vector: the stored one when the text is
+    /// unchanged, else a new embedding, all of a batch's texts in one call to the embedder.
+    private func fillVectors(_ units: inout [PreparedUnit]) async throws {
+        var needText: [(unit: Int, action: Int)] = []
+        var texts: [String] = []
+        for u in units.indices {
+            for a in units[u].actions.indices {
+                guard case var .upsert(m) = units[u].actions[a].action, m.vector.isEmpty else { continue }
+                if let stored = try? store.get(m.id ?? ""), stored.text == m.text, stored.vector.count == settings.dimension {
+                    m.vector = stored.vector
+                    units[u].actions[a].action = .upsert(m)
+                } else {
+                    needText.append((u, a))
+                    texts.append(m.text)
+                }
+            }
+        }
+        guard !texts.isEmpty else { return }
+        for ((u, a), vector) in zip(needText, try await embedForStorage(texts)) {
+            guard case var .upsert(m) = units[u].actions[a].action else { continue }
+            m.vector = vector
+            units[u].actions[a].action = .upsert(m)
+        }
     }
 
     /// One write: the units' changes (each skipped when its row has seen its position), their

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Change-log ingestion: a generated Debezium log of readings (inserts, then updates and deletes
+# of earlier rows) through `engram watch`, with a vector column (pgvector text form, DIM
+# dimensions, nothing embedded) and, on a smaller log, with the text embedded by MiniLM.
+# Prints events/s and the peak RSS.
+#   Benchmarks/ingest-bench.sh [EVENTS] [DIM] [TEXT_EVENTS]     (default 100000 384 2000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events="${1:-100000}"; dim="${2:-384}"; text_events="${3:-2000}"
+Tools/setup-models.sh >/dev/null
+swift build -c release --product engram >&2
+engram="$(swift build -c release --show-bin-path)/engram"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+generate() { # EVENTS DIM (0: no vector column) > log
+python3 - "$1" "$2" <<'PY'
+import json, random, sys
+random.seed(11)
+n, dim = int(sys.argv[1]), int(sys.argv[2])
+sensors = ["PUMP-%d" % i for i in range(200)]
+rows = {}
+for i in range(n):
+    lsn = 0x1000000 + i * 64
+    r = random.random()
+    if rows and r < 0.15:
+        key = random.choice(list(rows)); op = "u"
+    elif rows and r < 0.20:
+        key = random.choice(list(rows)); op = "d"
+    else:
+        key = i; op = "c"
+    after = None
+    if op != "d":
+        after = {"id": key, "sensor": random.choice(sensors), "reading": round(random.uniform(0, 100), 2),
+                 "note": "pressure %s after the %s check" % (random.choice(["rose", "fell", "held"]), random.choice(["morning", "evening"])),
+                 "taken_at": 1780000000000 + i * 1000}
+        if dim: after["embedding"] = "[" + ",".join("%.4f" % random.uniform(-1, 1) for _ in range(dim)) + "]"
+    before = rows.get(key) if op != "c" else None
+    if op == "d": rows.pop(key, None)
+    else: rows[key] = {"id": key}
+    print(json.dumps({"before": before, "after": after, "op": op, "ts_ms": 1780000000000 + i * 1000,
+                      "source": {"connector": "postgresql", "db": "plant", "schema": "public", "table": "readings",
+                                 "txId": 1000 + i, "lsn": lsn, "ts_ms": 1780000000000 + i * 1000}}, separators=(",", ":")))
+PY
+}
+run() { # NAME DIM LOG VECTOR-COLUMN(yes|no)
+  local db="$work/$1.db"
+  "$engram" init --db "$db" --dim "$2" >/dev/null
+  cat >> "$db/engram.toml" <<TOML
+
+[ingest.tables.readings]
+text = "{sensor}: {note} ({reading})"
+time = "taken_at"
+meta = ["sensor", "reading"]
+$( [ "$4" = yes ] && echo 'vector = "embedding"' )
+TOML
+  echo "== $engram watch --db $1.db $(basename "$3")   ($(wc -l < "$3") events, $(du -h "$3" | cut -f1))"
+  /usr/bin/time -f "%e s wall, peak RSS %M KB" "$engram" watch --db "$db" --json "$3" > "$work/$1.json" 2> "$work/$1.time"
+  python3 - "$work/$1.json" "$work/$1.time" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["sources"][0]
+t = open(sys.argv[2]).read().strip().splitlines()[-1]
+secs = float(t.split()[0])
+print("applied %d, skipped %d, dead letters %d; %s; %.0f events/s" % (r["applied"], r["skipped"], r["deadLetters"], t, (r["applied"] + r["skipped"]) / secs))
+PY
+}
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+generate "$events" "$dim" > "$work/vector.jsonl"
+run vector "$dim" "$work/vector.jsonl" yes
+generate "$text_events" 0 > "$work/text.jsonl"
+run text 384 "$work/text.jsonl" no
