@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Tools/install-deps.sh
 Tools/setup-models.sh
+Tools/install-test-deps.sh
 config="${ENGRAM_TEST_CONFIG:-release}"
 start=$(date +%s)
 swift build -c "$config" --build-tests
