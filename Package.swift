@@ -56,6 +56,8 @@ let package = Package(
         ),
         .target(name: "EngramEmbed", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
         .target(name: "EngramGLM", dependencies: ["CBLAS", "CKernels", "EngramBase"]),
+        // The knowledge graph: temporal edges between entities.
+        .target(name: "EngramGraph"),
         // Change logs of other databases: formats, transactions, rows to memories.
         .target(name: "EngramIngest", dependencies: ["EngramBase", "EngramStore"]),
         // Retrieve-then-generate: the context of an answer, its prompt and its citations.
@@ -63,7 +65,7 @@ let package = Package(
         .target(
             name: "Engram",
             dependencies: [
-                "EngramBase", "EngramStore", "EngramEmbed", "EngramRAG", "EngramIngest", "CSimdJSON",
+                "EngramBase", "EngramStore", "EngramEmbed", "EngramRAG", "EngramIngest", "EngramGraph", "CSimdJSON",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

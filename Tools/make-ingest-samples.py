@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the sample change logs in Data/ingest/: one maintenance history (devices, faults,
-repairs) in every format Engram reads, and the rows it leaves (final-rows.json).
+repairs) in every format Engram reads, the rows it leaves (final-rows.json) and the graph
+edges its foreign keys imply over time (edges.json, for the links in tables.toml).
 
     python3 Tools/make-ingest-samples.py
 """
@@ -22,6 +23,9 @@ history = [
             {"id": 1, "device_id": 1, "component": "bearing", "symptom": "overheating", "cause": "dry lubricant", "status": "closed"})]),
     (506, [("D", "faults", {"id": 2, "device_id": 2, "component": "seal", "symptom": "leak", "cause": None, "status": "open"}, None)]),
     (507, [("U", "devices", {"id": 2, "name": "VALVE-3", "site": "Hall B"}, {"id": 2, "name": "VALVE-3", "site": "Hall C"})]),
+    # The fault was logged against the wrong device: its AFFECTS edge moves.
+    (508, [("U", "faults", {"id": 1, "device_id": 1, "component": "bearing", "symptom": "overheating", "cause": "dry lubricant", "status": "closed"},
+            {"id": 1, "device_id": 2, "component": "bearing", "symptom": "overheating", "cause": "dry lubricant", "status": "closed"})]),
 ]
 
 def commit_time(i): return T0 + 3600 * i
@@ -90,6 +94,28 @@ for xid, changes in history:
         key = "%s:%d" % (table, (after or before)["id"])
         if op == "D": final.pop(key, None)
         else: final[key] = after
+# The edges the tables imply at each commit time: (from, relation, to) valid from → to.
+links = {"faults": [("device_id", "devices", "AFFECTS")], "repairs": [("fault_id", "faults", "REPAIRS"), ("device_id", "devices", "ON")]}
+edges, open_edges = [], {}
+for i, (xid, changes) in enumerate(history):
+    t = commit_time(i)
+    for op, table, before, after in changes:
+        entity = "%s:%d" % (table, (after or before)["id"])
+        want = set()
+        if op != "D":
+            for column, target, relation in links.get(table, []):
+                if after.get(column) is not None: want.add((relation, "%s:%s" % (target, after[column])))
+        for key in list(open_edges.get(entity, {})):
+            if key not in want:
+                e = open_edges[entity].pop(key); e["validTo"] = t
+        for key in sorted(want):
+            if key not in open_edges.setdefault(entity, {}):
+                e = {"from": entity, "relation": key[0], "to": key[1], "validFrom": t, "validTo": None}
+                open_edges[entity][key] = e; edges.append(e)
+with open(os.path.join(OUT, "edges.json"), "w") as f:
+    json.dump(sorted(edges, key=lambda e: (e["from"], e["relation"], e["to"], e["validFrom"])), f, indent=1)
+    f.write("\n")
+
 with open(os.path.join(OUT, "final-rows.json"), "w") as f:
     json.dump(final, f, indent=1, sort_keys=True)
     f.write("\n")

@@ -1,4 +1,5 @@
 import EngramEmbed
+import EngramGraph
 import EngramIngest
 import Foundation
 import Synchronization
@@ -44,7 +45,7 @@ public final class EngramDatabase: Sendable {
 
     /// The column families and change-log consumers of the modules this facade wires.
     static let registration = MemoryStore.Registration(columnFamilies: [AskCache.entries, AskCache.refs, AnswerLog.family,
-                                                                        ImportanceHistory.family] + IngestState.families,
+                                                                        ImportanceHistory.family] + IngestState.families + GraphKeys.families,
                                                        consumers: [AskCache.consumer, ImportanceHistory.consumer],
                                                        settingsSections: [AskSettings.section, IngestSettings.section])
 

@@ -4,3 +4,4 @@
 @_exported import Logging
 @_exported import EngramRAG
 @_exported import EngramIngest
+@_exported import EngramGraph

@@ -19,7 +19,7 @@ struct EngramCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Add.self, Import.self, Get.self, Delete.self, Query.self, Stats.self,
-            Check.self, Compact.self, Export.self, Embed.self, Ask.self, Feedback.self, Watch.self, Ingest.self,
+            Check.self, Compact.self, Export.self, Embed.self, Ask.self, Feedback.self, Watch.self, Ingest.self, Graph.self,
             Generate.self, Tokenize.self, ModelCommand.self,
         ]
     )

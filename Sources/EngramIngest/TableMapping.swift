@@ -14,9 +14,12 @@ import Foundation
 /// meta = ["device_id", "severity"]   # columns kept in meta (default: every column)
 /// vector = "embedding"       # a JSON array or pgvector text `[0.1,…]` used instead of embedding
 /// namespace = "faults"       # default: NAME
+/// links = ["device_id -> devices AFFECTS"]   # graph edges: COLUMN -> TABLE [RELATION]
 /// ```
 ///
-/// A row's memory id is `NAME:key` (`faults:12`; key columns joined by `,`).
+/// A row's memory id is `NAME:key` (`faults:12`; key columns joined by `,`). Each link makes
+/// an edge from the row's entity (its memory id) to `TABLE:value` of the column, valid while
+/// the row holds that value.
 public struct TableMapping: Sendable, Equatable {
     public var name: String
     public var source: String?
@@ -27,6 +30,7 @@ public struct TableMapping: Sendable, Equatable {
     public var meta: [String]?
     public var vector: String?
     public var namespace: String?
+    public var links: [LinkSpec] = []
 
     public init(name: String) { self.name = name }
 
@@ -47,7 +51,23 @@ public struct TableMapping: Sendable, Equatable {
         self.vector = vector.isEmpty ? nil : vector
         let namespace = try section.string("namespace", default: "")
         self.namespace = namespace.isEmpty ? nil : namespace
+        links = try section.strings("links", default: []).map { text in
+            guard let link = LinkSpec(parsing: text) else {
+                throw EngramError(.invalidArgument, "engram.toml: [ingest.tables.\(name)] links: \"\(text)\" is not COLUMN -> TABLE [RELATION]",
+                                  reason: .invalidSettings)
+            }
+            return link
+        }
         try section.rejectUnknownKeys()
+    }
+
+    /// The graph targets of `row` by `links`: (relation, `TABLE:value`) for each link column
+    /// that holds a value.
+    public func targets(of row: [String: JSONValue]) -> [(relation: String, to: String)] {
+        links.compactMap { link in
+            guard let value = row[link.column], value != .null else { return nil }
+            return (link.relation, "\(link.table):\(value.description)")
+        }
     }
 
     /// Whether the log's `table` (`faults`, `public.faults`, `maint.faults`) is this one.
@@ -191,6 +211,28 @@ public struct TableMapping: Sendable, Equatable {
         case let .string(s): return ISO8601Timestamp.epochSeconds(s) ?? Wal2JSON.postgresTime(s)
         default: return nil
         }
+    }
+}
+
+/// A link a table mapping declares: the row's `column` names a row of `table`, by `relation`
+/// (`"device_id -> devices AFFECTS"` in `[ingest.tables.NAME] links`).
+public struct LinkSpec: Sendable, Equatable {
+    public var column: String
+    public var table: String
+    public var relation: String
+
+    public init(column: String, table: String, relation: String) {
+        self.column = column
+        self.table = table
+        self.relation = relation
+    }
+
+    /// Parses `COLUMN -> TABLE [RELATION]` (the relation defaults to `REFERENCES`); nil when
+    /// malformed.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        guard parts.count == 3 || parts.count == 4, parts[1] == "->" else { return nil }
+        self.init(column: parts[0], table: parts[2], relation: parts.count == 4 ? parts[3] : "REFERENCES")
     }
 }
 

@@ -16,15 +16,43 @@ struct WatchTests {
         return try! JSONDecoder().decode([String: [String: JSONValue]].self, from: data)
     }()
 
-    static func withDatabase(_ body: (EngramDatabase, URL) async throws -> Void) async throws {
+    static func withDatabase(mappings: Bool = false, _ body: (EngramDatabase, URL) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-watch-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         var settings = StoreSettings()
         settings.sync = false
-        let db = try EngramDatabase.create(at: dir.appendingPathComponent("db"), settings: settings)
+        var db = try EngramDatabase.create(at: dir.appendingPathComponent("db"), settings: settings)
+        if mappings {
+            // The sample's table mappings, links included.
+            try db.close()
+            let toml = dir.appendingPathComponent("db/engram.toml")
+            try (String(contentsOf: toml, encoding: .utf8) + "\n" + String(contentsOf: samples.appendingPathComponent("tables.toml"), encoding: .utf8))
+                .write(to: toml, atomically: true, encoding: .utf8)
+            db = try EngramDatabase.open(at: dir.appendingPathComponent("db"))
+        }
         try await body(db, dir)
         try db.close()
     }
+
+    /// Every edge of the graph as `from relation to validFrom validTo`, sorted.
+    static func edges(_ db: EngramDatabase) throws -> [String] {
+        var out: [String] = []
+        try db.store.scan(GraphKeys.edges, prefix: []) { _, value in
+            let e = try JSONDecoder().decode(GraphEdge.self, from: Data(value))
+            out.append("\(e.from) \(e.relation) \(e.to) \(Int(e.validFrom)) \(e.validTo.map { String(Int($0)) } ?? "-")")
+            return true
+        }
+        return out.sorted()
+    }
+
+    /// edges.json (written by Tools/make-ingest-samples.py) in the same form.
+    static let expectedEdges: [String] = {
+        let data = try! Data(contentsOf: samples.appendingPathComponent("edges.json"))
+        let items = try! JSONSerialization.jsonObject(with: data) as! [[String: Any]]
+        return items.map { e in
+            "\(e["from"]!) \(e["relation"]!) \(e["to"]!) \(e["validFrom"]!) \((e["validTo"] as? Int).map(String.init) ?? "-")"
+        }.sorted()
+    }()
 
     /// Every memory's id → its meta without nulls (the row's columns), text and time.
     static func memories(_ db: EngramDatabase) throws -> [String: MemoryRecord] {
@@ -60,7 +88,7 @@ struct WatchTests {
             let file = try Self.copy(format, to: dir)
             let first = try await db.watch(WatchRequest(paths: [file.path]))
             let report = try #require(first.sources.first)
-            #expect(report.applied == 9 && report.deadLetters == 0 && report.offset == report.size && !report.waiting)
+            #expect(report.applied == 10 && report.deadLetters == 0 && report.offset == report.size && !report.waiting)
             #expect(try Self.rows(db) == Self.expected())
             let before = try Self.memories(db)
             #expect(before.values.allSatisfy { !$0.text.isEmpty })
@@ -71,7 +99,7 @@ struct WatchTests {
             // The whole log delivered again (a connector restarted from the start): all skipped.
             let replay = try Self.copy(format, to: dir, as: "replay-\(format).jsonl")
             let replayed = try await db.watch(WatchRequest(paths: [replay.path]))
-            #expect(replayed.sources.first?.applied == 0 && replayed.sources.first?.skipped == 9)
+            #expect(replayed.sources.first?.applied == 0 && replayed.sources.first?.skipped == 10)
             // Old lines (the first insert of each row) after newer ones: skipped too.
             let lines = try String(contentsOf: Self.samples.appendingPathComponent("\(format).jsonl"), encoding: .utf8)
                 .split(separator: "\n").prefix(4).joined(separator: "\n") + "\n"
@@ -80,6 +108,36 @@ struct WatchTests {
             #expect(tail.sources.first?.applied == 0)
             let after = try Self.memories(db)
             #expect(after == before, "a replay changed the memories")
+        }
+    }
+
+    @Test("the graph's edges, and the edges as of several times, are what the tables implied; a replay leaves them",
+          arguments: ["debezium", "wal2json-v2", "wal2json-v1", "maxwell"])
+    func graph(format: String) async throws {
+        try await Self.withDatabase(mappings: true) { db, dir in
+            let file = try Self.copy(format, to: dir)
+            _ = try await db.watch(WatchRequest(paths: [file.path]))
+            #expect(try Self.edges(db) == Self.expectedEdges)
+            let t0 = 1_780_000_000.0, hour = 3600.0
+            // Before the fault moved (commit 8, t0 + 7 h) it affected device 1, after it device 2.
+            let before = try db.graphNeighbourhood(of: "faults:1", asOf: Timestamp(t0 + 6.5 * hour))
+            #expect(before.edges.map { "\($0.from) \($0.relation) \($0.to)" }.sorted()
+                    == ["faults:1 AFFECTS devices:1", "repairs:1 REPAIRS faults:1"])
+            let after = try db.graphNeighbourhood(of: "faults:1", asOf: Timestamp(t0 + 8 * hour))
+            #expect(after.edges.map { "\($0.from) \($0.relation) \($0.to)" }.sorted()
+                    == ["faults:1 AFFECTS devices:2", "repairs:1 REPAIRS faults:1"])
+            // Fault 2 affected device 2 from its insert (t0 + 2 h) to its delete (t0 + 5 h).
+            #expect(try db.graphNeighbourhood(of: "devices:2", asOf: Timestamp(t0 + 3 * hour)).edges.map(\.from) == ["faults:2"])
+            #expect(try db.graphNeighbourhood(of: "devices:2", asOf: Timestamp(t0 + 5.5 * hour)).edges.isEmpty)
+            // Two hops from the device the repair was on: the repair, its fault.
+            let two = try db.graphNeighbourhood(of: "devices:1", depth: 2, asOf: Timestamp(t0 + 6 * hour))
+            #expect(two.entities == ["devices:1": 0, "faults:1": 1, "repairs:1": 1])
+            let stats = try db.graphStats()
+            #expect(stats.edges == 5 && stats.open == 3 && stats.entities == 5)
+            // The whole log again: no edge changes.
+            _ = try await db.watch(WatchRequest(paths: [try Self.copy(format, to: dir, as: "again.jsonl").path]))
+            #expect(try Self.edges(db) == Self.expectedEdges)
+            #expect { try db.graphNeighbourhood(of: "faults:1", depth: 0) } throws: { ($0 as? EngramError)?.code == .invalidArgument }
         }
     }
 

@@ -225,6 +225,7 @@ extension EngramDatabase {
         var applied = 0, skipped = 0, deadCount = 0
         try store.write { tx in
             var staged: [String: SourcePosition] = [:]
+            var graph = GraphWrite(tx: tx)
             for unit in units {
                 for (event, action, _) in unit.actions {
                     let id = action.id
@@ -235,6 +236,12 @@ extension EngramDatabase {
                     switch action {
                     case let .upsert(memory): try tx.upsert([memory])
                     case let .delete(id): try tx.delete(ids: [id], ignoreMissing: true)
+                    }
+                    let mapping = ingestSettings.mapping(for: event.table)
+                    if !mapping.links.isEmpty {
+                        // The row's entity is its memory id; a delete closes its edges.
+                        let targets = event.operation == .delete ? [] : mapping.targets(of: event.after ?? [:])
+                        try graph.update(id, targets: targets, at: event.commitTime ?? tx.now)
                     }
                     try tx.put(IngestState.rows, key: Array(id.utf8), value: event.position.bytes)
                     staged[id] = event.position

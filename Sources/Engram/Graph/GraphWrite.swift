@@ -1,0 +1,95 @@
+import EngramGraph
+import Foundation
+
+/// The graph side of one ingest write: the edges a row's links open and close, staged in the
+/// same transaction as the row's memory (so that an applied change and its edges cannot be
+/// separated, and a change skipped as already seen touches no edge).
+struct GraphWrite {
+    let tx: StoreTransaction
+    /// Open edges per entity as this write leaves them (raw puts are not read back).
+    private var open: [String: [GraphEdge]] = [:]
+
+    init(tx: StoreTransaction) { self.tx = tx }
+
+    /// Makes `entity`'s open edges exactly `targets` from `time` on.
+    mutating func update(_ entity: String, targets: [(relation: String, to: String)], at time: Double) throws {
+        let current = try openEdges(entity)
+        let (close, add) = GraphUpdate.changes(open: current, entity: entity, targets: targets, at: time, recordedAt: tx.now,
+                                               memory: entity)
+        guard !close.isEmpty || !add.isEmpty else { return }
+        for edge in close + add {
+            let key = GraphKeys.edge(edge)
+            try tx.put(GraphKeys.edges, key: key, value: Array(try JSONEncoder().encode(edge)))
+            try tx.put(GraphKeys.incoming, key: GraphKeys.reverse(edge), value: key)
+        }
+        let still = current.filter { edge in !close.contains { $0.relation == edge.relation && $0.to == edge.to } } + add
+        open[entity] = still
+        if still.isEmpty {
+            try tx.delete(GraphKeys.open, key: Array(entity.utf8))
+        } else {
+            try tx.put(GraphKeys.open, key: Array(entity.utf8), value: Array(try JSONEncoder().encode(still)))
+        }
+    }
+
+    private func openEdges(_ entity: String) throws -> [GraphEdge] {
+        if let staged = open[entity] { return staged }
+        guard let raw = try tx.get(GraphKeys.open, key: Array(entity.utf8)) else { return [] }
+        return try JSONDecoder().decode([GraphEdge].self, from: Data(raw))
+    }
+}
+
+extension EngramDatabase {
+    /// The edges within `depth` hops of `entity` (either direction) that held at `asOf`
+    /// (default now), and the entities they reach.
+    /// - Throws: `EngramError` `.invalidArgument` for a depth outside 1…`maxGraphDepth`.
+    public func graphNeighbourhood(of entity: String, depth: Int = 1, asOf: Timestamp? = nil) throws -> Neighbourhood {
+        guard (1...Self.maxGraphDepth).contains(depth) else {
+            throw EngramError.invalidArgument("depth must be between 1 and \(Self.maxGraphDepth)")
+        }
+        return try GraphUpdate.neighbourhood(of: entity, depth: depth, asOf: asOf?.seconds ?? Date().timeIntervalSince1970) { node in
+            var edges: [GraphEdge] = []
+            try store.scan(GraphKeys.edges, prefix: GraphKeys.prefix(node)) { _, value in
+                edges.append(try JSONDecoder().decode(GraphEdge.self, from: Data(value)))
+                return true
+            }
+            var keys: [[UInt8]] = []
+            try store.scan(GraphKeys.incoming, prefix: GraphKeys.prefix(node)) { _, value in
+                keys.append(value)
+                return true
+            }
+            for key in keys {
+                if let raw = try store.value(in: GraphKeys.edges, key: key) {
+                    edges.append(try JSONDecoder().decode(GraphEdge.self, from: Data(raw)))
+                }
+            }
+            return edges
+        }
+    }
+
+    /// The most hops a neighbourhood query may take.
+    public static let maxGraphDepth = 6
+
+    /// How many edges there are, and how many are still open.
+    public func graphStats() throws -> GraphStats {
+        var stats = GraphStats(edges: 0, open: 0, entities: 0)
+        var entities = Set<String>()
+        try store.scan(GraphKeys.edges, prefix: []) { _, value in
+            let edge = try JSONDecoder().decode(GraphEdge.self, from: Data(value))
+            stats.edges += 1
+            if edge.validTo == nil { stats.open += 1 }
+            entities.insert(edge.from)
+            entities.insert(edge.to)
+            return true
+        }
+        stats.entities = entities.count
+        return stats
+    }
+}
+
+/// Counts of the graph. JSON: `{"edges","open","entities"}`.
+public struct GraphStats: Codable, Sendable, Equatable {
+    public var edges: Int
+    /// Edges that still hold.
+    public var open: Int
+    public var entities: Int
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Engram
+import Foundation
+
+struct Graph: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The knowledge graph that change logs build: entities and their relations in time.",
+        discussion: """
+            Edges come from the links of [ingest.tables.NAME] (`links = ["device_id -> devices \
+            AFFECTS"]`): each row's entity (its memory id, `faults:12`) points at the entity its \
+            column names (`devices:7`) while the row holds that value. An update that changes \
+            the value closes the old edge and opens a new one; a delete closes the row's edges. \
+            Nothing is removed: the graph can be read as of any time.
+            """,
+        subcommands: [Entity.self, Stats.self])
+
+    struct Entity: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "An entity's neighbourhood: the edges within --depth hops, as of a time.")
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Argument(help: "The entity, e.g. devices:7 or faults:12.")
+        var entity: String
+
+        @Option(help: "Hops to follow, either direction (1…\(EngramDatabase.maxGraphDepth)).")
+        var depth = 1
+
+        @Option(name: .customLong("as-of"), help: ArgumentHelp("The edges that held at this time (default: now).", valueName: "time"))
+        var asOf: String?
+
+        func validate() throws {
+            guard (1...EngramDatabase.maxGraphDepth).contains(depth) else {
+                throw ValidationError("--depth must be between 1 and \(EngramDatabase.maxGraphDepth)")
+            }
+        }
+
+        func run() throws {
+            CLI.bootstrap
+            let db = try options.open(readOnly: true)
+            let result = try db.graphNeighbourhood(of: entity, depth: depth, asOf: try asOf.map { try Parse.time($0, field: "--as-of") })
+            if options.json {
+                try CLI.printJSON(result)
+                return
+            }
+            if result.edges.isEmpty { print("\(entity): no edges as of \(Timestamp(result.asOf))") }
+            for e in result.edges {
+                let until = e.validTo.map { "until \(Timestamp($0))" } ?? "still"
+                print("\(e.from) -\(e.relation)-> \(e.to)   from \(Timestamp(e.validFrom)) \(until)")
+            }
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "How many edges and entities the graph holds.")
+
+        @OptionGroup var options: DatabaseOptions
+
+        func run() throws {
+            CLI.bootstrap
+            let stats = try options.open(readOnly: true).graphStats()
+            if options.json {
+                try CLI.printJSON(stats)
+                return
+            }
+            print("\(stats.edges) edges (\(stats.open) still holding) between \(stats.entities) entities")
+        }
+    }
+}
