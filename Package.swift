@@ -134,6 +134,7 @@ let package = Package(
         .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore", "CFaiss"]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
+        .testTarget(name: "EngramGraphTests", dependencies: ["EngramGraph"]),
         .testTarget(name: "EngramIngestTests", dependencies: ["EngramBase", "EngramStore", "EngramIngest"]),
         .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),
         .testTarget(

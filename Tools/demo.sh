@@ -30,4 +30,15 @@ echo
 echo "# Answered by the local language model (SmolLM2-135M) from the memories it retrieved, with its sources:"
 run ask --db "$db" --now "$now" --temperature 0 "Which database did we choose for the billing ledger, and why?"
 echo
+echo "# Following another database: a PostgreSQL change log (wal2json) of devices, faults and repairs,"
+echo "# applied exactly once into its own database, its foreign keys becoming a graph in time:"
+maint="$(dirname "$db")/maint.db"
+run init --db "$maint"
+cat Data/ingest/tables.toml >> "$maint/engram.toml"
+run watch --db "$maint" Data/ingest/wal2json-v2.jsonl
+run watch --db "$maint" Data/ingest/wal2json-v2.jsonl
+run query --db "$maint" --k 2 --ns faults "overheating bearing"
+run graph entity --db "$maint" --depth 2 devices:1 --as-of 2026-05-29T02:00:00Z
+run graph entity --db "$maint" --depth 2 devices:1
+echo
 echo "demo database: $db"

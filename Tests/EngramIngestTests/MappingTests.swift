@@ -48,6 +48,7 @@ struct MappingTests {
             tags = ["fault"]
             meta = ["severity"]
             vector = "embedding"
+            links = ["device_id -> devices AFFECTS", "site -> sites"]
             """)
         let settings = try IngestSettings(document)
         #expect(settings.format == .wal2json && settings.tables.map(\.name) == ["faults"])
@@ -56,6 +57,11 @@ struct MappingTests {
                                         "reported_at": .string("2026-05-28 20:26:40+00"), "embedding": .string("[0.5, -1,2e-1]")]
         guard case let .upsert(m) = try settings.action(for: Self.event(.update, row)) else { Issue.record("not an upsert"); return }
         #expect(m.id == "faults:7,12" && m.namespace == "faults" && m.text == "bearing: overheating. Cause: ")
+        #expect(settings.tables[0].targets(of: row).map { "\($0.relation) \($0.to)" } == ["AFFECTS devices:7"])
+        #expect(settings.tables[0].links.last == LinkSpec(column: "site", table: "sites", relation: "REFERENCES"))
+        #expect { try IngestSettings(SettingsDocument(parsing: "[ingest.tables.t]\nlinks = [\"a => b\"]")) } throws: {
+            ($0 as? EngramError)?.reason == .invalidSettings && "\($0)".contains("COLUMN -> TABLE")
+        }
         #expect(m.time == 1_780_000_000 && m.tags == ["fault"] && m.meta == ["severity": .number(3)] && m.vector == [0.5, -1, 0.2])
         #expect(try settings.action(for: Self.event(.delete, row)) == .delete(id: "faults:7,12"))
         // Without a mapping: key "id", every column as text and meta, the commit time.
