@@ -4,9 +4,9 @@
 # unoptimised. Set ENGRAM_TEST_CONFIG=debug to run them unoptimised anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Tools/install-deps.sh
+# PostgreSQL 15 and wal2json: the change-log tests start a throwaway cluster of their own.
+Tools/install-deps.sh postgresql-15 postgresql-15-wal2json
 Tools/setup-models.sh
-Tools/install-test-deps.sh
 config="${ENGRAM_TEST_CONFIG:-release}"
 start=$(date +%s)
 swift build -c "$config" --build-tests

@@ -24,6 +24,16 @@ struct AskCommandTests {
         #"{"id":"cat","text":"Miso the cat likes to sleep on the printer.","time":"2026-03-01T09:00:00Z"}"#,
     ]
 
+    /// A new database in `dir` holding `facts`; its path.
+    static func databaseOfFacts(in dir: URL) throws -> String {
+        let db = dir.appendingPathComponent("db").path
+        let file = dir.appendingPathComponent("facts.jsonl")
+        try (facts.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
+        #expect(try CLI.run(["init", "--db", db]).status == 0)
+        #expect(try CLI.run(["import", "--db", db, file.path]).status == 0)
+        return db
+    }
+
     static func ask(_ db: String, _ question: String, _ extra: [String] = []) throws -> CLI.Result {
         try CLI.run(["ask", "--db", db, "--json", "--temperature", "0", "--max-tokens", "40", "--threads", "2",
                      "--now", "2026-08-01T00:00:00Z"] + extra + [question])
@@ -32,11 +42,7 @@ struct AskCommandTests {
     @Test("time decay puts the newer fact first, --as-of sees only the older one, citations map to passages")
     func datedFacts() throws {
         try withTempDir { dir in
-            let db = dir.appendingPathComponent("db").path
-            let file = dir.appendingPathComponent("facts.jsonl")
-            try (Self.facts.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
-            #expect(try CLI.run(["init", "--db", db]).status == 0)
-            #expect(try CLI.run(["import", "--db", db, file.path]).status == 0)
+            let db = try Self.databaseOfFacts(in: dir)
 
             // Cosines 0.57 (Berlin) and 0.45 (Leipzig); recencies 0.10 and 0.50 at a 60-day half-life.
             let decayed = try Self.ask(db, "Where is the office?", ["--mode", "vector", "--w-time", "0.5", "--half-life", "60d", "--k", "3"])
@@ -87,11 +93,7 @@ struct AskCommandTests {
     @Test("feedback on an answer adjusts what it cited, once; get lists the adjustment; bad input is refused")
     func feedback() throws {
         try withTempDir { dir in
-            let db = dir.appendingPathComponent("db").path
-            let file = dir.appendingPathComponent("facts.jsonl")
-            try (Self.facts.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
-            #expect(try CLI.run(["init", "--db", db]).status == 0)
-            #expect(try CLI.run(["import", "--db", db, file.path]).status == 0)
+            let db = try Self.databaseOfFacts(in: dir)
             let asked = try Self.ask(db, "How much does the team plan cost?", ["--k", "3"])
             #expect(asked.status == 0, "\(asked.stderr)")
             let answerId = try #require(asked.json["answerId"] as? String)
