@@ -78,9 +78,14 @@ struct LogWatcher: Service {
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
+            var reported: [String: String] = [:]  // each file's error, logged once while it lasts
             while !Task.isCancelled {
                 let response = try await database.watch(request)
-                for s in response.sources where s.applied + s.skipped + s.deadLetters > 0 {
+                for s in response.sources where reported[s.path] != s.error {
+                    if let error = s.error { logger.warning("\(s.path): \(error)") }
+                    reported[s.path] = s.error
+                }
+                for s in response.sources where s.applied + s.skipped + s.deadLetters > 0 && s.error == nil {
                     logger.info("\(s.path): \(s.applied) applied, \(s.skipped) already applied, \(s.deadLetters) dead letters; offset \(s.offset)")
                 }
                 // Only an idle pass waits: a backlog is applied at full speed.

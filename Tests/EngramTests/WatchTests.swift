@@ -141,6 +141,22 @@ struct WatchTests {
         }
     }
 
+    @Test("a file replaced by a shorter one is refused; following, the other files go on")
+    func replacedFile() async throws {
+        try await Self.withDatabase { db, dir in
+            let a = dir.appendingPathComponent("a.jsonl"), b = dir.appendingPathComponent("b.jsonl")
+            try #"{"id":"m1","text":"The first line of a long log."}"#.appending("\n").write(to: a, atomically: false, encoding: .utf8)
+            _ = try await db.watch(WatchRequest(paths: [a.path]))
+            try "{}\n".write(to: a, atomically: false, encoding: .utf8)
+            try #"{"id":"m2","text":"Another log goes on."}"#.appending("\n").write(to: b, atomically: false, encoding: .utf8)
+            await #expect { try await db.watch(WatchRequest(paths: [a.path, b.path])) } throws: {
+                ($0 as? EngramError)?.code == .failedPrecondition && "\($0)".contains("replaced or truncated")
+            }
+            let followed = try await db.watch(WatchRequest(paths: [a.path, b.path], follow: true))
+            #expect(followed.sources.map { $0.error != nil } == [true, false] && followed.sources[1].applied == 1)
+        }
+    }
+
     @Test("a torn last line waits until it is complete, then applies once")
     func tornLine() async throws {
         try await Self.withDatabase { db, dir in

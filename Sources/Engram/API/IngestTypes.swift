@@ -31,7 +31,7 @@ public struct WatchRequest: Codable, Sendable, Equatable {
 
 /// What one catch-up did to one file.
 ///
-/// JSON: `{"path","format"?,"offset","size","lines","applied","skipped","deadLetters","waiting"}`.
+/// JSON: `{"path","format"?,"offset","size","lines","applied","skipped","deadLetters","waiting","error"?}`.
 public struct SourceReport: Codable, Sendable, Equatable {
     public var path: String
     public var format: LogFormat?
@@ -49,6 +49,8 @@ public struct SourceReport: Codable, Sendable, Equatable {
     /// A transaction was begun and not yet committed at the end of the file: its changes
     /// wait for the rest.
     public var waiting: Bool
+    /// Following (`follow`), why this file could not be read this time (the others go on).
+    public var error: String?
 }
 
 /// The result of `watch`. JSON: `{"sources":[SourceReport]}`.

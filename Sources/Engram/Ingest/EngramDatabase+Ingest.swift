@@ -19,17 +19,25 @@ extension EngramDatabase {
     /// last line (no newline yet) and a transaction without its commit wait for a later call.
     /// A cancelled task stops at the next batch boundary, with everything before it applied.
     ///
-    /// - Throws: `EngramError` `.notFound` for a missing path; `.failedPrecondition`
+    /// - Throws: `EngramError` `.notFound` for a missing path; (unless `follow`, where a file's
+    ///   error is its report's `error` and the other files go on) `.failedPrecondition`
     ///   (`deadLetter`) with `strict` at the first batch holding a dead letter (nothing of that
     ///   batch applied); `.failedPrecondition` when a file is shorter than its saved offset
     ///   (replaced); `readOnly`; the embedder's errors.
     public func watch(_ request: WatchRequest) async throws -> WatchResponse {
         guard !readOnly else { throw EngramError.readOnly }
         var reports: [SourceReport] = []
+        let follow = request.follow ?? false
         for file in try Self.logFiles(request.paths) {
             if Task.isCancelled { break }
-            reports.append(try await catchUp(file, format: request.format ?? ingestSettings.format, strict: request.strict ?? false,
-                                             follow: request.follow ?? false))
+            do {
+                reports.append(try await catchUp(file, format: request.format ?? ingestSettings.format, strict: request.strict ?? false,
+                                                 follow: follow))
+            } catch let error as EngramError where follow {
+                // Following, one file that cannot be read (replaced, truncated) does not stop the others.
+                reports.append(SourceReport(path: file, format: nil, offset: 0, size: 0, lines: 0, applied: 0, skipped: 0, deadLetters: 0,
+                                            waiting: false, error: error.message))
+            }
         }
         return WatchResponse(sources: reports)
     }
@@ -84,7 +92,7 @@ extension EngramDatabase {
             throw EngramError(.failedPrecondition, "\(path) is shorter (\(size) bytes) than what was applied from it (\(state.offset) bytes): it was replaced or truncated; move it aside to read it as a new log")
         }
         var report = SourceReport(path: path, format: forced ?? state.format, offset: state.offset, size: size, lines: 0, applied: 0,
-                                  skipped: 0, deadLetters: 0, waiting: false)
+                                  skipped: 0, deadLetters: 0, waiting: false, error: nil)
         let settings = ingestSettings
         let reader = try LineReader(path: path, maxLineBytes: settings.maxLineBytes, offset: state.offset, completeLinesOnly: true)
         var assembler = TransactionAssembler()
