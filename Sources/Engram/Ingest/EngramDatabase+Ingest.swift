@@ -164,11 +164,16 @@ extension EngramDatabase {
         } catch let error as EngramError where error.code == .invalidArgument {
             // One unit the store refuses: its changes are dead letters, its lines are passed.
             var refused = prepared[0]
-            refused.dead += refused.actions.map { DeadLetter(file: path, offset: $0.lineOffset, line: $0.event.table, error: error.message,
-                                                             at: Timestamp(Date().timeIntervalSince1970)) }
+            refused.dead += refused.actions.map { DeadLetter(file: path, offset: $0.lineOffset, line: Self.describe($0.event),
+                                                             error: error.message, at: Timestamp(Date().timeIntervalSince1970)) }
             refused.actions = []
             try write([refused], path: path, state: &state, report: &report)
         }
+    }
+
+    /// A change as a dead letter shows it (the line itself may hold several changes).
+    static func describe(_ event: ChangeEvent) -> String {
+        "\(event.operation.rawValue) \(event.table.isEmpty ? "memory" : event.table) \(JSONValue.object(event.row))"
     }
 
     private struct PreparedUnit {
@@ -193,7 +198,7 @@ extension EngramDatabase {
                 }
                 actions.append((event, action, offset))
             } catch {
-                dead.append(DeadLetter(file: path, offset: offset, line: "\(event.operation.rawValue) \(event.table) \(event.row)",
+                dead.append(DeadLetter(file: path, offset: offset, line: Self.describe(event),
                                        error: (error as? EngramError)?.message ?? "\(error)", at: now))
             }
         }
