@@ -59,7 +59,7 @@ let package = Package(
         // The knowledge graph: temporal edges between entities.
         .target(name: "EngramGraph"),
         // Change logs of other databases: formats, transactions, rows to memories.
-        .target(name: "EngramIngest", dependencies: ["EngramBase", "EngramStore"]),
+        .target(name: "EngramIngest", dependencies: ["EngramBase", "EngramStore", "CSimdJSON"]),
         // Retrieve-then-generate: the context of an answer, its prompt and its citations.
         .target(name: "EngramRAG", dependencies: ["EngramBase", "EngramGLM"]),
         .target(

@@ -280,6 +280,24 @@ struct csimdjson_parser {
         return CSIMDJSON_OK;
     }
 
+    /// Parses any one JSON document into `meta`, root first.
+    csimdjson_status parse_value(const void *bytes, size_t length) {
+        if (holding_large && length <= kRetainedCapacity) {
+            release_large_buffers();
+            if (reset_dom()) return fail(CSIMDJSON_NO_MEMORY, "out of memory");
+        }
+        holding_large = length > kRetainedCapacity;
+        meta.clear();
+        dom::element root;
+        simdjson::error_code error = dom.parse(pad(bytes, length), length, false).get(root);
+        if (error == simdjson::MEMALLOC) {
+            return fail(CSIMDJSON_NO_MEMORY, "out of memory parsing a line of " + std::to_string(length) + " bytes");
+        }
+        if (error) return fail(CSIMDJSON_INVALID, malformed(error));
+        append_value({}, root);
+        return CSIMDJSON_OK;
+    }
+
     /// Records `text` as the message of a failed parse (never throws).
     csimdjson_status fail(csimdjson_status status, std::string &&text) noexcept {
         message.swap(text);
@@ -316,6 +334,24 @@ csimdjson_status csimdjson_parse_record(csimdjson_parser *parser, const void *by
         *message = "unexpected C++ exception while parsing a record";
         return CSIMDJSON_INTERNAL;
     }
+    *message = status == CSIMDJSON_OK ? nullptr : parser->message.c_str();
+    return status;
+}
+
+csimdjson_status csimdjson_parse_value(csimdjson_parser *parser, const void *bytes, size_t length,
+                                       const csimdjson_value **values, size_t *count, const char **message) {
+    csimdjson_status status;
+    try {
+        status = parser->parse_value(bytes, length);
+    } catch (const std::bad_alloc &) {
+        *message = "out of memory";
+        return CSIMDJSON_NO_MEMORY;
+    } catch (...) {
+        *message = "unexpected C++ exception while parsing a line";
+        return CSIMDJSON_INTERNAL;
+    }
+    *values = parser->meta.data();
+    *count = parser->meta.size();
     *message = status == CSIMDJSON_OK ? nullptr : parser->message.c_str();
     return status;
 }

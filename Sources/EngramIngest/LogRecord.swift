@@ -43,19 +43,43 @@ extension EngramError.Reason {
     public static let malformedChange = EngramError.Reason("MALFORMED_CHANGE")
 }
 
-/// Reads change-log lines of one format into `LogRecord`s.
-public struct LogParser: Sendable {
+/// Reads change-log lines of one format into `LogRecord`s, with simdjson.
+///
+/// Thread-safety: none (it owns a `SimdJSONParser`); one per reader.
+public final class LogParser {
     public let format: LogFormat
+    private let json: SimdJSONParser
 
-    public init(format: LogFormat) { self.format = format }
+    /// The most nested arrays and objects a line may hold.
+    public static let maxDepth = 64
+
+    public init(format: LogFormat) throws {
+        self.format = format
+        json = try SimdJSONParser(maxDepth: Self.maxDepth, malformedReason: .malformedChange)
+    }
+
+    /// The format `line` (the first line of a log) shows.
+    /// - Throws: `EngramError` `.invalidArgument` (`malformedChange`) when it shows none.
+    public static func detect(_ line: [UInt8]) throws -> LogFormat {
+        let parser = try LogParser(format: .engram)
+        guard case let .object(object) = try parser.value(line), let format = LogFormat.detect(object) else {
+            throw bad("cannot tell the log's format from this line: set [ingest] format or --format")
+        }
+        return format
+    }
+
+    private func value(_ line: [UInt8]) throws -> JSONValue {
+        do {
+            return try line.withUnsafeBytes { bytes in try json.parseValue(bytes) }
+        } catch let error as EngramError where error.reason == .malformedChange {
+            throw Self.bad("not valid JSON: \(error.message)")
+        }
+    }
 
     /// Parses `line`, which starts at byte `offset` of its file.
     /// - Throws: `EngramError` `.invalidArgument` (`malformedChange`) naming what is wrong.
-    public func parse(_ line: some Collection<UInt8>, offset: UInt64) throws -> LogRecord {
-        let value: JSONValue
-        do { value = try JSONDecoder().decode(JSONValue.self, from: Data(line)) } catch {
-            throw Self.bad("not valid JSON")
-        }
+    public func parse(_ line: [UInt8], offset: UInt64) throws -> LogRecord {
+        let value = try value(line)
         if value == .null { return .ignored("a tombstone (null value)") }
         guard case let .object(object) = value else { throw Self.bad("not a JSON object") }
         switch format {

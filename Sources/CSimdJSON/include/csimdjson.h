@@ -128,6 +128,14 @@ void csimdjson_parser_free(csimdjson_parser *parser);
 csimdjson_status csimdjson_parse_record(csimdjson_parser *parser, const void *bytes, size_t length,
                                         csimdjson_record *out, const char **message);
 
+/// Parses the `length` bytes at `bytes` as any one JSON document (a change-log line) into
+/// `*values`, `*count`: the document's values in document order, depth first, as described at
+/// csimdjson_value (the root first, with an empty key). Returns CSIMDJSON_OK, or another status
+/// with `*message` set: CSIMDJSON_INVALID with `malformed JSON (…)` for a document that is not
+/// valid JSON (or nests deeper than `max_depth`).
+csimdjson_status csimdjson_parse_value(csimdjson_parser *parser, const void *bytes, size_t length,
+                                       const csimdjson_value **values, size_t *count, const char **message);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,5 @@
 import CSimdJSON
+import EngramIngest
 import EngramBase
 import EngramStore
 import Foundation
@@ -49,7 +50,7 @@ public struct JSONLRecordDecoder {
     ///   runs out.
     public mutating func decode(_ line: UnsafeRawBufferPointer) throws(EngramError) -> NewMemory {
         if parser == nil || !isKnownUniquelyReferenced(&parser) {
-            parser = try SimdJSONParser(maxDepth: Self.maxDepth)
+            parser = try SimdJSONParser(maxDepth: Self.maxDepth, malformedReason: .malformedRecord)
         }
         let r = try parser!.parse(line)
         if r.has_vector == 0 && r.text.length == 0 {
@@ -61,7 +62,7 @@ public struct JSONLRecordDecoder {
             text: Self.string(r.text),
             vector: Array(UnsafeBufferPointer(start: r.vector, count: r.vector_count)),
             tags: UnsafeBufferPointer(start: r.tags, count: r.tag_count).map(Self.string),
-            meta: Self.object(UnsafeBufferPointer(start: r.meta, count: r.meta_count)),
+            meta: SimdJSONParser.object(UnsafeBufferPointer(start: r.meta, count: r.meta_count)),
             time: try Self.seconds(r.time, field: "time"),
             expiresAt: try Self.seconds(r.expires_at, field: "expiresAt"),
             validTo: try Self.seconds(r.valid_to, field: "validTo"),
@@ -76,11 +77,7 @@ public struct JSONLRecordDecoder {
         UnsafeRawBufferPointer(start: s.data, count: s.length)
     }
 
-    /// The shim has validated the UTF-8.
-    private static func string(_ s: csimdjson_string) -> String {
-        String(decoding: UnsafeBufferPointer(start: UnsafeRawPointer(s.data)?.assumingMemoryBound(to: UInt8.self),
-                                             count: s.length), as: UTF8.self)
-    }
+    private static func string(_ s: csimdjson_string) -> String { SimdJSONParser.string(s) }
 
     /// A time field in epoch seconds, nil when absent.
     private static func seconds(_ time: csimdjson_time, field: String) throws(EngramError) -> Double? {
@@ -99,48 +96,6 @@ public struct JSONLRecordDecoder {
             throw malformed("\(field): '\(shown)' is not a time; use ISO 8601 with a zone (2024-05-01T12:00:00Z) or epoch seconds")
         default:
             return nil
-        }
-    }
-
-    /// The members of an object, from the shim's depth-first value list.
-    private static func object(_ values: UnsafeBufferPointer<csimdjson_value>) -> [String: JSONValue] {
-        var index = 0
-        return members(values, &index, count: nil)
-    }
-
-    /// Reads `count` members (all that remain when nil) starting at `index`; the first
-    /// occurrence of a name counts.
-    private static func members(_ values: UnsafeBufferPointer<csimdjson_value>, _ index: inout Int,
-                                count: Int?) -> [String: JSONValue] {
-        var object: [String: JSONValue] = [:]
-        var read = 0
-        while index < values.count && read != count {
-            let key = string(values[index].key)
-            let value = value(values, &index)
-            if object[key] == nil { object[key] = value }
-            read += 1
-        }
-        return object
-    }
-
-    /// The value at `index` with its descendants; advances `index` past them.
-    private static func value(_ values: UnsafeBufferPointer<csimdjson_value>, _ index: inout Int) -> JSONValue {
-        let v = values[index]
-        index += 1
-        switch v.kind {
-        case CSIMDJSON_FALSE: return .bool(false)
-        case CSIMDJSON_TRUE: return .bool(true)
-        case CSIMDJSON_NUMBER: return .number(v.number)
-        case CSIMDJSON_STRING: return .string(string(v.string))
-        case CSIMDJSON_ARRAY:
-            var items: [JSONValue] = []
-            items.reserveCapacity(v.count)
-            for _ in 0..<v.count { items.append(value(values, &index)) }
-            return .array(items)
-        case CSIMDJSON_OBJECT:
-            return .object(members(values, &index, count: v.count))
-        default:
-            return .null
         }
     }
 }

@@ -96,7 +96,7 @@ extension EngramDatabase {
         let settings = ingestSettings
         let reader = try LineReader(path: path, maxLineBytes: settings.maxLineBytes, offset: state.offset, completeLinesOnly: true)
         var assembler = TransactionAssembler()
-        var parser = report.format.map(LogParser.init(format:))
+        var parser = try report.format.map { try LogParser(format: $0) }
         var pending: [TransactionAssembler.Unit] = []
         var pendingChanges = 0
         func flush() async throws {
@@ -114,7 +114,7 @@ extension EngramDatabase {
             } else {
                 do {
                     if parser == nil {
-                        parser = try LogParser(format: Self.detectFormat(bytes))
+                        parser = try LogParser(format: LogParser.detect(bytes))
                         report.format = parser!.format
                         state.format = parser!.format
                     }
@@ -135,16 +135,6 @@ extension EngramDatabase {
         report.waiting = assembler.waiting
         report.offset = state.offset
         return report
-    }
-
-    /// The format a log's first line shows.
-    static func detectFormat(_ line: [UInt8]) throws -> LogFormat {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(line)), case let .object(object) = value,
-              let format = LogFormat.detect(object) else {
-            throw EngramError(.invalidArgument, "cannot tell the log's format from this line: set [ingest] format or --format",
-                              reason: .malformedChange)
-        }
-        return format
     }
 
     /// Applies `units` in one write (or, when a change is refused by the store, unit by unit,

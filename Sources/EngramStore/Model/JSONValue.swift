@@ -60,9 +60,80 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         case let .bool(b): return String(b)
         case let .number(n): return (n.rounded() == n && abs(n) < 1e15) ? String(Int64(n)) : String(n)
         case let .string(s): return s
-        case .array, .object:
-            let data = (try? JSONSerialization.data(withJSONObject: anyValue, options: [.sortedKeys, .fragmentsAllowed])) ?? Data()
-            return String(decoding: data, as: UTF8.self)
+        case .array, .object: return jsonText
         }
+    }
+
+    /// Compact JSON text, object keys sorted: what `JSONEncoder` with `.sortedKeys` and
+    /// `.withoutEscapingSlashes` writes for this value (integral numbers below 10^15 without a
+    /// fraction; a number that is not finite, which JSON cannot hold, as null). Written by hand
+    /// because a memory's metadata is serialised with every record and every snapshot, where
+    /// `JSONEncoder`'s generic machinery cost more than the rest of the record.
+    public var jsonText: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    private func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case let .bool(b): out += b ? "true" : "false"
+        case let .number(n):
+            if !n.isFinite {
+                out += "null"
+            } else if n.rounded() == n, abs(n) < 1e15 {
+                out += String(Int64(n))
+            } else {
+                // Shortest round-trip digits, as JSONEncoder writes them (no ".0" on an integer).
+                let text = String(n)
+                out += text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+            }
+        case let .string(s): Self.writeString(s, to: &out)
+        case let .array(items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                item.write(to: &out)
+            }
+            out += "]"
+        case let .object(members):
+            out += "{"
+            for (i, key) in members.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                Self.writeString(key, to: &out)
+                out += ":"
+                members[key]!.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped, the rest as is.
+    private static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        var plain = true
+        for unit in s.utf8 where unit < 0x20 || unit == 0x22 || unit == 0x5C {
+            plain = false
+            break
+        }
+        if plain {
+            out += s
+        } else {
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case "\u{08}": out += "\\b"
+                case "\u{0C}": out += "\\f"
+                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
     }
 }

@@ -57,11 +57,7 @@ enum RecordCodec {
     /// The record format version of an encoded record (0 if empty).
     static func version(of bytes: UnsafeRawBufferPointer) -> UInt8 { bytes.first ?? 0 }
 
-    static func encodeMeta(_ meta: [String: JSONValue]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(meta)) ?? Data("{}".utf8), as: UTF8.self)
-    }
+    static func encodeMeta(_ meta: [String: JSONValue]) -> String { JSONValue.object(meta).jsonText }
 
     static func decodeMeta(_ text: String) throws -> [String: JSONValue] {
         do { return try JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)) }
