@@ -1,6 +1,6 @@
 import CSimdJSON
-import EngramIngest
 import EngramBase
+import EngramIngest
 import EngramStore
 import Foundation
 
