@@ -52,4 +52,38 @@ public enum GraphUpdate {
         }
         return Neighbourhood(entity: entity, asOf: asOf, edges: found, entities: distance)
     }
+
+    /// A shortest chain of edges (either direction) from `start` to `goal` that held at
+    /// `asOf`, at most `maxHops` long; nil when there is none. Ties go to the entity names in
+    /// order, so the answer is the same every time.
+    public static func path(from start: String, to goal: String, maxHops: Int, asOf: Double,
+                            edges: (String) throws -> [GraphEdge]) rethrows -> [GraphEdge]? {
+        if start == goal { return [] }
+        var via: [String: GraphEdge] = [start: GraphEdge(from: start, relation: "", to: start, validFrom: 0, recordedAt: 0, memories: [])]
+        var frontier = [start]
+        for _ in 0..<maxHops {
+            var next: [String] = []
+            for node in frontier {
+                for edge in try edges(node).sorted(by: { ($0.from, $0.to, $0.relation) < ($1.from, $1.to, $1.relation) })
+                where edge.holds(at: asOf) {
+                    let other = edge.from == node ? edge.to : edge.from
+                    guard via[other] == nil else { continue }
+                    via[other] = edge
+                    if other == goal {
+                        var chain: [GraphEdge] = []
+                        var at = goal
+                        while at != start, let step = via[at] {
+                            chain.append(step)
+                            at = step.from == at ? step.to : step.from
+                        }
+                        return chain.reversed()
+                    }
+                    next.append(other)
+                }
+            }
+            frontier = next.sorted()
+            if frontier.isEmpty { break }
+        }
+        return nil
+    }
 }

@@ -48,7 +48,7 @@ extension MemoryStore {
             scored = search.scored
             plan += "; vector \(vectorPlan)"
             if let threads = view.threads {
-                var windows = WindowVectors(view: view, threads: threads, size: defaults.contextWindow, query: vector)
+                let windows = WindowVectors(view: view, threads: threads, size: defaults.contextWindow, query: vector)
                 vectorList = try windows.rank(hits, filter: filter, best: n)
                 plan += "+windows"
             } else {

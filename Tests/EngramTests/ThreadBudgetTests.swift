@@ -26,7 +26,7 @@ struct ThreadBudgetTests {
                     let now = inside.add(1, ordering: .acquiringAndReleasing).newValue
                     _ = most.max(now, ordering: .relaxed)
                     // Reentrant: the same thread passes through without waiting for itself.
-                    gate.withCores { entered.add(1, ordering: .relaxed) }
+                    _ = gate.withCores { entered.add(1, ordering: .relaxed) }
                     inside.subtract(1, ordering: .acquiringAndReleasing)
                 }
             }

@@ -132,6 +132,10 @@ struct WatchTests {
             // Two hops from the device the repair was on: the repair, its fault.
             let two = try db.graphNeighbourhood(of: "devices:1", depth: 2, asOf: Timestamp(t0 + 6 * hour))
             #expect(two.entities == ["devices:1": 0, "faults:1": 1, "repairs:1": 1])
+            // From the device the fault was moved to, to the repair of that fault, before and after.
+            #expect(try db.graphPath(from: "devices:2", to: "repairs:1", asOf: Timestamp(t0 + 6.5 * hour)) == nil)
+            let chain = try #require(try db.graphPath(from: "devices:2", to: "repairs:1", asOf: Timestamp(t0 + 8 * hour)))
+            #expect(chain.map { "\($0.from) \($0.relation) \($0.to)" } == ["faults:1 AFFECTS devices:2", "repairs:1 REPAIRS faults:1"])
             let stats = try db.graphStats()
             #expect(stats.edges == 5 && stats.open == 3 && stats.entities == 5)
             // The whole log again: no edge changes.

@@ -46,27 +46,42 @@ extension EngramDatabase {
         guard (1...Self.maxGraphDepth).contains(depth) else {
             throw EngramError.invalidArgument("depth must be between 1 and \(Self.maxGraphDepth)")
         }
-        return try GraphUpdate.neighbourhood(of: entity, depth: depth, asOf: asOf?.seconds ?? Date().timeIntervalSince1970) { node in
-            var edges: [GraphEdge] = []
-            try store.scan(GraphKeys.edges, prefix: GraphKeys.prefix(node)) { _, value in
-                edges.append(try JSONDecoder().decode(GraphEdge.self, from: Data(value)))
-                return true
-            }
-            var keys: [[UInt8]] = []
-            try store.scan(GraphKeys.incoming, prefix: GraphKeys.prefix(node)) { _, value in
-                keys.append(value)
-                return true
-            }
-            for key in keys {
-                if let raw = try store.value(in: GraphKeys.edges, key: key) {
-                    edges.append(try JSONDecoder().decode(GraphEdge.self, from: Data(raw)))
-                }
-            }
-            return edges
-        }
+        return try GraphUpdate.neighbourhood(of: entity, depth: depth, asOf: asOf?.seconds ?? Date().timeIntervalSince1970,
+                                             edges: edges(of:))
     }
 
-    /// The most hops a neighbourhood query may take.
+    /// A shortest chain of edges between two entities (either direction) that held at `asOf`
+    /// (default now), at most `maxHops` long; nil when there is none.
+    /// - Throws: `EngramError` `.invalidArgument` for `maxHops` outside 1…`maxGraphDepth`.
+    public func graphPath(from start: String, to goal: String, maxHops: Int = 4, asOf: Timestamp? = nil) throws -> [GraphEdge]? {
+        guard (1...Self.maxGraphDepth).contains(maxHops) else {
+            throw EngramError.invalidArgument("the most hops must be between 1 and \(Self.maxGraphDepth)")
+        }
+        return try GraphUpdate.path(from: start, to: goal, maxHops: maxHops, asOf: asOf?.seconds ?? Date().timeIntervalSince1970,
+                                    edges: edges(of:))
+    }
+
+    /// The edges that start or end at `entity`, in every time.
+    func edges(of entity: String) throws -> [GraphEdge] {
+        var edges: [GraphEdge] = []
+        try store.scan(GraphKeys.edges, prefix: GraphKeys.prefix(entity)) { _, value in
+            edges.append(try JSONDecoder().decode(GraphEdge.self, from: Data(value)))
+            return true
+        }
+        var keys: [[UInt8]] = []
+        try store.scan(GraphKeys.incoming, prefix: GraphKeys.prefix(entity)) { _, value in
+            keys.append(value)
+            return true
+        }
+        for key in keys {
+            if let raw = try store.value(in: GraphKeys.edges, key: key) {
+                edges.append(try JSONDecoder().decode(GraphEdge.self, from: Data(raw)))
+            }
+        }
+        return edges
+    }
+
+    /// The most hops a graph query may take.
     public static let maxGraphDepth = 6
 
     /// How many edges there are, and how many are still open.

@@ -12,7 +12,7 @@ struct Graph: ParsableCommand {
             the value closes the old edge and opens a new one; a delete closes the row's edges. \
             Nothing is removed: the graph can be read as of any time.
             """,
-        subcommands: [Entity.self, Stats.self])
+        subcommands: [Entity.self, Path.self, Stats.self])
 
     struct Entity: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "An entity's neighbourhood: the edges within --depth hops, as of a time.")
@@ -47,6 +47,42 @@ struct Graph: ParsableCommand {
                 let until = e.validTo.map { "until \(Timestamp($0))" } ?? "still"
                 print("\(e.from) -\(e.relation)-> \(e.to)   from \(Timestamp(e.validFrom)) \(until)")
             }
+        }
+    }
+
+    struct Path: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A shortest chain of relations between two entities, as of a time.")
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Argument(help: "Where the chain starts, e.g. devices:7.")
+        var from: String
+
+        @Argument(help: "Where it ends, e.g. repairs:3.")
+        var to: String
+
+        @Option(name: .customLong("max-hops"), help: "The longest chain looked for (1…\(EngramDatabase.maxGraphDepth)).")
+        var maxHops = 4
+
+        @Option(name: .customLong("as-of"), help: ArgumentHelp("The edges that held at this time (default: now).", valueName: "time"))
+        var asOf: String?
+
+        func validate() throws {
+            guard (1...EngramDatabase.maxGraphDepth).contains(maxHops) else {
+                throw ValidationError("--max-hops must be between 1 and \(EngramDatabase.maxGraphDepth)")
+            }
+        }
+
+        func run() throws {
+            CLI.bootstrap
+            let db = try options.open(readOnly: true)
+            let path = try db.graphPath(from: from, to: to, maxHops: maxHops, asOf: try asOf.map { try Parse.time($0, field: "--as-of") })
+            if options.json {
+                try CLI.printJSON(path ?? [])
+                return
+            }
+            guard let path else { throw CLIError("no chain of at most \(maxHops) relations joins \(from) and \(to)") }
+            for e in path { print("\(e.from) -\(e.relation)-> \(e.to)") }
         }
     }
 
