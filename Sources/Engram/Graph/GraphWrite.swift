@@ -84,20 +84,21 @@ extension EngramDatabase {
     /// The most hops a graph query may take.
     public static let maxGraphDepth = 6
 
-    /// How many edges there are, and how many are still open.
-    public func graphStats() throws -> GraphStats {
-        var stats = GraphStats(edges: 0, open: 0, entities: 0)
-        var entities = Set<String>()
+    /// Every edge, in key order (by source entity, relation, target, then valid-from).
+    public func graphEdges() throws -> [GraphEdge] {
+        var edges: [GraphEdge] = []
         try store.scan(GraphKeys.edges, prefix: []) { _, value in
-            let edge = try JSONDecoder().decode(GraphEdge.self, from: Data(value))
-            stats.edges += 1
-            if edge.validTo == nil { stats.open += 1 }
-            entities.insert(edge.from)
-            entities.insert(edge.to)
+            edges.append(try JSONDecoder().decode(GraphEdge.self, from: Data(value)))
             return true
         }
-        stats.entities = entities.count
-        return stats
+        return edges
+    }
+
+    /// How many edges there are, and how many are still open.
+    public func graphStats() throws -> GraphStats {
+        let edges = try graphEdges()
+        return GraphStats(edges: edges.count, open: edges.filter { $0.validTo == nil }.count,
+                          entities: Set(edges.flatMap { [$0.from, $0.to] }).count)
     }
 }
 

@@ -12,7 +12,7 @@ struct Graph: ParsableCommand {
             the value closes the old edge and opens a new one; a delete closes the row's edges. \
             Nothing is removed: the graph can be read as of any time.
             """,
-        subcommands: [Entity.self, Path.self, Stats.self])
+        subcommands: [Entity.self, Path.self, Stats.self, Export.self])
 
     struct Entity: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "An entity's neighbourhood: the edges within --depth hops, as of a time.")
@@ -83,6 +83,40 @@ struct Graph: ParsableCommand {
             }
             guard let path else { throw CLIError("no chain of at most \(maxHops) relations joins \(from) and \(to)") }
             for e in path { print("\(e.from) -\(e.relation)-> \(e.to)") }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every edge, in every time: JSON lines, or Graphviz dot (the edges that hold as of --as-of).")
+
+        enum Format: String, ExpressibleByArgument, CaseIterable { case json, dot }
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Option(help: "json: one edge per line with its validity; dot: a Graphviz digraph.")
+        var format: Format = .json
+
+        @Option(name: .customLong("as-of"), help: ArgumentHelp("With dot: only the edges that held at this time (default: now).", valueName: "time"))
+        var asOf: String?
+
+        func run() throws {
+            CLI.bootstrap
+            let edges = try options.open(readOnly: true).graphEdges()
+            switch format {
+            case .json:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                for edge in edges { print(String(decoding: try encoder.encode(edge), as: UTF8.self)) }
+            case .dot:
+                let at = try asOf.map { try Parse.time($0, field: "--as-of").seconds } ?? Date().timeIntervalSince1970
+                func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+                print("digraph engram {")
+                for e in edges where e.holds(at: at) {
+                    print("  \(quoted(e.from)) -> \(quoted(e.to)) [label=\(quoted(e.relation))];")
+                }
+                print("}")
+            }
         }
     }
 
