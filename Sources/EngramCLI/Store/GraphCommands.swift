@@ -2,6 +2,14 @@ import ArgumentParser
 import Engram
 import Foundation
 
+/// `--as-of` of the graph commands: the edges that held at a time.
+struct AsOfOption: ParsableArguments {
+    @Option(name: .customLong("as-of"), help: ArgumentHelp("The edges that held at this time (default: now).", valueName: "time"))
+    var asOf: String?
+
+    func time() throws -> Timestamp? { try asOf.map { try Parse.time($0, field: "--as-of") } }
+}
+
 struct Graph: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The knowledge graph that change logs build: entities and their relations in time.",
@@ -25,8 +33,7 @@ struct Graph: ParsableCommand {
         @Option(help: "Hops to follow, either direction (1…\(EngramDatabase.maxGraphDepth)).")
         var depth = 1
 
-        @Option(name: .customLong("as-of"), help: ArgumentHelp("The edges that held at this time (default: now).", valueName: "time"))
-        var asOf: String?
+        @OptionGroup var moment: AsOfOption
 
         func validate() throws {
             guard (1...EngramDatabase.maxGraphDepth).contains(depth) else {
@@ -37,7 +44,7 @@ struct Graph: ParsableCommand {
         func run() throws {
             CLI.bootstrap
             let db = try options.open(readOnly: true)
-            let result = try db.graphNeighbourhood(of: entity, depth: depth, asOf: try asOf.map { try Parse.time($0, field: "--as-of") })
+            let result = try db.graphNeighbourhood(of: entity, depth: depth, asOf: try moment.time())
             if options.json {
                 try CLI.printJSON(result)
                 return
@@ -64,8 +71,7 @@ struct Graph: ParsableCommand {
         @Option(name: .customLong("max-hops"), help: "The longest chain looked for (1…\(EngramDatabase.maxGraphDepth)).")
         var maxHops = 4
 
-        @Option(name: .customLong("as-of"), help: ArgumentHelp("The edges that held at this time (default: now).", valueName: "time"))
-        var asOf: String?
+        @OptionGroup var moment: AsOfOption
 
         func validate() throws {
             guard (1...EngramDatabase.maxGraphDepth).contains(maxHops) else {
@@ -76,7 +82,7 @@ struct Graph: ParsableCommand {
         func run() throws {
             CLI.bootstrap
             let db = try options.open(readOnly: true)
-            let path = try db.graphPath(from: from, to: to, maxHops: maxHops, asOf: try asOf.map { try Parse.time($0, field: "--as-of") })
+            let path = try db.graphPath(from: from, to: to, maxHops: maxHops, asOf: try moment.time())
             if options.json {
                 try CLI.printJSON(path ?? [])
                 return
@@ -97,8 +103,7 @@ struct Graph: ParsableCommand {
         @Option(help: "json: one edge per line with its validity; dot: a Graphviz digraph.")
         var format: Format = .json
 
-        @Option(name: .customLong("as-of"), help: ArgumentHelp("With dot: only the edges that held at this time (default: now).", valueName: "time"))
-        var asOf: String?
+        @OptionGroup var moment: AsOfOption
 
         func run() throws {
             CLI.bootstrap
@@ -109,7 +114,7 @@ struct Graph: ParsableCommand {
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 for edge in edges { print(String(decoding: try encoder.encode(edge), as: UTF8.self)) }
             case .dot:
-                let at = try asOf.map { try Parse.time($0, field: "--as-of").seconds } ?? Date().timeIntervalSince1970
+                let at = try moment.time()?.seconds ?? Date().timeIntervalSince1970
                 func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
                 print("digraph engram {")
                 for e in edges where e.holds(at: at) {
