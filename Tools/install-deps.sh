@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Engram builds against (FAISS, RocksDB, OpenBLAS, simdjson, Snowball stemmers) and pip,
+# Installs the Debian packages Engram builds against (FAISS, RocksDB, OpenBLAS, simdjson, fast_float, Snowball stemmers) and pip,
 # and any packages named as arguments (Tools/test.sh adds what the tests need), if they are
 # missing. Needs root (or sudo) only when something must be installed.
 set -euo pipefail
-packages=(libfaiss-dev librocksdb-dev libopenblas-dev libsimdjson-dev libstemmer-dev "$@")
+packages=(libfaiss-dev librocksdb-dev libopenblas-dev libsimdjson-dev libfast-float-dev libstemmer-dev "$@")
 # python3 -m pip may come from elsewhere (e.g. pyenv); only install python3-pip when absent.
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3 python3-pip)
 missing=()

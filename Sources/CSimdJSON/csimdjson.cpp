@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include <fast_float/fast_float.h>
 #include <simdjson.h>
 
 // The DOM API, not On-Demand: simdjson's DOM parser dispatches at run time to the best
@@ -354,6 +355,28 @@ csimdjson_status csimdjson_parse_value(csimdjson_parser *parser, const void *byt
     *count = parser->meta.size();
     *message = status == CSIMDJSON_OK ? nullptr : parser->message.c_str();
     return status;
+}
+
+long csimdjson_parse_floats(const char *text, size_t length, float *out, size_t capacity) {
+    const char *p = text, *end = text + length;
+    auto skip_spaces = [&] { while (p < end && *p == ' ') ++p; };
+    skip_spaces();
+    if (p == end) return 0;
+    size_t count = 0;
+    while (true) {
+        if (count == capacity) return -1;
+        // from_chars takes no leading '+', as strtof would; pgvector never writes one.
+        float value;
+        auto result = fast_float::from_chars(p, end, value);
+        if (result.ec != std::errc() || !std::isfinite(value)) return -1;
+        out[count++] = value;
+        p = result.ptr;
+        skip_spaces();
+        if (p == end) return static_cast<long>(count);
+        if (*p != ',') return -1;
+        ++p;
+        skip_spaces();
+    }
 }
 
 } // extern "C"

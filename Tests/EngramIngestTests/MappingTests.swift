@@ -94,4 +94,39 @@ struct MappingTests {
             }
         }
     }
+
+    @Test("pgvector's text form: every number rounded exactly as strtof rounds it; malformed or non-finite lists refused")
+    func pgvectorText() throws {
+        let seed: UInt64 = 20_261_202
+        print("pgvectorText seed \(seed)")
+        var random = SeededRandom(seed: seed)
+        let settings = try IngestSettings(SettingsDocument(parsing: "[ingest.tables.t]\nvector = \"v\"\ntext = \"x\""))
+        func vector(_ text: String) throws -> [Float] {
+            let e = ChangeEvent(operation: .insert, table: "t", after: ["id": .number(1), "v": .string(text)], position: SourcePosition(log: 0, index: 0))
+            guard case let .upsert(m) = try settings.action(for: e) else { throw EngramError.invalidArgument("not an upsert") }
+            return m.vector
+        }
+        // Numbers as pgvector and Python write them, plus long mantissas, exponents and
+        // subnormals, where a fast reader could round differently from strtof.
+        for _ in 0..<200 {
+            let numbers: [String] = (0..<384).map { _ in
+                let x = Double.random(in: -1...1, using: &random) * pow(10, Double(Int.random(in: -40...38, using: &random)))
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0: return String(format: "%.4f", x)
+                case 1: return "\(Float(x))"
+                case 2: return String(format: "%.17g", x)
+                default: return String(format: "%.9e", x)
+                }
+            }
+            let spaced = Bool.random(using: &random)
+            let got = try vector("[" + numbers.joined(separator: spaced ? ", " : ",") + "]")
+            let expected = numbers.map { strtof($0, nil) }
+            #expect(got.map(\.bitPattern) == expected.map(\.bitPattern))
+        }
+        #expect(try vector("[]") == [])
+        #expect(try vector(" [ 1 , -2.5e1 ] ") == [1, -25])
+        for bad in ["[1,,2]", "[1,2,]", "[,1]", "[nan]", "[1,inf]", "[1e39]", "[1 2]", "[1", "1]", "[0x1p3]", "[1,a]"] {
+            #expect("\(bad)") { try vector(bad) } throws: { ($0 as? EngramError)?.reason == .malformedChange }
+        }
+    }
 }

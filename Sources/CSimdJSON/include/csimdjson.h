@@ -136,6 +136,13 @@ csimdjson_status csimdjson_parse_record(csimdjson_parser *parser, const void *by
 csimdjson_status csimdjson_parse_value(csimdjson_parser *parser, const void *bytes, size_t length,
                                        const csimdjson_value **values, size_t *count, const char **message);
 
+/// Reads a list of decimal numbers separated by commas and optional spaces, the inside of
+/// pgvector's text form `[0.1,-2,3e-1]` without its brackets, into `out` (room for `capacity`
+/// floats), each correctly rounded as `strtof` would round it (fast_float's `from_chars`).
+/// Returns the count read, or -1 when the text is malformed, a number is not finite as a
+/// float (too large, `inf`, `nan`), or there are more than `capacity` numbers.
+long csimdjson_parse_floats(const char *text, size_t length, float *out, size_t capacity);
+
 #ifdef __cplusplus
 }
 #endif
