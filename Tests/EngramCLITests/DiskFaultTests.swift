@@ -7,7 +7,7 @@ func withTmpfs<T>(megabytes: Int, _ body: (URL) throws -> T) throws -> T {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     try shell("mount", "-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", dir.path)
-    defer { try? shell("umount", "-l", dir.path) }
+    defer { _ = try? shell("umount", "-l", dir.path) }
     return try body(dir)
 }
 

@@ -97,67 +97,107 @@ extension EngramDatabase {
         let reader = try LineReader(path: path, maxLineBytes: settings.maxLineBytes, offset: state.offset, completeLinesOnly: true)
         var assembler = TransactionAssembler()
         var parser = try report.format.map { try LogParser(format: $0) }
-        var pending: [TransactionAssembler.Unit] = []
+        var pending: [PreparedUnit] = []
         var pendingChanges = 0
+        // One batch is written (on the `writers` queue) while the next is read, parsed and mapped.
+        var inFlight: Task<BatchOutcome, Error>?
+        func settle() async throws {
+            guard let task = inFlight else { return }
+            inFlight = nil
+            let outcome = try await task.value
+            state = outcome.state
+            report.offset = outcome.state.offset
+            report.applied += outcome.applied
+            report.skipped += outcome.skipped
+            report.deadLetters += outcome.deadLetters
+        }
         func flush() async throws {
+            try await settle()
             guard !pending.isEmpty else { return }
-            try await apply(pending, path: path, state: &state, report: &report, strict: strict)
+            let batch = pending, before = state
             pending = []
             pendingChanges = 0
+            inFlight = Task { try await self.apply(batch, path: path, state: before, strict: strict) }
         }
-        while !Task.isCancelled, let line = try reader.next() {
-            report.lines += 1
-            let bytes = Array(line.bytes)
-            var units: [TransactionAssembler.Unit]
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
-                units = assembler.add(.ignored("a blank line"), offset: line.offset, endOffset: line.endOffset)
-            } else {
-                do {
-                    if parser == nil {
-                        parser = try LogParser(format: LogParser.detect(bytes))
-                        report.format = parser!.format
-                        state.format = parser!.format
-                    }
-                    units = assembler.add(try parser!.parse(bytes, offset: UInt64(line.offset)), offset: line.offset, endOffset: line.endOffset)
-                } catch let error as EngramError {
-                    units = assembler.dead(.init(offset: line.offset, line: String(decoding: bytes, as: UTF8.self), error: error.message),
-                                           endOffset: line.endOffset)
-                }
-            }
+        func add(_ units: [TransactionAssembler.Unit]) {
             for unit in units {
-                pending.append(unit)
+                pending.append(prepare(unit, path: path))
                 pendingChanges += unit.changes.count
             }
-            if pendingChanges >= settings.batchChanges { try await flush() }
         }
-        if !Task.isCancelled && settled, let last = assembler.finish() { pending.append(last) }
-        try await flush()
+        do {
+            while !Task.isCancelled, let line = try reader.next() {
+                report.lines += 1
+                let bytes = Array(line.bytes)
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                    add(assembler.add(.ignored("a blank line"), offset: line.offset, endOffset: line.endOffset))
+                } else {
+                    do {
+                        if parser == nil {
+                            parser = try LogParser(format: LogParser.detect(bytes))
+                            report.format = parser!.format
+                            state.format = parser!.format
+                        }
+                        add(assembler.add(try parser!.parse(bytes, offset: UInt64(line.offset)), offset: line.offset, endOffset: line.endOffset))
+                    } catch let error as EngramError {
+                        add(assembler.dead(.init(offset: line.offset, line: String(decoding: bytes, as: UTF8.self), error: error.message),
+                                           endOffset: line.endOffset))
+                    }
+                }
+                if pendingChanges >= settings.batchChanges { try await flush() }
+            }
+            if !Task.isCancelled && settled, let last = assembler.finish() { add([last]) }
+            try await flush()
+            try await settle()
+        } catch {
+            // What was handed to the writer is applied or not as a whole; wait for it either way.
+            try? await settle()
+            throw error
+        }
         report.waiting = assembler.waiting
         report.offset = state.offset
         return report
     }
 
-    /// Applies `units` in one write (or, when a change is refused by the store, unit by unit,
-    /// the refused unit's changes becoming dead letters).
-    private func apply(_ units: [TransactionAssembler.Unit], path: String, state: inout IngestState.Source,
-                       report: inout SourceReport, strict: Bool) async throws {
-        var prepared = units.map { prepare($0, path: path) }
+    /// What one batch did: the source's state after it, and its counts.
+    private struct BatchOutcome: Sendable {
+        var state: IngestState.Source
+        var applied = 0
+        var skipped = 0
+        var deadLetters = 0
+    }
+
+    /// Applies prepared `units` in one write (or, when a change is refused by the store, unit
+    /// by unit, the refused unit's changes becoming dead letters), on the `writers` queue.
+    private func apply(_ units: [PreparedUnit], path: String, state: IngestState.Source, strict: Bool) async throws -> BatchOutcome {
+        var prepared = units
         try await fillVectors(&prepared)
         let dead = prepared.flatMap(\.dead)
         if strict, let first = dead.first {
             throw EngramError(.failedPrecondition, "\(path) at offset \(first.offset): \(first.error)", reason: .deadLetter)
         }
+        let batch = prepared
+        return try await withCheckedThrowingContinuation { continuation in
+            Self.writers.async {
+                continuation.resume(with: Result { try self.writeRefusingSeparately(batch, path: path, outcome: BatchOutcome(state: state)) })
+            }
+        }
+    }
+
+    private func writeRefusingSeparately(_ prepared: [PreparedUnit], path: String, outcome: BatchOutcome) throws -> BatchOutcome {
         do {
-            try write(prepared, path: path, state: &state, report: &report)
+            return try write(prepared, path: path, outcome: outcome)
         } catch let error as EngramError where error.code == .invalidArgument && prepared.count > 1 {
-            for unit in prepared { try write([unit], path: path, state: &state, report: &report) }
+            var outcome = outcome
+            for unit in prepared { outcome = try writeRefusingSeparately([unit], path: path, outcome: outcome) }
+            return outcome
         } catch let error as EngramError where error.code == .invalidArgument {
             // One unit the store refuses: its changes are dead letters, its lines are passed.
             var refused = prepared[0]
             refused.dead += refused.actions.map { DeadLetter(file: path, offset: $0.lineOffset, line: Self.describe($0.event),
                                                              error: error.message, at: Timestamp(Date().timeIntervalSince1970)) }
             refused.actions = []
-            try write([refused], path: path, state: &state, report: &report)
+            return try write([refused], path: path, outcome: outcome)
         }
     }
 
@@ -166,7 +206,7 @@ extension EngramDatabase {
         "\(event.operation.rawValue) \(event.table.isEmpty ? "memory" : event.table) \(JSONValue.object(event.row))"
     }
 
-    private struct PreparedUnit {
+    private struct PreparedUnit: Sendable {
         var actions: [(event: ChangeEvent, action: TableMapping.Action, lineOffset: Int64)]
         var dead: [DeadLetter]
         var endOffset: Int64
@@ -221,10 +261,11 @@ extension EngramDatabase {
     }
 
     /// One write: the units' changes (each skipped when its row has seen its position), their
-    /// rows' positions, the dead letters and the file's new offset and counters.
-    private func write(_ units: [PreparedUnit], path: String, state: inout IngestState.Source, report: inout SourceReport) throws {
-        guard let end = units.last?.endOffset else { return }
-        var next = state
+    /// rows' positions, the dead letters and the file's new offset and counters; `outcome`
+    /// plus what this write did.
+    private func write(_ units: [PreparedUnit], path: String, outcome: BatchOutcome) throws -> BatchOutcome {
+        guard let end = units.last?.endOffset else { return outcome }
+        var next = outcome.state
         var applied = 0, skipped = 0, deadCount = 0
         try store.write { tx in
             var staged: [String: SourcePosition] = [:]
@@ -263,10 +304,7 @@ extension EngramDatabase {
             next.updatedAt = Timestamp(tx.now)
             try IngestState.put(next, path: path, in: tx)
         }
-        state = next
-        report.offset = end
-        report.applied += applied
-        report.skipped += skipped
-        report.deadLetters += deadCount
+        return BatchOutcome(state: next, applied: outcome.applied + applied, skipped: outcome.skipped + skipped,
+                            deadLetters: outcome.deadLetters + deadCount)
     }
 }
