@@ -203,7 +203,7 @@ func concurrencyPhase(_ store: MemoryStore, _ queries: [[Float]], dimension: Int
     let writer = Thread {
         var i = 0
         while !stop.isSet && i < extra.count {
-            try? store.upsert(Array(extra[i..<min(i + 100, extra.count)]))
+            _ = try? store.upsert(Array(extra[i..<min(i + 100, extra.count)]))
             i += 100
         }
         writes.update { $0.count = i }

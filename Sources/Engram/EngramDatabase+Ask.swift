@@ -36,7 +36,8 @@ extension EngramDatabase {
         var filter = request.filter ?? FilterRequest()
         if filter.namespace != examplesNamespace { filter.notNamespaces = (filter.notNamespaces ?? []) + [examplesNamespace] }
         let found = try await query(QueryRequest(text: question, vector: request.mode == .text ? nil : vector, k: k, filter: filter,
-                                                 scoring: request.scoring, now: Timestamp(options.now), mode: request.mode))
+                                                 scoring: request.scoring, now: Timestamp(options.now), mode: request.mode,
+                                                 graphHops: request.graphHops))
         let retrieved = try found.results.map { hit in
             let record = try get(GetRequest(id: hit.id, includeVector: true))
             return RetrievedMemory(id: hit.id, text: record.text, time: hit.time.seconds, score: hit.score, vector: record.vector ?? [])

@@ -66,16 +66,23 @@ extension EngramDatabase {
         case let (text?, nil): if mode != .text { vector = try await embedQuery(text) }
         case (nil, nil): throw EngramError.invalidArgument("give a query text or a vector")
         }
-        let query = MemoryQuery(vector: vector, k: k, filter: (request.filter ?? FilterRequest()).storeFilter,
+        var entities: [String]?
+        var linked: [String: Double] = [:]
+        if let hops = request.graphHops {
+            guard let text = request.text else { throw EngramError.invalidArgument("graph hops need a query text (its entities are where the graph is entered)") }
+            (entities, linked) = try linkedMemories(mentionedIn: text, hops: hops, asOf: request.now?.seconds ?? Date().timeIntervalSince1970)
+        }
+        var query = MemoryQuery(vector: vector, k: k, filter: (request.filter ?? FilterRequest()).storeFilter,
                                 scoring: (request.scoring ?? ScoringRequest()).storeOptions, now: request.now?.seconds,
                                 touch: request.touch ?? false, fetchRecords: !(request.idsOnly ?? false),
                                 text: request.text, mode: request.mode,
                                 fusion: (request.fusion ?? FusionRequest()).storeOptions, explain: request.explain ?? false)
+        query.linked = linked
         let started = DispatchTime.now()
         let result = try store.query(query)
         let tookMs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
         return QueryResponse(results: result.results.map { QueryHit($0, mode: result.mode) }, tookMs: tookMs,
-                             plan: result.plan, scored: result.scored, mode: result.mode, terms: result.terms)
+                             plan: result.plan, scored: result.scored, mode: result.mode, terms: result.terms, entities: entities)
     }
 
     /// Counts, index state and disk use.

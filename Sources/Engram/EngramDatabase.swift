@@ -45,14 +45,17 @@ public final class EngramDatabase: Sendable {
 
     /// The column families and change-log consumers of the modules this facade wires.
     static let registration = MemoryStore.Registration(columnFamilies: [AskCache.entries, AskCache.refs, AnswerLog.family,
-                                                                        ImportanceHistory.family] + IngestState.families + GraphKeys.families,
-                                                       consumers: [AskCache.consumer, ImportanceHistory.consumer],
-                                                       settingsSections: [AskSettings.section, IngestSettings.section])
+                                                                        ImportanceHistory.family, GraphMentions.family]
+                                                                        + IngestState.families + GraphKeys.families,
+                                                       consumers: [AskCache.consumer, ImportanceHistory.consumer, GraphMentions.consumer],
+                                                       settingsSections: [AskSettings.section, IngestSettings.section, GraphSettings.section])
 
     /// The `[ask]` section of the database's engram.toml.
     public let askSettings: AskSettings
     /// The `[ingest]` section: the change-log format and the table mappings.
     public let ingestSettings: IngestSettings
+    /// The `[graph]` section: the entities texts mention, and graph-aware retrieval.
+    let graphSettings: GraphSettings
 
     public var directory: URL { store.directory }
     public var settings: StoreSettings { store.settings }
@@ -93,6 +96,7 @@ public final class EngramDatabase: Sendable {
         self.logger = logger
         askSettings = try AskSettings(store.settingsDocument)
         ingestSettings = try IngestSettings(store.settingsDocument)
+        graphSettings = try GraphSettings(store.settingsDocument)
         let configuredPath = store.settings.embedderPath
         makeEmbedder = embedder ?? {
             try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: configuredPath.isEmpty ? nil : configuredPath))
@@ -106,23 +110,25 @@ public final class EngramDatabase: Sendable {
     }
 
     /// Releases the database (finishing background index work, and saving an index snapshot
-    /// only when replaying the changes on the next open would cost more). Later calls fail
-    /// with `closed`.
+    /// only when replaying the changes on the next open would cost more). Closing again does
+    /// nothing; other calls after it fail with `closed`.
     public func close() throws {
         // The answer cache and the importance history follow the changes written meanwhile,
         // so that the change log's trimming is not held back until the next open.
-        if !readOnly {
-            do { try followChangeLog(pruneAnswers: false) } catch { logger.warning("the answer cache or the importance history could not follow the change log: \(error)") }
+        if !readOnly && store.isOpen {
+            do { try followChangeLog(pruneAnswers: false) } catch { logger.warning("the answer cache, the importance history or the graph's mentions could not follow the change log: \(error)") }
         }
         try store.close()
     }
 
     /// Brings the state derived from the memories up to date with the change log: answers
-    /// that used memories changed since leave the cache, and deleted memories' importance
-    /// history goes; with `pruneAnswers`, answers past `[ask] answer_retention` are dropped.
+    /// that used memories changed since leave the cache, deleted memories' importance
+    /// history goes, and the graph holds what the texts mention; with `pruneAnswers`, answers
+    /// past `[ask] answer_retention` are dropped.
     func followChangeLog(pruneAnswers: Bool) throws {
         try AskCache.collect(store)
         try ImportanceHistory.collect(store)
+        try GraphMentions.follow(store, settings: graphSettings)
         if pruneAnswers { try AnswerLog.prune(store, retention: askSettings.answerRetention, now: Date().timeIntervalSince1970) }
     }
 

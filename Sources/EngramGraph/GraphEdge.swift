@@ -5,7 +5,8 @@ import Foundation
 /// such as `faults:12` or `devices:7`; `memories` are the memories that support the edge.
 ///
 /// Nothing is removed when a fact stops holding: the edge is closed (`validTo` set), so the
-/// graph can be read as of any earlier time.
+/// graph can be read as of any earlier time. A co-occurrence edge (`CO_OCCURS`) carries a
+/// `weight`: how many memories mention both entities now.
 public struct GraphEdge: Codable, Sendable, Equatable {
     public var from: String
     public var relation: String
@@ -15,9 +16,11 @@ public struct GraphEdge: Codable, Sendable, Equatable {
     public var validTo: Double?
     public var recordedAt: Double
     public var memories: [String]
+    /// How strong the relation is (co-occurrence: the count of memories); nil for a plain fact.
+    public var weight: Double?
 
     public init(from: String, relation: String, to: String, validFrom: Double, validTo: Double? = nil, recordedAt: Double,
-                memories: [String]) {
+                memories: [String], weight: Double? = nil) {
         self.from = from
         self.relation = relation
         self.to = to
@@ -25,6 +28,7 @@ public struct GraphEdge: Codable, Sendable, Equatable {
         self.validTo = validTo
         self.recordedAt = recordedAt
         self.memories = memories
+        self.weight = weight
     }
 
     /// Whether the edge held at `time`.

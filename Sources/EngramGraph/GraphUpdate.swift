@@ -1,12 +1,17 @@
 /// How an entity's outgoing edges change when its row changes, and how a neighbourhood is read.
 public enum GraphUpdate {
-    /// The edges to close and to open so that `entity`'s open edges are exactly `targets`
-    /// (relation, entity) from `time` on: an edge whose target is gone is closed at `time`; a
-    /// new target gets an edge valid from `time`; an unchanged one stays as it is. After a
-    /// delete, `targets` is empty: every open edge closes.
+    /// The edges to close and to open so that `entity`'s open edges of the `relations` named
+    /// (nil: every relation) are exactly `targets` (relation, entity) from `time` on: an edge
+    /// whose target is gone is closed at `time`; a new target gets an edge valid from `time`;
+    /// an unchanged one stays as it is. After a delete, `targets` is empty: every such open
+    /// edge closes. Edges of other relations (a row's links beside its text's mentions) are
+    /// left alone.
     public static func changes(open current: [GraphEdge], entity: String, targets: [(relation: String, to: String)],
+                               relations: Set<String>? = nil,
                                at time: Double, recordedAt: Double, memory: String) -> (close: [GraphEdge], open: [GraphEdge]) {
-        let open = current.filter { $0.from == entity && $0.validTo == nil }
+        let open = current.filter { edge in
+            edge.from == entity && edge.validTo == nil && (relations?.contains(edge.relation) ?? true)
+        }
         var close: [GraphEdge] = []
         for edge in open where !targets.contains(where: { $0.relation == edge.relation && $0.to == edge.to }) {
             var closed = edge

@@ -35,6 +35,9 @@ public struct TableMapping: Sendable, Equatable {
 
     public init(name: String) { self.name = name }
 
+    /// The relations of `links`: a change to the row opens and closes edges of these only.
+    public var linkRelations: Set<String> { Set(links.map(\.relation)) }
+
     /// Reads `[ingest.tables.NAME]`.
     public init(name: String, _ section: inout SettingsSection) throws {
         self.name = name

@@ -58,8 +58,13 @@ public struct CheckReport: Sendable {
 extension MemoryStore {
     /// The memory with `id`, or `EngramError.notFound`.
     public func get(_ id: String) throws -> Memory {
-        guard let memory = try readRecord(id, withVector: true, in: currentView()) else { throw EngramError.notFound(id: id) }
+        guard let memory = try find(id, withVector: true) else { throw EngramError.notFound(id: id) }
         return memory
+    }
+
+    /// The memory with `id` (its vector only when `withVector`), or nil when there is none.
+    public func find(_ id: String, withVector: Bool) throws -> Memory? {
+        try readRecord(id, withVector: withVector, in: currentView())
     }
 
     /// How many live memories match `filter` (expiry measured at `now`, default the clock).

@@ -48,6 +48,9 @@ extension MemoryStore {
         } else {
             retrieval = try fusedRetrieval(q, mode: mode, view: view, filter: filter, weights: w)
         }
+        if !q.linked.isEmpty {
+            try join(q.linked, into: &retrieval, k: q.k, view: view, filter: filter, weights: w, mode: mode, vector: q.vector)
+        }
         let top = retrieval.hits
         if q.touch { try locked { try touchLocked(top.map(\.label), at: w.now) } }
         let catalog = view.catalog
@@ -71,10 +74,52 @@ extension MemoryStore {
                                         importance: hit.importance, memory: memory,
                                         vector: retrieval.vectorList[hit.label], text: retrieval.textList[hit.label],
                                         terms: q.explain ? try retrieval.explain?(hit.label) : nil,
-                                        boost: retrieval.boosts[hit.label]))
+                                        boost: retrieval.boosts[hit.label], linked: retrieval.linked[hit.label]))
         }
         return QueryResult(results: results, plan: retrieval.plan, scored: retrieval.scored, mode: mode,
                            terms: retrieval.terms)
+    }
+}
+
+extension MemoryStore {
+    /// Adds the `linked` memories to the retrieval's top-k, each scored with its own relevance
+    /// (its place in the lists, or in vector mode its exact cosine) plus its term. Exact: a
+    /// memory that is not linked keeps the score it had, and the retrieval's top-k held the
+    /// best of those.
+    func join(_ linked: [String: Double], into retrieval: inout Retrieval, k: Int, view: StoreView, filter: CompiledFilter,
+              weights w: Weights, mode: RetrievalMode, vector: [Float]) throws {
+        let c = view.catalog
+        let db = try view.requireOpen()
+        var terms: [Int64: Double] = [:]
+        for (id, term) in linked where term.isFinite && term > 0 {
+            guard let raw = try db.get(Family.records, Array(id.utf8)) else { continue }
+            let label = try raw.withUnsafeBytes { try RecordCodec.decode($0).label }
+            guard c.isLive(label), c.ids[Int(label)] == id, !filter.needsCheck || filter.matches(Int(label), in: c) else { continue }
+            terms[label] = term
+        }
+        guard !terms.isEmpty else { return }
+        let query = mode == .vector ? try normalise(vector, id: "query") : []
+        var row = [Float](repeating: 0, count: c.dimension)
+        func relevance(_ label: Int64) throws -> Double {
+            if let hit = retrieval.hits.first(where: { $0.label == label }) { return hit.similarity }
+            guard mode == .vector else { return try retrieval.relevance?(label) ?? 0 }
+            try row.withUnsafeMutableBufferPointer { try view.vectors.read(label, into: $0.baseAddress!) }
+            var zero: Int64 = 0
+            var similarity: Float = 0
+            query.withUnsafeBufferPointer { q in
+                row.withUnsafeBufferPointer { cfaiss_dot_rows(q.baseAddress, $0.baseAddress, c.dimension, &zero, 1, &similarity) }
+            }
+            return Double(similarity)
+        }
+        let scorer = Scorer(catalog: c, weights: w)
+        var top = Search.TopHits(k: k)
+        for hit in retrieval.hits where terms[hit.label] == nil { top.insert(hit) }
+        for (label, term) in terms.sorted(by: { $0.key < $1.key }) {
+            top.insert(scorer.hit(label, relevance: try relevance(label) + term))
+        }
+        retrieval.hits = top.hits
+        retrieval.linked = terms
+        retrieval.plan += "; linked(\(terms.count))"
     }
 }
 
@@ -92,6 +137,10 @@ struct Retrieval {
     var explain: ((Int64) throws -> [TermScore])?
     /// What metadata boosts added to a result's relevance.
     var boosts: [Int64: Double] = [:]
+    /// Text and hybrid retrieval: the relevance of any memory (0 outside both lists).
+    var relevance: ((Int64) throws -> Double)?
+    /// What the query's linked memories added to their relevance.
+    var linked: [Int64: Double] = [:]
 }
 
 struct Weights {

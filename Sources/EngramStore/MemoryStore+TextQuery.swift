@@ -85,6 +85,10 @@ extension MemoryStore {
 
         var retrieval = Retrieval(hits: top.hits, plan: plan, scored: scored, terms: terms)
         retrieval.boosts = boosted
+        retrieval.relevance = { label in
+            guard let r = relevance[label] else { return 0 }
+            return r + (boosted[label] ?? 0)
+        }
         for (rank, (label, score)) in zip(textList.labels, textList.scores).enumerated() {
             retrieval.textList[label] = ListEntry(rank: rank + 1, score: score)
         }

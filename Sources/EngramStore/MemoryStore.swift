@@ -545,6 +545,9 @@ public final class MemoryStore: @unchecked Sendable {
     /// then an index snapshot is saved only if one is due (`snapshotDueAtClose`). Later calls fail with `EngramError.closed`; queries
     /// already running finish on the view they hold. Called automatically on deinit (errors
     /// are then logged).
+    /// False once `close()` has begun.
+    public var isOpen: Bool { locked { db != nil && !closing } }
+
     public func close() throws {
         guard locked({ db != nil }) else { return }
         // This merges the full-text segments still pending, so that the next opens (often

@@ -160,6 +160,20 @@ public struct SettingsSection: Sendable {
         }
     }
 
+    /// A table of strings (`[section.key]` with `"any name" = "a string"` lines); empty when
+    /// absent.
+    public mutating func stringTable(_ key: String) throws -> [String: String] {
+        switch value(key) {
+        case nil: return [:]
+        case let .table(entries)?:
+            return try entries.mapValues {
+                guard case let .string(s) = $0 else { throw typeError(key, "a table of strings", $0) }
+                return s
+            }
+        case let other?: throw typeError(key, "a table of strings", other)
+        }
+    }
+
     /// The sub-tables of the table `key` (`[section.key.NAME]`), by name; empty when absent.
     /// Each is read (and its unknown keys refused) by its owner.
     public mutating func tables(_ key: String) throws -> [String: SettingsSection] {

@@ -5,7 +5,7 @@ import EngramRAG
 ///
 /// JSON: `{"question", "k"?, "passages"?, "contextTokens"?, "filter"?, "scoring"?, "now"?,
 /// "mode"?, "maxTokens"?, "temperature"?, "topP"?, "topK"?, "minP"?, "repeatPenalty"?, "seed"?, "stop"?,
-/// "allowNoContext"?, "cache"?}`.
+/// "allowNoContext"?, "cache"?, "graphHops"?}`.
 public struct AskRequest: Codable, Sendable, Equatable {
     public var question: String
     /// Memories retrieved before near-duplicates are dropped and the passages chosen
@@ -20,6 +20,9 @@ public struct AskRequest: Codable, Sendable, Equatable {
     public var scoring: ScoringRequest?
     public var now: Timestamp?
     public var mode: RetrievalMode?
+    /// Let memories the graph links to the question's entities join the retrieval (see
+    /// `QueryRequest.graphHops`).
+    public var graphHops: Int?
     public var maxTokens: Int?
     public var temperature: Float?
     public var topP: Float?
@@ -68,8 +71,9 @@ public struct AskRequest: Codable, Sendable, Equatable {
     }
 
     public init(question: String, k: Int? = nil, passages: Int? = nil, contextTokens: Int? = nil, filter: FilterRequest? = nil,
-                scoring: ScoringRequest? = nil, now: Timestamp? = nil, mode: RetrievalMode? = nil) {
+                scoring: ScoringRequest? = nil, now: Timestamp? = nil, mode: RetrievalMode? = nil, graphHops: Int? = nil) {
         self.question = question
+        self.graphHops = graphHops
         self.k = k
         self.passages = passages
         self.contextTokens = contextTokens

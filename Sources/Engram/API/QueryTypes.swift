@@ -94,8 +94,13 @@ public struct FusionRequest: Codable, Sendable, Equatable {
 /// (nothing is embedded), `hybrid` by the fusion of both lists. A `vector` given with a
 /// `text` is used instead of embedding the text.
 ///
+/// `graphHops` (1…6) makes the knowledge graph take part: the memories linked to the entities
+/// the text mentions (`[graph]` names and patterns), within that many hops as of `now`, join
+/// the candidates with `[graph] w_graph · 0.5^distance` added to their relevance (distance 0:
+/// the memory or its edge touches an entity of the question).
+///
 /// JSON: `{"text"?, "vector"?, "mode"?, "fusion"?, "k"?, "filter"?, "scoring"?, "now"?, "touch"?,
-/// "idsOnly"?, "explain"?}`.
+/// "idsOnly"?, "explain"?, "graphHops"?}`.
 public struct QueryRequest: Codable, Sendable, Equatable {
     public var text: String?
     public var vector: [Float]?
@@ -113,14 +118,17 @@ public struct QueryRequest: Codable, Sendable, Equatable {
     public var touch: Bool?
     /// Return ids and scores only, reading no records.
     public var idsOnly: Bool?
+    /// Let memories linked by the graph to the entities of `text`, within this many hops, join.
+    public var graphHops: Int?
 
     /// The largest `k` a query may ask for.
     public static let maxK = 10_000
 
     public init(text: String? = nil, vector: [Float]? = nil, k: Int? = nil, filter: FilterRequest? = nil,
                 scoring: ScoringRequest? = nil, now: Timestamp? = nil, touch: Bool? = nil, idsOnly: Bool? = nil,
-                mode: RetrievalMode? = nil, fusion: FusionRequest? = nil, explain: Bool? = nil) {
+                mode: RetrievalMode? = nil, fusion: FusionRequest? = nil, explain: Bool? = nil, graphHops: Int? = nil) {
         self.text = text
+        self.graphHops = graphHops
         self.vector = vector
         self.mode = mode
         self.fusion = fusion
@@ -145,7 +153,7 @@ public struct HitSources: Codable, Sendable, Equatable {
 /// One query result with its score breakdown.
 ///
 /// JSON: `{"id","score","similarity","recency","importance","time"}`, plus `"sources"` for text
-/// and hybrid queries, `"terms"` with `explain`, and, unless the query was `idsOnly`,
+/// and hybrid queries, `"terms"` with `explain`, `"graph"` for a memory the graph linked, and, unless the query was `idsOnly`,
 /// `"text","namespace","tags","meta"`.
 public struct QueryHit: Codable, Sendable, Equatable {
     public var id: String
@@ -164,6 +172,8 @@ public struct QueryHit: Codable, Sendable, Equatable {
     public var terms: [TermScore]?
     /// What a metadata boost added to the relevance (text and hybrid modes).
     public var boost: Double?
+    /// What the graph's proximity term added to the relevance (`graphHops`).
+    public var graph: Double?
 
     init(_ r: ScoredMemory, mode: RetrievalMode) {
         id = r.id
@@ -179,6 +189,7 @@ public struct QueryHit: Codable, Sendable, Equatable {
         if mode != .vector { sources = HitSources(vector: r.vector, text: r.text) }
         terms = r.terms
         boost = r.boost
+        graph = r.linked
     }
 }
 
@@ -195,4 +206,6 @@ public struct QueryResponse: Codable, Sendable, Equatable {
     public var mode: RetrievalMode
     /// The analysed query terms (text and hybrid retrieval).
     public var terms: [String]?
+    /// With `graphHops`: the entities found in the query text.
+    public var entities: [String]?
 }

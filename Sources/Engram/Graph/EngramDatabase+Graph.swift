@@ -9,6 +9,7 @@ extension EngramDatabase {
         guard (1...Self.maxGraphDepth).contains(depth) else {
             throw EngramError.invalidArgument("depth must be between 1 and \(Self.maxGraphDepth)")
         }
+        try graphUpToDate()
         return try GraphUpdate.neighbourhood(of: entity, depth: depth, asOf: asOf?.seconds ?? Date().timeIntervalSince1970,
                                              edges: edges(of:))
     }
@@ -20,8 +21,43 @@ extension EngramDatabase {
         guard (1...Self.maxGraphDepth).contains(maxHops) else {
             throw EngramError.invalidArgument("the most hops must be between 1 and \(Self.maxGraphDepth)")
         }
+        try graphUpToDate()
         return try GraphUpdate.path(from: start, to: goal, maxHops: maxHops, asOf: asOf?.seconds ?? Date().timeIntervalSince1970,
                                     edges: edges(of:))
+    }
+
+    /// The memories the graph links to the entities `text` mentions, within `hops` hops as of
+    /// `asOf`, each with the term `[graph] w_graph · 0.5^distance` (distance: the hops from an
+    /// entity of the text to the nearer end of an edge the memory supports, or to the memory
+    /// itself as an entity), the nearest `[graph] max_linked`; and those entities.
+    /// - Throws: `EngramError` `.invalidArgument` for hops outside 1…`maxGraphDepth`.
+    func linkedMemories(mentionedIn text: String, hops: Int, asOf: Double) throws -> (entities: [String], linked: [String: Double]) {
+        guard (1...Self.maxGraphDepth).contains(hops) else {
+            throw EngramError.invalidArgument("graph hops must be between 1 and \(Self.maxGraphDepth)")
+        }
+        try graphUpToDate()
+        let seeds = graphSettings.extractor.entities(in: text)
+        guard graphSettings.wGraph > 0 else { return (seeds, [:]) }
+        var distance: [String: Int] = [:]
+        func reach(_ memory: String, _ d: Int) {
+            if distance[memory].map({ d < $0 }) ?? true { distance[memory] = d }
+        }
+        for seed in seeds {
+            let around = try GraphUpdate.neighbourhood(of: seed, depth: hops, asOf: asOf, edges: edges(of:))
+            for (entity, d) in around.entities { reach(entity, d) }
+            for edge in around.edges {
+                let d = min(around.entities[edge.from] ?? .max, around.entities[edge.to] ?? .max)
+                for memory in edge.memories { reach(memory, d) }
+            }
+        }
+        let nearest = distance.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.prefix(graphSettings.maxLinked)
+        return (seeds, Dictionary(uniqueKeysWithValues: nearest.map { ($0.key, graphSettings.wGraph * pow(0.5, Double($0.value))) }))
+    }
+
+    /// Brings the graph's mentions up to date with the memories (nothing to do read-only:
+    /// queries then see the graph as the last writer left it).
+    func graphUpToDate() throws {
+        if !readOnly { try GraphMentions.follow(store, settings: graphSettings) }
     }
 
     /// The edges that start or end at `entity`, in every time.
@@ -49,6 +85,7 @@ extension EngramDatabase {
 
     /// Every edge, in key order (by source entity, relation, target, then valid-from).
     public func graphEdges() throws -> [GraphEdge] {
+        try graphUpToDate()
         var edges: [GraphEdge] = []
         try store.scan(GraphKeys.edges, prefix: []) { _, value in
             edges.append(try JSONDecoder().decode(GraphEdge.self, from: Data(value)))
@@ -56,6 +93,31 @@ extension EngramDatabase {
         }
         return edges
     }
+
+    /// Removes for good the edges that stopped holding before `time` (their `validTo`), and
+    /// returns how many. Edges still open, or closed later, stay.
+    /// - Throws: `EngramError.readOnly`.
+    public func graphPurge(before time: Timestamp) throws -> Int {
+        guard !readOnly else { throw EngramError.readOnly }
+        var doomed: [GraphEdge] = []
+        try store.scan(GraphKeys.edges, prefix: []) { _, value in
+            let edge = try JSONDecoder().decode(GraphEdge.self, from: Data(value))
+            if let end = edge.validTo, end < time.seconds { doomed.append(edge) }
+            return true
+        }
+        for start in stride(from: 0, to: doomed.count, by: Self.purgeBatch) {
+            try store.write { tx in
+                for edge in doomed[start..<min(start + Self.purgeBatch, doomed.count)] {
+                    try tx.delete(GraphKeys.edges, key: GraphKeys.edge(edge))
+                    try tx.delete(GraphKeys.incoming, key: GraphKeys.reverse(edge))
+                }
+            }
+        }
+        return doomed.count
+    }
+
+    /// Edges removed per write by `graphPurge`.
+    static let purgeBatch = 10_000
 
     /// How many edges there are, and how many are still open.
     public func graphStats() throws -> GraphStats {

@@ -39,6 +39,8 @@ extension EngramDatabase {
                                             waiting: false, error: error.message))
             }
         }
+        // The texts just written may name entities: the graph's mentions follow them now.
+        try graphUpToDate()
         return WatchResponse(sources: reports)
     }
 
@@ -285,7 +287,7 @@ extension EngramDatabase {
                     if !mapping.links.isEmpty {
                         // The row's entity is its memory id; a delete closes its edges.
                         let targets = event.operation == .delete ? [] : mapping.targets(of: event.after ?? [:])
-                        try graph.update(id, targets: targets, at: event.commitTime ?? tx.now)
+                        try graph.update(id, targets: targets, relations: mapping.linkRelations, at: event.commitTime ?? tx.now)
                     }
                     try tx.put(IngestState.rows, key: Array(id.utf8), value: event.position.bytes)
                     staged[id] = event.position

@@ -34,6 +34,9 @@ struct Ask: AsyncParsableCommand {
     @Option(help: "Retrieval: vector, text or hybrid (default: the database's [text] mode).")
     var mode: RetrievalMode?
 
+    @Option(name: .customLong("graph-hops"), help: "Let memories the graph links to the question's entities, within this many hops (1 to 6), join the retrieval (see `engram query --help`).")
+    var graphHops: Int?
+
     @Option(help: "Memories to retrieve before choosing the passages (1 to \(AskRequest.maxK)).")
     var k = 20
 
@@ -70,6 +73,7 @@ struct Ask: AsyncParsableCommand {
         }
         if let contextTokens, contextTokens < 1 { throw ValidationError("--context-tokens must be at least 1") }
         try GLMThreading.validate(threads)
+        try Query.validateGraphHops(graphHops, text: question)
         if question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("the question is empty") }
     }
 
@@ -87,7 +91,8 @@ struct Ask: AsyncParsableCommand {
         let templates = try db.promptTemplates(explicit: prompts)
         let engine = try GLMGenerator(model: GLMModel(path: modelOptions.resolvedPath()), threads: threads ?? GLMThreading.defaultThreadCount)
         var request = AskRequest(question: question, k: k, passages: passages, contextTokens: contextTokens,
-                                 filter: try filter.request(), scoring: try scoring.request(), now: try scoring.moment(), mode: mode)
+                                 filter: try filter.request(), scoring: try scoring.request(), now: try scoring.moment(), mode: mode,
+                                 graphHops: graphHops)
         request.generation = sampling.settings(over: db.askSettings.generation)
         request.allowNoContext = allowNoContext
         request.cache = !noCache

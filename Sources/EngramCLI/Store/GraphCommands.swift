@@ -18,9 +18,13 @@ struct Graph: ParsableCommand {
             AFFECTS"]`): each row's entity (its memory id, `faults:12`) points at the entity its \
             column names (`devices:7`) while the row holds that value. An update that changes \
             the value closes the old edge and opens a new one; a delete closes the row's edges. \
-            Nothing is removed: the graph can be read as of any time.
+            Nothing is removed (until `engram graph purge`): the graph can be read as of any time.
+
+            Texts add more: each memory gets a MENTIONS edge to every entity its text names \
+            ([graph] names and patterns in engram.toml), and two entities named by the same \
+            memory share a CO_OCCURS edge weighted by how many memories name both.
             """,
-        subcommands: [Entity.self, Path.self, Stats.self, Export.self])
+        subcommands: [Entity.self, Path.self, Stats.self, Export.self, Purge.self])
 
     struct Entity: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "An entity's neighbourhood: the edges within --depth hops, as of a time.")
@@ -94,13 +98,13 @@ struct Graph: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print every edge, in every time: JSON lines, or Graphviz dot (the edges that hold as of --as-of).")
+            abstract: "Print the edges: JSON lines or GraphML (every edge with its validity), or Graphviz dot (the edges that hold as of --as-of).")
 
-        enum Format: String, ExpressibleByArgument, CaseIterable { case json, dot }
+        enum Format: String, ExpressibleByArgument, CaseIterable { case json, graphml, dot }
 
         @OptionGroup var options: DatabaseOptions
 
-        @Option(help: "json: one edge per line with its validity; dot: a Graphviz digraph.")
+        @Option(help: "json: one edge per line with its validity; graphml: a GraphML document, validity and weights as edge data (only the edges holding at --as-of when it is given); dot: a Graphviz digraph.")
         var format: Format = .json
 
         @OptionGroup var moment: AsOfOption
@@ -113,6 +117,9 @@ struct Graph: ParsableCommand {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 for edge in edges { print(String(decoding: try encoder.encode(edge), as: UTF8.self)) }
+            case .graphml:
+                let at = try moment.time()?.seconds
+                print(GraphML.document(at.map { t in edges.filter { $0.holds(at: t) } } ?? edges))
             case .dot:
                 let at = try moment.time()?.seconds ?? Date().timeIntervalSince1970
                 func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
@@ -122,6 +129,33 @@ struct Graph: ParsableCommand {
                 }
                 print("}")
             }
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove for good the edges that stopped holding before a time.",
+            discussion: """
+                An edge closed (its validTo) before --before is deleted: the graph can no longer \
+                be read as of times when only such edges held. Edges still holding, and edges \
+                closed later, stay.
+                """)
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Option(help: ArgumentHelp("Edges that stopped holding before this time are removed.", valueName: "time"))
+        var before: String
+
+        func run() throws {
+            CLI.bootstrap
+            let db = try options.open(readOnly: false)
+            let removed = try db.graphPurge(before: try Parse.time(before, field: "--before"))
+            try db.close()
+            if options.json {
+                try CLI.printJSON(["removed": removed])
+                return
+            }
+            print("removed \(removed) edge\(removed == 1 ? "" : "s") closed before \(before)")
         }
     }
 

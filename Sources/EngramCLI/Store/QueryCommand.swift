@@ -17,6 +17,12 @@ struct Query: AsyncParsableCommand {
         --candidates best, by normalised scores (minmax, zscore) or by ranks (rrf), with \
         --w-text the text list's share. --explain shows each result's place in both lists and \
         the BM25 contribution of each matched term.
+
+        --graph-hops N lets the knowledge graph take part: the entities the text names \
+        ([graph] names and patterns in engram.toml) are looked up in the graph, and the \
+        memories linked to them within N hops (a fault row linked to a device, a note that \
+        mentions it) join the candidates with w_graph·0.5^distance added to their similarity \
+        ([graph] w_graph, 0.25).
         """)
 
     @OptionGroup var options: DatabaseOptions
@@ -41,6 +47,9 @@ struct Query: AsyncParsableCommand {
     @Flag(help: "Show each result's rank and score in the vector and text lists, and each matched term's BM25 contribution.")
     var explain = false
 
+    @Option(name: .customLong("graph-hops"), help: "Let memories the graph links to the text's entities, within this many hops (1 to 6), join the results.")
+    var graphHops: Int?
+
     @Option(help: "How many results (1 to \(QueryRequest.maxK)).")
     var k = 10
 
@@ -64,6 +73,15 @@ struct Query: AsyncParsableCommand {
         if let wText, !(wText.isFinite && (0...1).contains(wText)) { throw ValidationError("--w-text must be between 0 and 1") }
         if let candidates, !(1...10_000).contains(candidates) { throw ValidationError("--candidates must be between 1 and 10000") }
         guard (1...QueryRequest.maxK).contains(k) else { throw ValidationError("--k must be between 1 and \(QueryRequest.maxK)") }
+        try Self.validateGraphHops(graphHops, text: text)
+    }
+
+    static func validateGraphHops(_ hops: Int?, text: String?) throws {
+        guard let hops else { return }
+        guard (1...EngramDatabase.maxGraphDepth).contains(hops) else {
+            throw ValidationError("--graph-hops must be between 1 and \(EngramDatabase.maxGraphDepth)")
+        }
+        if text == nil { throw ValidationError("--graph-hops needs a query text: the graph is entered at the entities it names") }
     }
 
     func run() async throws {
@@ -74,7 +92,7 @@ struct Query: AsyncParsableCommand {
                                    scoring: try scoring.request(), now: try scoring.moment(),
                                    touch: touch, idsOnly: idsOnly, mode: mode,
                                    fusion: FusionRequest(method: fusion, wText: wText, candidates: candidates),
-                                   explain: explain)
+                                   explain: explain, graphHops: graphHops)
         let response = try await db.query(request)
         if touch { try db.close() }
         if options.json {
@@ -94,7 +112,8 @@ struct Query: AsyncParsableCommand {
             if !snippet.isEmpty { print("    \(snippet)") }
         }
         if explain {
-            CLI.printErr("\(response.mode.rawValue) retrieval; terms: \((response.terms ?? []).joined(separator: " ")); plan: \(response.plan)")
+            let entities = response.entities.map { "; entities: " + ($0.isEmpty ? "none" : $0.joined(separator: " ")) } ?? ""
+            CLI.printErr("\(response.mode.rawValue) retrieval; terms: \((response.terms ?? []).joined(separator: " "))\(entities); plan: \(response.plan)")
         }
         let total = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
         CLI.printErr(String(format: "%d result%@ in %.2f ms (query), %.0f ms total", response.results.count,
@@ -109,6 +128,7 @@ struct Query: AsyncParsableCommand {
             parts.append(sources.text.map { String(format: "text #%d bm25 %.4f", $0.rank, $0.score) } ?? "text –")
         }
         if let boost = r.boost { parts.append(String(format: "boost %.2f", boost)) }
+        if let graph = r.graph { parts.append(String(format: "graph +%.4f", graph)) }
         if let terms = r.terms, !terms.isEmpty {
             parts.append("[" + terms.map { String(format: "%@ %.4f ×%d", $0.term, $0.score, $0.tf) }.joined(separator: ", ") + "]")
         }

@@ -90,6 +90,10 @@ public struct MemoryQuery: Sendable {
     public var touch: Bool
     /// Read the whole record of each result (false: ids and scores only, no record reads).
     public var fetchRecords: Bool
+    /// Memories linked to the query (by the knowledge graph), each with a term added to its
+    /// relevance (> 0): they join the candidates, so that each scores its relevance plus the
+    /// term wherever it ranked. Ids that do not exist, or that the filter excludes, are passed.
+    public var linked: [String: Double] = [:]
 
     public init(vector: [Float], k: Int = 10, filter: MemoryFilter = MemoryFilter(),
                 scoring: ScoringOptions = ScoringOptions(), now: Double? = nil, touch: Bool = false,
@@ -130,6 +134,8 @@ public struct ScoredMemory: Sendable {
     public var terms: [TermScore]?
     /// What a metadata boost (`[text] boost_fields`) added to the relevance, if anything.
     public var boost: Double?
+    /// What the query's `linked` term added to the relevance, if anything.
+    public var linked: Double?
 }
 
 /// A memory's place in one candidate list.
