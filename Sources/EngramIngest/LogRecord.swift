@@ -15,6 +15,17 @@ public enum LogRecord: Sendable, Equatable {
     case ignored(String)
 }
 
+extension LogRecord {
+    /// The record with each position read from the file's offsets (`log` 0: the format gave
+    /// none) placed in log `generation` instead, so that the changes of a later file are
+    /// newer than those of an earlier one; unchanged when `generation` is 0.
+    public func placed(inLog generation: UInt64) -> LogRecord {
+        guard generation > 0, case .changes(var events, let ends) = self else { return self }
+        for i in events.indices where events[i].position.log == 0 { events[i].position.log = generation }
+        return .changes(events, endsTransaction: ends)
+    }
+}
+
 /// The change-log formats, one JSON object per line.
 public enum LogFormat: String, Sendable, Codable, CaseIterable {
     /// Debezium change events, with or without the `{"schema", "payload"}` wrapper.

@@ -174,11 +174,3 @@ struct GraphMentionsTests {
         }
     }
 }
-
-/// Runs `body` with a new empty directory, removed afterwards.
-func withTempDirAsync<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    return try await body(dir)
-}

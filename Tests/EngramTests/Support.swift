@@ -49,8 +49,20 @@ func malformed(_ message: String) -> EngramError {
 
 /// Runs `body` with a new empty directory, removed afterwards.
 func withTempDir<T>(_ body: (URL) throws -> T) throws -> T {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let dir = try newTempDir()
     defer { try? FileManager.default.removeItem(at: dir) }
     return try body(dir)
+}
+
+/// `withTempDir` for an async `body`.
+func withTempDirAsync<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let dir = try newTempDir()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    return try await body(dir)
+}
+
+private func newTempDir() throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
 }

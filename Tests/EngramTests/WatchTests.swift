@@ -145,7 +145,7 @@ struct WatchTests {
         }
     }
 
-    @Test("a file replaced by a shorter one is refused; following, the other files go on")
+    @Test("a file truncated below what was applied is refused; following, the other files go on")
     func replacedFile() async throws {
         try await Self.withDatabase { db, dir in
             let a = dir.appendingPathComponent("a.jsonl"), b = dir.appendingPathComponent("b.jsonl")
@@ -154,10 +154,38 @@ struct WatchTests {
             try "{}\n".write(to: a, atomically: false, encoding: .utf8)
             try #"{"id":"m2","text":"Another log goes on."}"#.appending("\n").write(to: b, atomically: false, encoding: .utf8)
             await #expect { try await db.watch(WatchRequest(paths: [a.path, b.path])) } throws: {
-                ($0 as? EngramError)?.code == .failedPrecondition && "\($0)".contains("replaced or truncated")
+                ($0 as? EngramError)?.code == .failedPrecondition && "\($0)".contains("was truncated")
             }
             let followed = try await db.watch(WatchRequest(paths: [a.path, b.path], follow: true))
             #expect(followed.sources.map { $0.error != nil } == [true, false] && followed.sources[1].applied == 1)
+        }
+    }
+
+    @Test("a log rotated by renaming is read to its end before the new file, whose changes at low offsets are newer", arguments: [false, true])
+    func rotation(directory: Bool) async throws {
+        try await Self.withDatabase { db, dir in
+            let logs = dir.appendingPathComponent("logs")
+            try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+            let log = logs.appendingPathComponent("app.jsonl"), rotated = logs.appendingPathComponent("app.jsonl.1")
+            let watched = [directory ? logs.path : log.path]
+            try (#"{"id":"m1","text":"Pump seven was installed."}"# + "\n" + #"{"id":"m2","text":"Valve three was ordered."}"# + "\n")
+                .write(to: log, atomically: false, encoding: .utf8)
+            #expect(try await db.watch(WatchRequest(paths: watched)).sources.map(\.applied) == [2])
+            // A line lands, then the log is renamed and a new one started in its place.
+            try Self.append(#"{"id":"m3","text":"Sensor four was calibrated."}"# + "\n", to: log)
+            try FileManager.default.moveItem(at: log, to: rotated)
+            try (#"{"id":"m1","text":"Pump seven was replaced."}"# + "\n" + #"{"id":"m2","op":"delete"}"# + "\n")
+                .write(to: log, atomically: false, encoding: .utf8)
+            let response = try await db.watch(WatchRequest(paths: watched))
+            #expect(response.sources.map(\.path) == [rotated.path, log.path])
+            #expect(response.sources.map(\.applied) == [1, 2])
+            let texts = try Self.memories(db).mapValues(\.text)
+            #expect(texts == ["m1": "Pump seven was replaced.", "m3": "Sensor four was calibrated."])
+            // Nothing is applied twice; the status shows both files at their ends.
+            let again = try await db.watch(WatchRequest(paths: watched))
+            #expect(again.sources.allSatisfy { $0.applied == 0 && $0.lines == 0 })
+            let status = try db.ingestStatus()
+            #expect(Set(status.map(\.path)) == [rotated.path, log.path] && status.allSatisfy { $0.lagBytes == 0 })
         }
     }
 

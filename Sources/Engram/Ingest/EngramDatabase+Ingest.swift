@@ -28,7 +28,8 @@ extension EngramDatabase {
         guard !readOnly else { throw EngramError.readOnly }
         var reports: [SourceReport] = []
         let follow = request.follow ?? false
-        for file in try Self.logFiles(request.paths) {
+        let files = try Self.logFiles(request.paths, missingAllowed: follow ? Set(IngestState.allSources(in: store).map(\.0)) : [])
+        for file in try followRotations(files, in: Self.directories(of: request.paths)) {
             if Task.isCancelled { break }
             do {
                 reports.append(try await catchUp(file, format: request.format ?? ingestSettings.format, strict: request.strict ?? false,
@@ -62,13 +63,18 @@ extension EngramDatabase {
     }
 
     /// The files of `paths`: each file itself, each directory's regular files sorted by name
-    /// (hidden ones left out), as absolute paths.
-    static func logFiles(_ paths: [String]) throws -> [String] {
+    /// (hidden ones left out), as absolute paths. A missing path is `.notFound`, unless it is
+    /// in `missingAllowed` (a followed log between its rotation and its successor).
+    static func logFiles(_ paths: [String], missingAllowed: Set<String> = []) throws -> [String] {
         var files: [String] = []
         for path in paths {
             let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath).standardizedFileURL
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+                if missingAllowed.contains(url.path) {
+                    files.append(url.path)
+                    continue
+                }
                 throw EngramError(.notFound, "no such file or directory: \(path)")
             }
             if isDirectory.boolValue {
@@ -85,13 +91,81 @@ extension EngramDatabase {
         return files
     }
 
+    /// Follows rotations: a source whose file was renamed (another file, or none, now at its
+    /// path; its own file found by identity in the same directory) moves to the new name, in
+    /// one write for all of them, and is read to its end before the file now at the old path.
+    /// A source whose file is gone for good is dropped with a warning (its tail cannot be
+    /// read), so that the file now at its path starts from the beginning. Returns the files to
+    /// read: known sources first, oldest first, then the new files in the order given.
+    private func followRotations(_ files: [String], in watchedDirectories: Set<String>) throws -> [String] {
+        let known = Dictionary(try IngestState.allSources(in: store), uniquingKeysWith: { a, _ in a })
+        var moves: [(from: String, to: String?)] = []
+        var directories: [String: [IngestState.FileIdentity: String]] = [:]
+        func identities(in directory: String) -> [IngestState.FileIdentity: String] {
+            if let cached = directories[directory] { return cached }
+            var found: [IngestState.FileIdentity: String] = [:]
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                let path = (directory as NSString).appendingPathComponent(name)
+                if let identity = IngestState.FileIdentity(path: path) { found[identity] = path }
+            }
+            directories[directory] = found
+            return found
+        }
+        for (path, state) in known where watchedDirectories.contains((path as NSString).deletingLastPathComponent) {
+            guard let identity = state.file, IngestState.FileIdentity(path: path) != identity else { continue }
+            let renamed = identities(in: (path as NSString).deletingLastPathComponent)[identity]
+            moves.append((path, renamed))
+        }
+        var order = files.filter { FileManager.default.fileExists(atPath: $0) }
+        if !moves.isEmpty {
+            try store.write { tx in
+                for move in moves { try tx.delete(IngestState.sources, key: Array(move.from.utf8)) }
+                for move in moves {
+                    guard let to = move.to, let state = known[move.from] else { continue }
+                    try IngestState.put(state, path: to, in: tx)
+                }
+            }
+            for move in moves {
+                if let to = move.to {
+                    logger.notice("\(move.from) was rotated to \(to): reading it to its end first")
+                    if !order.contains(to) { order.append(to) }
+                } else {
+                    logger.warning("\(move.from) was replaced and its earlier file is gone: what was not read of it is lost; reading the new file from its start")
+                }
+            }
+        }
+        let generation = Dictionary(uniqueKeysWithValues: moves.compactMap { m in m.to.map { ($0, known[m.from]?.generation ?? 0) } })
+            .merging(known.filter { !moves.map(\.from).contains($0.key) }.mapValues { $0.generation ?? 0 }) { a, _ in a }
+        // Sources already known, oldest first; then new files in the order given.
+        return order.enumerated().sorted { a, b in
+            switch (generation[a.element], generation[b.element]) {
+            case let (x?, y?): return (x, a.offset) < (y, b.offset)
+            case (.some, nil): return true
+            case (nil, .some): return false
+            case (nil, nil): return a.offset < b.offset
+            }
+        }.map(\.element)
+    }
+
+    /// The directories `paths` name or hold their files in, as absolute paths.
+    static func directories(of paths: [String]) -> Set<String> {
+        Set(paths.map { path in
+            let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath).standardizedFileURL
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+            return exists && isDirectory.boolValue ? url.path : url.deletingLastPathComponent().path
+        })
+    }
+
     private func catchUp(_ path: String, format forced: LogFormat?, strict: Bool, follow: Bool) async throws -> SourceReport {
         var state = try IngestState.source(path, in: store) ?? IngestState.Source()
+        if state.generation == nil && state.offset == 0 { state.generation = try IngestState.nextGeneration(in: store) }
+        state.file = IngestState.FileIdentity(path: path)
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
         let settled = !follow || ((attributes[.modificationDate] as? Date).map { -$0.timeIntervalSinceNow >= WatchRequest.settleSeconds } ?? true)
         guard size >= state.offset else {
-            throw EngramError(.failedPrecondition, "\(path) is shorter (\(size) bytes) than what was applied from it (\(state.offset) bytes): it was replaced or truncated; move it aside to read it as a new log")
+            throw EngramError(.failedPrecondition, "\(path) is shorter (\(size) bytes) than what was applied from it (\(state.offset) bytes): it was truncated; move it aside to read it as a new log (a log rotated by renaming is followed)")
         }
         var report = SourceReport(path: path, format: forced ?? state.format, offset: state.offset, size: size, lines: 0, applied: 0,
                                   skipped: 0, deadLetters: 0, waiting: false, error: nil)
@@ -140,7 +214,8 @@ extension EngramDatabase {
                             report.format = parser!.format
                             state.format = parser!.format
                         }
-                        add(assembler.add(try parser!.parse(bytes, offset: UInt64(line.offset)), offset: line.offset, endOffset: line.endOffset))
+                        let record = try parser!.parse(bytes, offset: UInt64(line.offset)).placed(inLog: state.generation ?? 0)
+                        add(assembler.add(record, offset: line.offset, endOffset: line.endOffset))
                     } catch let error as EngramError {
                         add(assembler.dead(.init(offset: line.offset, line: String(decoding: bytes, as: UTF8.self), error: error.message),
                                            endOffset: line.endOffset))

@@ -22,6 +22,32 @@ enum IngestState {
         var skipped = 0
         var deadLetters = 0
         var updatedAt = Timestamp(0)
+        /// The file's identity when it was last read: another file at the path means the log
+        /// was rotated (renamed, a new one put in its place). Nil in databases from before.
+        var file: FileIdentity?
+        /// This log's number among the sources, from 1 in the order they were first read
+        /// (nil, read as 0, in databases from before): where a format gives no position of its
+        /// own, a change's position is (generation, offset), so a later file's changes are newer.
+        var generation: UInt64?
+    }
+
+    /// What identifies a file whatever its name: its device and inode.
+    struct FileIdentity: Codable, Hashable {
+        var device: UInt64
+        var inode: UInt64
+
+        /// The identity of the file at `path`; nil when there is none.
+        init?(path: String) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+        }
+    }
+
+    /// The number the next new source gets.
+    static func nextGeneration(in store: MemoryStore) throws -> UInt64 {
+        (try allSources(in: store).compactMap(\.1.generation).max() ?? 0) + 1
     }
 
     static func source(_ path: String, in store: MemoryStore) throws -> Source? {
