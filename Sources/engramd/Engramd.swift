@@ -15,11 +15,13 @@ struct Engramd: AsyncParsableCommand {
         commandName: "engramd",
         abstract: "The Engram daemon: follows change logs into a database.",
         discussion: """
-            Holds the database open for writing and polls each --watch path (a file, or a \
+            Holds the database open for writing and follows each --watch path (a file, or a \
             directory whose files are read in name order, new ones included) for complete new \
-            lines, applying them exactly once as `engram watch` does. SIGTERM or SIGINT finish \
-            the batch in progress and exit 0. `engram ingest status` (read-only) shows progress \
-            meanwhile.
+            lines, applying them exactly once as `engram watch` does. It looks again as soon as \
+            a watched directory changes (inotify), and every --poll-ms anyway. A log rotated by \
+            renaming is read to its end before the new file at its name. SIGTERM or SIGINT \
+            finish the batch in progress and exit 0. `engram ingest status` (read-only) shows \
+            progress meanwhile.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Database directory (default: $ENGRAM_DB, else ./engram.db).", valueName: "dir"))
@@ -31,7 +33,7 @@ struct Engramd: AsyncParsableCommand {
     @Option(help: "The format of every log (default: [ingest] format, else detected per file).")
     var format: LogFormat?
 
-    @Option(name: .customLong("poll-ms"), help: "Milliseconds between looks at the logs when nothing is new (10…60000).")
+    @Option(name: .customLong("poll-ms"), help: "Milliseconds between looks at the logs when nothing is new and no change was signalled (10…60000).")
     var pollMilliseconds = 200
 
     @Flag(help: "Log each batch applied (info level) to stderr.")
@@ -52,8 +54,10 @@ struct Engramd: AsyncParsableCommand {
         var logger = Logger(label: "engramd")
         logger.logLevel = verbose ? .info : .notice
         let database = try EngramDatabase.open(at: EngramDatabase.location(db), logger: logger)
+        let signal = ChangeSignal.make(directories: EngramDatabase.directories(of: watch))
+        if signal == nil { logger.notice("engramd: no inotify here: looking at the logs every \(pollMilliseconds) ms") }
         let watcher = LogWatcher(database: database, request: WatchRequest(paths: watch, format: format, follow: true),
-                                 poll: .milliseconds(pollMilliseconds), logger: logger)
+                                 poll: .milliseconds(pollMilliseconds), signal: signal, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: watcher)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.notice("engramd: following \(watch.joined(separator: ", ")) into \(database.directory.path)")
@@ -68,12 +72,13 @@ struct Engramd: AsyncParsableCommand {
     }
 }
 
-/// Applies what is new in the watched logs, then waits `poll` before looking again, until
-/// graceful shutdown.
+/// Applies what is new in the watched logs, then waits for a change (`signal`) or `poll`
+/// before looking again, until graceful shutdown.
 struct LogWatcher: Service {
     let database: EngramDatabase
     let request: WatchRequest
     let poll: Duration
+    let signal: ChangeSignal?
     let logger: Logger
 
     func run() async throws {
@@ -90,7 +95,7 @@ struct LogWatcher: Service {
                 }
                 // Only an idle pass waits: a backlog is applied at full speed.
                 if response.sources.allSatisfy({ $0.lines == 0 }) {
-                    try? await Task.sleep(for: poll)
+                    if let signal { await signal.wait(upTo: poll) } else { try? await Task.sleep(for: poll) }
                 }
             }
         }

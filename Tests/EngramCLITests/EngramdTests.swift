@@ -45,10 +45,10 @@ struct EngramdTests {
         return rows
     }
 
-    static func start(_ db: String, _ logs: URL) throws -> Process {
+    static func start(_ db: String, _ logs: URL, pollMilliseconds: Int = 20) throws -> Process {
         let p = Process()
         p.executableURL = CLI.binDirectory.appendingPathComponent("engramd")
-        p.arguments = ["--db", db, "--watch", logs.path, "--poll-ms", "20"]
+        p.arguments = ["--db", db, "--watch", logs.path, "--poll-ms", String(pollMilliseconds)]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -94,6 +94,38 @@ struct EngramdTests {
             daemon.terminate()
             daemon.waitUntilExit()
             #expect(daemon.terminationStatus == 0 && daemon.terminationReason == .exit)
+            #expect(try Self.contents(db) == Self.contents(reference))
+        }
+    }
+
+    @Test("a change in the watched directory wakes it long before its poll; a log rotated under it is read to its end before the new file")
+    func wakesAndRotates() throws {
+        try withTempDir { dir in
+            let logs = dir.appendingPathComponent("logs")
+            try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+            let lines = Self.log(count: 90, ids: 20, seed: 11).split(separator: "\n").map { $0 + "\n" }
+            let db = try Self.database(dir, "db", batch: 1000)
+            let reference = try Self.database(dir, "reference", batch: 1000)
+            try lines.joined().write(to: dir.appendingPathComponent("all.jsonl"), atomically: false, encoding: .utf8)
+            #expect(try CLI.run(["watch", "--db", reference, dir.appendingPathComponent("all.jsonl").path]).status == 0)
+
+            let log = logs.appendingPathComponent("app.jsonl")
+            try lines[..<30].joined().write(to: log, atomically: false, encoding: .utf8)
+            // A poll of a minute: only the change signal can make it look again within the test.
+            let daemon = try Self.start(db, logs, pollMilliseconds: 60_000)
+            defer { if daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() } }
+            #expect(try Self.waitCaughtUp(db, files: 1, timeout: 20))
+            let handle = try FileHandle(forWritingTo: log)
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(lines[30..<60].joined().utf8))
+            try handle.close()
+            // Renamed, and a new log in its place: the rest of the old one comes first.
+            try FileManager.default.moveItem(at: log, to: logs.appendingPathComponent("app.jsonl.1"))
+            try lines[60...].joined().write(to: log, atomically: false, encoding: .utf8)
+            #expect(try Self.waitCaughtUp(db, files: 2, timeout: 20))
+            daemon.terminate()
+            daemon.waitUntilExit()
+            #expect(daemon.terminationStatus == 0)
             #expect(try Self.contents(db) == Self.contents(reference))
         }
     }

@@ -147,8 +147,9 @@ extension EngramDatabase {
         }.map(\.element)
     }
 
-    /// The directories `paths` name or hold their files in, as absolute paths.
-    static func directories(of paths: [String]) -> Set<String> {
+    /// The directories `paths` name or hold their files in, as absolute paths (where a
+    /// follower watches for changes).
+    public static func directories(of paths: [String]) -> Set<String> {
         Set(paths.map { path in
             let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath).standardizedFileURL
             var isDirectory: ObjCBool = false
