@@ -15,7 +15,9 @@ extension EngramError.Reason {
 /// newline, unless `completeLinesOnly` (a file still being appended to: its last bytes after
 /// the last newline are a torn line, left for a later read); an empty file has no lines. Memory use is bounded by about
 /// `maxLineBytes + 2 × chunkBytes`: a line longer than the limit is refused as soon as that
-/// many bytes of it have been read, without reading the rest.
+/// many bytes of it have been read, without reading the rest; or, with `skipOversized`, it
+/// is handed out cut to its first `oversizedPrefix` bytes (`fullLength` tells its length)
+/// and the reader goes on at the next line.
 ///
 /// Thread-safety: none; one reader per thread.
 public final class LineReader {
@@ -29,7 +31,14 @@ public final class LineReader {
         public let offset: Int64
         /// The file offset just past it and its newline.
         public let endOffset: Int64
+        /// Its length in the file: more than `bytes.count` for an oversized line cut short.
+        public let fullLength: Int
+        /// An oversized line handed out cut short (`skipOversized`).
+        public var isCut: Bool { fullLength > bytes.count }
     }
+
+    /// Bytes of an oversized line kept when `skipOversized` (at most `maxLineBytes`).
+    public static let oversizedPrefix = 4096
 
     /// Bytes asked of the operating system per read (4 MiB).
     public static let defaultChunkBytes = 4 << 20
@@ -51,6 +60,9 @@ public final class LineReader {
     private var atEnd = false
     private var lineNumber = 0
     private let completeLinesOnly: Bool
+    private let skipOversized: Bool
+    /// Bytes of the current (oversized) line dropped from the buffer after its prefix.
+    private var dropped = 0
     /// The file offset of `buffer[start]`.
     private var startOffset: Int64
 
@@ -61,11 +73,14 @@ public final class LineReader {
     ///   - chunkBytes: bytes asked per read (clamped to 1 B…1 GiB).
     ///   - offset: where to start reading (a file only): the start of a line.
     ///   - completeLinesOnly: hand out only lines ended by a newline.
+    ///   - skipOversized: hand out a line longer than `maxLineBytes` cut short instead of
+    ///     failing.
     /// - Throws: `EngramError` `notFound`, `permissionDenied` or `unavailable` when the file
     ///   cannot be opened (message `cannot read <path>: <reason>`).
     public init(path: String, maxLineBytes: Int, chunkBytes: Int = LineReader.defaultChunkBytes,
-                offset: Int64 = 0, completeLinesOnly: Bool = false) throws(EngramError) {
+                offset: Int64 = 0, completeLinesOnly: Bool = false, skipOversized: Bool = false) throws(EngramError) {
         self.path = path
+        self.skipOversized = skipOversized
         self.maxLineBytes = maxLineBytes
         self.chunkBytes = min(max(chunkBytes, 1), 1 << 30)
         self.completeLinesOnly = completeLinesOnly
@@ -105,11 +120,18 @@ public final class LineReader {
         while true {
             if let newline = memchr(buffer + scanned, 0x0A, end - scanned) {
                 let length = buffer.distance(to: newline) - start
-                guard length <= maxLineBytes else { throw tooLong() }
+                if length + dropped > maxLineBytes && !skipOversized { throw tooLong() }
                 return take(length, consuming: length + 1)
             }
             scanned = end
-            guard end - start <= maxLineBytes else { throw tooLong() }
+            if end - start + dropped > maxLineBytes {
+                guard skipOversized else { throw tooLong() }
+                // Keep the prefix, drop the rest of what was read, and look on for the newline.
+                let keep = min(Self.oversizedPrefix, maxLineBytes)
+                dropped += end - start - keep
+                end = start + keep
+                scanned = end
+            }
             if atEnd {
                 return start < end && !completeLinesOnly ? take(end - start, consuming: end - start) : nil
             }
@@ -117,13 +139,18 @@ public final class LineReader {
         }
     }
 
+    /// Hands out `buffer[start..<start+length]` (cut to the prefix if the line was oversized)
+    /// and moves past `consuming` bytes of the buffer plus what was dropped.
     private func take(_ length: Int, consuming: Int) -> Line {
         lineNumber += 1
-        let line = Line(number: lineNumber, bytes: UnsafeRawBufferPointer(start: buffer + start, count: length),
-                        offset: startOffset, endOffset: startOffset + Int64(consuming))
+        let full = length + dropped
+        let kept = full > maxLineBytes ? min(length, Self.oversizedPrefix, maxLineBytes) : length
+        let line = Line(number: lineNumber, bytes: UnsafeRawBufferPointer(start: buffer + start, count: kept),
+                        offset: startOffset, endOffset: startOffset + Int64(consuming + dropped), fullLength: full)
         start += consuming
-        startOffset += Int64(consuming)
+        startOffset += Int64(consuming + dropped)
         scanned = start
+        dropped = 0
         return line
     }
 

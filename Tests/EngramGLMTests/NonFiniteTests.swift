@@ -68,7 +68,7 @@ struct NonFiniteTests {
     func subnormalActivations(_ file: String) throws {
         // ‖rmsnorm(x)‖ ≈ 1, so every activation of the first projections is about 1e-39:
         // max|x| / 127 is subnormal and its inverse would overflow to ∞.
-        let path = try Self.patched(file, "blk.0.attn_norm.weight") { _, _ in 1e-39 }
+        let path = try Self.patched(file, "blk.0.attn_norm.weight") { _, _ in Float(sign: .plus, exponent: -130, significand: 1.4) }
         defer { try? FileManager.default.removeItem(atPath: path) }
         let ctx = try GLMContext(model: GLMModel(path: path), threads: 2)
         #expect(try ctx.evaluate([17]).allSatisfy { $0.isFinite })

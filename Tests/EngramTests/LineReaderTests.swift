@@ -147,4 +147,29 @@ struct LineReaderTests {
             #expect(reader.bytesRead == Int64(text.utf8.count))
         }
     }
+
+    @Test("skipOversized: a line over the limit comes cut to its prefix with its full length and offsets, at any chunk size; the next lines follow")
+    func skipOversized() throws {
+        try withTempDir { dir in
+            let long = String(repeating: "x", count: 10_000)
+            let path = try write("short\n\(long)\nafter\n\(long)", in: dir)
+            for chunk in [1, 7, 64, 4096, 1 << 20] {
+                let reader = try LineReader(path: path, maxLineBytes: 100, chunkBytes: chunk, completeLinesOnly: true, skipOversized: true)
+                var got: [(String, Int, Int64, Int64)] = []
+                while let line = try reader.next() {
+                    got.append((String(decoding: line.bytes, as: UTF8.self), line.fullLength, line.offset, line.endOffset))
+                }
+                // The limit (100) is below the kept prefix (4096): 100 bytes are kept. The torn
+                // oversized last line waits.
+                #expect(got.map(\.0) == ["short", String(repeating: "x", count: 100), "after"], "chunk \(chunk)")
+                #expect(got.map(\.1) == [5, 10_000, 5], "chunk \(chunk)")
+                #expect(got.map(\.2) == [0, 6, 10_007] && got.map(\.3) == [6, 10_007, 10_013], "chunk \(chunk)")
+            }
+            let big = try LineReader(path: path, maxLineBytes: 8_000, chunkBytes: 512, skipOversized: true)
+            var cut: [Int] = []
+            while let line = try big.next() { cut.append(line.isCut ? line.bytes.count : -1) }
+            // A limit above the prefix keeps 4,096 bytes; the unterminated last line is handed out (not completeLinesOnly).
+            #expect(cut == [-1, LineReader.oversizedPrefix, -1, LineReader.oversizedPrefix])
+        }
+    }
 }

@@ -16,18 +16,18 @@ struct WatchTests {
         return try! JSONDecoder().decode([String: [String: JSONValue]].self, from: data)
     }()
 
-    static func withDatabase(mappings: Bool = false, _ body: (EngramDatabase, URL) async throws -> Void) async throws {
+    static func withDatabase(mappings: Bool = false, settings extra: String = "", _ body: (EngramDatabase, URL) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-watch-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         var settings = StoreSettings()
         settings.sync = false
         var db = try EngramDatabase.create(at: dir.appendingPathComponent("db"), settings: settings)
-        if mappings {
-            // The sample's table mappings, links included.
+        if mappings || !extra.isEmpty {
+            // The sample's table mappings, links included, and the settings given.
             try db.close()
             let toml = dir.appendingPathComponent("db/engram.toml")
-            try (String(contentsOf: toml, encoding: .utf8) + "\n" + String(contentsOf: samples.appendingPathComponent("tables.toml"), encoding: .utf8))
-                .write(to: toml, atomically: true, encoding: .utf8)
+            let tables = mappings ? try String(contentsOf: samples.appendingPathComponent("tables.toml"), encoding: .utf8) : ""
+            try (String(contentsOf: toml, encoding: .utf8) + "\n" + tables + "\n" + extra).write(to: toml, atomically: true, encoding: .utf8)
             db = try EngramDatabase.open(at: dir.appendingPathComponent("db"))
         }
         try await body(db, dir)
@@ -233,6 +233,22 @@ struct WatchTests {
             #expect(letters[2].error.contains("explode") && letters[2].line.contains("VALVE-3 leaks"))
             let status = try db.ingestStatus().first { $0.path == file.path }
             #expect(status?.applied == 2 && status?.deadLetters == 3 && status?.lagBytes == 0)
+        }
+    }
+
+    @Test("a line longer than [ingest] max_line_bytes is a dead letter holding its first bytes; the lines after it apply")
+    func oversizedLine() async throws {
+        try await Self.withDatabase(settings: "[ingest]\nmax_line_bytes = 256\n") { db, dir in
+            let file = dir.appendingPathComponent("log.jsonl")
+            let long = #"{"id":"m2","text":""# + String(repeating: "a", count: 5000) + #""}"#
+            let lines = [#"{"id":"m1","text":"Pump PUMP-7 was serviced."}"#, long, #"{"id":"m3","text":"Valve VALVE-3 was replaced."}"#]
+            try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: false, encoding: .utf8)
+            let report = try await db.watch(WatchRequest(paths: [file.path], format: .engram))
+            #expect(report.sources.first?.applied == 2 && report.sources.first?.deadLetters == 1)
+            #expect(Set(try Self.memories(db).keys) == ["m1", "m3"])
+            let letter = try #require(try db.deadLetters().first)
+            #expect(letter.offset == Int64(lines[0].utf8.count + 1) && letter.line == String(long.prefix(256)) + "…")
+            #expect(letter.error == "the line is 5021 bytes long; [ingest] max_line_bytes is 256")
         }
     }
 

@@ -15,7 +15,8 @@ extension EngramDatabase {
     /// write with the memories it changes, the source positions of their rows and the file's
     /// new offset: a crash loses nothing and applies nothing twice. A change whose row has
     /// already seen its position or a later one is skipped. A complete line that cannot be read
-    /// or mapped becomes a dead letter (file, offset, line, error) and the rest goes on; a torn
+    /// or mapped, or is longer than `[ingest] max_line_bytes` (its first bytes are kept), becomes
+    /// a dead letter (file, offset, line, error) and the rest goes on; a torn
     /// last line (no newline yet) and a transaction without its commit wait for a later call.
     /// A cancelled task stops at the next batch boundary, with everything before it applied.
     ///
@@ -171,7 +172,8 @@ extension EngramDatabase {
         var report = SourceReport(path: path, format: forced ?? state.format, offset: state.offset, size: size, lines: 0, applied: 0,
                                   skipped: 0, deadLetters: 0, waiting: false, error: nil)
         let settings = ingestSettings
-        let reader = try LineReader(path: path, maxLineBytes: settings.maxLineBytes, offset: state.offset, completeLinesOnly: true)
+        let reader = try LineReader(path: path, maxLineBytes: settings.maxLineBytes, offset: state.offset, completeLinesOnly: true,
+                                    skipOversized: true)
         var assembler = TransactionAssembler()
         var parser = try report.format.map { try LogParser(format: $0) }
         var pending: [PreparedUnit] = []
@@ -206,7 +208,11 @@ extension EngramDatabase {
             while !Task.isCancelled, let line = try reader.next() {
                 report.lines += 1
                 let bytes = Array(line.bytes)
-                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                if line.isCut {
+                    add(assembler.dead(.init(offset: line.offset, line: String(decoding: bytes, as: UTF8.self) + "…",
+                                             error: "the line is \(line.fullLength) bytes long; [ingest] max_line_bytes is \(settings.maxLineBytes)"),
+                                       endOffset: line.endOffset))
+                } else if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
                     add(assembler.add(.ignored("a blank line"), offset: line.offset, endOffset: line.endOffset))
                 } else {
                     do {
