@@ -1,7 +1,8 @@
 import Foundation
 
 /// A typed relation between two entities, with when it held in the source (`validFrom` up to
-/// `validTo`, open while nil) and when Engram learned it (`recordedAt`). Entities are keys
+/// `validTo`, open while nil) and when Engram learned it (`recordedAt`) and learned that it
+/// stopped (`retractedAt`). Entities are keys
 /// such as `faults:12` or `devices:7`; `memories` are the memories that support the edge.
 ///
 /// Nothing is removed when a fact stops holding: the edge is closed (`validTo` set), so the
@@ -15,18 +16,21 @@ public struct GraphEdge: Codable, Sendable, Equatable {
     public var validFrom: Double
     public var validTo: Double?
     public var recordedAt: Double
+    /// When Engram closed the edge (seconds since 1970); nil while it holds.
+    public var retractedAt: Double?
     public var memories: [String]
     /// How strong the relation is (co-occurrence: the count of memories); nil for a plain fact.
     public var weight: Double?
 
     public init(from: String, relation: String, to: String, validFrom: Double, validTo: Double? = nil, recordedAt: Double,
-                memories: [String], weight: Double? = nil) {
+                retractedAt: Double? = nil, memories: [String], weight: Double? = nil) {
         self.from = from
         self.relation = relation
         self.to = to
         self.validFrom = validFrom
         self.validTo = validTo
         self.recordedAt = recordedAt
+        self.retractedAt = retractedAt
         self.memories = memories
         self.weight = weight
     }

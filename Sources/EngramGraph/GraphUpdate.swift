@@ -2,7 +2,7 @@
 public enum GraphUpdate {
     /// The edges to close and to open so that `entity`'s open edges of the `relations` named
     /// (nil: every relation) are exactly `targets` (relation, entity) from `time` on: an edge
-    /// whose target is gone is closed at `time`; a new target gets an edge valid from `time`;
+    /// whose target is gone is closed at `time` (retracted at `recordedAt`); a new target gets an edge valid from `time`;
     /// an unchanged one stays as it is. After a delete, `targets` is empty: every such open
     /// edge closes. Edges of other relations (a row's links beside its text's mentions) are
     /// left alone.
@@ -16,6 +16,7 @@ public enum GraphUpdate {
         for edge in open where !targets.contains(where: { $0.relation == edge.relation && $0.to == edge.to }) {
             var closed = edge
             closed.validTo = max(time, edge.validFrom)
+            closed.retractedAt = recordedAt
             close.append(closed)
         }
         var added: [GraphEdge] = []

@@ -12,7 +12,9 @@ struct GraphUpdateTests {
         let open = [Self.edge("faults:1", "AFFECTS", "devices:1", 10), Self.edge("faults:1", "ON", "sites:3", 10)]
         let moved = GraphUpdate.changes(open: open, entity: "faults:1", targets: [("AFFECTS", "devices:2"), ("ON", "sites:3")],
                                         at: 20, recordedAt: 21, memory: "faults:1")
-        #expect(moved.close == [Self.edge("faults:1", "AFFECTS", "devices:1", 10, 20)])
+        var closed = Self.edge("faults:1", "AFFECTS", "devices:1", 10, 20)
+        closed.retractedAt = 21
+        #expect(moved.close == [closed])
         #expect(moved.open.map { "\($0.relation) \($0.to) \($0.validFrom) \($0.recordedAt)" } == ["AFFECTS devices:2 20.0 21.0"])
         let same = GraphUpdate.changes(open: open, entity: "faults:1", targets: [("ON", "sites:3"), ("AFFECTS", "devices:1")],
                                        at: 30, recordedAt: 31, memory: "faults:1")

@@ -44,6 +44,7 @@ struct GraphWrite {
             } else {
                 edge.weight = 0
                 edge.validTo = max(time, edge.validFrom)
+                edge.retractedAt = tx.now
                 edges.remove(at: i)
             }
             try put(edge)

@@ -13,6 +13,7 @@ enum GraphML {
             #"  <key id="validFrom" for="edge" attr.name="validFrom" attr.type="string"/>"#,
             #"  <key id="validTo" for="edge" attr.name="validTo" attr.type="string"/>"#,
             #"  <key id="recordedAt" for="edge" attr.name="recordedAt" attr.type="string"/>"#,
+            #"  <key id="retractedAt" for="edge" attr.name="retractedAt" attr.type="string"/>"#,
             #"  <key id="weight" for="edge" attr.name="weight" attr.type="double"/>"#,
             #"  <key id="memories" for="edge" attr.name="memories" attr.type="string"/>"#,
             #"  <graph id="engram" edgedefault="directed">"#,
@@ -29,6 +30,7 @@ enum GraphML {
             lines.append("      <data key=\"validFrom\">\(Timestamp(e.validFrom))</data>")
             if let to = e.validTo { lines.append("      <data key=\"validTo\">\(Timestamp(to))</data>") }
             lines.append("      <data key=\"recordedAt\">\(Timestamp(e.recordedAt))</data>")
+            if let at = e.retractedAt { lines.append("      <data key=\"retractedAt\">\(Timestamp(at))</data>") }
             if let w = e.weight { lines.append("      <data key=\"weight\">\(w)</data>") }
             lines.append("      <data key=\"memories\">\(escaped(e.memories.joined(separator: " ")))</data>")
             lines.append("    </edge>")
