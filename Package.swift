@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "engramd", targets: ["engramd"]),
         .executable(name: "engram-bench-driver", targets: ["engram-bench-driver"]),
         .library(name: "Engram", targets: ["Engram"]),
+        .library(name: "EngramServer", targets: ["EngramServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
     ],
     targets: [
         // Thin C/C++ shims over the system libraries.
@@ -70,6 +72,18 @@ let package = Package(
             ]
         ),
 
+        // The socket API: one service over the facade, served as NDJSON on a Unix socket.
+        .target(
+            name: "EngramServer",
+            dependencies: [
+                "Engram", "EngramGLM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // Executables.
         .executableTarget(
             name: "EngramCLI",
@@ -82,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "engramd",
             dependencies: [
-                "Engram",
+                "Engram", "EngramServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,6 +150,7 @@ let package = Package(
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
         .testTarget(name: "EngramGraphTests", dependencies: ["EngramGraph"]),
         .testTarget(name: "EngramIngestTests", dependencies: ["EngramBase", "EngramStore", "EngramIngest"]),
+        .testTarget(name: "EngramServerTests", dependencies: ["EngramServer", "Engram"]),
         .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),
         .testTarget(
             name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engramd", "engram-crashtest"],

@@ -48,7 +48,8 @@ public final class EngramDatabase: Sendable {
                                                                         ImportanceHistory.family, GraphMentions.family]
                                                                         + IngestState.families + GraphKeys.families,
                                                        consumers: [AskCache.consumer, ImportanceHistory.consumer, GraphMentions.consumer],
-                                                       settingsSections: [AskSettings.section, IngestSettings.section, GraphSettings.section])
+                                                       settingsSections: [AskSettings.section, IngestSettings.section, GraphSettings.section,
+                                                                          ServerSettings.section])
 
     /// The `[ask]` section of the database's engram.toml.
     public let askSettings: AskSettings
@@ -56,6 +57,8 @@ public final class EngramDatabase: Sendable {
     public let ingestSettings: IngestSettings
     /// The `[graph]` section: the entities texts mention, and graph-aware retrieval.
     let graphSettings: GraphSettings
+    /// The `[server]` section: the socket API of `engramd`.
+    public let serverSettings: ServerSettings
 
     public var directory: URL { store.directory }
     public var settings: StoreSettings { store.settings }
@@ -97,6 +100,7 @@ public final class EngramDatabase: Sendable {
         askSettings = try AskSettings(store.settingsDocument)
         ingestSettings = try IngestSettings(store.settingsDocument)
         graphSettings = try GraphSettings(store.settingsDocument)
+        serverSettings = try ServerSettings(store.settingsDocument)
         let configuredPath = store.settings.embedderPath
         makeEmbedder = embedder ?? {
             try MiniLMEmbedder(modelDirectory: EmbedderModelLocator.locate(explicit: configuredPath.isEmpty ? nil : configuredPath))

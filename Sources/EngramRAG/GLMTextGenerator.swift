@@ -30,24 +30,33 @@ public final class GLMTextGenerator: TextGenerator {
                                            stopStrings: settings.stop)
         let prompt = GLMPrompt.chat(Self.messages(turns))
         let engine = self.engine
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                let started = DispatchTime.now().uptimeNanoseconds
-                var firstText: Double?
-                let result = Result {
-                    try engine.generateSync(prompt, options: options, onPiece: { piece in
-                        if firstText == nil { firstText = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
-                        onText(piece.text)
+        // Cancelling the task stops the generation at the next token.
+        let cancelled = OnceFlag()
+        let outcome = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                queue.async {
+                    let started = DispatchTime.now().uptimeNanoseconds
+                    var firstText: Double?
+                    let result = Result {
+                        try engine.generateSync(prompt, options: options, isCancelled: { cancelled.isSet }, onPiece: { piece in
+                            if firstText == nil { firstText = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+                            onText(piece.text)
+                        })
+                    }
+                    continuation.resume(with: result.map { r in
+                        GenerationOutcome(text: r.text, finish: GenerationOutcome.Finish(rawValue: r.finishReason.rawValue) ?? .stop,
+                                          promptTokens: r.usage.promptTokens, cachedPromptTokens: r.usage.cachedPromptTokens,
+                                          completionTokens: r.usage.completionTokens, prefillSeconds: r.timings.promptSeconds,
+                                          decodeSeconds: r.timings.generationSeconds, firstTextSeconds: firstText)
                     })
                 }
-                continuation.resume(with: result.map { r in
-                    GenerationOutcome(text: r.text, finish: GenerationOutcome.Finish(rawValue: r.finishReason.rawValue) ?? .stop,
-                                      promptTokens: r.usage.promptTokens, cachedPromptTokens: r.usage.cachedPromptTokens,
-                                      completionTokens: r.usage.completionTokens, prefillSeconds: r.timings.promptSeconds,
-                                      decodeSeconds: r.timings.generationSeconds, firstTextSeconds: firstText)
-                })
             }
+        } onCancel: {
+            cancelled.set()
         }
+        // A cut answer is not an answer: nothing of it is kept.
+        if cancelled.isSet { throw CancellationError() }
+        return outcome
     }
 
     private static func messages(_ turns: [ChatTurn]) -> [GLMChatMessage] {

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Engram
 import Foundation
+import EngramServer
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// `engramd`: keeps a database open and applies the change logs it watches as they grow.
 ///
@@ -13,7 +15,7 @@ import ServiceLifecycle
 struct Engramd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engramd",
-        abstract: "The Engram daemon: follows change logs into a database.",
+        abstract: "The Engram daemon: serves a database on a socket and follows change logs into it.",
         discussion: """
             Holds the database open for writing and follows each --watch path (a file, or a \
             directory whose files are read in name order, new ones included) for complete new \
@@ -22,6 +24,11 @@ struct Engramd: AsyncParsableCommand {
             renaming is read to its end before the new file at its name. SIGTERM or SIGINT \
             finish the batch in progress and exit 0. `engram ingest status` (read-only) shows \
             progress meanwhile.
+
+            It serves the socket API (NDJSON on a Unix socket: one JSON request per line, \
+            {"id","method","params"}, methods such as engram.v1.Memory/Query, listed in \
+            Data/api/engram.v1.json) on --socket, by default run/engramd.sock in the database \
+            directory ([server] socket), in a directory only its owner may enter.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Database directory (default: $ENGRAM_DB, else ./engram.db).", valueName: "dir"))
@@ -29,6 +36,15 @@ struct Engramd: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("A change-log file or directory to follow (repeatable).", valueName: "path"))
     var watch: [String] = []
+
+    @Option(help: ArgumentHelp("The Unix socket of the API (default: [server] socket, else run/engramd.sock in the database directory).", valueName: "path"))
+    var socket: String?
+
+    @Flag(name: .customLong("no-socket"), help: "Serve no socket: only follow the --watch logs.")
+    var noSocket = false
+
+    @Option(help: ArgumentHelp("The GGUF model RAG/Ask answers with, loaded at the first question (default: as `engram ask` finds it).", valueName: "file"))
+    var model: String?
 
     @Option(help: "The format of every log (default: [ingest] format, else detected per file).")
     var format: LogFormat?
@@ -40,7 +56,8 @@ struct Engramd: AsyncParsableCommand {
     var verbose = false
 
     func validate() throws {
-        guard !watch.isEmpty else { throw ValidationError("give at least one --watch path") }
+        if watch.isEmpty && noSocket { throw ValidationError("with --no-socket, give at least one --watch path") }
+        if socket != nil && noSocket { throw ValidationError("--socket and --no-socket exclude each other") }
         guard (10...60_000).contains(pollMilliseconds) else { throw ValidationError("--poll-ms must be between 10 and 60000") }
     }
 
@@ -54,13 +71,24 @@ struct Engramd: AsyncParsableCommand {
         var logger = Logger(label: "engramd")
         logger.logLevel = verbose ? .info : .notice
         let database = try EngramDatabase.open(at: EngramDatabase.location(db), logger: logger)
-        let signal = ChangeSignal.make(directories: EngramDatabase.directories(of: watch))
-        if signal == nil { logger.notice("engramd: no inotify here: looking at the logs every \(pollMilliseconds) ms") }
-        let watcher = LogWatcher(database: database, request: WatchRequest(paths: watch, format: format, follow: true),
-                                 poll: .milliseconds(pollMilliseconds), signal: signal, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: watcher)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        logger.notice("engramd: following \(watch.joined(separator: ", ")) into \(database.directory.path)")
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if !watch.isEmpty {
+            let signal = ChangeSignal.make(directories: EngramDatabase.directories(of: watch))
+            if signal == nil { logger.notice("engramd: no inotify here: looking at the logs every \(pollMilliseconds) ms") }
+            let watcher = LogWatcher(database: database, request: WatchRequest(paths: watch, format: format, follow: true),
+                                     poll: .milliseconds(pollMilliseconds), signal: signal, logger: logger)
+            services.append(.init(service: watcher))
+            logger.notice("engramd: following \(watch.joined(separator: ", ")) into \(database.directory.path)")
+        }
+        let shutdown = ShutdownTrigger()
+        if !noSocket {
+            let path = socket.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath).standardizedFileURL.path }
+                ?? database.serverSettings.socketPath(for: database.directory)
+            let service = EngramService(database: database, models: Models(path: model)) { shutdown.fire() }
+            services.append(.init(service: SocketServer(service: service, settings: database.serverSettings, path: path, logger: logger)))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        shutdown.set(group)
         do {
             try await group.run()
         } catch {
@@ -102,3 +130,13 @@ struct LogWatcher: Service {
     }
 }
 extension LogFormat: ExpressibleByArgument {}
+
+/// Lets `Admin/Shutdown` begin the service group's graceful shutdown.
+final class ShutdownTrigger: Sendable {
+    private let group = Mutex<ServiceGroup?>(nil)
+    func set(_ group: ServiceGroup) { self.group.withLock { $0 = group } }
+    func fire() {
+        guard let group = group.withLock({ $0 }) else { return }
+        Task { await group.triggerGracefulShutdown() }
+    }
+}

@@ -83,3 +83,22 @@ public struct DeadLetter: Codable, Sendable, Equatable {
     public var error: String
     public var at: Timestamp
 }
+
+/// The saved progress of every source. JSON: `{"sources":[SourceStatus]}`.
+public struct IngestStatusResponse: Codable, Sendable, Equatable {
+    public var sources: [SourceStatus]
+    public init(sources: [SourceStatus]) { self.sources = sources }
+}
+
+/// Which dead letters to list. JSON: `{"limit"?}` (1…`DeadLettersRequest.maxLimit`, default 1000).
+public struct DeadLettersRequest: Codable, Sendable, Equatable {
+    public var limit: Int?
+    public static let maxLimit = 100_000
+    public init(limit: Int? = nil) { self.limit = limit }
+}
+
+/// Dead letters by file and offset. JSON: `{"deadLetters":[DeadLetter]}`.
+public struct DeadLettersResponse: Codable, Sendable, Equatable {
+    public var deadLetters: [DeadLetter]
+    public init(deadLetters: [DeadLetter]) { self.deadLetters = deadLetters }
+}

@@ -1,0 +1,200 @@
+import Engram
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// One client connection: reads request lines, runs each call as a task of its own (at most
+/// `max_calls_per_connection` at once), writes the answers as they come (multiplexed by id),
+/// and cancels a call on `Control/Cancel` or at its deadline.
+struct Connection {
+    let service: EngramService
+    let settings: ServerSettings
+    let logger: Logger
+    let shuttingDown: OnceFlag
+
+    func serve(_ channel: NIOAsyncChannel<NDJSONFrame, ByteBuffer>) async {
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                let calls = Calls()
+                let slots = Slots(settings.maxCallsPerConnection)
+                let writer = Writer(outbound: outbound)
+                for try await frame in inbound {
+                    await slots.take()
+                    switch frame {
+                    case let .oversized(bytes):
+                        await writer.send(NDJSONProtocol.error("null", EngramError(
+                            .resourceExhausted,
+                            "the request line is \(bytes) bytes; the limit is \(settings.maxFrameBytes) ([server] max_frame_bytes)")))
+                        await slots.give()
+                    case let .line(buffer):
+                        let bytes = Array(buffer.readableBytesView)
+                        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                            await slots.give()
+                            continue
+                        }
+                        start(bytes, calls: calls, slots: slots, writer: writer)
+                    }
+                }
+                // The client closed its side (or shutdown closed it): finish what was asked.
+                await calls.waitAll()
+            }
+        } catch {
+            logger.debug("engramd: a connection ended: \(error)")
+        }
+    }
+
+    /// Reads one request and runs it in a task registered under its id.
+    private func start(_ bytes: [UInt8], calls: Calls, slots: Slots, writer: Writer) {
+        let request: NDJSONProtocol.Request
+        do {
+            request = try NDJSONProtocol.request(bytes, maxDepth: settings.maxDepth)
+        } catch {
+            Task {
+                await writer.send(NDJSONProtocol.error(error.id, error.error))
+                await slots.give()
+            }
+            return
+        }
+        let id = request.id
+        guard let method = RPCMethod(rawValue: request.method) else {
+            Task {
+                await writer.send(NDJSONProtocol.error(id, EngramError(.unimplemented, "unknown method \"\(request.method)\"")))
+                await slots.give()
+            }
+            return
+        }
+        if method == .controlCancel {
+            Task {
+                let target = (try? JSONDecoder().decode(CancelRequest.self, from: request.params.isEmpty ? Data("{}".utf8) : request.params))?.id
+                if let target {
+                    let found = calls.cancel(target.jsonText)
+                    await writer.send(NDJSONProtocol.result(id, Data(#"{"cancelled":\#(found)}"#.utf8)))
+                } else {
+                    await writer.send(NDJSONProtocol.error(id, EngramError.invalidArgument("params.id: the id of the call to cancel is missing")))
+                }
+                await slots.give()
+            }
+            return
+        }
+        let service = self.service, shuttingDown = self.shuttingDown
+        let started = calls.start(id) {
+            let answer = await Self.run(service, method, request, id: id, writer: writer, shuttingDown: shuttingDown)
+            if let answer { await writer.send(answer) }
+            await slots.give()
+        }
+        if !started {
+            Task {
+                await writer.send(NDJSONProtocol.error(id, EngramError(.alreadyExists, "a call with id \(id) is in progress on this connection")))
+                await slots.give()
+            }
+        }
+    }
+
+    /// Runs a call within its deadline; the answer to write at its end (nil when already
+    /// written).
+    private static func run(_ service: EngramService, _ method: RPCMethod, _ request: NDJSONProtocol.Request, id: String,
+                            writer: Writer, shuttingDown: OnceFlag) async -> Data? {
+        do {
+            let result = try await withDeadline(request.deadlineMs) {
+                try await service.call(method, params: request.params) { message in
+                    if shuttingDown.isSet { throw EngramError(.unavailable, "engramd is shutting down") }
+                    try Task.checkCancellation()
+                    await writer.send(NDJSONProtocol.message(id, message))
+                }
+            }
+            if let result { return NDJSONProtocol.result(id, result) }
+            return NDJSONProtocol.ok(id)
+        } catch let error as EngramError {
+            return NDJSONProtocol.error(id, error)
+        } catch is CancellationError {
+            return NDJSONProtocol.error(id, EngramError(.cancelled, "the call was cancelled"))
+        } catch {
+            return NDJSONProtocol.error(id, EngramError(.internal, "\(error)"))
+        }
+    }
+
+    /// `body`, or `deadlineExceeded` when it has not finished within `milliseconds`.
+    static func withDeadline<T: Sendable>(_ milliseconds: Double?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let milliseconds else { return try await body() }
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(milliseconds))
+                throw EngramError(.deadlineExceeded, "the call did not finish within its deadline of \(milliseconds) ms")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+}
+
+/// `Control/Cancel`'s parameters: `{"id"}`, the id of a call on the same connection.
+struct CancelRequest: Decodable {
+    var id: JSONValue?
+}
+
+/// The calls in progress on a connection, by id (as JSON text).
+final class Calls: Sendable {
+    private let tasks = Mutex<[String: Task<Void, Never>]>([:])
+
+    /// Runs `body` as a task registered under `id` until it ends; false (and nothing run)
+    /// when a call with that id is in progress already.
+    func start(_ id: String, _ body: @escaping @Sendable () async -> Void) -> Bool {
+        tasks.withLock { tasks in
+            guard tasks[id] == nil else { return false }
+            tasks[id] = Task {
+                await body()
+                self.finished(id)
+            }
+            return true
+        }
+    }
+
+    private func finished(_ id: String) { _ = tasks.withLock { $0.removeValue(forKey: id) } }
+
+    /// Cancels the call `id`; whether there was one.
+    func cancel(_ id: String) -> Bool {
+        guard let task = tasks.withLock({ $0[id] }) else { return false }
+        task.cancel()
+        return true
+    }
+
+    func waitAll() async {
+        while let next = tasks.withLock({ $0.values.first }) { await next.value }
+    }
+}
+
+/// Counts the calls a connection may still start; `take` waits while none is left.
+actor Slots {
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { free = count }
+
+    func take() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func give() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
+    }
+}
+
+/// Writes whole answer lines to a connection, one at a time.
+actor Writer {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+
+    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) { self.outbound = outbound }
+
+    /// Writes `line`; a connection closed meanwhile drops it. The write does not inherit the
+    /// caller's cancellation: a cancelled call still gets its `CANCELLED` answer.
+    func send(_ line: Data) async {
+        let outbound = self.outbound
+        await Task { try? await outbound.write(ByteBuffer(bytes: line)) }.value
+    }
+}

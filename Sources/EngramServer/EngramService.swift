@@ -1,0 +1,178 @@
+import Engram
+import Foundation
+
+/// The socket API's methods over the facade, independent of any transport: a call takes its
+/// parameters as JSON and gives its result as JSON (unary), or hands each message of a
+/// stream to `emit`. Errors are `EngramError`s, whose codes are gRPC's status codes.
+///
+/// Thread-safety: calls may run concurrently (the facade is safe to share).
+public struct EngramService: Sendable {
+    public let database: EngramDatabase
+    /// The model of `RAG/Ask`.
+    let models: Models
+    /// Called by `Admin/Shutdown`: the host begins its graceful shutdown.
+    let shutdown: @Sendable () -> Void
+
+    public init(database: EngramDatabase, models: Models, shutdown: @escaping @Sendable () -> Void) {
+        self.database = database
+        self.models = models
+        self.shutdown = shutdown
+    }
+
+    /// Runs `method` with `params` (a JSON object, or empty for none). A unary method returns
+    /// its result; a streaming one calls `emit` for each message and returns nil.
+    ///
+    /// - Throws: `EngramError`: `.invalidArgument` for parameters of the wrong shape (the
+    ///   field named), `.unimplemented` for a method this server does not offer, and the
+    ///   facade's errors.
+    public func call(_ method: RPCMethod, params: Data, emit: @Sendable (Data) async throws -> Void) async throws -> Data? {
+        let db = database
+        switch method {
+        case .healthCheck:
+            return try encode(HealthResponse(status: "SERVING"))
+        case .memoryUpsert:
+            return try encode(try await db.upsert(try decode(UpsertRequest.self, params)))
+        case .memoryGet:
+            return try encode(try db.get(try decode(GetRequest.self, params)))
+        case .memoryDelete:
+            return try encode(try db.delete(try decode(DeleteRequest.self, params)))
+        case .memoryQuery:
+            return try encode(try await db.query(try decode(QueryRequest.self, params)))
+        case .memoryStats:
+            return try encode(try db.stats())
+        case .memoryExport:
+            let request = try decode(ExportRequest.self, params)
+            try await Self.forEachRecord(of: db, includeVectors: request.includeVectors ?? false) { try await emit(try encode($0)) }
+            return nil
+        case .graphEntity:
+            let r = try decode(GraphEntityRequest.self, params)
+            return try encode(try db.graphNeighbourhood(of: r.entity, depth: r.depth ?? 1, asOf: r.asOf))
+        case .graphPath:
+            let r = try decode(GraphPathRequest.self, params)
+            return try encode(GraphPathResponse(edges: try db.graphPath(from: r.from, to: r.to, maxHops: r.maxHops ?? 4, asOf: r.asOf)))
+        case .graphStats:
+            return try encode(try db.graphStats())
+        case .ingestStatus:
+            return try encode(IngestStatusResponse(sources: try db.ingestStatus()))
+        case .ingestErrors:
+            let limit = try decode(DeadLettersRequest.self, params).limit ?? 1000
+            guard (1...DeadLettersRequest.maxLimit).contains(limit) else {
+                throw EngramError.invalidArgument("limit must be between 1 and \(DeadLettersRequest.maxLimit)")
+            }
+            return try encode(DeadLettersResponse(deadLetters: try db.deadLetters(limit: limit)))
+        case .adminCompact:
+            return try encode(try db.compact())
+        case .adminShutdown:
+            shutdown()
+            return try encode(HealthResponse(status: "SHUTTING_DOWN"))
+        case .ragAsk:
+            try await ask(try decode(AskRequest.self, params), emit: emit)
+            return nil
+        case .ragFeedback:
+            return try encode(try await db.feedback(try decode(FeedbackRequest.self, params)))
+        case .adminReloadModel:
+            throw EngramError(.unimplemented, "\(method.rawValue) is not served by this engramd yet")
+        case .controlCancel:
+            // Cancelling is the transport's: it knows the calls of a connection.
+            throw EngramError(.internal, "Control/Cancel reached the service")
+        }
+    }
+
+    /// Answers `request`, streaming the answer's pieces as they are generated and then the
+    /// whole response (`AskStreamMessage`).
+    private func ask(_ request: AskRequest, emit: @Sendable (Data) async throws -> Void) async throws {
+        let generator = try models.generator()
+        let templates = try database.promptTemplates()
+        let (pieces, feed) = AsyncStream<String>.makeStream()
+        let db = database
+        async let answered = {
+            defer { feed.finish() }
+            return try await db.ask(request, generator: generator, templates: templates) { feed.yield($0) }
+        }()
+        for await piece in pieces { try await emit(try encode(AskStreamMessage(text: piece))) }
+        try await emit(try encode(AskStreamMessage(response: try await answered)))
+    }
+
+    /// Calls `body` with each record, exported on a thread of its own at most `exportBuffer`
+    /// ahead of `body`, so a slow client holds little memory; an error or cancellation in
+    /// `body` stops the export.
+    static func forEachRecord(of db: EngramDatabase, includeVectors: Bool, _ body: (MemoryRecord) async throws -> Void) async throws {
+        let (stream, continuation) = AsyncThrowingStream<MemoryRecord, Error>.makeStream()
+        let room = DispatchSemaphore(value: exportBuffer)
+        let stop = OnceFlag()
+        defer {
+            stop.set()
+            room.signal()
+        }
+        DispatchQueue.global().async {
+            do {
+                try db.export(includeVectors: includeVectors) { record in
+                    room.wait()
+                    if stop.isSet { throw CancellationError() }
+                    continuation.yield(record)
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        for try await record in stream {
+            room.signal()
+            try Task.checkCancellation()
+            try await body(record)
+        }
+    }
+
+    /// Records an export reads ahead of the client.
+    static let exportBuffer = 64
+
+    private func encode(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    /// `T` from `params` ({} when empty), a decoding failure said as `.invalidArgument` naming
+    /// the field.
+    func decode<T: Decodable>(_ type: T.Type, _ params: Data) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: params.isEmpty ? Data("{}".utf8) : params)
+        } catch let error as DecodingError {
+            throw EngramError.invalidArgument(Self.describe(error))
+        }
+    }
+
+    /// `params.k: expected an integer` and the like.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.isEmpty ? "params" : "params" + keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error {
+        case let .typeMismatch(type, context): return "\(path(context.codingPath)): expected \(typeName(type))"
+        case let .valueNotFound(type, context): return "\(path(context.codingPath)): expected \(typeName(type)), found null"
+        case let .keyNotFound(key, context): return "\(path(context.codingPath + [key])) is missing"
+        case let .dataCorrupted(context): return "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type, is UInt64.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        default: return String(describing: type).hasPrefix("Array") ? "an array" : "an object"
+        }
+    }
+}
+
+/// `Health/Check`'s answer. JSON: `{"status"}` (`SERVING`).
+public struct HealthResponse: Codable, Sendable, Equatable {
+    public var status: String
+}
+
+/// `Memory/Export`'s parameters. JSON: `{"includeVectors"?}`.
+public struct ExportRequest: Codable, Sendable, Equatable {
+    public var includeVectors: Bool?
+}

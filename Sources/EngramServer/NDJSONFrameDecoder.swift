@@ -1,0 +1,66 @@
+import NIOCore
+
+/// A frame of the NDJSON protocol: one line, or the news that a line was too long.
+public enum NDJSONFrame: Sendable, Equatable {
+    /// A line without its newline (nor a `\r` before it).
+    case line(ByteBuffer)
+    /// A line longer than the limit was skipped up to its newline (`bytes` of it seen).
+    case oversized(bytes: Int)
+}
+
+/// Splits the bytes of a connection into lines of at most `maxFrameBytes`.
+///
+/// Written here rather than using swift-nio-extras' `LineBasedFrameDecoder`, which has no
+/// limit: a client announcing a 2 GiB line would make it buffer 2 GiB. This one discards an
+/// overlong line as it arrives, keeping at most `maxFrameBytes` buffered, reports it once as
+/// `.oversized` and resynchronises at the next newline.
+public struct NDJSONFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = NDJSONFrame
+
+    public let maxFrameBytes: Int
+    /// Bytes of the current overlong line discarded so far (0: not in one).
+    private var discarding = 0
+    /// Where the search for a newline resumes, from the reader index.
+    private var scanned = 0
+
+    public init(maxFrameBytes: Int) { self.maxFrameBytes = maxFrameBytes }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let view = buffer.readableBytesView
+        if let newline = view.dropFirst(scanned).firstIndex(of: 0x0A) {
+            let length = newline - view.startIndex
+            scanned = 0
+            if discarding > 0 {
+                let total = discarding + length
+                discarding = 0
+                buffer.moveReaderIndex(forwardBy: length + 1)
+                context.fireChannelRead(wrapInboundOut(.oversized(bytes: total)))
+                return .continue
+            }
+            if length > maxFrameBytes {
+                buffer.moveReaderIndex(forwardBy: length + 1)
+                context.fireChannelRead(wrapInboundOut(.oversized(bytes: length)))
+                return .continue
+            }
+            var line = buffer.readSlice(length: length)!
+            buffer.moveReaderIndex(forwardBy: 1)
+            if line.readableBytesView.last == 0x0D { line.moveWriterIndex(to: line.writerIndex - 1) }
+            context.fireChannelRead(wrapInboundOut(.line(line)))
+            return .continue
+        }
+        scanned = view.count
+        if discarding > 0 || view.count > maxFrameBytes {
+            // Too long already: drop what is buffered and keep counting until the newline.
+            discarding += view.count
+            buffer.moveReaderIndex(forwardBy: view.count)
+            scanned = 0
+        }
+        return .needMoreData
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // A last line without its newline is not a request: the connection ended mid-frame.
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        return .needMoreData
+    }
+}

@@ -1,0 +1,113 @@
+import Engram
+import Foundation
+
+/// The NDJSON protocol's frames: how a request line is read and how answers are written.
+///
+/// Request: `{"id", "method", "params"?, "deadlineMs"?, "metadata"?}`; answers carry the same
+/// `id`: `{"id","result"}` (unary), `{"id","message"}` then `{"id","status":{"code":"OK"}}`
+/// (streaming), or `{"id","error":{"code","message","details"?}}`.
+enum NDJSONProtocol {
+    /// A request line, read.
+    struct Request {
+        /// The id as JSON text (`null` when absent), echoed in every answer.
+        var id: String
+        var method: String
+        /// The params object as JSON (empty when absent).
+        var params: Data
+        var deadlineMs: Double?
+    }
+
+    /// Reads a request line. A line that is not a request throws `EngramError`
+    /// (`.invalidArgument`), with the id when it could be read.
+    static func request(_ bytes: [UInt8], maxDepth: Int) throws(Failure) -> Request {
+        if let depth = deepestNesting(bytes), depth > maxDepth {
+            throw Failure(id: "null", error: EngramError(.invalidArgument, "the request nests \(depth) deep; the limit is \(maxDepth) ([server] max_depth)"))
+        }
+        let envelope: Envelope
+        do {
+            envelope = try JSONDecoder().decode(Envelope.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            if case .dataCorrupted = error, (try? JSONSerialization.jsonObject(with: Data(bytes))) == nil {
+                throw Failure(id: "null", error: EngramError.invalidArgument("malformed JSON: the line is not one JSON object"))
+            }
+            let id = (try? JSONDecoder().decode(IdOnly.self, from: Data(bytes)))?.id?.jsonText ?? "null"
+            throw Failure(id: id, error: EngramError.invalidArgument("the request is not {\"id\",\"method\",\"params\"?,\"deadlineMs\"?,\"metadata\"?}: \(EngramService.describe(error).replacingOccurrences(of: "params", with: "request"))"))
+        } catch {
+            throw Failure(id: "null", error: EngramError.invalidArgument("malformed JSON: \(error)"))
+        }
+        let id = envelope.id?.jsonText ?? "null"
+        guard let method = envelope.method else { throw Failure(id: id, error: EngramError.invalidArgument("the request names no method")) }
+        if let deadline = envelope.deadlineMs, !(deadline.isFinite && deadline > 0) {
+            throw Failure(id: id, error: EngramError.invalidArgument("deadlineMs must be a positive number of milliseconds"))
+        }
+        var params = Data()
+        switch envelope.params {
+        case nil, .null?: break
+        case let .object(members)?: params = Data(JSONValue.object(members).jsonText.utf8)
+        case let other?: throw Failure(id: id, error: EngramError.invalidArgument("params must be an object, not \(other)"))
+        }
+        return Request(id: id, method: method, params: params, deadlineMs: envelope.deadlineMs)
+    }
+
+    /// A request line that could not be read, with the id to answer it under.
+    struct Failure: Error {
+        var id: String
+        var error: EngramError
+    }
+
+    private struct Envelope: Decodable {
+        var id: JSONValue?
+        var method: String?
+        var params: JSONValue?
+        var deadlineMs: Double?
+        var metadata: [String: String]?
+    }
+
+    private struct IdOnly: Decodable {
+        var id: JSONValue?
+    }
+
+    /// The deepest nesting of arrays and objects in `bytes` (outside strings); nil when it
+    /// cannot be told (unbalanced brackets, which the parser reports).
+    static func deepestNesting(_ bytes: [UInt8]) -> Int? {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for b in bytes {
+            if inString {
+                if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
+                continue
+            }
+            switch b {
+            case 0x22: inString = true
+            case 0x5B, 0x7B:
+                depth += 1
+                deepest = max(deepest, depth)
+            case 0x5D, 0x7D:
+                depth -= 1
+                if depth < 0 { return nil }
+            default: break
+            }
+        }
+        return deepest
+    }
+
+    static func result(_ id: String, _ json: Data) -> Data { frame(id, "result", json) }
+
+    static func message(_ id: String, _ json: Data) -> Data { frame(id, "message", json) }
+
+    static func ok(_ id: String) -> Data { frame(id, "status", Data(#"{"code":"OK"}"#.utf8)) }
+
+    static func error(_ id: String, _ error: EngramError) -> Data {
+        var body: [String: JSONValue] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
+        if error.reason != .unspecified { body["details"] = .object(["reason": .string(error.reason.rawValue)]) }
+        return frame(id, "error", Data(JSONValue.object(body).jsonText.utf8))
+    }
+
+    /// `{"id":ID,"KEY":JSON}` and a newline.
+    private static func frame(_ id: String, _ key: String, _ json: Data) -> Data {
+        var out = Data(capacity: json.count + id.utf8.count + 16)
+        out.append(contentsOf: Array("{\"id\":\(id),\"\(key)\":".utf8))
+        out.append(json)
+        out.append(contentsOf: Array("}\n".utf8))
+        return out
+    }
+}
