@@ -150,7 +150,11 @@ let package = Package(
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
         .testTarget(name: "EngramGraphTests", dependencies: ["EngramGraph"]),
         .testTarget(name: "EngramIngestTests", dependencies: ["EngramBase", "EngramStore", "EngramIngest"]),
-        .testTarget(name: "EngramServerTests", dependencies: ["EngramServer", "Engram"]),
+        .testTarget(
+            name: "EngramServerTests",
+            dependencies: ["EngramServer", "Engram", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),
         .testTarget(
             name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engramd", "engram-crashtest"],

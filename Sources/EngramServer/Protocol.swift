@@ -6,20 +6,20 @@ import Foundation
 /// Request: `{"id", "method", "params"?, "deadlineMs"?, "metadata"?}`; answers carry the same
 /// `id`: `{"id","result"}` (unary), `{"id","message"}` then `{"id","status":{"code":"OK"}}`
 /// (streaming), or `{"id","error":{"code","message","details"?}}`.
-enum NDJSONProtocol {
+package enum NDJSONProtocol {
     /// A request line, read.
-    struct Request {
+    package struct Request {
         /// The id as JSON text (`null` when absent), echoed in every answer.
-        var id: String
-        var method: String
+        package var id: String
+        package var method: String
         /// The params object as JSON (empty when absent).
-        var params: Data
-        var deadlineMs: Double?
+        package var params: Data
+        package var deadlineMs: Double?
     }
 
     /// Reads a request line. A line that is not a request throws `EngramError`
     /// (`.invalidArgument`), with the id when it could be read.
-    static func request(_ bytes: [UInt8], maxDepth: Int) throws(Failure) -> Request {
+    package static func request(_ bytes: [UInt8], maxDepth: Int) throws(Failure) -> Request {
         if let depth = deepestNesting(bytes), depth > maxDepth {
             throw Failure(id: "null", error: EngramError(.invalidArgument, "the request nests \(depth) deep; the limit is \(maxDepth) ([server] max_depth)"))
         }
@@ -50,9 +50,9 @@ enum NDJSONProtocol {
     }
 
     /// A request line that could not be read, with the id to answer it under.
-    struct Failure: Error {
-        var id: String
-        var error: EngramError
+    package struct Failure: Error {
+        package var id: String
+        package var error: EngramError
     }
 
     private struct Envelope: Decodable {

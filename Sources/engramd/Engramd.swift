@@ -55,13 +55,21 @@ struct Engramd: AsyncParsableCommand {
     @Flag(help: "Log each batch applied (info level) to stderr.")
     var verbose = false
 
+    @Flag(name: .customLong("api-schema"), help: "Print the socket API's schema (methods, their parameters and answers, as JSON) and exit.")
+    var apiSchema = false
+
     func validate() throws {
+        if apiSchema { return }
         if watch.isEmpty && noSocket { throw ValidationError("with --no-socket, give at least one --watch path") }
         if socket != nil && noSocket { throw ValidationError("--socket and --no-socket exclude each other") }
         guard (10...60_000).contains(pollMilliseconds) else { throw ValidationError("--poll-ms must be between 10 and 60000") }
     }
 
     func run() async throws {
+        if apiSchema {
+            print(APISchema.document())
+            return
+        }
         BLASCore.correctIfNeeded()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

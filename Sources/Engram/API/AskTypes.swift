@@ -96,7 +96,7 @@ public struct AskSource: Codable, Sendable, Equatable {
 /// A memory retrieval found for the question (before the passages were chosen).
 public struct AskRetrieved: Codable, Sendable, Equatable {
     /// Why a retrieved memory is not a passage.
-    public enum LeftOut: String, Codable, Sendable {
+    public enum LeftOut: String, Codable, Sendable, CaseIterable {
         /// A near-duplicate of a better memory.
         case duplicate
         /// No room was left in the context's token budget.
