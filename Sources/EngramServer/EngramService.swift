@@ -142,10 +142,10 @@ public struct EngramService: Sendable {
         }
     }
 
-    /// `params.k: expected an integer` and the like.
-    static func describe(_ error: DecodingError) -> String {
+    /// `params.k: expected an integer` and the like, the path starting at `root`.
+    static func describe(_ error: DecodingError, root: String = "params") -> String {
         func path(_ keys: [CodingKey]) -> String {
-            keys.isEmpty ? "params" : "params" + keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            root + keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         }
         switch error {
         case let .typeMismatch(type, context): return "\(path(context.codingPath)): expected \(typeName(type))"

@@ -31,7 +31,7 @@ package enum NDJSONProtocol {
                 throw Failure(id: "null", error: EngramError.invalidArgument("malformed JSON: the line is not one JSON object"))
             }
             let id = (try? JSONDecoder().decode(IdOnly.self, from: Data(bytes)))?.id?.jsonText ?? "null"
-            throw Failure(id: id, error: EngramError.invalidArgument("the request is not {\"id\",\"method\",\"params\"?,\"deadlineMs\"?,\"metadata\"?}: \(EngramService.describe(error).replacingOccurrences(of: "params", with: "request"))"))
+            throw Failure(id: id, error: EngramError.invalidArgument("the request is not {\"id\",\"method\",\"params\"?,\"deadlineMs\"?,\"metadata\"?}: \(EngramService.describe(error, root: "request"))"))
         } catch {
             throw Failure(id: "null", error: EngramError.invalidArgument("malformed JSON: \(error)"))
         }

@@ -1,0 +1,232 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+
+/// A blocking client of engramd's Unix socket: writes raw bytes, reads answer lines.
+final class SocketClient {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard status == 0 else {
+            close(fd)
+            throw SocketError(message: "connect to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit { close(fd) }
+
+    struct SocketError: Error { let message: String }
+
+    func send(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw SocketError(message: "send: \(String(cString: strerror(errno)))") }
+            sent += n
+        }
+    }
+
+    func send(_ line: String) throws { try send(Array((line + "\n").utf8)) }
+
+    /// The next answer line as a JSON object.
+    func answer() throws -> [String: Any] {
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0A) {
+                let line = Array(buffer[..<newline])
+                buffer.removeFirst(newline + 1)
+                guard let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                    throw SocketError(message: "not an object: \(String(decoding: line, as: UTF8.self))")
+                }
+                return object
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw SocketError(message: "the connection ended (\(n))") }
+            buffer += chunk[..<n]
+        }
+    }
+
+    /// Sends `request` and returns the first answer with its id (answers to other calls are
+    /// passed over).
+    func call(_ request: [String: Any]) throws -> [String: Any] {
+        try send(String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
+        return try answer(to: request["id"]!)
+    }
+
+    /// The next answer to the call `id`, passing over the others.
+    func answer(to id: Any) throws -> [String: Any] {
+        while true {
+            let a = try answer()
+            if "\(a["id"] ?? "null")" == "\(id)" { return a }
+        }
+    }
+}
+
+extension [String: Any] {
+    var errorCode: String? { (self["error"] as? [String: Any])?["code"] as? String }
+    var errorMessage: String { (self["error"] as? [String: Any])?["message"] as? String ?? "" }
+    var result: [String: Any]? { self["result"] as? [String: Any] }
+}
+
+/// engramd's socket API on a real socket: every method, streaming and its cancellation,
+/// multiplexing, deadlines, permissions, and hostile input.
+@Suite("engramd socket API")
+struct SocketAPITests {
+    /// A database of 4-dimensional vectors (nothing embedded) with a small frame limit, and
+    /// engramd serving it.
+    static func withDaemon(_ body: (String, String) throws -> Void) throws {
+        try withTempDir { dir in
+            let db = dir.appendingPathComponent("db").path
+            #expect(try CLI.run(["init", "--db", db, "--dim", "4"]).status == 0)
+            let toml = URL(fileURLWithPath: db).appendingPathComponent("engram.toml")
+            try (String(contentsOf: toml, encoding: .utf8) + "\n[server]\nmax_frame_bytes = 4096\nmax_depth = 32\nmax_calls_per_connection = 4\n")
+                .write(to: toml, atomically: true, encoding: .utf8)
+            let daemon = Process()
+            daemon.executableURL = CLI.binDirectory.appendingPathComponent("engramd")
+            daemon.arguments = ["--db", db]
+            daemon.standardOutput = FileHandle.nullDevice
+            daemon.standardError = FileHandle.nullDevice
+            try daemon.run()
+            defer { if daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() } }
+            let socket = db + "/run/engramd.sock"
+            let deadline = Date().addingTimeInterval(30)
+            while !FileManager.default.fileExists(atPath: socket) && Date() < deadline && daemon.isRunning { Thread.sleep(forTimeInterval: 0.02) }
+            try body(db, socket)
+            daemon.terminate()
+            daemon.waitUntilExit()
+            #expect(daemon.terminationStatus == 0)
+        }
+    }
+
+    static var memories: [[String: Any]] { [
+        ["id": "a", "text": "PUMP-7 ground loudly", "vector": [1, 0, 0, 0], "tags": ["pump"]],
+        ["id": "b", "text": "VALVE-3 leaked", "vector": [0, 1, 0, 0]],
+        ["id": "c", "text": "the canteen menu", "vector": [0, 0, 1, 0]],
+    ] }
+
+    @Test("the memory, graph, ingest, health and admin methods answer as the facade; errors carry gRPC codes; the socket is private")
+    func methods() throws {
+        try Self.withDaemon { db, path in
+            let c = try SocketClient(path: path)
+            #expect(try c.call(["id": 1, "method": "engram.v1.Health/Check"]).result?["status"] as? String == "SERVING")
+            let upserted = try c.call(["id": 2, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
+            #expect(upserted.result?["ids"] as? [String] == ["a", "b", "c"])
+            let query = try c.call(["id": 3, "method": "engram.v1.Memory/Query", "params": ["vector": [0.9, 0.1, 0, 0], "k": 2, "mode": "vector"]])
+            #expect((query.result?["results"] as? [[String: Any]])?.map { $0["id"] as? String } == ["a", "b"])
+            #expect(try c.call(["id": 4, "method": "engram.v1.Memory/Get", "params": ["id": "b"]]).result?["text"] as? String == "VALVE-3 leaked")
+            #expect(try c.call(["id": 5, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 3)
+            #expect(try c.call(["id": 6, "method": "engram.v1.Graph/Stats"]).result?["edges"] as? Int == 0)
+            #expect((try c.call(["id": 7, "method": "engram.v1.Graph/Entity", "params": ["entity": "devices:1"]]).result?["edges"] as? [Any])?.isEmpty == true)
+            #expect(try c.call(["id": 8, "method": "engram.v1.Graph/Path", "params": ["from": "a", "to": "b"]]).result?["edges"] == nil)
+            #expect((try c.call(["id": 9, "method": "engram.v1.Ingest/Status"]).result?["sources"] as? [Any])?.isEmpty == true)
+            #expect((try c.call(["id": 10, "method": "engram.v1.Ingest/Errors", "params": ["limit": 5]]).result?["deadLetters"] as? [Any])?.isEmpty == true)
+            #expect(try c.call(["id": 11, "method": "engram.v1.Admin/Compact"]).result?["memories"] as? Int == 3)
+            // Export streams one message per memory, then OK.
+            try c.send(#"{"id":12,"method":"engram.v1.Memory/Export"}"#)
+            var exported: [String] = []
+            while true {
+                let a = try c.answer()
+                if let m = a["message"] as? [String: Any] { exported.append(m["id"] as! String) } else {
+                    #expect((a["status"] as? [String: Any])?["code"] as? String == "OK")
+                    break
+                }
+            }
+            #expect(exported.sorted() == ["a", "b", "c"])
+            #expect(try c.call(["id": 13, "method": "engram.v1.Memory/Delete", "params": ["ids": ["c"]]]).result?["deleted"] as? Int == 1)
+            // Errors: the facade's codes, the call's id.
+            let missing = try c.call(["id": 14, "method": "engram.v1.Memory/Get", "params": ["id": "c"]])
+            #expect(missing["id"] as? Int == 14 && missing.errorCode == "NOT_FOUND")
+            #expect(try c.call(["id": 15, "method": "engram.v1.Memory/Query", "params": ["vector": [1, 0], "k": 1]]).errorCode == "INVALID_ARGUMENT")
+            #expect(try c.call(["id": 16, "method": "engram.v1.Admin/ReloadModel"]).errorCode == "UNIMPLEMENTED")
+            #expect(try c.call(["id": 17, "method": "engram.v1.Graph/Entity", "params": ["entity": "a", "depth": 99]]).errorCode == "INVALID_ARGUMENT")
+            // The directory only its owner may enter; the socket only its owner may use.
+            let dirMode = try FileManager.default.attributesOfItem(atPath: db + "/run")[.posixPermissions] as? Int
+            let socketMode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+            #expect(dirMode == 0o700 && socketMode == 0o600)
+        }
+    }
+
+    @Test("requests multiplex by id on one connection; a duplicate id in flight, a deadline and a cancelled stream get their codes")
+    func multiplexing() throws {
+        try Self.withDaemon { _, path in
+            let c = try SocketClient(path: path)
+            _ = try c.call(["id": 0, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
+            // Three requests before reading: each answer carries its own id.
+            try c.send(#"{"id":"x","method":"engram.v1.Memory/Get","params":{"id":"a"}}"# + "\n"
+                       + #"{"id":"y","method":"engram.v1.Memory/Get","params":{"id":"b"}}"# + "\n"
+                       + #"{"id":"z","method":"engram.v1.Memory/Get","params":{"id":"nope"}}"#)
+            var byId: [String: [String: Any]] = [:]
+            for _ in 0..<3 {
+                let a = try c.answer()
+                byId[a["id"] as! String] = a
+            }
+            #expect(byId["x"]?.result?["text"] as? String == "PUMP-7 ground loudly")
+            #expect(byId["y"]?.result?["text"] as? String == "VALVE-3 leaked" && byId["z"]?.errorCode == "NOT_FOUND")
+            // A question answered by the real model (text retrieval: nothing embedded) takes far
+            // longer than 50 ms: its deadline passes.
+            let ask: [String: Any] = ["question": "What happened to PUMP-7?", "mode": "text", "maxTokens": 200, "cache": false]
+            let late = try c.call(["id": "d", "method": "engram.v1.RAG/Ask", "params": ask, "deadlineMs": 50])
+            #expect(late.errorCode == "DEADLINE_EXCEEDED", "\(late)")
+            // A stream cancelled after its first piece ends with CANCELLED; a second call under
+            // the id of one in flight is refused.
+            try c.send(String(decoding: try JSONSerialization.data(withJSONObject: ["id": "s", "method": "engram.v1.RAG/Ask", "params": ask]), as: UTF8.self))
+            let first = try c.answer(to: "s")
+            #expect((first["message"] as? [String: Any])?["text"] is String, "\(first)")
+            #expect(try c.call(["id": "s", "method": "engram.v1.Memory/Stats"]).errorCode == "ALREADY_EXISTS")
+            #expect(try c.call(["id": "k", "method": "engram.v1.Control/Cancel", "params": ["id": "s"]]).result?["cancelled"] as? Bool == true)
+            var end = try c.answer(to: "s")
+            while end["message"] != nil { end = try c.answer(to: "s") }
+            #expect(end.errorCode == "CANCELLED")
+            // Cancel naming a call that is not running cancels nothing.
+            #expect(try c.call(["id": "k2", "method": "engram.v1.Control/Cancel", "params": ["id": "gone"]]).result?["cancelled"] as? Bool == false)
+            #expect(try c.call(["id": "after", "method": "engram.v1.Health/Check"]).result?["status"] as? String == "SERVING")
+        }
+    }
+
+    @Test("hostile input: malformed JSON, invalid UTF-8, an overlong line, deep nesting, wrong types, NaN, unknown methods; the connection then serves normally")
+    func hostileInput() throws {
+        try Self.withDaemon { _, path in
+            let c = try SocketClient(path: path)
+            func expectError(_ bytes: [UInt8], code: String, containing fragment: String, id: Any? = nil) throws {
+                try c.send(bytes + [0x0A])
+                let a = try c.answer()
+                #expect(a.errorCode == code && a.errorMessage.contains(fragment), "\(a)")
+                if let id { #expect("\(a["id"] ?? "nil")" == "\(id)") }
+            }
+            try expectError(Array(#"{"id":1,"method":"#.utf8), code: "INVALID_ARGUMENT", containing: "malformed JSON")
+            try expectError([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D], code: "INVALID_ARGUMENT", containing: "malformed JSON")
+            try expectError(Array(String(repeating: "x", count: 100_000).utf8), code: "RESOURCE_EXHAUSTED", containing: "100000 bytes; the limit is 4096")
+            try expectError(Array((String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)).utf8), code: "RESOURCE_EXHAUSTED",
+                            containing: "the limit is 4096")
+            let deep = "{\"id\":2,\"method\":\"engram.v1.Health/Check\",\"params\":{\"a\":" + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}}"
+            try expectError(Array(deep.utf8), code: "INVALID_ARGUMENT", containing: "nests 102 deep; the limit is 32")
+            try expectError(Array(#"{"id":3,"method":"engram.v1.Memory/Query","params":{"k":"ten","vector":[1,0,0,0]}}"#.utf8),
+                            code: "INVALID_ARGUMENT", containing: "params.k: expected an integer", id: 3)
+            try expectError(Array(#"{"id":4,"method":"engram.v1.Memory/Upsert","params":{"memories":[{"id":"n","vector":[NaN,0,0,0]}]}}"#.utf8),
+                            code: "INVALID_ARGUMENT", containing: "malformed JSON")
+            try expectError(Array(#"{"id":5,"method":"engram.v1.Memory/Upsert","params":{"memories":[{"id":"n","vector":[1e999,0,0,0]}]}}"#.utf8),
+                            code: "INVALID_ARGUMENT", containing: "request.params.memories")
+            try expectError(Array(#"{"id":6,"method":"engram.v1.Memory/Upsert","params":{"memories":"all"}}"#.utf8),
+                            code: "INVALID_ARGUMENT", containing: "params.memories: expected an array", id: 6)
+            try expectError(Array(#"{"id":7,"method":"engram.v1.Nothing/Here"}"#.utf8), code: "UNIMPLEMENTED", containing: "unknown method", id: 7)
+            // Nothing acknowledged was lost, nothing refused was written; the same connection works.
+            #expect(try c.call(["id": 8, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 0)
+            _ = try c.call(["id": 9, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
+            #expect(try c.call(["id": 10, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 3)
+        }
+    }
+}
