@@ -33,6 +33,9 @@ public struct SocketServer: Service {
         let maxFrame = settings.maxFrameBytes, idle = settings.idleTimeout
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
+            // A client that shuts down its sending side after its requests (socat, nc -N)
+            // still gets its answers.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations

@@ -89,6 +89,10 @@ struct SocketAPITests {
     /// A database of 4-dimensional vectors (nothing embedded) with a small frame limit, and
     /// engramd serving it.
     static func withDaemon(_ body: (String, String) throws -> Void) throws {
+        try withDaemon { db, path, _ in try body(db, path) }
+    }
+
+    static func withDaemon(_ body: (String, String, Process) throws -> Void) throws {
         try withTempDir { dir in
             let db = dir.appendingPathComponent("db").path
             #expect(try CLI.run(["init", "--db", db, "--dim", "4"]).status == 0)
@@ -105,7 +109,7 @@ struct SocketAPITests {
             let socket = db + "/run/engramd.sock"
             let deadline = Date().addingTimeInterval(30)
             while !FileManager.default.fileExists(atPath: socket) && Date() < deadline && daemon.isRunning { Thread.sleep(forTimeInterval: 0.02) }
-            try body(db, socket)
+            try body(db, socket, daemon)
             daemon.terminate()
             daemon.waitUntilExit()
             #expect(daemon.terminationStatus == 0)
@@ -227,6 +231,27 @@ struct SocketAPITests {
             #expect(try c.call(["id": 8, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 0)
             _ = try c.call(["id": 9, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
             #expect(try c.call(["id": 10, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 3)
+        }
+    }
+
+    @Test("a client that shuts down its sending side gets its answers; SIGTERM ends a stream in flight with UNAVAILABLE and exits 0")
+    func halfCloseAndShutdown() throws {
+        try Self.withDaemon { _, path, daemon in
+            let c = try SocketClient(path: path)
+            _ = try c.call(["id": 0, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
+            try c.send(#"{"id":1,"method":"engram.v1.Memory/Get","params":{"id":"a"}}"#)
+            shutdown(c.fd, Int32(SHUT_WR))
+            #expect(try c.answer().result?["id"] as? String == "a")
+            let s = try SocketClient(path: path)
+            let ask: [String: Any] = ["question": "What happened to PUMP-7?", "mode": "text", "maxTokens": 200, "cache": false]
+            try s.send(String(decoding: try JSONSerialization.data(withJSONObject: ["id": "s", "method": "engram.v1.RAG/Ask", "params": ask]), as: UTF8.self))
+            #expect(try s.answer(to: "s")["message"] != nil)
+            daemon.terminate()
+            var end = try s.answer(to: "s")
+            while end["message"] != nil { end = try s.answer(to: "s") }
+            #expect(end.errorCode == "UNAVAILABLE" && end.errorMessage.contains("shutting down"))
+            daemon.waitUntilExit()
+            #expect(daemon.terminationStatus == 0 && daemon.terminationReason == .exit)
         }
     }
 }
