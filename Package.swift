@@ -88,6 +88,7 @@ let package = Package(
         .executableTarget(
             name: "EngramCLI",
             dependencies: [
+                "EngramServer",
                 "Engram", "EngramEmbed", "EngramGLM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramServer
 import Foundation
 import Logging
 
@@ -51,8 +52,40 @@ struct DatabaseOptions: ParsableArguments {
         return logger
     }
 
+    /// Opens the database. When a running engramd holds it, opening it for writing fails
+    /// with a message naming the daemon.
     func open(readOnly: Bool) throws -> EngramDatabase {
-        try EngramDatabase.open(at: location, readOnly: readOnly, logger: logger())
+        do {
+            return try EngramDatabase.open(at: location, readOnly: readOnly, logger: logger())
+        } catch let error as EngramError where error.reason == .databaseInUse {
+            guard let socket = daemonSocket() else { throw error }
+            throw CLIError("\(location.path) is held by engramd (its socket: \(socket)); this command cannot go through the daemon yet: stop engramd to run it, or use the socket API")
+        }
+    }
+
+    /// The socket of the engramd serving this database, when one answers there.
+    func daemonSocket() -> String? {
+        DaemonClient.socket(for: location, settings: settingsDocument().flatMap { try? ServerSettings($0) } ?? ServerSettings())
+    }
+
+    /// The database's engram.toml, read without opening the database; nil when unreadable.
+    func settingsDocument() -> SettingsDocument? {
+        (try? String(contentsOf: location.appendingPathComponent("engram.toml"), encoding: .utf8)).flatMap { try? SettingsDocument(parsing: $0) }
+    }
+
+    /// Runs `method` through the engramd serving the database when one answers (the daemon
+    /// holds it open: nothing is opened here); else opens it (`readOnly`, or for writing and
+    /// closed after) and runs `local`.
+    func serve<Response: Decodable & Sendable>(_ method: RPCMethod, _ request: some Encodable, readOnly: Bool,
+                                               local: (EngramDatabase) async throws -> Response) async throws -> Response {
+        if let socket = daemonSocket(),
+           let response = try await DaemonClient.call(socket: socket, method, request, as: Response.self) {
+            return response
+        }
+        let db = try open(readOnly: readOnly)
+        let response = try await local(db)
+        if !readOnly { try db.close() }
+        return response
     }
 }
 

@@ -254,4 +254,25 @@ struct SocketAPITests {
             #expect(daemon.terminationStatus == 0 && daemon.terminationReason == .exit)
         }
     }
+
+    @Test("while engramd holds the database, engram add, get, query, stats, delete and compact go through its socket; import is refused naming the daemon")
+    func cliThroughDaemon() throws {
+        try Self.withDaemon { db, path in
+            let added = try CLI.run(["add", "--db", db, "--id", "n1", "--vector", "0,0,0,1", "Pump 7 was painted blue"])
+            #expect(added.status == 0 && added.stdout == "n1\n", "\(added.stderr)")
+            // The daemon has it: the socket's own Get answers with the text the CLI wrote.
+            #expect(try SocketClient(path: path).call(["id": 1, "method": "engram.v1.Memory/Get", "params": ["id": "n1"]]).result?["text"] as? String
+                    == "Pump 7 was painted blue")
+            #expect(try CLI.run(["get", "--db", db, "n1", "--json"]).stdout.contains("\"text\":\"Pump 7 was painted blue\""))
+            let found = try CLI.run(["query", "--db", db, "--vector", "0,0,0.9,0.1", "--k", "1", "--json"])
+            #expect(found.status == 0 && found.stdout.contains("\"id\":\"n1\""), "\(found.stderr)")
+            #expect(try CLI.run(["stats", "--db", db, "--json"]).stdout.contains("\"memories\":1"))
+            #expect(try CLI.run(["compact", "--db", db]).status == 0)
+            #expect(try CLI.run(["delete", "--db", db, "n1"]).stdout == "deleted 1 memory\n")
+            let file = URL(fileURLWithPath: db).deletingLastPathComponent().appendingPathComponent("in.jsonl")
+            try #"{"id":"x","vector":[1,0,0,0]}"#.write(to: file, atomically: true, encoding: .utf8)
+            let refused = try CLI.run(["import", "--db", db, file.path])
+            #expect(refused.status != 0 && refused.stderr.contains("is held by engramd (its socket: \(path))"), "\(refused.stderr)")
+        }
+    }
 }

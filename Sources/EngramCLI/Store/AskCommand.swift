@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramServer
 import EngramGLM
 import Foundation
 
@@ -79,28 +80,43 @@ struct Ask: AsyncParsableCommand {
 
     func run() async throws {
         CLI.bootstrap
-        // Storing the answer (for the cache and for feedback) needs the write lock; while
-        // another process holds it (a daemon, an import), answers are still reused, not stored.
-        let db: EngramDatabase
-        do {
-            db = try options.open(readOnly: false)
-        } catch let error as EngramError where error.reason == .databaseInUse {
-            CLI.printErr("note: the database is in use by another process: this answer is neither cached nor kept for feedback")
-            db = try options.open(readOnly: true)
-        }
-        let templates = try db.promptTemplates(explicit: prompts)
-        let engine = try GLMGenerator(model: GLMModel(path: modelOptions.resolvedPath()), threads: threads ?? GLMThreading.defaultThreadCount)
         var request = AskRequest(question: question, k: k, passages: passages, contextTokens: contextTokens,
                                  filter: try filter.request(), scoring: try scoring.request(), now: try scoring.moment(), mode: mode,
                                  graphHops: graphHops)
-        request.generation = sampling.settings(over: db.askSettings.generation)
         request.allowNoContext = allowNoContext
         request.cache = !noCache
         let stream = !options.json
-        let response = try await db.ask(request, generator: GLMTextGenerator(engine), templates: templates) { piece in
-            if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
+        let response: AskResponse
+        if modelOptions.model == nil && prompts == nil && threads == nil, let socket = options.daemonSocket() {
+            // The engramd holding the database answers (its model, its cache).
+            let settings = try options.settingsDocument().map(AskSettings.init) ?? AskSettings()
+            request.generation = sampling.settings(over: settings.generation)
+            var answered: AskResponse?
+            _ = try await DaemonClient.call(socket: socket, .ragAsk, request, as: AskStreamMessage.self) { data in
+                let message = try JSONDecoder().decode(AskStreamMessage.self, from: data)
+                if let text = message.text, stream { FileHandle.standardOutput.write(Data(text.utf8)) }
+                if let whole = message.response { answered = whole }
+            }
+            guard let answered else { throw CLIError("engramd ended the answer without its sources") }
+            response = answered
+        } else {
+            // Storing the answer (for the cache and for feedback) needs the write lock; while
+            // another process holds it, answers are still reused, not stored.
+            let db: EngramDatabase
+            do {
+                db = try EngramDatabase.open(at: options.location, readOnly: false, logger: options.logger())
+            } catch let error as EngramError where error.reason == .databaseInUse {
+                CLI.printErr("note: the database is in use by another process: this answer is neither cached nor kept for feedback")
+                db = try options.open(readOnly: true)
+            }
+            let templates = try db.promptTemplates(explicit: prompts)
+            let engine = try GLMGenerator(model: GLMModel(path: modelOptions.resolvedPath()), threads: threads ?? GLMThreading.defaultThreadCount)
+            request.generation = sampling.settings(over: db.askSettings.generation)
+            response = try await db.ask(request, generator: GLMTextGenerator(engine), templates: templates) { piece in
+                if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
+            }
+            if !db.readOnly { try db.close() }
         }
-        if !db.readOnly { try db.close() }
         if options.json {
             try CLI.printJSON(response)
             return

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramServer
 import EngramEmbed
 import Foundation
 
@@ -111,14 +112,13 @@ struct Add: AsyncParsableCommand {
                                  expiresAt: try expiresAt.map { try Parse.time($0, field: "--expires") },
                                  validTo: try validTo.map { try Parse.time($0, field: "--valid-to") },
                                  importance: importance)
-        let db = try options.open(readOnly: false)
-        let response = try await db.upsert(UpsertRequest(memories: [memory]))
-        try db.close()
+        let request = UpsertRequest(memories: [memory])
+        let response = try await options.serve(.memoryUpsert, request, readOnly: false) { try await $0.upsert(request) }
         if options.json { try CLI.printJSON(["id": response.ids[0]]) } else { print(response.ids[0]) }
     }
 }
 
-struct Get: ParsableCommand {
+struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print one memory (the whole record).")
 
     @OptionGroup var options: DatabaseOptions
@@ -129,10 +129,10 @@ struct Get: ParsableCommand {
     @Flag(name: .customLong("no-vector"), help: "Leave the vector out of the JSON output.")
     var noVector = false
 
-    func run() throws {
+    func run() async throws {
         CLI.bootstrap
-        let db = try options.open(readOnly: true)
-        let m = try db.get(GetRequest(id: id, includeVector: !noVector))
+        let request = GetRequest(id: id, includeVector: !noVector)
+        let m = try await options.serve(.memoryGet, request, readOnly: true) { try $0.get(request) }
         if options.json {
             try CLI.printJSON(m)
             return
@@ -159,7 +159,7 @@ struct Get: ParsableCommand {
     }
 }
 
-struct Delete: ParsableCommand {
+struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete memories by id or by filter.",
         discussion: "Deleted memories are never returned again, even before the index is compacted.")
@@ -182,31 +182,28 @@ struct Delete: ParsableCommand {
         if ids.isEmpty && !all { throw ValidationError("give ids to delete, or filter options with --all to delete what matches") }
     }
 
-    func run() throws {
+    func run() async throws {
         CLI.bootstrap
-        let db = try options.open(readOnly: false)
-        let response = try db.delete(DeleteRequest(ids: ids.isEmpty ? nil : ids, filter: try filter.request(), all: all,
-                                                   ignoreMissing: ignoreMissing))
-        try db.close()
+        let request = DeleteRequest(ids: ids.isEmpty ? nil : ids, filter: try filter.request(), all: all, ignoreMissing: ignoreMissing)
+        let response = try await options.serve(.memoryDelete, request, readOnly: false) { try $0.delete(request) }
         let count = response.deleted
         if options.json { try CLI.printJSON(response) } else { print("deleted \(count) memor\(count == 1 ? "y" : "ies")") }
     }
 }
 
-struct Stats: ParsableCommand {
+struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Counts, index state and disk use.")
 
     @OptionGroup var options: DatabaseOptions
 
-    func run() throws {
+    func run() async throws {
         CLI.bootstrap
-        let db = try options.open(readOnly: true)
-        let s = try db.stats()
+        let s = try await options.serve(.memoryStats, [String: String](), readOnly: true) { try $0.stats() }
         if options.json {
             try CLI.printJSON(s)
             return
         }
-        print("database:   \(db.directory.path)")
+        print("database:   \(options.location.path)")
         print("memories:   \(s.memories)\(s.labels > s.memories ? " (\(s.labels - s.memories) dead labels, freed for reuse by the next rebuild or compact)" : "")")
         for (ns, n) in s.namespaces.sorted(by: { $0.key < $1.key }) { print("  \(ns): \(n)") }
         print("dimension:  \(s.dimension)\(s.embedder.isEmpty ? "" : " (embedder \(s.embedder))")")
@@ -247,17 +244,15 @@ struct Check: ParsableCommand {
     }
 }
 
-struct Compact: ParsableCommand {
+struct Compact: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rebuild the vector index without tombstones (retraining IVF) and snapshot it; rebuild the full-text index.")
 
     @OptionGroup var options: DatabaseOptions
 
-    func run() throws {
+    func run() async throws {
         CLI.bootstrap
-        let db = try options.open(readOnly: false)
-        let r = try db.compact()
-        try db.close()
+        let r = try await options.serve(.adminCompact, [String: String](), readOnly: false) { try $0.compact() }
         if options.json {
             try CLI.printJSON(r)
         } else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramServer
 import Foundation
 
 struct Feedback: AsyncParsableCommand {
@@ -41,10 +42,8 @@ struct Feedback: AsyncParsableCommand {
 
     func run() async throws {
         CLI.bootstrap
-        let db = try options.open(readOnly: false)
-        let response = try await db.feedback(FeedbackRequest(answerId: answerId, verdict: verdict == .good ? .good : .bad,
-                                                             note: note, keepAsExample: keepAsExample))
-        try db.close()
+        let request = FeedbackRequest(answerId: answerId, verdict: verdict == .good ? .good : .bad, note: note, keepAsExample: keepAsExample)
+        let response = try await options.serve(.ragFeedback, request, readOnly: false) { try await $0.feedback(request) }
         if options.json {
             try CLI.printJSON(response)
             return

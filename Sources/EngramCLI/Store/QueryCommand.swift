@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramServer
 import Foundation
 
 struct Query: AsyncParsableCommand {
@@ -87,14 +88,12 @@ struct Query: AsyncParsableCommand {
     func run() async throws {
         CLI.bootstrap
         let started = DispatchTime.now()
-        let db = try options.open(readOnly: !touch)
         let request = QueryRequest(text: text, vector: try vectorOptions.given(), k: k, filter: try filter.request(),
                                    scoring: try scoring.request(), now: try scoring.moment(),
                                    touch: touch, idsOnly: idsOnly, mode: mode,
                                    fusion: FusionRequest(method: fusion, wText: wText, candidates: candidates),
                                    explain: explain, graphHops: graphHops)
-        let response = try await db.query(request)
-        if touch { try db.close() }
+        let response = try await options.serve(.memoryQuery, request, readOnly: !touch) { try await $0.query(request) }
         if options.json {
             try CLI.printJSON(response)
             return
