@@ -33,35 +33,37 @@ public struct EngramService: Sendable {
         case .memoryUpsert:
             return try encode(try await db.upsert(try decode(UpsertRequest.self, params)))
         case .memoryGet:
-            return try encode(try db.get(try decode(GetRequest.self, params)))
+            let request = try decode(GetRequest.self, params)
+            return try encode(try await Self.offPool { try db.get(request) })
         case .memoryDelete:
-            return try encode(try db.delete(try decode(DeleteRequest.self, params)))
+            let request = try decode(DeleteRequest.self, params)
+            return try encode(try await Self.offPool { try db.delete(request) })
         case .memoryQuery:
             return try encode(try await db.query(try decode(QueryRequest.self, params)))
         case .memoryStats:
-            return try encode(try db.stats())
+            return try encode(try await Self.offPool { try db.stats() })
         case .memoryExport:
             let request = try decode(ExportRequest.self, params)
             try await Self.forEachRecord(of: db, includeVectors: request.includeVectors ?? false) { try await emit(try encode($0)) }
             return nil
         case .graphEntity:
             let r = try decode(GraphEntityRequest.self, params)
-            return try encode(try db.graphNeighbourhood(of: r.entity, depth: r.depth ?? 1, asOf: r.asOf))
+            return try encode(try await Self.offPool { try db.graphNeighbourhood(of: r.entity, depth: r.depth ?? 1, asOf: r.asOf) })
         case .graphPath:
             let r = try decode(GraphPathRequest.self, params)
-            return try encode(GraphPathResponse(edges: try db.graphPath(from: r.from, to: r.to, maxHops: r.maxHops ?? 4, asOf: r.asOf)))
+            return try encode(GraphPathResponse(edges: try await Self.offPool { try db.graphPath(from: r.from, to: r.to, maxHops: r.maxHops ?? 4, asOf: r.asOf) }))
         case .graphStats:
-            return try encode(try db.graphStats())
+            return try encode(try await Self.offPool { try db.graphStats() })
         case .ingestStatus:
-            return try encode(IngestStatusResponse(sources: try db.ingestStatus()))
+            return try encode(IngestStatusResponse(sources: try await Self.offPool { try db.ingestStatus() }))
         case .ingestErrors:
             let limit = try decode(DeadLettersRequest.self, params).limit ?? 1000
             guard (1...DeadLettersRequest.maxLimit).contains(limit) else {
                 throw EngramError.invalidArgument("limit must be between 1 and \(DeadLettersRequest.maxLimit)")
             }
-            return try encode(DeadLettersResponse(deadLetters: try db.deadLetters(limit: limit)))
+            return try encode(DeadLettersResponse(deadLetters: try await Self.offPool { try db.deadLetters(limit: limit) }))
         case .adminCompact:
-            return try encode(try db.compact())
+            return try encode(try await Self.offPool { try db.compact() })
         case .adminShutdown:
             shutdown()
             return try encode(HealthResponse(status: "SHUTTING_DOWN"))
@@ -120,6 +122,14 @@ public struct EngramService: Sendable {
             room.signal()
             try Task.checkCancellation()
             try await body(record)
+        }
+    }
+
+    /// Runs the facade's blocking work (RocksDB reads, a compaction) on a Dispatch thread,
+    /// never on Swift's cooperative pool, which the connections need.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(with: Result { try work() }) }
         }
     }
 

@@ -131,7 +131,7 @@ extension EngramDatabase {
                     logger.notice("\(move.from) was rotated to \(to): reading it to its end first")
                     if !order.contains(to) { order.append(to) }
                 } else {
-                    logger.warning("\(move.from) was replaced and its earlier file is gone: what was not read of it is lost; reading the new file from its start")
+                    logger.warning("the file read as \(move.from) is gone (deleted, or replaced and removed): what was not read of it is lost; a file at that path is read from its start")
                 }
             }
         }
