@@ -135,6 +135,11 @@ let package = Package(
             path: "Benchmarks/TextBench"
         ),
         .executableTarget(
+            name: "engram-bench-socket",
+            dependencies: ["Engram"],
+            path: "Benchmarks/SocketBench"
+        ),
+        .executableTarget(
             name: "engram-bench-driver",
             dependencies: ["Engram"],
             path: "Benchmarks/BenchDriver"

@@ -19,6 +19,8 @@ struct Connection {
                 let calls = Calls()
                 let slots = Slots(settings.maxCallsPerConnection)
                 let writer = Writer(outbound: outbound)
+                // Deeper documents are refused before parsing, with their depth (`NDJSONProtocol`).
+                let parser = try SimdJSONParser(maxDepth: settings.maxDepth + 1, malformedReason: .malformedRequest)
                 for try await frame in inbound {
                     await slots.take()
                     switch frame {
@@ -33,7 +35,7 @@ struct Connection {
                             await slots.give()
                             continue
                         }
-                        start(bytes, calls: calls, slots: slots, writer: writer)
+                        start(bytes, parser: parser, calls: calls, slots: slots, writer: writer)
                     }
                 }
                 // The client closed its side (or shutdown closed it): finish what was asked.
@@ -45,10 +47,10 @@ struct Connection {
     }
 
     /// Reads one request and runs it in a task registered under its id.
-    private func start(_ bytes: [UInt8], calls: Calls, slots: Slots, writer: Writer) {
+    private func start(_ bytes: [UInt8], parser: SimdJSONParser, calls: Calls, slots: Slots, writer: Writer) {
         let request: NDJSONProtocol.Request
         do {
-            request = try NDJSONProtocol.request(bytes, maxDepth: settings.maxDepth)
+            request = try NDJSONProtocol.request(bytes, maxDepth: settings.maxDepth, parser: parser)
         } catch {
             Task {
                 await writer.send(NDJSONProtocol.error(error.id, error.error))
@@ -127,6 +129,11 @@ struct Connection {
             return try await group.next()!
         }
     }
+}
+
+extension EngramError.Reason {
+    /// A request line that is not valid JSON.
+    public static let malformedRequest = EngramError.Reason("MALFORMED_REQUEST")
 }
 
 /// `Control/Cancel`'s parameters: `{"id"}`, the id of a call on the same connection.

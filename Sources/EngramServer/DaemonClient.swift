@@ -10,20 +10,9 @@ public struct DaemonClient: Sendable {
     /// (a socket file left by a daemon that was killed does not count).
     public static func socket(for directory: URL, settings: ServerSettings = ServerSettings()) -> String? {
         let path = settings.socketPath(for: directory)
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in path.utf8.enumerated() { raw[i] = b }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return connected == 0 ? path : nil
+        guard FileManager.default.fileExists(atPath: path), let fd = try? UnixSocket.connect(path: path) else { return nil }
+        close(fd)
+        return path
     }
 
     /// Calls `method` with `params` on the daemon at `socket` and decodes its result; a

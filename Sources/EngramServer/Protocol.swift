@@ -17,54 +17,50 @@ package enum NDJSONProtocol {
         package var deadlineMs: Double?
     }
 
-    /// Reads a request line. A line that is not a request throws `EngramError`
-    /// (`.invalidArgument`), with the id when it could be read.
-    package static func request(_ bytes: [UInt8], maxDepth: Int) throws(Failure) -> Request {
+    /// Reads a request line with `parser` (simdjson: Foundation's `JSONDecoder` building a
+    /// generic value of a request with a vector in it took milliseconds). A line that is not a
+    /// request throws `Failure` (`.invalidArgument`), with the id when it could be read.
+    package static func request(_ bytes: [UInt8], maxDepth: Int, parser: SimdJSONParser) throws(Failure) -> Request {
         if let depth = deepestNesting(bytes), depth > maxDepth {
             throw Failure(id: "null", error: EngramError(.invalidArgument, "the request nests \(depth) deep; the limit is \(maxDepth) ([server] max_depth)"))
         }
-        let envelope: Envelope
+        let value: JSONValue
         do {
-            envelope = try JSONDecoder().decode(Envelope.self, from: Data(bytes))
-        } catch let error as DecodingError {
-            if case .dataCorrupted = error, (try? JSONSerialization.jsonObject(with: Data(bytes))) == nil {
-                throw Failure(id: "null", error: EngramError.invalidArgument("malformed JSON: the line is not one JSON object"))
-            }
-            let id = (try? JSONDecoder().decode(IdOnly.self, from: Data(bytes)))?.id?.jsonText ?? "null"
-            throw Failure(id: id, error: EngramError.invalidArgument("the request is not {\"id\",\"method\",\"params\"?,\"deadlineMs\"?,\"metadata\"?}: \(EngramService.describe(error, root: "request"))"))
+            value = try bytes.withUnsafeBytes { raw in try parser.parseValue(raw) }
         } catch {
-            throw Failure(id: "null", error: EngramError.invalidArgument("malformed JSON: \(error)"))
+            // simdjson's messages begin "malformed JSON (…)".
+            throw Failure(id: "null", error: EngramError.invalidArgument((error as? EngramError)?.message ?? "malformed JSON: \(error)"))
         }
-        let id = envelope.id?.jsonText ?? "null"
-        guard let method = envelope.method else { throw Failure(id: id, error: EngramError.invalidArgument("the request names no method")) }
-        if let deadline = envelope.deadlineMs, !(deadline.isFinite && deadline > 0) {
-            throw Failure(id: id, error: EngramError.invalidArgument("deadlineMs must be a positive number of milliseconds"))
+        guard case let .object(members) = value else {
+            throw Failure(id: "null", error: EngramError.invalidArgument("the request is not {\"id\",\"method\",\"params\"?,\"deadlineMs\"?,\"metadata\"?} but \(value.kindName)"))
+        }
+        let id = members["id"]?.jsonText ?? "null"
+        func bad(_ message: String) -> Failure { Failure(id: id, error: EngramError.invalidArgument(message)) }
+        guard let methodValue = members["method"] else { throw bad("the request names no method") }
+        guard case let .string(method) = methodValue else { throw bad("request.method: expected a string") }
+        var deadlineMs: Double?
+        switch members["deadlineMs"] {
+        case nil, .null?: break
+        case let .number(n)? where n.isFinite && n > 0: deadlineMs = n
+        default: throw bad("deadlineMs must be a positive number of milliseconds")
         }
         var params = Data()
-        switch envelope.params {
+        switch members["params"] {
         case nil, .null?: break
-        case let .object(members)?: params = Data(JSONValue.object(members).jsonText.utf8)
-        case let other?: throw Failure(id: id, error: EngramError.invalidArgument("params must be an object, not \(other)"))
+        case let .object(fields)?: params = Data(JSONValue.object(fields).jsonText.utf8)
+        case let other?: throw bad("params must be an object, not \(other.kindName)")
         }
-        return Request(id: id, method: method, params: params, deadlineMs: envelope.deadlineMs)
+        switch members["metadata"] {
+        case nil, .null?, .object?: break
+        case let other?: throw bad("metadata must be an object, not \(other.kindName)")
+        }
+        return Request(id: id, method: method, params: params, deadlineMs: deadlineMs)
     }
 
     /// A request line that could not be read, with the id to answer it under.
     package struct Failure: Error {
         package var id: String
         package var error: EngramError
-    }
-
-    private struct Envelope: Decodable {
-        var id: JSONValue?
-        var method: String?
-        var params: JSONValue?
-        var deadlineMs: Double?
-        var metadata: [String: String]?
-    }
-
-    private struct IdOnly: Decodable {
-        var id: JSONValue?
     }
 
     /// The deepest nesting of arrays and objects in `bytes` (outside strings); nil when it
@@ -109,5 +105,19 @@ package enum NDJSONProtocol {
         out.append(json)
         out.append(contentsOf: Array("}\n".utf8))
         return out
+    }
+}
+
+extension JSONValue {
+    /// What kind of JSON value this is, for messages: "an array", "a string", …
+    var kindName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "true or false"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
     }
 }

@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,21 +11,9 @@ final class SocketClient {
     private var buffer: [UInt8] = []
 
     init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in path.utf8.enumerated() { raw[i] = b }
-        }
+        fd = try UnixSocket.connect(path: path)
         var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard status == 0 else {
-            close(fd)
-            throw SocketError(message: "connect to \(path): \(String(cString: strerror(errno)))")
-        }
     }
 
     deinit { close(fd) }
@@ -223,7 +212,7 @@ struct SocketAPITests {
             try expectError(Array(#"{"id":4,"method":"engram.v1.Memory/Upsert","params":{"memories":[{"id":"n","vector":[NaN,0,0,0]}]}}"#.utf8),
                             code: "INVALID_ARGUMENT", containing: "malformed JSON")
             try expectError(Array(#"{"id":5,"method":"engram.v1.Memory/Upsert","params":{"memories":[{"id":"n","vector":[1e999,0,0,0]}]}}"#.utf8),
-                            code: "INVALID_ARGUMENT", containing: "request.params.memories")
+                            code: "INVALID_ARGUMENT", containing: "outside the range of a double")
             try expectError(Array(#"{"id":6,"method":"engram.v1.Memory/Upsert","params":{"memories":"all"}}"#.utf8),
                             code: "INVALID_ARGUMENT", containing: "params.memories: expected an array", id: 6)
             try expectError(Array(#"{"id":7,"method":"engram.v1.Nothing/Here"}"#.utf8), code: "UNIMPLEMENTED", containing: "unknown method", id: 7)

@@ -36,7 +36,8 @@ struct ProtocolTests {
 
     @Test("a request line: its id, method, params and deadline; every malformed line a specific INVALID_ARGUMENT with the id when readable")
     func requests() throws {
-        let r = try NDJSONProtocol.request(Array(#"{"id":"q1","method":"engram.v1.Memory/Query","params":{"k":3},"deadlineMs":50}"#.utf8), maxDepth: 8)
+        let parser = try SimdJSONParser(maxDepth: 9, malformedReason: .malformedRequest)
+        let r = try NDJSONProtocol.request(Array(#"{"id":"q1","method":"engram.v1.Memory/Query","params":{"k":3},"deadlineMs":50}"#.utf8), maxDepth: 8, parser: parser)
         #expect(r.id == "\"q1\"" && r.method == "engram.v1.Memory/Query" && String(decoding: r.params, as: UTF8.self) == #"{"k":3}"# && r.deadlineMs == 50)
         let cases: [(String, String, String)] = [
             (#"{"id":1,"method":"#, "null", "malformed JSON"),
@@ -49,14 +50,14 @@ struct ProtocolTests {
         ]
         for (line, id, fragment) in cases {
             #expect("\(line.prefix(40))") {
-                _ = try NDJSONProtocol.request(Array(line.utf8), maxDepth: 8)
+                _ = try NDJSONProtocol.request(Array(line.utf8), maxDepth: 8, parser: parser)
             } throws: { error in
                 guard let failure = error as? NDJSONProtocol.Failure else { return false }
                 return failure.id == id && failure.error.code == .invalidArgument && failure.error.message.contains(fragment)
             }
         }
         // Invalid UTF-8 is malformed JSON, not a crash.
-        #expect { _ = try NDJSONProtocol.request([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D], maxDepth: 8) } throws: {
+        #expect { _ = try NDJSONProtocol.request([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D], maxDepth: 8, parser: parser) } throws: {
             ($0 as? NDJSONProtocol.Failure)?.error.message.contains("malformed JSON") == true
         }
     }

@@ -1,0 +1,191 @@
+// engram-bench-socket: the socket API under load on loopback (a Unix socket), beside the same
+// queries made in process.
+//
+//   engram-bench-socket [COUNT] [SECONDS]      (default 100000 memories, 5 s per measurement)
+//
+// Builds a database of COUNT seeded 384-dimensional vectors in 1,000 clusters, then measures
+// `Memory/Query` (k = 10, the record of each result read) from 1, 8 and 64 connections, one
+// call in flight per connection, against `engramd` (started from the same directory as this
+// program), after the same queries from two tasks in process; then `Memory/Upsert` in
+// batches of 1,000 on one connection. Prints requests/s, p50 and p99, and engramd's RSS.
+import Engram
+import Foundation
+
+let arguments = CommandLine.arguments
+let count = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
+let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 5 : 5
+let dimension = 384
+
+func cpuModel() -> String {
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    return info.split(separator: "\n").first { $0.hasPrefix("model name") }.map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) } ?? "unknown"
+}
+
+func rssMiB(_ pid: Int32) -> Double {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? .nan) / 1024
+}
+
+var random = SeededRandom(seed: 7)
+func unit(_ v: [Float]) -> [Float] {
+    let n = sqrt(v.reduce(0) { $0 + $1 * $1 })
+    return v.map { $0 / n }
+}
+let centres = (0..<1000).map { _ in unit((0..<dimension).map { _ in Float.random(in: -1...1, using: &random) }) }
+@MainActor func near(_ c: Int) -> [Float] {
+    unit(centres[c].map { $0 + Float.random(in: -0.06...0.06, using: &random) })
+}
+
+print("cpu: \(cpuModel()), \(ProcessInfo.processInfo.activeProcessorCount) cores; OpenBLAS core \(BLASCore.choice)")
+let work = FileManager.default.temporaryDirectory.appendingPathComponent("engram-bench-socket-\(UUID().uuidString)")
+defer { try? FileManager.default.removeItem(at: work) }
+let path = work.appendingPathComponent("db")
+var settings = StoreSettings()
+settings.dimension = dimension
+do {
+    let db = try EngramDatabase.create(at: path, settings: settings)
+    let started = Date()
+    for start in stride(from: 0, to: count, by: 1000) {
+        let batch = (start..<min(start + 1000, count)).map { i in MemoryInput(id: "m\(i)", text: "memory \(i)", vector: near(i % 1000)) }
+        _ = try await db.upsert(UpsertRequest(memories: batch))
+    }
+    db.waitForBackgroundWork()
+    try db.close()
+    print(String(format: "built %d memories in %.1f s", count, Date().timeIntervalSince(started)))
+}
+
+// The queries, as requests and as NDJSON lines.
+let queries = (0..<512).map { i in QueryRequest(vector: near((i * 7) % 1000), k: 10) }
+let encoder = JSONEncoder()
+let lines = try queries.enumerated().map { i, q in
+    Array("{\"id\":\(i),\"method\":\"engram.v1.Memory/Query\",\"params\":".utf8) + Array(try encoder.encode(q)) + Array("}\n".utf8)
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+func report(_ name: String, _ latencies: [Double]) {
+    let sorted = latencies.sorted()
+    print(String(format: "%-28@ %8.0f req/s   p50 %6.3f ms   p99 %6.3f ms", name as NSString, Double(sorted.count) / seconds,
+                 percentile(sorted, 0.5) * 1000, percentile(sorted, 0.99) * 1000))
+}
+
+// In process, two tasks.
+var inProcess = 0.0
+do {
+    let db = try EngramDatabase.open(at: path)
+    let deadline = Date().addingTimeInterval(seconds)
+    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for t in 0..<2 {
+            group.addTask {
+                var out: [Double] = []
+                var i = t
+                while Date() < deadline {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    _ = try await db.query(queries[i % queries.count])
+                    out.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                    i += 2
+                }
+                return out
+            }
+        }
+        var all: [Double] = []
+        for try await part in group { all += part }
+        return all
+    }
+    report("in process, 2 tasks", latencies)
+    inProcess = Double(latencies.count) / seconds
+    try db.close()
+}
+
+// engramd.
+let daemon = Process()
+daemon.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("engramd")
+daemon.arguments = ["--db", path.path]
+daemon.standardError = FileHandle.nullDevice
+try daemon.run()
+defer { if daemon.isRunning { daemon.terminate() } }
+let socket = path.appendingPathComponent("run/engramd.sock").path
+while !FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(20)) }
+try await Task.sleep(for: .milliseconds(200))
+print(String(format: "engramd RSS after start: %.1f MiB", rssMiB(daemon.processIdentifier)))
+
+/// One connection's loop: a request, its answer, again, until `deadline`.
+final class Caller: @unchecked Sendable {
+    // @unchecked: each caller is used by the one thread that runs it; `latencies` is read
+    // after that thread is joined.
+    let fd: Int32
+    var latencies: [Double] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+
+    init(socket: String) throws { fd = try UnixSocket.connect(path: socket) }
+
+    deinit { close(fd) }
+
+    /// Sends `line` and reads until the answer's newline; false on a failure or an error answer.
+    func call(_ line: [UInt8]) -> Bool {
+        let sent = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == line.count else { return false }
+        var filled = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + filled, $0.count - filled, 0) }
+            guard n > 0 else { return false }
+            filled += n
+            if buffer[filled - 1] == 0x0A { break }
+            if filled == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
+        }
+        // `{"id":N,"result":…`; an error answer has "error" there instead.
+        return String(decoding: buffer[..<min(filled, 32)], as: UTF8.self).contains("\"result\"")
+    }
+
+    func run(until deadline: Date, offset: Int) {
+        var i = offset
+        while Date() < deadline {
+            let start = DispatchTime.now().uptimeNanoseconds
+            guard call(lines[i % lines.count]) else {
+                print("a call failed")
+                return
+            }
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            i += 1
+        }
+    }
+}
+
+var at8 = 0.0
+for connections in [1, 8, 64] {
+    let callers = try (0..<connections).map { _ in try Caller(socket: socket) }
+    let deadline = Date().addingTimeInterval(seconds)
+    let done = DispatchGroup()
+    for (i, caller) in callers.enumerated() {
+        done.enter()
+        Thread.detachNewThread {
+            caller.run(until: deadline, offset: i * 13)
+            done.leave()
+        }
+    }
+    done.wait()
+    let latencies = callers.flatMap(\.latencies)
+    report("socket, \(connections) connection\(connections == 1 ? "" : "s")", latencies)
+    if connections == 8 { at8 = Double(latencies.count) / seconds }
+}
+print(String(format: "at 8 connections: %.0f%% of the in-process two-task rate", 100 * at8 / inProcess))
+
+// Upserts in batches of 1,000 on one connection.
+do {
+    let caller = try Caller(socket: socket)
+    let started = Date()
+    let batches = 20
+    for b in 0..<batches {
+        let batch = (0..<1000).map { i in MemoryInput(id: "u\(b)-\(i)", text: "new \(i)", vector: near((b * 1000 + i) % 1000)) }
+        let line = Array("{\"id\":\(b),\"method\":\"engram.v1.Memory/Upsert\",\"params\":".utf8) + Array(try encoder.encode(UpsertRequest(memories: batch)))
+            + Array("}\n".utf8)
+        guard caller.call(line) else { print("an upsert failed"); break }
+    }
+    print(String(format: "socket, Upsert in batches of 1000: %.0f memories/s", Double(batches * 1000) / Date().timeIntervalSince(started)))
+}
+print(String(format: "engramd RSS at the end: %.1f MiB", rssMiB(daemon.processIdentifier)))
+daemon.terminate()
+daemon.waitUntilExit()
