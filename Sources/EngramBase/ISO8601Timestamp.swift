@@ -83,6 +83,45 @@ public enum ISO8601Timestamp {
         }
     }
 
+    /// `seconds` since 1970 as `YYYY-MM-DDTHH:MM:SSZ`, or with milliseconds (`…SS.mmmZ`,
+    /// rounded as `ISO8601DateFormatter` rounds them) when `fraction`; nil outside the years
+    /// 0000…9999. Written by hand for the same reason as the parser: every
+    /// answer of a query carries times, and `ISO8601DateFormatter` costs a formatter (ICU)
+    /// each time.
+    public static func format(_ seconds: Double, fraction: Bool) -> String? {
+        guard seconds.isFinite, abs(seconds) < 1e12 else { return nil }
+        // Milliseconds rounded as Foundation rounds them: from its reference date (2001).
+        let reference = 978_307_200.0
+        let millis = fraction ? Int64(((seconds - reference) * 1000).rounded()) + Int64(reference) * 1000 : Int64(seconds.rounded(.down)) * 1000
+        func floorDivision(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+        let totalSeconds = floorDivision(millis, 1000)
+        let days = floorDivision(totalSeconds, 86_400)
+        let secondsOfDay = Int(totalSeconds - days * 86_400)
+        let milliseconds = Int(millis - totalSeconds * 1000)
+        let (year, month, day) = civil(daysSinceEpoch: Int(days))
+        guard (0...9999).contains(year) else { return nil }
+        func pad(_ v: Int, _ width: Int) -> String {
+            let s = String(v)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        var out = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2))"
+        if fraction { out += "." + pad(milliseconds, 3) }
+        return out + "Z"
+    }
+
+    /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    private static func civil(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
     /// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's
     /// `days_from_civil`).
     private static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {

@@ -46,6 +46,8 @@ public struct Timestamp: Codable, Sendable, Hashable, Comparable, CustomStringCo
 
     /// ISO 8601 in UTC, with fractional seconds only when there are any.
     public var iso8601: String {
+        let fraction = seconds != seconds.rounded()
+        if let text = ISO8601Timestamp.format(seconds, fraction: fraction) { return text }
         let f = ISO8601DateFormatter()
         f.formatOptions = seconds == seconds.rounded() ? [.withInternetDateTime] : [.withInternetDateTime, .withFractionalSeconds]
         return f.string(from: Date(timeIntervalSince1970: seconds))
