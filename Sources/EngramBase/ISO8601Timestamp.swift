@@ -84,15 +84,12 @@ public enum ISO8601Timestamp {
     }
 
     /// `seconds` since 1970 as `YYYY-MM-DDTHH:MM:SSZ`, or with milliseconds (`…SS.mmmZ`,
-    /// rounded as `ISO8601DateFormatter` rounds them) when `fraction`; nil outside the years
-    /// 0000…9999. Written by hand for the same reason as the parser: every
+    /// rounded to the nearest) when `fraction`; nil outside the years 0000…9999. Written by hand for the same reason as the parser: every
     /// answer of a query carries times, and `ISO8601DateFormatter` costs a formatter (ICU)
     /// each time.
     public static func format(_ seconds: Double, fraction: Bool) -> String? {
         guard seconds.isFinite, abs(seconds) < 1e12 else { return nil }
-        // Milliseconds rounded as Foundation rounds them: from its reference date (2001).
-        let reference = 978_307_200.0
-        let millis = fraction ? Int64(((seconds - reference) * 1000).rounded()) + Int64(reference) * 1000 : Int64(seconds.rounded(.down)) * 1000
+        let millis = fraction ? Int64((seconds * 1000).rounded()) : Int64(seconds.rounded(.down)) * 1000
         func floorDivision(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
         let totalSeconds = floorDivision(millis, 1000)
         let days = floorDivision(totalSeconds, 86_400)

@@ -46,7 +46,7 @@ extension RPCMethod {
 /// Parameters of a method that takes none: `{}`.
 struct NoParams: Codable {}
 
-/// `Control/Cancel`'s parameters as the schema shows them: `{"id"}`.
+/// `Control/Cancel`'s parameters: `{"id"}`, the id of a call on the same connection.
 struct CancelParams: Codable {
     var id: JSONValue
 }

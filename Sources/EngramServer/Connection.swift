@@ -68,8 +68,7 @@ struct Connection {
         }
         if method == .controlCancel {
             Task {
-                let target = (try? JSONDecoder().decode(CancelRequest.self, from: request.params.isEmpty ? Data("{}".utf8) : request.params))?.id
-                if let target {
+                if let target = try? JSONDecoder().decode(CancelParams.self, from: request.params.isEmpty ? Data("{}".utf8) : request.params).id {
                     let found = calls.cancel(target.jsonText)
                     await writer.send(NDJSONProtocol.result(id, Data(#"{"cancelled":\#(found)}"#.utf8)))
                 } else {
@@ -134,11 +133,6 @@ struct Connection {
 extension EngramError.Reason {
     /// A request line that is not valid JSON.
     public static let malformedRequest = EngramError.Reason("MALFORMED_REQUEST")
-}
-
-/// `Control/Cancel`'s parameters: `{"id"}`, the id of a call on the same connection.
-struct CancelRequest: Decodable {
-    var id: JSONValue?
 }
 
 /// The calls in progress on a connection, by id (as JSON text).
