@@ -173,19 +173,29 @@ for connections in [1, 8, 64] {
 }
 print(String(format: "at 8 connections: %.0f%% of the in-process two-task rate", 100 * at8 / inProcess))
 
-// Upserts in batches of 1,000 on one connection.
+// Upserts in batches of 1,000 on one connection (the lines made before the clock starts),
+// then the same batches in process under other ids once engramd has stopped.
+let upsertBatches = (0..<20).map { b in (0..<1000).map { i in MemoryInput(id: "u\(b)-\(i)", text: "new \(i)", vector: near((b * 1000 + i) % 1000)) } }
 do {
     let caller = try Caller(socket: socket)
+    let upsertLines = try upsertBatches.enumerated().map { b, batch in
+        Array("{\"id\":\(b),\"method\":\"engram.v1.Memory/Upsert\",\"params\":".utf8) + Array(try encoder.encode(UpsertRequest(memories: batch))) + Array("}\n".utf8)
+    }
     let started = Date()
-    let batches = 20
-    for b in 0..<batches {
-        let batch = (0..<1000).map { i in MemoryInput(id: "u\(b)-\(i)", text: "new \(i)", vector: near((b * 1000 + i) % 1000)) }
-        let line = Array("{\"id\":\(b),\"method\":\"engram.v1.Memory/Upsert\",\"params\":".utf8) + Array(try encoder.encode(UpsertRequest(memories: batch)))
-            + Array("}\n".utf8)
+    for line in upsertLines {
         guard caller.call(line) else { print("an upsert failed"); break }
     }
-    print(String(format: "socket, Upsert in batches of 1000: %.0f memories/s", Double(batches * 1000) / Date().timeIntervalSince(started)))
+    print(String(format: "socket, Upsert in batches of 1000: %.0f memories/s", Double(upsertBatches.count * 1000) / Date().timeIntervalSince(started)))
 }
 print(String(format: "engramd RSS at the end: %.1f MiB", rssMiB(daemon.processIdentifier)))
 daemon.terminate()
 daemon.waitUntilExit()
+do {
+    let db = try EngramDatabase.open(at: path)
+    let started = Date()
+    for batch in upsertBatches {
+        _ = try await db.upsert(UpsertRequest(memories: batch.map { var m = $0; m.id = "p" + (m.id ?? ""); return m }))
+    }
+    print(String(format: "in process, Upsert in batches of 1000: %.0f memories/s", Double(upsertBatches.count * 1000) / Date().timeIntervalSince(started)))
+    try db.close()
+}

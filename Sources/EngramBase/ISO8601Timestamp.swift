@@ -97,13 +97,29 @@ public enum ISO8601Timestamp {
         let milliseconds = Int(millis - totalSeconds * 1000)
         let (year, month, day) = civil(daysSinceEpoch: Int(days))
         guard (0...9999).contains(year) else { return nil }
-        func pad(_ v: Int, _ width: Int) -> String {
-            let s = String(v)
-            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        // `YYYY-MM-DDTHH:MM:SS.mmmZ`, digit by digit into 24 bytes (string interpolation of
+        // padded numbers cost a microsecond a time).
+        var bytes = [UInt8](repeating: 0, count: fraction ? 24 : 20)
+        func put(_ v: Int, _ width: Int, at end: Int) {
+            var v = v
+            for i in stride(from: end - 1, through: end - width, by: -1) {
+                bytes[i] = 0x30 + UInt8(v % 10)
+                v /= 10
+            }
         }
-        var out = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2))"
-        if fraction { out += "." + pad(milliseconds, 3) }
-        return out + "Z"
+        put(year, 4, at: 4)
+        put(month, 2, at: 7)
+        put(day, 2, at: 10)
+        put(secondsOfDay / 3600, 2, at: 13)
+        put(secondsOfDay / 60 % 60, 2, at: 16)
+        put(secondsOfDay % 60, 2, at: 19)
+        (bytes[4], bytes[7], bytes[10], bytes[13], bytes[16]) = (0x2D, 0x2D, 0x54, 0x3A, 0x3A)  // - - T : :
+        if fraction {
+            bytes[19] = 0x2E
+            put(milliseconds, 3, at: 23)
+        }
+        bytes[bytes.count - 1] = 0x5A
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).

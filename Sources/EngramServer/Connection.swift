@@ -28,11 +28,11 @@ struct Connection {
                         await writer.send(NDJSONProtocol.error("null", EngramError(
                             .resourceExhausted,
                             "the request line is \(bytes) bytes; the limit is \(settings.maxFrameBytes) ([server] max_frame_bytes)")))
-                        await slots.give()
+                        slots.give()
                     case let .line(buffer):
                         let bytes = Array(buffer.readableBytesView)
                         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-                            await slots.give()
+                            slots.give()
                             continue
                         }
                         start(bytes, parser: parser, calls: calls, slots: slots, writer: writer)
@@ -54,7 +54,7 @@ struct Connection {
         } catch {
             Task {
                 await writer.send(NDJSONProtocol.error(error.id, error.error))
-                await slots.give()
+                slots.give()
             }
             return
         }
@@ -62,19 +62,19 @@ struct Connection {
         guard let method = RPCMethod(rawValue: request.method) else {
             Task {
                 await writer.send(NDJSONProtocol.error(id, EngramError(.unimplemented, "unknown method \"\(request.method)\"")))
-                await slots.give()
+                slots.give()
             }
             return
         }
         if method == .controlCancel {
             Task {
-                if let target = try? JSONDecoder().decode(CancelParams.self, from: request.params.isEmpty ? Data("{}".utf8) : request.params).id {
+                if let target = try? EngramService.decode(CancelParams.self, request.params).id {
                     let found = calls.cancel(target.jsonText)
                     await writer.send(NDJSONProtocol.result(id, Data(#"{"cancelled":\#(found)}"#.utf8)))
                 } else {
                     await writer.send(NDJSONProtocol.error(id, EngramError.invalidArgument("params.id: the id of the call to cancel is missing")))
                 }
-                await slots.give()
+                slots.give()
             }
             return
         }
@@ -82,12 +82,12 @@ struct Connection {
         let started = calls.start(id) {
             let answer = await Self.run(service, method, request, id: id, writer: writer, shuttingDown: shuttingDown)
             if let answer { await writer.send(answer) }
-            await slots.give()
+            slots.give()
         }
         if !started {
             Task {
                 await writer.send(NDJSONProtocol.error(id, EngramError(.alreadyExists, "a call with id \(id) is in progress on this connection")))
-                await slots.give()
+                slots.give()
             }
         }
     }
@@ -166,36 +166,71 @@ final class Calls: Sendable {
     }
 }
 
-/// Counts the calls a connection may still start; `take` waits while none is left.
-actor Slots {
-    private var free: Int
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+/// Counts the calls a connection may still start; `take` waits while none is left. A lock,
+/// not an actor: taking a free slot costs no hop to another executor.
+final class Slots: Sendable {
+    private struct State {
+        var free: Int
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
 
-    init(_ count: Int) { free = count }
+    private let state: Mutex<State>
+
+    init(_ count: Int) { state = Mutex(State(free: count)) }
 
     func take() async {
-        if free > 0 {
-            free -= 1
-            return
+        let took = state.withLock { state in
+            guard state.free > 0 else { return false }
+            state.free -= 1
+            return true
         }
-        await withCheckedContinuation { waiting.append($0) }
+        if took { return }
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state in
+                guard state.free > 0 else {
+                    state.waiting.append(continuation)
+                    return false
+                }
+                state.free -= 1
+                return true
+            }
+            if now { continuation.resume() }
+        }
     }
 
     func give() {
-        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.waiting.isEmpty else {
+                state.free += 1
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
     }
 }
 
-/// Writes whole answer lines to a connection, one at a time.
-actor Writer {
+/// Writes whole answer lines to a connection; calls write concurrently (NIO's writer orders
+/// them), each line whole.
+struct Writer: Sendable {
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
 
-    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) { self.outbound = outbound }
-
-    /// Writes `line`; a connection closed meanwhile drops it. The write does not inherit the
-    /// caller's cancellation: a cancelled call still gets its `CANCELLED` answer.
+    /// Writes `line`; a connection closed meanwhile drops it. A cancelled call still gets its
+    /// `CANCELLED` answer: NIO refuses writes from a cancelled task, so that one is written
+    /// from a task of its own.
     func send(_ line: Data) async {
+        let buffer = ByteBuffer(bytes: line)
+        if !Task.isCancelled {
+            do {
+                try await outbound.write(buffer)
+                return
+            } catch is CancellationError {
+                // Cancelled while waiting for the client to read: written below.
+            } catch {
+                return
+            }
+        }
         let outbound = self.outbound
-        await Task { try? await outbound.write(ByteBuffer(bytes: line)) }.value
+        await Task { try? await outbound.write(buffer) }.value
     }
 }

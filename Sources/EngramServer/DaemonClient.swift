@@ -35,8 +35,7 @@ public struct DaemonClient: Sendable {
         } catch {
             throw EngramError(.unavailable, "cannot reach engramd at \(socket): \(error)")
         }
-        let encoder = JSONEncoder()
-        let request = "{\"id\":1,\"method\":\"\(method.rawValue)\",\"params\":" + String(decoding: try encoder.encode(params), as: UTF8.self) + "}\n"
+        let request = "{\"id\":1,\"method\":\"\(method.rawValue)\",\"params\":" + String(decoding: try JSONTextEncoder().encode(params), as: UTF8.self) + "}\n"
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: request))
             // The server writes `{"id":1,"result":` or `{"id":1,"message":` first: the JSON after

@@ -19,45 +19,45 @@ public struct EngramService: Sendable {
         self.shutdown = shutdown
     }
 
-    /// Runs `method` with `params` (a JSON object, or empty for none). A unary method returns
+    /// Runs `method` with `params` (the members of the request's params object). A unary method returns
     /// its result; a streaming one calls `emit` for each message and returns nil.
     ///
     /// - Throws: `EngramError`: `.invalidArgument` for parameters of the wrong shape (the
     ///   field named), `.unimplemented` for a method this server does not offer, and the
     ///   facade's errors.
-    public func call(_ method: RPCMethod, params: Data, emit: @Sendable (Data) async throws -> Void) async throws -> Data? {
+    public func call(_ method: RPCMethod, params: [String: JSONValue], emit: @Sendable (Data) async throws -> Void) async throws -> Data? {
         let db = database
         switch method {
         case .healthCheck:
             return try encode(HealthResponse(status: "SERVING"))
         case .memoryUpsert:
-            return try encode(try await db.upsert(try decode(UpsertRequest.self, params)))
+            return try encode(try await db.upsert(try Self.decode(UpsertRequest.self, params)))
         case .memoryGet:
-            let request = try decode(GetRequest.self, params)
+            let request = try Self.decode(GetRequest.self, params)
             return try encode(try await Self.offPool { try db.get(request) })
         case .memoryDelete:
-            let request = try decode(DeleteRequest.self, params)
+            let request = try Self.decode(DeleteRequest.self, params)
             return try encode(try await Self.offPool { try db.delete(request) })
         case .memoryQuery:
-            return try encode(try await db.query(try decode(QueryRequest.self, params)))
+            return try encode(try await db.query(try Self.decode(QueryRequest.self, params)))
         case .memoryStats:
             return try encode(try await Self.offPool { try db.stats() })
         case .memoryExport:
-            let request = try decode(ExportRequest.self, params)
+            let request = try Self.decode(ExportRequest.self, params)
             try await Self.forEachRecord(of: db, includeVectors: request.includeVectors ?? false) { try await emit(try encode($0)) }
             return nil
         case .graphEntity:
-            let r = try decode(GraphEntityRequest.self, params)
+            let r = try Self.decode(GraphEntityRequest.self, params)
             return try encode(try await Self.offPool { try db.graphNeighbourhood(of: r.entity, depth: r.depth ?? 1, asOf: r.asOf) })
         case .graphPath:
-            let r = try decode(GraphPathRequest.self, params)
+            let r = try Self.decode(GraphPathRequest.self, params)
             return try encode(GraphPathResponse(edges: try await Self.offPool { try db.graphPath(from: r.from, to: r.to, maxHops: r.maxHops ?? 4, asOf: r.asOf) }))
         case .graphStats:
             return try encode(try await Self.offPool { try db.graphStats() })
         case .ingestStatus:
             return try encode(IngestStatusResponse(sources: try await Self.offPool { try db.ingestStatus() }))
         case .ingestErrors:
-            let limit = try decode(DeadLettersRequest.self, params).limit ?? 1000
+            let limit = try Self.decode(DeadLettersRequest.self, params).limit ?? 1000
             guard (1...DeadLettersRequest.maxLimit).contains(limit) else {
                 throw EngramError.invalidArgument("limit must be between 1 and \(DeadLettersRequest.maxLimit)")
             }
@@ -68,10 +68,10 @@ public struct EngramService: Sendable {
             shutdown()
             return try encode(HealthResponse(status: "SHUTTING_DOWN"))
         case .ragAsk:
-            try await ask(try decode(AskRequest.self, params), emit: emit)
+            try await ask(try Self.decode(AskRequest.self, params), emit: emit)
             return nil
         case .ragFeedback:
-            return try encode(try await db.feedback(try decode(FeedbackRequest.self, params)))
+            return try encode(try await db.feedback(try Self.decode(FeedbackRequest.self, params)))
         case .adminReloadModel:
             throw EngramError(.unimplemented, "\(method.rawValue) is not served by this engramd yet")
         case .controlCancel:
@@ -136,24 +136,19 @@ public struct EngramService: Sendable {
     /// Records an export reads ahead of the client.
     static let exportBuffer = 64
 
-    private func encode(_ value: some Encodable) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return try encoder.encode(value)
-    }
+    private func encode(_ value: some Encodable) throws -> Data { try JSONTextEncoder().encode(value) }
 
-    /// `T` from `params` ({} when empty), a decoding failure said as `.invalidArgument` naming
-    /// the field.
-    func decode<T: Decodable>(_ type: T.Type, _ params: Data) throws -> T {
+    /// `T` from `params`, a decoding failure said as `.invalidArgument` naming the field.
+    package static func decode<T: Decodable>(_ type: T.Type, _ params: [String: JSONValue]) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: params.isEmpty ? Data("{}".utf8) : params)
+            return try JSONValueDecoder().decode(T.self, from: .object(params))
         } catch let error as DecodingError {
             throw EngramError.invalidArgument(Self.describe(error))
         }
     }
 
     /// `params.k: expected an integer` and the like, the path starting at `root`.
-    static func describe(_ error: DecodingError, root: String = "params") -> String {
+    package static func describe(_ error: DecodingError, root: String = "params") -> String {
         func path(_ keys: [CodingKey]) -> String {
             root + keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         }

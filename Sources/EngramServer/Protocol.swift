@@ -12,8 +12,8 @@ package enum NDJSONProtocol {
         /// The id as JSON text (`null` when absent), echoed in every answer.
         package var id: String
         package var method: String
-        /// The params object as JSON (empty when absent).
-        package var params: Data
+        /// The params object (empty when absent).
+        package var params: [String: JSONValue]
         package var deadlineMs: Double?
     }
 
@@ -44,10 +44,10 @@ package enum NDJSONProtocol {
         case let .number(n)? where n.isFinite && n > 0: deadlineMs = n
         default: throw bad("deadlineMs must be a positive number of milliseconds")
         }
-        var params = Data()
+        var params: [String: JSONValue] = [:]
         switch members["params"] {
         case nil, .null?: break
-        case let .object(fields)?: params = Data(JSONValue.object(fields).jsonText.utf8)
+        case let .object(fields)?: params = fields
         case let other?: throw bad("params must be an object, not \(other.kindName)")
         }
         switch members["metadata"] {

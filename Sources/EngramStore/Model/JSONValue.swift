@@ -70,70 +70,81 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     /// because a memory's metadata is serialised with every record and every snapshot, where
     /// `JSONEncoder`'s generic machinery cost more than the rest of the record.
     public var jsonText: String {
-        var out = ""
+        var out: [UInt8] = []
         write(to: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private func write(to out: inout String) {
+    /// Appends the value's JSON text (as `jsonText`) to `out`.
+    package func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out += "null"
-        case let .bool(b): out += b ? "true" : "false"
+        case .null: out += "null".utf8
+        case let .bool(b): out += (b ? "true" : "false").utf8
         case let .number(n):
             if !n.isFinite {
-                out += "null"
+                out += "null".utf8
             } else if n.rounded() == n, abs(n) < 1e15 {
-                out += String(Int64(n))
+                out += String(Int64(n)).utf8
             } else {
-                // Shortest round-trip digits, as JSONEncoder writes them (no ".0" on an integer).
-                let text = String(n)
-                out += text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+                Self.writeNumber(n, to: &out)
             }
         case let .string(s): Self.writeString(s, to: &out)
         case let .array(items):
-            out += "["
+            out.append(0x5B)
             for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(0x2C) }
                 item.write(to: &out)
             }
-            out += "]"
+            out.append(0x5D)
         case let .object(members):
-            out += "{"
+            out.append(0x7B)
             for (i, key) in members.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(0x2C) }
                 Self.writeString(key, to: &out)
-                out += ":"
+                out.append(0x3A)
                 members[key]!.write(to: &out)
             }
-            out += "}"
+            out.append(0x7D)
         }
     }
 
-    /// A JSON string: quotes, backslashes and control characters escaped, the rest as is.
-    private static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        var plain = true
-        for unit in s.utf8 where unit < 0x20 || unit == 0x22 || unit == 0x5C {
-            plain = false
-            break
+    /// A finite number in its shortest round-trip digits, as `JSONEncoder` writes it (no ".0"
+    /// on an integral value).
+    package static func writeNumber<F: BinaryFloatingPoint & LosslessStringConvertible>(_ n: F, to out: inout [UInt8]) {
+        var text = n.description
+        text.withUTF8 { bytes in
+            let integral = bytes.count > 2 && bytes[bytes.count - 2] == 0x2E && bytes[bytes.count - 1] == 0x30
+            out.append(contentsOf: integral ? UnsafeBufferPointer(rebasing: bytes.dropLast(2)) : bytes)
         }
-        if plain {
-            out += s
-        } else {
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case "\u{08}": out += "\\b"
-                case "\u{0C}": out += "\\f"
-                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-                default: out.unicodeScalars.append(scalar)
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped, the rest (UTF-8) as is.
+    package static func writeString(_ s: String, to out: inout [UInt8]) {
+        out.append(0x22)
+        var s = s
+        s.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else {
+                out.append(contentsOf: bytes)
+                return
+            }
+            for b in bytes {
+                switch b {
+                case 0x22: out += #"\""#.utf8
+                case 0x5C: out += #"\\"#.utf8
+                case 0x0A: out += #"\n"#.utf8
+                case 0x0D: out += #"\r"#.utf8
+                case 0x09: out += #"\t"#.utf8
+                case 0x08: out += #"\b"#.utf8
+                case 0x0C: out += #"\f"#.utf8
+                case ..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out += #"\u00"#.utf8
+                    out.append(hex[Int(b >> 4)])
+                    out.append(hex[Int(b & 0xF)])
+                default: out.append(b)
                 }
             }
         }
-        out += "\""
+        out.append(0x22)
     }
 }
