@@ -9,7 +9,8 @@ extension RPCMethod {
         case .memoryGet: return GetRequest.self
         case .memoryDelete: return DeleteRequest.self
         case .memoryQuery: return QueryRequest.self
-        case .memoryStats, .graphStats, .healthCheck, .ingestStatus, .adminCompact, .adminShutdown, .adminReloadModel: return NoParams.self
+        case .memoryStats, .graphStats, .healthCheck, .ingestStatus, .adminCompact, .adminShutdown: return NoParams.self
+        case .adminReloadModel: return ReloadModelRequest.self
         case .memoryExport: return ExportRequest.self
         case .ragAsk: return AskRequest.self
         case .ragFeedback: return FeedbackRequest.self
@@ -36,7 +37,8 @@ extension RPCMethod {
         case .graphStats: return GraphStats.self
         case .ingestStatus: return IngestStatusResponse.self
         case .ingestErrors: return DeadLettersResponse.self
-        case .healthCheck, .adminShutdown, .adminReloadModel: return HealthResponse.self
+        case .healthCheck, .adminShutdown: return HealthResponse.self
+        case .adminReloadModel: return ReloadModelResponse.self
         case .adminCompact: return CompactResponse.self
         case .controlCancel: return CancelResult.self
         }

@@ -29,7 +29,7 @@ public struct EngramService: Sendable {
         let db = database
         switch method {
         case .healthCheck:
-            return try encode(HealthResponse(status: "SERVING"))
+            return try encode(HealthResponse(status: "SERVING", model: models.servingFile, modelLoadedAt: models.loadedAt))
         case .memoryUpsert:
             return try encode(try await db.upsert(try Self.decode(UpsertRequest.self, params)))
         case .memoryGet:
@@ -66,14 +66,16 @@ public struct EngramService: Sendable {
             return try encode(try await Self.offPool { try db.compact() })
         case .adminShutdown:
             shutdown()
-            return try encode(HealthResponse(status: "SHUTTING_DOWN"))
+            return try encode(HealthResponse(status: "SHUTTING_DOWN", model: models.servingFile, modelLoadedAt: models.loadedAt))
         case .ragAsk:
             try await ask(try Self.decode(AskRequest.self, params), emit: emit)
             return nil
         case .ragFeedback:
             return try encode(try await db.feedback(try Self.decode(FeedbackRequest.self, params)))
         case .adminReloadModel:
-            throw EngramError(.unimplemented, "\(method.rawValue) is not served by this engramd yet")
+            let request = try Self.decode(ReloadModelRequest.self, params)
+            let models = self.models
+            return try encode(try await Self.offPool { try models.reload(request.path) })
         case .controlCancel:
             // Cancelling is the transport's: it knows the calls of a connection.
             throw EngramError(.internal, "Control/Cancel reached the service")
@@ -127,7 +129,7 @@ public struct EngramService: Sendable {
 
     /// Runs the facade's blocking work (RocksDB reads, a compaction) on a Dispatch thread,
     /// never on Swift's cooperative pool, which the connections need.
-    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    package static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async { continuation.resume(with: Result { try work() }) }
         }
@@ -172,9 +174,13 @@ public struct EngramService: Sendable {
     }
 }
 
-/// `Health/Check`'s answer. JSON: `{"status"}` (`SERVING`).
+/// `Health/Check`'s answer. JSON: `{"status","model"?,"modelLoadedAt"?}`: `SERVING` (or
+/// `SHUTTING_DOWN`, to `Admin/Shutdown`), and once a model is loaded, the GGUF file `RAG/Ask`
+/// answers with and when it was loaded.
 public struct HealthResponse: Codable, Sendable, Equatable {
     public var status: String
+    public var model: String?
+    public var modelLoadedAt: Timestamp?
 }
 
 /// `Memory/Export`'s parameters. JSON: `{"includeVectors"?}`.

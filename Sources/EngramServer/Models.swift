@@ -3,32 +3,89 @@ import EngramGLM
 import Foundation
 import Synchronization
 
-/// The language model `RAG/Ask` answers with, loaded on the first question.
+/// The language model `RAG/Ask` answers with, loaded on the first question, and swapped for
+/// another while serving (`Admin/ReloadModel`, SIGHUP).
 ///
-/// Thread-safety: safe to share; the model is loaded once (callers meanwhile wait), and a
-/// generator serialises its generations.
+/// A swap loads the new model beside the one serving and replaces it only once loaded; calls
+/// in flight keep the generator they started with, which is freed when the last of them ends.
+/// A model that fails to load leaves the old one serving.
+///
+/// Thread-safety: safe to share; loads (the first and every reload) happen one at a time, and
+/// questions are answered meanwhile by the model serving (or wait for the first).
 public final class Models: Sendable {
     /// The GGUF file (nil: found as `engram ask` finds it: $ENGRAM_GLM_MODEL, then Data/models).
     let path: String?
     let threads: Int
-    private let loaded = Mutex<GLMTextGenerator?>(nil)
+    private let serving = Mutex<Loaded?>(nil)
+    /// Held while a model loads.
+    private let loading = Mutex<Void>(())
+
+    private struct Loaded: Sendable {
+        var file: String
+        var loadedAt: Timestamp
+        var generator: GLMTextGenerator
+    }
 
     public init(path: String?, threads: Int = GLMThreading.defaultThreadCount) {
         self.path = path
         self.threads = threads
     }
 
-    /// The generator, loading the model if it is not loaded yet.
+    /// The file of the model serving; nil before the first question.
+    public var servingFile: String? { serving.withLock { $0?.file } }
+
+    /// When the model serving was loaded.
+    public var loadedAt: Timestamp? { serving.withLock { $0?.loadedAt } }
+
+    /// The generator of the model serving, loading the model if none is loaded yet.
     /// - Throws: `EngramError` `.notFound` when there is no model file; the engine's errors.
     func generator() throws -> GLMTextGenerator {
-        try loaded.withLock { loaded in
-            if let loaded { return loaded }
-            let file = try GLMModelLocator.resolve(explicit: path)
-            let generator = GLMTextGenerator(try GLMGenerator(model: GLMModel(path: file), threads: threads))
-            loaded = generator
-            return generator
+        if let loaded = serving.withLock({ $0 }) { return loaded.generator }
+        return try loading.withLock { _ in
+            if let loaded = serving.withLock({ $0 }) { return loaded.generator }
+            let loaded = try load(path)
+            serving.withLock { $0 = loaded }
+            return loaded.generator
         }
     }
+
+    /// Loads `file` (default: the file serving, read again, else the configured model) and
+    /// makes it the model serving.
+    /// - Throws: `EngramError` `.notFound` for a missing file, the engine's errors for a file
+    ///   that is not a model it can run; the model serving stays.
+    public func reload(_ file: String?) throws -> ReloadModelResponse {
+        try loading.withLock { _ in
+            let started = DispatchTime.now().uptimeNanoseconds
+            let loaded = try load(file ?? servingFile ?? path)
+            let previous = serving.withLock { serving in
+                defer { serving = loaded }
+                return serving?.file
+            }
+            return ReloadModelResponse(model: loaded.file, previous: previous,
+                                       loadMs: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+        }
+    }
+
+    private func load(_ explicit: String?) throws -> Loaded {
+        let file = try GLMModelLocator.resolve(explicit: explicit)
+        let generator = GLMTextGenerator(try GLMGenerator(model: GLMModel(path: file), threads: threads))
+        return Loaded(file: file, loadedAt: Timestamp(Date().timeIntervalSince1970), generator: generator)
+    }
+}
+
+/// `Admin/ReloadModel`'s parameters. JSON: `{"path"?}`: the GGUF file to serve from now on
+/// (default: the file serving, read again).
+public struct ReloadModelRequest: Codable, Sendable, Equatable {
+    public var path: String?
+    public init(path: String? = nil) { self.path = path }
+}
+
+/// `Admin/ReloadModel`'s answer. JSON: `{"model","previous"?,"loadMs"}`: the file now
+/// serving, the one it replaced (none when no question had loaded one), the load's time.
+public struct ReloadModelResponse: Codable, Sendable, Equatable {
+    public var model: String
+    public var previous: String?
+    public var loadMs: Double
 }
 
 /// A message of `RAG/Ask`'s stream: a piece of the answer as it is generated

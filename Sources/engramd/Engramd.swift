@@ -5,6 +5,7 @@ import EngramServer
 import Logging
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// `engramd`: keeps a database open and applies the change logs it watches as they grow.
 ///
@@ -28,7 +29,9 @@ struct Engramd: AsyncParsableCommand {
             It serves the socket API (NDJSON on a Unix socket: one JSON request per line, \
             {"id","method","params"}, methods such as engram.v1.Memory/Query, listed in \
             Data/api/engram.v1.json) on --socket, by default run/engramd.sock in the database \
-            directory ([server] socket), in a directory only its owner may enter.
+            directory ([server] socket), in a directory only its owner may enter. SIGHUP (or \
+            engram.v1.Admin/ReloadModel) loads the model file again beside the one serving and \
+            swaps them once it is loaded; a file that fails to load leaves the old model serving.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Database directory (default: $ENGRAM_DB, else ./engram.db).", valueName: "dir"))
@@ -92,8 +95,10 @@ struct Engramd: AsyncParsableCommand {
         if !noSocket {
             let path = socket.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath).standardizedFileURL.path }
                 ?? database.serverSettings.socketPath(for: database.directory)
-            let service = EngramService(database: database, models: Models(path: model)) { shutdown.fire() }
+            let models = Models(path: model)
+            let service = EngramService(database: database, models: models) { shutdown.fire() }
             services.append(.init(service: SocketServer(service: service, settings: database.serverSettings, path: path, logger: logger)))
+            services.append(.init(service: ModelReloader(models: models, logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         shutdown.set(group)
@@ -138,6 +143,28 @@ struct LogWatcher: Service {
     }
 }
 extension LogFormat: ExpressibleByArgument {}
+
+/// Loads the model again on SIGHUP, as `Admin/ReloadModel` without a path does; a failure is
+/// logged and the old model keeps serving.
+struct ModelReloader: Service {
+    let models: Models
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        try await cancelWhenGracefulShutdown {
+            for await _ in hangups {
+                let models = self.models
+                do {
+                    let swapped = try await EngramService.offPool { try models.reload(nil) }
+                    logger.notice("engramd: SIGHUP: \(swapped.model) serves now (loaded in \(Int(swapped.loadMs)) ms)")
+                } catch {
+                    logger.error("engramd: SIGHUP: the model could not be loaded (\(error)); \(models.servingFile ?? "no model") serves still")
+                }
+            }
+        }
+    }
+}
 
 /// Lets `Admin/Shutdown` begin the service group's graceful shutdown.
 final class ShutdownTrigger: Sendable {

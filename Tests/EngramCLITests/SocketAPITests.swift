@@ -1,5 +1,6 @@
 import EngramBase
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -144,7 +145,6 @@ struct SocketAPITests {
             let missing = try c.call(["id": 14, "method": "engram.v1.Memory/Get", "params": ["id": "c"]])
             #expect(missing["id"] as? Int == 14 && missing.errorCode == "NOT_FOUND")
             #expect(try c.call(["id": 15, "method": "engram.v1.Memory/Query", "params": ["vector": [1, 0], "k": 1]]).errorCode == "INVALID_ARGUMENT")
-            #expect(try c.call(["id": 16, "method": "engram.v1.Admin/ReloadModel"]).errorCode == "UNIMPLEMENTED")
             #expect(try c.call(["id": 17, "method": "engram.v1.Graph/Entity", "params": ["entity": "a", "depth": 99]]).errorCode == "INVALID_ARGUMENT")
             // The directory only its owner may enter; the socket only its owner may use.
             let dirMode = try FileManager.default.attributesOfItem(atPath: db + "/run")[.posixPermissions] as? Int
@@ -220,6 +220,86 @@ struct SocketAPITests {
             #expect(try c.call(["id": 8, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 0)
             _ = try c.call(["id": 9, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
             #expect(try c.call(["id": 10, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 3)
+        }
+    }
+
+    /// Asks `question` on `c` under `id` and reads its stream to the end: the model the answer
+    /// names, or the error code.
+    static func ask(_ c: SocketClient, id: String) throws -> (model: String?, error: String?) {
+        let ask: [String: Any] = ["question": "What happened to PUMP-7?", "mode": "text", "maxTokens": 4, "cache": false]
+        try c.send(String(decoding: try JSONSerialization.data(withJSONObject: ["id": id, "method": "engram.v1.RAG/Ask", "params": ask]), as: UTF8.self))
+        while true {
+            let a = try c.answer(to: id)
+            if let response = (a["message"] as? [String: Any])?["response"] as? [String: Any] {
+                let end = try c.answer(to: id)
+                return ((end["status"] as? [String: Any])?["code"] as? String == "OK" ? response["model"] as? String : nil, end.errorCode)
+            }
+            if a["message"] == nil { return (nil, a.errorCode ?? "no answer: \(a)") }
+        }
+    }
+
+    @Test("Admin/ReloadModel swaps the model under a load of questions (no call fails, later answers name the new model); a missing or broken file leaves the old one serving; SIGHUP loads it again")
+    func hotSwap() throws {
+        try Self.withDaemon { db, path, daemon in
+            let c = try SocketClient(path: path)
+            _ = try c.call(["id": 0, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
+            let dir = URL(fileURLWithPath: db).deletingLastPathComponent()
+            let swapped = dir.appendingPathComponent("swapped.gguf").path
+            try FileManager.default.createSymbolicLink(atPath: swapped, withDestinationPath: GLMCommandTests.model)
+            let broken = dir.appendingPathComponent("broken.gguf").path
+            try Data("GGUF but nothing else".utf8).write(to: URL(fileURLWithPath: broken))
+            // Before any question no model is loaded; a missing file is NOT_FOUND.
+            #expect(try c.call(["id": 1, "method": "engram.v1.Health/Check"]).result?["model"] == nil)
+            #expect(try c.call(["id": 2, "method": "engram.v1.Admin/ReloadModel", "params": ["path": dir.path + "/none.gguf"]]).errorCode == "NOT_FOUND")
+            #expect(try Self.ask(c, id: "first") == ("SmolLM2-135M-Instruct.Q4_1", nil))
+            let original = try c.call(["id": 1, "method": "engram.v1.Health/Check"]).result?["model"] as? String
+            #expect(original?.hasSuffix("/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") == true)
+            // Three connections ask one question after another while the model is swapped.
+            let stop = OnceFlag()
+            let outcomes = Mutex<[(model: String?, error: String?)]>([])
+            let done = DispatchGroup()
+            for t in 0..<3 {
+                done.enter()
+                Thread.detachNewThread {
+                    defer { done.leave() }
+                    guard let client = try? SocketClient(path: path) else {
+                        outcomes.withLock { $0.append((nil, "cannot connect")) }
+                        return
+                    }
+                    var n = 0
+                    while !stop.isSet {
+                        let outcome = (try? Self.ask(client, id: "t\(t)-\(n)")) ?? (nil, "the connection failed")
+                        outcomes.withLock { $0.append(outcome) }
+                        n += 1
+                    }
+                }
+            }
+            Thread.sleep(forTimeInterval: 1)
+            let reloaded = try c.call(["id": 3, "method": "engram.v1.Admin/ReloadModel", "params": ["path": swapped]])
+            #expect(reloaded.result?["model"] as? String == swapped && reloaded.result?["previous"] as? String == original, "\(reloaded)")
+            // A broken file fails to load; the swapped model keeps serving.
+            let failed = try c.call(["id": 4, "method": "engram.v1.Admin/ReloadModel", "params": ["path": broken]])
+            #expect(failed.errorCode == "DATA_LOSS", "\(failed)")
+            Thread.sleep(forTimeInterval: 2)
+            stop.set()
+            done.wait()
+            let all = outcomes.withLock { $0 }
+            #expect(all.count >= 3 && all.allSatisfy { $0.error == nil }, "\(all)")
+            #expect(Set(all.compactMap(\.model)).isSubset(of: ["SmolLM2-135M-Instruct.Q4_1", "swapped"]), "\(all)")
+            #expect(try Self.ask(c, id: "after") == ("swapped", nil))
+            let health = try c.call(["id": 5, "method": "engram.v1.Health/Check"]).result
+            #expect(health?["model"] as? String == swapped)
+            // SIGHUP loads the serving file again: a new load time, the same file, still serving.
+            kill(daemon.processIdentifier, SIGHUP)
+            var again = health
+            let deadline = Date().addingTimeInterval(30)
+            while again?["modelLoadedAt"] as? String == health?["modelLoadedAt"] as? String && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+                again = try c.call(["id": 6, "method": "engram.v1.Health/Check"]).result
+            }
+            #expect(again?["model"] as? String == swapped && again?["modelLoadedAt"] as? String != health?["modelLoadedAt"] as? String, "\(String(describing: again))")
+            #expect(daemon.isRunning)
+            #expect(try Self.ask(c, id: "last") == ("swapped", nil))
         }
     }
 

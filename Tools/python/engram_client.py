@@ -212,3 +212,9 @@ class Client:
 
     def ingest_errors(self, limit: int = 1000) -> List[Dict[str, Any]]:
         return self.call("engram.v1.Ingest/Errors", {"limit": limit})["deadLetters"]
+
+    def reload_model(self, path: Optional[str] = None) -> Dict[str, Any]:
+        """Loads the GGUF at `path` (default: the file serving, again) beside the model serving
+        and swaps them once loaded: {"model", "previous", "loadMs"}. A file that fails to load
+        raises (NotFound, DataLoss, ...) and leaves the old model serving."""
+        return self.call("engram.v1.Admin/ReloadModel", {} if path is None else {"path": path})
