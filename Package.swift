@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // Thin C/C++ shims over the system libraries.
@@ -72,13 +73,15 @@ let package = Package(
             ]
         ),
 
-        // The socket API: one service over the facade, served as NDJSON on a Unix socket.
+        // The socket API: one service over the facade, served as NDJSON on a Unix socket and
+        // (optionally) TCP with a bearer token and TLS.
         .target(
             name: "EngramServer",
             dependencies: [
                 "Engram", "EngramGLM",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -11,9 +11,20 @@ import Foundation
 /// max_calls_per_connection = 64  # calls in progress on one connection; more wait (the socket is not read)
 /// max_connections = 1024       # open connections; more are refused
 /// idle_timeout = "10m"         # a connection with no traffic for this long is closed
+/// tcp = ""                     # also serve on TCP, "HOST:PORT" (off when empty), a bearer token required
+/// token_file = "engramd.token" # the token TCP clients send ("Bearer …"), made 0600 on first start
+/// tls_certificate = ""         # PEM certificate chain: TCP with TLS when set (with tls_key)
+/// tls_key = ""                 # PEM private key of the certificate
+/// allow_insecure_tcp = false   # serve a non-loopback address without TLS
 /// ```
 public struct ServerSettings: Sendable, Equatable {
     public var socket = ""
+    /// `HOST:PORT` of the TCP listener; empty: none.
+    public var tcp = ""
+    public var tokenFile = "engramd.token"
+    public var tlsCertificate = ""
+    public var tlsKey = ""
+    public var allowInsecureTCP = false
     public var maxFrameBytes = 16 << 20
     public var maxDepth = 64
     public var maxCallsPerConnection = 64
@@ -36,6 +47,11 @@ public struct ServerSettings: Sendable, Equatable {
         maxCallsPerConnection = try s.integer("max_calls_per_connection", default: maxCallsPerConnection)
         maxConnections = try s.integer("max_connections", default: maxConnections)
         idleTimeout = try s.duration("idle_timeout", default: idleTimeout)
+        tcp = try s.string("tcp", default: tcp)
+        tokenFile = try s.string("token_file", default: tokenFile)
+        tlsCertificate = try s.string("tls_certificate", default: tlsCertificate)
+        tlsKey = try s.string("tls_key", default: tlsKey)
+        allowInsecureTCP = try s.boolean("allow_insecure_tcp", default: allowInsecureTCP)
         try s.rejectUnknownKeys()
         func bad(_ message: String) -> EngramError {
             EngramError(.invalidArgument, "engram.toml: [server] \(message)", reason: .invalidSettings)
@@ -45,11 +61,45 @@ public struct ServerSettings: Sendable, Equatable {
         guard (1...10_000).contains(maxCallsPerConnection) else { throw bad("max_calls_per_connection must be between 1 and 10000") }
         guard (1...1_000_000).contains(maxConnections) else { throw bad("max_connections must be between 1 and 1000000") }
         guard idleTimeout.isFinite, idleTimeout >= 1 else { throw bad("idle_timeout must be at least 1s") }
+        guard tlsCertificate.isEmpty == tlsKey.isEmpty else { throw bad("tls_certificate and tls_key go together") }
+        if !tcp.isEmpty { _ = try TCPAddress(parsing: tcp) }
+        guard !tokenFile.isEmpty else { throw bad("token_file must name a file") }
+    }
+
+    /// A path of these settings: absolute, or in the database `directory`.
+    public func path(_ setting: String, in directory: URL) -> String {
+        setting.hasPrefix("/") ? setting : directory.appendingPathComponent(setting).path
     }
 
     /// The socket's path for the database in `directory`.
     public func socketPath(for directory: URL) -> String {
-        if socket.isEmpty { return directory.appendingPathComponent("run/engramd.sock").path }
-        return socket.hasPrefix("/") ? socket : directory.appendingPathComponent(socket).path
+        path(socket.isEmpty ? "run/engramd.sock" : socket, in: directory)
     }
+}
+
+/// A TCP listening address, `HOST:PORT` (`[v6]:PORT` for an IPv6 literal).
+public struct TCPAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    /// - Throws: `EngramError` `.invalidArgument` (`invalidSettings`) naming the setting.
+    public init(parsing text: String) throws {
+        func bad() -> EngramError {
+            EngramError(.invalidArgument, "engram.toml: [server] tcp must be HOST:PORT with a port from 0 to 65535 (127.0.0.1:7878, [::1]:7878), not '\(text)'",
+                        reason: .invalidSettings)
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { throw bad() }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw bad() }
+        self.host = host
+        self.port = port
+    }
+
+    /// Whether only this machine can reach the address (127.0.0.0/8, ::1, localhost).
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

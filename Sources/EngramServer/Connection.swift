@@ -12,6 +12,9 @@ struct Connection {
     let settings: ServerSettings
     let logger: Logger
     let shuttingDown: OnceFlag
+    /// The token every call but `Health/Check` must carry (TCP); nil: none (the Unix socket,
+    /// whose directory only its owner may enter).
+    let token: String?
 
     func serve(_ channel: NIOAsyncChannel<NDJSONFrame, ByteBuffer>) async {
         do {
@@ -62,6 +65,14 @@ struct Connection {
         guard let method = RPCMethod(rawValue: request.method) else {
             Task {
                 await writer.send(NDJSONProtocol.error(id, EngramError(.unimplemented, "unknown method \"\(request.method)\"")))
+                slots.give()
+            }
+            return
+        }
+        if let token, method != .healthCheck, !AccessToken.admits(request.authorization, token: token) {
+            Task {
+                await writer.send(NDJSONProtocol.error(id, EngramError(
+                    .unauthenticated, "\(method.rawValue) needs metadata.authorization \"Bearer TOKEN\", the token in the database's [server] token_file")))
                 slots.give()
             }
             return

@@ -15,6 +15,8 @@ package enum NDJSONProtocol {
         /// The params object (empty when absent).
         package var params: [String: JSONValue]
         package var deadlineMs: Double?
+        /// `metadata.authorization` (`Bearer TOKEN` on TCP).
+        package var authorization: String?
     }
 
     /// Reads a request line with `parser` (simdjson: Foundation's `JSONDecoder` building a
@@ -50,11 +52,18 @@ package enum NDJSONProtocol {
         case let .object(fields)?: params = fields
         case let other?: throw bad("params must be an object, not \(other.kindName)")
         }
+        var authorization: String?
         switch members["metadata"] {
-        case nil, .null?, .object?: break
+        case nil, .null?: break
+        case let .object(metadata)?:
+            switch metadata["authorization"] {
+            case nil, .null?: break
+            case let .string(value)?: authorization = value
+            case let other?: throw bad("metadata.authorization must be a string (\"Bearer TOKEN\"), not \(other.kindName)")
+            }
         case let other?: throw bad("metadata must be an object, not \(other.kindName)")
         }
-        return Request(id: id, method: method, params: params, deadlineMs: deadlineMs)
+        return Request(id: id, method: method, params: params, deadlineMs: deadlineMs, authorization: authorization)
     }
 
     /// A request line that could not be read, with the id to answer it under.

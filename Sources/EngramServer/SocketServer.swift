@@ -3,53 +3,111 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
-/// Serves `EngramService` as NDJSON on a Unix socket (SwiftNIO), as a service of
+/// Serves `EngramService` as NDJSON on a Unix socket or on TCP (SwiftNIO), as a service of
 /// swift-service-lifecycle.
 ///
-/// The socket is made in a directory only its owner may enter (0700) and is itself 0600.
-/// Requests on one connection run concurrently, up to `max_calls_per_connection`; beyond
-/// that the socket is not read (back-pressure reaches the client), and a client that never
-/// reads its answers stops being read too, so memory stays bounded. Graceful shutdown stops
-/// accepting and reading, lets unary calls in flight finish, and ends streams with
+/// The Unix socket is made in a directory only its owner may enter (0700) and is itself 0600.
+/// On TCP every call but `Health/Check` needs the bearer token, and TLS (swift-nio-ssl) when
+/// configured. Requests on one connection run concurrently, up to `max_calls_per_connection`;
+/// beyond that the socket is not read (back-pressure reaches the client), and a client that
+/// never reads its answers stops being read too, so memory stays bounded. Graceful shutdown
+/// stops accepting and reading, lets unary calls in flight finish, and ends streams with
 /// `UNAVAILABLE`.
 public struct SocketServer: Service {
+    /// Where a server listens.
+    public enum Endpoint: Sendable, CustomStringConvertible {
+        /// A Unix socket at `path`.
+        case unix(path: String)
+        /// TCP at the address, with TLS when `tls` is given; calls need `token`.
+        case tcp(TCPAddress, tls: NIOSSLContext?, token: String)
+
+        public var description: String {
+            switch self {
+            case let .unix(path): return path
+            case let .tcp(address, tls, _): return "tcp \(address)\(tls == nil ? "" : " (TLS)")"
+            }
+        }
+    }
+
     let service: EngramService
     let settings: ServerSettings
-    public let path: String
+    public let endpoint: Endpoint
     let logger: Logger
 
-    public init(service: EngramService, settings: ServerSettings, path: String, logger: Logger) {
+    public init(service: EngramService, settings: ServerSettings, endpoint: Endpoint, logger: Logger) {
         self.service = service
         self.settings = settings
-        self.path = path
+        self.endpoint = endpoint
         self.logger = logger
     }
 
+    /// The TCP endpoint `settings` ask for in the database `directory` (nil when `[server]
+    /// tcp` is empty): the token read or made, the TLS context built.
+    /// - Throws: `EngramError` `.failedPrecondition` for a non-loopback address without TLS
+    ///   (unless `allow_insecure_tcp`), the token file's errors, `.invalidArgument` for a
+    ///   certificate or key that cannot be read.
+    public static func tcpEndpoint(_ settings: ServerSettings, directory: URL) throws -> Endpoint? {
+        guard !settings.tcp.isEmpty else { return nil }
+        let address = try TCPAddress(parsing: settings.tcp)
+        var tls: NIOSSLContext?
+        if !settings.tlsCertificate.isEmpty {
+            let certificate = settings.path(settings.tlsCertificate, in: directory), key = settings.path(settings.tlsKey, in: directory)
+            do {
+                let configuration = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                tls = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw EngramError.invalidArgument("[server] tls_certificate \(certificate) and tls_key \(key): \(error)")
+            }
+        } else if !address.isLoopback && !settings.allowInsecureTCP {
+            throw EngramError(.failedPrecondition, "[server] tcp = \"\(settings.tcp)\" is reachable from other machines: give tls_certificate and tls_key, or set allow_insecure_tcp = true to send tokens and memories in the clear")
+        }
+        let token = try AccessToken.loadOrCreate(at: settings.path(settings.tokenFile, in: directory))
+        return .tcp(address, tls: tls, token: token)
+    }
+
     public func run() async throws {
-        try Self.prepareDirectory(of: path)
         let maxFrame = settings.maxFrameBytes, idle = settings.idleTimeout
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             // A client that shuts down its sending side after its requests (socat, nc -N)
             // still gets its answers.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(Int64(idle * 1000))))
-                    try sync.addHandler(IdleCloser())
-                    try sync.addHandler(ByteToMessageHandler(NDJSONFrameDecoder(maxFrameBytes: maxFrame)))
-                    return try NIOAsyncChannel<NDJSONFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
+        @Sendable func pipeline(_ channel: any Channel, tls: NIOSSLContext?) -> EventLoopFuture<NIOAsyncChannel<NDJSONFrame, ByteBuffer>> {
+            channel.eventLoop.makeCompletedFuture {
+                let sync = channel.pipeline.syncOperations
+                if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+                try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(Int64(idle * 1000))))
+                try sync.addHandler(IdleCloser())
+                try sync.addHandler(ByteToMessageHandler(NDJSONFrameDecoder(maxFrameBytes: maxFrame)))
+                return try NIOAsyncChannel<NDJSONFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
-        guard chmod(path, 0o600) == 0 else {
-            try? await server.channel.close()
-            throw EngramError(.permissionDenied, "cannot make \(path) private: \(String(cString: strerror(errno)))")
         }
-        logger.notice("engramd: serving the socket API on \(path)")
+        let server: NIOAsyncChannel<NIOAsyncChannel<NDJSONFrame, ByteBuffer>, Never>
+        switch endpoint {
+        case let .unix(path):
+            try Self.prepareDirectory(of: path)
+            server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { pipeline($0, tls: nil) }
+            guard chmod(path, 0o600) == 0 else {
+                try? await server.channel.close()
+                throw EngramError(.permissionDenied, "cannot make \(path) private: \(String(cString: strerror(errno)))")
+            }
+        case let .tcp(address, tls, _):
+            do {
+                server = try await bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: address.host, port: address.port) { pipeline($0, tls: tls) }
+            } catch {
+                throw EngramError(.unavailable, "cannot listen on \(address) ([server] tcp): \(error)")
+            }
+        }
+        logger.notice("engramd: serving the socket API on \(endpoint)")
+        let token: String?
+        if case let .tcp(_, _, required) = endpoint { token = required } else { token = nil }
         let open = OpenConnections()
         let shuttingDown = OnceFlag()
         try await withGracefulShutdownHandler {
@@ -62,7 +120,7 @@ public struct SocketServer: Service {
                         }
                         group.addTask {
                             defer { open.remove(connection.channel) }
-                            await Connection(service: service, settings: settings, logger: logger, shuttingDown: shuttingDown).serve(connection)
+                            await Connection(service: service, settings: settings, logger: logger, shuttingDown: shuttingDown, token: token).serve(connection)
                         }
                     }
                 }
@@ -73,7 +131,7 @@ public struct SocketServer: Service {
             // Connections stop reading; their calls in flight finish.
             open.closeInputs()
         }
-        try? FileManager.default.removeItem(atPath: path)
+        if case let .unix(path) = endpoint { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// Makes the socket's directory if needed and requires it to be the owner's alone.

@@ -32,6 +32,12 @@ struct Engramd: AsyncParsableCommand {
             directory ([server] socket), in a directory only its owner may enter. SIGHUP (or \
             engram.v1.Admin/ReloadModel) loads the model file again beside the one serving and \
             swaps them once it is loaded; a file that fails to load leaves the old model serving.
+
+            With [server] tcp = "HOST:PORT" it also serves the API on TCP, where every method \
+            but engram.v1.Health/Check needs "metadata": {"authorization": "Bearer TOKEN"}, the \
+            token in [server] token_file (engramd.token in the database directory, made 0600 on \
+            first start). A non-loopback address needs TLS (tls_certificate, tls_key) unless \
+            allow_insecure_tcp = true.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Database directory (default: $ENGRAM_DB, else ./engram.db).", valueName: "dir"))
@@ -97,7 +103,10 @@ struct Engramd: AsyncParsableCommand {
                 ?? database.serverSettings.socketPath(for: database.directory)
             let models = Models(path: model)
             let service = EngramService(database: database, models: models) { shutdown.fire() }
-            services.append(.init(service: SocketServer(service: service, settings: database.serverSettings, path: path, logger: logger)))
+            services.append(.init(service: SocketServer(service: service, settings: database.serverSettings, endpoint: .unix(path: path), logger: logger)))
+            if let tcp = try SocketServer.tcpEndpoint(database.serverSettings, directory: database.directory) {
+                services.append(.init(service: SocketServer(service: service, settings: database.serverSettings, endpoint: tcp, logger: logger)))
+            }
             services.append(.init(service: ModelReloader(models: models, logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -17,6 +17,38 @@ final class SocketClient {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// A TCP connection to 127.0.0.1:`port`.
+    init(tcpPort port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw SocketError(message: "connect to port \(port): \(String(cString: strerror(errno)))")
+        }
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// A TCP port free now on 127.0.0.1.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     deinit { close(fd) }
 
     struct SocketError: Error { let message: String }
@@ -82,12 +114,13 @@ struct SocketAPITests {
         try withDaemon { db, path, _ in try body(db, path) }
     }
 
-    static func withDaemon(_ body: (String, String, Process) throws -> Void) throws {
+    /// `server` is added to the `[server]` section.
+    static func withDaemon(server: String = "", _ body: (String, String, Process) throws -> Void) throws {
         try withTempDir { dir in
             let db = dir.appendingPathComponent("db").path
             #expect(try CLI.run(["init", "--db", db, "--dim", "4"]).status == 0)
             let toml = URL(fileURLWithPath: db).appendingPathComponent("engram.toml")
-            try (String(contentsOf: toml, encoding: .utf8) + "\n[server]\nmax_frame_bytes = 4096\nmax_depth = 32\nmax_calls_per_connection = 4\n")
+            try (String(contentsOf: toml, encoding: .utf8) + "\n[server]\nmax_frame_bytes = 4096\nmax_depth = 32\nmax_calls_per_connection = 4\n" + server)
                 .write(to: toml, atomically: true, encoding: .utf8)
             let daemon = Process()
             daemon.executableURL = CLI.binDirectory.appendingPathComponent("engramd")
@@ -220,6 +253,37 @@ struct SocketAPITests {
             #expect(try c.call(["id": 8, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 0)
             _ = try c.call(["id": 9, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
             #expect(try c.call(["id": 10, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 3)
+        }
+    }
+
+    @Test("TCP: every method but Health/Check needs the generated token (0600); a wrong or missing one is UNAUTHENTICATED; the Unix socket needs none")
+    func tcpToken() throws {
+        let port = SocketClient.freePort()
+        try Self.withDaemon(server: "tcp = \"127.0.0.1:\(port)\"\n") { db, path, _ in
+            var tcp: SocketClient?
+            let deadline = Date().addingTimeInterval(30)
+            while tcp == nil && Date() < deadline {
+                tcp = try? SocketClient(tcpPort: port)
+                if tcp == nil { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            let c = try #require(tcp)
+            let tokenFile = db + "/engramd.token"
+            let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(token.count == 64 && token.allSatisfy(\.isHexDigit))
+            #expect(try FileManager.default.attributesOfItem(atPath: tokenFile)[.posixPermissions] as? Int == 0o600)
+            #expect(try c.call(["id": 1, "method": "engram.v1.Health/Check"]).result?["status"] as? String == "SERVING")
+            let missing = try c.call(["id": 2, "method": "engram.v1.Memory/Stats"])
+            #expect(missing.errorCode == "UNAUTHENTICATED" && missing.errorMessage.contains("Bearer TOKEN"), "\(missing)")
+            #expect(try c.call(["id": 3, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories],
+                                "metadata": ["authorization": "Bearer " + String(token.reversed())]]).errorCode == "UNAUTHENTICATED")
+            #expect(try c.call(["id": 4, "method": "engram.v1.Memory/Stats", "metadata": ["authorization": token]]).errorCode == "UNAUTHENTICATED")
+            #expect(try c.call(["id": 5, "method": "engram.v1.Memory/Stats", "metadata": ["authorization": 7]]).errorCode == "INVALID_ARGUMENT")
+            let bearer = ["authorization": "Bearer " + token]
+            #expect(try c.call(["id": 6, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories], "metadata": bearer]).result?["ids"] as? [String]
+                    == ["a", "b", "c"])
+            #expect(try c.call(["id": 7, "method": "engram.v1.Memory/Stats", "metadata": bearer]).result?["memories"] as? Int == 3)
+            // The Unix socket, private by its directory, asks for no token.
+            #expect(try SocketClient(path: path).call(["id": 8, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 3)
         }
     }
 

@@ -1,4 +1,4 @@
-"""A client of engramd's socket API (NDJSON on a Unix socket), standard library only.
+"""A client of engramd's socket API (NDJSON on a Unix socket or TCP), standard library only.
 
     from engram_client import Client
     with Client(db="maint.db") as engram:              # or Client(socket_path=".../engramd.sock")
@@ -21,7 +21,8 @@ import itertools
 import json
 import os
 import socket
-from typing import Any, Dict, Iterator, List, Optional
+import ssl
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 
 class EngramError(Exception):
@@ -90,13 +91,23 @@ class AskStream:
 class Client:
     """One connection to engramd."""
 
-    def __init__(self, socket_path: Optional[str] = None, db: Optional[str] = None, timeout: Optional[float] = None):
-        if socket_path is None:
-            db = db or os.environ.get("ENGRAM_DB") or "engram.db"
-            socket_path = os.path.join(db, "run", "engramd.sock")
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._socket.settimeout(timeout)
-        self._socket.connect(socket_path)
+    def __init__(self, socket_path: Optional[str] = None, db: Optional[str] = None, timeout: Optional[float] = None,
+                 address: Optional[Tuple[str, int]] = None, token: Optional[str] = None,
+                 ssl_context: Optional[ssl.SSLContext] = None):
+        """The Unix socket of the daemon serving `db` (or `socket_path`); or, with `address`,
+        engramd's TCP listener ([server] tcp), where `token` (the database's engramd.token) is
+        sent with every call and `ssl_context` wraps the connection in TLS."""
+        if address is not None:
+            raw = socket.create_connection(address, timeout=timeout)
+            self._socket = ssl_context.wrap_socket(raw, server_hostname=address[0]) if ssl_context else raw
+        else:
+            if socket_path is None:
+                db = db or os.environ.get("ENGRAM_DB") or "engram.db"
+                socket_path = os.path.join(db, "run", "engramd.sock")
+            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._socket.settimeout(timeout)
+            self._socket.connect(socket_path)
+        self._metadata = {"authorization": "Bearer " + token} if token is not None else None
         self._reader = self._socket.makefile("rb")
         self._ids = itertools.count(1)
 
@@ -119,6 +130,8 @@ class Client:
             request["params"] = params
         if deadline_ms is not None:
             request["deadlineMs"] = deadline_ms
+        if self._metadata is not None:
+            request["metadata"] = self._metadata
         self._socket.sendall(json.dumps(request, allow_nan=False).encode() + b"\n")
         return call_id
 

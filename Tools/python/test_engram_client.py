@@ -7,6 +7,8 @@ Needs the release binaries (`swift build -c release`) and the models (Tools/setu
 
 import os
 import shutil
+import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -90,6 +92,79 @@ class ClientTests(unittest.TestCase):
         run = os.path.join(self.db, "run")
         self.assertEqual(stat.S_IMODE(os.stat(run).st_mode), 0o700)
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(run, "engramd.sock")).st_mode), 0o600)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TLSTests(unittest.TestCase):
+    """engramd on TCP with TLS: a certificate made here by openssl, the token it generated."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="engram-tls-")
+        cls.db = os.path.join(cls.dir, "db")
+        subprocess.run([os.path.join(BIN, "engram"), "init", "--db", cls.db, "--dim", "4"], check=True, capture_output=True)
+        cls.cert, key = os.path.join(cls.dir, "cert.pem"), os.path.join(cls.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cls.cert,
+                        "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        cls.port = free_port()
+        with open(os.path.join(cls.db, "engram.toml"), "a") as toml:
+            toml.write('\n[server]\ntcp = "127.0.0.1:%d"\ntls_certificate = "%s"\ntls_key = "%s"\n' % (cls.port, cls.cert, key))
+        cls.daemon = subprocess.Popen([os.path.join(BIN, "engramd"), "--db", cls.db],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", cls.port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or cls.daemon.poll() is not None:
+                    raise RuntimeError("engramd did not listen: " + cls.daemon.stderr.read().decode(errors="replace"))
+                time.sleep(0.05)
+        with open(os.path.join(cls.db, "engramd.token")) as f:
+            cls.token = f.read().strip()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.terminate()
+        cls.daemon.wait(timeout=30)
+        shutil.rmtree(cls.dir)
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.cert)
+
+    def test_token_file_is_private(self):
+        path = os.path.join(self.db, "engramd.token")
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertRegex(self.token, r"^[0-9a-f]{64}$")
+
+    def test_calls_over_tls_need_the_token(self):
+        with Client(address=("127.0.0.1", self.port), token=self.token, ssl_context=self.context(), timeout=30) as c:
+            self.assertEqual(c.upsert([{"id": "t1", "text": "PUMP-7", "vector": [1, 0, 0, 0]}]), ["t1"])
+            self.assertEqual(c.query(vector=[1, 0, 0, 0], k=1)["results"][0]["id"], "t1")
+        with Client(address=("127.0.0.1", self.port), ssl_context=self.context(), timeout=30) as c:
+            self.assertEqual(c.health(), "SERVING")  # the one method open to all
+            with self.assertRaises(engram_client.Unauthenticated):
+                c.stats()
+        with Client(address=("127.0.0.1", self.port), token="0" * 64, ssl_context=self.context(), timeout=30) as c:
+            with self.assertRaises(engram_client.Unauthenticated):
+                c.get("t1")
+
+    def test_plain_tcp_gets_no_answer(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as raw:
+            raw.sendall(b'{"id":1,"method":"engram.v1.Health/Check"}\n')
+            received = b""
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                received += chunk
+            self.assertNotIn(b"SERVING", received)
 
 
 if __name__ == "__main__":
