@@ -16,6 +16,7 @@ import Foundation
 /// tls_certificate = ""         # PEM certificate chain: TCP with TLS when set (with tls_key)
 /// tls_key = ""                 # PEM private key of the certificate
 /// allow_insecure_tcp = false   # serve a non-loopback address without TLS
+/// metrics = ""                 # GET /metrics (Prometheus) and /healthz on this loopback HOST:PORT (off when empty)
 /// ```
 public struct ServerSettings: Sendable, Equatable {
     public var socket = ""
@@ -25,6 +26,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var tlsCertificate = ""
     public var tlsKey = ""
     public var allowInsecureTCP = false
+    /// `HOST:PORT` (loopback) of the HTTP listener of `/metrics` and `/healthz`; empty: none.
+    public var metrics = ""
     public var maxFrameBytes = 16 << 20
     public var maxDepth = 64
     public var maxCallsPerConnection = 64
@@ -52,6 +55,7 @@ public struct ServerSettings: Sendable, Equatable {
         tlsCertificate = try s.string("tls_certificate", default: tlsCertificate)
         tlsKey = try s.string("tls_key", default: tlsKey)
         allowInsecureTCP = try s.boolean("allow_insecure_tcp", default: allowInsecureTCP)
+        metrics = try s.string("metrics", default: metrics)
         try s.rejectUnknownKeys()
         func bad(_ message: String) -> EngramError {
             EngramError(.invalidArgument, "engram.toml: [server] \(message)", reason: .invalidSettings)
@@ -62,7 +66,10 @@ public struct ServerSettings: Sendable, Equatable {
         guard (1...1_000_000).contains(maxConnections) else { throw bad("max_connections must be between 1 and 1000000") }
         guard idleTimeout.isFinite, idleTimeout >= 1 else { throw bad("idle_timeout must be at least 1s") }
         guard tlsCertificate.isEmpty == tlsKey.isEmpty else { throw bad("tls_certificate and tls_key go together") }
-        if !tcp.isEmpty { _ = try TCPAddress(parsing: tcp) }
+        if !tcp.isEmpty { _ = try TCPAddress(parsing: tcp, setting: "tcp") }
+        if !metrics.isEmpty {
+            guard try TCPAddress(parsing: metrics, setting: "metrics").isLoopback else { throw bad("metrics must be a loopback address (127.0.0.1:9464)") }
+        }
         guard !tokenFile.isEmpty else { throw bad("token_file must name a file") }
     }
 
@@ -83,9 +90,9 @@ public struct TCPAddress: Sendable, Equatable, CustomStringConvertible {
     public var port: Int
 
     /// - Throws: `EngramError` `.invalidArgument` (`invalidSettings`) naming the setting.
-    public init(parsing text: String) throws {
+    public init(parsing text: String, setting: String = "tcp") throws {
         func bad() -> EngramError {
-            EngramError(.invalidArgument, "engram.toml: [server] tcp must be HOST:PORT with a port from 0 to 65535 (127.0.0.1:7878, [::1]:7878), not '\(text)'",
+            EngramError(.invalidArgument, "engram.toml: [server] \(setting) must be HOST:PORT with a port from 0 to 65535 (127.0.0.1:7878, [::1]:7878), not '\(text)'",
                         reason: .invalidSettings)
         }
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { throw bad() }

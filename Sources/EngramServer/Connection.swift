@@ -91,8 +91,12 @@ struct Connection {
         }
         let service = self.service, shuttingDown = self.shuttingDown
         let started = calls.start(id) {
-            let answer = await Self.run(service, method, request, id: id, writer: writer, shuttingDown: shuttingDown)
-            if let answer { await writer.send(answer) }
+            let clock = DispatchTime.now().uptimeNanoseconds
+            CallMetrics.callStarted()
+            let (answer, code) = await Self.run(service, method, request, id: id, writer: writer, shuttingDown: shuttingDown)
+            await writer.send(answer)
+            CallMetrics.callEnded()
+            CallMetrics.record(method, code: code, started: clock)
             slots.give()
         }
         if !started {
@@ -103,10 +107,11 @@ struct Connection {
         }
     }
 
-    /// Runs a call within its deadline; the answer to write at its end (nil when already
-    /// written).
+    /// Runs a call within its deadline: the answer to write at its end, and its status code
+    /// (nil: OK).
     private static func run(_ service: EngramService, _ method: RPCMethod, _ request: NDJSONProtocol.Request, id: String,
-                            writer: Writer, shuttingDown: OnceFlag) async -> Data? {
+                            writer: Writer, shuttingDown: OnceFlag) async -> (Data, EngramError.Code?) {
+        let failure: EngramError
         do {
             let result = try await withDeadline(request.deadlineMs) {
                 try await service.call(method, params: request.params) { message in
@@ -115,15 +120,15 @@ struct Connection {
                     await writer.send(NDJSONProtocol.message(id, message))
                 }
             }
-            if let result { return NDJSONProtocol.result(id, result) }
-            return NDJSONProtocol.ok(id)
+            return (result.map { NDJSONProtocol.result(id, $0) } ?? NDJSONProtocol.ok(id), nil)
         } catch let error as EngramError {
-            return NDJSONProtocol.error(id, error)
+            failure = error
         } catch is CancellationError {
-            return NDJSONProtocol.error(id, EngramError(.cancelled, "the call was cancelled"))
+            failure = EngramError(.cancelled, "the call was cancelled")
         } catch {
-            return NDJSONProtocol.error(id, EngramError(.internal, "\(error)"))
+            failure = EngramError(.internal, "\(error)")
         }
+        return (NDJSONProtocol.error(id, failure), failure.code)
     }
 
     /// `body`, or `deadlineExceeded` when it has not finished within `milliseconds`.

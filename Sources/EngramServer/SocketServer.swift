@@ -118,8 +118,12 @@ public struct SocketServer: Service {
                             group.addTask { await Self.refuse(connection, limit: settings.maxConnections) }
                             continue
                         }
+                        CallMetrics.connectionOpened()
                         group.addTask {
-                            defer { open.remove(connection.channel) }
+                            defer {
+                                open.remove(connection.channel)
+                                CallMetrics.connectionClosed()
+                            }
                             await Connection(service: service, settings: settings, logger: logger, shuttingDown: shuttingDown, token: token).serve(connection)
                         }
                     }

@@ -3,6 +3,8 @@ import Engram
 import Foundation
 import EngramServer
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -37,7 +39,10 @@ struct Engramd: AsyncParsableCommand {
             but engram.v1.Health/Check needs "metadata": {"authorization": "Bearer TOKEN"}, the \
             token in [server] token_file (engramd.token in the database directory, made 0600 on \
             first start). A non-loopback address needs TLS (tls_certificate, tls_key) unless \
-            allow_insecure_tcp = true.
+            allow_insecure_tcp = true. With [server] metrics = "127.0.0.1:PORT" it serves GET \
+            /metrics (Prometheus text: requests by method and code, their durations, open \
+            connections, calls in flight, memories) and GET /healthz (200 SERVING, 503 while \
+            shutting down).
             """)
 
     @Option(name: .long, help: ArgumentHelp("Database directory (default: $ENGRAM_DB, else ./engram.db).", valueName: "dir"))
@@ -108,6 +113,10 @@ struct Engramd: AsyncParsableCommand {
                 services.append(.init(service: SocketServer(service: service, settings: database.serverSettings, endpoint: tcp, logger: logger)))
             }
             services.append(.init(service: ModelReloader(models: models, logger: logger)))
+            if !database.serverSettings.metrics.isEmpty {
+                services.append(.init(service: try MetricsServer(address: TCPAddress(parsing: database.serverSettings.metrics, setting: "metrics"),
+                                                                 logger: logger, exposition: prometheus(database))))
+            }
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         shutdown.set(group)
@@ -152,6 +161,22 @@ struct LogWatcher: Service {
     }
 }
 extension LogFormat: ExpressibleByArgument {}
+
+/// Bootstraps swift-metrics with a Prometheus registry (once per process) and returns the text
+/// `/metrics` serves: the server's counters, with the store's size read at each scrape.
+func prometheus(_ database: EngramDatabase) -> @Sendable () -> String {
+    let registry = PrometheusCollectorRegistry()
+    var factory = PrometheusMetricsFactory(registry: registry)
+    // From half a millisecond (a query) to a minute (an answer generated).
+    factory.defaultDurationHistogramBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+        .map { Duration.nanoseconds(Int64($0 * 1e9)) }
+    MetricsSystem.bootstrap(factory)
+    let memories = registry.makeGauge(name: "engram_memories", help: "Memories in the store")
+    return {
+        if let stats = try? database.stats() { memories.set(Double(stats.memories)) }
+        return registry.emitToString()
+    }
+}
 
 /// Loads the model again on SIGHUP, as `Admin/ReloadModel` without a path does; a failure is
 /// logged and the old model keeps serving.

@@ -287,6 +287,55 @@ struct SocketAPITests {
         }
     }
 
+    /// An HTTP/1.1 request to 127.0.0.1:`port` (the connection closed after it): the status and body.
+    static func http(_ port: Int, _ method: String, _ path: String) throws -> (status: Int, body: String) {
+        let c = try SocketClient(tcpPort: port)
+        try c.send(Array("\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            bytes += chunk[..<n]
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return (status, text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n"))
+    }
+
+    @Test("/metrics counts calls by method and code, with their durations and the store's size, in Prometheus text; /healthz answers SERVING; other paths 404, other methods 405")
+    func metrics() throws {
+        let port = SocketClient.freePort()
+        try Self.withDaemon(server: "metrics = \"127.0.0.1:\(port)\"\n") { _, path, _ in
+            let c = try SocketClient(path: path)
+            _ = try c.call(["id": 1, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
+            for id in 2...3 { _ = try c.call(["id": id, "method": "engram.v1.Memory/Stats"]) }
+            #expect(try c.call(["id": 4, "method": "engram.v1.Memory/Get", "params": ["id": "nope"]]).errorCode == "NOT_FOUND")
+            var health = (status: 0, body: "")
+            let deadline = Date().addingTimeInterval(30)
+            while health.status == 0 && Date() < deadline {
+                health = (try? Self.http(port, "GET", "/healthz")) ?? (0, "")
+                if health.status == 0 { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            #expect(health.status == 200 && health.body == "SERVING\n")
+            let scraped = try Self.http(port, "GET", "/metrics")
+            #expect(scraped.status == 200)
+            let lines = scraped.body.split(separator: "\n").map(String.init)
+            func value(_ name: String, _ labels: [String]) -> String? {
+                lines.first { line in line.hasPrefix(name + "{") && labels.allSatisfy { line.contains($0) } || line.hasPrefix(name + " ") && labels.isEmpty }?
+                    .split(separator: " ").last.map(String.init)
+            }
+            #expect(value("engram_requests_total", [#"method="engram.v1.Memory/Stats""#, #"code="OK""#]) == "2", "\(scraped.body)")
+            #expect(value("engram_requests_total", [#"method="engram.v1.Memory/Get""#, #"code="NOT_FOUND""#]) == "1")
+            #expect(value("engram_requests_total", [#"method="engram.v1.Memory/Upsert""#, #"code="OK""#]) == "1")
+            #expect(value("engram_request_duration_seconds_count", [#"method="engram.v1.Memory/Stats""#]) == "2")
+            #expect(value("engram_memories", []) == "3.0")
+            #expect(value("engram_connections_open", []) == "1.0")
+            #expect(try Self.http(port, "GET", "/nothing").status == 404)
+            #expect(try Self.http(port, "POST", "/metrics").status == 405)
+        }
+    }
+
     /// Asks `question` on `c` under `id` and reads its stream to the end: the model the answer
     /// names, or the error code.
     static func ask(_ c: SocketClient, id: String) throws -> (model: String?, error: String?) {
