@@ -155,6 +155,8 @@ let package = Package(
             path: "Benchmarks/BenchDriver"
         ),
 
+        // The socket API's decoders under libFuzzer (Tools/fuzz.sh builds it with -sanitize=fuzzer).
+        .executableTarget(name: "engram-fuzz", dependencies: ["EngramServer"], path: "Tools/Fuzz"),
         .executableTarget(name: "engram-crashtest", dependencies: ["EngramBase", "EngramStore"], path: "Tools/CrashTest"),
 
         // Tests: one target per module.
@@ -169,7 +171,8 @@ let package = Package(
         .testTarget(
             name: "EngramServerTests",
             dependencies: ["EngramServer", "Engram", .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOEmbedded", package: "swift-nio")]
+                           .product(name: "NIOEmbedded", package: "swift-nio")],
+            exclude: ["Fixtures"]  // read from the source tree through #filePath
         ),
         .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),
         .testTarget(

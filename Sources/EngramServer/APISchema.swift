@@ -3,7 +3,7 @@ import Foundation
 
 extension RPCMethod {
     /// The JSON type of the method's `params`.
-    var requestType: any Decodable.Type {
+    var requestType: any Codable.Type {
         switch self {
         case .memoryUpsert: return UpsertRequest.self
         case .memoryGet: return GetRequest.self

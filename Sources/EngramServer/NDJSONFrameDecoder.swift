@@ -14,7 +14,7 @@ public enum NDJSONFrame: Sendable, Equatable {
 /// limit: a client announcing a 2 GiB line would make it buffer 2 GiB. This one discards an
 /// overlong line as it arrives, keeping at most `maxFrameBytes` buffered, reports it once as
 /// `.oversized` and resynchronises at the next newline.
-public struct NDJSONFrameDecoder: ByteToMessageDecoder {
+public struct NDJSONFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = NDJSONFrame
 
     public let maxFrameBytes: Int
@@ -25,7 +25,9 @@ public struct NDJSONFrameDecoder: ByteToMessageDecoder {
 
     public init(maxFrameBytes: Int) { self.maxFrameBytes = maxFrameBytes }
 
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    /// The next frame in `buffer`, if a whole one is there (an overlong line's bytes are
+    /// dropped as they come).
+    public mutating func decode(buffer: inout ByteBuffer) throws -> NDJSONFrame? {
         let view = buffer.readableBytesView
         if let newline = view.dropFirst(scanned).firstIndex(of: 0x0A) {
             let length = newline - view.startIndex
@@ -34,19 +36,16 @@ public struct NDJSONFrameDecoder: ByteToMessageDecoder {
                 let total = discarding + length
                 discarding = 0
                 buffer.moveReaderIndex(forwardBy: length + 1)
-                context.fireChannelRead(wrapInboundOut(.oversized(bytes: total)))
-                return .continue
+                return .oversized(bytes: total)
             }
             if length > maxFrameBytes {
                 buffer.moveReaderIndex(forwardBy: length + 1)
-                context.fireChannelRead(wrapInboundOut(.oversized(bytes: length)))
-                return .continue
+                return .oversized(bytes: length)
             }
             var line = buffer.readSlice(length: length)!
             buffer.moveReaderIndex(forwardBy: 1)
             if line.readableBytesView.last == 0x0D { line.moveWriterIndex(to: line.writerIndex - 1) }
-            context.fireChannelRead(wrapInboundOut(.line(line)))
-            return .continue
+            return .line(line)
         }
         scanned = view.count
         if discarding > 0 || view.count > maxFrameBytes {
@@ -55,12 +54,25 @@ public struct NDJSONFrameDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(forwardBy: view.count)
             scanned = 0
         }
-        return .needMoreData
+        return nil
+    }
+
+    /// A last line without its newline is not a request: the connection ended mid-frame.
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> NDJSONFrame? {
+        if let frame = try decode(buffer: &buffer) { return frame }
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        return nil
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try decode(buffer: &buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        // A last line without its newline is not a request: the connection ended mid-frame.
-        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-        return .needMoreData
+        guard let frame = try decodeLast(buffer: &buffer, seenEOF: seenEOF) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
     }
 }
