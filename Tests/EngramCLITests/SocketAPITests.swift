@@ -287,6 +287,25 @@ struct SocketAPITests {
         }
     }
 
+    @Test("[server] max_connections: one more is answered RESOURCE_EXHAUSTED and closed; idle_timeout closes silent connections, freeing their places")
+    func connectionLimits() throws {
+        try Self.withDaemon(server: "max_connections = 2\nidle_timeout = \"1s\"\n") { _, path, _ in
+            let a = try SocketClient(path: path), b = try SocketClient(path: path)
+            #expect(try a.call(["id": 1, "method": "engram.v1.Health/Check"]).result?["status"] as? String == "SERVING")
+            #expect(try b.call(["id": 1, "method": "engram.v1.Health/Check"]).result?["status"] as? String == "SERVING")
+            let c = try SocketClient(path: path)
+            let refused = try c.answer()
+            #expect(refused.errorCode == "RESOURCE_EXHAUSTED" && refused.errorMessage.contains("2 connections open ([server] max_connections)"), "\(refused)")
+            #expect(throws: SocketClient.SocketError.self) { try c.answer() }
+            // Silent for longer than the idle timeout: closed by the daemon.
+            Thread.sleep(forTimeInterval: 1.6)
+            #expect(throws: SocketClient.SocketError.self) { try a.answer() }
+            #expect(throws: SocketClient.SocketError.self) { try b.answer() }
+            let d = try SocketClient(path: path)
+            #expect(try d.call(["id": 2, "method": "engram.v1.Health/Check"]).result?["status"] as? String == "SERVING")
+        }
+    }
+
     /// An HTTP/1.1 request to 127.0.0.1:`port` (the connection closed after it): the status and body.
     static func http(_ port: Int, _ method: String, _ path: String) throws -> (status: Int, body: String) {
         let c = try SocketClient(tcpPort: port)

@@ -29,12 +29,15 @@ extension EngramDatabase {
         guard !readOnly else { throw EngramError.readOnly }
         var reports: [SourceReport] = []
         let follow = request.follow ?? false
-        let files = try Self.logFiles(request.paths, missingAllowed: follow ? Set(IngestState.allSources(in: store).map(\.0)) : [])
-        for file in try followRotations(files, in: Self.directories(of: request.paths)) {
+        // The sources' states, read once per pass.
+        let known = try IngestState.allSources(in: store)
+        var nextGeneration = (known.compactMap(\.1.generation).max() ?? 0) + 1
+        let files = try Self.logFiles(request.paths, missingAllowed: follow ? Set(known.map(\.0)) : [])
+        for file in try followRotations(files, in: Self.directories(of: request.paths), known: known) {
             if Task.isCancelled { break }
             do {
                 reports.append(try await catchUp(file, format: request.format ?? ingestSettings.format, strict: request.strict ?? false,
-                                                 follow: follow))
+                                                 follow: follow, nextGeneration: &nextGeneration))
             } catch let error as EngramError where follow {
                 // Following, one file that cannot be read (replaced, truncated) does not stop the others.
                 reports.append(SourceReport(path: file, format: nil, offset: 0, size: 0, lines: 0, applied: 0, skipped: 0, deadLetters: 0,
@@ -98,8 +101,8 @@ extension EngramDatabase {
     /// A source whose file is gone for good is dropped with a warning (its tail cannot be
     /// read), so that the file now at its path starts from the beginning. Returns the files to
     /// read: known sources first, oldest first, then the new files in the order given.
-    private func followRotations(_ files: [String], in watchedDirectories: Set<String>) throws -> [String] {
-        let known = Dictionary(try IngestState.allSources(in: store), uniquingKeysWith: { a, _ in a })
+    private func followRotations(_ files: [String], in watchedDirectories: Set<String>, known sources: [(String, IngestState.Source)]) throws -> [String] {
+        let known = Dictionary(sources, uniquingKeysWith: { a, _ in a })
         var moves: [(from: String, to: String?)] = []
         var directories: [String: [IngestState.FileIdentity: String]] = [:]
         func identities(in directory: String) -> [IngestState.FileIdentity: String] {
@@ -159,9 +162,14 @@ extension EngramDatabase {
         })
     }
 
-    private func catchUp(_ path: String, format forced: LogFormat?, strict: Bool, follow: Bool) async throws -> SourceReport {
+    /// Applies what is new in `path`; a new source takes `nextGeneration` (and moves it on).
+    private func catchUp(_ path: String, format forced: LogFormat?, strict: Bool, follow: Bool,
+                         nextGeneration: inout UInt64) async throws -> SourceReport {
         var state = try IngestState.source(path, in: store) ?? IngestState.Source()
-        if state.generation == nil && state.offset == 0 { state.generation = try IngestState.nextGeneration(in: store) }
+        if state.generation == nil && state.offset == 0 {
+            state.generation = nextGeneration
+            nextGeneration += 1
+        }
         state.file = IngestState.FileIdentity(path: path)
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0

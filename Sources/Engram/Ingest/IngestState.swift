@@ -45,11 +45,6 @@ enum IngestState {
         }
     }
 
-    /// The number the next new source gets.
-    static func nextGeneration(in store: MemoryStore) throws -> UInt64 {
-        (try allSources(in: store).compactMap(\.1.generation).max() ?? 0) + 1
-    }
-
     static func source(_ path: String, in store: MemoryStore) throws -> Source? {
         try store.value(in: sources, key: Array(path.utf8)).map { try JSONDecoder().decode(Source.self, from: Data($0)) }
     }
