@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # PostgreSQL 15 and wal2json: the change-log tests start a throwaway cluster of their own.
-Tools/install-deps.sh postgresql-15 postgresql-15-wal2json
+Tools/install-deps.sh postgresql-15 postgresql-15-wal2json openssl
+# grpcio: a stock gRPC client for the test of engramd's gRPC listener.
+python3 -c "import grpc" 2>/dev/null || python3 -m pip install --quiet grpcio \
+  || python3 -m pip install --quiet --break-system-packages grpcio
 Tools/setup-models.sh
 config="${ENGRAM_TEST_CONFIG:-release}"
 start=$(date +%s)

@@ -16,6 +16,7 @@ import Foundation
 /// tls_certificate = ""         # PEM certificate chain: TCP with TLS when set (with tls_key)
 /// tls_key = ""                 # PEM private key of the certificate
 /// allow_insecure_tcp = false   # serve a non-loopback address without TLS
+/// grpc = ""                    # the same methods over gRPC (JSON messages): "HOST:PORT" (token, TLS as tcp) or "unix:PATH"; off when empty
 /// metrics = ""                 # GET /metrics (Prometheus) and /healthz on this loopback HOST:PORT (off when empty)
 /// ```
 public struct ServerSettings: Sendable, Equatable {
@@ -26,6 +27,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var tlsCertificate = ""
     public var tlsKey = ""
     public var allowInsecureTCP = false
+    /// The gRPC listener: `HOST:PORT` or `unix:PATH`; empty: none.
+    public var grpc = ""
     /// `HOST:PORT` (loopback) of the HTTP listener of `/metrics` and `/healthz`; empty: none.
     public var metrics = ""
     public var maxFrameBytes = 16 << 20
@@ -56,6 +59,7 @@ public struct ServerSettings: Sendable, Equatable {
         tlsKey = try s.string("tls_key", default: tlsKey)
         allowInsecureTCP = try s.boolean("allow_insecure_tcp", default: allowInsecureTCP)
         metrics = try s.string("metrics", default: metrics)
+        grpc = try s.string("grpc", default: grpc)
         try s.rejectUnknownKeys()
         func bad(_ message: String) -> EngramError {
             EngramError(.invalidArgument, "engram.toml: [server] \(message)", reason: .invalidSettings)
@@ -67,6 +71,7 @@ public struct ServerSettings: Sendable, Equatable {
         guard idleTimeout.isFinite, idleTimeout >= 1 else { throw bad("idle_timeout must be at least 1s") }
         guard tlsCertificate.isEmpty == tlsKey.isEmpty else { throw bad("tls_certificate and tls_key go together") }
         if !tcp.isEmpty { _ = try TCPAddress(parsing: tcp, setting: "tcp") }
+        if !grpc.isEmpty && !grpc.hasPrefix("unix:") { _ = try TCPAddress(parsing: grpc, setting: "grpc") }
         if !metrics.isEmpty {
             guard try TCPAddress(parsing: metrics, setting: "metrics").isLoopback else { throw bad("metrics must be a loopback address (127.0.0.1:9464)") }
         }

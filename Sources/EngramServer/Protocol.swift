@@ -66,6 +66,19 @@ package enum NDJSONProtocol {
         return Request(id: id, method: method, params: params, deadlineMs: deadlineMs, authorization: authorization)
     }
 
+    /// A params object given alone (a gRPC request message): its members, none for no bytes.
+    /// - Throws: `EngramError` `.invalidArgument` for malformed JSON, nesting deeper than
+    ///   `maxDepth`, or a value that is not an object.
+    package static func params(_ bytes: [UInt8], maxDepth: Int, parser: SimdJSONParser) throws(EngramError) -> [String: JSONValue] {
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) { return [:] }
+        if let depth = deepestNesting(bytes), depth > maxDepth {
+            throw EngramError(.invalidArgument, "the request nests \(depth) deep; the limit is \(maxDepth) ([server] max_depth)")
+        }
+        let value = try bytes.withUnsafeBytes { raw in Result { () throws(EngramError) in try parser.parseValue(raw) } }.get()
+        guard case let .object(members) = value else { throw EngramError.invalidArgument("params must be an object, not \(value.kindName)") }
+        return members
+    }
+
     /// A request line that could not be read, with the id to answer it under.
     package struct Failure: Error {
         package var id: String

@@ -39,7 +39,9 @@ struct Engramd: AsyncParsableCommand {
             but engram.v1.Health/Check needs "metadata": {"authorization": "Bearer TOKEN"}, the \
             token in [server] token_file (engramd.token in the database directory, made 0600 on \
             first start). A non-loopback address needs TLS (tls_certificate, tls_key) unless \
-            allow_insecure_tcp = true. With [server] metrics = "127.0.0.1:PORT" it serves GET \
+            allow_insecure_tcp = true. With [server] grpc = "HOST:PORT" (or "unix:PATH") it \
+            serves the same methods over gRPC (HTTP/2), each message a JSON document, with the \
+            same token and TLS rules on TCP. With [server] metrics = "127.0.0.1:PORT" it serves GET \
             /metrics (Prometheus text: requests by method and code, their durations, open \
             connections, calls in flight, memories) and GET /healthz (200 SERVING, 503 while \
             shutting down).
@@ -111,6 +113,9 @@ struct Engramd: AsyncParsableCommand {
             services.append(.init(service: SocketServer(service: service, settings: database.serverSettings, endpoint: .unix(path: path), logger: logger)))
             if let tcp = try SocketServer.tcpEndpoint(database.serverSettings, directory: database.directory) {
                 services.append(.init(service: SocketServer(service: service, settings: database.serverSettings, endpoint: tcp, logger: logger)))
+            }
+            if let grpc = try GRPCListener.address(database.serverSettings, directory: database.directory) {
+                services.append(.init(service: GRPCListener(service: service, settings: database.serverSettings, address: grpc, logger: logger)))
             }
             services.append(.init(service: ModelReloader(models: models, logger: logger)))
             if !database.serverSettings.metrics.isEmpty {
