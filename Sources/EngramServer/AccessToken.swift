@@ -51,3 +51,26 @@ package enum AccessToken {
         return difference == 0
     }
 }
+
+/// What a TCP listener (NDJSON or gRPC) takes from `[server]`: its address, the TLS files
+/// (nil: plain TCP), the token calls must carry.
+package struct TCPAccess: Sendable {
+    package var address: TCPAddress
+    package var tls: (certificate: String, key: String)?
+    package var token: String
+
+    /// The listener at `value`, the `[server]` `setting` named in errors; relative paths are
+    /// in the database `directory`.
+    /// - Throws: `EngramError` `.invalidArgument` for a bad address; `.failedPrecondition` for
+    ///   a non-loopback address without TLS (unless `allow_insecure_tcp`); the token file's
+    ///   errors.
+    package init(_ value: String, setting: String, settings: ServerSettings, directory: URL) throws {
+        address = try TCPAddress(parsing: value, setting: setting)
+        if !settings.tlsCertificate.isEmpty {
+            tls = (settings.path(settings.tlsCertificate, in: directory), settings.path(settings.tlsKey, in: directory))
+        } else if !address.isLoopback && !settings.allowInsecureTCP {
+            throw EngramError(.failedPrecondition, "[server] \(setting) = \"\(value)\" is reachable from other machines: give tls_certificate and tls_key, or set allow_insecure_tcp = true to send tokens and memories in the clear")
+        }
+        token = try AccessToken.loadOrCreate(at: settings.path(settings.tokenFile, in: directory))
+    }
+}

@@ -50,15 +50,8 @@ public struct GRPCListener: Service {
         if settings.grpc.hasPrefix("unix:") {
             return .unix(path: settings.path(String(settings.grpc.dropFirst(5)), in: directory))
         }
-        let address = try TCPAddress(parsing: settings.grpc, setting: "grpc")
-        var tls: (String, String)?
-        if !settings.tlsCertificate.isEmpty {
-            tls = (settings.path(settings.tlsCertificate, in: directory), settings.path(settings.tlsKey, in: directory))
-        } else if !address.isLoopback && !settings.allowInsecureTCP {
-            throw EngramError(.failedPrecondition, "[server] grpc = \"\(settings.grpc)\" is reachable from other machines: give tls_certificate and tls_key, or set allow_insecure_tcp = true to send tokens and memories in the clear")
-        }
-        let token = try AccessToken.loadOrCreate(at: settings.path(settings.tokenFile, in: directory))
-        return .tcp(address, tls: tls, token: token)
+        let access = try TCPAccess(settings.grpc, setting: "grpc", settings: settings, directory: directory)
+        return .tcp(access.address, tls: access.tls, token: access.token)
     }
 
     public func run() async throws {

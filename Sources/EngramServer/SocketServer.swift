@@ -52,10 +52,9 @@ public struct SocketServer: Service {
     ///   certificate or key that cannot be read.
     public static func tcpEndpoint(_ settings: ServerSettings, directory: URL) throws -> Endpoint? {
         guard !settings.tcp.isEmpty else { return nil }
-        let address = try TCPAddress(parsing: settings.tcp)
+        let access = try TCPAccess(settings.tcp, setting: "tcp", settings: settings, directory: directory)
         var tls: NIOSSLContext?
-        if !settings.tlsCertificate.isEmpty {
-            let certificate = settings.path(settings.tlsCertificate, in: directory), key = settings.path(settings.tlsKey, in: directory)
+        if let (certificate, key) = access.tls {
             do {
                 let configuration = TLSConfiguration.makeServerConfiguration(
                     certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
@@ -64,11 +63,8 @@ public struct SocketServer: Service {
             } catch {
                 throw EngramError.invalidArgument("[server] tls_certificate \(certificate) and tls_key \(key): \(error)")
             }
-        } else if !address.isLoopback && !settings.allowInsecureTCP {
-            throw EngramError(.failedPrecondition, "[server] tcp = \"\(settings.tcp)\" is reachable from other machines: give tls_certificate and tls_key, or set allow_insecure_tcp = true to send tokens and memories in the clear")
         }
-        let token = try AccessToken.loadOrCreate(at: settings.path(settings.tokenFile, in: directory))
-        return .tcp(address, tls: tls, token: token)
+        return .tcp(access.address, tls: tls, token: access.token)
     }
 
     public func run() async throws {

@@ -5,6 +5,7 @@
 Needs the release binaries (`swift build -c release`) and the models (Tools/setup-models.sh).
 """
 
+import json
 import os
 import shutil
 import socket
@@ -112,9 +113,10 @@ class TLSTests(unittest.TestCase):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cls.cert,
                         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
                        check=True, capture_output=True)
-        cls.port = free_port()
+        cls.port, cls.grpc_port = free_port(), free_port()
         with open(os.path.join(cls.db, "engram.toml"), "a") as toml:
-            toml.write('\n[server]\ntcp = "127.0.0.1:%d"\ntls_certificate = "%s"\ntls_key = "%s"\n' % (cls.port, cls.cert, key))
+            toml.write('\n[server]\ntcp = "127.0.0.1:%d"\ngrpc = "127.0.0.1:%d"\ntls_certificate = "%s"\ntls_key = "%s"\n'
+                       % (cls.port, cls.grpc_port, cls.cert, key))
         cls.daemon = subprocess.Popen([os.path.join(BIN, "engramd"), "--db", cls.db],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 30
@@ -154,6 +156,19 @@ class TLSTests(unittest.TestCase):
         with Client(address=("127.0.0.1", self.port), token="0" * 64, ssl_context=self.context(), timeout=30) as c:
             with self.assertRaises(engram_client.Unauthenticated):
                 c.get("t1")
+
+    def test_grpc_over_tls(self):
+        import grpc  # only this test needs grpcio
+        with open(self.cert, "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        with grpc.secure_channel("127.0.0.1:%d" % self.grpc_port, credentials,
+                                 options=(("grpc.ssl_target_name_override", "localhost"),)) as channel:
+            stats = channel.unary_unary("/engram.v1.Memory/Stats", request_serializer=lambda m: json.dumps(m).encode(),
+                                        response_deserializer=json.loads)
+            self.assertIn("memories", stats({}, metadata=(("authorization", "Bearer " + self.token),), timeout=30))
+            with self.assertRaises(grpc.RpcError) as caught:
+                stats({}, timeout=30)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
 
     def test_plain_tcp_gets_no_answer(self):
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as raw:
