@@ -25,28 +25,61 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("ENGRAM_BIN", os.path.join(ROOT, ".build", "release"))
 
 
+class Daemon:
+    """A new database (`dim` dimensions, else the embedder's) with `server` added to its
+    [server] settings, and engramd serving it, up once its Unix socket exists (and `port`
+    accepts connections, when given)."""
+
+    def __init__(self, prefix: str, dim=None, server: str = "", port=None):
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.db = os.path.join(self.dir, "db")
+        subprocess.run([os.path.join(BIN, "engram"), "init", "--db", self.db] + (["--dim", str(dim)] if dim else []),
+                       check=True, capture_output=True)
+        if server:
+            with open(os.path.join(self.db, "engram.toml"), "a") as toml:
+                toml.write("\n[server]\n" + server)
+        self.process = subprocess.Popen([os.path.join(BIN, "engramd"), "--db", self.db],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.socket_path = os.path.join(self.db, "run", "engramd.sock")
+        deadline = time.time() + 30
+        while not self.up(port):
+            if time.time() > deadline or self.process.poll() is not None:
+                raise RuntimeError("engramd did not start: " + self.process.stderr.read().decode(errors="replace"))
+            time.sleep(0.05)
+
+    def up(self, port) -> bool:
+        if not os.path.exists(self.socket_path):
+            return False
+        if port is None:
+            return True
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def token(self) -> str:
+        with open(os.path.join(self.db, "engramd.token")) as f:
+            return f.read().strip()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.process.stderr.close()
+        shutil.rmtree(self.dir)
+
+
 class ClientTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="engram-client-")
-        cls.db = os.path.join(cls.dir, "db")
-        subprocess.run([os.path.join(BIN, "engram"), "init", "--db", cls.db], check=True, capture_output=True)
-        cls.daemon = subprocess.Popen([os.path.join(BIN, "engramd"), "--db", cls.db],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        socket_path = os.path.join(cls.db, "run", "engramd.sock")
-        deadline = time.time() + 30
-        while not os.path.exists(socket_path):
-            if time.time() > deadline or cls.daemon.poll() is not None:
-                raise RuntimeError("engramd did not start: " + cls.daemon.stderr.read().decode(errors="replace"))
-            time.sleep(0.05)
-        cls.client = Client(socket_path=socket_path, timeout=120)
+        cls.daemon = Daemon("engram-client-")
+        cls.db = cls.daemon.db
+        cls.client = Client(socket_path=cls.daemon.socket_path, timeout=120)
 
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
-        cls.daemon.terminate()
-        cls.daemon.wait(timeout=30)
-        shutil.rmtree(cls.dir)
+        cls.daemon.stop()
 
     def test_1_memories(self):
         c = self.client
@@ -106,36 +139,22 @@ class TLSTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="engram-tls-")
-        cls.db = os.path.join(cls.dir, "db")
-        subprocess.run([os.path.join(BIN, "engram"), "init", "--db", cls.db, "--dim", "4"], check=True, capture_output=True)
-        cls.cert, key = os.path.join(cls.dir, "cert.pem"), os.path.join(cls.dir, "key.pem")
+        cls.keys = tempfile.mkdtemp(prefix="engram-tls-keys-")
+        cls.cert, key = os.path.join(cls.keys, "cert.pem"), os.path.join(cls.keys, "key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cls.cert,
                         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
                        check=True, capture_output=True)
         cls.port, cls.grpc_port = free_port(), free_port()
-        with open(os.path.join(cls.db, "engram.toml"), "a") as toml:
-            toml.write('\n[server]\ntcp = "127.0.0.1:%d"\ngrpc = "127.0.0.1:%d"\ntls_certificate = "%s"\ntls_key = "%s"\n'
-                       % (cls.port, cls.grpc_port, cls.cert, key))
-        cls.daemon = subprocess.Popen([os.path.join(BIN, "engramd"), "--db", cls.db],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", cls.port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or cls.daemon.poll() is not None:
-                    raise RuntimeError("engramd did not listen: " + cls.daemon.stderr.read().decode(errors="replace"))
-                time.sleep(0.05)
-        with open(os.path.join(cls.db, "engramd.token")) as f:
-            cls.token = f.read().strip()
+        cls.daemon = Daemon("engram-tls-", dim=4, port=cls.port,
+                            server='tcp = "127.0.0.1:%d"\ngrpc = "127.0.0.1:%d"\ntls_certificate = "%s"\ntls_key = "%s"\n'
+                                   % (cls.port, cls.grpc_port, cls.cert, key))
+        cls.db = cls.daemon.db
+        cls.token = cls.daemon.token()
 
     @classmethod
     def tearDownClass(cls):
-        cls.daemon.terminate()
-        cls.daemon.wait(timeout=30)
-        shutil.rmtree(cls.dir)
+        cls.daemon.stop()
+        shutil.rmtree(cls.keys)
 
     def context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.cert)

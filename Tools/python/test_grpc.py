@@ -9,17 +9,13 @@ cancellation and status codes apply; on TCP every method but Health/Check needs 
 
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
 import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_engram_client import BIN, free_port  # noqa: E402
+from test_engram_client import Daemon, free_port  # noqa: E402
 
 
 def encode(message):
@@ -33,25 +29,16 @@ def decode(data):
 class GRPCTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="engram-grpc-")
-        cls.db = os.path.join(cls.dir, "db")
-        subprocess.run([os.path.join(BIN, "engram"), "init", "--db", cls.db, "--dim", "4"], check=True, capture_output=True)
         cls.port = free_port()
-        with open(os.path.join(cls.db, "engram.toml"), "a") as toml:
-            toml.write('\n[server]\ngrpc = "127.0.0.1:%d"\n' % cls.port)
-        cls.daemon = subprocess.Popen([os.path.join(BIN, "engramd"), "--db", cls.db],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cls.daemon = Daemon("engram-grpc-", dim=4, port=cls.port, server='grpc = "127.0.0.1:%d"\n' % cls.port)
         cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
         grpc.channel_ready_future(cls.channel).result(timeout=30)
-        with open(os.path.join(cls.db, "engramd.token")) as f:
-            cls.auth = (("authorization", "Bearer " + f.read().strip()),)
+        cls.auth = (("authorization", "Bearer " + cls.daemon.token()),)
 
     @classmethod
     def tearDownClass(cls):
         cls.channel.close()
-        cls.daemon.terminate()
-        cls.daemon.wait(timeout=30)
-        shutil.rmtree(cls.dir)
+        cls.daemon.stop()
 
     def unary(self, method):
         return self.channel.unary_unary("/engram.v1." + method, request_serializer=encode, response_deserializer=decode)
@@ -114,26 +101,16 @@ class GRPCUnixTests(unittest.TestCase):
     """grpc = "unix:PATH": a socket only its owner may use, no token asked."""
 
     def test_unix_socket(self):
-        work = tempfile.mkdtemp(prefix="engram-grpc-unix-")
+        daemon = Daemon("engram-grpc-unix-", dim=4, server='grpc = "unix:run/grpc.sock"\n')
         try:
-            db = os.path.join(work, "db")
-            subprocess.run([os.path.join(BIN, "engram"), "init", "--db", db, "--dim", "4"], check=True, capture_output=True)
-            with open(os.path.join(db, "engram.toml"), "a") as toml:
-                toml.write('\n[server]\ngrpc = "unix:run/grpc.sock"\n')
-            daemon = subprocess.Popen([os.path.join(BIN, "engramd"), "--db", db], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                path = os.path.join(db, "run", "grpc.sock")
-                with grpc.insecure_channel("unix:" + path) as channel:
-                    grpc.channel_ready_future(channel).result(timeout=30)
-                    stats = channel.unary_unary("/engram.v1.Memory/Stats", request_serializer=encode, response_deserializer=decode)
-                    self.assertEqual(stats({})["memories"], 0)
-                self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
-            finally:
-                daemon.terminate()
-                daemon.wait(timeout=30)
+            path = os.path.join(daemon.db, "run", "grpc.sock")
+            with grpc.insecure_channel("unix:" + path) as channel:
+                grpc.channel_ready_future(channel).result(timeout=30)
+                stats = channel.unary_unary("/engram.v1.Memory/Stats", request_serializer=encode, response_deserializer=decode)
+                self.assertEqual(stats({})["memories"], 0)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
         finally:
-            shutil.rmtree(work)
-
+            daemon.stop()
 
 if __name__ == "__main__":
     unittest.main()
