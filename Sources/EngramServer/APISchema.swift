@@ -17,6 +17,7 @@ extension RPCMethod {
         case .graphEntity: return GraphEntityRequest.self
         case .graphPath: return GraphPathRequest.self
         case .ingestErrors: return DeadLettersRequest.self
+        case .ingestImport: return ImportRequest.self
         case .controlCancel: return CancelParams.self
         }
     }
@@ -37,6 +38,7 @@ extension RPCMethod {
         case .graphStats: return GraphStats.self
         case .ingestStatus: return IngestStatusResponse.self
         case .ingestErrors: return DeadLettersResponse.self
+        case .ingestImport: return ImportStreamMessage.self
         case .healthCheck, .adminShutdown: return HealthResponse.self
         case .adminReloadModel: return ReloadModelResponse.self
         case .adminCompact: return CompactResponse.self

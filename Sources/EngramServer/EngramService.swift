@@ -62,6 +62,9 @@ public struct EngramService: Sendable {
                 throw EngramError.invalidArgument("limit must be between 1 and \(DeadLettersRequest.maxLimit)")
             }
             return try encode(DeadLettersResponse(deadLetters: try await Self.offPool { try db.deadLetters(limit: limit) }))
+        case .ingestImport:
+            try await importFile(try Self.decode(ImportRequest.self, params), emit: emit)
+            return nil
         case .adminCompact:
             return try encode(try await Self.offPool { try db.compact() })
         case .adminShutdown:
@@ -95,6 +98,31 @@ public struct EngramService: Sendable {
         }()
         for await piece in pieces { try await emit(try encode(AskStreamMessage(text: piece))) }
         try await emit(try encode(AskStreamMessage(response: try await answered)))
+    }
+
+    /// Imports the JSON Lines file the request names, streaming its progress, acknowledgements
+    /// and skipped lines as they happen, then the summary (`ImportStreamMessage`).
+    private func importFile(_ request: ImportRequest, emit: @Sendable (Data) async throws -> Void) async throws {
+        guard request.path.hasPrefix("/") else {
+            throw EngramError.invalidArgument("params.path must be absolute (engramd reads it; its working directory is not the caller's)")
+        }
+        let options = ImportOptions(batchSize: request.batchSize ?? 1000, defaultNamespace: request.namespace ?? MemoryStore.defaultNamespace,
+                                    skipInvalid: request.skipInvalid ?? false, maxLineBytes: request.maxLineBytes ?? ImportOptions.defaultMaxLineBytes)
+        let (events, feed) = AsyncStream<ImportStreamMessage>.makeStream()
+        let db = database
+        async let imported = {
+            defer { feed.finish() }
+            return try await db.importJSONL(path: request.path, options: options) { event in
+                switch event {
+                case let .progress(bytesRead, total, records):
+                    feed.yield(ImportStreamMessage(progress: ImportProgress(bytesRead: bytesRead, total: total, records: records)))
+                case let .acknowledged(line): feed.yield(ImportStreamMessage(acknowledged: line))
+                case let .skipped(line, error): feed.yield(ImportStreamMessage(skipped: SkippedLine(line: line, message: error.message)))
+                }
+            }
+        }()
+        for await event in events { try await emit(try encode(event)) }
+        try await emit(try encode(ImportStreamMessage(summary: try await imported)))
     }
 
     /// Calls `body` with each record, exported on a thread of its own at most `exportBuffer`
@@ -181,6 +209,53 @@ public struct HealthResponse: Codable, Sendable, Equatable {
     public var status: String
     public var model: String?
     public var modelLoadedAt: Timestamp?
+}
+
+/// `Ingest/Import`'s parameters: as `engram import`'s options. JSON: `{"path","batchSize"?,
+/// "namespace"?,"skipInvalid"?,"maxLineBytes"?}`; `path` absolute, read by engramd.
+public struct ImportRequest: Codable, Sendable, Equatable {
+    public var path: String
+    public var batchSize: Int?
+    public var namespace: String?
+    public var skipInvalid: Bool?
+    public var maxLineBytes: Int?
+
+    public init(path: String, batchSize: Int? = nil, namespace: String? = nil, skipInvalid: Bool? = nil, maxLineBytes: Int? = nil) {
+        self.path = path
+        self.batchSize = batchSize
+        self.namespace = namespace
+        self.skipInvalid = skipInvalid
+        self.maxLineBytes = maxLineBytes
+    }
+}
+
+/// A message of `Ingest/Import`'s stream: one of `{"progress"}`, `{"acknowledged"}` (every line
+/// up to it is durable), `{"skipped"}` (with `skipInvalid`), and last `{"summary"}`.
+public struct ImportStreamMessage: Codable, Sendable, Equatable {
+    public var progress: ImportProgress?
+    public var acknowledged: Int?
+    public var skipped: SkippedLine?
+    public var summary: ImportSummary?
+
+    public init(progress: ImportProgress? = nil, acknowledged: Int? = nil, skipped: SkippedLine? = nil, summary: ImportSummary? = nil) {
+        self.progress = progress
+        self.acknowledged = acknowledged
+        self.skipped = skipped
+        self.summary = summary
+    }
+}
+
+/// Bytes read of the file (of `total`, when known) and records seen. JSON: `{"bytesRead","total"?,"records"}`.
+public struct ImportProgress: Codable, Sendable, Equatable {
+    public var bytesRead: Int64
+    public var total: Int64?
+    public var records: Int
+}
+
+/// A line skipped by an import. JSON: `{"line","message"}`.
+public struct SkippedLine: Codable, Sendable, Equatable {
+    public var line: Int
+    public var message: String
 }
 
 /// `Memory/Export`'s parameters. JSON: `{"includeVectors"?}`.

@@ -14,6 +14,7 @@ public enum RPCMethod: String, CaseIterable, Sendable {
     case graphStats = "engram.v1.Graph/Stats"
     case ingestStatus = "engram.v1.Ingest/Status"
     case ingestErrors = "engram.v1.Ingest/Errors"
+    case ingestImport = "engram.v1.Ingest/Import"
     case healthCheck = "engram.v1.Health/Check"
     case adminReloadModel = "engram.v1.Admin/ReloadModel"
     case adminCompact = "engram.v1.Admin/Compact"
@@ -30,7 +31,7 @@ public enum RPCMethod: String, CaseIterable, Sendable {
 
     public var kind: Kind {
         switch self {
-        case .memoryExport, .ragAsk: return .serverStreaming
+        case .memoryExport, .ragAsk, .ingestImport: return .serverStreaming
         default: return .unary
         }
     }

@@ -456,7 +456,7 @@ struct SocketAPITests {
         }
     }
 
-    @Test("while engramd holds the database, engram add, get, query, stats, delete and compact go through its socket; import is refused naming the daemon")
+    @Test("while engramd holds the database, engram add, get, query, stats, delete, compact and import go through its socket; graph purge is refused naming the daemon")
     func cliThroughDaemon() throws {
         try Self.withDaemon { db, path in
             let added = try CLI.run(["add", "--db", db, "--id", "n1", "--vector", "0,0,0,1", "Pump 7 was painted blue"])
@@ -470,9 +470,21 @@ struct SocketAPITests {
             #expect(try CLI.run(["stats", "--db", db, "--json"]).stdout.contains("\"memories\":1"))
             #expect(try CLI.run(["compact", "--db", db]).status == 0)
             #expect(try CLI.run(["delete", "--db", db, "n1"]).stdout == "deleted 1 memory\n")
+            // An import runs in the daemon, which reads the file: its acknowledgements and skipped
+            // lines come back as they happen, then the summary.
             let file = URL(fileURLWithPath: db).deletingLastPathComponent().appendingPathComponent("in.jsonl")
-            try #"{"id":"x","vector":[1,0,0,0]}"#.write(to: file, atomically: true, encoding: .utf8)
-            let refused = try CLI.run(["import", "--db", db, file.path])
+            try (#"{"id":"x","vector":[1,0,0,0]}"# + "\nnot json\n" + #"{"id":"y","vector":[0,1,0,0],"text":"imported by the daemon"}"# + "\n")
+                .write(to: file, atomically: true, encoding: .utf8)
+            let imported = try CLI.run(["import", "--db", db, "--skip-invalid", "--ack-lines", "--batch", "1", "--json", file.path])
+            #expect(imported.status == 0, "\(imported.stderr)")
+            #expect(imported.stdout.contains("ack 3") && imported.stdout.contains("\"imported\":2") && imported.stdout.contains("\"skippedLines\":[2]"),
+                    "\(imported.stdout)")
+            #expect(imported.stderr.contains("skipping line 2"), "\(imported.stderr)")
+            #expect(try SocketClient(path: path).call(["id": 2, "method": "engram.v1.Memory/Get", "params": ["id": "y"]]).result?["text"] as? String
+                    == "imported by the daemon")
+            let piped = try CLI.run(["import", "--db", db, "-"])
+            #expect(piped.status != 0 && piped.stderr.contains("give a file rather than standard input"), "\(piped.stderr)")
+            let refused = try CLI.run(["graph", "purge", "--db", db, "--before", "2020-01-01T00:00:00Z"])
             #expect(refused.status != 0 && refused.stderr.contains("is held by engramd (its socket: \(path))"), "\(refused.stderr)")
         }
     }

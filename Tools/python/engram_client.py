@@ -226,6 +226,12 @@ class Client:
     def ingest_errors(self, limit: int = 1000) -> List[Dict[str, Any]]:
         return self.call("engram.v1.Ingest/Errors", {"limit": limit})["deadLetters"]
 
+    def import_file(self, path: str, **options: Any) -> Iterator[Dict[str, Any]]:
+        """Has engramd import the JSON Lines file at `path` (read by the daemon), as `engram
+        import` does; `options`: batchSize, namespace, skipInvalid, maxLineBytes. Yields the
+        stream's messages: {"progress"}, {"acknowledged"}, {"skipped"}, then {"summary"}."""
+        return self.stream("engram.v1.Ingest/Import", {"path": os.path.abspath(path), **options})
+
     def reload_model(self, path: Optional[str] = None) -> Dict[str, Any]:
         """Loads the GGUF at `path` (default: the file serving, again) beside the model serving
         and swaps them once loaded: {"model", "previous", "loadMs"}. A file that fails to load

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramServer
 import Foundation
 
 struct Import: AsyncParsableCommand {
@@ -10,7 +11,8 @@ struct Import: AsyncParsableCommand {
         (ISO 8601 with zone, or epoch seconds), importance, expiresAt, validTo. Records without \
         a vector have their text embedded. Lines are written in batches, each committed \
         atomically and durably before the next is read. A malformed line stops the import with \
-        its line number (batches before it stay imported), unless --skip-invalid is given.
+        its line number (batches before it stay imported), unless --skip-invalid is given. \
+        While engramd holds the database, the import runs there (engramd reads the file).
         """)
 
     @OptionGroup var options: DatabaseOptions
@@ -42,6 +44,10 @@ struct Import: AsyncParsableCommand {
 
     func run() async throws {
         CLI.bootstrap
+        if let socket = options.daemonSocket() {
+            try await importThroughDaemon(socket)
+            return
+        }
         let db = try options.open(readOnly: false)
         defer { try? db.close() }
         let progress = ProgressBar(enabled: !noProgress && !options.json && CLI.stderrIsTerminal)
@@ -51,14 +57,9 @@ struct Import: AsyncParsableCommand {
         do {
             summary = try await db.importJSONL(path: file, options: importOptions) { event in
                 switch event {
-                case let .progress(done, total, records):
-                    progress.update(done: done, total: total, count: records)
-                case let .acknowledged(line):
-                    // Unbuffered: a reader must see the ack as soon as the batch is durable.
-                    if ackLines { FileHandle.standardOutput.write(Data("ack \(line)\n".utf8)) }
-                case let .skipped(line, error):
-                    progress.clearLine()
-                    CLI.printErr("engram: skipping line \(line): \(error)")
+                case let .progress(done, total, records): progress.update(done: done, total: total, count: records)
+                case let .acknowledged(line): acknowledge(line)
+                case let .skipped(line, error): skip(line, error.message, progress)
                 }
             }
         } catch {
@@ -74,6 +75,43 @@ struct Import: AsyncParsableCommand {
             CLI.printErr("engram: the \(summary.imported) imported memories are durable, but closing the database failed: \(error)")
             throw ExitCode(1)
         }
+        try report(summary)
+    }
+
+    /// The same import run by the engramd holding the database (`Ingest/Import`): it reads the
+    /// file; its progress, acknowledgements and skipped lines come back as they happen.
+    private func importThroughDaemon(_ socket: String) async throws {
+        guard file != "-" else {
+            throw CLIError("\(options.location.path) is held by engramd, which reads an import's file itself: give a file rather than standard input, or stop engramd")
+        }
+        let path = URL(fileURLWithPath: (file as NSString).expandingTildeInPath).standardizedFileURL.path
+        let request = ImportRequest(path: path, batchSize: batch, namespace: namespace, skipInvalid: skipInvalid, maxLineBytes: maxLineBytes)
+        let progress = ProgressBar(enabled: !noProgress && !options.json && CLI.stderrIsTerminal)
+        var summary: ImportSummary?
+        defer { progress.finish() }
+        _ = try await DaemonClient.call(socket: socket, .ingestImport, request, as: ImportStreamMessage.self) { data in
+            let message = try JSONDecoder().decode(ImportStreamMessage.self, from: data)
+            if let p = message.progress { progress.update(done: p.bytesRead, total: p.total, count: p.records) }
+            if let line = message.acknowledged { acknowledge(line) }
+            if let skipped = message.skipped { skip(skipped.line, skipped.message, progress) }
+            if let done = message.summary { summary = done }
+        }
+        progress.finish()
+        guard let summary else { throw CLIError("engramd ended the import without its summary") }
+        try report(summary)
+    }
+
+    private func acknowledge(_ line: Int) {
+        // Unbuffered: a reader must see the ack as soon as the batch is durable.
+        if ackLines { FileHandle.standardOutput.write(Data("ack \(line)\n".utf8)) }
+    }
+
+    private func skip(_ line: Int, _ message: String, _ progress: ProgressBar) {
+        progress.clearLine()
+        CLI.printErr("engram: skipping line \(line): \(message)")
+    }
+
+    private func report(_ summary: ImportSummary) throws {
         if options.json {
             try CLI.printJSON(summary)
         } else {
