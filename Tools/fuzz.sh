@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-300}"
 swift build -c release --product engram-fuzz --build-path .build-fuzz \
-  -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -DFUZZING >&2
+  -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING >&2
 fixtures=Tests/EngramServerTests/Fixtures/fuzz
 mkdir -p .build-fuzz/corpus
 .build-fuzz/release/engram-fuzz .build-fuzz/corpus "$fixtures/corpus" \

@@ -83,7 +83,13 @@ struct DatabaseOptions: ParsableArguments {
             return response
         }
         let db = try open(readOnly: readOnly)
-        let response = try await local(db)
+        let response: Response
+        do {
+            response = try await local(db)
+        } catch {
+            if !readOnly { try? db.close() }
+            throw error
+        }
         if !readOnly { try db.close() }
         return response
     }

@@ -18,6 +18,8 @@ extension RPCMethod {
         case .graphPath: return GraphPathRequest.self
         case .ingestErrors: return DeadLettersRequest.self
         case .ingestImport: return ImportRequest.self
+        case .ingestWatch: return WatchRequest.self
+        case .graphPurge: return GraphPurgeRequest.self
         case .controlCancel: return CancelParams.self
         }
     }
@@ -39,6 +41,8 @@ extension RPCMethod {
         case .ingestStatus: return IngestStatusResponse.self
         case .ingestErrors: return DeadLettersResponse.self
         case .ingestImport: return ImportStreamMessage.self
+        case .ingestWatch: return WatchResponse.self
+        case .graphPurge: return GraphPurgeResponse.self
         case .healthCheck, .adminShutdown: return HealthResponse.self
         case .adminReloadModel: return ReloadModelResponse.self
         case .adminCompact: return CompactResponse.self

@@ -62,6 +62,15 @@ public struct EngramService: Sendable {
                 throw EngramError.invalidArgument("limit must be between 1 and \(DeadLettersRequest.maxLimit)")
             }
             return try encode(DeadLettersResponse(deadLetters: try await Self.offPool { try db.deadLetters(limit: limit) }))
+        case .ingestWatch:
+            let request = try Self.decode(WatchRequest.self, params)
+            guard request.paths.allSatisfy({ $0.hasPrefix("/") }) else {
+                throw EngramError.invalidArgument("params.paths must be absolute (engramd reads them; its working directory is not the caller's)")
+            }
+            return try encode(try await db.watch(request))
+        case .graphPurge:
+            let before = try Self.decode(GraphPurgeRequest.self, params).before
+            return try encode(GraphPurgeResponse(removed: try await Self.offPool { try db.graphPurge(before: before) }))
         case .ingestImport:
             try await importFile(try Self.decode(ImportRequest.self, params), emit: emit)
             return nil
@@ -209,6 +218,19 @@ public struct HealthResponse: Codable, Sendable, Equatable {
     public var status: String
     public var model: String?
     public var modelLoadedAt: Timestamp?
+}
+
+/// `Graph/Purge`'s parameters: edges that stopped holding before `before` are removed for
+/// good. JSON: `{"before"}`.
+public struct GraphPurgeRequest: Codable, Sendable, Equatable {
+    public var before: Timestamp
+    public init(before: Timestamp) { self.before = before }
+}
+
+/// `Graph/Purge`'s answer. JSON: `{"removed"}`, the edges removed.
+public struct GraphPurgeResponse: Codable, Sendable, Equatable {
+    public var removed: Int
+    public init(removed: Int) { self.removed = removed }
 }
 
 /// `Ingest/Import`'s parameters: as `engram import`'s options. JSON: `{"path","batchSize"?,

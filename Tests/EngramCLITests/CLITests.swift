@@ -26,10 +26,11 @@ struct CLI {
     @discardableResult
     /// `environment`: variables set (a value) or removed (nil) for this run only.
     static func run(_ args: [String], binary: String = "engram", stdin: String? = nil,
-                    environment: [String: String?] = [:]) throws -> Result {
+                    environment: [String: String?] = [:], currentDirectory: URL? = nil) throws -> Result {
         let p = Process()
         p.executableURL = binDirectory.appendingPathComponent(binary)
         p.arguments = args
+        if let currentDirectory { p.currentDirectoryURL = currentDirectory }
         if !environment.isEmpty {
             var env = ProcessInfo.processInfo.environment
             for (name, value) in environment { env[name] = value }

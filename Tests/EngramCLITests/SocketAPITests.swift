@@ -456,7 +456,7 @@ struct SocketAPITests {
         }
     }
 
-    @Test("while engramd holds the database, engram add, get, query, stats, delete, compact and import go through its socket; graph purge is refused naming the daemon")
+    @Test("while engramd holds the database, engram add, get, query, stats, delete, compact, import, watch and graph purge go through its socket")
     func cliThroughDaemon() throws {
         try Self.withDaemon { db, path in
             let added = try CLI.run(["add", "--db", db, "--id", "n1", "--vector", "0,0,0,1", "Pump 7 was painted blue"])
@@ -484,8 +484,17 @@ struct SocketAPITests {
                     == "imported by the daemon")
             let piped = try CLI.run(["import", "--db", db, "-"])
             #expect(piped.status != 0 && piped.stderr.contains("give a file rather than standard input"), "\(piped.stderr)")
-            let refused = try CLI.run(["graph", "purge", "--db", db, "--before", "2020-01-01T00:00:00Z"])
-            #expect(refused.status != 0 && refused.stderr.contains("is held by engramd (its socket: \(path))"), "\(refused.stderr)")
+            // A pass over change logs and a graph purge run there too (relative paths made absolute).
+            let log = URL(fileURLWithPath: db).deletingLastPathComponent().appendingPathComponent("changes.jsonl")
+            try (#"{"seq":1,"id":"w1","text":"from a log","vector":[0,0,1,0]}"# + "\n" + #"{"seq":2,"id":"x","op":"delete"}"# + "\n")
+                .write(to: log, atomically: true, encoding: .utf8)
+            let watched = try CLI.run(["watch", "--db", db, "changes.jsonl"], currentDirectory: log.deletingLastPathComponent())
+            #expect(watched.status == 0 && watched.stdout.contains("2 lines, 2 changes applied"), "\(watched.stdout) \(watched.stderr)")
+            #expect(try SocketClient(path: path).call(["id": 3, "method": "engram.v1.Memory/Get", "params": ["id": "x"]]).errorCode == "NOT_FOUND")
+            let purged = try CLI.run(["graph", "purge", "--db", db, "--before", "2020-01-01T00:00:00Z"])
+            #expect(purged.status == 0 && purged.stdout == "removed 0 edges closed before 2020-01-01T00:00:00Z\n", "\(purged.stderr)")
+            #expect(try SocketClient(path: path).call(["id": 4, "method": "engram.v1.Ingest/Watch", "params": ["paths": ["changes.jsonl"]]]).errorCode
+                    == "INVALID_ARGUMENT")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramServer
 import Foundation
 
 /// `--as-of` of the graph commands: the edges that held at a time.
@@ -132,7 +133,7 @@ struct Graph: ParsableCommand {
         }
     }
 
-    struct Purge: ParsableCommand {
+    struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove for good the edges that stopped holding before a time.",
             discussion: """
@@ -146,11 +147,12 @@ struct Graph: ParsableCommand {
         @Option(help: ArgumentHelp("Edges that stopped holding before this time are removed.", valueName: "time"))
         var before: String
 
-        func run() throws {
+        func run() async throws {
             CLI.bootstrap
-            let db = try options.open(readOnly: false)
-            let removed = try db.graphPurge(before: try Parse.time(before, field: "--before"))
-            try db.close()
+            let request = GraphPurgeRequest(before: try Parse.time(before, field: "--before"))
+            let removed = try await options.serve(.graphPurge, request, readOnly: false) { db in
+                GraphPurgeResponse(removed: try db.graphPurge(before: request.before))
+            }.removed
             if options.json {
                 try CLI.printJSON(["removed": removed])
                 return

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engram
+import EngramServer
 import Foundation
 
 extension LogFormat: ExpressibleByArgument {}
@@ -16,7 +17,7 @@ struct Watch: AsyncParsableCommand {
             is saved with the changes it produced. A torn last line, and a transaction without \
             its commit, wait for the next run. Lines that cannot be applied are dead letters \
             (`engram ingest errors`); with --strict they are an error instead. Exits 0 when \
-            caught up.
+            caught up. While engramd holds the database, the pass runs there.
             """)
 
     @OptionGroup var options: DatabaseOptions
@@ -32,15 +33,10 @@ struct Watch: AsyncParsableCommand {
 
     func run() async throws {
         CLI.bootstrap
-        let db = try options.open(readOnly: false)
-        let response: WatchResponse
-        do {
-            response = try await db.watch(WatchRequest(paths: paths, strict: strict, format: format))
-        } catch {
-            try? db.close()
-            throw error
-        }
-        try db.close()
+        // Absolute: the engramd holding the database, if one does, reads them.
+        let absolute = paths.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath).standardizedFileURL.path }
+        let request = WatchRequest(paths: absolute, strict: strict, format: format)
+        let response = try await options.serve(.ingestWatch, request, readOnly: false) { db in try await db.watch(request) }
         if options.json {
             try CLI.printJSON(response)
             return

@@ -15,12 +15,17 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 #else
-for path in CommandLine.arguments.dropFirst() {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        FileHandle.standardError.write(Data("engram-fuzz: cannot read \(path)\n".utf8))
-        exit(2)
+@main
+enum ReplayInputs {
+    static func main() {
+        for path in CommandLine.arguments.dropFirst() {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                FileHandle.standardError.write(Data("engram-fuzz: cannot read \(path)\n".utf8))
+                exit(2)
+            }
+            FuzzTarget.exercise([UInt8](data))
+            print("\(path): ok")
+        }
     }
-    FuzzTarget.exercise([UInt8](data))
-    print("\(path): ok")
 }
 #endif
