@@ -11,7 +11,7 @@ package enum FuzzTarget {
     /// a bug.
     package static func exercise(_ bytes: [UInt8]) {
         guard let parser = try? SimdJSONParser(maxDepth: maxDepth + 1, malformedReason: .malformedRequest) else { return }
-        var frames = NIOSingleStepByteToMessageProcessor(NDJSONFrameDecoder(maxFrameBytes: maxFrameBytes))
+        let frames = NIOSingleStepByteToMessageProcessor(NDJSONFrameDecoder(maxFrameBytes: maxFrameBytes))
         let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
         for piece in [bytes[..<cut], bytes[cut...]] {
             try? frames.process(buffer: ByteBuffer(bytes: piece)) { frame in
