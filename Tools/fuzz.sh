@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the socket API's frame and request decoders (FuzzTarget.exercise) with libFuzzer.
 #   Tools/fuzz.sh [SECONDS]     (default 300)
-# Builds engram-fuzz with -sanitize=fuzzer into .build-fuzz, then runs it on a working copy
-# of the committed corpus (Tests/EngramServerTests/Fixtures/fuzz/corpus) for SECONDS on one
-# core. A crash is written to Tests/EngramServerTests/Fixtures/fuzz/crashes/: fix it and
+# Builds engram-fuzz with -sanitize=fuzzer into .build-fuzz, then runs it from the committed
+# corpus (Tests/EngramServerTests/Fixtures/fuzz/corpus) for SECONDS on one core. A crash is written to Tests/EngramServerTests/Fixtures/fuzz/crashes/: fix it and
 # commit it there, where FuzzRegressionTests replays it. New inputs that add coverage stay
 # in .build-fuzz/corpus; copy the interesting ones into the committed corpus.
 set -euo pipefail
