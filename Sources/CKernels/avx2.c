@@ -12,6 +12,7 @@
 #define EK_VW 8
 #define EK_W512 0
 #define EK_MULSUM(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#define EK_TILES_AVX2 1
 
 #include "generic.h"
 #include "x86.h"

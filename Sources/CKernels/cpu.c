@@ -113,7 +113,7 @@ static ek_silu_mul_fn ek_silu_mul_for(int level) { EK_DISPATCH(level, ek_silu_mu
 typedef void (*ek_attention_head_fn)(const float *, const float *, const float *, int64_t, int64_t, float, float *,
                                      float *);
 static ek_attention_head_fn ek_attention_head_for(int level) { EK_DISPATCH(level, ek_attention_head_entry) }
-typedef int (*ek_tiles_fast_fn)(void);
+typedef int (*ek_tiles_fast_fn)(int);
 typedef void (*ek_tiles_matvec_fn)(int, const void *, size_t, int64_t, int64_t, int, const int8_t *, const float *,
                                    const float *, float *);
 typedef void (*ek_tiles_matmul_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, int, const int8_t *,
@@ -194,33 +194,63 @@ int ek_dequantize(int type, const void *src, float *dst, int64_t count) {
 
 void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n) { ek_silu_mul_for(ek_simd_level())(gate, up, dst, n); }
 
-size_t ek_tile_bytes(int type) {
+/// Where a tile keeps what a row block keeps (see tiles.h): the block's bytes in the file, its
+/// quants' offset there and their count, their offset in the tile, and the tile's size.
+struct ek_tile_layout {
+    size_t block_bytes, source_quants, quant_bytes, quants_at, tile_bytes;
+};
+
+static struct ek_tile_layout ek_tile_layout(int type) {
     switch (type) {
-    case ek_type_q4_0: return 32 + 256;
-    case ek_type_q4_1: return 64 + 256;
-    case ek_type_q8_0: return 32 + 512;
-    default: return 0;
+    case ek_type_q4_0: return (struct ek_tile_layout){18, 2, 16, 32, 32 + 256};
+    case ek_type_q4_1: return (struct ek_tile_layout){20, 4, 16, 64, 64 + 256};
+    case ek_type_q8_0: return (struct ek_tile_layout){34, 2, 32, 32, 32 + 512};
+    default: return (struct ek_tile_layout){0, 0, 0, 0, 0};
     }
 }
 
-int ek_tiles_fast(void) { return ek_tiles_fast_for(ek_simd_level())(); }
+size_t ek_tile_bytes(int type) { return ek_tile_layout(type).tile_bytes; }
+
+int ek_tiles_fast(int type) { return ek_tile_bytes(type) ? ek_tiles_fast_for(ek_simd_level())(type) : ek_tiles_slower; }
+
+void ek_tiles_dequantize(int type, const void *tiles, int64_t groups, int64_t cols, float *out) {
+    const struct ek_tile_layout l = ek_tile_layout(type);
+    if (!l.tile_bytes) return;
+    // Rows rebuilt in their file layout (ek_tiles_pack backwards), a chunk of blocks at a time,
+    // then dequantized by the variant in use: the same floats as from the rows themselves.
+    const int64_t nb = cols / 32;
+    enum { chunk = 16 };
+    uint8_t blocks[chunk * 34];
+    for (int64_t g = 0; g < groups; g++)
+        for (int r = 0; r < 16; r++)
+            for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
+                const int64_t n = nb - b0 < chunk ? nb - b0 : chunk;
+                for (int64_t b = b0; b < b0 + n; b++) {
+                    const uint8_t *t = (const uint8_t *)tiles + (size_t)(g * nb + b) * l.tile_bytes;
+                    uint8_t *block = blocks + (size_t)(b - b0) * l.block_bytes;
+                    memcpy(block, t + 2 * r, 2);
+                    if (type == ek_type_q4_1) memcpy(block + 2, t + 32 + 2 * r, 2);
+                    for (size_t c = 0; c < l.quant_bytes / 4; c++)
+                        memcpy(block + l.source_quants + 4 * c, t + l.quants_at + 64 * c + 4 * r, 4);
+                }
+                ek_dequantize(type, blocks, out + (16 * g + r) * cols + 32 * b0, 32 * n);
+            }
+}
 
 int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out) {
-    const size_t tile_bytes = ek_tile_bytes(type);
-    if (!tile_bytes) return 0;
-    const size_t block_bytes = type == ek_type_q4_0 ? 18 : type == ek_type_q4_1 ? 20 : 34;
-    const size_t quants_at = type == ek_type_q4_1 ? 64 : 32, source_quants = type == ek_type_q4_1 ? 4 : 2;
-    const size_t quant_bytes = type == ek_type_q8_0 ? 32 : 16;
+    const struct ek_tile_layout l = ek_tile_layout(type);
+    if (!l.tile_bytes) return 0;
     const uint8_t *src = (const uint8_t *)rows;
     uint8_t *dst = (uint8_t *)out;
     for (int64_t g = 0; g < groups; g++)
         for (int64_t b = 0; b < nb; b++) {
-            uint8_t *t = dst + (size_t)(g * nb + b) * tile_bytes;
+            uint8_t *t = dst + (size_t)(g * nb + b) * l.tile_bytes;
             for (int r = 0; r < 16; r++) {
-                const uint8_t *block = src + (size_t)(16 * g + r) * row_bytes + (size_t)b * block_bytes;
+                const uint8_t *block = src + (size_t)(16 * g + r) * row_bytes + (size_t)b * l.block_bytes;
                 memcpy(t + 2 * r, block, 2);                                  // d
                 if (type == ek_type_q4_1) memcpy(t + 32 + 2 * r, block + 2, 2); // m
-                for (size_t c = 0; c < quant_bytes / 4; c++) memcpy(t + quants_at + 64 * c + 4 * r, block + source_quants + 4 * c, 4);
+                for (size_t c = 0; c < l.quant_bytes / 4; c++)
+                    memcpy(t + l.quants_at + 64 * c + 4 * r, block + l.source_quants + 4 * c, 4);
             }
         }
     return 1;

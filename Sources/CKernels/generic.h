@@ -516,9 +516,17 @@ static int EK_FN(dequantize)(int type, const uint8_t *src, float *dst, int64_t c
 
 /// dst[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^−gate[i]) · up[i] (`dst` may be `gate`).
 static void EK_FN(silu_mul)(const float *gate, const float *up, float *dst, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        const float g = gate[i];
-        dst[i] = g / (1.0f + ek_exp(-g)) * up[i];
+    // Through a local buffer: with `dst` possibly `gate`, a loop writing `dst` directly would
+    // stay scalar (the compiler's overlap check fails), 4 ns a value where vectors take 0.3.
+    enum { chunk = 256 };
+    float out[chunk];
+    for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+        const int64_t m = n - i0 < chunk ? n - i0 : chunk;
+        for (int64_t j = 0; j < m; j++) {
+            const float g = gate[i0 + j];
+            out[j] = g / (1.0f + ek_exp(-g)) * up[i0 + j];
+        }
+        memcpy(dst + i0, out, (size_t)m * sizeof(float));
     }
 }
 

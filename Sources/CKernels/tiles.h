@@ -1,7 +1,8 @@
 // Kernels on row-interleaved tiles (see `ek_tiles_pack` in ckernels.h), included by each
-// variant's file after generic.h (and x86.h). The AVX-512 VNNI variant defines EK_TILES_VNNI512
-// and brings its own kernels; the others run the generic ones, which only the tests call
-// (`ek_tiles_fast` is 0 for them, so the engine keeps the row layout there).
+// variant's file after generic.h (and x86.h). The AVX-512 VNNI variant (EK_TILES_VNNI512) and
+// the AVX2 one (EK_TILES_AVX2, Q4 types) bring their own kernels; the others run the generic
+// ones, which only the tests call (`ek_tiles_fast` is 0 for them, so the engine keeps the row
+// layout there).
 //
 // Tile of 16 rows × one block of 32 values: the 16 rows' scales d (F16), for Q4_1 their mins
 // m (F16), then the quants in chunks of 64 bytes whose 4-byte lane r holds 4 consecutive quant
@@ -182,4 +183,92 @@ static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_by
 
 #define EK_TILES_MATVEC EK_FN(tiles_matvec_x)
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_x)
+#define EK_TILES_FAST_FOR(type) ek_tiles_batches
+#elif defined(EK_TILES_AVX2)
+// AVX2 without VNNI: u8·s8 products by vpmaddubsw, which sums pairs into saturating 16-bit
+// lanes. A Q4 quant (0…15) times an activation byte (±127, see ek_quantize_block) makes at most
+// 2·15·127 = 3,810 per lane, so the eight products of one block add up in 16 bits (≤ 30,480)
+// before one vpmaddwd widens them. Tiles make decode (one token) faster than the row kernels:
+// each broadcast of the activation meets 8 rows. For a batch, two activation terms cost twice
+// the integer products, and measured on Zen 3 the result was slower than dequantizing the
+// tiles and calling cblas_sgemm (421–471 against 531 prompt tokens/s, 194 tokens, 2 threads):
+// the batched product is this loop over tokens, for the tests, and EK_TILES_FAST_FOR says
+// "one token only". Q8_0's signed quants leave no 16-bit headroom (2·127·127 = 32,258 a lane):
+// it keeps the row layout. A tile's 16 rows are taken as two halves of 8 (32-byte lane groups).
+
+/// Half `h` (rows 8h…8h+7) of a Q4 tile's quants unpacked: w[c] the low nibbles of chunk c
+/// (values 4c…4c+3), w[4 + c] the high ones (values 16+4c…16+4c+3).
+static inline void ek_tile_unpack8(const uint8_t *qs, int h, __m256i w[8]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    for (int c = 0; c < 4; c++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c + 32 * h));
+        w[c] = _mm256_and_si256(v, m4);
+        w[4 + c] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+}
+
+/// The 8 rows' integer sums of unpacked quants with one activation block, as floats.
+static inline __m256 ek_tile_dots8(const __m256i w[8], const int8_t *x) {
+    int32_t x4[8];
+    memcpy(x4, x, 32);
+    __m256i a = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(x4[0]));
+    __m256i b = _mm256_maddubs_epi16(w[4], _mm256_set1_epi32(x4[4]));
+    for (int c = 1; c < 4; c++) {
+        a = _mm256_add_epi16(a, _mm256_maddubs_epi16(w[c], _mm256_set1_epi32(x4[c])));
+        b = _mm256_add_epi16(b, _mm256_maddubs_epi16(w[4 + c], _mm256_set1_epi32(x4[4 + c])));
+    }
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_add_epi16(a, b), _mm256_set1_epi16(1)));
+}
+
+static inline __m256 ek_tile_scales8(const uint8_t *at) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)at));
+}
+
+/// acc += the block's terms for rows 8h…8h+7 (see ek_tile_term).
+static inline __m256 ek_tile_terms8(int type, const uint8_t *t, int h, __m256 f, float dx, float sx, __m256 acc) {
+    const __m256 dw = ek_tile_scales8(t + 16 * h);
+    if (type == ek_type_q4_0) return _mm256_fmadd_ps(dw, _mm256_fmsub_ps(f, _mm256_set1_ps(dx), _mm256_set1_ps(8 * sx)), acc);
+    acc = _mm256_fmadd_ps(dw, _mm256_mul_ps(f, _mm256_set1_ps(dx)), acc);
+    return _mm256_fmadd_ps(ek_tile_scales8(t + 32 + 16 * h), _mm256_set1_ps(sx), acc);
+}
+
+/// Q4 only (Q8_0 runs the generic kernel, which only the tests call): tiles in memory order,
+/// both halves of each.
+static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                                  int terms, int64_t term_values, const int8_t *q, const float *d, const float *s,
+                                  float *y) {
+    if (type == ek_type_q8_0) {
+        EK_FN(tiles_matvec_g)(type, tiles, tile_bytes, groups, nb, terms, term_values, q, d, s, y);
+        return;
+    }
+    const int qoff = ek_tile_quants_at(type);
+    for (int64_t g = 0; g < groups; g++) {
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
+            for (int h = 0; h < 2; h++) {
+                __m256i w[8];
+                ek_tile_unpack8(t + qoff, h, w);
+                for (int k = 0; k < terms; k++) {
+                    const int64_t at = b + k * (term_values / 32);
+                    acc[h] = ek_tile_terms8(type, t, h, ek_tile_dots8(w, q + 32 * at), d[at], s[at], acc[h]);
+                }
+            }
+        }
+        _mm256_storeu_ps(y + 16 * g, acc[0]);
+        _mm256_storeu_ps(y + 16 * g + 8, acc[1]);
+    }
+}
+
+static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                                  int64_t tokens, int terms, const int8_t *q, const float *d, const float *s, float *y,
+                                  int64_t ldy) {
+    for (int64_t t = 0; t < tokens; t++)
+        EK_FN(tiles_matvec_x)(type, tiles, tile_bytes, groups, nb, terms, 32 * nb * tokens, q + 32 * nb * t, d + nb * t,
+                              s + nb * t, y + ldy * t);
+}
+
+#define EK_TILES_MATVEC EK_FN(tiles_matvec_x)
+#define EK_TILES_MATMUL EK_FN(tiles_matmul_x)
+#define EK_TILES_FAST_FOR(type) ((type) != ek_type_q8_0 ? ek_tiles_one_token : ek_tiles_slower)
 #endif

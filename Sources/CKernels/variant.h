@@ -19,9 +19,7 @@
 #ifndef EK_TILES_MATVEC
 #define EK_TILES_MATVEC EK_FN(tiles_matvec_g)
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_g)
-#define EK_TILES_FAST 0
-#else
-#define EK_TILES_FAST 1
+#define EK_TILES_FAST_FOR(type) ek_tiles_slower
 #endif
 
 #define EK_ROWS(kernel)                                                                            \
@@ -78,7 +76,7 @@ int EK_FN(dequantize_entry)(int type, const void *src, float *dst, int64_t count
 
 void EK_FN(silu_mul_entry)(const float *gate, const float *up, float *dst, int64_t n) { EK_FN(silu_mul)(gate, up, dst, n); }
 
-int EK_FN(tiles_fast_entry)(void) { return EK_TILES_FAST; }
+int EK_FN(tiles_fast_entry)(int type) { return EK_TILES_FAST_FOR(type); }
 
 void EK_FN(tiles_matvec_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb, int terms,
                                const int8_t *q, const float *d, const float *s, float *y) {

@@ -179,6 +179,11 @@ struct KernelVariantTests {
             w.withUnsafeBytes { dequantize(type, $0.baseAddress! + r * type.rowBytes(cols), &row, count: cols) }
             return row
         }
+        // The tiles dequantized (a batch's float product where tiles serve one token only) are
+        // the rows dequantized, bit for bit.
+        var fromTiles = [Float](repeating: .nan, count: rows * cols)
+        ek_tiles_dequantize(Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), &fromTiles)
+        #expect(fromTiles.map(\.bitPattern) == dequantized.flatMap { $0 }.map(\.bitPattern), "\(type) tiles dequantized")
         for terms in [1, 2] {
             let xq = Quantized(x, level: 0, terms: terms), values = xq.values
             if terms == 2 {

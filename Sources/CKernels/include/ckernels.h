@@ -94,9 +94,21 @@ int ek_dequantize_at(int level, int type, const void *src, float *dst, int64_t c
 /// Bytes of one tile (16 rows × one block of 32 values) of `type`: the same bytes as the 16
 /// blocks it holds; 0 for a type without tiles.
 size_t ek_tile_bytes(int type);
-/// Whether the variant in use has fast tile kernels (else the row layout is faster and tiles
-/// are only worth it to compare variants).
-int ek_tiles_fast(void);
+/// What tiles of a type are worth with the variant in use (`ek_tiles_fast`).
+enum ek_tiles_speed {
+    /// The row layout is faster: tiles only serve to compare variants.
+    ek_tiles_slower = 0,
+    /// Tiles are faster for one token (decode); batches are faster dequantized
+    /// (`ek_tiles_dequantize`) into a float product (AVX2, Q4_0 and Q4_1).
+    ek_tiles_one_token = 1,
+    /// Tiles are faster for one token and for batches (AVX-512 VNNI, the three types).
+    ek_tiles_batches = 2,
+};
+/// What tiles of `type` are worth with the variant in use (an `ek_tiles_speed`).
+int ek_tiles_fast(int type);
+/// Writes the `16·groups` rows of `tiles` (`cols` values each) as floats, row after row, at
+/// `out` (`16·groups·cols` floats): what `ek_dequantize` makes of the rows they were packed from.
+void ek_tiles_dequantize(int type, const void *tiles, int64_t groups, int64_t cols, float *out);
 /// Rearranges `groups` × 16 rows (`nb` blocks each, `row_bytes` apart) into tiles, group by
 /// group and block by block (`groups · nb · ek_tile_bytes(type)` bytes at `out`), so that the
 /// kernels meet 16 rows with one load: their scales (and mins) side by side, then their quants

@@ -39,16 +39,17 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `Y`: count × rows, both row-major).
     ///
     /// One token uses `matvec`. Larger batches use the tiles' integer kernels when the matrix
-    /// has tiles (the activation in `terms` terms); otherwise they dequantize blocks of rows to
-    /// F32 and call `cblas_sgemm`: the rows are split across our own threads and each thread's
-    /// sgemm runs with OpenBLAS single-threaded (`GLMThreading.configureBLAS()` sets that
-    /// once), so the two levels of threading never oversubscribe the cores.
+    /// has tiles that are fastest for batches (the activation in `terms` terms); otherwise they
+    /// dequantize blocks of rows (or of tiles) to F32 and call `cblas_sgemm`: the rows are split
+    /// across our own threads and each thread's sgemm runs with OpenBLAS single-threaded
+    /// (`GLMThreading.configureBLAS()` sets that once), so the two levels of threading never
+    /// oversubscribe the cores.
     func matmul(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, terms: Int, workers: WorkerPool) {
         if count == 1 {
             matvec(x, y, terms: terms, workers: workers)
             return
         }
-        if let tiles {
+        if let tiles, tiles.batched {
             // Integer products on the tiles: each tile's weights are unpacked once for all the
             // tokens; groups of 16 rows split across threads.
             let xq = QuantizedActivation(x, count: count * cols, terms: terms)
@@ -72,7 +73,11 @@ public struct WeightMatrix: @unchecked Sendable {
             defer { buf.deallocate() }
             for c in chunks {
                 let r0 = c * chunkRows, n = min(chunkRows, rows - r0)
-                dequantize(type, row(r0), buf, count: n * cols)
+                if let tiles { // chunks of whole groups: chunkRows and rows are multiples of 16
+                    tiles.dequantize(r0 / WeightTiles.rowsPerTile..<(r0 + n) / WeightTiles.rowsPerTile, into: buf)
+                } else {
+                    dequantize(type, row(r0), buf, count: n * cols)
+                }
                 // Y[count × n] (at column r0, stride rows) = X[count × cols] · buf[n × cols]ᵀ
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
                             Int32(count), Int32(n), Int32(cols),
