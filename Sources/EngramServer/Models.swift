@@ -73,24 +73,3 @@ public final class Models: Sendable {
     }
 }
 
-/// `Admin/ReloadModel`'s parameters. JSON: `{"path"?}`: the GGUF file to serve from now on
-/// (default: the file serving, read again).
-public struct ReloadModelRequest: Codable, Sendable, Equatable {
-    public var path: String?
-    public init(path: String? = nil) { self.path = path }
-}
-
-/// `Admin/ReloadModel`'s answer. JSON: `{"model","previous"?,"loadMs"}`: the file now
-/// serving, the one it replaced (none when no question had loaded one), the load's time.
-public struct ReloadModelResponse: Codable, Sendable, Equatable {
-    public var model: String
-    public var previous: String?
-    public var loadMs: Double
-}
-
-/// A message of `RAG/Ask`'s stream: a piece of the answer as it is generated
-/// (`{"text"}`), then the whole answer with its sources (`{"response": AskResponse}`).
-public struct AskStreamMessage: Codable, Sendable, Equatable {
-    public var text: String?
-    public var response: AskResponse?
-}

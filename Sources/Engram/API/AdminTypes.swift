@@ -143,3 +143,45 @@ public enum EngramJSON {
     /// `value` as one line of JSON (no trailing newline).
     public static func encode<T: Encodable>(_ value: T) throws -> Data { try encoder().encode(value) }
 }
+
+/// `Health/Check`'s answer. JSON: `{"status","model"?,"modelLoadedAt"?}`: `SERVING` (or
+/// `SHUTTING_DOWN`, to `Admin/Shutdown`), and once a model is loaded, the GGUF file `RAG/Ask`
+/// answers with and when it was loaded.
+public struct HealthResponse: Codable, Sendable, Equatable {
+    public var status: String
+    public var model: String?
+    public var modelLoadedAt: Timestamp?
+    public init(status: String, model: String? = nil, modelLoadedAt: Timestamp? = nil) {
+        self.status = status
+        self.model = model
+        self.modelLoadedAt = modelLoadedAt
+    }
+}
+
+/// `Admin/ReloadModel`'s parameters. JSON: `{"path"?}`: the GGUF file to serve from now on
+/// (default: the file serving, read again).
+public struct ReloadModelRequest: Codable, Sendable, Equatable {
+    public var path: String?
+    public init(path: String? = nil) { self.path = path }
+}
+
+/// `Admin/ReloadModel`'s answer. JSON: `{"model","previous"?,"loadMs"}`: the file now
+/// serving, the one it replaced (none when no question had loaded one), the load's time.
+public struct ReloadModelResponse: Codable, Sendable, Equatable {
+    public var model: String
+    public var previous: String?
+    public var loadMs: Double
+    public init(model: String, previous: String? = nil, loadMs: Double) {
+        self.model = model
+        self.previous = previous
+        self.loadMs = loadMs
+    }
+}
+
+/// `Memory/Export`'s parameters. JSON: `{"includeVectors"?}`.
+public struct ExportRequest: Codable, Sendable, Equatable {
+    public var includeVectors: Bool?
+    public init(includeVectors: Bool? = nil) {
+        self.includeVectors = includeVectors
+    }
+}

@@ -151,3 +151,14 @@ public struct AskResponse: Codable, Sendable, Equatable {
     public var usage: Usage
     public var timings: Timings
 }
+
+/// A message of `RAG/Ask`'s stream: a piece of the answer as it is generated
+/// (`{"text"}`), then the whole answer with its sources (`{"response": AskResponse}`).
+public struct AskStreamMessage: Codable, Sendable, Equatable {
+    public var text: String?
+    public var response: AskResponse?
+    public init(text: String? = nil, response: AskResponse? = nil) {
+        self.text = text
+        self.response = response
+    }
+}

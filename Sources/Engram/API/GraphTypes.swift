@@ -32,3 +32,16 @@ public struct GraphPathResponse: Codable, Sendable, Equatable {
     public var edges: [GraphEdge]?
     public init(edges: [GraphEdge]?) { self.edges = edges }
 }
+
+/// `Graph/Purge`'s parameters: edges that stopped holding before `before` are removed for
+/// good. JSON: `{"before"}`.
+public struct GraphPurgeRequest: Codable, Sendable, Equatable {
+    public var before: Timestamp
+    public init(before: Timestamp) { self.before = before }
+}
+
+/// `Graph/Purge`'s answer. JSON: `{"removed"}`, the edges removed.
+public struct GraphPurgeResponse: Codable, Sendable, Equatable {
+    public var removed: Int
+    public init(removed: Int) { self.removed = removed }
+}

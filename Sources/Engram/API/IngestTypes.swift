@@ -102,3 +102,59 @@ public struct DeadLettersResponse: Codable, Sendable, Equatable {
     public var deadLetters: [DeadLetter]
     public init(deadLetters: [DeadLetter]) { self.deadLetters = deadLetters }
 }
+
+/// `Ingest/Import`'s parameters: as `engram import`'s options. JSON: `{"path","batchSize"?,
+/// "namespace"?,"skipInvalid"?,"maxLineBytes"?}`; `path` absolute, read by engramd.
+public struct ImportRequest: Codable, Sendable, Equatable {
+    public var path: String
+    public var batchSize: Int?
+    public var namespace: String?
+    public var skipInvalid: Bool?
+    public var maxLineBytes: Int?
+
+    public init(path: String, batchSize: Int? = nil, namespace: String? = nil, skipInvalid: Bool? = nil, maxLineBytes: Int? = nil) {
+        self.path = path
+        self.batchSize = batchSize
+        self.namespace = namespace
+        self.skipInvalid = skipInvalid
+        self.maxLineBytes = maxLineBytes
+    }
+}
+
+/// A message of `Ingest/Import`'s stream: one of `{"progress"}`, `{"acknowledged"}` (every line
+/// up to it is durable), `{"skipped"}` (with `skipInvalid`), and last `{"summary"}`.
+public struct ImportStreamMessage: Codable, Sendable, Equatable {
+    public var progress: ImportProgress?
+    public var acknowledged: Int?
+    public var skipped: SkippedLine?
+    public var summary: ImportSummary?
+
+    public init(progress: ImportProgress? = nil, acknowledged: Int? = nil, skipped: SkippedLine? = nil, summary: ImportSummary? = nil) {
+        self.progress = progress
+        self.acknowledged = acknowledged
+        self.skipped = skipped
+        self.summary = summary
+    }
+}
+
+/// Bytes read of the file (of `total`, when known) and records seen. JSON: `{"bytesRead","total"?,"records"}`.
+public struct ImportProgress: Codable, Sendable, Equatable {
+    public var bytesRead: Int64
+    public var total: Int64?
+    public var records: Int
+    public init(bytesRead: Int64, total: Int64? = nil, records: Int) {
+        self.bytesRead = bytesRead
+        self.total = total
+        self.records = records
+    }
+}
+
+/// A line skipped by an import. JSON: `{"line","message"}`.
+public struct SkippedLine: Codable, Sendable, Equatable {
+    public var line: Int
+    public var message: String
+    public init(line: Int, message: String) {
+        self.line = line
+        self.message = message
+    }
+}
