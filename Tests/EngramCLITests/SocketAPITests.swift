@@ -179,6 +179,11 @@ struct SocketAPITests {
             #expect(missing["id"] as? Int == 14 && missing.errorCode == "NOT_FOUND")
             #expect(try c.call(["id": 15, "method": "engram.v1.Memory/Query", "params": ["vector": [1, 0], "k": 1]]).errorCode == "INVALID_ARGUMENT")
             #expect(try c.call(["id": 17, "method": "engram.v1.Graph/Entity", "params": ["entity": "a", "depth": 99]]).errorCode == "INVALID_ARGUMENT")
+            // engramd reads files named by absolute paths only (its working directory is not the caller's).
+            let relativeImport = try c.call(["id": 18, "method": "engram.v1.Ingest/Import", "params": ["path": "notes.jsonl"]])
+            #expect(relativeImport.errorCode == "INVALID_ARGUMENT" && relativeImport.errorMessage.contains("params.path must be absolute"))
+            let relativeWatch = try c.call(["id": 19, "method": "engram.v1.Ingest/Watch", "params": ["paths": ["/tmp/x.log", "cdc"]]])
+            #expect(relativeWatch.errorCode == "INVALID_ARGUMENT" && relativeWatch.errorMessage.contains("params.paths must be absolute"))
             // The directory only its owner may enter; the socket only its owner may use.
             let dirMode = try FileManager.default.attributesOfItem(atPath: db + "/run")[.posixPermissions] as? Int
             let socketMode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int

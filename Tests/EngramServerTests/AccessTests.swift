@@ -58,4 +58,36 @@ struct AccessTests {
             #expect { try TCPAddress(parsing: bad) } throws: { ($0 as? EngramError)?.code == .invalidArgument }
         }
     }
+
+    @Test("gRPC on another address only with TLS or allow_insecure_tcp; /metrics only on loopback (settings and listener); a token file that cannot be made is named")
+    func otherListeners() throws {
+        let dir = try Self.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var settings = ServerSettings()
+        settings.grpc = "0.0.0.0:7879"
+        #expect { try GRPCListener.address(settings, directory: dir) } throws: {
+            ($0 as? EngramError)?.code == .failedPrecondition && "\($0)".contains("[server] grpc") && "\($0)".contains("allow_insecure_tcp")
+        }
+        settings.allowInsecureTCP = true
+        guard case .tcp(let address, let tls, let token)? = try GRPCListener.address(settings, directory: dir) else {
+            Issue.record("no TCP gRPC address")
+            return
+        }
+        let written = try AccessToken.loadOrCreate(at: dir.appendingPathComponent("engramd.token").path)
+        #expect(address.description == "0.0.0.0:7879" && tls == nil && token == written)
+
+        #expect { try ServerSettings(SettingsDocument(parsing: "[server]\nmetrics = \"0.0.0.0:9464\"\n")) } throws: {
+            ($0 as? EngramError)?.code == .invalidArgument && "\($0)".contains("metrics must be a loopback address")
+        }
+        #expect(try ServerSettings(SettingsDocument(parsing: "[server]\nmetrics = \"127.0.0.1:9464\"\n")).metrics == "127.0.0.1:9464")
+        #expect { try MetricsServer(address: TCPAddress(parsing: "10.0.0.1:9464"), logger: Logger(label: "test")) { "" } } throws: {
+            ($0 as? EngramError)?.code == .failedPrecondition && "\($0)".contains("loopback")
+        }
+
+        settings.tcp = "127.0.0.1:7878"
+        settings.tokenFile = dir.appendingPathComponent("missing/engramd.token").path
+        #expect { try SocketServer.tcpEndpoint(settings, directory: dir) } throws: {
+            ($0 as? EngramError)?.code == .permissionDenied && "\($0)".contains("cannot create the access token file") && "\($0)".contains("missing/engramd.token")
+        }
+    }
 }
