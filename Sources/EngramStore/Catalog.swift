@@ -10,16 +10,18 @@ import Foundation
 /// reused only once nothing refers to it (see `MemoryStore.takeFreeLabel`).
 struct Catalog {
     let dimension: Int
-    private(set) var ids: [String?] = []
-    private(set) var namespaces: [Int32] = []
-    private(set) var times: [Double] = []
+    // The columns, by label: chunked, so that a batch written after a view was published
+    // copies a few chunks, not the columns (see `ChunkedColumn`).
+    private(set) var ids = ChunkedColumn<String?>()
+    private(set) var namespaces = ChunkedColumn<Int32>()
+    private(set) var times = ChunkedColumn<Double>()
     /// `lastAccessedAt ?? time`: the basis of access-based decay.
-    private(set) var accessed: [Double] = []
-    private(set) var createdAt: [Double] = []
-    private(set) var importance: [Float] = []
-    private(set) var endOfLife: [Double] = []
-    private(set) var tags: [[Int32]] = []
-    private(set) var meta: [[String: JSONValue]] = []
+    private(set) var accessed = ChunkedColumn<Double>()
+    private(set) var createdAt = ChunkedColumn<Double>()
+    private(set) var importance = ChunkedColumn<Float>()
+    private(set) var endOfLife = ChunkedColumn<Double>()
+    private(set) var tags = ChunkedColumn<[Int32]>()
+    private(set) var meta = ChunkedColumn<[String: JSONValue]>()
     /// The quantized vectors by label.
     var codes: Codes
     /// Bit `label` is set while the label is live.
@@ -59,6 +61,14 @@ struct Catalog {
         return l >= 0 && l < ids.count && liveBits[l >> 3] & (1 << (l & 7)) != 0
     }
 
+    /// This catalog without `idToLabel`, for a view: readers do without it, and a view sharing
+    /// the writer's would make the writer's next change copy the whole table.
+    var withoutIdIndex: Catalog {
+        var c = self
+        c.idToLabel = nil
+        return c
+    }
+
     /// Builds `idToLabel` if it is not built yet (writers call this before a write).
     mutating func ensureIdIndex() {
         guard idToLabel == nil else { return }
@@ -77,15 +87,15 @@ struct Catalog {
     mutating func reserveLabels(_ count: Int) {
         guard count > ids.count else { return }
         let extra = count - ids.count
-        ids.append(contentsOf: repeatElement(nil, count: extra))
-        namespaces.append(contentsOf: repeatElement(-1, count: extra))
-        times.append(contentsOf: repeatElement(0, count: extra))
-        accessed.append(contentsOf: repeatElement(0, count: extra))
-        createdAt.append(contentsOf: repeatElement(0, count: extra))
-        importance.append(contentsOf: repeatElement(0, count: extra))
-        endOfLife.append(contentsOf: repeatElement(.infinity, count: extra))
-        tags.append(contentsOf: repeatElement([], count: extra))
-        meta.append(contentsOf: repeatElement([:], count: extra))
+        ids.append(repeating: nil, count: extra)
+        namespaces.append(repeating: -1, count: extra)
+        times.append(repeating: 0, count: extra)
+        accessed.append(repeating: 0, count: extra)
+        createdAt.append(repeating: 0, count: extra)
+        importance.append(repeating: 0, count: extra)
+        endOfLife.append(repeating: .infinity, count: extra)
+        tags.append(repeating: [], count: extra)
+        meta.append(repeating: [:], count: extra)
         codes.reserve(count)
         let bytes = (count + 7) / 8
         if liveBits.count < bytes { liveBits.append(contentsOf: repeatElement(0, count: bytes - liveBits.count)) }
@@ -343,11 +353,11 @@ extension Catalog {
         w.raw(liveBits.prefix((n + 7) / 8))
         try flush(&w)
         for column in [times, accessed, createdAt, endOfLife] {
-            column.prefix(n).withUnsafeBytes { w.raw($0) }
+            column.forEachChunk { w.raw(UnsafeRawBufferPointer($0)) }
             try flush(&w)
         }
-        importance.prefix(n).withUnsafeBytes { w.raw($0) }
-        namespaces.prefix(n).withUnsafeBytes { w.raw($0) }
+        importance.forEachChunk { w.raw(UnsafeRawBufferPointer($0)) }
+        namespaces.forEachChunk { w.raw(UnsafeRawBufferPointer($0)) }
         try flush(&w)
         var tagOffsets: [UInt32] = [0], tagValues: [Int32] = []
         for l in 0..<n {
@@ -388,9 +398,14 @@ extension Catalog {
         c.reserveLabels(n)
         let bits = try r.raw((n + 7) / 8)
         c.liveBits.withUnsafeMutableBytes { $0.copyMemory(from: bits) }
-        func bulk<T>(_ column: inout [T]) throws {
+        func bulk<T>(_ column: inout ChunkedColumn<T>) throws {
             let raw = try r.raw(n * MemoryLayout<T>.stride)
-            column.withUnsafeMutableBytes { $0.copyMemory(from: raw) }
+            var at = 0
+            column.forEachMutableChunk { chunk in
+                let bytes = UnsafeMutableRawBufferPointer(chunk)
+                bytes.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[at..<(at + bytes.count)]))
+                at += bytes.count
+            }
         }
         try bulk(&c.times)
         try bulk(&c.accessed)

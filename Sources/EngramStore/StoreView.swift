@@ -31,7 +31,7 @@ struct StoreView: @unchecked Sendable {
 extension MemoryStore {
     /// Publishes the writer's current state to readers (caller holds the writer lock).
     func publishLocked() {
-        let view = StoreView(db: db, snapshot: db?.snapshot(), catalog: catalog, index: index, vectors: vectorSource,
+        let view = StoreView(db: db, snapshot: db?.snapshot(), catalog: catalog.withoutIdIndex, index: index, vectors: vectorSource,
                              textStats: textStats, textIndexCurrent: textIndexCurrent,
                              pendingText: pendingText, threads: threads)
         // The previous view is released after the lock: freeing its columns (when no reader
