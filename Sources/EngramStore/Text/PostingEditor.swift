@@ -3,8 +3,8 @@ import EngramBase
 /// Edits the postings blocks of one write (a transaction, or a chunk of a rebuild). Adds and
 /// removals are recorded per block in memory; `stage(into:cache:)` then takes every touched
 /// block from the writer's `PostingCache` or, for blocks it does not hold, from one batched
-/// lookup of the committed state, applies the edits in order and stages each block once into
-/// the write's batch. Used under the writer lock only.
+/// lookup of the committed state, applies the edits (as if in order) and stages each block once
+/// into the write's batch. Used under the writer lock only.
 final class PostingEditor {
     private typealias BlockKey = PostingCache.BlockKey
 
@@ -61,20 +61,8 @@ final class PostingEditor {
             written[toRead[i]] = try value.map { try TextIndex.decode($0, block: toRead[i].block) } ?? []
         }
         for key in edits.keys.sorted() {
-            var list = written[key]!
-            let existed = !list.isEmpty
-            for edit in edits[key]! {
-                if let posting = edit.posting {
-                    if let last = list.last, last.label >= edit.label {
-                        let at = list.firstIndex { $0.label >= edit.label }!
-                        if list[at].label == edit.label { list[at] = posting } else { list.insert(posting, at: at) }
-                    } else {
-                        list.append(posting)
-                    }
-                } else {
-                    list.removeAll { $0.label == edit.label }
-                }
-            }
+            let existed = !written[key]!.isEmpty
+            let list = Self.apply(edits[key]!, to: written[key]!)
             let rocksKey = TextIndex.blockKey(key.term, block: key.block)
             if list.isEmpty {
                 if existed { batch.delete(TextIndex.postings, rocksKey) }
@@ -85,5 +73,34 @@ final class PostingEditor {
         }
         edits.removeAll(keepingCapacity: true)
         return written
+    }
+
+    /// `list` (sorted by label, one posting a label) with `edits` applied as if one after the
+    /// other: the last edit of a label decides whether it has a posting, and which. One merge
+    /// pass, O(list + edits·log edits); applying them one by one cost O(list) for each removal
+    /// or out-of-order insert, 12% of a change-log ingest whose updates and deletes hit blocks
+    /// of thousands of postings.
+    private static func apply(_ edits: [Edit], to list: [TextIndex.Posting]) -> [TextIndex.Posting] {
+        // Stable by label (the sort is nearly free: labels mostly come in ascending order),
+        // then the last edit of each label.
+        let order = edits.indices.sorted { edits[$0].label != edits[$1].label ? edits[$0].label < edits[$1].label : $0 < $1 }
+        var last: [Edit] = []
+        last.reserveCapacity(order.count)
+        for i in order {
+            if let previous = last.last, previous.label == edits[i].label { last[last.count - 1] = edits[i] } else { last.append(edits[i]) }
+        }
+        var out: [TextIndex.Posting] = []
+        out.reserveCapacity(list.count + last.count)
+        var i = 0
+        for edit in last {
+            while i < list.count && list[i].label < edit.label {
+                out.append(list[i])
+                i += 1
+            }
+            if i < list.count && list[i].label == edit.label { i += 1 }
+            if let posting = edit.posting { out.append(posting) }
+        }
+        out.append(contentsOf: list[i...])
+        return out
     }
 }
