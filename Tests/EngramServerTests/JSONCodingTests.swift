@@ -197,5 +197,17 @@ struct JSONCodingTests {
             guard case let .invalidValue(_, context) = error as? EncodingError else { return false }
             return context.codingPath.map(\.stringValue) == ["score"]
         }
+        // Within an answer's results (written field by field when every number is finite).
+        var response = try JSONDecoder().decode(QueryResponse.self, from: Data(#"{"results":[],"tookMs":1,"plan":"flat","scored":2,"mode":"vector"}"#.utf8))
+        var explained = hit
+        explained.terms = [try JSONDecoder().decode(TermScore.self, from: Data(#"{"term":"pump","tf":2,"score":1.5}"#.utf8))]
+        response.results = [hit, explained]
+        #expect(String(decoding: try JSONTextEncoder().encode(response), as: UTF8.self) == #"{"results":[{"id":"a","score":0,"similarity":0,"recency":0,"importance":0,"time":"1970-01-01T00:00:00Z"},{"id":"a","score":0,"similarity":0,"recency":0,"importance":0,"time":"1970-01-01T00:00:00Z","terms":[{"term":"pump","tf":2,"score":1.5}]}],"tookMs":1,"plan":"flat","scored":2,"mode":"vector"}"#)
+        explained.terms![0].score = .infinity
+        response.results = [hit, explained]
+        #expect { try JSONTextEncoder().encode(response) } throws: { error in
+            guard case let .invalidValue(_, context) = error as? EncodingError else { return false }
+            return context.codingPath.map(\.stringValue) == ["results", "Index 1", "terms", "Index 0", "score"]
+        }
     }
 }
