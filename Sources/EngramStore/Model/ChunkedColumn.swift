@@ -5,19 +5,19 @@
 /// so with plain arrays the writer's next batch copied every column whole: each batch cost
 /// O(memories), and an import of 300,000 memories ran at half the rate of one of 100,000. With
 /// chunks, a batch appending labels copies the last chunk of each column and the chunk lists.
-struct ChunkedColumn<Element>: RandomAccessCollection, MutableCollection {
-    static var chunkShift: Int { 12 }
-    static var chunkSize: Int { 1 << chunkShift }
+package struct ChunkedColumn<Element>: RandomAccessCollection, MutableCollection {
+    package static var chunkShift: Int { 12 }
+    package static var chunkSize: Int { 1 << chunkShift }
 
     private var chunks: [[Element]] = []
-    private(set) var count = 0
+    package private(set) var count = 0
 
-    init() {}
+    package init() {}
 
-    var startIndex: Int { 0 }
-    var endIndex: Int { count }
+    package var startIndex: Int { 0 }
+    package var endIndex: Int { count }
 
-    subscript(position: Int) -> Element {
+    package subscript(position: Int) -> Element {
         get {
             precondition(position >= 0 && position < count, "index \(position) out of 0..<\(count)")
             return chunks[position >> Self.chunkShift][position & (Self.chunkSize - 1)]
@@ -29,7 +29,7 @@ struct ChunkedColumn<Element>: RandomAccessCollection, MutableCollection {
     }
 
     /// Appends `extra` copies of `value`.
-    mutating func append(repeating value: Element, count extra: Int) {
+    package mutating func append(repeating value: Element, count extra: Int) {
         var left = extra
         while left > 0 {
             if chunks.last.map({ $0.count == Self.chunkSize }) ?? true {
@@ -44,12 +44,12 @@ struct ChunkedColumn<Element>: RandomAccessCollection, MutableCollection {
     }
 
     /// Calls `body` with the values in order, a chunk at a time (for bulk copies).
-    func forEachChunk(_ body: (UnsafeBufferPointer<Element>) throws -> Void) rethrows {
+    package func forEachChunk(_ body: (UnsafeBufferPointer<Element>) throws -> Void) rethrows {
         for chunk in chunks { try chunk.withUnsafeBufferPointer(body) }
     }
 
     /// Calls `body` with the values in order, a chunk at a time, to be overwritten.
-    mutating func forEachMutableChunk(_ body: (UnsafeMutableBufferPointer<Element>) throws -> Void) rethrows {
+    package mutating func forEachMutableChunk(_ body: (UnsafeMutableBufferPointer<Element>) throws -> Void) rethrows {
         for c in chunks.indices { try chunks[c].withUnsafeMutableBufferPointer { try body($0) } }
     }
 }
