@@ -192,7 +192,8 @@ int ek_dequantize(int type, const void *src, float *dst, int64_t count) {
     return ek_dequantize_at(ek_simd_level(), type, src, dst, count);
 }
 
-void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n) { ek_silu_mul_for(ek_simd_level())(gate, up, dst, n); }
+void ek_silu_mul_at(int level, const float *gate, const float *up, float *dst, int64_t n) { ek_silu_mul_for(level)(gate, up, dst, n); }
+void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n) { ek_silu_mul_at(ek_simd_level(), gate, up, dst, n); }
 
 /// Where a tile keeps what a row block keeps (see tiles.h): the block's bytes in the file, its
 /// quants' offset there and their count, their offset in the tile, and the tile's size.

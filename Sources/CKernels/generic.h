@@ -514,7 +514,8 @@ static int EK_FN(dequantize)(int type, const uint8_t *src, float *dst, int64_t c
 
 // MARK: Element-wise kernels of the GLM engine
 
-/// dst[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^−gate[i]) · up[i] (`dst` may be `gate`).
+/// dst[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^−gate[i]) · up[i] (`dst` may be `gate` or
+/// `up`, or start before `gate` in the same buffer: each chunk is read whole before it is written).
 static void EK_FN(silu_mul)(const float *gate, const float *up, float *dst, int64_t n) {
     // Through a local buffer: with `dst` possibly `gate`, a loop writing `dst` directly would
     // stay scalar (the compiler's overlap check fails), 4 ns a value where vectors take 0.3.

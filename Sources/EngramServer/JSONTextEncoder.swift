@@ -100,8 +100,8 @@ private final class TextWriter {
             out.append(0x5D)
         } else if T.self == Leaf.timestamp {
             JSONValue.writeString((value as! Timestamp).iso8601, to: &out)
-        } else if T.self == Leaf.hits, (value as! [QueryHit]).allSatisfy(\.numbersAreFinite) {
-            try hits(value as! [QueryHit])
+        } else if T.self == Leaf.hits, case let hits = value as! [QueryHit], hits.allSatisfy(\.numbersAreFinite) {
+            try self.hits(hits)
         } else {
             let level = open.count, start = out.count
             try value.encode(to: TextEncoder(writer: self, parentPath: parentPath, key: key))

@@ -271,6 +271,33 @@ struct KernelVariantTests {
         }
     }
 
+    @Test("the engine's SiLU·up, every variant, against Double: a separate output, in place over the gate or the up values, and ahead of the gate in one buffer")
+    func siluMul() {
+        var rng = SeededRandom(seed: Self.seed ^ 0x5111)
+        let n = 1000 // several of the kernel's chunks of 256, the last one partial
+        let gate = (0..<n).map { i in Float(rng.gaussian()) * (i % 10 == 0 ? 8 : 1.5) }
+        let up = (0..<n).map { _ in Float(rng.gaussian()) }
+        let expected = (0..<n).map { i in Double(gate[i]) / (1 + exp(-Double(gate[i]))) * Double(up[i]) }
+        for level in Self.levels {
+            var out = [Float](repeating: .nan, count: n)
+            ek_silu_mul_at(Int32(level), gate, up, &out, Int64(n))
+            for i in 0..<n {
+                // The polynomial exp's relative error (softmax's bound), then three roundings.
+                #expect(abs(Double(out[i]) - expected[i]) <= 1e-6 * abs(expected[i]) + 1e-30, "silu·up(\(gate[i]), \(up[i])) variant \(level)")
+            }
+            var overGate = gate
+            overGate.withUnsafeMutableBufferPointer { g in ek_silu_mul_at(Int32(level), g.baseAddress!, up, g.baseAddress!, Int64(n)) }
+            #expect(overGate == out, "in place over the gate, variant \(level)")
+            var overUp = up
+            overUp.withUnsafeMutableBufferPointer { u in ek_silu_mul_at(Int32(level), gate, u.baseAddress!, u.baseAddress!, Int64(n)) }
+            #expect(overUp == out, "in place over the up values, variant \(level)")
+            // As a fused gate|up row is read: the output starts 100 values before the gate.
+            var shared = [Float](repeating: 0, count: 100) + gate
+            shared.withUnsafeMutableBufferPointer { b in ek_silu_mul_at(Int32(level), b.baseAddress! + 100, up, b.baseAddress!, Int64(n)) }
+            #expect(Array(shared[0..<n]) == out, "ahead of the gate, variant \(level)")
+        }
+    }
+
     @Test("the embedder's GELU, LayerNorm and softmax, every variant, against Double")
     func elementwise() {
         var rng = SeededRandom(seed: Self.seed)

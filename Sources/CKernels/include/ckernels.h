@@ -147,6 +147,7 @@ void ek_attention_head_at(int level, const float *q, const float *k, const float
 
 /// dst[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g) (`dst` may be `gate` or `up`).
 void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n);
+void ek_silu_mul_at(int level, const float *gate, const float *up, float *dst, int64_t n);
 
 // MARK: The embedder's element-wise kernels
 
