@@ -175,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "EngramServerTests",
             dependencies: ["EngramServer", "Engram", .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOEmbedded", package: "swift-nio")],
+                           .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "GRPCCore", package: "grpc-swift-2")],
             exclude: ["Fixtures"]  // read from the source tree through #filePath
         ),
         .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),

@@ -92,12 +92,12 @@ public struct GRPCListener: Service {
 }
 
 /// The methods, registered with grpc-swift-2's router under their gRPC names.
-struct GRPCMethods: RegistrableRPCService {
+package struct GRPCMethods: RegistrableRPCService {
     let service: EngramService
     let token: String?
     let maxDepth: Int
 
-    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+    package func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         for method in RPCMethod.allCases where method != .controlCancel {
             let name = method.rawValue.split(separator: "/", maxSplits: 1)
             router.registerHandler(forMethod: MethodDescriptor(fullyQualifiedService: String(name[0]), method: String(name[1])),
@@ -108,6 +108,8 @@ struct GRPCMethods: RegistrableRPCService {
     }
 
     private func handle(_ method: RPCMethod, _ request: StreamingServerRequest<[UInt8]>) async throws -> StreamingServerResponse<[UInt8]> {
+        let started = ContinuousClock.now
+        let timeout = request.metadata[stringValues: "grpc-timeout"].first { _ in true }.flatMap(Self.timeout)
         if let token, method != .healthCheck {
             let authorization = request.metadata[stringValues: "authorization"].first { _ in true }
             guard AccessToken.admits(authorization, token: token) else {
@@ -132,9 +134,42 @@ struct GRPCMethods: RegistrableRPCService {
                     try await writer.write(Array(result))
                 }
             } catch {
-                throw RPCError(error)
+                throw Self.status(of: error, timeout: timeout, elapsed: ContinuousClock.now - started)
             }
             return [:]
+        }
+    }
+
+    /// The gRPC status of a call that ended in `error`. grpc-swift cancels a call at its
+    /// `grpc-timeout` as it does when the client cancels it: a cancellation once the timeout
+    /// has (nearly) passed is the deadline's, `DEADLINE_EXCEEDED`, as the client's own timer
+    /// says; before, it is the client's (`CANCELLED`, which a client that cancelled never reads).
+    package static func status(of error: any Error, timeout: Duration?, elapsed: Duration) -> RPCError {
+        let cancelled = error is CancellationError || (error as? EngramError)?.code == .cancelled
+        if cancelled, let timeout, elapsed >= timeout - deadlineSlack {
+            return RPCError(code: .deadlineExceeded, message: "the call did not finish within its deadline (grpc-timeout \(timeout))")
+        }
+        return RPCError(error)
+    }
+
+    /// How much earlier than this handler grpc-swift may start a call's deadline timer (it
+    /// starts it before routing the call here).
+    package static let deadlineSlack = Duration.milliseconds(20)
+
+    /// The duration of a `grpc-timeout` header: 1 to 8 digits and a unit (`H`, `M`, `S`, `m`,
+    /// `u`, `n`); nil for anything else.
+    package static func timeout(_ header: String) -> Duration? {
+        let digits = header.dropLast()
+        guard let unit = header.last, (1...8).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let value = Int64(digits) else { return nil }
+        switch unit {
+        case "H": return .seconds(value * 3600)
+        case "M": return .seconds(value * 60)
+        case "S": return .seconds(value)
+        case "m": return .milliseconds(value)
+        case "u": return .microseconds(value)
+        case "n": return .nanoseconds(value)
+        default: return nil
         }
     }
 }

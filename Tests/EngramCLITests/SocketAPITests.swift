@@ -145,6 +145,13 @@ struct SocketAPITests {
         ["id": "c", "text": "the canteen menu", "vector": [0, 0, 1, 0]],
     ] }
 
+    /// A question answered by the real model (text retrieval: nothing embedded) whose answer
+    /// runs to its 200 tokens (test_grpc.py checks it does), so that its stream is still
+    /// running well after its first piece.
+    static var longAsk: [String: Any] {
+        ["question": "Write a very long story about PUMP-7, at least 500 words.", "mode": "text", "maxTokens": 200, "cache": false, "temperature": 0]
+    }
+
     @Test("the memory, graph, ingest, health and admin methods answer as the facade; errors carry gRPC codes; the socket is private")
     func methods() throws {
         try Self.withDaemon { db, path in
@@ -207,9 +214,9 @@ struct SocketAPITests {
             }
             #expect(byId["x"]?.result?["text"] as? String == "PUMP-7 ground loudly")
             #expect(byId["y"]?.result?["text"] as? String == "VALVE-3 leaked" && byId["z"]?.errorCode == "NOT_FOUND")
-            // A question answered by the real model (text retrieval: nothing embedded) takes far
-            // longer than 50 ms: its deadline passes.
-            let ask: [String: Any] = ["question": "What happened to PUMP-7?", "mode": "text", "maxTokens": 200, "cache": false]
+            // 200 decoding steps take far longer than 50 ms: the deadline passes, and the stream
+            // is still running when it is cancelled after its first piece.
+            let ask = Self.longAsk
             let late = try c.call(["id": "d", "method": "engram.v1.RAG/Ask", "params": ask, "deadlineMs": 50])
             #expect(late.errorCode == "DEADLINE_EXCEEDED", "\(late)")
             // A stream cancelled after its first piece ends with CANCELLED; a second call under
@@ -449,8 +456,8 @@ struct SocketAPITests {
             shutdown(c.fd, Int32(SHUT_WR))
             #expect(try c.answer().result?["id"] as? String == "a")
             let s = try SocketClient(path: path)
-            let ask: [String: Any] = ["question": "What happened to PUMP-7?", "mode": "text", "maxTokens": 200, "cache": false]
-            try s.send(String(decoding: try JSONSerialization.data(withJSONObject: ["id": "s", "method": "engram.v1.RAG/Ask", "params": ask]), as: UTF8.self))
+            try s.send(String(decoding: try JSONSerialization.data(withJSONObject: ["id": "s", "method": "engram.v1.RAG/Ask", "params": Self.longAsk]),
+                              as: UTF8.self))
             #expect(try s.answer(to: "s")["message"] != nil)
             daemon.terminate()
             var end = try s.answer(to: "s")
