@@ -51,28 +51,45 @@ extension EngramDatabase {
     /// The best memories for a text (embedded) or a vector, under the filters and scoring
     /// of `request` (defaults from engram.toml).
     public func query(_ request: QueryRequest) async throws -> QueryResponse {
+        let mode = try Self.retrievalMode(of: request, default: store.settings.text.mode)
+        var vector = request.vector ?? []
+        if request.vector == nil, let text = request.text, mode != .text { vector = try await embedQuery(text) }
+        return try answer(request, mode: mode, vector: vector)
+    }
+
+    /// `request` answered on the calling thread when it needs no embedding (it gives its
+    /// vector, or ranks by words alone); nil when its text must be embedded first, which
+    /// `query(_:)` does.
+    public func queryWithoutEmbedding(_ request: QueryRequest) throws -> QueryResponse? {
+        let mode = try Self.retrievalMode(of: request, default: store.settings.text.mode)
+        if request.vector == nil && mode != .text { return nil }
+        return try answer(request, mode: mode, vector: request.vector ?? [])
+    }
+
+    /// The retrieval mode of `request`, checked against what it gives.
+    private static func retrievalMode(of request: QueryRequest, default mode: RetrievalMode) throws -> RetrievalMode {
         let k = request.k ?? 10
         guard (1...QueryRequest.maxK).contains(k) else {
             throw EngramError.invalidArgument("k must be between 1 and \(QueryRequest.maxK)")
         }
         if let text = request.text, text.isEmpty { throw EngramError.invalidArgument("the query text is empty") }
-        let mode = request.mode ?? (request.text == nil ? .vector : store.settings.text.mode)
+        let mode = request.mode ?? (request.text == nil ? .vector : mode)
         if mode != .vector && request.text == nil {
             throw EngramError.invalidArgument("\(mode.rawValue) retrieval needs a query text")
         }
-        var vector: [Float] = []
-        switch (request.text, request.vector) {
-        case let (_, given?): vector = given
-        case let (text?, nil): if mode != .text { vector = try await embedQuery(text) }
-        case (nil, nil): throw EngramError.invalidArgument("give a query text or a vector")
-        }
+        if request.text == nil && request.vector == nil { throw EngramError.invalidArgument("give a query text or a vector") }
+        return mode
+    }
+
+    /// `request` searched with its query `vector` (empty for words alone).
+    private func answer(_ request: QueryRequest, mode: RetrievalMode, vector: [Float]) throws -> QueryResponse {
         var entities: [String]?
         var linked: [String: Double] = [:]
         if let hops = request.graphHops {
             guard let text = request.text else { throw EngramError.invalidArgument("graph hops need a query text (its entities are where the graph is entered)") }
             (entities, linked) = try linkedMemories(mentionedIn: text, hops: hops, asOf: request.now?.seconds ?? Date().timeIntervalSince1970)
         }
-        var query = MemoryQuery(vector: vector, k: k, filter: (request.filter ?? FilterRequest()).storeFilter,
+        var query = MemoryQuery(vector: vector, k: request.k ?? 10, filter: (request.filter ?? FilterRequest()).storeFilter,
                                 scoring: (request.scoring ?? ScoringRequest()).storeOptions, now: request.now?.seconds,
                                 touch: request.touch ?? false, fetchRecords: !(request.idsOnly ?? false),
                                 text: request.text, mode: request.mode,

@@ -10,6 +10,7 @@ import Foundation
 /// max_depth = 64               # deepest JSON nesting of a request
 /// max_calls_per_connection = 64  # calls in progress on one connection; more wait (the socket is not read)
 /// max_connections = 1024       # open connections; more are refused
+/// inline_max_k = 100           # a Health check, a Get and a Query by vector for up to this many memories are answered on the thread that read them (0: every call runs as a task)
 /// idle_timeout = "10m"         # a connection with no traffic for this long is closed
 /// tcp = ""                     # also serve on TCP, "HOST:PORT" (off when empty), a bearer token required
 /// token_file = "engramd.token" # the token TCP clients send ("Bearer …"), made 0600 on first start
@@ -35,6 +36,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxDepth = 64
     public var maxCallsPerConnection = 64
     public var maxConnections = 1024
+    /// The largest `k` of a Query by vector answered on the connection's event loop, as a
+    /// Health check or a Get: no hop to another thread, a fraction of such a call's cost.
+    /// 0: every call runs as a task of its own.
+    public var inlineMaxK = 100
     /// Seconds.
     public var idleTimeout: Double = 600
 
@@ -52,6 +57,7 @@ public struct ServerSettings: Sendable, Equatable {
         maxDepth = try s.integer("max_depth", default: maxDepth)
         maxCallsPerConnection = try s.integer("max_calls_per_connection", default: maxCallsPerConnection)
         maxConnections = try s.integer("max_connections", default: maxConnections)
+        inlineMaxK = try s.integer("inline_max_k", default: inlineMaxK)
         idleTimeout = try s.duration("idle_timeout", default: idleTimeout)
         tcp = try s.string("tcp", default: tcp)
         tokenFile = try s.string("token_file", default: tokenFile)
@@ -68,6 +74,7 @@ public struct ServerSettings: Sendable, Equatable {
         guard (2...10_000).contains(maxDepth) else { throw bad("max_depth must be between 2 and 10000") }
         guard (1...10_000).contains(maxCallsPerConnection) else { throw bad("max_calls_per_connection must be between 1 and 10000") }
         guard (1...1_000_000).contains(maxConnections) else { throw bad("max_connections must be between 1 and 1000000") }
+        guard (0...QueryRequest.maxK).contains(inlineMaxK) else { throw bad("inline_max_k must be between 0 and \(QueryRequest.maxK)") }
         guard idleTimeout.isFinite, idleTimeout >= 1 else { throw bad("idle_timeout must be at least 1s") }
         guard tlsCertificate.isEmpty == tlsKey.isEmpty else { throw bad("tls_certificate and tls_key go together") }
         if !tcp.isEmpty { _ = try TCPAddress(parsing: tcp, setting: "tcp") }

@@ -6,7 +6,8 @@ import Synchronization
 
 /// One client connection: reads request lines, runs each call as a task of its own (at most
 /// `max_calls_per_connection` at once), writes the answers as they come (multiplexed by id),
-/// and cancels a call on `Control/Cancel` or at its deadline.
+/// and cancels a call on `Control/Cancel` or at its deadline. Short calls were answered
+/// already on the event loop (`InlineCallHandler`); the rest come here.
 struct Connection {
     let service: EngramService
     let settings: ServerSettings
@@ -16,23 +17,25 @@ struct Connection {
     /// whose directory only its owner may enter).
     let token: String?
 
-    func serve(_ channel: NIOAsyncChannel<NDJSONFrame, ByteBuffer>) async {
+    /// Serves `channel` until its client closes it; `calls` are the calls in progress on it.
+    func serve(_ channel: NIOAsyncChannel<ConnectionInput, ByteBuffer>, calls: Calls) async {
         do {
             try await channel.executeThenClose { inbound, outbound in
-                let calls = Calls()
                 let slots = Slots(settings.maxCallsPerConnection)
                 let writer = Writer(outbound: outbound)
-                // Deeper documents are refused before parsing, with their depth (`NDJSONProtocol`).
-                let parser = try SimdJSONParser(maxDepth: settings.maxDepth + 1, malformedReason: .malformedRequest)
-                for try await frame in inbound {
+                // Deeper documents are refused by the parser, with their depth (`NDJSONProtocol`).
+                let parser = try NDJSONProtocol.parser(maxDepth: settings.maxDepth)
+                for try await input in inbound {
                     await slots.take()
-                    switch frame {
-                    case let .oversized(bytes):
+                    switch input {
+                    case let .request(request):
+                        start(request, calls: calls, slots: slots, writer: writer)
+                    case let .frame(.oversized(bytes)):
                         await writer.send(NDJSONProtocol.error("null", EngramError(
                             .resourceExhausted,
                             "the request line is \(bytes) bytes; the limit is \(settings.maxFrameBytes) ([server] max_frame_bytes)")))
                         slots.give()
-                    case let .line(buffer):
+                    case let .frame(.line(buffer)):
                         let bytes = Array(buffer.readableBytesView)
                         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
                             slots.give()
@@ -49,18 +52,27 @@ struct Connection {
         }
     }
 
-    /// Reads one request and runs it in a task registered under its id.
+    /// Reads one request and runs it.
     private func start(_ bytes: [UInt8], parser: SimdJSONParser, calls: Calls, slots: Slots, writer: Writer) {
-        let request: NDJSONProtocol.Request
         do {
-            request = try NDJSONProtocol.request(bytes, maxDepth: settings.maxDepth, parser: parser)
+            start(try NDJSONProtocol.request(bytes, maxDepth: settings.maxDepth, parser: parser), calls: calls, slots: slots, writer: writer)
         } catch {
             Task {
                 await writer.send(NDJSONProtocol.error(error.id, error.error))
                 slots.give()
             }
-            return
         }
+    }
+
+    /// Whether `token` (nil: none needed) admits `request` of `method`: every method but
+    /// `Health/Check` carries it.
+    static func admits(_ request: NDJSONProtocol.Request, method: RPCMethod, token: String?) -> Bool {
+        guard let token, method != .healthCheck else { return true }
+        return AccessToken.admits(request.authorization, token: token)
+    }
+
+    /// Runs `request` in a task registered under its id.
+    private func start(_ request: NDJSONProtocol.Request, calls: Calls, slots: Slots, writer: Writer) {
         let id = request.id
         guard let method = RPCMethod(rawValue: request.method) else {
             Task {
@@ -69,7 +81,7 @@ struct Connection {
             }
             return
         }
-        if let token, method != .healthCheck, !AccessToken.admits(request.authorization, token: token) {
+        if !Self.admits(request, method: method, token: token) {
             Task {
                 await writer.send(NDJSONProtocol.error(id, EngramError(
                     .unauthenticated, "\(method.rawValue) needs metadata.authorization \"Bearer TOKEN\", the token in the database's [server] token_file")))
@@ -167,6 +179,9 @@ final class Calls: Sendable {
             return true
         }
     }
+
+    /// Whether a call `id` is in progress.
+    func isRunning(_ id: String) -> Bool { tasks.withLock { $0[id] != nil } }
 
     private func finished(_ id: String) { _ = tasks.withLock { $0.removeValue(forKey: id) } }
 

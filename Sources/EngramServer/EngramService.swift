@@ -29,7 +29,7 @@ public struct EngramService: Sendable {
         let db = database
         switch method {
         case .healthCheck:
-            return try encode(HealthResponse(status: "SERVING", model: models.servingFile, modelLoadedAt: models.loadedAt))
+            return try health()
         case .memoryUpsert:
             return try encode(try await db.upsert(try Self.decode(UpsertRequest.self, params)))
         case .memoryGet:
@@ -92,6 +92,32 @@ public struct EngramService: Sendable {
             // Cancelling is the transport's: it knows the calls of a connection.
             throw EngramError(.internal, "Control/Cancel reached the service")
         }
+    }
+
+    /// Runs `method` on the calling thread when it is a call short and bounded enough for the
+    /// thread that read it (a connection's event loop): a Health check, a Get, or a Query by a
+    /// given vector (no text to embed, no graph to walk, no access times written) for at most
+    /// `maxK` memories. nil, with nothing done, for any other call (run it with `call`).
+    ///
+    /// - Throws: as `call`.
+    package func callInline(_ method: RPCMethod, params: [String: JSONValue], maxK: Int) throws -> Data? {
+        switch method {
+        case .healthCheck:
+            return try health()
+        case .memoryGet:
+            return try encode(try database.get(try Self.decode(GetRequest.self, params)))
+        case .memoryQuery:
+            let request = try Self.decode(QueryRequest.self, params)
+            guard request.vector != nil, request.text == nil, request.graphHops == nil, request.touch != true,
+                  (request.k ?? 10) <= maxK, let response = try database.queryWithoutEmbedding(request) else { return nil }
+            return try encode(response)
+        default:
+            return nil
+        }
+    }
+
+    private func health() throws -> Data {
+        try encode(HealthResponse(status: "SERVING", model: models.servingFile, modelLoadedAt: models.loadedAt))
     }
 
     /// Answers `request`, streaming the answer's pieces as they are generated and then the

@@ -10,7 +10,7 @@ package enum FuzzTarget {
     /// writes them back as JSON. Errors are expected; a crash, a hang or unbounded memory is
     /// a bug.
     package static func exercise(_ bytes: [UInt8]) {
-        guard let parser = try? SimdJSONParser(maxDepth: maxDepth + 1, malformedReason: .malformedRequest) else { return }
+        guard let parser = try? NDJSONProtocol.parser(maxDepth: maxDepth) else { return }
         let frames = NIOSingleStepByteToMessageProcessor(NDJSONFrameDecoder(maxFrameBytes: maxFrameBytes))
         let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
         for piece in [bytes[..<cut], bytes[cut...]] {

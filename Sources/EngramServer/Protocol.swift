@@ -22,14 +22,22 @@ package enum NDJSONProtocol {
     /// Reads a request line with `parser` (simdjson: Foundation's `JSONDecoder` building a
     /// generic value of a request with a vector in it took milliseconds). A line that is not a
     /// request throws `Failure` (`.invalidArgument`), with the id when it could be read.
+    /// A parser for request lines nested at most `maxDepth` deep (simdjson counts depth as
+    /// `request` does: `{"a":[]}` is 2 deep).
+    package static func parser(maxDepth: Int) throws -> SimdJSONParser {
+        try SimdJSONParser(maxDepth: maxDepth, malformedReason: .malformedRequest)
+    }
+
+    /// `parser` is `parser(maxDepth:)`'s, which refuses a line nested too deep; its depth is
+    /// measured, for the message, only then.
     package static func request(_ bytes: [UInt8], maxDepth: Int, parser: SimdJSONParser) throws(Failure) -> Request {
-        if let depth = deepestNesting(bytes), depth > maxDepth {
-            throw Failure(id: "null", error: EngramError(.invalidArgument, "the request nests \(depth) deep; the limit is \(maxDepth) ([server] max_depth)"))
-        }
         let value: JSONValue
         do {
             value = try bytes.withUnsafeBytes { raw in try parser.parseValue(raw) }
         } catch {
+            if let depth = deepestNesting(bytes), depth > maxDepth {
+                throw Failure(id: "null", error: EngramError(.invalidArgument, "the request nests \(depth) deep; the limit is \(maxDepth) ([server] max_depth)"))
+            }
             // simdjson's messages begin "malformed JSON (…)".
             throw Failure(id: "null", error: EngramError.invalidArgument((error as? EngramError)?.message ?? "malformed JSON: \(error)"))
         }

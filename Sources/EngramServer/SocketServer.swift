@@ -74,17 +74,27 @@ public struct SocketServer: Service {
             // A client that shuts down its sending side after its requests (socat, nc -N)
             // still gets its answers.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-        @Sendable func pipeline(_ channel: any Channel, tls: NIOSSLContext?) -> EventLoopFuture<NIOAsyncChannel<NDJSONFrame, ByteBuffer>> {
+        let token: String?
+        if case let .tcp(_, _, required) = endpoint { token = required } else { token = nil }
+        let open = OpenConnections()
+        let service = self.service, settings = self.settings
+        // A connection is counted against max_connections as it is set up, so that one over
+        // the limit never has a call answered (`InlineCallHandler` answers before `run` sees it).
+        @Sendable func pipeline(_ channel: any Channel, tls: NIOSSLContext?) -> EventLoopFuture<Accepted> {
             channel.eventLoop.makeCompletedFuture {
+                let admitted = open.add(channel, limit: settings.maxConnections)
+                let calls = Calls()
                 let sync = channel.pipeline.syncOperations
                 if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                 try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(Int64(idle * 1000))))
                 try sync.addHandler(IdleCloser())
                 try sync.addHandler(ByteToMessageHandler(NDJSONFrameDecoder(maxFrameBytes: maxFrame)))
-                return try NIOAsyncChannel<NDJSONFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                try sync.addHandler(InlineCallHandler(service: service, settings: settings, token: token, calls: calls, answers: admitted))
+                let async = try NIOAsyncChannel<ConnectionInput, ByteBuffer>(wrappingChannelSynchronously: channel)
+                return Accepted(channel: async, calls: calls, admitted: admitted)
             }
         }
-        let server: NIOAsyncChannel<NIOAsyncChannel<NDJSONFrame, ByteBuffer>, Never>
+        let server: NIOAsyncChannel<Accepted, Never>
         switch endpoint {
         case let .unix(path):
             try Self.prepareDirectory(of: path)
@@ -102,15 +112,13 @@ public struct SocketServer: Service {
             }
         }
         logger.notice("engramd: serving the socket API on \(endpoint)")
-        let token: String?
-        if case let .tcp(_, _, required) = endpoint { token = required } else { token = nil }
-        let open = OpenConnections()
         let shuttingDown = OnceFlag()
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        guard open.add(connection.channel, limit: settings.maxConnections) else {
+                    for try await accepted in inbound {
+                        let connection = accepted.channel
+                        guard accepted.admitted else {
                             group.addTask { await Self.refuse(connection, limit: settings.maxConnections) }
                             continue
                         }
@@ -120,7 +128,8 @@ public struct SocketServer: Service {
                                 open.remove(connection.channel)
                                 CallMetrics.connectionClosed()
                             }
-                            await Connection(service: service, settings: settings, logger: logger, shuttingDown: shuttingDown, token: token).serve(connection)
+                            await Connection(service: service, settings: settings, logger: logger, shuttingDown: shuttingDown, token: token)
+                                .serve(connection, calls: accepted.calls)
                         }
                     }
                 }
@@ -147,12 +156,20 @@ public struct SocketServer: Service {
     }
 
     /// Answers a connection over the limit with one error line, then closes it.
-    static func refuse(_ connection: NIOAsyncChannel<NDJSONFrame, ByteBuffer>, limit: Int) async {
+    static func refuse(_ connection: NIOAsyncChannel<ConnectionInput, ByteBuffer>, limit: Int) async {
         try? await connection.executeThenClose { _, outbound in
             let error = EngramError(.resourceExhausted, "engramd has \(limit) connections open ([server] max_connections)")
             try await outbound.write(ByteBuffer(bytes: NDJSONProtocol.error("null", error)))
         }
     }
+}
+
+/// A connection as it is set up: its channel, its calls in progress, and whether it is within
+/// `max_connections` (else it gets one error line and is closed).
+struct Accepted: Sendable {
+    let channel: NIOAsyncChannel<ConnectionInput, ByteBuffer>
+    let calls: Calls
+    let admitted: Bool
 }
 
 /// The connections open now, so that shutdown can stop their reading.

@@ -225,6 +225,7 @@ struct SocketAPITests {
             let first = try c.answer(to: "s")
             #expect((first["message"] as? [String: Any])?["text"] is String, "\(first)")
             #expect(try c.call(["id": "s", "method": "engram.v1.Memory/Stats"]).errorCode == "ALREADY_EXISTS")
+            #expect(try c.call(["id": "s", "method": "engram.v1.Memory/Get", "params": ["id": "a"]]).errorCode == "ALREADY_EXISTS")
             #expect(try c.call(["id": "k", "method": "engram.v1.Control/Cancel", "params": ["id": "s"]]).result?["cancelled"] as? Bool == true)
             var end = try c.answer(to: "s")
             while end["message"] != nil { end = try c.answer(to: "s") }

@@ -36,9 +36,12 @@ struct ProtocolTests {
 
     @Test("a request line: its id, method, params and deadline; every malformed line a specific INVALID_ARGUMENT with the id when readable")
     func requests() throws {
-        let parser = try SimdJSONParser(maxDepth: 9, malformedReason: .malformedRequest)
+        let parser = try NDJSONProtocol.parser(maxDepth: 8)
         let r = try NDJSONProtocol.request(Array(#"{"id":"q1","method":"engram.v1.Memory/Query","params":{"k":3},"deadlineMs":50}"#.utf8), maxDepth: 8, parser: parser)
         #expect(r.id == "\"q1\"" && r.method == "engram.v1.Memory/Query" && r.params == ["k": .number(3)] && r.deadlineMs == 50)
+        // Nested exactly as deep as the limit: read.
+        let deepest = try NDJSONProtocol.request(Array(#"{"id":7,"method":"m","params":{"a":[[[[[[]]]]]]}}"#.utf8), maxDepth: 8, parser: parser)
+        #expect(deepest.params["a"] == .array([.array([.array([.array([.array([.array([])])])])])]))
         let cases: [(String, String, String)] = [
             (#"{"id":1,"method":"#, "null", "malformed JSON"),
             ("[1,2]", "null", "is not {\"id\""),
@@ -47,6 +50,8 @@ struct ProtocolTests {
             (#"{"id":7,"method":"m","params":[1]}"#, "7", "params must be an object"),
             (#"{"id":7,"method":"m","deadlineMs":-1}"#, "7", "deadlineMs must be a positive"),
             (String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000), "null", "nests 10000 deep; the limit is 8"),
+            // The request object, params, then seven arrays: one level beyond the limit.
+            (#"{"id":7,"method":"m","params":{"a":[[[[[[[]]]]]]]}}"#, "null", "nests 9 deep; the limit is 8"),
         ]
         for (line, id, fragment) in cases {
             #expect("\(line.prefix(40))") {
