@@ -176,7 +176,8 @@ func prometheus(_ database: EngramDatabase) -> @Sendable () -> String {
     factory.defaultDurationHistogramBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
         .map { Duration.nanoseconds(Int64($0 * 1e9)) }
     MetricsSystem.bootstrap(factory)
-    let memories = registry.makeGauge(name: "engram_memories", help: "Memories in the store")
+    let memories = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "engram", metricName: "memories", unitName: "",
+                                                                           helpText: "Memories in the store"))
     return {
         if let stats = try? database.stats() { memories.set(Double(stats.memories)) }
         return registry.emitToString()
@@ -189,9 +190,9 @@ struct ModelReloader: Service {
     let models: Models
     let logger: Logger
 
-    func run() async throws {
+    func run() async {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await _ in hangups {
                 let models = self.models
                 do {
