@@ -19,15 +19,15 @@ package enum NDJSONProtocol {
         package var authorization: String?
     }
 
-    /// Reads a request line with `parser` (simdjson: Foundation's `JSONDecoder` building a
-    /// generic value of a request with a vector in it took milliseconds). A line that is not a
-    /// request throws `Failure` (`.invalidArgument`), with the id when it could be read.
     /// A parser for request lines nested at most `maxDepth` deep (simdjson counts depth as
     /// `request` does: `{"a":[]}` is 2 deep).
     package static func parser(maxDepth: Int) throws -> SimdJSONParser {
         try SimdJSONParser(maxDepth: maxDepth, malformedReason: .malformedRequest)
     }
 
+    /// Reads a request line with `parser` (simdjson: Foundation's `JSONDecoder` building a
+    /// generic value of a request with a vector in it took milliseconds). A line that is not a
+    /// request throws `Failure` (`.invalidArgument`), with the id when it could be read.
     /// `parser` is `parser(maxDepth:)`'s, which refuses a line nested too deep; its depth is
     /// measured, for the message, only then.
     package static func request(_ bytes: [UInt8], maxDepth: Int, parser: SimdJSONParser) throws(Failure) -> Request {

@@ -17,11 +17,11 @@ public final class GLMContext: @unchecked Sendable {
     let cache: KVCache
     private var workers: WorkerPool
 
-    /// Longest batch evaluated at once; longer inputs are split (bounds the scratch memory,
-    /// which grows with the batch: ~16 MB of floats at 512 tokens for SmolLM2-135M). A batch reads (and
-    /// on AVX2 dequantizes) every weight matrix once, so a prompt of a few hundred tokens runs
-    /// fastest whole: at 128, a 194-token prompt took two passes and 397 ms warm in `ask`
-    /// against 354 ms in one (the same as llama.cpp's default micro-batch of 512).
+    /// Longest batch evaluated at once; longer inputs are split. The scratch memory grows with
+    /// the batch (~16 MB of floats at 512 tokens for SmolLM2-135M); a batch reads (and on AVX2
+    /// dequantizes) every weight matrix once, so a prompt of a few hundred tokens runs fastest
+    /// whole: at 128, `ask`'s 194-token prompt took two batches and 397 ms warm, in one 354 ms.
+    /// 512 is also llama.cpp's default micro-batch.
     public static let maximumBatch = 512
 
     /// - Parameters:
