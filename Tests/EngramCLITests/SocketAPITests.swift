@@ -295,6 +295,12 @@ struct SocketAPITests {
             #expect(try c.call(["id": 6, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories], "metadata": bearer]).result?["ids"] as? [String]
                     == ["a", "b", "c"])
             #expect(try c.call(["id": 7, "method": "engram.v1.Memory/Stats", "metadata": bearer]).result?["memories"] as? Int == 3)
+            // The calls answered on the event loop ask for the token too.
+            let query: [String: Any] = ["vector": [1, 0, 0, 0], "k": 1]
+            #expect(try c.call(["id": 9, "method": "engram.v1.Memory/Query", "params": query]).errorCode == "UNAUTHENTICATED")
+            #expect(try c.call(["id": 10, "method": "engram.v1.Memory/Get", "params": ["id": "a"]]).errorCode == "UNAUTHENTICATED")
+            let hits = try c.call(["id": 11, "method": "engram.v1.Memory/Query", "params": query, "metadata": bearer]).result?["results"] as? [[String: Any]]
+            #expect(hits?.map { $0["id"] as? String } == ["a"])
             // The Unix socket, private by its directory, asks for no token.
             #expect(try SocketClient(path: path).call(["id": 8, "method": "engram.v1.Memory/Stats"]).result?["memories"] as? Int == 3)
         }
