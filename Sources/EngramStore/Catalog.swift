@@ -107,14 +107,15 @@ struct Catalog {
         reserveLabels(l + 1)
         precondition(!isLive(label), "label \(label) is already live")
         ids[l] = memory.id
-        namespaces[l] = intern(memory.namespace, in: &namespaceIds, names: &namespaceNames)
+        let namespace = Self.intern(memory.namespace, in: &namespaceIds)
+        if namespace.added { namespaceNames.append(memory.namespace) }
+        namespaces[l] = namespace.id
         times[l] = memory.time
         accessed[l] = memory.lastAccessedAt ?? memory.time
         createdAt[l] = memory.createdAt
         importance[l] = Float(memory.importance)
         endOfLife[l] = memory.endOfLife
-        var tagNames: [String] = []
-        tags[l] = memory.tags.map { intern($0, in: &tagIds, names: &tagNames) }.sorted()
+        tags[l] = memory.tags.map { Self.intern($0, in: &tagIds).id }.sorted()
         for tag in tags[l] {
             if Int(tag) >= tagPostings.count { tagPostings.append(contentsOf: repeatElement([], count: Int(tag) + 1 - tagPostings.count)) }
             if let last = tagPostings[Int(tag)].last, last > label { unsortedPostings.insert(tag) }
@@ -225,12 +226,12 @@ struct Catalog {
         return out
     }
 
-    private func intern(_ name: String, in table: inout [String: Int32], names: inout [String]) -> Int32 {
-        if let id = table[name] { return id }
+    /// The id of `name` in `table`: the one it has, or the next (the table's size), `added`.
+    private static func intern(_ name: String, in table: inout [String: Int32]) -> (id: Int32, added: Bool) {
+        if let id = table[name] { return (id, false) }
         let id = Int32(table.count)
         table[name] = id
-        names.append(name)
-        return id
+        return (id, true)
     }
 }
 
