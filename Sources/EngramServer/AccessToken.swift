@@ -41,6 +41,13 @@ package enum AccessToken {
         return token
     }
 
+    /// Whether a call of `method` with `authorization` may run where `token` is asked (nil:
+    /// none is): every method but `Health/Check` carries it.
+    package static func admits(_ method: RPCMethod, authorization: String?, token: String?) -> Bool {
+        guard let token, method != .healthCheck else { return true }
+        return admits(authorization, token: token)
+    }
+
     /// Whether `authorization` (a request's `metadata.authorization`) is `Bearer TOKEN`,
     /// compared in time independent of where they differ.
     package static func admits(_ authorization: String?, token: String) -> Bool {

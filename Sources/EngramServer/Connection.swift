@@ -64,13 +64,6 @@ struct Connection {
         }
     }
 
-    /// Whether `token` (nil: none needed) admits `request` of `method`: every method but
-    /// `Health/Check` carries it.
-    static func admits(_ request: NDJSONProtocol.Request, method: RPCMethod, token: String?) -> Bool {
-        guard let token, method != .healthCheck else { return true }
-        return AccessToken.admits(request.authorization, token: token)
-    }
-
     /// Runs `request` in a task registered under its id.
     private func start(_ request: NDJSONProtocol.Request, calls: Calls, slots: Slots, writer: Writer) {
         let id = request.id
@@ -81,7 +74,7 @@ struct Connection {
             }
             return
         }
-        if !Self.admits(request, method: method, token: token) {
+        if !AccessToken.admits(method, authorization: request.authorization, token: token) {
             Task {
                 await writer.send(NDJSONProtocol.error(id, EngramError(
                     .unauthenticated, "\(method.rawValue) needs metadata.authorization \"Bearer TOKEN\", the token in the database's [server] token_file")))

@@ -110,11 +110,9 @@ package struct GRPCMethods: RegistrableRPCService {
     private func handle(_ method: RPCMethod, _ request: StreamingServerRequest<[UInt8]>) async throws -> StreamingServerResponse<[UInt8]> {
         let started = ContinuousClock.now
         let timeout = request.metadata[stringValues: "grpc-timeout"].first { _ in true }.flatMap(Self.timeout)
-        if let token, method != .healthCheck {
-            let authorization = request.metadata[stringValues: "authorization"].first { _ in true }
-            guard AccessToken.admits(authorization, token: token) else {
-                throw RPCError(code: .unauthenticated, message: "\(method.rawValue) needs the metadata authorization: Bearer TOKEN, the token in the database's [server] token_file")
-            }
+        let authorization = request.metadata[stringValues: "authorization"].first { _ in true }
+        guard AccessToken.admits(method, authorization: authorization, token: token) else {
+            throw RPCError(code: .unauthenticated, message: "\(method.rawValue) needs the metadata authorization: Bearer TOKEN, the token in the database's [server] token_file")
         }
         var params: [String: JSONValue]?
         for try await message in request.messages {
@@ -157,7 +155,8 @@ package struct GRPCMethods: RegistrableRPCService {
     package static let deadlineSlack = Duration.milliseconds(20)
 
     /// The duration of a `grpc-timeout` header: 1 to 8 digits and a unit (`H`, `M`, `S`, `m`,
-    /// `u`, `n`); nil for anything else.
+    /// `u`, `n`); nil for anything else. Read here because grpc-swift's own reader of it is
+    /// internal to GRPCCore.
     package static func timeout(_ header: String) -> Duration? {
         let digits = header.dropLast()
         guard let unit = header.last, (1...8).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }),

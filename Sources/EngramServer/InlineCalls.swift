@@ -76,7 +76,8 @@ final class InlineCallHandler: ChannelInboundHandler {
     /// The answer line to `request`, or nil when it is not a call to answer here.
     private func answer(_ request: NDJSONProtocol.Request) -> ByteBuffer? {
         guard request.deadlineMs == nil, let method = RPCMethod(rawValue: request.method),
-              Connection.admits(request, method: method, token: token), !calls.isRunning(request.id) else { return nil }
+              AccessToken.admits(method, authorization: request.authorization, token: token),
+              !calls.isRunning(request.id) else { return nil }
         let started = DispatchTime.now().uptimeNanoseconds
         let answer: Data, code: EngramError.Code?
         do {

@@ -269,6 +269,47 @@ struct SocketAPITests {
         }
     }
 
+    @Test("a client that floods calls answered on the event loop and never reads is no longer read; the daemon's memory stays bounded and others are served")
+    func floodNeverRead() throws {
+        try Self.withDaemon { _, path, daemon in
+            _ = try SocketClient(path: path).call(["id": 0, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
+            func rssMiB() throws -> Double {
+                let status = try String(contentsOfFile: "/proc/\(daemon.processIdentifier)/status", encoding: .utf8)
+                let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+                return try #require(Double(line.split(separator: " ")[1])) / 1024
+            }
+            let before = try rssMiB()
+            let flood = try SocketClient(path: path)
+            _ = fcntl(flood.fd, F_SETFL, fcntl(flood.fd, F_GETFL) | O_NONBLOCK)
+            let request = Array((#"{"id":1,"method":"engram.v1.Memory/Get","params":{"id":"a"}}"# + "\n").utf8)
+            // Stopped: the socket stays full for a second after it filled (a full socket alone
+            // only says the client sends faster than the daemon reads).
+            var sent = 0, stopped = false
+            let deadline = Date().addingTimeInterval(60)
+            while !stopped && sent < Self.floodRequests && Date() < deadline {
+                let n = request.withUnsafeBytes { Glibc.send(flood.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n > 0 {
+                    sent += 1
+                } else if errno == EAGAIN {
+                    Thread.sleep(forTimeInterval: 1)
+                    stopped = request.withUnsafeBytes { Glibc.send(flood.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } < 0 && errno == EAGAIN
+                    if !stopped { sent += 1 }
+                } else {
+                    Issue.record("send: \(String(cString: strerror(errno)))")
+                    return
+                }
+            }
+            #expect(stopped, "a client that never reads was still read after \(sent) requests")
+            let grown = try rssMiB() - before
+            #expect(grown < 64, "the daemon grew by \(grown) MiB while a client flooded it")
+            #expect(try SocketClient(path: path).call(["id": 2, "method": "engram.v1.Memory/Get", "params": ["id": "b"]]).result?["text"] as? String
+                    == "VALVE-3 leaked")
+        }
+    }
+
+    /// Requests the flooding client sends at most before it must have been stopped.
+    static let floodRequests = 200_000
+
     @Test("TCP: every method but Health/Check needs the generated token (0600); a wrong or missing one is UNAUTHENTICATED; the Unix socket needs none")
     func tcpToken() throws {
         let port = SocketClient.freePort()
@@ -313,6 +354,9 @@ struct SocketAPITests {
             #expect(try a.call(["id": 1, "method": "engram.v1.Health/Check"]).result?["status"] as? String == "SERVING")
             #expect(try b.call(["id": 1, "method": "engram.v1.Health/Check"]).result?["status"] as? String == "SERVING")
             let c = try SocketClient(path: path)
+            // A connection over the limit answers no call, not even one answered on the event
+            // loop (the send fails if the daemon has closed it already).
+            try? c.send(#"{"id":9,"method":"engram.v1.Health/Check"}"#)
             let refused = try c.answer()
             #expect(refused.errorCode == "RESOURCE_EXHAUSTED" && refused.errorMessage.contains("2 connections open ([server] max_connections)"), "\(refused)")
             #expect(throws: SocketClient.SocketError.self) { try c.answer() }

@@ -37,6 +37,11 @@ struct AccessTests {
         #expect(!AccessToken.admits("Bearer " + token + "0", token: token))
         #expect(!AccessToken.admits("bearer " + token, token: token))
         #expect(!AccessToken.admits(nil, token: token))
+        // Per method: Health/Check is open to all; without a token asked, every call runs.
+        #expect(AccessToken.admits(.healthCheck, authorization: nil, token: token))
+        #expect(!AccessToken.admits(.memoryQuery, authorization: nil, token: token))
+        #expect(AccessToken.admits(.memoryQuery, authorization: "Bearer " + token, token: token))
+        #expect(AccessToken.admits(.memoryQuery, authorization: nil, token: nil))
     }
 
     @Test("TCP: none unless configured; loopback without TLS; another address only with TLS or allow_insecure_tcp; a bad address named")
