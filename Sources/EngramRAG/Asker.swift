@@ -49,7 +49,7 @@ public struct Asker: Sendable {
     /// message, each worked example as an exchange (its question with its sources, then its
     /// answer), then the question.
     public func prompt(question: String, sources: String, examples: [FewShotExample] = [], now: Double) -> [ChatTurn] {
-        let today = ContextBuilder.day(now)
+        let today = ContextBuilder.date(now)
         func ask(_ question: String, _ sources: String) -> ChatTurn {
             ChatTurn(.user, PromptTemplates.fill(templates.question, [
                 "sources": sources.isEmpty ? Self.noSources : sources, "question": question, "today": today,
@@ -124,7 +124,7 @@ public struct Asker: Sendable {
         }
         var contextOptions = options.context
         contextOptions.tokenBudget = max(1, min(contextOptions.tokenBudget, room))
-        let context = try ContextBuilder.build(retrieved, options: contextOptions, tokens: generator.tokenCount)
+        let context = try ContextBuilder.build(retrieved, options: contextOptions, now: options.now, tokens: generator.tokenCount)
         guard !context.passages.isEmpty || options.allowNoContext else {
             throw EngramError(.failedPrecondition, "no retrieved memory fits in the model's context beside the question and the answer",
                               reason: .nothingToGoOn)

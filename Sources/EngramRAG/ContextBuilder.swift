@@ -26,7 +26,7 @@ public struct Passage: Sendable, Equatable {
     /// 1-based: the number the answer cites as `[n]`.
     public var number: Int
     public var memory: RetrievedMemory
-    /// `[n] (YYYY-MM-DD) text`.
+    /// `[n] (date) text` (see `ContextBuilder.date`).
     public var rendered: String
     /// Tokens of `rendered` and its line break, by the engine's tokenizer.
     public var tokens: Int
@@ -93,7 +93,8 @@ public enum ContextBuilder {
     /// - Parameters:
     ///   - candidates: retrieval's results, best first.
     ///   - tokens: the number of tokens a line takes in the engine's prompt.
-    public static func build(_ candidates: [RetrievedMemory], options: ContextOptions,
+    ///   - now: the moment of the question: dates in its year are shown without the year.
+    public static func build(_ candidates: [RetrievedMemory], options: ContextOptions, now: Double? = nil,
                              tokens: (String) throws -> Int) throws -> AnswerContext {
         try options.validate()
         // 1. Near-duplicates: compared with the better memories kept so far.
@@ -130,7 +131,7 @@ public enum ContextBuilder {
         for i in order {
             let memory = kept[i]
             guard passages.count < options.maxPassages else { break }
-            let line = render(number: passages.count + 1, memory)
+            let line = render(number: passages.count + 1, memory, now: now)
             let cost = try tokens(line + "\n")
             if used + cost > options.tokenBudget {
                 overBudget.append(memory.id)
@@ -142,19 +143,31 @@ public enum ContextBuilder {
         return AnswerContext(passages: passages, duplicates: duplicates, overBudget: overBudget)
     }
 
-    /// `[n] (YYYY-MM-DD) text`, the text on one line.
-    public static func render(number: Int, _ memory: RetrievedMemory) -> String {
+    /// `[n] (date) text`, the text on one line; the date as `date(_:now:)` writes it.
+    public static func render(number: Int, _ memory: RetrievedMemory, now: Double? = nil) -> String {
         let text = memory.text.split(whereSeparator: \.isNewline).joined(separator: " ")
-        return "[\(number)] (\(day(memory.time))) \(text)"
+        return "[\(number)] (\(date(memory.time, now: now))) \(text)"
     }
 
-    /// The UTC date of `time`, `YYYY-MM-DD`.
-    public static func day(_ time: Double) -> String {
+    /// The UTC date of `time`: the day and the month's English abbreviation, and the year
+    /// unless `now` is given and falls in the same year ("2 Mar", "2 Mar 2025"). Short on
+    /// purpose: the small models' tokenizers give every digit a token of its own, so
+    /// `2026-03-02` costs 10 tokens where `2 Mar` costs 2, and five dated passages are a
+    /// large part of the prompt evaluated before the first token of an answer. The year of
+    /// an undated-looking passage is the one "today" gives in the system message.
+    public static func date(_ time: Double, now: Double? = nil) -> String {
+        let c = utc.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: time))
+        let dayMonth = "\(c.day!) \(monthAbbreviations[c.month! - 1])"
+        if let now, utc.component(.year, from: Date(timeIntervalSince1970: now)) == c.year! { return dayMonth }
+        return "\(dayMonth) \(c.year!)"
+    }
+
+    private static let monthAbbreviations = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    private static let utc: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: time))
-        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
-    }
+        return calendar
+    }()
 
     private static func mmr(_ relevance: Double, _ closest: Double, _ lambda: Double, chosen: Bool) -> Double {
         chosen ? lambda * relevance - (1 - lambda) * closest : relevance

@@ -10,7 +10,7 @@ import Foundation
 ///
 /// ```
 /// Sources:
-/// [1] (2026-01-05) The tax return is due on May 31.
+/// [1] (5 Jan 2026) The tax return is due on May 31.
 ///
 /// Question: When is the tax return due?
 /// Answer: On May 31 [1].
@@ -61,6 +61,7 @@ public struct FewShotExample: Sendable, Equatable {
         var sources: [String] = []
         for (i, p) in cited.enumerated() {
             renumber[p.number] = i + 1
+            // With the year: an example is kept for years.
             sources.append(ContextBuilder.render(number: i + 1, p.memory))
         }
         let body = Citations.renumber(answer.trimmingCharacters(in: .whitespacesAndNewlines)) { renumber[$0] }

@@ -31,14 +31,15 @@ struct AskerTests {
         #expect(answer.cited.map(\.memory.id) == ["office-new", "office-old"])
         #expect(answer.uncited.map(\.memory.id) == ["price"])
         #expect(answer.citations.unknown == [5])
-        // The prompt: the system message with today's date, the numbered sources, the question.
+        // The prompt: the system message with today's date, the numbered sources (dated without
+        // the year, today's), the question.
         let turns = generator.prompts.withLock { $0 }.first!
         #expect(turns.map(\.role) == [.system, .user])
-        #expect(turns[0].content.contains("Today is 2026-04-11."))
+        #expect(turns[0].content.contains("Today is 11 Apr 2026."))
         #expect(turns[1].content.contains("""
-            [1] (2026-04-01) The office moved to Leipzig, Karl-Liebknecht-Strasse 12.
-            [2] (2026-03-02) The office is in Berlin, Torstrasse 5.
-            [3] (2026-03-02) The subscription costs 12 euros a month.
+            [1] (1 Apr) The office moved to Leipzig, Karl-Liebknecht-Strasse 12.
+            [2] (2 Mar) The office is in Berlin, Torstrasse 5.
+            [3] (2 Mar) The subscription costs 12 euros a month.
             """))
         #expect(turns[1].content.contains("\n\nQuestion: Where is the office?\n"))
     }
@@ -69,7 +70,7 @@ struct AskerTests {
         options.now = Self.march2
         options.generation.maxTokens = 5
         let answer = try await Asker(generator: sized, templates: Self.templates).answer("Where is the office?", retrieved: Self.facts, options: options)
-        // Each passage renders to 9 words: the first fits in 12, no second one does.
+        // Each passage renders to 10 words: the first fits in 12, no second one does.
         #expect(answer.context.passages.map(\.memory.id) == ["office-new"])
         #expect(answer.context.tokens <= 12)
         // An answer as long as the context leaves nothing for sources.
@@ -88,12 +89,12 @@ struct AskerTests {
         let asker = Asker(generator: generator, templates: Self.templates)
         let short = try #require(FewShotExample(id: "short", text: """
             Sources:
-            [1] (2026-01-05) The depot is in Halle.
+            [1] (5 Jan 2026) The depot is in Halle.
 
             Question: Where is the depot?
             Answer: In Halle [1].
             """, similarity: 0.9))
-        #expect(short.sources == "[1] (2026-01-05) The depot is in Halle." && short.question == "Where is the depot?" && short.answer == "In Halle [1].")
+        #expect(short.sources == "[1] (5 Jan 2026) The depot is in Halle." && short.question == "Where is the depot?" && short.answer == "In Halle [1].")
         let long = try #require(FewShotExample(id: "long", text: "Question: \(Array(repeating: "word", count: 3000).joined(separator: " "))\nAnswer: yes",
                                                similarity: 0.5))
         var options = AskOptions()
@@ -102,9 +103,9 @@ struct AskerTests {
         let prepared = try asker.prepare("Where is the office?", retrieved: Self.facts, examples: [short, long, short], options: options)
         #expect(prepared.examples.map(\.id) == ["short"])
         #expect(prepared.turns.map(\.role) == [.system, .user, .assistant, .user])
-        #expect(prepared.turns[1].content.hasPrefix("Sources:\n[1] (2026-01-05) The depot is in Halle.\n\nQuestion: Where is the depot?"))
+        #expect(prepared.turns[1].content.hasPrefix("Sources:\n[1] (5 Jan 2026) The depot is in Halle.\n\nQuestion: Where is the depot?"))
         #expect(prepared.turns[2].content == "In Halle [1].")
-        #expect(prepared.turns[3].content.hasPrefix("Sources:\n[1] (2026-04-01) The office moved to Leipzig"))
+        #expect(prepared.turns[3].content.hasPrefix("Sources:\n[1] (1 Apr) The office moved to Leipzig"))
         // Text without a question and an answer is not an example.
         #expect(FewShotExample(id: "x", text: "Answer: 4\nQuestion: 2+2?", similarity: 1) == nil)
         #expect(FewShotExample(id: "x", text: "Just a note.", similarity: 1) == nil)

@@ -48,28 +48,36 @@ struct ContextBuilderTests {
     func packing() throws {
         let long = String(repeating: "word ", count: 30).trimmingCharacters(in: .whitespaces)
         let candidates = [
-            Self.memory("short1", 0.9, [1, 0, 0, 0], text: "the office moved to Leipzig"),     // 7 tokens rendered
-            Self.memory("long", 0.8, [0, 1, 0, 0], text: long),                               // 32
-            Self.memory("short2", 0.7, [0, 0, 1, 0], text: "the price is 12 euros"),           // 7
+            Self.memory("short1", 0.9, [1, 0, 0, 0], text: "the office moved to Leipzig"),     // 9 tokens rendered
+            Self.memory("long", 0.8, [0, 1, 0, 0], text: long),                               // 34
+            Self.memory("short2", 0.7, [0, 0, 1, 0], text: "the price is 12 euros"),           // 9
         ]
         let context = try ContextBuilder.build(candidates, options: ContextOptions(mmrLambda: 1, tokenBudget: 20), tokens: Self.words)
         #expect(context.passages.map(\.memory.id) == ["short1", "short2"])
         #expect(context.overBudget == ["long"])
         #expect(context.passages.map(\.number) == [1, 2])
-        #expect(context.tokens == 14 && context.tokens <= 20)
-        #expect(context.rendered == "[1] (2026-03-02) the office moved to Leipzig\n[2] (2026-03-02) the price is 12 euros")
+        #expect(context.tokens == 18 && context.tokens <= 20)
+        #expect(context.rendered == "[1] (2 Mar 2026) the office moved to Leipzig\n[2] (2 Mar 2026) the price is 12 euros")
         // At most maxPassages.
         let one = try ContextBuilder.build(candidates, options: ContextOptions(maxPassages: 1), tokens: Self.words)
         #expect(one.passages.map(\.memory.id) == ["short1"])
     }
 
-    @Test("a passage is one line with its UTC date")
-    func rendering() {
+    @Test("a passage is one line with its UTC date, without the year when it is the question's")
+    func rendering() throws {
         let midnight = 1_772_409_600.0  // 2026-03-02T00:00:00Z
         let m = RetrievedMemory(id: "x", text: "first line\nsecond line", time: midnight + 86_399, score: 1, vector: [1])
-        #expect(ContextBuilder.render(number: 3, m) == "[3] (2026-03-02) first line second line")
+        #expect(ContextBuilder.render(number: 3, m) == "[3] (2 Mar 2026) first line second line")
         let next = RetrievedMemory(id: "y", text: "z", time: midnight + 86_400, score: 1, vector: [1])
-        #expect(ContextBuilder.render(number: 1, next) == "[1] (2026-03-03) z")
+        #expect(ContextBuilder.render(number: 1, next) == "[1] (3 Mar 2026) z")
+        // Asked on 2026-12-31T23:59:59Z: the same year; a second later, the next.
+        let lastSecond = 1_798_761_599.0
+        #expect(ContextBuilder.render(number: 1, next, now: lastSecond) == "[1] (3 Mar) z")
+        #expect(ContextBuilder.render(number: 1, next, now: lastSecond + 1) == "[1] (3 Mar 2026) z")
+        #expect(ContextBuilder.date(1_798_761_600) == "1 Jan 2027")
+        // What `build` renders, given the question's moment.
+        let context = try ContextBuilder.build([next], options: ContextOptions(), now: midnight, tokens: Self.words)
+        #expect(context.rendered == "[1] (3 Mar) z")
     }
 
     @Test("out-of-range options are refused with INVALID_ARGUMENT", arguments: [
@@ -125,9 +133,9 @@ struct PromptTemplateTests {
     @Test("the bundled templates load and fill")
     func bundled() throws {
         let templates = try PromptTemplates(directory: Self.prompts)
-        let user = PromptTemplates.fill(templates.question, ["sources": "[1] (2026-03-02) x", "question": "Where?"])
-        #expect(user.hasPrefix("Sources:\n[1] (2026-03-02) x\n\nQuestion: Where?\n"))
-        #expect(PromptTemplates.fill(templates.system, ["today": "2026-12-02"]).contains("Today is 2026-12-02."))
+        let user = PromptTemplates.fill(templates.question, ["sources": "[1] (2 Mar) x", "question": "Where?"])
+        #expect(user.hasPrefix("Sources:\n[1] (2 Mar) x\n\nQuestion: Where?\n"))
+        #expect(PromptTemplates.fill(templates.system, ["today": "2 Dec 2026"]).contains("Today is 2 Dec 2026."))
     }
 
     @Test("unknown placeholders, a question template without the sources, and a missing file are refused")

@@ -154,10 +154,11 @@ struct FeedbackTests {
         let exampleId = try #require(kept.exampleId)
         let example = try db.get(GetRequest(id: exampleId))
         #expect(example.namespace == "examples")
-        // The example shows only the cited passage, numbered 1, and the answer renumbered.
+        // The example shows only the cited passage, numbered 1 and dated with its year, and the
+        // answer renumbered.
         #expect(example.text == """
             Sources:
-            [1] (2026-05-28) \(cited.text)
+            [1] (28 May 2026) \(cited.text)
 
             Question: When is the quarterly report due?
             Answer: On the third of March [1].
@@ -170,7 +171,7 @@ struct FeedbackTests {
         #expect(!similar.retrieved.map(\.id).contains(exampleId))
         let turns = try #require(generator.prompts.withLock { $0.last })
         #expect(turns.map(\.role) == [.system, .user, .assistant, .user])
-        #expect(turns[1].content.contains("[1] (2026-05-28) \(cited.text)\n\nQuestion: When is the quarterly report due?"))
+        #expect(turns[1].content.contains("[1] (28 May 2026) \(cited.text)\n\nQuestion: When is the quarterly report due?"))
         #expect(turns[2].content == "On the third of March [1].")
         // Asking in the examples namespace by name retrieves it.
         var inExamples = request
@@ -188,8 +189,8 @@ struct FeedbackTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         try await Self.add(db, Self.facts + [("cat", "Miso the cat sleeps on the printer every afternoon.")])
         try await Self.add(db, [
-            ("ex-pets", "Sources:\n[1] (2026-01-05) Our dog Rex eats twice a day.\n\nQuestion: How often does Rex eat?\nAnswer: Twice a day [1]."),
-            ("ex-deadlines", "Sources:\n[1] (2026-01-05) The tax return is due on May 31.\n\nQuestion: When is the tax return due?\nAnswer: On May 31 [1]."),
+            ("ex-pets", "Sources:\n[1] (5 Jan 2026) Our dog Rex eats twice a day.\n\nQuestion: How often does Rex eat?\nAnswer: Twice a day [1]."),
+            ("ex-deadlines", "Sources:\n[1] (5 Jan 2026) The tax return is due on May 31.\n\nQuestion: When is the tax return due?\nAnswer: On May 31 [1]."),
         ], namespace: "examples")
         let generator = GLMTextGenerator(try GLMGenerator(model: GLMModel(path: Self.model), threads: 2, contextSize: 2048))
         var request = AskRequest(question: "When is the quarterly report due?", k: 3, passages: 2, now: Self.now)
