@@ -58,9 +58,6 @@ extension MemoryStore {
     /// The nice value of background builds.
     static let backgroundNice: Int32 = 10
 
-    /// Threads a background build uses: all but one of the store's (`threads`), at least one.
-    var backgroundThreads: Int { max(1, settings.effectiveThreads - 1) }
-
     /// Records that a snapshot covering changes up to `seq` is on disk: advances the index
     /// consumer's watermark and trims the log (unless a newer snapshot got there first).
     func recordSnapshotLocked(_ seq: UInt64) throws {
@@ -102,15 +99,14 @@ extension MemoryStore {
         // runs) and the new index never holds them: they are free once it is in place.
         let dead = catalog.deadLabels()
         let settings = self.settings, logger = self.logger
-        let threads = backgroundThreads
+        let threads = buildThreads
         maintenance.async { [self] in
             do {
                 // Background builds leave a core to the queries, and yield the CPU to them
                 // when there is another core (on a single core they must still make progress).
                 var built = try Self.onOwnThread(niced: settings.effectiveThreads > 1) {
-                    FaissIndex.setThreads(threads)
-                    return try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
-                                                 vectors: source, keeping: kept, logger: logger)
+                    try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
+                                          vectors: source, keeping: kept, threads: threads, logger: logger)
                 }
                 try locked {
                     defer { rebuildRunning = false }

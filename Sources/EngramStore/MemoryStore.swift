@@ -86,6 +86,9 @@ public final class MemoryStore: @unchecked Sendable {
     /// index and catalog hold no dead entries).
     var deadLabelsAreFree = false
     var rebuildRunning = false
+    /// The threads of a background rebuild: all but one of the store's (`threads`), at least
+    /// one, while the store serves; all of them once `close` waits for it.
+    let buildThreads: BuildThreads
     /// Set by `close`: no background work starts after it.
     var closing = false
     let registeredFamilies: Set<String>
@@ -219,6 +222,7 @@ public final class MemoryStore: @unchecked Sendable {
         // Matrix products run in the writer (IVF assignment) and in background builds, beside
         // queries: they leave a core to the queries.
         FaissIndex.setBLASThreads(max(1, settings.effectiveThreads - 1))
+        buildThreads = BuildThreads(max(1, settings.effectiveThreads - 1))
 
         let format = try db.get(Family.state, StateKey.format).map(Self.decodeU64) ?? 1
         guard format <= Self.formatVersion else {
@@ -550,6 +554,9 @@ public final class MemoryStore: @unchecked Sendable {
 
     public func close() throws {
         guard locked({ db != nil }) else { return }
+        // A rebuild under way goes on with every core from its next chunk: nothing else of
+        // this store runs while it is waited for.
+        buildThreads.set(settings.effectiveThreads)
         // This merges the full-text segments still pending, so that the next opens (often
         // read-only commands, which cannot merge) read postings blocks only.
         waitForBackgroundWork()

@@ -34,9 +34,10 @@ struct IVFLists: @unchecked Sendable {
     static let refineIterations = 2
 
     /// Trains `nlist` lists on the vectors of `sample` (see `IVFTraining`), empty.
-    static func train(sample: [Int64], from source: VectorSource, nlist: Int, iterations: Int) throws -> IVFLists {
+    static func train(sample: [Int64], from source: VectorSource, nlist: Int, iterations: Int,
+                      threads: BuildThreads? = nil) throws -> IVFLists {
         let centroids = try IVFTraining.centroids(sample: sample, from: source, nlist: nlist, iterations: iterations,
-                                                  refine: refineIterations, seed: 1234)
+                                                  refine: refineIterations, seed: 1234, threads: threads)
         return try IVFLists(dimension: source.dimension, centroids: centroids, lists: Array(repeating: [], count: nlist))
     }
 

@@ -19,9 +19,10 @@ enum IVFTraining {
     /// Vectors read at a time by the streamed passes.
     static let chunkRows = 4096
 
-    /// `nlist` unit centroids (nlist × d) for the vectors of `sample`.
+    /// `nlist` unit centroids (nlist × d) for the vectors of `sample` (`threads` applied
+    /// before each clustering and each chunk).
     static func centroids(sample: [Int64], from source: VectorSource, nlist: Int, iterations: Int, refine: Int,
-                          seed: Int) throws -> [Float] {
+                          seed: Int, threads: BuildThreads? = nil) throws -> [Float] {
         guard !sample.isEmpty, nlist > 0 else { throw EngramError.index("no vectors to train the IVF lists on") }
         let d = source.dimension
         if nlist <= 64 || sample.count <= nlist {
@@ -37,7 +38,7 @@ enum IVFTraining {
         let level1 = Swift.stride(from: 0, to: sample.count, by: every).map { sample[$0] }
         let top = try kmeans(try source.rows(level1[...]), dimension: d, k: groups, iterations: iterations, seed: seed)
         var members = [[Int64]](repeating: [], count: groups)
-        try forEachChunk(sample, from: source, nearestOf: top) { labels, nearest in
+        try forEachChunk(sample, from: source, nearestOf: top, threads: threads) { labels, nearest in
             for (label, g) in zip(labels, nearest) { members[Int(g)].append(label) }
         }
         // Level 2: each group into its share of the lists.
@@ -45,6 +46,7 @@ enum IVFTraining {
         var centroids: [Float] = []
         centroids.reserveCapacity(nlist * d)
         for (g, labels) in members.enumerated() where shares[g] > 0 {
+            threads?.apply()
             centroids += try kmeans(try source.rows(labels[...]), dimension: d, k: shares[g], iterations: iterations,
                                     seed: seed + g + 1)
         }
@@ -54,7 +56,7 @@ enum IVFTraining {
         for _ in 0..<refine {
             var sums = [Double](repeating: 0, count: nlist * d)
             var counts = [Int](repeating: 0, count: nlist)
-            try forEachChunk(sample, from: source, nearestOf: centroids) { labels, nearest, rows in
+            try forEachChunk(sample, from: source, nearestOf: centroids, threads: threads) { labels, nearest, rows in
                 for (i, c) in nearest.enumerated() {
                     let c = Int(c)
                     counts[c] += 1
@@ -109,11 +111,13 @@ enum IVFTraining {
     /// Reads the vectors of `labels` a chunk at a time and gives each chunk with the index of
     /// the nearest of `centroids` for each of its rows.
     private static func forEachChunk(_ labels: [Int64], from source: VectorSource, nearestOf centroids: [Float],
+                                     threads: BuildThreads?,
                                      _ body: (ArraySlice<Int64>, [Int64], [Float]) throws -> Void) throws {
         let d = source.dimension
         let index = try FaissIndex.make(dimension: d, description: "IDMap2,Flat")
         try centroids.withUnsafeBufferPointer { try index.add($0, labels: (0..<Int64(centroids.count / d)).map { $0 }) }
         for start in Swift.stride(from: 0, to: labels.count, by: chunkRows) {
+            threads?.apply()
             let part = labels[start..<min(start + chunkRows, labels.count)]
             let rows = try source.rows(part)
             let nearest = try rows.withUnsafeBufferPointer { try index.nearest($0, count: part.count) }
@@ -122,7 +126,7 @@ enum IVFTraining {
     }
 
     private static func forEachChunk(_ labels: [Int64], from source: VectorSource, nearestOf centroids: [Float],
-                                     _ body: (ArraySlice<Int64>, [Int64]) throws -> Void) throws {
-        try forEachChunk(labels, from: source, nearestOf: centroids) { labels, nearest, _ in try body(labels, nearest) }
+                                     threads: BuildThreads?, _ body: (ArraySlice<Int64>, [Int64]) throws -> Void) throws {
+        try forEachChunk(labels, from: source, nearestOf: centroids, threads: threads) { labels, nearest, _ in try body(labels, nearest) }
     }
 }

@@ -127,12 +127,14 @@ struct VectorIndex: @unchecked Sendable {
     }
 
     /// Builds the structure, and the codes unless `keeping` gives them, for `labels` (live,
-    /// ascending) from their full vectors.
+    /// ascending) from their full vectors; with `threads`, that count is applied before each
+    /// chunk of the work (else the threads set when the store opened serve).
     static func build(settings: StoreSettings, labels: [Int64], labelCapacity: Int, vectors: VectorSource,
-                      keeping kept: KeptCodes? = nil, logger: Logger) throws -> Built {
+                      keeping kept: KeptCodes? = nil, threads: BuildThreads? = nil, logger: Logger) throws -> Built {
         let kind = targetKind(settings, liveCount: labels.count)
         let d = settings.dimension
         let start = DispatchTime.now()
+        threads?.apply()
         let nlist = kind == .ivf ? ivfListCount(for: labels.count) : 0
         // An evenly spaced sample of labels trains the quantizer and the lists; its vectors
         // are read as training needs them, never held all at once.
@@ -151,7 +153,8 @@ struct VectorIndex: @unchecked Sendable {
         let structure: Structure
         switch kind {
         case .ivf:
-            structure = .ivf(try IVFLists.train(sample: sample, from: vectors, nlist: nlist, iterations: kmeansIterations))
+            structure = .ivf(try IVFLists.train(sample: sample, from: vectors, nlist: nlist, iterations: kmeansIterations,
+                                                threads: threads))
         case .hnsw:
             structure = .hnsw(try HNSWGraph(dimension: d, m: settings.hnswM, efSearch: settings.efSearch))
         default:
@@ -159,10 +162,10 @@ struct VectorIndex: @unchecked Sendable {
         }
         var index = VectorIndex(structure: structure, settings: settings)
         if kept == nil {
-            try index.add(labels, from: vectors, encodingInto: &codes)
+            try index.add(labels, from: vectors, threads: threads, encodingInto: &codes)
             codes.trainedMeanError = codes.meanError
         } else {
-            try index.add(labels, from: vectors)
+            try index.add(labels, from: vectors, threads: threads)
         }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
         logger.info("built the \(kind.rawValue) index\(nlist > 0 ? " (\(nlist) lists)" : "") over \(labels.count) memories in \(Int(ms)) ms\(kept == nil ? "" : " (codes kept)")")
@@ -171,10 +174,11 @@ struct VectorIndex: @unchecked Sendable {
     }
 
     /// Adds `labels` (ascending), reading their vectors from `source` in chunks and encoding
-    /// each into `codes` on the way.
-    mutating func add(_ labels: [Int64], from source: VectorSource, encodingInto codes: inout Codes) throws {
+    /// each into `codes` on the way (`threads` applied before each chunk).
+    mutating func add(_ labels: [Int64], from source: VectorSource, threads: BuildThreads? = nil,
+                      encodingInto codes: inout Codes) throws {
         let d = codes.dimension
-        try add(labels, from: source) { part, buffer in
+        try add(labels, from: source, threads: threads) { part, buffer in
             for (i, label) in part.enumerated() {
                 codes.set(label, UnsafeBufferPointer(rebasing: buffer[i * d..<(i + 1) * d]))
             }
@@ -182,10 +186,11 @@ struct VectorIndex: @unchecked Sendable {
     }
 
     /// Adds `labels` (ascending), reading their vectors from `source` in chunks; `visit`
-    /// sees each chunk first.
-    mutating func add(_ labels: [Int64], from source: VectorSource,
+    /// sees each chunk first (`threads` applied before each chunk).
+    mutating func add(_ labels: [Int64], from source: VectorSource, threads: BuildThreads? = nil,
                       visiting visit: (ArraySlice<Int64>, UnsafeBufferPointer<Float>) -> Void = { _, _ in }) throws {
         for start in stride(from: 0, to: labels.count, by: Self.buildChunk) {
+            threads?.apply()
             let part = labels[start..<min(start + Self.buildChunk, labels.count)]
             let rows = try source.rows(part)
             try rows.withUnsafeBufferPointer { buffer in
