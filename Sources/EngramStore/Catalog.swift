@@ -131,14 +131,16 @@ struct Catalog {
     }
 
     /// Marks `label` dead. The id mapping is removed only if it still points at `label`.
+    /// The columns keep the dead label's values: readers skip dead labels, `insert`
+    /// overwrites every column when the label is reused, and snapshots write them empty. So a
+    /// batch of updates and deletes scattered over the labels copies no column chunk that a
+    /// published view shares (clearing the id, tags and metadata of each copied their chunks
+    /// of 4,096 values, retaining every value in them).
     mutating func remove(label: Int64) {
         guard isLive(label) else { return }
         let l = Int(label)
         liveBits[l >> 3] &= ~(1 << (l & 7))
         if let id = ids[l], idToLabel?[id] == label { idToLabel?[id] = nil }
-        ids[l] = nil
-        tags[l] = []
-        meta[l] = [:]
         liveCount -= 1
         if endOfLife[l].isFinite { expiringCount -= 1 }
         deadInIndexes += 1
@@ -360,9 +362,11 @@ extension Catalog {
         importance.forEachChunk { w.raw(UnsafeRawBufferPointer($0)) }
         namespaces.forEachChunk { w.raw(UnsafeRawBufferPointer($0)) }
         try flush(&w)
+        // Dead labels' tags, ids and metadata (which `remove` leaves in the columns) are
+        // written empty: nothing of a deleted memory outlives it in a snapshot.
         var tagOffsets: [UInt32] = [0], tagValues: [Int32] = []
         for l in 0..<n {
-            tagValues.append(contentsOf: tags[l])
+            if isLive(Int64(l)) { tagValues.append(contentsOf: tags[l]) }
             tagOffsets.append(UInt32(tagValues.count))
         }
         tagOffsets.withUnsafeBytes { w.raw($0) }
@@ -370,11 +374,11 @@ extension Catalog {
         tagValues.withUnsafeBytes { w.raw($0) }
         try flush(&w)
         for l in 0..<n {
-            w.string(ids[l] ?? "")
+            w.string(isLive(Int64(l)) ? ids[l] ?? "" : "")
             if l % Self.flushEvery == Self.flushEvery - 1 { try flush(&w) }
         }
         for l in 0..<n {
-            w.string(meta[l].isEmpty ? "" : RecordCodec.encodeMeta(meta[l]))
+            w.string(meta[l].isEmpty || !isLive(Int64(l)) ? "" : RecordCodec.encodeMeta(meta[l]))
             if l % Self.flushEvery == Self.flushEvery - 1 { try flush(&w) }
         }
         w.u32(UInt32(namespaceNames.count))

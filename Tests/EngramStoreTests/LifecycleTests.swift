@@ -82,6 +82,31 @@ struct LifecycleTests {
         }
     }
 
+    @Test("a deleted memory's id and metadata are not in the index snapshot written after it")
+    func deletedLeavesNothingInSnapshot() throws {
+        try withTempDirectory { dir in
+            var memories = makeMemories(count: 1200, dimension: 32, seed: 5)
+            memories[7].id = "gone-7f3a"
+            memories[7].meta = ["note": .string("tangerine-91")]
+            let store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
+            try store.upsert(memories)
+            #expect(try store.delete(ids: ["gone-7f3a"]) == 1)
+            try store.close()  // 1,201 changes since the last snapshot: closing writes one
+            // The newest snapshot (an older one may stay as a fallback, from before the delete).
+            let files = try FileManager.default.contentsOfDirectory(at: dir.appendingPathComponent("index"), includingPropertiesForKeys: nil)
+            let newest = try #require(files.filter { $0.lastPathComponent.hasPrefix("snapshot-") }.max { $0.lastPathComponent < $1.lastPathComponent })
+            let bytes = try Data(contentsOf: newest)
+            #expect(bytes.range(of: Data("m8".utf8)) != nil && bytes.range(of: Data("\"kind\"".utf8)) != nil)
+            #expect(bytes.range(of: Data("gone-7f3a".utf8)) == nil)
+            #expect(bytes.range(of: Data("tangerine-91".utf8)) == nil)
+            let reopened = try MemoryStore.open(at: dir)
+            #expect(throws: EngramError.notFound(id: "gone-7f3a")) { try reopened.get("gone-7f3a") }
+            #expect(reopened.count() == 1199)
+            #expect(try reopened.get("m8").meta == memories[8].meta)
+            #expect(try reopened.check().ok)
+        }
+    }
+
     @Test("asOf, now, expiry and access-based decay")
     func timeSemantics() throws {
         try withTempDirectory { dir in
