@@ -58,8 +58,11 @@ extension MemoryStore {
                 documents.updateValue(event.added ? event.document : nil, forKey: event.label)
             }
         }
-        for (label, document) in documents {
-            if let document {
+        // In key order: RocksDB's memtable inserts a batch's ascending keys next to each other
+        // (its skip list keeps the last insert's position), where a hash map's order made every
+        // insert a search from the top, the largest cost of a merge.
+        for label in documents.keys.sorted() {
+            if let document = documents[label]! {
                 batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
             } else {
                 batch.delete(TextIndex.documents, TextIndex.documentKey(label))
