@@ -20,7 +20,8 @@ extension MemoryStore {
             return
         }
         snapshotRunning = true
-        let index = self.index, catalog = self.catalog, seq = changeSeq, trainedOn = quantizerTrainedOn
+        // (Without the id table: a copy sharing it would make the writer's next change copy it whole.)
+        let index = self.index, catalog = self.catalog.withoutIdIndex, seq = changeSeq, trainedOn = quantizerTrainedOn
         maintenance.async { [self] in
             do {
                 try IndexSnapshot.save(index, catalog: catalog, trainedOn: trainedOn, seq: seq, in: indexDirectory)
@@ -108,12 +109,27 @@ extension MemoryStore {
                     try VectorIndex.build(settings: settings, labels: labels, labelCapacity: capacity,
                                           vectors: source, keeping: kept, threads: threads, logger: logger)
                 }
+                // The snapshot of the new index is written outside the writer lock (writes go
+                // on meanwhile, and a later snapshot covers them), but for HNSW, whose graph is
+                // shared rather than copied on write.
+                let toSave = try locked { () -> (index: VectorIndex, catalog: Catalog, seq: UInt64, trainedOn: Int)? in
+                    try swapInLocked(&built, builtFrom: capacity)
+                    if case .hnsw = index.structure {
+                        try saveSnapshotLocked()
+                        return nil
+                    }
+                    return (index, catalog.withoutIdIndex, changeSeq, quantizerTrainedOn)
+                }
+                if let toSave {
+                    try IndexSnapshot.save(toSave.index, catalog: toSave.catalog, trainedOn: toSave.trainedOn, seq: toSave.seq,
+                                           in: indexDirectory)
+                }
                 try locked {
                     defer { rebuildRunning = false }
-                    try swapInLocked(&built, builtFrom: capacity)
-                    try saveSnapshotLocked()
+                    if let seq = toSave?.seq { try recordSnapshotLocked(seq) }
                     // Free only once the snapshot without them is on disk: an open from an
-                    // older snapshot would find a reused label among its index entries.
+                    // older snapshot would find a reused label among its index entries. (No
+                    // label is reused while `rebuildRunning` is set.)
                     freeLabels = dead
                     deadLabelsAreFree = false
                 }
