@@ -57,6 +57,32 @@ struct ForwardState {
         }
     }
 
+    /// A state over `rows` rows of this one, from `first` on (positions `start + first…`): the
+    /// same buffers, offset. Only the state made by `init` deallocates them.
+    private init(rowsOf s: ForwardState, from first: Int, count rows: Int) {
+        let c = s.model.config, half = c.ropeDimensions / 2
+        model = s.model
+        cache = s.cache
+        workers = s.workers
+        terms = s.terms
+        count = rows
+        start = s.start + first
+        x = s.x + first * c.embeddingLength
+        a = s.a + first * c.embeddingLength
+        o = s.o + first * c.embeddingLength
+        q = s.q + first * c.queryDimension
+        k = s.k + first * c.kvDimension
+        v = s.v + first * c.kvDimension
+        att = s.att + first * c.queryDimension
+        hidden = s.hidden + first * 2 * c.feedForwardLength
+        ropeCos = s.ropeCos + first * half
+        ropeSin = s.ropeSin + first * half
+    }
+
+    /// The state of the batch's last token alone, for a last layer whose other outputs nothing
+    /// reads (once `storeKeysValues` has cached every token's keys and values).
+    var lastToken: ForwardState { ForwardState(rowsOf: self, from: count - 1, count: 1) }
+
     func deallocate() {
         for p in [x, a, o, q, k, v, att, hidden, ropeCos, ropeSin] { p.deallocate() }
     }
@@ -118,6 +144,29 @@ struct ForwardState {
     /// `o = attn_output · softmax(q·kᵀ/√hd + causal mask) · v` from the normalized input `a`,
     /// after appending this batch's keys and values to the cache of `layer`.
     func attention(_ b: BlockWeights, layer: Int) {
+        project(b, queries: true)
+        let c = config, qd = c.queryDimension
+        roundToHalf(q, count * qd)
+        let keys = cache.keys[layer], values = cache.values[layer]
+        cache.store(k, into: keys, position: start, count: count)
+        cache.store(v, into: values, position: start, count: count)
+        attend(keys: keys, values: values)
+        b.wo.matmul(att, o, count: count, terms: terms, workers: workers)
+    }
+
+    /// Appends this batch's keys and values to the cache of `layer` and computes nothing else:
+    /// the last layer of a batch whose outputs are not read (a prompt's batch before its last),
+    /// or are read for the last token only (see `lastToken`). Every block starts with
+    /// `a = rmsnorm(x) · attn_norm` and its attention.
+    func storeKeysValues(_ b: BlockWeights, layer: Int) {
+        normalize(x, b.attnNorm, into: a)
+        project(b, queries: false)
+        cache.store(k, into: cache.keys[layer], position: start, count: count)
+        cache.store(v, into: cache.values[layer], position: start, count: count)
+    }
+
+    /// `q` (with `queries`), `k` and `v` from `a`, with their biases and RoPE.
+    private func project(_ b: BlockWeights, queries: Bool) {
         let c = config, qd = c.queryDimension, kvd = c.kvDimension
         if let wqkv = b.wqkv {
             let n = qd + 2 * kvd
@@ -131,21 +180,17 @@ struct ForwardState {
                 (v + t * kvd).update(from: qkv + t * n + qd + kvd, count: kvd)
             }
         } else {
-            QuantizedDot.matmulGroup([b.wq!, b.wk!, b.wv!], a, [q, k, v], count: count, terms: terms, workers: workers)
-            addBias(b.bq, q, stride: qd)
+            if queries {
+                QuantizedDot.matmulGroup([b.wq!, b.wk!, b.wv!], a, [q, k, v], count: count, terms: terms, workers: workers)
+                addBias(b.bq, q, stride: qd)
+            } else {
+                QuantizedDot.matmulGroup([b.wk!, b.wv!], a, [k, v], count: count, terms: terms, workers: workers)
+            }
             addBias(b.bk, k, stride: kvd)
             addBias(b.bv, v, stride: kvd)
         }
-        rope(q, heads: c.headCount, stride: qd)
+        if queries { rope(q, heads: c.headCount, stride: qd) }
         rope(k, heads: c.headCountKV, stride: kvd)
-        roundToHalf(q, count * qd)
-
-        let keys = cache.keys[layer], values = cache.values[layer]
-        cache.store(k, into: keys, position: start, count: count)
-        cache.store(v, into: values, position: start, count: count)
-
-        attend(keys: keys, values: values)
-        b.wo.matmul(att, o, count: count, terms: terms, workers: workers)
     }
 
     /// Tokens of a batch that share one widening of the cached keys and values.

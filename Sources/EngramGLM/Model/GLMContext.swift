@@ -109,7 +109,23 @@ public final class GLMContext: @unchecked Sendable {
         for (t, id) in batch.enumerated() {
             model.tokenEmbedding.dequantizeRow(Int(id), into: s.x + t * e)
         }
-        for layer in 0..<c.blockCount { model.runBlock(layer, &s) }
+        // The last layer computes only what is read: every token's keys and values for the
+        // cache, and the rest for the token whose logits are asked for (as llama.cpp does), or
+        // for none: for SmolLM2-135M, 84% of a layer of 30 for all but one token of a prompt.
+        let lastLayer = c.blockCount - 1
+        for layer in 0..<lastLayer { model.runBlock(layer, &s) }
+        switch logits {
+        case .all:
+            model.runBlock(lastLayer, &s)
+        case .last where batch.count == 1:
+            model.runBlock(lastLayer, &s)
+        case .last:
+            s.storeKeysValues(model.blocks[lastLayer], layer: lastLayer)
+            var last = s.lastToken
+            model.runBlock(lastLayer, &last)
+        case .none:
+            s.storeKeysValues(model.blocks[lastLayer], layer: lastLayer)
+        }
         tokens += batch
 
         let first: Int
