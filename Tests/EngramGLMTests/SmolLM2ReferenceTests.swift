@@ -1,3 +1,4 @@
+import EngramBase
 import Foundation
 import Testing
 import EngramGLM
@@ -23,6 +24,25 @@ struct SmolLM2ReferenceTests {
                    greedyText: d["greedy_text"] as! String,
                    top10: (d["top10_per_position"] as! [[[Double]]]).map { $0.map { (Int($0[0]), Float($0[1])) } })
         }
+    }
+
+    @Test("a prompt longer than a batch gives the same logits as the same prompt given in two calls at the batch's end")
+    func promptSplitAtTheBatch() throws {
+        let seed = ProcessInfo.processInfo.environment["ENGRAM_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        print("promptSplitAtTheBatch seed: \(seed) (replay with ENGRAM_TEST_SEED=\(seed))")
+        var rng = SeededRandom(seed: seed)
+        let model = try SharedModels.smol()
+        let n = GLMContext.maximumBatch + 88
+        let tokens = (0..<n).map { _ in Int32(rng.next() % UInt64(model.vocabularySize)) }
+        // One call: a batch whose last layer stores keys and values only, then the rest.
+        let whole = try GLMContext(model: model, threads: 2).evaluate(tokens)
+        // Two calls: the first batch's last token runs the whole last layer.
+        let parts = try GLMContext(model: model, threads: 2)
+        _ = try parts.evaluate(Array(tokens[..<GLMContext.maximumBatch]))
+        let split = try parts.evaluate(Array(tokens[GLMContext.maximumBatch...]))
+        #expect(whole.count == model.vocabularySize && split.count == whole.count)
+        let differing = zip(whole, split).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(differing) logits differ, by up to \(zip(whole, split).map { abs($0 - $1) }.max() ?? 0)")
     }
 
     @Test("teacher-forced logits within the README's tolerance, same argmax where the gap is ≥ 1")

@@ -52,9 +52,22 @@ struct TinyModelLogitsTests {
         try compare(c, got)
     }
 
-    func compare(_ c: Case, _ got: [Float]) throws {
+    @Test("tiny models match llama.cpp's last row when only the last logits are asked for (the last layer narrowed to that token)",
+          arguments: try cases())
+    func lastLogitsMatch(_ c: Case) throws {
+        let model = try GLMModel(path: try TestFiles.reference(c.file))
+        let ctx = try GLMContext(model: model, threads: 2)
+        let last = try ctx.evaluate(c.tokens)
+        #expect(last.count == c.cols)
+        try compare(Case(file: c.file, ftype: c.ftype, tokens: c.tokens, logitsFile: c.logitsFile, rows: 1, cols: c.cols), last,
+                    fromRow: c.rows - 1)
+    }
+
+    /// Compares `got` with the reference's rows from `fromRow` on.
+    func compare(_ c: Case, _ got: [Float], fromRow: Int = 0) throws {
         let refData = try Data(contentsOf: URL(fileURLWithPath: try TestFiles.reference(c.logitsFile)))
-        let ref: [Float] = refData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let all: [Float] = refData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let ref = Array(all[(fromRow * c.cols)...])
         #expect(got.count == c.rows * c.cols)
         #expect(ref.count == c.rows * c.cols)
         var worst = 0.0

@@ -11,6 +11,9 @@ struct ForwardState {
     let start: Int
     /// Terms of the activation for the tile kernels (see `WeightTiles.promptActivationTerms`).
     let terms: Int
+    /// Whether these tokens' keys and values are in the cache already (`lastToken`): attention
+    /// then projects only the queries.
+    let keysValuesCached: Bool
 
     let x: UnsafeMutablePointer<Float>      // [T × E] residual stream
     let a: UnsafeMutablePointer<Float>      // [T × E] normalized input of a sub-layer
@@ -25,6 +28,7 @@ struct ForwardState {
 
     init(model: GLMModel, cache: KVCache, workers: WorkerPool, count: Int, start: Int, terms: Int) {
         self.terms = terms
+        keysValuesCached = false
         self.model = model
         self.cache = cache
         self.workers = workers
@@ -59,12 +63,13 @@ struct ForwardState {
 
     /// A state over `rows` rows of this one, from `first` on (positions `start + first…`): the
     /// same buffers, offset. Only the state made by `init` deallocates them.
-    private init(rowsOf s: ForwardState, from first: Int, count rows: Int) {
+    private init(rowsOf s: ForwardState, from first: Int, count rows: Int, keysValuesCached: Bool) {
         let c = s.model.config, half = c.ropeDimensions / 2
         model = s.model
         cache = s.cache
         workers = s.workers
         terms = s.terms
+        self.keysValuesCached = keysValuesCached
         count = rows
         start = s.start + first
         x = s.x + first * c.embeddingLength
@@ -80,8 +85,9 @@ struct ForwardState {
     }
 
     /// The state of the batch's last token alone, for a last layer whose other outputs nothing
-    /// reads (once `storeKeysValues` has cached every token's keys and values).
-    var lastToken: ForwardState { ForwardState(rowsOf: self, from: count - 1, count: 1) }
+    /// reads, once `storeKeysValues` has cached every token's keys and values (which it does
+    /// not compute again: the cache is the same whether or not a prompt ends here).
+    var lastToken: ForwardState { ForwardState(rowsOf: self, from: count - 1, count: 1, keysValuesCached: true) }
 
     func deallocate() {
         for p in [x, a, o, q, k, v, att, hidden, ropeCos, ropeSin] { p.deallocate() }
@@ -144,12 +150,14 @@ struct ForwardState {
     /// `o = attn_output · softmax(q·kᵀ/√hd + causal mask) · v` from the normalized input `a`,
     /// after appending this batch's keys and values to the cache of `layer`.
     func attention(_ b: BlockWeights, layer: Int) {
-        project(b, queries: true)
+        project(b, queries: true, keysValues: !keysValuesCached)
         let c = config, qd = c.queryDimension
         roundToHalf(q, count * qd)
         let keys = cache.keys[layer], values = cache.values[layer]
-        cache.store(k, into: keys, position: start, count: count)
-        cache.store(v, into: values, position: start, count: count)
+        if !keysValuesCached {
+            cache.store(k, into: keys, position: start, count: count)
+            cache.store(v, into: values, position: start, count: count)
+        }
         attend(keys: keys, values: values)
         b.wo.matmul(att, o, count: count, terms: terms, workers: workers)
     }
@@ -160,13 +168,14 @@ struct ForwardState {
     /// `a = rmsnorm(x) · attn_norm` and its attention.
     func storeKeysValues(_ b: BlockWeights, layer: Int) {
         normalize(x, b.attnNorm, into: a)
-        project(b, queries: false)
+        project(b, queries: false, keysValues: true)
         cache.store(k, into: cache.keys[layer], position: start, count: count)
         cache.store(v, into: cache.values[layer], position: start, count: count)
     }
 
-    /// `q` (with `queries`), `k` and `v` from `a`, with their biases and RoPE.
-    private func project(_ b: BlockWeights, queries: Bool) {
+    /// `q` (with `queries`), `k` and `v` (with `keysValues`) from `a`, with their biases and
+    /// RoPE (a fused `attn_qkv` computes all three).
+    private func project(_ b: BlockWeights, queries: Bool, keysValues: Bool) {
         let c = config, qd = c.queryDimension, kvd = c.kvDimension
         if let wqkv = b.wqkv {
             let n = qd + 2 * kvd
@@ -180,17 +189,16 @@ struct ForwardState {
                 (v + t * kvd).update(from: qkv + t * n + qd + kvd, count: kvd)
             }
         } else {
-            if queries {
-                QuantizedDot.matmulGroup([b.wq!, b.wk!, b.wv!], a, [q, k, v], count: count, terms: terms, workers: workers)
-                addBias(b.bq, q, stride: qd)
-            } else {
-                QuantizedDot.matmulGroup([b.wk!, b.wv!], a, [k, v], count: count, terms: terms, workers: workers)
+            let wanted = (queries ? [(b.wq!, q)] : []) + (keysValues ? [(b.wk!, k), (b.wv!, v)] : [])
+            QuantizedDot.matmulGroup(wanted.map(\.0), a, wanted.map(\.1), count: count, terms: terms, workers: workers)
+            if queries { addBias(b.bq, q, stride: qd) }
+            if keysValues {
+                addBias(b.bk, k, stride: kvd)
+                addBias(b.bv, v, stride: kvd)
             }
-            addBias(b.bk, k, stride: kvd)
-            addBias(b.bv, v, stride: kvd)
         }
         if queries { rope(q, heads: c.headCount, stride: qd) }
-        rope(k, heads: c.headCountKV, stride: kvd)
+        if keysValues { rope(k, heads: c.headCountKV, stride: kvd) }
     }
 
     /// Tokens of a batch that share one widening of the cached keys and values.
