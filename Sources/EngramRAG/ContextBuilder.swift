@@ -151,10 +151,12 @@ public enum ContextBuilder {
 
     /// The UTC date of `time`: the day and the month's English abbreviation, and the year
     /// unless `now` is given and falls in the same year ("2 Mar", "2 Mar 2025"). Short on
-    /// purpose: the small models' tokenizers give every digit a token of its own, so
-    /// `2026-03-02` costs 10 tokens where `2 Mar` costs 2, and five dated passages are a
-    /// large part of the prompt evaluated before the first token of an answer. The year of
-    /// an undated-looking passage is the one "today" gives in the system message.
+    /// purpose: the small models' tokenizers give every digit a token of its own, so the
+    /// month's name is one token where `-03-` is four, and five dated passages are a large
+    /// part of the prompt evaluated before the first token of an answer (SmolLM2: the
+    /// sample's five passages dated with their years took 18 fewer tokens than as
+    /// `2026-03-02`). A date without a year is in the year "today" gives in the system
+    /// message.
     public static func date(_ time: Double, now: Double? = nil) -> String {
         let c = utc.dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: time))
         let dayMonth = "\(c.day!) \(monthAbbreviations[c.month! - 1])"

@@ -59,8 +59,8 @@ extension MemoryStore {
             }
         }
         // In key order: RocksDB's memtable inserts a batch's ascending keys next to each other
-        // (its skip list keeps the last insert's position), where a hash map's order made every
-        // insert a search from the top, the largest cost of a merge.
+        // (its skip list keeps the last insert's position), where a hash map's order made each
+        // insert a search from the top of the list.
         for label in documents.keys.sorted() {
             if let document = documents[label]! {
                 batch.put(TextIndex.documents, TextIndex.documentKey(label), document.encoded())
