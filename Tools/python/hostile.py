@@ -92,27 +92,43 @@ def main() -> None:
         for c in idle:
             c.close()
 
-        # A client that sends and never reads: the daemon stops reading it.
-        flood = socket.socket(socket.AF_UNIX)
-        flood.connect(path)
-        flood.setblocking(False)
-        request = b'{"id":1,"method":"engram.v1.Memory/Stats"}\n'
-        sent = 0
-        stalled_at = None
-        deadline = time.time() + 60
-        while sent < args.flood and time.time() < deadline:
-            try:
-                flood.send(request)
-                sent += 1
-            except BlockingIOError:
-                stalled_at = sent
-                break
-        check(stalled_at is not None, f"a client that never reads is stopped after {sent} requests (back-pressure)")
+        # A client that sends and never reads: the daemon stops reading it, for a call answered
+        # by a task (Stats) and for one answered on the event loop (Get).
+        def flood_until_stopped(request):
+            """Sends `request` until the socket stays full for a second (a daemon that still
+            reads drains it meanwhile); the socket, the count sent and whether it stopped."""
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            s.setblocking(False)
+            sent = 0
+            deadline = time.time() + 60
+            while sent < args.flood and time.time() < deadline:
+                try:
+                    s.send(request)
+                    sent += 1
+                    continue
+                except BlockingIOError:
+                    pass
+                time.sleep(1)
+                try:
+                    s.send(request)
+                    sent += 1
+                except BlockingIOError:
+                    return s, sent, True
+            return s, sent, False
+
+        floods = []
+        for name, request in [("Stats", b'{"id":1,"method":"engram.v1.Memory/Stats"}\n'),
+                              ("Get", b'{"id":1,"method":"engram.v1.Memory/Get","params":{"id":"m1"}}\n')]:
+            flood, sent, stopped = flood_until_stopped(request)
+            floods.append(flood)
+            check(stopped, f"a client sending {name} and never reading is stopped after {sent} requests (its socket still full a second later)")
         time.sleep(1)
         check(rss_mib(daemon.pid) - start < 64, f"memory stays bounded meanwhile (RSS {rss_mib(daemon.pid):.1f} MiB)")
         with Client(socket_path=path, timeout=60) as other:
             check(other.health() == "SERVING", "other clients are served meanwhile")
-        flood.close()
+        for flood in floods:
+            flood.close()
 
         # Nothing acknowledged was lost; the daemon is alive and well.
         time.sleep(0.5)
