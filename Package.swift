@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "EngramStore",
             dependencies: [
-                "EngramBase", "CFaiss", "CRocksDB", "CStemmer",
+                "EngramBase", "CFaiss", "CRocksDB", "CStemmer", "CSimdJSON",
                 .product(name: "Logging", package: "swift-log"), .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ]

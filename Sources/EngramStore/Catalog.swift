@@ -432,9 +432,10 @@ extension Catalog {
             let id = try r.string()
             if c.isLive(Int64(l)) { c.ids[l] = id }
         }
+        let parser = try RecordCodec.metaParser()
         for l in 0..<n {
             let meta = try r.string()
-            if !meta.isEmpty && c.isLive(Int64(l)) { c.meta[l] = try RecordCodec.decodeMeta(meta) }
+            if !meta.isEmpty && c.isLive(Int64(l)) { c.meta[l] = try RecordCodec.decodeMeta(meta, parser: parser) }
         }
         for l in 0..<n where c.isLive(Int64(l)) {
             c.liveCount += 1

@@ -23,4 +23,24 @@ struct JSONTextTests {
         }
         #expect(JSONValue.number(.nan).jsonText == "null" && JSONValue.array([.number(.infinity)]).jsonText == "[null]")
     }
+
+    @Test("a memory's metadata reads back equal from its record and from an index snapshot (both through simdjson), as JSONDecoder reads its text")
+    func metadataRoundTrip() throws {
+        let meta = Dictionary(uniqueKeysWithValues: Self.values.enumerated().map { ("v\($0.offset)", $0.element) })
+        #expect(try JSONDecoder().decode([String: JSONValue].self, from: Data(JSONValue.object(meta).jsonText.utf8)) == meta)
+        try withTempDirectory { dir in
+            var memories = makeMemories(count: 1100, dimension: 8, seed: 3)
+            memories[0].meta = meta
+            let store = try MemoryStore.create(at: dir, settings: testSettings(.flat, dimension: 8))
+            try store.upsert(memories)
+            #expect(try store.get("m0").meta == meta)
+            try store.close()  // 1,100 changes since the last snapshot: closing writes one
+            let reopened = try MemoryStore.open(at: dir)
+            #expect(try reopened.get("m0").meta == meta)
+            // The catalog's copy, loaded from the snapshot, is what filters read.
+            for (key, value) in meta {
+                #expect(reopened.count(matching: MemoryFilter(metaEquals: [key: value])) == 1, "\(key) = \(value)")
+            }
+        }
+    }
 }

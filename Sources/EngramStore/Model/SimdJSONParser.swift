@@ -1,12 +1,11 @@
 import CSimdJSON
 import EngramBase
-import EngramStore
 
 /// Owns one `csimdjson_parser` (simdjson's DOM parser behind the `CSimdJSON` shim): parses a
 /// line into a `csimdjson_record` (an import record, for `engram import`) or into a
-/// `JSONValue` (any document, for change logs), several times faster than Foundation's
-/// `JSONDecoder` building the same value. The record's pointers stay valid until the next
-/// parse or until the parser is released.
+/// `JSONValue` (any document: change logs, requests, the metadata of stored records), several
+/// times faster than Foundation's `JSONDecoder` building the same value. The record's
+/// pointers stay valid until the next parse or until the parser is released.
 ///
 /// Thread-safety: none; one parser per thread.
 public final class SimdJSONParser {
