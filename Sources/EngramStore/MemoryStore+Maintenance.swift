@@ -102,8 +102,9 @@ extension MemoryStore {
         let view = currentView()
         let db = try view.requireOpen()
         do {
+            let parser = try RecordCodec.metaParser()
             try db.scan(Family.records) { _, value in
-                var (memory, label) = try RecordCodec.decode(value)
+                var (memory, label) = try RecordCodec.decode(value, parser: parser)
                 if includeVectors && memory.vector.isEmpty {
                     memory.vector = try view.vectors.rows([label][...])
                 } else if !includeVectors {
@@ -136,8 +137,9 @@ extension MemoryStore {
             var row = [Float](repeating: 0, count: settings.dimension)
             var documents: [Int64: TextIndex.Document] = [:]
             var ownTerms: [Int64: [String]] = [:]
+            let parser = try RecordCodec.metaParser()
             try db.scan(Family.records) { key, value in
-                let (memory, label) = try RecordCodec.decode(value)
+                let (memory, label) = try RecordCodec.decode(value, parser: parser)
                 if catalog.isLive(label) {
                     let terms = textWriter.terms(memory.text)
                     ownTerms[label] = terms

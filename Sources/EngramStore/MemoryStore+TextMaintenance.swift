@@ -146,8 +146,9 @@ extension MemoryStore {
         let write = TextWrite(store: self, db: db, batch: db.makeBatch(), stats: TextStats(), rebuild: true)
         var pending = 0
         let total = catalog.liveCount
+        let parser = try RecordCodec.metaParser()
         try db.scan(Family.records) { _, value in
-            let (memory, label) = try RecordCodec.decode(value)
+            let (memory, label) = try RecordCodec.decode(value, parser: parser)
             // Records the catalog left out (inconsistent ones, see `check`) are not searchable.
             guard catalog.isLive(label), catalog.ids[Int(label)] == memory.id else { return true }
             write.mark(label, analysed: textWriter.terms(memory.text))

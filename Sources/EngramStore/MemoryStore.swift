@@ -417,8 +417,9 @@ public final class MemoryStore: @unchecked Sendable {
         var inconsistent = 0
         let inline = InlineVectors(dimension: settings.dimension)
         var inlineLabels: [(id: String, label: Int64)] = []
+        let parser = try RecordCodec.metaParser()
         try db.scan(Family.records) { _, value in
-            var (memory, label) = try RecordCodec.decode(value)
+            var (memory, label) = try RecordCodec.decode(value, parser: parser)
             let hasInline = !memory.vector.isEmpty
             guard label >= 0, label < nextLabel, !catalog.isLive(label),
                   hasInline ? memory.vector.count == settings.dimension : label < rowsOnFile else {

@@ -30,8 +30,9 @@ enum RecordCodec {
     }
 
     /// Decodes a record. The memory's `vector` is empty for a version-2 record (read it from
-    /// the vector file) and holds the inline vector of a version-1 record.
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws -> (memory: Memory, label: Int64) {
+    /// the vector file) and holds the inline vector of a version-1 record. Its metadata is
+    /// read with `parser` (one made for the call when nil: a scan of many records passes one).
+    static func decode(_ bytes: UnsafeRawBufferPointer, parser: SimdJSONParser? = nil) throws -> (memory: Memory, label: Int64) {
         var r = ByteReader(bytes)
         let version = try r.u8()
         guard version == 1 || version == 2 else { throw EngramError.corrupt("a record has the unknown format version \(version)") }
@@ -43,7 +44,7 @@ enum RecordCodec {
         tags.reserveCapacity(tagCount)
         for _ in 0..<tagCount { tags.append(try r.string()) }
         let metaText = try r.string()
-        let meta = metaText.isEmpty ? [:] : try decodeMeta(metaText)
+        let meta = metaText.isEmpty ? [:] : try decodeMeta(metaText, parser: parser)
         let time = try r.f64(), created = try r.f64(), updated = try r.f64()
         let expires = try r.f64(), validTo = try r.f64(), importance = try r.f64(), accessed = try r.f64()
         let vector = version == 1 ? try r.floats(Int(try r.u32())) : []
