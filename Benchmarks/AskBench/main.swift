@@ -23,6 +23,7 @@ struct Options: ParsableCommand {
     var threads = 2
 }
 
+BLASCore.correctIfNeeded()
 let o = Options.parseOrExit()
 let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("engram-ask-bench-\(getpid())")

@@ -11,6 +11,8 @@
 import Engram
 import Foundation
 
+BLASCore.correctIfNeeded()
+
 let arguments = CommandLine.arguments
 let count = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
 let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 5 : 5

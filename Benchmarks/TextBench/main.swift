@@ -45,6 +45,7 @@ struct Options {
     }
 }
 
+BLASCore.correctIfNeeded()
 let o = Options(CommandLine.arguments)
 let now = 1_750_000_000.0
 var rng = SeededRandom(seed: o.seed)
