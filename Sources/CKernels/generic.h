@@ -88,11 +88,11 @@ static inline __attribute__((always_inline)) void ek_quantize_block(const float 
     *s = nonfinite ? NAN : *d * (float)sum;
 }
 
-static void EK_FN(quantize_q8)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+static __attribute__((unused)) void EK_FN(quantize_q8)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
     for (int64_t b = 0; b < n / 32; b++) ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);
 }
 
-static void EK_FN(quantize_q8_residual)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+static __attribute__((unused)) void EK_FN(quantize_q8_residual)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
     const int64_t nb = n / 32;
     for (int64_t b = 0; b < nb; b++) {
         ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);

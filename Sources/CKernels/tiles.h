@@ -144,42 +144,92 @@ static inline __m512i ek_tile_dots(const __m512i w[8], const int8_t *x) {
     return _mm512_add_epi32(a, c);
 }
 
-static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                  int64_t tokens, int terms, const int8_t *q, const float *d, const float *s, float *y,
-                                  int64_t ldy) {
-    const int qoff = ek_tile_quants_at(type);
-    const int64_t term_blocks = nb * tokens;
-    const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
-    for (int64_t g = 0; g < groups; g++) {
-        const uint8_t *tg = tiles + (size_t)(g * nb) * tile_bytes;
-        for (int64_t t0 = 0; t0 < tokens; t0 += EK_TILE_TOKENS) {
-            const int n = tokens - t0 < EK_TILE_TOKENS ? (int)(tokens - t0) : EK_TILE_TOKENS;
-            __m512 acc[EK_TILE_TOKENS];
-            for (int i = 0; i < EK_TILE_TOKENS; i++) acc[i] = _mm512_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *t = tg + (size_t)b * tile_bytes, *qs = t + qoff;
-                __m512i w[8];
-                if (type == ek_type_q8_0) {
-                    for (int c = 0; c < 8; c++) w[c] = _mm512_xor_si512(_mm512_loadu_si512(qs + 64 * c), flip);
-                } else {
-                    for (int c = 0; c < 4; c++) {
-                        const __m512i v = _mm512_loadu_si512(qs + 64 * c);
-                        w[c] = _mm512_and_si512(v, m4);
-                        w[4 + c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                    }
-                }
-                for (int i = 0; i < n; i++) {
-                    const int64_t blk = nb * (t0 + i) + b;
-                    for (int k = 0; k < terms; k++) {
-                        const int64_t at = blk + k * term_blocks;
-                        acc[i] = ek_tile_terms16(type, t, ek_tile_dots(w, q + 32 * at), d[at], s[at], acc[i]);
-                    }
-                }
-            }
-            for (int i = 0; i < n; i++) _mm512_storeu_ps(y + ldy * (t0 + i) + 16 * g, acc[i]);
+/// A tile's quants as the u8 operands of `vpdpbusd`: Q4 nibbles (low, then high), Q8 bytes
+/// made unsigned.
+static inline __attribute__((always_inline)) void ek_tile_unpack(int type, const uint8_t *qs, __m512i w[8]) {
+    if (type == ek_type_q8_0) {
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        for (int c = 0; c < 8; c++) w[c] = _mm512_xor_si512(_mm512_loadu_si512(qs + 64 * c), flip);
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(15);
+        for (int c = 0; c < 4; c++) {
+            const __m512i v = _mm512_loadu_si512(qs + 64 * c);
+            w[c] = _mm512_and_si512(v, m4);
+            w[4 + c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         }
     }
 }
+
+/// `n` tokens (≤ EK_TILE_TOKENS) of the batch, from block `first` of the activation, against
+/// one group of 16 rows: their accumulators stay in registers while each tile's weights are
+/// unpacked once. Inlined where `n` is a constant, the loops over tokens unroll and the
+/// accumulators stay in registers (with `n` known only at run time, they lived on the stack:
+/// a store and a load per token and block). The arithmetic of a token is the same whatever `n`: a prompt's results do not
+/// depend on where its batches were cut.
+static inline __attribute__((always_inline)) void ek_tiles_register_tile(const int type, const int terms, const int n,
+                                                                          const uint8_t *tg, size_t tile_bytes, int64_t nb,
+                                                                          const int8_t *q, const float *d, const float *s,
+                                                                          int64_t first, int64_t term_blocks, float *y,
+                                                                          int64_t ldy) {
+    const int qoff = ek_tile_quants_at(type);
+    __m512 acc[EK_TILE_TOKENS];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < n; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *t = tg + (size_t)b * tile_bytes;
+        __m512i w[8];
+        ek_tile_unpack(type, t + qoff, w);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < n; i++) {
+            const int64_t at = first + nb * i + b, at2 = at + term_blocks;
+            acc[i] = ek_tile_terms16(type, t, ek_tile_dots(w, q + 32 * at), d[at], s[at], acc[i]);
+            if (terms == 2) acc[i] = ek_tile_terms16(type, t, ek_tile_dots(w, q + 32 * at2), d[at2], s[at2], acc[i]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < n; i++) _mm512_storeu_ps(y + ldy * i, acc[i]);
+}
+
+/// A full register tile of EK_TILE_TOKENS tokens, with `type` and `terms` made constants; the
+/// last, partial one with `n` a constant.
+#define EK_FULL_TILE(T, K) ek_tiles_register_tile(T, K, EK_TILE_TOKENS, tg, tile_bytes, nb, q, d, s, first, term_blocks, yt, ldy)
+#define EK_LAST_TILE(N) ek_tiles_register_tile(type, terms, N, tg, tile_bytes, nb, q, d, s, first, term_blocks, yt, ldy)
+
+static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                                  int64_t tokens, int terms, const int8_t *q, const float *d, const float *s, float *y,
+                                  int64_t ldy) {
+    const int64_t term_blocks = nb * tokens;
+    for (int64_t g = 0; g < groups; g++) {
+        const uint8_t *tg = tiles + (size_t)(g * nb) * tile_bytes;
+        for (int64_t t0 = 0; t0 < tokens; t0 += EK_TILE_TOKENS) {
+            const int64_t first = nb * t0;
+            float *yt = y + ldy * t0 + 16 * g;
+            if (tokens - t0 < EK_TILE_TOKENS) { // the batch's last tokens, n of them
+                switch (tokens - t0) {
+                case 1: EK_LAST_TILE(1); break;
+                case 2: EK_LAST_TILE(2); break;
+                case 3: EK_LAST_TILE(3); break;
+                case 4: EK_LAST_TILE(4); break;
+                case 5: EK_LAST_TILE(5); break;
+                case 6: EK_LAST_TILE(6); break;
+                default: EK_LAST_TILE(7); break;
+                }
+                continue;
+            }
+            switch (type * 2 + (terms == 2)) {
+            case ek_type_q4_0 * 2: EK_FULL_TILE(ek_type_q4_0, 1); break;
+            case ek_type_q4_0 * 2 + 1: EK_FULL_TILE(ek_type_q4_0, 2); break;
+            case ek_type_q4_1 * 2: EK_FULL_TILE(ek_type_q4_1, 1); break;
+            case ek_type_q4_1 * 2 + 1: EK_FULL_TILE(ek_type_q4_1, 2); break;
+            case ek_type_q8_0 * 2: EK_FULL_TILE(ek_type_q8_0, 1); break;
+            case ek_type_q8_0 * 2 + 1: EK_FULL_TILE(ek_type_q8_0, 2); break;
+            default: EK_FULL_TILE(type, terms); break;
+            }
+        }
+    }
+}
+#undef EK_FULL_TILE
+#undef EK_LAST_TILE
 
 #define EK_TILES_MATVEC EK_FN(tiles_matvec_x)
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_x)

@@ -16,6 +16,11 @@
 #define EK_ROW_Q6_K EK_FN(row_q6_K_g)
 #endif
 
+#ifndef EK_QUANTIZE_Q8
+#define EK_QUANTIZE_Q8 EK_FN(quantize_q8)
+#define EK_QUANTIZE_Q8_RESIDUAL EK_FN(quantize_q8_residual)
+#endif
+
 #ifndef EK_TILES_MATVEC
 #define EK_TILES_MATVEC EK_FN(tiles_matvec_g)
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_g)
@@ -52,7 +57,7 @@ int EK_FN(matvec_f32_entry)(int type, const void *w, size_t row_bytes, int64_t r
 }
 
 void EK_FN(quantize_q8_entry)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
-    EK_FN(quantize_q8)(x, n, q, d, s);
+    EK_QUANTIZE_Q8(x, n, q, d, s);
 }
 
 void EK_FN(f16_to_f32_entry)(const uint16_t *src, float *dst, int64_t n) { EK_FN(f16_to_f32)(src, dst, n); }
@@ -89,7 +94,7 @@ void EK_FN(tiles_matmul_entry)(int type, const void *tiles, size_t tile_bytes, i
 }
 
 void EK_FN(quantize_q8_residual_entry)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
-    EK_FN(quantize_q8_residual)(x, n, q, d, s);
+    EK_QUANTIZE_Q8_RESIDUAL(x, n, q, d, s);
 }
 
 void EK_FN(attention_head_entry)(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,

@@ -86,7 +86,7 @@ struct KernelVariantTests {
         }
     }
 
-    @Test("quantizing the activation: every variant gives the portable variant's bytes, which follow the rule")
+    @Test("quantizing the activation in one term and in two: every variant gives the portable variant's bytes, which follow the rule")
     func quantization() {
         var rng = SeededRandom(seed: Self.seed)
         var x = Self.activation(32 * 41, rng: &rng)
@@ -109,10 +109,13 @@ struct KernelVariantTests {
             #expect(portable.d[b] == Float(Float16(scale.isNormal ? scale : 0)))
             #expect(portable.s[b] == portable.d[b] * Float(expected.reduce(0) { $0 + Int($1) }))
         }
+        // Both quantizations: one term, and two (the second of what the first leaves).
+        let portableTwo = Quantized(x, level: 0, terms: 2)
         for level in Self.levels.dropFirst() {
-            let v = Quantized(x, level: level)
-            #expect(v.q == portable.q && v.d.elementsEqual(portable.d) { $0 == $1 || ($0.isNaN && $1.isNaN) }
-                && v.s.elementsEqual(portable.s) { $0 == $1 || ($0.isNaN && $1.isNaN) }, "variant \(level)")
+            for (v, reference) in [(Quantized(x, level: level), portable), (Quantized(x, level: level, terms: 2), portableTwo)] {
+                #expect(v.q == reference.q && v.d.elementsEqual(reference.d) { $0 == $1 || ($0.isNaN && $1.isNaN) }
+                    && v.s.elementsEqual(reference.s) { $0 == $1 || ($0.isNaN && $1.isNaN) }, "variant \(level), \(v.terms) terms")
+            }
         }
     }
 
