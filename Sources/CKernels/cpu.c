@@ -110,9 +110,9 @@ typedef int (*ek_dequantize_fn)(int, const void *, float *, int64_t);
 typedef void (*ek_silu_mul_fn)(const float *, const float *, float *, int64_t);
 static ek_dequantize_fn ek_dequantize_for(int level) { EK_DISPATCH(level, ek_dequantize_entry) }
 static ek_silu_mul_fn ek_silu_mul_for(int level) { EK_DISPATCH(level, ek_silu_mul_entry) }
-typedef void (*ek_attention_head_fn)(const float *, const float *, const float *, int64_t, int64_t, float, float *,
-                                     float *);
-static ek_attention_head_fn ek_attention_head_for(int level) { EK_DISPATCH(level, ek_attention_head_entry) }
+typedef void (*ek_attention_heads_fn)(const float *, int64_t, const float *, const float *, int64_t, int64_t, float,
+                                      float *, float *);
+static ek_attention_heads_fn ek_attention_heads_for(int level) { EK_DISPATCH(level, ek_attention_heads_entry) }
 typedef int (*ek_tiles_fast_fn)(int);
 typedef void (*ek_tiles_matvec_fn)(int, const void *, size_t, int64_t, int64_t, int, const int8_t *, const float *,
                                    const float *, float *);
@@ -282,11 +282,11 @@ void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, 
     ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, terms, q, d, s, y, ldy);
 }
 
-void ek_attention_head_at(int level, const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
-                          float *scores, float *out) {
-    ek_attention_head_for(level)(q, k, v, hd, n, scale, scores, out);
+void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,
+                           float scale, float *scores, float *out) {
+    ek_attention_heads_for(level)(q, heads, k, v, hd, n, scale, scores, out);
 }
-void ek_attention_head(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale, float *scores,
-                       float *out) {
-    ek_attention_head_at(ek_simd_level(), q, k, v, hd, n, scale, scores, out);
+void ek_attention_heads(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n, float scale,
+                        float *scores, float *out) {
+    ek_attention_heads_at(ek_simd_level(), q, heads, k, v, hd, n, scale, scores, out);
 }

@@ -547,51 +547,79 @@ static inline __attribute__((always_inline)) float ek_hsum_tree(ek_vf v) {
     return (f[0] + f[2]) + (f[1] + f[3]);
 }
 
-/// The attention of one head whose dimension is `m` vectors (a constant where it is called,
-/// so that the query and the output stay in registers).
-static inline __attribute__((always_inline)) void ek_attend_vectors(const int m, const float *q, const float *k,
-                                                                     const float *v, int64_t n, float scale,
-                                                                     float *scores, float *out) {
+/// Positions in a tile of the attention: a tile's keys (then values) are read from memory by
+/// the group's first head and from cache by the others (64 floats a position: 8 KiB a tile).
+#define EK_ATTENTION_TILE 32
+
+/// The attention of `heads` query heads over the same keys and values, each head's dimension
+/// `m` vectors (a constant where it is called, so that a query and an output stay in
+/// registers). Each head's arithmetic, in its order, is that of the head alone: the tiles only
+/// change which head reads a position first.
+static inline __attribute__((always_inline)) void ek_attend_vectors(const int m, const float *q, int64_t heads,
+                                                                     const float *k, const float *v, int64_t n,
+                                                                     float scale, float *scores, float *out) {
     const int64_t hd = (int64_t)m * EK_VW;
-    ek_vf qv[16], o[16];
-    for (int c = 0; c < m; c++) qv[c] = ek_loadv(q + c * EK_VW);
-    for (int64_t j = 0; j < n; j++) {
-        const float *kj = k + j * hd;
-        ek_vf a = qv[0] * ek_loadv(kj);
-        for (int c = 1; c < m; c++) a += qv[c] * ek_loadv(kj + c * EK_VW);
-        scores[j] = scale * ek_hsum_tree(a);
+    for (int64_t j0 = 0; j0 < n; j0 += EK_ATTENTION_TILE) {
+        const int64_t j1 = n - j0 < EK_ATTENTION_TILE ? n : j0 + EK_ATTENTION_TILE;
+        for (int64_t h = 0; h < heads; h++) {
+            ek_vf qv[16];
+            for (int c = 0; c < m; c++) qv[c] = ek_loadv(q + h * hd + c * EK_VW);
+            float *sh = scores + h * n;
+            for (int64_t j = j0; j < j1; j++) {
+                const float *kj = k + j * hd;
+                ek_vf a = qv[0] * ek_loadv(kj);
+                for (int c = 1; c < m; c++) a += qv[c] * ek_loadv(kj + c * EK_VW);
+                sh[j] = scale * ek_hsum_tree(a);
+            }
+        }
     }
-    EK_FN(softmax_rows)(scores, 1, n, n);
-    for (int64_t j = 0; j < n; j++) scores[j] = ek_half_to_float(ek_float_to_half(scores[j]));
-    for (int c = 0; c < m; c++) o[c] = (ek_vf){0};
-    for (int64_t j = 0; j < n; j++) {
-        const float p = scores[j];
-        const float *vj = v + j * hd;
-        for (int c = 0; c < m; c++) o[c] += p * ek_loadv(vj + c * EK_VW);
+    for (int64_t h = 0; h < heads; h++) {
+        float *sh = scores + h * n;
+        EK_FN(softmax_rows)(sh, 1, n, n);
+        for (int64_t j = 0; j < n; j++) sh[j] = ek_half_to_float(ek_float_to_half(sh[j]));
+        memset(out + h * hd, 0, sizeof(float) * (size_t)hd);
     }
-    memcpy(out, o, sizeof(float) * (size_t)hd);
+    for (int64_t j0 = 0; j0 < n; j0 += EK_ATTENTION_TILE) {
+        const int64_t j1 = n - j0 < EK_ATTENTION_TILE ? n : j0 + EK_ATTENTION_TILE;
+        for (int64_t h = 0; h < heads; h++) {
+            ek_vf o[16];
+            for (int c = 0; c < m; c++) o[c] = ek_loadv(out + h * hd + c * EK_VW);
+            const float *sh = scores + h * n;
+            for (int64_t j = j0; j < j1; j++) {
+                const float p = sh[j];
+                const float *vj = v + j * hd;
+                for (int c = 0; c < m; c++) o[c] += p * ek_loadv(vj + c * EK_VW);
+            }
+            memcpy(out + h * hd, o, sizeof(float) * (size_t)hd);
+        }
+    }
 }
 
-/// One query head's attention over `n` cached positions: scores_j = scale·(q · k[j·hd…]),
-/// softmax, the weights rounded to half precision (as they meet F16 values in llama.cpp), then
-/// out = Σ_j p_j·v[j·hd…]. The same operations in the same order whatever the batch, so a
-/// token's result does not depend on the tokens evaluated with it.
-static void EK_FN(attention_head)(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
-                                  float *scores, float *out) {
+/// Query heads h < `heads` (query and output h at `h·hd`) over the same `n` cached positions:
+/// scores_j = scale·(q_h · k[j·hd…]), softmax, the weights rounded to half precision (as they
+/// meet F16 values in llama.cpp), then out_h = Σ_j p_j·v[j·hd…]. The same operations in the
+/// same order whatever the batch and however many heads share the call, so a token's result
+/// does not depend on the tokens evaluated with it.
+static void EK_FN(attention_heads)(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,
+                                   float scale, float *scores, float *out) {
     switch (hd % EK_VW == 0 ? hd / EK_VW : 0) {
-    case 2: ek_attend_vectors(2, q, k, v, n, scale, scores, out); return;
-    case 4: ek_attend_vectors(4, q, k, v, n, scale, scores, out); return;
-    case 8: ek_attend_vectors(8, q, k, v, n, scale, scores, out); return;
-    case 16: ek_attend_vectors(16, q, k, v, n, scale, scores, out); return;
+    case 2: ek_attend_vectors(2, q, heads, k, v, n, scale, scores, out); return;
+    case 4: ek_attend_vectors(4, q, heads, k, v, n, scale, scores, out); return;
+    case 8: ek_attend_vectors(8, q, heads, k, v, n, scale, scores, out); return;
+    case 16: ek_attend_vectors(16, q, heads, k, v, n, scale, scores, out); return;
     default: break;
     }
-    for (int64_t j = 0; j < n; j++) scores[j] = scale * EK_FN(dot)(q, k + j * hd, hd);
-    EK_FN(softmax_rows)(scores, 1, n, n);
-    for (int64_t j = 0; j < n; j++) scores[j] = ek_half_to_float(ek_float_to_half(scores[j]));
-    for (int64_t d = 0; d < hd; d++) out[d] = 0;
-    for (int64_t j = 0; j < n; j++) {
-        const float p = scores[j];
-        const float *vj = v + j * hd;
-        for (int64_t d = 0; d < hd; d++) out[d] += p * vj[d];
+    for (int64_t h = 0; h < heads; h++) {
+        const float *qh = q + h * hd;
+        float *oh = out + h * hd, *sh = scores + h * n;
+        for (int64_t j = 0; j < n; j++) sh[j] = scale * EK_FN(dot)(qh, k + j * hd, hd);
+        EK_FN(softmax_rows)(sh, 1, n, n);
+        for (int64_t j = 0; j < n; j++) sh[j] = ek_half_to_float(ek_float_to_half(sh[j]));
+        for (int64_t d = 0; d < hd; d++) oh[d] = 0;
+        for (int64_t j = 0; j < n; j++) {
+            const float p = sh[j];
+            const float *vj = v + j * hd;
+            for (int64_t d = 0; d < hd; d++) oh[d] += p * vj[d];
+        }
     }
 }

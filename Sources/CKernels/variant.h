@@ -97,7 +97,7 @@ void EK_FN(quantize_q8_residual_entry)(const float *x, int64_t n, int8_t *q, flo
     EK_QUANTIZE_Q8_RESIDUAL(x, n, q, d, s);
 }
 
-void EK_FN(attention_head_entry)(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
-                                 float *scores, float *out) {
-    EK_FN(attention_head)(q, k, v, hd, n, scale, scores, out);
+void EK_FN(attention_heads_entry)(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,
+                                  float scale, float *scores, float *out) {
+    EK_FN(attention_heads)(q, heads, k, v, hd, n, scale, scores, out);
 }

@@ -251,24 +251,36 @@ struct KernelVariantTests {
         }
     }
 
-    @Test("attention of one head, every variant, against Double")
+    @Test("attention of a group of heads, every variant, against Double; each head as it is alone")
     func attention() {
         var rng = SeededRandom(seed: Self.seed)
-        let hd = 64, positions = 37
-        let q = (0..<hd).map { _ in Float(rng.gaussian()) }
-        let k = (0..<positions * hd).map { _ in Float(rng.gaussian()) }, v = (0..<positions * hd).map { _ in Float(rng.gaussian()) }
-        let scale = 1 / Float(hd).squareRoot()
-        for level in Self.levels {
-            for n in [1, 2, 17, positions] {
-                var scores = [Float](repeating: 0, count: positions), out = [Float](repeating: 0, count: hd)
-                ek_attention_head_at(Int32(level), q, k, v, Int64(hd), Int64(n), scale, &scores, &out)
-                let logits = (0..<n).map { j in Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(k[j * hd + $1]) } }
-                let m = logits.max()!, total = logits.reduce(0) { $0 + exp($1 - m) }
-                for d in 0..<hd {
-                    let expected = (0..<n).reduce(0.0) { $0 + exp(logits[$1] - m) / total * Double(v[$1 * hd + d]) }
-                    // The weights are rounded to half precision: relative error ≤ 2⁻¹¹ each.
-                    let bound = (0..<n).reduce(0.0) { $0 + exp(logits[$1] - m) / total * abs(Double(v[$1 * hd + d])) } * 6e-4 + 1e-6
-                    #expect(abs(Double(out[d]) - expected) <= bound, "variant \(level) n \(n) d \(d)")
+        // 3 heads over 37 positions (past one tile of 32); and 64-wide heads, and 40 (no whole vectors).
+        for hd in [64, 40] {
+            let heads = 3, positions = 37
+            let q = (0..<heads * hd).map { _ in Float(rng.gaussian()) }
+            let k = (0..<positions * hd).map { _ in Float(rng.gaussian()) }, v = (0..<positions * hd).map { _ in Float(rng.gaussian()) }
+            let scale = 1 / Float(hd).squareRoot()
+            for level in Self.levels {
+                for n in [1, 2, 17, 32, 33, positions] {
+                    var scores = [Float](repeating: 0, count: heads * positions), out = [Float](repeating: .nan, count: heads * hd)
+                    ek_attention_heads_at(Int32(level), q, Int64(heads), k, v, Int64(hd), Int64(n), scale, &scores, &out)
+                    for h in 0..<heads {
+                        let logits = (0..<n).map { j in Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(k[j * hd + $1]) } }
+                        let m = logits.max()!, total = logits.reduce(0) { $0 + exp($1 - m) }
+                        for d in 0..<hd {
+                            let expected = (0..<n).reduce(0.0) { $0 + exp(logits[$1] - m) / total * Double(v[$1 * hd + d]) }
+                            // The weights are rounded to half precision: relative error ≤ 2⁻¹¹ each.
+                            let bound = (0..<n).reduce(0.0) { $0 + exp(logits[$1] - m) / total * abs(Double(v[$1 * hd + d])) } * 6e-4 + 1e-6
+                            #expect(abs(Double(out[h * hd + d]) - expected) <= bound, "hd \(hd) variant \(level) n \(n) head \(h) d \(d)")
+                        }
+                        // The head alone gives the same bits: grouping changes no result.
+                        var alone = [Float](repeating: .nan, count: hd), scratch = [Float](repeating: 0, count: positions)
+                        Array(q[(h * hd)..<((h + 1) * hd)]).withUnsafeBufferPointer { qh in
+                            ek_attention_heads_at(Int32(level), qh.baseAddress!, 1, k, v, Int64(hd), Int64(n), scale, &scratch, &alone)
+                        }
+                        #expect(alone.map(\.bitPattern) == out[(h * hd)..<((h + 1) * hd)].map(\.bitPattern),
+                                "hd \(hd) variant \(level) n \(n) head \(h) alone")
+                    }
                 }
             }
         }

@@ -136,14 +136,17 @@ void ek_f32_to_f16(const float *src, uint16_t *dst, int64_t n);
 void ek_f16_to_f32_at(int level, const uint16_t *src, float *dst, int64_t n);
 void ek_f32_to_f16_at(int level, const float *src, uint16_t *dst, int64_t n);
 
-/// One query head's attention over `n` positions: scores_j = scale·(q · k[j·hd …]), softmax,
-/// the weights rounded to half precision, then out[d] = Σ_j p_j·v[j·hd + d]. `scores` holds
-/// `n` floats of scratch. The same operations in the same order for any batch: a token's
-/// result does not depend on the tokens evaluated with it.
-void ek_attention_head(const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale, float *scores,
-                       float *out);
-void ek_attention_head_at(int level, const float *q, const float *k, const float *v, int64_t hd, int64_t n, float scale,
-                          float *scores, float *out);
+/// The attention of `heads` query heads that share keys and values (a KV head's group), over
+/// `n` positions: for head h (query at `q + h·hd`, output at `out + h·hd`), scores_j =
+/// scale·(q_h · k[j·hd …]), softmax, the weights rounded to half precision, then out_h[d] =
+/// Σ_j p_j·v[j·hd + d]. `scores` holds `heads·n` floats of scratch. The keys and values are
+/// read once per tile of positions for all the heads. A head's operations and their order do
+/// not depend on the batch or on the heads beside it: a token's result does not depend on
+/// the tokens evaluated with it, and each head's equals its own call's with `heads` = 1.
+void ek_attention_heads(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n, float scale,
+                        float *scores, float *out);
+void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,
+                           float scale, float *scores, float *out);
 
 /// dst[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g) (`dst` may be `gate` or `up`).
 void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n);

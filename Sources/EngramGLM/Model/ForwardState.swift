@@ -204,11 +204,11 @@ struct ForwardState {
     /// Tokens of a batch that share one widening of the cached keys and values.
     static let attentionTokenChunk = 32
 
-    /// Causal attention of every token of the batch over the cache (`ek_attention_head`: the
+    /// Causal attention of every token of the batch over the cache (`ek_attention_heads`: the
     /// same arithmetic for any batch, so results do not depend on how tokens were batched).
     /// Work items are (KV head, chunk of tokens); each widens its KV head's keys and values to
-    /// F32 once for the positions its tokens see, then runs the query heads of the group for
-    /// each token.
+    /// F32 once for the positions its tokens see, then runs the query heads of the group
+    /// together for each token (one read of the keys and values for all of them).
     private func attend(keys: UnsafeMutablePointer<UInt16>, values: UnsafeMutablePointer<UInt16>) {
         let c = config, qd = c.queryDimension, kvd = c.kvDimension, kvHeads = c.headCountKV
         let hd = c.headDim, group = c.headCount / kvHeads
@@ -218,7 +218,7 @@ struct ForwardState {
         let qs = SharedPointer(q), outs = SharedPointer(att)
         let ks = SharedPointer(keys), vs = SharedPointer(values)
         parallelChunks(kvHeads * chunks, workers: workers) { items in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: total)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * total)
             let kf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
             let vf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
             defer { scores.deallocate(); kf.deallocate(); vf.deallocate() }
@@ -229,10 +229,8 @@ struct ForwardState {
                 widen(vs.p + g * hd, stride: kvd, rows: seen, cols: hd, into: vf)
                 for t in t0..<t1 {
                     let n = start + t + 1 // causal: positions 0...start+t
-                    for h in g * group..<(g + 1) * group {
-                        ek_attention_head(qs.p + t * qd + h * hd, kf, vf, Int64(hd), Int64(n), scale,
-                                          scores, outs.p + t * qd + h * hd)
-                    }
+                    let first = t * qd + g * group * hd // the group's heads are adjacent
+                    ek_attention_heads(qs.p + first, Int64(group), kf, vf, Int64(hd), Int64(n), scale, scores, outs.p + first)
                 }
             }
         }
