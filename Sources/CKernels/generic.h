@@ -92,8 +92,9 @@ static __attribute__((unused)) void EK_FN(quantize_q8)(const float *x, int64_t n
     for (int64_t b = 0; b < n / 32; b++) ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);
 }
 
-static __attribute__((unused)) void EK_FN(quantize_q8_residual)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
-    const int64_t nb = n / 32;
+static __attribute__((unused)) void EK_FN(quantize_q8_residual)(const float *x, int64_t n, int64_t term_values, int8_t *q,
+                                                                 float *d, float *s) {
+    const int64_t nb = n / 32, term_blocks = term_values / 32;
     for (int64_t b = 0; b < nb; b++) {
         ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);
         // What the first term leaves (nothing for a non-finite block: its first term is NaN).
@@ -101,7 +102,7 @@ static __attribute__((unused)) void EK_FN(quantize_q8_residual)(const float *x, 
         const int nonfinite = d[b] != d[b];
         for (int j = 0; j < 32; j++) residual[j] = nonfinite ? 0 : x[32 * b + j] - d[b] * (float)q[32 * b + j];
         // Its scale stays a float: a half would be subnormal or zero at 1/254 of the first's.
-        ek_quantize_block(residual, q + n + 32 * b, d + nb + b, s + nb + b, 0);
+        ek_quantize_block(residual, q + term_values + 32 * b, d + term_blocks + b, s + term_blocks + b, 0);
     }
 }
 

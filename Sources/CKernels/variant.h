@@ -93,8 +93,8 @@ void EK_FN(tiles_matmul_entry)(int type, const void *tiles, size_t tile_bytes, i
     EK_TILES_MATMUL(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, terms, q, d, s, y, ldy);
 }
 
-void EK_FN(quantize_q8_residual_entry)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
-    EK_QUANTIZE_Q8_RESIDUAL(x, n, q, d, s);
+void EK_FN(quantize_q8_residual_entry)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
+    EK_QUANTIZE_Q8_RESIDUAL(x, n, term_values, q, d, s);
 }
 
 void EK_FN(attention_heads_entry)(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,

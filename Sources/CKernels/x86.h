@@ -242,15 +242,15 @@ static void EK_FN(quantize_q8_x86)(const float *x, int64_t n, int8_t *q, float *
     }
 }
 
-static void EK_FN(quantize_q8_residual_x86)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
-    const int64_t nb = n / 32;
+static void EK_FN(quantize_q8_residual_x86)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
+    const int64_t nb = n / 32, term_blocks = term_values / 32;
     __m256 v[4], stood[4], unused[4];
     for (int64_t b = 0; b < nb; b++) {
         ek_load_block_x86(x + 32 * b, v);
         ek_quantize_block_x86(v, q + 32 * b, d + b, s + b, 1, stood);
         const int nonfinite = d[b] != d[b];
         for (int i = 0; i < 4; i++) v[i] = nonfinite ? _mm256_setzero_ps() : _mm256_sub_ps(v[i], stood[i]);
-        ek_quantize_block_x86(v, q + n + 32 * b, d + nb + b, s + nb + b, 0, unused);
+        ek_quantize_block_x86(v, q + term_values + 32 * b, d + term_blocks + b, s + term_blocks + b, 0, unused);
     }
 }
 

@@ -64,7 +64,7 @@ struct KernelVariantTests {
             d = [Float](repeating: 0, count: terms * x.count / 32)
             s = d
             if terms == 2 {
-                ek_quantize_q8_residual_at(Int32(level), x, Int64(x.count), &q, &d, &s)
+                ek_quantize_q8_residual_at(Int32(level), x, Int64(x.count), Int64(x.count), &q, &d, &s)
             } else {
                 ek_quantize_q8_at(Int32(level), x, Int64(x.count), &q, &d, &s)
             }

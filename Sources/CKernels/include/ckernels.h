@@ -52,10 +52,11 @@ void ek_quantize_q8(const float *x, int64_t n, int8_t *q, float *d, float *s);
 void ek_quantize_q8_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s);
 /// Two terms, `x ≈ d₁·q₁ + d₂·q₂`: the first as `ek_quantize_q8`, the second the same
 /// quantization of what the first leaves (its scale kept as a float), so that the products are
-/// nearly as exact as in floats. Writes `2n` quants (the second term after the first) and
-/// `2·n/32` scales and sums.
-void ek_quantize_q8_residual(const float *x, int64_t n, int8_t *q, float *d, float *s);
-void ek_quantize_q8_residual_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s);
+/// nearly as exact as in floats. Writes `n` quants and `n/32` scales and sums of each term, the
+/// second's `term_values` quants (and `term_values/32` scales and sums) after the first's:
+/// `term_values` = `n` for a whole activation, its total length for a part of it.
+void ek_quantize_q8_residual(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s);
+void ek_quantize_q8_residual_at(int level, const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s);
 
 // MARK: Matrix–vector products
 

@@ -97,25 +97,42 @@ struct ForwardState {
 
     // MARK: Element-wise pieces
 
+    /// Fewest tokens a thread takes at a time in the element-wise steps: a token's step is a
+    /// microsecond or less, so one token (decode) stays on the calling thread, while a prompt's
+    /// steps no longer leave the other threads waiting.
+    static let minimumTokensPerChunk = 8
+
+    /// `body` over the batch's tokens, in ranges split across the threads. Each token's result
+    /// is the same however the tokens are split.
+    private func forTokens(_ body: (Range<Int>) -> Void) {
+        parallelChunks(count, workers: workers, minimumChunk: Self.minimumTokensPerChunk, body)
+    }
+
     /// `dst[t] = rmsnorm(src[t]) · w` for every token (`dst` may be `src`).
     func normalize(_ src: UnsafeMutablePointer<Float>, _ w: [Float], into dst: UnsafeMutablePointer<Float>) {
         let e = config.embeddingLength, eps = config.rmsEpsilon
         w.withUnsafeBufferPointer { wp in
-            for t in 0..<count { rmsNorm(src + t * e, wp.baseAddress!, dst + t * e, e, eps: eps) }
+            forTokens { tokens in
+                for t in tokens { rmsNorm(src + t * e, wp.baseAddress!, dst + t * e, e, eps: eps) }
+            }
         }
     }
 
     /// `x += y`.
     func addResidual(_ y: UnsafeMutablePointer<Float>) {
-        let n = count * config.embeddingLength
-        for i in 0..<n { x[i] += y[i] }
+        let e = config.embeddingLength
+        forTokens { tokens in
+            for i in tokens.lowerBound * e..<tokens.upperBound * e { x[i] += y[i] }
+        }
     }
 
     /// Adds `bias` to each of the `count` rows of `dst` (row stride `stride`).
     private func addBias(_ bias: [Float]?, _ dst: UnsafeMutablePointer<Float>, stride: Int) {
         guard let bias else { return }
-        for t in 0..<count {
-            for i in 0..<bias.count { dst[t * stride + i] += bias[i] }
+        forTokens { tokens in
+            for t in tokens {
+                for i in 0..<bias.count { dst[t * stride + i] += bias[i] }
+            }
         }
     }
 
@@ -123,7 +140,8 @@ struct ForwardState {
     /// pair (x[2i], x[2i+1]) for i < n_rot/2 rotates by pos·base^(−2i/n_rot).
     private func rope(_ p: UnsafeMutablePointer<Float>, heads: Int, stride: Int) {
         let hd = config.headDim, half = config.ropeDimensions / 2
-        for t in 0..<count {
+        forTokens { tokens in
+          for t in tokens {
             let cs = ropeCos + t * half, sn = ropeSin + t * half
             for h in 0..<heads {
                 let base = p + t * stride + h * hd
@@ -133,32 +151,42 @@ struct ForwardState {
                     base[2 * i + 1] = x0 * sn[i] + x1 * cs[i]
                 }
             }
+          }
         }
     }
 
     // MARK: Attention
 
-    /// Rounds `n` floats to half precision in place: the queries meet the F16 keys at the
-    /// cache's precision, as in llama.cpp (whose logits the engine is held to).
-    private func roundToHalf(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        let halves = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
-        defer { halves.deallocate() }
-        ek_f32_to_f16(p, halves, Int64(n))
-        ek_f16_to_f32(halves, p, Int64(n))
+    /// Rounds every token's `width` floats (`p`: count × width) to half precision in place: the
+    /// queries meet the F16 keys at the cache's precision, as in llama.cpp (whose logits the
+    /// engine is held to).
+    private func roundToHalf(_ p: UnsafeMutablePointer<Float>, width: Int) {
+        forTokens { tokens in
+            let n = tokens.count * width, at = p + tokens.lowerBound * width
+            let halves = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
+            defer { halves.deallocate() }
+            ek_f32_to_f16(at, halves, Int64(n))
+            ek_f16_to_f32(halves, at, Int64(n))
+        }
+    }
+
+    /// Appends this batch's keys and values to the cache of `layer`.
+    private func storeInCache(layer: Int) {
+        let kvd = config.kvDimension, keys = cache.keys[layer], values = cache.values[layer]
+        forTokens { tokens in
+            let first = tokens.lowerBound
+            cache.store(k + first * kvd, into: keys, position: start + first, count: tokens.count)
+            cache.store(v + first * kvd, into: values, position: start + first, count: tokens.count)
+        }
     }
 
     /// `o = attn_output · softmax(q·kᵀ/√hd + causal mask) · v` from the normalized input `a`,
     /// after appending this batch's keys and values to the cache of `layer`.
     func attention(_ b: BlockWeights, layer: Int) {
         project(b, queries: true, keysValues: !keysValuesCached)
-        let c = config, qd = c.queryDimension
-        roundToHalf(q, count * qd)
-        let keys = cache.keys[layer], values = cache.values[layer]
-        if !keysValuesCached {
-            cache.store(k, into: keys, position: start, count: count)
-            cache.store(v, into: values, position: start, count: count)
-        }
-        attend(keys: keys, values: values)
+        roundToHalf(q, width: config.queryDimension)
+        if !keysValuesCached { storeInCache(layer: layer) }
+        attend(keys: cache.keys[layer], values: cache.values[layer])
         b.wo.matmul(att, o, count: count, terms: terms, workers: workers)
     }
 
@@ -169,8 +197,7 @@ struct ForwardState {
     func storeKeysValues(_ b: BlockWeights, layer: Int) {
         normalize(x, b.attnNorm, into: a)
         project(b, queries: false, keysValues: true)
-        cache.store(k, into: cache.keys[layer], position: start, count: count)
-        cache.store(v, into: cache.values[layer], position: start, count: count)
+        storeInCache(layer: layer)
     }
 
     /// `q` (with `queries`), `k` and `v` (with `keysValues`) from `a`, with their biases and
@@ -246,7 +273,10 @@ struct ForwardState {
             let up = UnsafeMutablePointer<Float>.allocate(capacity: count * ff)
             defer { up.deallocate() }
             QuantizedDot.matmulGroup([gate, b.up], a, [hidden, up], count: count, terms: terms, workers: workers)
-            ek_silu_mul(hidden, up, hidden, Int64(count * ff))
+            forTokens { tokens in
+                let at = tokens.lowerBound * ff
+                ek_silu_mul(hidden + at, up + at, hidden + at, Int64(tokens.count * ff))
+            }
         } else {
             b.up.matmul(a, hidden, count: count, terms: terms, workers: workers) // [T × 2ff]: gate | up
             for t in 0..<count {

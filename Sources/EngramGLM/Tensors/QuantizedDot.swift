@@ -13,16 +13,30 @@ struct QuantizedActivation {
     let d: UnsafeMutablePointer<Float>
     let s: UnsafeMutablePointer<Float>
 
-    init(_ x: UnsafePointer<Float>, count: Int, terms: Int = 1) {
+    /// Fewest blocks of 32 a thread quantizes at a time (one token's activation is 18–48 of
+    /// them: a batch's is split, a token's is not).
+    static let minimumBlocks = 256
+
+    /// Quantizes `x` (`count` values), in parts on `workers` when there are enough of them.
+    init(_ x: UnsafePointer<Float>, count: Int, terms: Int = 1, workers: WorkerPool? = nil) {
         self.count = count
         self.terms = terms
-        q = .allocate(capacity: terms * count)
-        d = .allocate(capacity: terms * count / 32)
-        s = .allocate(capacity: terms * count / 32)
-        if terms == 2 {
-            ek_quantize_q8_residual(x, Int64(count), q, d, s)
+        let q = UnsafeMutablePointer<Int8>.allocate(capacity: terms * count)
+        let d = UnsafeMutablePointer<Float>.allocate(capacity: terms * count / 32)
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: terms * count / 32)
+        (self.q, self.d, self.s) = (q, d, s)
+        let part = { (blocks: Range<Int>) in
+            let at = 32 * blocks.lowerBound, n = Int64(32 * blocks.count)
+            if terms == 2 {
+                ek_quantize_q8_residual(x + at, n, Int64(count), q + at, d + blocks.lowerBound, s + blocks.lowerBound)
+            } else {
+                ek_quantize_q8(x + at, n, q + at, d + blocks.lowerBound, s + blocks.lowerBound)
+            }
+        }
+        if let workers {
+            parallelChunks(count / 32, workers: workers, minimumChunk: Self.minimumBlocks, part)
         } else {
-            ek_quantize_q8(x, Int64(count), q, d, s)
+            part(0..<count / 32)
         }
     }
 
@@ -52,7 +66,7 @@ enum QuantizedDot {
         guard let first = ws.first else { return }
         precondition(ws.allSatisfy { $0.cols == first.cols })
         let xq = ws.contains { takesQuantized($0.type) }
-            ? QuantizedActivation(x, count: first.cols, terms: ws.contains { $0.tiles != nil } ? terms : 1) : nil
+            ? QuantizedActivation(x, count: first.cols, terms: ws.contains { $0.tiles != nil } ? terms : 1, workers: workers) : nil
         defer { xq?.deallocate() }
         let outs = ys.map(SharedPointer.init)
         let unit = WeightTiles.rowsPerTile
@@ -86,7 +100,7 @@ enum QuantizedDot {
             for (w, y) in zip(ws, ys) { w.matmul(x, y, count: count, terms: terms, workers: workers) }
             return
         }
-        let xq = QuantizedActivation(x, count: count * first.cols, terms: terms)
+        let xq = QuantizedActivation(x, count: count * first.cols, terms: terms, workers: workers)
         defer { xq.deallocate() }
         let outs = ys.map(SharedPointer.init)
         var starts = [0] // in groups

@@ -52,7 +52,7 @@ public struct WeightMatrix: @unchecked Sendable {
         if let tiles, tiles.batched {
             // Integer products on the tiles: each tile's weights are unpacked once for all the
             // tokens; groups of 16 rows split across threads.
-            let xq = QuantizedActivation(x, count: count * cols, terms: terms)
+            let xq = QuantizedActivation(x, count: count * cols, terms: terms, workers: workers)
             defer { xq.deallocate() }
             let ys = SharedPointer(y)
             parallelChunks(tiles.groups, workers: workers) { range in
