@@ -93,7 +93,7 @@ extension MemoryStore {
         var terms: [Int64: Double] = [:]
         for (id, term) in linked where term.isFinite && term > 0 {
             guard let raw = try db.get(Family.records, Array(id.utf8)) else { continue }
-            let label = try raw.withUnsafeBytes { try RecordCodec.decode($0).label }
+            let label = try raw.withUnsafeBytes { try RecordCodec.label($0) }
             guard c.isLive(label), c.ids[Int(label)] == id, !filter.needsCheck || filter.matches(Int(label), in: c) else { continue }
             terms[label] = term
         }

@@ -36,7 +36,7 @@ extension MemoryStore {
             idLookups += 1
             if idLookups <= max(Self.idIndexThreshold, catalog.liveCount / 16) {
                 guard let raw = try requireOpen().get(Family.records, Array(id.utf8)) else { return nil }
-                let label = try raw.withUnsafeBytes { try RecordCodec.decode($0).label }
+                let label = try raw.withUnsafeBytes { try RecordCodec.label($0) }
                 guard catalog.isLive(label) else {
                     throw EngramError.corrupt("the record of \(id) names label \(label), which is not live (run `engram check`)")
                 }

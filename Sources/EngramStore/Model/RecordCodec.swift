@@ -34,9 +34,7 @@ enum RecordCodec {
     /// read with `parser` (one made for the call when nil: a scan of many records passes one).
     static func decode(_ bytes: UnsafeRawBufferPointer, parser: SimdJSONParser? = nil) throws -> (memory: Memory, label: Int64) {
         var r = ByteReader(bytes)
-        let version = try r.u8()
-        guard version == 1 || version == 2 else { throw EngramError.corrupt("a record has the unknown format version \(version)") }
-        let label = Int64(bitPattern: try r.u64())
+        let (version, label) = try header(&r)
         let id = try r.string(), namespace = try r.string(), text = try r.string()
         let tagCount = Int(try r.u32())
         guard tagCount <= bytes.count else { throw EngramError.corrupt("record '\(id)' is malformed") }
@@ -53,6 +51,28 @@ enum RecordCodec {
                             expiresAt: expires.isNaN ? nil : expires, validTo: validTo.isNaN ? nil : validTo,
                             importance: importance, lastAccessedAt: accessed.isNaN ? nil : accessed)
         return (memory, label)
+    }
+
+    /// The format version and the label, which every record starts with.
+    private static func header(_ r: inout ByteReader) throws -> (version: UInt8, label: Int64) {
+        let version = try r.u8()
+        guard version == 1 || version == 2 else { throw EngramError.corrupt("a record has the unknown format version \(version)") }
+        return (version, Int64(bitPattern: try r.u64()))
+    }
+
+    /// A record's label alone (what an id lookup needs), without decoding the rest.
+    static func label(_ bytes: UnsafeRawBufferPointer) throws -> Int64 {
+        var r = ByteReader(bytes)
+        return try header(&r).label
+    }
+
+    /// A record's text alone, without decoding the rest (its metadata above all).
+    static func text(_ bytes: UnsafeRawBufferPointer) throws -> String {
+        var r = ByteReader(bytes)
+        _ = try header(&r)
+        _ = try r.string() // id
+        _ = try r.string() // namespace
+        return try r.string()
     }
 
     /// The record format version of an encoded record (0 if empty).

@@ -174,7 +174,7 @@ final class TextWrite {
         guard let id = store.catalog.ids[Int(label)], let raw = try db.get(MemoryStore.Family.records, Array(id.utf8)) else {
             throw EngramError.corrupt("memory label \(label) has no record")
         }
-        let text = try raw.withUnsafeBytes { try RecordCodec.decode($0).memory.text }
+        let text = try raw.withUnsafeBytes { try RecordCodec.text($0) }
         let analysed = store.textWriter.terms(text)
         terms[label] = analysed
         return analysed
