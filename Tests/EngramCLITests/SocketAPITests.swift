@@ -114,13 +114,13 @@ struct SocketAPITests {
         try withDaemon { db, path, _ in try body(db, path) }
     }
 
-    /// `server` is added to the `[server]` section.
-    static func withDaemon(server: String = "", _ body: (String, String, Process) throws -> Void) throws {
+    /// `server` is added to the `[server]` section; `frameBytes` is its `max_frame_bytes`.
+    static func withDaemon(server: String = "", frameBytes: Int = 4096, _ body: (String, String, Process) throws -> Void) throws {
         try withTempDir { dir in
             let db = dir.appendingPathComponent("db").path
             #expect(try CLI.run(["init", "--db", db, "--dim", "4"]).status == 0)
             let toml = URL(fileURLWithPath: db).appendingPathComponent("engram.toml")
-            try (String(contentsOf: toml, encoding: .utf8) + "\n[server]\nmax_frame_bytes = 4096\nmax_depth = 32\nmax_calls_per_connection = 4\n" + server)
+            try (String(contentsOf: toml, encoding: .utf8) + "\n[server]\nmax_frame_bytes = \(frameBytes)\nmax_depth = 32\nmax_calls_per_connection = 4\n" + server)
                 .write(to: toml, atomically: true, encoding: .utf8)
             let daemon = Process()
             daemon.executableURL = CLI.binDirectory.appendingPathComponent("engramd")
@@ -195,6 +195,29 @@ struct SocketAPITests {
             let dirMode = try FileManager.default.attributesOfItem(atPath: db + "/run")[.posixPermissions] as? Int
             let socketMode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
             #expect(dirMode == 0o700 && socketMode == 0o600)
+        }
+    }
+
+    @Test("a Query and a Get on lines longer than the event loop reads (64 KiB) are answered by their task as the short lines are")
+    func longLines() throws {
+        try Self.withDaemon(frameBytes: 1 << 20) { _, path, _ in
+            let c = try SocketClient(path: path)
+            #expect(try c.call(["id": 1, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]]).result != nil)
+            let query = #"{"id":ID,"method":"engram.v1.Memory/Query","params":{"vector":[0.9,0.1,0,0],"k":2,"mode":"vector"}"#
+            let get = #"{"id":ID,"method":"engram.v1.Memory/Get","params":{"id":"b"}"#
+            // The same request, closed at once or after 100,000 spaces (JSON whitespace).
+            let padding = String(repeating: " ", count: 100_000)
+            for (id, line) in [(2, query + "}"), (3, query + padding + "}"), (4, get + "}"), (5, get + padding + "}")] {
+                let text = line.replacingOccurrences(of: "ID", with: "\(id)")
+                #expect((text.utf8.count > 64 << 10) == (id == 3 || id == 5))
+                try c.send(text)
+                let answer = try c.answer(to: id)
+                if line.hasPrefix(query) {
+                    #expect((answer.result?["results"] as? [[String: Any]])?.map { $0["id"] as? String } == ["a", "b"], "line of \(text.utf8.count) bytes")
+                } else {
+                    #expect(answer.result?["text"] as? String == "VALVE-3 leaked", "line of \(text.utf8.count) bytes")
+                }
+            }
         }
     }
 
