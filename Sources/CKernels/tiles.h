@@ -161,11 +161,11 @@ static inline __attribute__((always_inline)) void ek_tile_unpack(int type, const
 }
 
 /// `n` tokens (≤ EK_TILE_TOKENS) of the batch, from block `first` of the activation, against
-/// one group of 16 rows: their accumulators stay in registers while each tile's weights are
-/// unpacked once. Inlined where `n` is a constant, the loops over tokens unroll and the
-/// accumulators stay in registers (with `n` known only at run time, they lived on the stack:
-/// a store and a load per token and block). The arithmetic of a token is the same whatever `n`: a prompt's results do not
-/// depend on where its batches were cut.
+/// one group of 16 rows, each tile's weights unpacked once for all of them. Inlined where `n`
+/// is a constant, the loops over tokens unroll and the tokens' accumulators stay in registers
+/// (with `n` known only at run time, they lived on the stack: a store and a load per token and
+/// block). A token's arithmetic is the same whatever `n`: a prompt's results do not depend on
+/// where its batches were cut.
 static inline __attribute__((always_inline)) void ek_tiles_register_tile(const int type, const int terms, const int n,
                                                                           const uint8_t *tg, size_t tile_bytes, int64_t nb,
                                                                           const int8_t *q, const float *d, const float *s,

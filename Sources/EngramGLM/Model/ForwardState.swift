@@ -141,17 +141,17 @@ struct ForwardState {
     private func rope(_ p: UnsafeMutablePointer<Float>, heads: Int, stride: Int) {
         let hd = config.headDim, half = config.ropeDimensions / 2
         forTokens { tokens in
-          for t in tokens {
-            let cs = ropeCos + t * half, sn = ropeSin + t * half
-            for h in 0..<heads {
-                let base = p + t * stride + h * hd
-                for i in 0..<half {
-                    let x0 = base[2 * i], x1 = base[2 * i + 1]
-                    base[2 * i] = x0 * cs[i] - x1 * sn[i]
-                    base[2 * i + 1] = x0 * sn[i] + x1 * cs[i]
+            for t in tokens {
+                let cs = ropeCos + t * half, sn = ropeSin + t * half
+                for h in 0..<heads {
+                    let base = p + t * stride + h * hd
+                    for i in 0..<half {
+                        let x0 = base[2 * i], x1 = base[2 * i + 1]
+                        base[2 * i] = x0 * cs[i] - x1 * sn[i]
+                        base[2 * i + 1] = x0 * sn[i] + x1 * cs[i]
+                    }
                 }
             }
-          }
         }
     }
 
