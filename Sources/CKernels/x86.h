@@ -197,7 +197,8 @@ static inline int32_t ek_hsum_epi32(__m256i v) {
 /// One block of 32 (see ek_quantize_block). The largest |x| is found as the largest of the
 /// magnitudes' bits, which orders finite floats as the floats do and puts ∞ and NaN above
 /// them all; the conversion rounds to nearest even (the default MXCSR mode, as rintf).
-/// Returns the block's 32 values the quants stand for (`d·q`), for the residual.
+/// Writes to `stood` the 32 values the quants stand for (`d·q`), which the residual needs (a
+/// caller that ignores them leaves that work to the compiler to drop: the function is inlined).
 static inline __attribute__((always_inline)) void ek_quantize_block_x86(const __m256 x[4], int8_t *q, float *d, float *s,
                                                                          const int half_scale, __m256 stood[4]) {
     const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF);

@@ -18,25 +18,20 @@ struct QuantizedActivation {
     static let minimumBlocks = 256
 
     /// Quantizes `x` (`count` values), in parts on `workers` when there are enough of them.
-    init(_ x: UnsafePointer<Float>, count: Int, terms: Int = 1, workers: WorkerPool? = nil) {
+    init(_ x: UnsafePointer<Float>, count: Int, terms: Int, workers: WorkerPool) {
         self.count = count
         self.terms = terms
         let q = UnsafeMutablePointer<Int8>.allocate(capacity: terms * count)
         let d = UnsafeMutablePointer<Float>.allocate(capacity: terms * count / 32)
         let s = UnsafeMutablePointer<Float>.allocate(capacity: terms * count / 32)
         (self.q, self.d, self.s) = (q, d, s)
-        let part = { (blocks: Range<Int>) in
+        parallelChunks(count / 32, workers: workers, minimumChunk: Self.minimumBlocks) { blocks in
             let at = 32 * blocks.lowerBound, n = Int64(32 * blocks.count)
             if terms == 2 {
                 ek_quantize_q8_residual(x + at, n, Int64(count), q + at, d + blocks.lowerBound, s + blocks.lowerBound)
             } else {
                 ek_quantize_q8(x + at, n, q + at, d + blocks.lowerBound, s + blocks.lowerBound)
             }
-        }
-        if let workers {
-            parallelChunks(count / 32, workers: workers, minimumChunk: Self.minimumBlocks, part)
-        } else {
-            part(0..<count / 32)
         }
     }
 
