@@ -123,6 +123,9 @@ static ek_quantize_residual_fn ek_quantize_residual_for(int level) { EK_DISPATCH
 static ek_tiles_fast_fn ek_tiles_fast_for(int level) { EK_DISPATCH(level, ek_tiles_fast_entry) }
 static ek_tiles_matvec_fn ek_tiles_matvec_for(int level) { EK_DISPATCH(level, ek_tiles_matvec_entry) }
 static ek_tiles_matmul_fn ek_tiles_matmul_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_entry) }
+typedef void (*ek_tiles_matmul_float_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, const float *, float *,
+                                         int64_t);
+static ek_tiles_matmul_float_fn ek_tiles_matmul_float_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_float_entry) }
 
 int ek_type_takes_q8(int type) {
     switch (type) {
@@ -215,30 +218,6 @@ size_t ek_tile_bytes(int type) { return ek_tile_layout(type).tile_bytes; }
 
 int ek_tiles_fast(int type) { return ek_tile_bytes(type) ? ek_tiles_fast_for(ek_simd_level())(type) : ek_tiles_slower; }
 
-void ek_tiles_dequantize(int type, const void *tiles, int64_t groups, int64_t cols, float *out) {
-    const struct ek_tile_layout l = ek_tile_layout(type);
-    if (!l.tile_bytes) return;
-    // Rows rebuilt in their file layout (ek_tiles_pack backwards), a chunk of blocks at a time,
-    // then dequantized by the variant in use: the same floats as from the rows themselves.
-    const int64_t nb = cols / 32;
-    enum { chunk = 16 };
-    uint8_t blocks[chunk * 34];
-    for (int64_t g = 0; g < groups; g++)
-        for (int r = 0; r < 16; r++)
-            for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
-                const int64_t n = nb - b0 < chunk ? nb - b0 : chunk;
-                for (int64_t b = b0; b < b0 + n; b++) {
-                    const uint8_t *t = (const uint8_t *)tiles + (size_t)(g * nb + b) * l.tile_bytes;
-                    uint8_t *block = blocks + (size_t)(b - b0) * l.block_bytes;
-                    memcpy(block, t + 2 * r, 2);
-                    if (type == ek_type_q4_1) memcpy(block + 2, t + 32 + 2 * r, 2);
-                    for (size_t c = 0; c < l.quant_bytes / 4; c++)
-                        memcpy(block + l.source_quants + 4 * c, t + l.quants_at + 64 * c + 4 * r, 4);
-                }
-                ek_dequantize(type, blocks, out + (16 * g + r) * cols + 32 * b0, 32 * n);
-            }
-}
-
 int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out) {
     const struct ek_tile_layout l = ek_tile_layout(type);
     if (!l.tile_bytes) return 0;
@@ -281,6 +260,16 @@ void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, 
 void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
                      const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
     ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, terms, q, d, s, y, ldy);
+}
+
+void ek_tiles_matmul_float_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens,
+                              const float *x, float *y, int64_t ldy) {
+    if (!ek_tile_bytes(type)) return;
+    ek_tiles_matmul_float_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, tokens, x, y, ldy);
+}
+void ek_tiles_matmul_float(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, const float *x,
+                           float *y, int64_t ldy) {
+    ek_tiles_matmul_float_at(ek_simd_level(), type, tiles, groups, cols, tokens, x, y, ldy);
 }
 
 void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,

@@ -93,6 +93,11 @@ void EK_FN(tiles_matmul_entry)(int type, const void *tiles, size_t tile_bytes, i
     EK_TILES_MATMUL(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, terms, q, d, s, y, ldy);
 }
 
+void EK_FN(tiles_matmul_float_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
+                                     int64_t tokens, const float *x, float *y, int64_t ldy) {
+    EK_FN(tiles_matmul_float)(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, x, y, ldy);
+}
+
 void EK_FN(quantize_q8_residual_entry)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
     EK_QUANTIZE_Q8_RESIDUAL(x, n, term_values, q, d, s);
 }

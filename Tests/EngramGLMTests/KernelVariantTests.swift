@@ -168,7 +168,7 @@ struct KernelVariantTests {
         }
     }
 
-    @Test("row-interleaved tiles: products of one and of several tokens, one or two activation terms, every variant, match dequantize-then-dot",
+    @Test("row-interleaved tiles: products of one and of several tokens, one or two activation terms or floats, every variant, match dequantize-then-dot",
           arguments: [GGMLType.q4_0, .q4_1, .q8_0])
     func tiles(_ type: GGMLType) throws {
         var rng = SeededRandom(seed: Self.seed ^ 0x7111e5 ^ UInt64(type.rawValue))
@@ -182,11 +182,33 @@ struct KernelVariantTests {
             w.withUnsafeBytes { dequantize(type, $0.baseAddress! + r * type.rowBytes(cols), &row, count: cols) }
             return row
         }
-        // The tiles dequantized (a batch's float product where tiles serve one token only) are
-        // the rows dequantized, bit for bit.
-        var fromTiles = [Float](repeating: .nan, count: rows * cols)
-        ek_tiles_dequantize(Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), &fromTiles)
-        #expect(fromTiles.map(\.bitPattern) == dequantized.flatMap { $0 }.map(\.bitPattern), "\(type) tiles dequantized")
+        // The float product (a batch where the tiles' integer kernels serve one token only):
+        // against Double sums of the rows dequantized times the float activations; a token alone
+        // (the first: in a whole register block; the last: in the rest) gets the bits it gets in
+        // the batch.
+        for level in Self.levels {
+            var many = [Float](repeating: .nan, count: tokens * rows)
+            ek_tiles_matmul_float_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), Int64(tokens),
+                                     x, &many, Int64(rows))
+            for t in 0..<tokens {
+                let xt = x[(t * cols)..<((t + 1) * cols)]
+                for r in 0..<rows {
+                    let expected = zip(dequantized[r], xt).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+                    let magnitude = zip(dequantized[r], xt).reduce(0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                    // A float sum of `cols` terms: rounding errors of a few ulps of the terms' size.
+                    let tolerance = 1e-5 * magnitude + 1e-30
+                    #expect(abs(Double(many[t * rows + r]) - expected) <= tolerance,
+                            "\(type) float product variant \(level) token \(t) row \(r): \(many[t * rows + r]) vs \(expected)")
+                }
+            }
+            for t in [0, tokens - 1] {
+                var alone = [Float](repeating: .nan, count: rows)
+                ek_tiles_matmul_float_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), 1,
+                                         Array(x[(t * cols)..<((t + 1) * cols)]), &alone, Int64(rows))
+                #expect(alone.map(\.bitPattern) == many[(t * rows)..<((t + 1) * rows)].map(\.bitPattern),
+                        "\(type) float product variant \(level): token \(t) alone")
+            }
+        }
         for terms in [1, 2] {
             let xq = Quantized(x, level: 0, terms: terms), values = xq.values
             if terms == 2 {

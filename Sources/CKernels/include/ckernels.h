@@ -99,17 +99,14 @@ size_t ek_tile_bytes(int type);
 enum ek_tiles_speed {
     /// The row layout is faster: tiles only serve to compare variants.
     ek_tiles_slower = 0,
-    /// Tiles are faster for one token (decode); batches are faster dequantized
-    /// (`ek_tiles_dequantize`) into a float product (AVX2, Q4_0 and Q4_1).
+    /// Tiles are faster for one token (decode); batches take the float product on the tiles
+    /// (`ek_tiles_matmul_float`: AVX2, Q4_0 and Q4_1).
     ek_tiles_one_token = 1,
     /// Tiles are faster for one token and for batches (AVX-512 VNNI, the three types).
     ek_tiles_batches = 2,
 };
 /// What tiles of `type` are worth with the variant in use (an `ek_tiles_speed`).
 int ek_tiles_fast(int type);
-/// Writes the `16·groups` rows of `tiles` (`cols` values each) as floats, row after row, at
-/// `out` (`16·groups·cols` floats): what `ek_dequantize` makes of the rows they were packed from.
-void ek_tiles_dequantize(int type, const void *tiles, int64_t groups, int64_t cols, float *out);
 /// Rearranges `groups` × 16 rows (`nb` blocks each, `row_bytes` apart) into tiles, group by
 /// group and block by block (`groups · nb · ek_tile_bytes(type)` bytes at `out`), so that the
 /// kernels meet 16 rows with one load: their scales (and mins) side by side, then their quants
@@ -128,6 +125,14 @@ void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, 
                      const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
 void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
                         const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
+/// The product in floats, for a batch where the integer kernels serve one token only:
+/// `y[t·ldy + r] = row_r · x_t` for the float activations `x` (`tokens × cols`, row-major), the
+/// rows as `ek_dequantize` makes them, each sum in the order of the values and independent of
+/// the tokens beside it (a token's result is the same in any batch).
+void ek_tiles_matmul_float(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, const float *x,
+                           float *y, int64_t ldy);
+void ek_tiles_matmul_float_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens,
+                              const float *x, float *y, int64_t ldy);
 
 // MARK: Vectors
 

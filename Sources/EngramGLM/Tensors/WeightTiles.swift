@@ -31,7 +31,7 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     static let packingChunk = 256
 
     /// Whether the integer tile kernels are the fastest for batches of tokens too (else a batch
-    /// dequantizes the tiles into a float product: `ek_tiles_speed`).
+    /// takes the float product on the tiles, `matmulFloat`: `ek_tiles_speed`).
     let batched: Bool
 
     /// Tiles of `rows` rows of `cols` values at `data`, or nil when the type has no tiles, the
@@ -63,15 +63,18 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     /// The first tile of group `g`.
     func group(_ g: Int) -> UnsafeRawPointer { UnsafeRawPointer(bytes + g * (cols / 32) * tileBytes) }
 
-    /// Writes the rows of the groups in `range` as floats, row after row, at `out`.
-    func dequantize(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        ek_tiles_dequantize(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), out)
-    }
 
     /// `y[16g + r] = row · x` for the groups in `range` (`x` quantized once by the caller).
     func matvec(_ range: Range<Int>, _ xq: QuantizedActivation, _ y: UnsafeMutablePointer<Float>) {
         ek_tiles_matvec(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), Int32(xq.terms),
                         xq.q, xq.d, xq.s, y + Self.rowsPerTile * range.lowerBound)
+    }
+
+    /// `y[t·ldy + 16g + r] = row · x_t` in floats for the groups in `range` and the `tokens`
+    /// activations at `x` (`tokens × cols`): `ek_tiles_matmul_float`.
+    func matmulFloat(_ range: Range<Int>, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        ek_tiles_matmul_float(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), Int64(tokens),
+                              x, y + Self.rowsPerTile * range.lowerBound, Int64(ldy))
     }
 
     /// `y[t·ldy + 16g + r] = row · x_t` for the groups in `range` and every token of `xq`.
