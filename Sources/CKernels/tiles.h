@@ -356,8 +356,9 @@ static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_by
 // the integer products, and measured on Zen 3 the result was slower than dequantizing the
 // tiles and calling cblas_sgemm (421–471 against 531 prompt tokens/s, 194 tokens, 2 threads):
 // the batched integer product is this loop over tokens, for the tests, EK_TILES_FAST_FOR says
-// "one token only", and a batch takes the float product on the tiles. Q8_0's signed quants leave no 16-bit headroom (2·127·127 = 32,258 a lane):
-// it keeps the row layout. A tile's 16 rows are taken as two halves of 8 (32-byte lane groups).
+// "one token only", and a batch takes the float product on the tiles. Q8_0's signed quants
+// leave no 16-bit headroom (2·127·127 = 32,258 a lane): it keeps the row layout. A tile's 16
+// rows are taken as two halves of 8 (32-byte lane groups).
 
 /// Half `h` (rows 8h…8h+7) of a Q4 tile's quants unpacked: w[c] the low nibbles of chunk c
 /// (values 4c…4c+3), w[4 + c] the high ones (values 16+4c…16+4c+3).
