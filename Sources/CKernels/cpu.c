@@ -110,7 +110,7 @@ typedef int (*ek_dequantize_fn)(int, const void *, float *, int64_t);
 typedef void (*ek_silu_mul_fn)(const float *, const float *, float *, int64_t);
 static ek_dequantize_fn ek_dequantize_for(int level) { EK_DISPATCH(level, ek_dequantize_entry) }
 static ek_silu_mul_fn ek_silu_mul_for(int level) { EK_DISPATCH(level, ek_silu_mul_entry) }
-typedef void (*ek_attention_heads_fn)(const float *, int64_t, const float *, const float *, int64_t, int64_t, float,
+typedef void (*ek_attention_heads_fn)(const float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t, float,
                                       float *, float *);
 static ek_attention_heads_fn ek_attention_heads_for(int level) { EK_DISPATCH(level, ek_attention_heads_entry) }
 typedef int (*ek_tiles_fast_fn)(int);
@@ -272,11 +272,24 @@ void ek_tiles_matmul_float(int type, const void *tiles, int64_t groups, int64_t 
     ek_tiles_matmul_float_at(ek_simd_level(), type, tiles, groups, cols, tokens, x, y, ldy);
 }
 
-void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,
-                           float scale, float *scores, float *out) {
-    ek_attention_heads_for(level)(q, heads, k, v, hd, n, scale, scores, out);
+void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd,
+                           int64_t n, float scale, float *scores, float *out) {
+    ek_attention_heads_for(level)(q, heads, kt, ldk, v, hd, n, scale, scores, out);
 }
-void ek_attention_heads(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n, float scale,
-                        float *scores, float *out) {
-    ek_attention_heads_at(ek_simd_level(), q, heads, k, v, hd, n, scale, scores, out);
+void ek_attention_heads(const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd, int64_t n,
+                        float scale, float *scores, float *out) {
+    ek_attention_heads_at(ek_simd_level(), q, heads, kt, ldk, v, hd, n, scale, scores, out);
+}
+
+void ek_f16_to_f32_columns(const uint16_t *src, int64_t stride, int64_t rows, int64_t cols, float *dst, int64_t ldd) {
+    // A row widened by the variant in use, then written down its column.
+    enum { chunk = 256 };
+    float row[chunk];
+    for (int64_t c0 = 0; c0 < cols; c0 += chunk) {
+        const int64_t m = cols - c0 < chunk ? cols - c0 : chunk;
+        for (int64_t r = 0; r < rows; r++) {
+            ek_f16_to_f32(src + r * stride + c0, row, m);
+            for (int64_t c = 0; c < m; c++) dst[(c0 + c) * ldd + r] = row[c];
+        }
+    }
 }

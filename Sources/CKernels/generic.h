@@ -392,15 +392,22 @@ static void EK_FN(layer_norm)(float *x, const float *residual, const float *gain
 static void EK_FN(softmax_rows)(float *x, int64_t rows, int64_t count, int64_t stride) {
     for (int64_t r = 0; r < rows; r++) {
         float *row = x + r * stride;
+        // The maximum, EK_VW lanes at a time (the scalar loop's compare-and-select does not
+        // vectorize: it took 70% of the softmax). A NaN is passed over as the comparison
+        // passes it over; the exponentials below do not depend on the sign of a zero maximum.
+        ek_vf mv;
+        for (int i = 0; i < EK_VW; i++) mv[i] = -INFINITY;
+        int64_t j = 0;
+        for (; j + EK_VW <= count; j += EK_VW) mv = __builtin_elementwise_max(mv, ek_loadv(row + j));
         float m = -INFINITY;
-        for (int64_t j = 0; j < count; j++) m = row[j] > m ? row[j] : m;
+        for (int i = 0; i < EK_VW; i++) m = mv[i] > m ? mv[i] : m;
+        for (; j < count; j++) m = row[j] > m ? row[j] : m;
         float total = 0;
         for (int64_t j = 0; j < count; j++) {
             row[j] = ek_exp(row[j] - m);
         }
         ek_vf sum = {0};
-        int64_t j = 0;
-        for (; j + EK_VW <= count; j += EK_VW) sum += ek_loadv(row + j);
+        for (j = 0; j + EK_VW <= count; j += EK_VW) sum += ek_loadv(row + j);
         total = ek_hsum(sum);
         for (; j < count; j++) total += row[j];
         const float inverse = 1.0f / total;
@@ -532,91 +539,122 @@ static void EK_FN(silu_mul)(const float *gate, const float *up, float *dst, int6
     }
 }
 
-/// The sum of a vector's lanes, halving it in a fixed order.
-static inline __attribute__((always_inline)) float ek_hsum_tree(ek_vf v) {
-#if EK_VW == 16
-    typedef float half_vf __attribute__((vector_size(32), aligned(4)));
-    half_vf h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-    typedef float quarter_vf __attribute__((vector_size(16), aligned(4)));
-    quarter_vf f = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
-#elif EK_VW == 8
-    typedef float quarter_vf __attribute__((vector_size(16), aligned(4)));
-    quarter_vf f = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
-#else
-    ek_vf f = v;
-#endif
-    return (f[0] + f[2]) + (f[1] + f[3]);
-}
-
-/// Positions in a tile of the attention: a tile's keys (then values) are read from memory by
-/// the group's first head and from cache by the others (64 floats a position: 8 KiB a tile).
+/// Positions in a tile of the attention's weighted sum: a tile's values are read from memory
+/// by the group's first head and from cache by the others (64 floats a position: 8 KiB a tile).
 #define EK_ATTENTION_TILE 32
 
-/// The attention of `heads` query heads over the same keys and values, each head's dimension
-/// `m` vectors (a constant where it is called, so that a query and an output stay in
-/// registers). Each head's arithmetic, in its order, is that of the head alone: the tiles only
-/// change which head reads a position first.
-static inline __attribute__((always_inline)) void ek_attend_vectors(const int m, const float *q, int64_t heads,
-                                                                     const float *k, const float *v, int64_t n,
-                                                                     float scale, float *scores, float *out) {
+/// scores[i·ldk + j] = scale·(q_i · key j) for `heads` heads and `vecs` vectors of EK_VW
+/// positions from j (both constants where it is called): the keys transposed (`kt[d·ldk +
+/// j]`), so that a vector holds EK_VW positions and each lane's sum runs over the head's values
+/// in order, with no horizontal sums; the heads share each load of the keys, and the
+/// heads × vectors sums are independent chains.
+static inline __attribute__((always_inline)) void ek_attention_scores(const int heads, const int vecs, const float *q,
+                                                                       int64_t hd, const float *kt, int64_t ldk,
+                                                                       int64_t j, float scale, float *scores) {
+    ek_vf acc[4][2];
+    for (int i = 0; i < heads; i++)
+        for (int u = 0; u < vecs; u++) acc[i][u] = (ek_vf){0};
+    for (int64_t d = 0; d < hd; d++) {
+        ek_vf kv[2];
+        for (int u = 0; u < vecs; u++) kv[u] = ek_loadv(kt + d * ldk + j + u * EK_VW);
+        for (int i = 0; i < heads; i++)
+            for (int u = 0; u < vecs; u++) acc[i][u] += q[i * hd + d] * kv[u];
+    }
+    for (int i = 0; i < heads; i++)
+        for (int u = 0; u < vecs; u++) {
+            const ek_vf sc = acc[i][u] * scale;
+            memcpy(scores + i * ldk + j + u * EK_VW, &sc, sizeof sc);
+        }
+}
+
+/// ek_attention_scores for up to four heads from `q`, `vecs` vectors of positions from j.
+static inline __attribute__((always_inline)) void ek_attention_scores_heads(int64_t heads, const int vecs, const float *q,
+                                                                             int64_t hd, const float *kt, int64_t ldk,
+                                                                             int64_t j, float scale, float *scores) {
+    switch (heads) {
+    case 1: ek_attention_scores(1, vecs, q, hd, kt, ldk, j, scale, scores); break;
+    case 2: ek_attention_scores(2, vecs, q, hd, kt, ldk, j, scale, scores); break;
+    case 3: ek_attention_scores(3, vecs, q, hd, kt, ldk, j, scale, scores); break;
+    default: ek_attention_scores(4, vecs, q, hd, kt, ldk, j, scale, scores); break;
+    }
+}
+
+/// out_{h0+i} += Σ_j p_j·v[j·hd…] over positions j0 ≤ j < j1 for `heads` heads from h0 (a
+/// constant where it is called), each head's dimension `m` vectors: the heads' sums are
+/// independent chains of FMAs, and each head's is its own in the order of j.
+static inline __attribute__((always_inline)) void ek_attention_values_heads(const int m, const int heads, const float *v,
+                                                                             int64_t j0, int64_t j1, const float *scores,
+                                                                             int64_t ldk, float *out) {
     const int64_t hd = (int64_t)m * EK_VW;
+    ek_vf o[3][16];
+    for (int i = 0; i < heads; i++)
+        for (int c = 0; c < m; c++) o[i][c] = ek_loadv(out + i * hd + c * EK_VW);
+    for (int64_t j = j0; j < j1; j++) {
+        const float *vj = v + j * hd;
+        for (int i = 0; i < heads; i++) {
+            const float p = scores[i * ldk + j];
+            for (int c = 0; c < m; c++) o[i][c] += p * ek_loadv(vj + c * EK_VW);
+        }
+    }
+    for (int i = 0; i < heads; i++) memcpy(out + i * hd, o[i], sizeof(float) * (size_t)hd);
+}
+
+/// out_h = Σ_j p_j·v[j·hd…] for heads h < `heads`, each head's dimension `m` vectors (a constant
+/// where it is called, so that the outputs stay in registers): tiles of EK_ATTENTION_TILE
+/// positions read once for all the heads, three heads at a time when a head takes at most 4
+/// vectors, else one.
+static inline __attribute__((always_inline)) void ek_attention_values(const int m, int64_t heads, const float *v,
+                                                                       int64_t n, const float *scores, int64_t ldk,
+                                                                       float *out) {
+    const int64_t hd = (int64_t)m * EK_VW;
+    const int64_t together = m <= 4 ? 3 : 1;
     for (int64_t j0 = 0; j0 < n; j0 += EK_ATTENTION_TILE) {
         const int64_t j1 = n - j0 < EK_ATTENTION_TILE ? n : j0 + EK_ATTENTION_TILE;
-        for (int64_t h = 0; h < heads; h++) {
-            ek_vf qv[16];
-            for (int c = 0; c < m; c++) qv[c] = ek_loadv(q + h * hd + c * EK_VW);
-            float *sh = scores + h * n;
-            for (int64_t j = j0; j < j1; j++) {
-                const float *kj = k + j * hd;
-                ek_vf a = qv[0] * ek_loadv(kj);
-                for (int c = 1; c < m; c++) a += qv[c] * ek_loadv(kj + c * EK_VW);
-                sh[j] = scale * ek_hsum_tree(a);
+        for (int64_t h = 0; h < heads; h += together) {
+            const float *sh = scores + h * ldk;
+            float *oh = out + h * hd;
+            switch (heads - h < together ? heads - h : together) {
+            case 3: ek_attention_values_heads(m, 3, v, j0, j1, sh, ldk, oh); break;
+            case 2: ek_attention_values_heads(m, 2, v, j0, j1, sh, ldk, oh); break;
+            default: ek_attention_values_heads(m, 1, v, j0, j1, sh, ldk, oh); break;
             }
         }
     }
+}
+
+/// Query heads h < `heads` (query and output h at `h·hd`) over the same `n` cached positions,
+/// the keys transposed (`kt[d·ldk + j]`, `ldk` a multiple of 16 and at least n, readable up to
+/// the next multiple of 16 past n): scores_j = scale·(q_h · key j), softmax, the weights
+/// rounded to half precision (as they meet F16 values in llama.cpp), then out_h = Σ_j
+/// p_j·v[j·hd…]. `scores` holds heads·ldk floats. The same operations in the same order
+/// whatever the batch and however many heads share the call, so a token's result does not
+/// depend on the tokens evaluated with it.
+static void EK_FN(attention_heads)(const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v,
+                                   int64_t hd, int64_t n, float scale, float *scores, float *out) {
+    for (int64_t h0 = 0; h0 < heads; h0 += 4) {
+        const int64_t hn = heads - h0 < 4 ? heads - h0 : 4;
+        const float *qh = q + h0 * hd;
+        float *sh = scores + h0 * ldk;
+        int64_t j = 0;
+        for (; j + EK_VW < n; j += 2 * EK_VW) ek_attention_scores_heads(hn, 2, qh, hd, kt, ldk, j, scale, sh);
+        if (j < n) ek_attention_scores_heads(hn, 1, qh, hd, kt, ldk, j, scale, sh);
+    }
     for (int64_t h = 0; h < heads; h++) {
-        float *sh = scores + h * n;
+        float *sh = scores + h * ldk;
         EK_FN(softmax_rows)(sh, 1, n, n);
         for (int64_t j = 0; j < n; j++) sh[j] = ek_half_to_float(ek_float_to_half(sh[j]));
         memset(out + h * hd, 0, sizeof(float) * (size_t)hd);
     }
-    for (int64_t j0 = 0; j0 < n; j0 += EK_ATTENTION_TILE) {
-        const int64_t j1 = n - j0 < EK_ATTENTION_TILE ? n : j0 + EK_ATTENTION_TILE;
-        for (int64_t h = 0; h < heads; h++) {
-            ek_vf o[16];
-            for (int c = 0; c < m; c++) o[c] = ek_loadv(out + h * hd + c * EK_VW);
-            const float *sh = scores + h * n;
-            for (int64_t j = j0; j < j1; j++) {
-                const float p = sh[j];
-                const float *vj = v + j * hd;
-                for (int c = 0; c < m; c++) o[c] += p * ek_loadv(vj + c * EK_VW);
-            }
-            memcpy(out + h * hd, o, sizeof(float) * (size_t)hd);
-        }
-    }
-}
-
-/// Query heads h < `heads` (query and output h at `h·hd`) over the same `n` cached positions:
-/// scores_j = scale·(q_h · k[j·hd…]), softmax, the weights rounded to half precision (as they
-/// meet F16 values in llama.cpp), then out_h = Σ_j p_j·v[j·hd…]. The same operations in the
-/// same order whatever the batch and however many heads share the call, so a token's result
-/// does not depend on the tokens evaluated with it.
-static void EK_FN(attention_heads)(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,
-                                   float scale, float *scores, float *out) {
     switch (hd % EK_VW == 0 ? hd / EK_VW : 0) {
-    case 2: ek_attend_vectors(2, q, heads, k, v, n, scale, scores, out); return;
-    case 4: ek_attend_vectors(4, q, heads, k, v, n, scale, scores, out); return;
-    case 8: ek_attend_vectors(8, q, heads, k, v, n, scale, scores, out); return;
-    case 16: ek_attend_vectors(16, q, heads, k, v, n, scale, scores, out); return;
+    case 2: ek_attention_values(2, heads, v, n, scores, ldk, out); return;
+    case 4: ek_attention_values(4, heads, v, n, scores, ldk, out); return;
+    case 8: ek_attention_values(8, heads, v, n, scores, ldk, out); return;
+    case 16: ek_attention_values(16, heads, v, n, scores, ldk, out); return;
     default: break;
     }
     for (int64_t h = 0; h < heads; h++) {
-        const float *qh = q + h * hd;
-        float *oh = out + h * hd, *sh = scores + h * n;
-        for (int64_t j = 0; j < n; j++) sh[j] = scale * EK_FN(dot)(qh, k + j * hd, hd);
-        EK_FN(softmax_rows)(sh, 1, n, n);
-        for (int64_t j = 0; j < n; j++) sh[j] = ek_half_to_float(ek_float_to_half(sh[j]));
-        for (int64_t d = 0; d < hd; d++) oh[d] = 0;
+        const float *sh = scores + h * ldk;
+        float *oh = out + h * hd;
         for (int64_t j = 0; j < n; j++) {
             const float p = sh[j];
             const float *vj = v + j * hd;

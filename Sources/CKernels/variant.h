@@ -102,7 +102,8 @@ void EK_FN(quantize_q8_residual_entry)(const float *x, int64_t n, int64_t term_v
     EK_QUANTIZE_Q8_RESIDUAL(x, n, term_values, q, d, s);
 }
 
-void EK_FN(attention_heads_entry)(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,
+void EK_FN(attention_heads_entry)(const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd,
+                                  int64_t n,
                                   float scale, float *scores, float *out) {
-    EK_FN(attention_heads)(q, heads, k, v, hd, n, scale, scores, out);
+    EK_FN(attention_heads)(q, heads, kt, ldk, v, hd, n, scale, scores, out);
 }

@@ -14,7 +14,7 @@
     int ek_dequantize_entry_##suffix(int, const void *, float *, int64_t);                                \
     void ek_silu_mul_entry_##suffix(const float *, const float *, float *, int64_t);                      \
     int ek_tiles_fast_entry_##suffix(int);                                                               \
-    void ek_attention_heads_entry_##suffix(const float *, int64_t, const float *, const float *, int64_t, int64_t, \
+    void ek_attention_heads_entry_##suffix(const float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t, \
                                            float, float *, float *);                                              \
     void ek_tiles_matvec_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int, const int8_t *,          \
                                         const float *, const float *, float *);                           \

@@ -276,16 +276,22 @@ struct KernelVariantTests {
     @Test("attention of a group of heads, every variant, against Double; each head as it is alone")
     func attention() {
         var rng = SeededRandom(seed: Self.seed)
-        // 3 heads over 37 positions (past one tile of 32); and 64-wide heads, and 40 (no whole vectors).
+        // 5 heads (past one pass of the kernel's head groups) over 37 positions (past one tile of 32);
+        // 64-wide heads, and 40 (no whole vectors).
         for hd in [64, 40] {
-            let heads = 3, positions = 37
+            let heads = 5, positions = 37
             let q = (0..<heads * hd).map { _ in Float(rng.gaussian()) }
             let k = (0..<positions * hd).map { _ in Float(rng.gaussian()) }, v = (0..<positions * hd).map { _ in Float(rng.gaussian()) }
+            // The keys transposed, as the engine passes them: a position a column, rows of ldk
+            // (a multiple of 16), what lies past the positions never used (NaN here).
+            let ldk = 48
+            var kt = [Float](repeating: .nan, count: hd * ldk)
+            for j in 0..<positions { for d in 0..<hd { kt[d * ldk + j] = k[j * hd + d] } }
             let scale = 1 / Float(hd).squareRoot()
             for level in Self.levels {
                 for n in [1, 2, 17, 32, 33, positions] {
-                    var scores = [Float](repeating: 0, count: heads * positions), out = [Float](repeating: .nan, count: heads * hd)
-                    ek_attention_heads_at(Int32(level), q, Int64(heads), k, v, Int64(hd), Int64(n), scale, &scores, &out)
+                    var scores = [Float](repeating: 0, count: heads * ldk), out = [Float](repeating: .nan, count: heads * hd)
+                    ek_attention_heads_at(Int32(level), q, Int64(heads), kt, Int64(ldk), v, Int64(hd), Int64(n), scale, &scores, &out)
                     for h in 0..<heads {
                         let logits = (0..<n).map { j in Double(scale) * (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(k[j * hd + $1]) } }
                         let m = logits.max()!, total = logits.reduce(0) { $0 + exp($1 - m) }
@@ -296,9 +302,10 @@ struct KernelVariantTests {
                             #expect(abs(Double(out[h * hd + d]) - expected) <= bound, "hd \(hd) variant \(level) n \(n) head \(h) d \(d)")
                         }
                         // The head alone gives the same bits: grouping changes no result.
-                        var alone = [Float](repeating: .nan, count: hd), scratch = [Float](repeating: 0, count: positions)
+                        var alone = [Float](repeating: .nan, count: hd), scratch = [Float](repeating: 0, count: ldk)
                         Array(q[(h * hd)..<((h + 1) * hd)]).withUnsafeBufferPointer { qh in
-                            ek_attention_heads_at(Int32(level), qh.baseAddress!, 1, k, v, Int64(hd), Int64(n), scale, &scratch, &alone)
+                            ek_attention_heads_at(Int32(level), qh.baseAddress!, 1, kt, Int64(ldk), v, Int64(hd), Int64(n), scale,
+                                                  &scratch, &alone)
                         }
                         #expect(alone.map(\.bitPattern) == out[(h * hd)..<((h + 1) * hd)].map(\.bitPattern),
                                 "hd \(hd) variant \(level) n \(n) head \(h) alone")

@@ -144,15 +144,21 @@ void ek_f32_to_f16_at(int level, const float *src, uint16_t *dst, int64_t n);
 
 /// The attention of `heads` query heads that share keys and values (a KV head's group), over
 /// `n` positions: for head h (query at `q + h·hd`, output at `out + h·hd`), scores_j =
-/// scale·(q_h · k[j·hd …]), softmax, the weights rounded to half precision, then out_h[d] =
-/// Σ_j p_j·v[j·hd + d]. `scores` holds `heads·n` floats of scratch. The keys and values are
-/// read once per tile of positions for all the heads. A head's operations and their order do
-/// not depend on the batch or on the heads beside it: a token's result does not depend on
-/// the tokens evaluated with it, and each head's equals its own call's with `heads` = 1.
-void ek_attention_heads(const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n, float scale,
-                        float *scores, float *out);
-void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *k, const float *v, int64_t hd, int64_t n,
-                           float scale, float *scores, float *out);
+/// scale·(q_h · key j), softmax, the weights rounded to half precision, then out_h[d] =
+/// Σ_j p_j·v[j·hd + d]. The keys are transposed, `kt[d·ldk + j]` (`ek_f16_to_f32_columns`), with
+/// `ldk` a multiple of 16, at least n, and `kt` readable up to the next multiple of 16 past n
+/// (what lies past n is read and never used); `scores` holds `heads·ldk` floats of scratch.
+/// The values are read once per tile of positions for all the heads. A head's operations and
+/// their order do not depend on the batch or on the heads beside it: a token's result does not
+/// depend on the tokens evaluated with it, and each head's equals its own call's with
+/// `heads` = 1.
+void ek_attention_heads(const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd, int64_t n,
+                        float scale, float *scores, float *out);
+void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd,
+                           int64_t n, float scale, float *scores, float *out);
+/// Half-precision rows as float columns: dst[c·ldd + r] = src[r·stride + c] for r < rows,
+/// c < cols (the keys of a head, transposed for `ek_attention_heads`).
+void ek_f16_to_f32_columns(const uint16_t *src, int64_t stride, int64_t rows, int64_t cols, float *dst, int64_t ldd);
 
 /// dst[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g) (`dst` may be `gate` or `up`).
 void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n);
