@@ -63,7 +63,6 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     /// The first tile of group `g`.
     func group(_ g: Int) -> UnsafeRawPointer { UnsafeRawPointer(bytes + g * (cols / 32) * tileBytes) }
 
-
     /// `y[16g + r] = row · x` for the groups in `range` (`x` quantized once by the caller).
     func matvec(_ range: Range<Int>, _ xq: QuantizedActivation, _ y: UnsafeMutablePointer<Float>) {
         ek_tiles_matvec(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), Int32(xq.terms),
