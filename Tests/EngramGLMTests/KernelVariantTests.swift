@@ -273,6 +273,27 @@ struct KernelVariantTests {
         }
     }
 
+    @Test("halves widened into columns: each value where its transposed place is, the rest untouched")
+    func halvesIntoColumns() {
+        var rng = SeededRandom(seed: Self.seed ^ 0xC011)
+        // 37 rows of 300 halves, every 320th: past the 256 columns the function widens at a time.
+        let rows = 37, cols = 300, stride = 320, ldd = 48
+        let src = (0..<rows * stride).map { _ in Float16(Float(rng.gaussian())).bitPattern }
+        var dst = [Float](repeating: .nan, count: cols * ldd)
+        ek_f16_to_f32_columns(src, Int64(stride), Int64(rows), Int64(cols), &dst, Int64(ldd))
+        var misplaced: [(column: Int, row: Int)] = []
+        var touched = 0
+        for c in 0..<cols {
+            for r in 0..<rows {
+                let expected = Float(Float16(bitPattern: src[r * stride + c]))
+                if dst[c * ldd + r].bitPattern != expected.bitPattern { misplaced.append((c, r)) }
+            }
+            for r in rows..<ldd where !dst[c * ldd + r].isNaN { touched += 1 }
+        }
+        #expect(misplaced.isEmpty, "\(misplaced.count) values misplaced, first \(String(describing: misplaced.first))")
+        #expect(touched == 0, "\(touched) values written past the rows")
+    }
+
     @Test("attention of a group of heads, every variant, against Double; each head as it is alone")
     func attention() {
         var rng = SeededRandom(seed: Self.seed)
