@@ -208,6 +208,15 @@ struct KernelVariantTests {
                 #expect(alone.map(\.bitPattern) == many[(t * rows)..<((t + 1) * rows)].map(\.bitPattern),
                         "\(type) float product variant \(level): token \(t) alone")
             }
+            // The weights it meets are the rows' dequantized floats exactly: a token that is 1 at
+            // value k and 0 elsewhere gets value k of every row (the zeros add nothing but the
+            // sign of a zero, hence == rather than bits).
+            let identity = (0..<cols).flatMap { k in (0..<cols).map { $0 == k ? Float(1) : 0 } }
+            var picked = [Float](repeating: .nan, count: cols * rows)
+            ek_tiles_matmul_float_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), Int64(cols),
+                                     identity, &picked, Int64(rows))
+            let differing = (0..<cols).reduce(0) { n, k in n + (0..<rows).filter { picked[k * rows + $0] != dequantized[$0][k] }.count }
+            #expect(differing == 0, "\(type) float product variant \(level): \(differing) weights differ from the rows' floats")
         }
         for terms in [1, 2] {
             let xq = Quantized(x, level: 0, terms: terms), values = xq.values
