@@ -111,6 +111,28 @@ Sq8ScoresFn sq8_scores = sq8_scores_for(cfaiss_simd_level());
 
 } // namespace
 
+extern "C" double cfaiss_sq8_encode(const float *x, const float *vmin, const float *step, size_t d, uint8_t *codes) {
+    // The codes first, in a loop the compiler vectorizes: c = v rounded half away from zero,
+    // v = (x − vmin)/step clamped to [0, 255] (t + [v − t ≥ ½] with t = ⌊v⌋: v − t is exact).
+    for (size_t j = 0; j < d; j++) {
+        float v = (x[j] - vmin[j]) / step[j];
+        v = v > 0.0f ? v : 0.0f;
+        v = v < 255.0f ? v : 255.0f;
+        const int t = static_cast<int>(v);
+        codes[j] = static_cast<uint8_t>(t + (v - static_cast<float>(t) >= 0.5f ? 1 : 0));
+    }
+    // Then the squared error, summed in the order of the dimensions (each term as the
+    // reconstruction vmin + c·step in double): the sum is part of the stored codes' format,
+    // which `check` recomputes and compares bit for bit.
+    double err = 0;
+    for (size_t j = 0; j < d; j++) {
+        const double diff = static_cast<double>(x[j]) -
+                            (static_cast<double>(vmin[j]) + static_cast<double>(codes[j]) * static_cast<double>(step[j]));
+        err += diff * diff;
+    }
+    return err;
+}
+
 extern "C" void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift,
                                   size_t d, const int64_t *labels, size_t n, float *out) {
     sq8_scores(qs, bias, chunks, chunk_shift, d, labels, n, out);

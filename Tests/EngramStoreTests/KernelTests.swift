@@ -37,4 +37,38 @@ struct KernelTests {
             }
         }
     }
+
+    /// The 8-bit codes of a vector: each the nearest code, halves rounded away from zero,
+    /// clamped to 0…255, and the squared error summed in the order of the dimensions, bit for
+    /// bit (`check` compares stored codes with re-encoded ones). Values exactly halfway between
+    /// two codes (a power-of-two step makes them exact), below and above the range included.
+    @Test("8-bit encoding: nearest code, halves away from zero, clamped; the error summed in order", arguments: [384, 37, 3])
+    func sq8Encode(dimension d: Int) {
+        let seed: UInt64 = 20_261_203
+        print("sq8Encode seed \(seed)")
+        var rng = SeededRandom(seed: seed)
+        let vmin = (0..<d).map { _ in Float(-1 + Double(rng.next() % 64) / 128) }
+        let step = (0..<d).map { j in j % 2 == 0 ? Float(1) / 128 : Float(Double(rng.next() % 1000 + 1) * 1e-5) }
+        for trial in 0..<200 {
+            let x = (0..<d).map { j -> Float in
+                switch rng.next() % 4 {
+                case 0: return vmin[j] + (Float(rng.next() % 255) + 0.5) * step[j]   // a halfway point (exact when the step is 2^-7)
+                case 1: return vmin[j] - Float(rng.next() % 100) * 1e-3 - 1e-4       // below the range
+                case 2: return vmin[j] + Float(256 + rng.next() % 100) * step[j]     // above it
+                default: return vmin[j] + Float(Double(rng.next() % 1_000_000) / 1_000_000 * 255) * step[j]
+                }
+            }
+            var codes = [UInt8](repeating: 0, count: d)
+            let err = cfaiss_sq8_encode(x, vmin, step, d, &codes)
+            var wantErr = 0.0
+            for j in 0..<d {
+                let v = (x[j] - vmin[j]) / step[j]
+                let c = min(255, max(0, v.rounded(.toNearestOrAwayFromZero)))
+                #expect(codes[j] == UInt8(c), "trial \(trial), dimension \(j): v \(v)")
+                let diff = Double(x[j]) - (Double(vmin[j]) + Double(c) * Double(step[j]))
+                wantErr += diff * diff
+            }
+            #expect(err.bitPattern == wantErr.bitPattern, "trial \(trial)")
+        }
+    }
 }

@@ -87,6 +87,11 @@ enum { cfaiss_simd_portable = 0, cfaiss_simd_avx2 = 1, cfaiss_simd_avx512 = 2 };
 /// when the environment variable ENGRAM_SIMD names a lower one), capped at AVX-512.
 int cfaiss_simd_level(void);
 
+/// Encodes the d floats of `x` as 8-bit codes (see sq8.cpp): c_j = (x_j − vmin_j)/step_j
+/// rounded half away from zero and clamped to 0…255; returns Σ_j (x_j − (vmin_j + c_j·step_j))²
+/// in double, summed in the order of j. `x` must be finite and every step positive.
+double cfaiss_sq8_encode(const float *x, const float *vmin, const float *step, size_t d, uint8_t *codes);
+
 /// out[i] = bias + Σ_j qs[j] · code_j(labels[i]): approximate inner products against 8-bit
 /// scalar-quantized rows (see sq8.cpp for the encoding), stored in chunks of 2^chunk_shift
 /// rows of d bytes, with the variant of `cfaiss_simd_level`.

@@ -57,14 +57,14 @@ struct ScalarQuantizer: Equatable, Sendable {
 
     /// Encodes `vector` into `codes` (room for `dimension` bytes); returns its error ‖x − x̂‖,
     /// rounded up so that it stays a bound in float arithmetic.
+    /// The codes round half away from zero, and the error sums its squares in the order of
+    /// the dimensions (`cfaiss_sq8_encode`): `check` re-encodes stored vectors and compares.
     func encode(_ vector: UnsafeBufferPointer<Float>, into codes: UnsafeMutablePointer<UInt8>) -> Float {
-        var err: Double = 0
-        for j in 0..<dimension {
-            let x = vector[j]
-            let c = min(255, max(0, ((x - vmin[j]) / step[j]).rounded()))
-            codes[j] = UInt8(c)
-            let diff = Double(x) - (Double(vmin[j]) + Double(c) * Double(step[j]))
-            err += diff * diff
+        precondition(vector.count >= dimension)
+        let err = vmin.withUnsafeBufferPointer { vmin in
+            step.withUnsafeBufferPointer { step in
+                cfaiss_sq8_encode(vector.baseAddress!, vmin.baseAddress!, step.baseAddress!, dimension, codes)
+            }
         }
         return Float(err.squareRoot() * (1 + 1e-5) + 1e-6)
     }
