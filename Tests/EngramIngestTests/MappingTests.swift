@@ -107,15 +107,22 @@ struct MappingTests {
             return m.vector
         }
         // Numbers as pgvector and Python write them, plus long mantissas, exponents and
-        // subnormals, where a fast reader could round differently from strtof.
+        // subnormals, where a fast reader could round differently from strtof; and plain
+        // decimals of up to 16 digits near and at the points halfway between two floats,
+        // where reading through a double could round differently (2^24 + 1 is one).
         for _ in 0..<200 {
             let numbers: [String] = (0..<384).map { _ in
                 let x = Double.random(in: -1...1, using: &random) * pow(10, Double(Int.random(in: -40...38, using: &random)))
-                switch Int.random(in: 0..<4, using: &random) {
+                let f = Float(Double.random(in: -1...1, using: &random) * pow(10, Double(Int.random(in: -3...9, using: &random))))
+                let halfway = (Double(f) + Double(f.nextUp)) / 2
+                switch Int.random(in: 0..<7, using: &random) {
                 case 0: return String(format: "%.4f", x)
                 case 1: return "\(Float(x))"
                 case 2: return String(format: "%.17g", x)
-                default: return String(format: "%.9e", x)
+                case 3: return String(format: "%.9e", x)
+                case 4: return String(format: "%.*f", Int.random(in: 1...12, using: &random), Double(f))
+                case 5: return String(format: "%.*g", Int.random(in: 8...16, using: &random), halfway)
+                default: return String(format: "%.0f", Double(Int.random(in: 8_388_608...134_217_728, using: &random) | 1))
                 }
             }
             let spaced = Bool.random(using: &random)
