@@ -360,12 +360,13 @@ extension EngramDatabase {
         var next = outcome.state
         var applied = 0, skipped = 0, deadCount = 0
         try store.write { tx in
-            var staged: [String: SourcePosition] = [:]
+            // What each row has seen: read at once, then as this write moves it on.
+            var seen = try IngestState.positions(of: Set(units.flatMap { $0.actions.map(\.action.id) }), in: tx)
             var graph = GraphWrite(tx: tx)
             for unit in units {
                 for (event, action, _) in unit.actions {
                     let id = action.id
-                    if let seen = try staged[id] ?? IngestState.position(of: id, in: tx), event.position <= seen {
+                    if let seen = seen[id], event.position <= seen {
                         skipped += 1
                         continue
                     }
@@ -380,7 +381,7 @@ extension EngramDatabase {
                         try graph.update(id, targets: targets, relations: mapping.linkRelations, at: event.commitTime ?? tx.now)
                     }
                     try tx.put(IngestState.rows, key: Array(id.utf8), value: event.position.bytes)
-                    staged[id] = event.position
+                    seen[id] = event.position
                     applied += 1
                 }
                 for letter in unit.dead {

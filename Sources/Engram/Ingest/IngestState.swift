@@ -53,8 +53,14 @@ enum IngestState {
         try tx.put(sources, key: Array(path.utf8), value: Array(try JSONEncoder().encode(source)))
     }
 
-    static func position(of id: String, in tx: StoreTransaction) throws -> SourcePosition? {
-        try tx.get(rows, key: Array(id.utf8)).flatMap { SourcePosition(bytes: $0) }
+    /// The positions the rows `ids` have seen, by id (a row never seen has none).
+    static func positions(of ids: Set<String>, in tx: StoreTransaction) throws -> [String: SourcePosition] {
+        let ids = Array(ids)
+        var out: [String: SourcePosition] = [:]
+        for (id, value) in zip(ids, try tx.get(rows, keys: ids.map { Array($0.utf8) })) {
+            if let value, let position = SourcePosition(bytes: value) { out[id] = position }
+        }
+        return out
     }
 
     static func deadKey(_ path: String, offset: Int64) -> [UInt8] {
