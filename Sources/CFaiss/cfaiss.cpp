@@ -1,5 +1,6 @@
 #include "cfaiss.h"
 #include "ckernels.h"
+#include "errors.h"
 #include "scan.h"
 
 #include <cstdlib>
@@ -37,27 +38,10 @@ struct cfaiss_index {
     std::unique_ptr<faiss::Index> index;
 };
 
+using cfaiss::copy_message;
+using cfaiss::guarded;
+
 namespace {
-
-char *copy_message(const std::string &message) {
-    char *out = static_cast<char *>(std::malloc(message.size() + 1));
-    if (out != nullptr) {
-        std::memcpy(out, message.c_str(), message.size() + 1);
-    }
-    return out;
-}
-
-/// Runs `body`, turning any C++ exception into a malloc'ed message.
-template <typename Body> char *guarded(Body &&body) {
-    try {
-        body();
-        return nullptr;
-    } catch (const std::exception &e) {
-        return copy_message(e.what());
-    } catch (...) {
-        return copy_message("unknown FAISS error");
-    }
-}
 
 /// The index that does the real work below IDMap wrappers.
 const faiss::Index *unwrap(const faiss::Index *index) {

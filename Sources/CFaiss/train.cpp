@@ -2,15 +2,14 @@
 // memory. The two-level scheme built on it (IVFTraining.swift) streams its sample from the
 // vector file, so that training never holds the whole sample.
 #include "cfaiss.h"
+#include "errors.h"
 #include "scan.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <numeric>
-#include <string>
 #include <vector>
 
 #include <faiss/Clustering.h>
@@ -18,12 +17,6 @@
 #include <faiss/impl/FaissAssert.h>
 
 namespace {
-
-char *copy_error(const std::string &message) {
-    char *out = static_cast<char *>(std::malloc(message.size() + 1));
-    if (out != nullptr) std::memcpy(out, message.c_str(), message.size() + 1);
-    return out;
-}
 
 /// Spherical k-means of `n` unit vectors into `k` centroids (k ≤ n), appended to `out`.
 void kmeans(size_t d, size_t n, const float *x, size_t k, int niter, int seed, std::vector<float> &out) {
@@ -49,17 +42,12 @@ void kmeans(size_t d, size_t n, const float *x, size_t k, int niter, int seed, s
 
 extern "C" char *cfaiss_kmeans(int64_t dimension, int64_t n, const float *vectors, int64_t k, int niter, int seed,
                               float *out) {
-    try {
+    return cfaiss::guarded([&] {
         FAISS_THROW_IF_NOT_MSG(n > 0 && k > 0 && dimension > 0, "no training vectors");
         const size_t d = static_cast<size_t>(dimension);
         std::vector<float> centroids;
         centroids.reserve(static_cast<size_t>(k) * d);
         kmeans(d, static_cast<size_t>(n), vectors, static_cast<size_t>(k), niter, seed, centroids);
         std::copy(centroids.begin(), centroids.end(), out);
-        return nullptr;
-    } catch (const std::exception &e) {
-        return copy_error(e.what());
-    } catch (...) {
-        return copy_error("unknown FAISS error");
-    }
+    });
 }

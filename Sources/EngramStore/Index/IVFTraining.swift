@@ -57,10 +57,16 @@ enum IVFTraining {
             var sums = [Double](repeating: 0, count: nlist * d)
             var counts = [Int](repeating: 0, count: nlist)
             try forEachChunk(sample, from: source, nearestOf: centroids, threads: threads) { labels, nearest, rows in
-                for (i, c) in nearest.enumerated() {
-                    let c = Int(c)
-                    counts[c] += 1
-                    for j in 0..<d { sums[c * d + j] += Double(rows[i * d + j]) }
+                // Through pointers, so that the compiler vectorizes the sums of a row.
+                sums.withUnsafeMutableBufferPointer { sums in
+                    rows.withUnsafeBufferPointer { rows in
+                        for (i, c) in nearest.enumerated() {
+                            let c = Int(c)
+                            counts[c] += 1
+                            let sum = sums.baseAddress! + c * d, row = rows.baseAddress! + i * d
+                            for j in 0..<d { sum[j] += Double(row[j]) }
+                        }
+                    }
                 }
             }
             for c in 0..<nlist where counts[c] > 0 {
