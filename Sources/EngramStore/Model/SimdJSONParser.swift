@@ -77,14 +77,20 @@ public final class SimdJSONParser {
     private static func members(_ values: UnsafeBufferPointer<csimdjson_value>, _ index: inout Int,
                                 count: Int?) -> [String: JSONValue] {
         var object: [String: JSONValue] = [:]
+        object.reserveCapacity(count ?? 0)
         var read = 0
         while index < values.count && read != count {
             let key = string(values[index].key)
-            let value = value(values, &index)
-            if object[key] == nil { object[key] = value }
+            keepFirst(value(values, &index), in: &object[key])
             read += 1
         }
         return object
+    }
+
+    /// Fills an empty slot (one hash lookup through the dictionary's in-place access, where
+    /// a test then an insert would make two).
+    private static func keepFirst(_ value: JSONValue, in slot: inout JSONValue?) {
+        if slot == nil { slot = value }
     }
 
     /// The value at `index` with its descendants; advances `index` past them.
