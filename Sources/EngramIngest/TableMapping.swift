@@ -25,7 +25,9 @@ public struct TableMapping: Sendable, Equatable {
     public var name: String
     public var source: String?
     public var key: [String] = []
-    public var text: String?
+    public var text: String? { didSet { template = text.map(Self.parts) } }
+    /// `text` in parts, read once rather than for each row.
+    private var template: [TemplatePart]?
     public var time: String?
     public var tags: [String] = []
     public var meta: [String]?
@@ -46,6 +48,7 @@ public struct TableMapping: Sendable, Equatable {
         key = try section.strings("key", default: [])
         let text = try section.string("text", default: "")
         self.text = text.isEmpty ? nil : text
+        template = self.text.map(Self.parts)
         let time = try section.string("time", default: "")
         self.time = time.isEmpty ? nil : time
         tags = try section.strings("tags", default: [])
@@ -138,20 +141,38 @@ public struct TableMapping: Sendable, Equatable {
 
     /// The memory's text: the template with `{column}` replaced by the row's values (a
     /// missing or null column by nothing), or `column: value` for each column, by name.
-    func render(_ row: [String: JSONValue], skipping vectorColumn: String?) -> String {
-        guard let text else {
+    package func render(_ row: [String: JSONValue], skipping vectorColumn: String?) -> String {
+        guard let template else {
             return row.keys.sorted().filter { $0 != vectorColumn && row[$0] != .null }
                 .map { "\($0): \(row[$0]!.description)" }.joined(separator: "; ")
         }
         var out = ""
+        for part in template {
+            switch part {
+            case let .literal(text): out += text
+            case let .column(column): if let value = row[column], value != .null { out += value.description }
+            }
+        }
+        return out
+    }
+
+    /// A piece of the text template: text as written, or the column whose value goes there.
+    enum TemplatePart: Sendable, Equatable {
+        case literal(String)
+        case column(String)
+    }
+
+    /// `text` cut at each `{column}` (a `{` without a `}` after it is text).
+    static func parts(_ text: String) -> [TemplatePart] {
+        var parts: [TemplatePart] = []
         var rest = Substring(text)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-            out += rest[..<open]
-            let column = String(rest[rest.index(after: open)..<close])
-            if let value = row[column], value != .null { out += value.description }
+            if open > rest.startIndex { parts.append(.literal(String(rest[..<open]))) }
+            parts.append(.column(String(rest[rest.index(after: open)..<close])))
             rest = rest[rest.index(after: close)...]
         }
-        return out + rest
+        if !rest.isEmpty { parts.append(.literal(String(rest))) }
+        return parts
     }
 
     /// A vector column: a JSON array of numbers, or pgvector's text form `[0.1,0.2,…]`.

@@ -63,6 +63,13 @@ struct MappingTests {
             ($0 as? EngramError)?.reason == .invalidSettings && "\($0)".contains("COLUMN -> TABLE")
         }
         #expect(m.time == 1_780_000_000 && m.tags == ["fault"] && m.meta == ["severity": .number(3)] && m.vector == [0.5, -1, 0.2])
+        // Templates: columns side by side, an empty name (no such column), a brace left open.
+        var edges = TableMapping(name: "faults")
+        for (template, text) in [("{component}{symptom}", "bearingoverheating"), ("{}x{severity}", "x3"),
+                                 ("a {component} {symptom", "a bearing {symptom"), ("}{", "}{"), ("", "")] {
+            edges.text = template
+            #expect(edges.render(row, skipping: nil) == text, "template \"\(template)\"")
+        }
         #expect(try settings.action(for: Self.event(.delete, row)) == .delete(id: "faults:7,12"))
         // Without a mapping: key "id", every column as text and meta, the commit time.
         let plain = IngestSettings()
