@@ -2,7 +2,8 @@
 # Change-log ingestion: a generated Debezium log of readings (inserts, then updates and deletes
 # of earlier rows) through `engram watch`, with a vector column (pgvector text form, DIM
 # dimensions, nothing embedded) and, on a smaller log, with the text embedded by MiniLM.
-# Prints events/s and the peak RSS.
+# Prints events/s over the command's wall time and up to the write of the last change, and
+# the peak RSS.
 #   Benchmarks/ingest-bench.sh [EVENTS] [DIM] [TEXT_EVENTS]     (default 100000 384 2000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,13 +55,21 @@ meta = ["sensor", "reading"]
 $( [ "$4" = yes ] && echo 'vector = "embedding"' )
 TOML
   echo "== $engram watch --db $1.db $(basename "$3")   ($(wc -l < "$3") events, $(du -h "$3" | cut -f1))"
+  local started; started="$(date +%s.%N)"
   /usr/bin/time -f "%e s wall, peak RSS %M KB" "$engram" watch --db "$db" --json "$3" > "$work/$1.json" 2> "$work/$1.time"
-  python3 - "$work/$1.json" "$work/$1.time" <<'PY'
-import json, sys
+  "$engram" ingest status --db "$db" --json > "$work/$1.status"
+  python3 - "$work/$1.json" "$work/$1.time" "$work/$1.status" "$started" <<'PY'
+import datetime, json, sys
 r = json.load(open(sys.argv[1]))["sources"][0]
 t = open(sys.argv[2]).read().strip().splitlines()[-1]
 secs = float(t.split()[0])
-print("applied %d, skipped %d, dead letters %d; %s; %.0f events/s" % (r["applied"], r["skipped"], r["deadLetters"], t, (r["applied"] + r["skipped"]) / secs))
+events = r["applied"] + r["skipped"]
+print("applied %d, skipped %d, dead letters %d; %s; %.0f events/s" % (r["applied"], r["skipped"], r["deadLetters"], t, events / secs))
+# The source's updatedAt is the time of the write of its last batch (to the millisecond).
+last = datetime.datetime.fromisoformat(json.load(open(sys.argv[3]))[0]["updatedAt"].replace("Z", "+00:00")).timestamp()
+applied = last - float(sys.argv[4])
+print("last change written after %.2f s (%.0f events/s); closing (index maintenance under way, snapshot) took the other %.2f s"
+      % (applied, events / applied, secs - applied))
 PY
 }
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
