@@ -71,4 +71,79 @@ struct KernelTests {
             #expect(err.bitPattern == wantErr.bitPattern, "trial \(trial)")
         }
     }
+
+    /// The nearest centroids of `rows` (row-major, `d` floats each) by `cfaiss_centroids_nearest`,
+    /// with or without the integer products, and whether they were used.
+    static func nearest(_ rows: [Float], _ centroids: [Float], d: Int, integer: Bool) throws -> (indexes: [Int64], integer: Bool) {
+        var handle: OpaquePointer?
+        #expect(cfaiss_centroids_new(centroids, Int64(centroids.count / d), Int64(d), integer ? 1 : 0, &handle) == nil)
+        let c = try #require(handle)
+        defer { cfaiss_centroids_free(c) }
+        var out = [Int64](repeating: -1, count: rows.count / d)
+        #expect(cfaiss_centroids_nearest(c, rows, Int64(rows.count / d), 2, &out) == nil)
+        return (out, cfaiss_centroids_integer(c) != 0)
+    }
+
+    /// Assignment to the nearest centroid: the centroid with the largest inner product, the
+    /// first of equal ones, with and without the integer products (AVX-512 VNNI). Small
+    /// integers make every product exact in any order of summation, so the expected index is
+    /// exact and ties are common (a centroid repeated, products that happen to be equal); the
+    /// centroid counts cover the vector loops and their tails, the row counts cross blocks.
+    @Test("nearest centroid: the largest product, the first of equals, with and without integer products",
+          arguments: [(3, 5), (8, 40), (37, 300), (1024, 600)])
+    func nearestCentroid(centroids k: Int, rows n: Int) throws {
+        let seed: UInt64 = 20_261_204
+        print("nearestCentroid seed \(seed)")
+        var rng = SeededRandom(seed: seed)
+        let d = 64
+        func small() -> Float { Float(Int(rng.next() % 7) - 3) }
+        var centroids = (0..<k * d).map { _ in small() }
+        if k > 1 { centroids.replaceSubrange((k - 1) * d..<k * d, with: centroids[0..<d]) } // the last repeats the first
+        let rows = (0..<n * d).map { _ in small() }
+        var expected: [Int64] = []
+        for i in 0..<n {
+            let products = (0..<k).map { c in (0..<d).reduce(0) { $0 + Int(rows[i * d + $1]) * Int(centroids[c * d + $1]) } }
+            expected.append(Int64(products.firstIndex(of: products.max()!)!))
+        }
+        for integer in [false, true] {
+            let (got, used) = try Self.nearest(rows, centroids, d: d, integer: integer)
+            print("nearestCentroid: \(k) centroids, integer products \(used)")
+            #expect(got == expected, "integer products \(used)")
+        }
+    }
+
+    /// On unit vectors, with centroids in tight groups so that a row's best few are close
+    /// (within the integers' error, as neighbouring IVF lists are), the integer products' bound
+    /// keeps every answer that of the float products wherever the best centroid is ahead of
+    /// the next by more than float rounding (checked to fail without the bound).
+    @Test("nearest centroid: integer products give the float products' answer on unit vectors")
+    func nearestCentroidUnitVectors() throws {
+        let seed: UInt64 = 20_261_205
+        print("nearestCentroidUnitVectors seed \(seed)")
+        var rng = SeededRandom(seed: seed)
+        let d = 384, k = 256, n = 2000
+        func unit(_ v: [Float]) -> [Float] {
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { $0 / norm }
+        }
+        let bases = (0..<k / 8).map { _ in unit((0..<d).map { _ in Float(rng.gaussian()) }) }
+        let centroids = (0..<k).flatMap { c in unit((0..<d).map { bases[c / 8][$0] + 0.03 * Float(rng.gaussian()) }) }
+        let rows = (0..<n).flatMap { _ in
+            let base = bases[Int(rng.next() % UInt64(bases.count))]
+            return unit((0..<d).map { base[$0] + 0.03 * Float(rng.gaussian()) })
+        }
+        let floats = try Self.nearest(rows, centroids, d: d, integer: false)
+        let integers = try Self.nearest(rows, centroids, d: d, integer: true)
+        var compared = 0
+        for i in 0..<n {
+            let products = (0..<k).map { c in (0..<d).reduce(0.0) { $0 + Double(rows[i * d + $1]) * Double(centroids[c * d + $1]) } }
+            let sorted = products.sorted(by: >)
+            guard sorted[0] - sorted[1] > 1e-5 else { continue }
+            #expect(integers.indexes[i] == floats.indexes[i], "row \(i)")
+            #expect(Double(products[Int(floats.indexes[i])]) == sorted[0], "row \(i)")
+            compared += 1
+        }
+        print("nearestCentroidUnitVectors: integer products \(integers.integer), \(compared) of \(n) rows compared")
+        #expect(compared >= n * 9 / 10)
+    }
 }

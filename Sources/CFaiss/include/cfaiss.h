@@ -34,6 +34,19 @@ char *cfaiss_index_train(cfaiss_index *index, int64_t n, const float *vectors,
 /// Spherical k-means of `n` unit vectors (n × d floats) into `k` centroids written to `out`
 /// (k × d), `niter` iterations; with `k` ≥ `n`, each point is a centroid (the first repeats).
 char *cfaiss_kmeans(int64_t d, int64_t n, const float *vectors, int64_t k, int niter, int seed, float *out);
+/// Centroids to assign vectors to, by inner product (see assign.cpp): `k` rows of `d` floats,
+/// copied. With `integer_products` and a CPU with AVX-512 VNNI (and `d` a multiple of 32), the
+/// products come from 8-bit integers first, with an error bound that keeps the answer exact.
+typedef struct cfaiss_centroids cfaiss_centroids;
+char *cfaiss_centroids_new(const float *centroids, int64_t k, int64_t d, int integer_products, cfaiss_centroids **out);
+void cfaiss_centroids_free(cfaiss_centroids *centroids);
+/// Whether the products of `centroids` come from integers first.
+int cfaiss_centroids_integer(const cfaiss_centroids *centroids);
+/// For each of the `n` rows of `x` (n × d), the index of the centroid with the largest inner
+/// product computed in floats (the first of equal ones) into `out`, the integer products on up
+/// to `threads` threads (the float ones on OpenBLAS's). Safe to call from several threads at once.
+char *cfaiss_centroids_nearest(const cfaiss_centroids *centroids, const float *x, int64_t n, int threads, int64_t *out);
+
 /// Adds `n` vectors with caller-chosen 64-bit labels.
 char *cfaiss_index_add_with_ids(cfaiss_index *index, int64_t n, const float *vectors,
                                 const int64_t *labels);

@@ -15,9 +15,11 @@ struct IVFLists: @unchecked Sendable {
     private(set) var lists: [[Int64]]
     /// Entries in the lists, live or dead.
     private(set) var entries = 0
-    /// The centroids as a flat inner-product index, for assignment and probing (never
-    /// changed after `init`; FAISS searches of a flat index may run concurrently).
+    /// The centroids as a flat inner-product index, for probing (never changed after `init`;
+    /// FAISS searches of a flat index may run concurrently).
     private let quantizer: FaissIndex
+    /// The centroids for assignment.
+    private let assigner: CentroidAssigner
 
     var nlist: Int { lists.count }
 
@@ -26,8 +28,10 @@ struct IVFLists: @unchecked Sendable {
         self.centroids = centroids
         self.lists = lists
         entries = lists.reduce(0) { $0 + $1.count }
-        quantizer = try FaissIndex.make(dimension: dimension, description: "IDMap2,Flat")
+        assigner = try CentroidAssigner(centroids, dimension: dimension)
+        let quantizer = try FaissIndex.make(dimension: dimension, description: "IDMap2,Flat")
         try centroids.withUnsafeBufferPointer { try quantizer.add($0, labels: (0..<Int64(lists.count)).map { $0 }) }
+        self.quantizer = quantizer
     }
 
     /// Flat k-means iterations after the two-level ones.
@@ -41,10 +45,12 @@ struct IVFLists: @unchecked Sendable {
         return try IVFLists(dimension: source.dimension, centroids: centroids, lists: Array(repeating: [], count: nlist))
     }
 
-    /// Adds `labels` with their vectors (row-major), each to the list of its nearest centroid.
-    mutating func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>) throws {
+    /// Adds `labels` with their vectors (row-major), each to the list of its nearest centroid
+    /// (found on up to `threads` threads).
+    mutating func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>, threads: Int = 1) throws {
         guard !labels.isEmpty else { return }
-        let nearest = try quantizer.nearest(vectors, count: labels.count)
+        precondition(vectors.count == labels.count * dimension)
+        let nearest = try assigner.nearest(vectors, threads: threads)
         for (label, list) in zip(labels, nearest) { lists[Int(list)].append(label) }
         entries += labels.count
     }

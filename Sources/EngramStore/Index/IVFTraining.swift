@@ -25,6 +25,7 @@ enum IVFTraining {
                           seed: Int, threads: BuildThreads? = nil) throws -> [Float] {
         guard !sample.isEmpty, nlist > 0 else { throw EngramError.index("no vectors to train the IVF lists on") }
         let d = source.dimension
+        threads?.applyForTraining()
         if nlist <= 64 || sample.count <= nlist {
             // Small enough to hold: one flat k-means.
             let rows = try source.rows(sample[...])
@@ -46,7 +47,7 @@ enum IVFTraining {
         var centroids: [Float] = []
         centroids.reserveCapacity(nlist * d)
         for (g, labels) in members.enumerated() where shares[g] > 0 {
-            threads?.apply()
+            threads?.applyForTraining()
             centroids += try kmeans(try source.rows(labels[...]), dimension: d, k: shares[g], iterations: iterations,
                                     seed: seed + g + 1)
         }
@@ -119,14 +120,12 @@ enum IVFTraining {
     private static func forEachChunk(_ labels: [Int64], from source: VectorSource, nearestOf centroids: [Float],
                                      threads: BuildThreads?,
                                      _ body: (ArraySlice<Int64>, [Int64], [Float]) throws -> Void) throws {
-        let d = source.dimension
-        let index = try FaissIndex.make(dimension: d, description: "IDMap2,Flat")
-        try centroids.withUnsafeBufferPointer { try index.add($0, labels: (0..<Int64(centroids.count / d)).map { $0 }) }
+        let assigner = try CentroidAssigner(centroids, dimension: source.dimension)
         for start in Swift.stride(from: 0, to: labels.count, by: chunkRows) {
-            threads?.apply()
+            let count = threads?.applyForTraining() ?? 1
             let part = labels[start..<min(start + chunkRows, labels.count)]
             let rows = try source.rows(part)
-            let nearest = try rows.withUnsafeBufferPointer { try index.nearest($0, count: part.count) }
+            let nearest = try rows.withUnsafeBufferPointer { try assigner.nearest($0, threads: count) }
             try body(part, nearest, rows)
         }
     }

@@ -190,25 +190,26 @@ struct VectorIndex: @unchecked Sendable {
     mutating func add(_ labels: [Int64], from source: VectorSource, threads: BuildThreads? = nil,
                       visiting visit: (ArraySlice<Int64>, UnsafeBufferPointer<Float>) -> Void = { _, _ in }) throws {
         for start in stride(from: 0, to: labels.count, by: Self.buildChunk) {
-            threads?.apply()
+            let count = threads?.apply() ?? 1
             let part = labels[start..<min(start + Self.buildChunk, labels.count)]
             let rows = try source.rows(part)
             try rows.withUnsafeBufferPointer { buffer in
                 visit(part, buffer)
-                try add(labels: Array(part), vectors: buffer)
+                try add(labels: Array(part), vectors: buffer, threads: count)
             }
         }
     }
 
-    /// Adds `labels` with their full vectors (row-major).
-    mutating func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>) throws {
+    /// Adds `labels` with their full vectors (row-major); IVF assignment on up to `threads`
+    /// threads.
+    mutating func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>, threads: Int = 1) throws {
         guard !labels.isEmpty else { return }
         switch structure {
         case .flat: return
         case var .ivf(lists):
             structure = .flat  // drops the enum's reference, so that the append does not copy
             defer { structure = .ivf(lists) }
-            try lists.add(labels: labels, vectors: vectors)
+            try lists.add(labels: labels, vectors: vectors, threads: threads)
         case let .hnsw(graph): try graph.add(vectors, labels: labels)
         }
     }

@@ -50,16 +50,6 @@ final class FaissIndex {
                                           Int32(kmeansIterations)))
     }
 
-    /// The label of the nearest vector to each of `count` queries (row-major), in one batch
-    /// (FAISS uses BLAS for batches).
-    func nearest(_ queries: UnsafeBufferPointer<Float>, count: Int) throws -> [Int64] {
-        precondition(queries.count == count * dimension)
-        var distances = [Float](repeating: 0, count: count)
-        var labels = [Int64](repeating: -1, count: count)
-        try Self.check(cfaiss_index_search(handle, Int64(count), queries.baseAddress, 1, nil, &distances, &labels))
-        return labels
-    }
-
     func add(_ vectors: UnsafeBufferPointer<Float>, labels: [Int64]) throws {
         precondition(vectors.count == labels.count * dimension)
         guard !labels.isEmpty else { return }
