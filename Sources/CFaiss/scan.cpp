@@ -170,6 +170,8 @@ bool scan_ivf(const faiss::Index *inner, const float *query, idx_t k, size_t npr
     return true;
 }
 
+float inner_product(const float *a, const float *b, size_t d) { return dot(a, b, d); }
+
 } // namespace cfaiss
 
 extern "C" void cfaiss_dot_rows(const float *query, const float *base, size_t d, const int64_t *rows, size_t n,

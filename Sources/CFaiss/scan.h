@@ -20,6 +20,9 @@ namespace cfaiss {
 using idx_t = int64_t;
 static_assert(std::is_same<idx_t, decltype(faiss::Index::ntotal)>::value, "FAISS's idx_t is not int64_t");
 
+/// a · b over `d` floats, with the variant of `cfaiss_simd_level`.
+float inner_product(const float *a, const float *b, size_t d);
+
 /// Top-k over an IndexFlat (inner product). `id_map` (from an IDMap wrapper) translates
 /// positions to labels; `selector` filters labels. Returns false if `inner` is not a flat
 /// inner-product index.

@@ -26,7 +26,7 @@ final class BuildThreads: Sendable {
     /// `apply` for IVF training, with FAISS's OpenMP kept at one thread on the calling thread:
     /// training's OpenMP regions (k-means' small steps) are short and far apart, and between
     /// them OpenMP's idle threads spin, which took a core from the build itself (the 1,024-list
-    /// rebuild at 65,877 memories ran 5.5 s instead of 1.7 s). Its products use OpenBLAS's
+    /// rebuild at 65,877 memories ran 5.5 s instead of 1.4 s). Its products use OpenBLAS's
     /// threads and the returned count.
     @discardableResult
     func applyForTraining() -> Int {

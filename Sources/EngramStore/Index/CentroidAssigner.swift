@@ -8,24 +8,18 @@ import CFaiss
 /// Thread-safe: immutable after `init`; each assignment uses buffers of its own.
 final class CentroidAssigner: Sendable {
     let dimension: Int
-    let count: Int
     private nonisolated(unsafe) let handle: OpaquePointer
 
-    /// `centroids` row-major (`count × dimension`), copied. `integerProducts: false` takes
-    /// the float products everywhere (tests compare the two).
-    init(_ centroids: [Float], dimension: Int, integerProducts: Bool = true) throws {
+    /// `centroids` row-major (`dimension` floats each), copied.
+    init(_ centroids: [Float], dimension: Int) throws {
         precondition(dimension > 0 && centroids.count % dimension == 0)
         self.dimension = dimension
-        count = centroids.count / dimension
         var handle: OpaquePointer?
-        try FaissIndex.check(cfaiss_centroids_new(centroids, Int64(count), Int64(dimension), integerProducts ? 1 : 0, &handle))
+        try FaissIndex.check(cfaiss_centroids_new(centroids, Int64(centroids.count / dimension), Int64(dimension), 1, &handle))
         self.handle = handle!
     }
 
     deinit { cfaiss_centroids_free(handle) }
-
-    /// Whether the products come from integers first.
-    var usesIntegerProducts: Bool { cfaiss_centroids_integer(handle) != 0 }
 
     /// The index of the nearest centroid to each row of `vectors` (row-major); the integer
     /// products on up to `threads` threads (the float ones on OpenBLAS's, as set).
