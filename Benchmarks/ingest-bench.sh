@@ -65,11 +65,14 @@ t = open(sys.argv[2]).read().strip().splitlines()[-1]
 secs = float(t.split()[0])
 events = r["applied"] + r["skipped"]
 print("applied %d, skipped %d, dead letters %d; %s; %.0f events/s" % (r["applied"], r["skipped"], r["deadLetters"], t, events / secs))
-# The source's updatedAt is the time of the write of its last batch (to the millisecond).
-last = datetime.datetime.fromisoformat(json.load(open(sys.argv[3]))[0]["updatedAt"].replace("Z", "+00:00")).timestamp()
-applied = last - float(sys.argv[4])
-print("last change written after %.2f s (%.0f events/s); closing (index maintenance under way, snapshot) took the other %.2f s"
-      % (applied, events / applied, secs - applied))
+# The source's updatedAt is the time of the write of its last batch (to the millisecond); an
+# empty log leaves no source.
+sources = json.load(open(sys.argv[3]))
+if events and sources:
+    last = datetime.datetime.fromisoformat(sources[0]["updatedAt"].replace("Z", "+00:00")).timestamp()
+    applied = last - float(sys.argv[4])
+    print("last change written after %.2f s (%.0f events/s); closing (index maintenance under way, snapshot) took the other %.2f s"
+          % (applied, events / applied, secs - applied))
 PY
 }
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
