@@ -201,4 +201,13 @@ extension MemoryStore {
             textMerge.sync { mergeText() }
         }
     }
+
+    /// Leaves the files as a process killed now would (for crash tests that copy them): the
+    /// background work finished, then RocksDB's flushes and compactions stopped (waiting for
+    /// those under way), which otherwise replace files while they are copied. The store stays
+    /// open; it must not be written to again.
+    package func quiesceFilesForCopy() throws {
+        waitForBackgroundWork()
+        try requireOpen().cancelBackgroundWork()
+    }
 }

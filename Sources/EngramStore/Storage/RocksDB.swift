@@ -308,6 +308,10 @@ final class RocksDB: @unchecked Sendable {
         return total
     }
 
+    /// Stops RocksDB's flushes and compactions, waiting for those under way: from then on its
+    /// files change only by writes (as a crashed process leaves them).
+    func cancelBackgroundWork() { rocksdb_cancel_all_background_work(db, 1) }
+
     /// Flushes every column family's memtable to SST files, so that the next open has no
     /// write-ahead log to replay.
     func flush() throws {
