@@ -146,4 +146,19 @@ struct KernelTests {
         print("nearestCentroidUnitVectors: integer products \(integers.integer), \(compared) of \(n) rows compared")
         #expect(compared >= n * 9 / 10)
     }
+
+    /// No centroids is an error with a message (not a crash), and no rows an answer of none.
+    @Test("nearest centroid: no centroids is refused, no rows writes nothing")
+    func nearestCentroidLimits() throws {
+        var handle: OpaquePointer?
+        let error = try #require(cfaiss_centroids_new([], 0, 32, 1, &handle))
+        defer { cfaiss_free_error(error) }
+        #expect(String(cString: error).contains("no centroids") && handle == nil)
+        #expect(cfaiss_centroids_new([Float](repeating: 1, count: 64), 2, 32, 1, &handle) == nil)
+        let c = try #require(handle)
+        defer { cfaiss_centroids_free(c) }
+        var out: [Int64] = [-7]
+        #expect(cfaiss_centroids_nearest(c, [], 0, 2, &out) == nil)
+        #expect(out == [-7])
+    }
 }

@@ -18,8 +18,8 @@ struct IVFLists: @unchecked Sendable {
     /// The centroids as a flat inner-product index, for probing (never changed after `init`;
     /// FAISS searches of a flat index may run concurrently).
     private let quantizer: FaissIndex
-    /// The centroids for assignment.
-    private let assigner: CentroidAssigner
+    /// The centroids for assignment, made by the first `add`.
+    private let assigner: LazyCentroidAssigner
 
     var nlist: Int { lists.count }
 
@@ -28,7 +28,7 @@ struct IVFLists: @unchecked Sendable {
         self.centroids = centroids
         self.lists = lists
         entries = lists.reduce(0) { $0 + $1.count }
-        assigner = try CentroidAssigner(centroids, dimension: dimension)
+        assigner = LazyCentroidAssigner(centroids, dimension: dimension)
         let quantizer = try FaissIndex.make(dimension: dimension, description: "IDMap2,Flat")
         try centroids.withUnsafeBufferPointer { try quantizer.add($0, labels: (0..<Int64(lists.count)).map { $0 }) }
         self.quantizer = quantizer
@@ -50,7 +50,7 @@ struct IVFLists: @unchecked Sendable {
     mutating func add(labels: [Int64], vectors: UnsafeBufferPointer<Float>, threads: Int = 1) throws {
         guard !labels.isEmpty else { return }
         precondition(vectors.count == labels.count * dimension)
-        let nearest = try assigner.nearest(vectors, threads: threads)
+        let nearest = try assigner.assigner().nearest(vectors, threads: threads)
         for (label, list) in zip(labels, nearest) { lists[Int(list)].append(label) }
         entries += labels.count
     }
