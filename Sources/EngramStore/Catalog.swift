@@ -378,7 +378,12 @@ extension Catalog {
             if l % Self.flushEvery == Self.flushEvery - 1 { try flush(&w) }
         }
         for l in 0..<n {
-            w.string(meta[l].isEmpty || !isLive(Int64(l)) ? "" : RecordCodec.encodeMeta(meta[l]))
+            // The text of `RecordCodec.encodeMeta`, written in place (the closure captures only
+            // the metadata: capturing `self` copied the catalog's columns for every label).
+            let members = isLive(Int64(l)) ? meta[l] : [:]
+            w.string { out in
+                if !members.isEmpty { JSONValue.object(members).write(to: &out) }
+            }
             if l % Self.flushEvery == Self.flushEvery - 1 { try flush(&w) }
         }
         w.u32(UInt32(namespaceNames.count))

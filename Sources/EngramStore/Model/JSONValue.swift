@@ -98,11 +98,18 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
             out.append(0x5D)
         case let .object(members):
             out.append(0x7B)
-            for (i, key) in members.keys.sorted().enumerated() {
-                if i > 0 { out.append(0x2C) }
+            func write(_ key: String, _ value: JSONValue) {
                 Self.writeString(key, to: &out)
                 out.append(0x3A)
-                members[key]!.write(to: &out)
+                value.write(to: &out)
+            }
+            if members.count == 1, let only = members.first {
+                write(only.key, only.value)  // (no sort: most metadata is one or a few keys)
+            } else {
+                for (i, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+                    if i > 0 { out.append(0x2C) }
+                    write(member.key, member.value)
+                }
             }
             out.append(0x7D)
         }

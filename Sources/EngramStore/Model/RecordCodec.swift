@@ -115,6 +115,15 @@ struct ByteWriter {
     mutating func f32(_ v: Float) { u32(v.bitPattern) }
     mutating func f64(_ v: Double) { u64(v.bitPattern) }
     mutating func string(_ s: String) { u32(UInt32(s.utf8.count)); bytes.append(contentsOf: s.utf8) }
+    /// A string as `string` writes it, its bytes appended by `body` straight to the buffer.
+    mutating func string(writing body: (inout [UInt8]) -> Void) {
+        let at = bytes.count
+        u32(0)
+        body(&bytes)
+        withUnsafeBytes(of: UInt32(bytes.count - at - 4).littleEndian) { length in
+            for i in 0..<4 { bytes[at + i] = length[i] }
+        }
+    }
     mutating func raw<C: Collection>(_ b: C) where C.Element == UInt8 { bytes.append(contentsOf: b) }
     /// Empties the buffer, keeping its capacity.
     mutating func clear() { bytes.removeAll(keepingCapacity: true) }
