@@ -1,16 +1,17 @@
+import Foundation
 import Synchronization
 
 /// The threads an index build may use, read again before each chunk of its work: a
 /// background build leaves a core to queries and writes, and speeds up to every core when
 /// nothing is left for it to yield to (`MemoryStore.close` waits for it).
-final class BuildThreads: Sendable {
+package final class BuildThreads: Sendable {
     private let count: Atomic<Int>
 
-    init(_ count: Int) { self.count = Atomic(max(1, count)) }
+    package init(_ count: Int) { self.count = Atomic(max(1, count)) }
 
     var current: Int { count.load(ordering: .relaxed) }
 
-    func set(_ count: Int) { self.count.store(max(1, count), ordering: .relaxed) }
+    package func set(_ count: Int) { self.count.store(max(1, count), ordering: .relaxed) }
 
     /// Applies the current count to FAISS's OpenMP threads on the calling thread and to
     /// OpenBLAS's (process-wide; the thread budget may keep it at one, see
@@ -34,5 +35,55 @@ final class BuildThreads: Sendable {
         FaissIndex.setThreads(1)
         FaissIndex.setBLASThreads(n)
         return n
+    }
+
+    /// Runs `body` for the items `0..<count`, taken in order by up to `current` threads: the
+    /// calling one, and helpers started when an item is taken and the count allows more (a
+    /// build that `MemoryStore.close` speeds up gains threads at its next item). Helpers
+    /// inherit the calling thread's scheduling priority. Returns when every item is done;
+    /// rethrows the first error (the items not started then are skipped).
+    package func forEachItem(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
+        let items = Items(count: count, body: body)
+        while let item = items.take() {
+            while items.running.load(ordering: .relaxed) < min(current, count - item) {
+                items.running.add(1, ordering: .relaxed)
+                items.helpers.enter()
+                Thread.detachNewThread {
+                    while let item = items.take() { items.run(item) }
+                    items.helpers.leave()
+                }
+            }
+            items.run(item)
+        }
+        items.helpers.wait()
+        if let failure = items.state.withLock({ $0.failure }) { throw failure }
+    }
+}
+
+/// The items of one `BuildThreads.forEachItem`, shared by its threads.
+private final class Items: Sendable {
+    let count: Int
+    let body: @Sendable (Int) throws -> Void
+    let state = Mutex<(next: Int, failure: (any Error)?)>((0, nil))
+    /// Threads taking items, the calling one included.
+    let running = Atomic<Int>(1)
+    let helpers = DispatchGroup()
+
+    init(count: Int, body: @escaping @Sendable (Int) throws -> Void) {
+        self.count = count
+        self.body = body
+    }
+
+    /// The next item, or nil when none is left or one has failed.
+    func take() -> Int? {
+        state.withLock { state in
+            guard state.failure == nil, state.next < count else { return nil }
+            state.next += 1
+            return state.next - 1
+        }
+    }
+
+    func run(_ item: Int) {
+        do { try body(item) } catch { state.withLock { if $0.failure == nil { $0.failure = error } } }
     }
 }

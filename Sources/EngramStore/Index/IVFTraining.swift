@@ -1,6 +1,7 @@
 import CFaiss
 import EngramBase
 import Foundation
+import Synchronization
 
 /// Training of the IVF centroids: two-level spherical k-means, refined by flat iterations,
 /// over a sample of labels whose vectors are read from the vector file as each step needs
@@ -38,19 +39,26 @@ enum IVFTraining {
         let every = max(1, sample.count / (groups * level1PointsPerGroup))
         let level1 = Swift.stride(from: 0, to: sample.count, by: every).map { sample[$0] }
         let top = try kmeans(try source.rows(level1[...]), dimension: d, k: groups, iterations: iterations, seed: seed)
-        var members = [[Int64]](repeating: [], count: groups)
+        var assigned = [[Int64]](repeating: [], count: groups)
         try forEachChunk(sample, from: source, nearestOf: top, threads: threads) { labels, nearest in
-            for (label, g) in zip(labels, nearest) { members[Int(g)].append(label) }
+            for (label, g) in zip(labels, nearest) { assigned[Int(g)].append(label) }
         }
-        // Level 2: each group into its share of the lists.
+        // Level 2: each group into its share of the lists. The groups' k-means are independent:
+        // they run on the build's threads (each k-means on one, OpenBLAS's kept at one), the
+        // largest first, and their centroids are joined in group order.
+        let members = assigned
         let shares = share(nlist, among: members.map(\.count))
-        var centroids: [Float] = []
-        centroids.reserveCapacity(nlist * d)
-        for (g, labels) in members.enumerated() where shares[g] > 0 {
-            threads?.applyForTraining()
-            centroids += try kmeans(try source.rows(labels[...]), dimension: d, k: shares[g], iterations: iterations,
-                                    seed: seed + g + 1)
+        let order = members.indices.filter { shares[$0] > 0 }.sorted { members[$0].count > members[$1].count }
+        let parts = Mutex([[Float]](repeating: [], count: groups))
+        FaissIndex.setBLASThreads(1)
+        try (threads ?? BuildThreads(1)).forEachItem(order.count) { i in
+            let g = order[i]
+            FaissIndex.setThreads(1)
+            let part = try kmeans(try source.rows(members[g][...]), dimension: d, k: shares[g], iterations: iterations,
+                                  seed: seed + g + 1)
+            parts.withLock { $0[g] = part }
         }
+        var centroids = parts.withLock { $0.flatMap { $0 } }
         guard centroids.count == nlist * d else { throw EngramError.index("two-level k-means made the wrong number of lists") }
         // Flat iterations: each centroid becomes the normalised mean of the points nearest to
         // it (one that no point chose stays where it is).
