@@ -104,7 +104,7 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
                 value.write(to: &out)
             }
             if members.count == 1, let only = members.first {
-                write(only.key, only.value)  // (no sort: most metadata is one or a few keys)
+                write(only.key, only.value)  // (one key: nothing to sort)
             } else {
                 for (i, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
                     if i > 0 { out.append(0x2C) }
