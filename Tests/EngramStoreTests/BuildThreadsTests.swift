@@ -26,11 +26,21 @@ struct BuildThreadsTests {
     @Test("with two threads every item runs once and a helper takes some of them")
     func twoThreads() throws {
         let log = Log()
-        // Items long enough (1 ms) that the helper, started with the first, finds some left.
+        let helperRan = DispatchSemaphore(value: 0)
+        let caller = Log.thread()
+        let waited = Mutex<DispatchTimeoutResult?>(nil)
+        // The calling thread's first item waits until an item has run on another thread (the
+        // helper is started before it), so the helper's share does not depend on timing.
         try BuildThreads(2).forEachItem(40) { item in
-            usleep(1000)
+            if item == 0 {
+                let result = helperRan.wait(timeout: .now() + 30)
+                waited.withLock { $0 = result }
+            } else if Log.thread() != caller {
+                helperRan.signal()
+            }
             log.record(item)
         }
+        #expect(waited.withLock { $0 } == .success)
         #expect(log.items.sorted() == Array(0..<40))
         #expect(log.threads.count == 2)
     }
@@ -39,11 +49,21 @@ struct BuildThreadsTests {
     func raisedCount() throws {
         let log = Log()
         let threads = BuildThreads(1)
+        let helperRan = DispatchSemaphore(value: 0)
+        let caller = Log.thread()
+        let waited = Mutex<DispatchTimeoutResult?>(nil)
         try threads.forEachItem(40) { item in
-            if item == 0 { threads.set(2) }
-            usleep(1000)
+            if item == 0 {
+                threads.set(2)  // a helper starts when the calling thread takes item 1
+            } else if item == 1 {
+                let result = helperRan.wait(timeout: .now() + 30)
+                waited.withLock { $0 = result }
+            } else if Log.thread() != caller {
+                helperRan.signal()
+            }
             log.record(item)
         }
+        #expect(waited.withLock { $0 } == .success)
         #expect(log.items.sorted() == Array(0..<40))
         #expect(log.threads.count == 2)
     }
