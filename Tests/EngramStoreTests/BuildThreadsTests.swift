@@ -13,6 +13,19 @@ struct BuildThreadsTests {
         var items: [Int] { runs.withLock { $0.map(\.item) } }
         var threads: Set<UInt64> { runs.withLock { Set($0.map(\.thread)) } }
         static func thread() -> UInt64 { UInt64(pthread_self()) }
+
+        /// For the helper tests: the calling thread's item that runs `waitForHelper` waits
+        /// (30 s at most) until an item has run on another thread, which calls `ran`, so that
+        /// the helper's share does not depend on timing.
+        private let helperRan = DispatchSemaphore(value: 0)
+        private let caller = Log.thread()
+        private let waited = Mutex<DispatchTimeoutResult?>(nil)
+        func waitForHelper() {
+            let result = helperRan.wait(timeout: .now() + 30)
+            waited.withLock { $0 = result }
+        }
+        func ran() { if Self.thread() != caller { helperRan.signal() } }
+        var helperWasAwaited: Bool { waited.withLock { $0 } == .success }
     }
 
     @Test("every item runs once; one thread runs them all in order on the calling thread")
@@ -26,21 +39,12 @@ struct BuildThreadsTests {
     @Test("with two threads every item runs once and a helper takes some of them")
     func twoThreads() throws {
         let log = Log()
-        let helperRan = DispatchSemaphore(value: 0)
-        let caller = Log.thread()
-        let waited = Mutex<DispatchTimeoutResult?>(nil)
-        // The calling thread's first item waits until an item has run on another thread (the
-        // helper is started before it), so the helper's share does not depend on timing.
+        // The helper is started before the calling thread runs item 0.
         try BuildThreads(2).forEachItem(40) { item in
-            if item == 0 {
-                let result = helperRan.wait(timeout: .now() + 30)
-                waited.withLock { $0 = result }
-            } else if Log.thread() != caller {
-                helperRan.signal()
-            }
+            if item == 0 { log.waitForHelper() } else { log.ran() }
             log.record(item)
         }
-        #expect(waited.withLock { $0 } == .success)
+        #expect(log.helperWasAwaited)
         #expect(log.items.sorted() == Array(0..<40))
         #expect(log.threads.count == 2)
     }
@@ -49,21 +53,15 @@ struct BuildThreadsTests {
     func raisedCount() throws {
         let log = Log()
         let threads = BuildThreads(1)
-        let helperRan = DispatchSemaphore(value: 0)
-        let caller = Log.thread()
-        let waited = Mutex<DispatchTimeoutResult?>(nil)
         try threads.forEachItem(40) { item in
-            if item == 0 {
-                threads.set(2)  // a helper starts when the calling thread takes item 1
-            } else if item == 1 {
-                let result = helperRan.wait(timeout: .now() + 30)
-                waited.withLock { $0 = result }
-            } else if Log.thread() != caller {
-                helperRan.signal()
+            switch item {
+            case 0: threads.set(2)  // a helper starts when the calling thread takes item 1
+            case 1: log.waitForHelper()
+            default: log.ran()
             }
             log.record(item)
         }
-        #expect(waited.withLock { $0 } == .success)
+        #expect(log.helperWasAwaited)
         #expect(log.items.sorted() == Array(0..<40))
         #expect(log.threads.count == 2)
     }

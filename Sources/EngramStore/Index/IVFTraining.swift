@@ -39,19 +39,18 @@ enum IVFTraining {
         let every = max(1, sample.count / (groups * level1PointsPerGroup))
         let level1 = Swift.stride(from: 0, to: sample.count, by: every).map { sample[$0] }
         let top = try kmeans(try source.rows(level1[...]), dimension: d, k: groups, iterations: iterations, seed: seed)
-        var assigned = [[Int64]](repeating: [], count: groups)
+        var members = [[Int64]](repeating: [], count: groups)
         try forEachChunk(sample, from: source, nearestOf: top, threads: threads) { labels, nearest in
-            for (label, g) in zip(labels, nearest) { assigned[Int(g)].append(label) }
+            for (label, g) in zip(labels, nearest) { members[Int(g)].append(label) }
         }
         // Level 2: each group into its share of the lists. The groups' k-means are independent:
         // they run on the build's threads (each k-means on one, OpenBLAS's kept at one), the
         // largest first, and their centroids are joined in group order.
-        let members = assigned
         let shares = share(nlist, among: members.map(\.count))
         let order = members.indices.filter { shares[$0] > 0 }.sorted { members[$0].count > members[$1].count }
         let parts = Mutex([[Float]](repeating: [], count: groups))
         FaissIndex.setBLASThreads(1)
-        try (threads ?? BuildThreads(1)).forEachItem(order.count) { i in
+        try (threads ?? BuildThreads(1)).forEachItem(order.count) { [members] i in
             let g = order[i]
             FaissIndex.setThreads(1)
             let part = try kmeans(try source.rows(members[g][...]), dimension: d, k: shares[g], iterations: iterations,
