@@ -72,6 +72,16 @@ extension MemoryStore {
         return try write(sync: sync, now: now) { try $0.upsert(prepared, analysed: analysed) }
     }
 
+    /// Validates and normalises `memories` and analyses their texts, without the writer lock
+    /// and on any thread, for `StoreTransaction.upsert(_:)` of `PreparedMemory`: a writer that
+    /// prepares its next batch while the previous one is written holds the lock for the write
+    /// alone. Throws what `upsert` would for a bad memory.
+    public func prepareForWrite(_ memories: [NewMemory]) throws -> [PreparedMemory] {
+        let prepared = try memories.map(prepare)
+        let terms = try analysis.withSession { session in prepared.map { session.terms($0.text) } }
+        return zip(prepared, terms).map { PreparedMemory(memory: $0, terms: $1, store: identity) }
+    }
+
     /// The analysed terms of `texts`, in order; split over two threads from
     /// `parallelAnalysisMinimum` texts on (a session each: stemmers are not thread-safe).
     func analyse(_ texts: [String]) throws -> [[String]] {

@@ -69,6 +69,16 @@ public final class StoreTransaction {
         try upsert(memories.map { try store.prepare($0) }, analysed: nil)
     }
 
+    /// `upsert` of memories that `MemoryStore.prepareForWrite` of this transaction's store
+    /// validated, normalised and analysed (those of another store are prepared again).
+    @discardableResult
+    public func upsert(_ prepared: [PreparedMemory]) throws -> [String] {
+        guard prepared.allSatisfy({ $0.store == store.identity }) else {
+            return try upsert(prepared.map(\.memory))
+        }
+        return try upsert(prepared.map(\.memory), analysed: prepared.map(\.terms))
+    }
+
     /// `upsert` of memories already `prepare`d, with the analysed terms of their texts when
     /// given (analysed before the writer lock was taken).
     func upsert(_ prepared: [NewMemory], analysed: [[String]]?) throws -> [String] {

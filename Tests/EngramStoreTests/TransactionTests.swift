@@ -55,6 +55,38 @@ struct TransactionTests {
         }
     }
 
+    @Test("a memory prepared outside the writer lock is written as its plain upsert is; another store's is prepared again")
+    func preparedMemories() throws {
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir.appendingPathComponent("a"), settings: testSettings(.flat, dimension: 3))
+            let other = try MemoryStore.create(at: dir.appendingPathComponent("b"), settings: testSettings(.flat, dimension: 3))
+            let input = NewMemory(id: "p", text: "The PUMP-7 valve leaks", vector: [3, 0, 4], tags: ["b", "a", "b"], time: baseNow)
+            let prepared = try store.prepareForWrite([input])
+            #expect(prepared.map(\.memory.tags) == [["a", "b"]])
+            try store.write { tx in try tx.upsert(prepared) }
+            var plain = input
+            plain.id = "q"
+            try store.upsert([plain])
+            let (p, q) = (try store.get("p"), try store.get("q"))
+            #expect(p.vector == q.vector && p.tags == q.tags && p.text == q.text && p.time == q.time)
+            // The analysed terms went into the full-text index as the plain upsert's did.
+            let found = try store.query(MemoryQuery(vector: [], k: 3, now: baseNow, text: "valve leak", mode: .text))
+            #expect(Set(found.results.map(\.id)) == ["p", "q"])
+            #expect(found.results[0].score == found.results[1].score)
+            try other.write { tx in try tx.upsert(prepared) }
+            #expect(try other.query(MemoryQuery(vector: [], k: 3, now: baseNow, text: "valve", mode: .text)).results.map(\.id) == ["p"])
+            // Prepared again, so a store of another dimension refuses it as it would the input.
+            let wider = try MemoryStore.create(at: dir.appendingPathComponent("c"), settings: testSettings(.flat, dimension: 4))
+            #expect(throws: EngramError.wrongDimension(id: "p", expected: 4, got: 3)) {
+                try wider.write { tx in try tx.upsert(prepared) }
+            }
+            // A bad memory is refused when prepared, with the error its upsert gives.
+            #expect(throws: EngramError.wrongDimension(id: "bad", expected: 3, got: 2)) {
+                try store.prepareForWrite([NewMemory(id: "bad", vector: [1, 0])])
+            }
+        }
+    }
+
     @Test("families must be registered, and the store's own are written through upsert and delete")
     func familyRules() throws {
         try withTempDirectory { dir in

@@ -299,7 +299,10 @@ extension EngramDatabase {
     }
 
     private struct PreparedUnit: Sendable {
-        var actions: [(event: ChangeEvent, action: TableMapping.Action, lineOffset: Int64)]
+        /// Each change's action; an upsert whose vector is known when the line is mapped comes
+        /// `prepared` for the store too (validated, normalised, its text analysed), so that the
+        /// writer holds the store's lock for the write alone (nil: the writer prepares it).
+        var actions: [(event: ChangeEvent, action: TableMapping.Action, prepared: PreparedMemory?, lineOffset: Int64)]
         var dead: [DeadLetter]
         var endOffset: Int64
     }
@@ -308,17 +311,21 @@ extension EngramDatabase {
     private func prepare(_ unit: TransactionAssembler.Unit, path: String) -> PreparedUnit {
         let now = Timestamp(Date().timeIntervalSince1970)
         var dead = unit.deadLetters.map { DeadLetter(file: path, offset: $0.offset, line: $0.line, error: $0.error, at: now) }
-        var actions: [(event: ChangeEvent, action: TableMapping.Action, lineOffset: Int64)] = []
+        var actions: [(event: ChangeEvent, action: TableMapping.Action, prepared: PreparedMemory?, lineOffset: Int64)] = []
         for (event, offset) in zip(unit.changes, unit.offsets) {
             do {
                 let action = try ingestSettings.action(for: event)
+                var prepared: PreparedMemory?
                 if case let .upsert(m) = action {
                     if !m.vector.isEmpty && m.vector.count != settings.dimension {
                         throw EngramError.invalidArgument("the vector of \(m.id ?? "") has \(m.vector.count) dimensions; this database stores \(settings.dimension)")
                     }
                     if m.vector.isEmpty && m.text.isEmpty { throw EngramError.invalidArgument("\(m.id ?? ""): the row maps to an empty text and has no vector") }
+                    // A memory the store refuses is left to the writer, whose refusal makes the
+                    // whole unit dead letters (a transaction applies as a whole or not at all).
+                    if !m.vector.isEmpty { prepared = try? store.prepareForWrite([m]).first }
                 }
-                actions.append((event, action, offset))
+                actions.append((event, action, prepared, offset))
             } catch {
                 dead.append(DeadLetter(file: path, offset: offset, line: Self.describe(event),
                                        error: (error as? EngramError)?.message ?? "\(error)", at: now))
@@ -364,14 +371,15 @@ extension EngramDatabase {
             var seen = try IngestState.positions(of: Set(units.flatMap { $0.actions.map(\.action.id) }), in: tx)
             var graph = GraphWrite(tx: tx)
             for unit in units {
-                for (event, action, _) in unit.actions {
+                for (event, action, prepared, _) in unit.actions {
                     let id = action.id
                     if let seen = seen[id], event.position <= seen {
                         skipped += 1
                         continue
                     }
                     switch action {
-                    case let .upsert(memory): try tx.upsert([memory])
+                    case let .upsert(memory):
+                        if let prepared { try tx.upsert([prepared]) } else { try tx.upsert([memory]) }
                     case let .delete(id): try tx.delete(ids: [id], ignoreMissing: true)
                     }
                     let mapping = ingestSettings.mapping(for: event.table)

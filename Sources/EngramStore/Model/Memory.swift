@@ -86,3 +86,12 @@ public struct NewMemory: Sendable, Equatable {
         self.importance = importance
     }
 }
+
+/// A memory ready for `StoreTransaction.upsert(_:)`: validated and normalised, its text
+/// analysed for the full-text index (`MemoryStore.prepareForWrite`), by one store.
+public struct PreparedMemory: Sendable {
+    /// The memory as it will be written (tags sorted, vector at unit length).
+    public let memory: NewMemory
+    let terms: [String]
+    let store: UUID
+}
