@@ -168,6 +168,11 @@ extension MemoryStore {
     /// Rebuilds now and waits (for `compact`): the rebuild itself runs in the background, so
     /// reads and writes go on meanwhile.
     func rebuildAndWait() throws {
+        // The caller waits for this build: it takes every core (at a lowered priority, so that
+        // queries served meanwhile still come first), as a build that `close` waits for does.
+        let threads = buildThreads.current
+        buildThreads.set(settings.effectiveThreads)
+        defer { buildThreads.set(threads) }
         // A rebuild already running started from an older state: let it finish first.
         waitForBackgroundWork()
         try locked {
