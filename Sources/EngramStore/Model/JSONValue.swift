@@ -106,9 +106,17 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
             if members.count == 1, let only = members.first {
                 write(only.key, only.value)  // (one key: nothing to sort)
             } else {
-                for (i, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
-                    if i > 0 { out.append(0x2C) }
-                    write(member.key, member.value)
+                // The members' positions sorted by key in a temporary buffer (on the stack for
+                // a small object): the members themselves are not copied into an array.
+                withUnsafeTemporaryAllocation(of: [String: JSONValue].Index.self, capacity: members.count) { buffer in
+                    var order = buffer
+                    _ = order.initialize(from: members.indices)
+                    order.sort { members[$0].key < members[$1].key }
+                    for (i, at) in order.enumerated() {
+                        if i > 0 { out.append(0x2C) }
+                        write(members[at].key, members[at].value)
+                    }
+                    _ = order.deinitialize()
                 }
             }
             out.append(0x7D)
