@@ -560,12 +560,6 @@ public final class MemoryStore: @unchecked Sendable {
         // A rebuild under way goes on with every core from its next chunk: nothing else of
         // this store runs while it is waited for.
         buildThreads.set(settings.effectiveThreads)
-        // RocksDB's flush of what is written so far starts now and runs beside the rebuild;
-        // the flush below then writes only what came after (the last merge) and waits.
-        locked {
-            guard !readOnly && writeFailure == nil, let db, db.memtableBytes >= Self.closeFlushMinimum else { return }
-            do { try db.flush(wait: false) } catch { logger.warning("starting the flush at close of \(directory.path): \(error)") }
-        }
         // This merges the full-text segments still pending, so that the next opens (often
         // read-only commands, which cannot merge) read postings blocks only.
         waitForBackgroundWork()
@@ -579,9 +573,6 @@ public final class MemoryStore: @unchecked Sendable {
             if !readOnly && writeFailure == nil && snapshotDueAtClose { try saveSnapshotLocked() }
             // A large log would slow the next open down; a few writes' worth is not worth a flush.
             if !readOnly && writeFailure == nil, let db, db.memtableBytes >= Self.closeFlushMinimum { try db.flush() }
-            // A compaction that the flushes started stops here rather than delaying the close
-            // (RocksDB takes it up again at the next open); nothing is lost, the flushes are done.
-            if !readOnly, let db { db.cancelBackgroundWork() }
         }
     }
 

@@ -313,17 +313,15 @@ final class RocksDB: @unchecked Sendable {
     func cancelBackgroundWork() { rocksdb_cancel_all_background_work(db, 1) }
 
     /// Flushes every column family's memtable to SST files, so that the next open has no
-    /// write-ahead log to replay. Without `wait`, the flushes are only started: RocksDB's
-    /// background threads write them while the caller goes on (a later waiting flush waits
-    /// for them too).
-    func flush(wait: Bool = true) throws {
+    /// write-ahead log to replay.
+    func flush() throws {
         guard !readOnly else { return }
         if let earlier = failedFlush.withLock({ $0 }) {
             throw EngramError.storage("RocksDB at \(path) is not flushed again after a failed flush (\(earlier)); its log keeps the changes")
         }
         let options = rocksdb_flushoptions_create()
         defer { rocksdb_flushoptions_destroy(options) }
-        rocksdb_flushoptions_set_wait(options, wait ? 1 : 0)
+        rocksdb_flushoptions_set_wait(options, 1)
         for handle in families.values {
             var err: UnsafeMutablePointer<CChar>?
             rocksdb_flush_cf(db, options, handle, &err)
