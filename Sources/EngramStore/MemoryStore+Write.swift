@@ -67,18 +67,17 @@ extension MemoryStore {
     /// two threads for a large batch), so that writers hold it for the write alone.
     @discardableResult
     public func upsert(_ memories: [NewMemory], sync: Bool? = nil, now: Double? = nil) throws -> [String] {
-        let prepared = try memories.map(prepare)
-        let analysed = try analyse(prepared.map(\.text))
-        return try write(sync: sync, now: now) { try $0.upsert(prepared, analysed: analysed) }
+        let prepared = try prepareForWrite(memories)
+        return try write(sync: sync, now: now) { try $0.upsert(prepared) }
     }
 
-    /// Validates and normalises `memories` and analyses their texts, without the writer lock
-    /// and on any thread, for `StoreTransaction.upsert(_:)` of `PreparedMemory`: a writer that
-    /// prepares its next batch while the previous one is written holds the lock for the write
-    /// alone. Throws what `upsert` would for a bad memory.
+    /// Validates and normalises `memories` and analyses their texts (see `analyse`), without
+    /// the writer lock and on any thread, for `StoreTransaction.upsert(_:)` of
+    /// `PreparedMemory`: a writer that prepares its next batch while the previous one is
+    /// written holds the lock for the write alone. Throws what `upsert` would for a bad memory.
     public func prepareForWrite(_ memories: [NewMemory]) throws -> [PreparedMemory] {
         let prepared = try memories.map(prepare)
-        let terms = try analysis.withSession { session in prepared.map { session.terms($0.text) } }
+        let terms = try analyse(prepared.map(\.text))
         return zip(prepared, terms).map { PreparedMemory(memory: $0, terms: $1, store: identity) }
     }
 
