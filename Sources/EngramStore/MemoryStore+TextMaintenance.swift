@@ -151,13 +151,13 @@ extension MemoryStore {
             let (memory, label) = try RecordCodec.decode(value, parser: parser)
             // Records the catalog left out (inconsistent ones, see `check`) are not searchable.
             guard catalog.isLive(label), catalog.ids[Int(label)] == memory.id else { return true }
-            write.mark(label, analysed: textWriter.terms(memory.text))
+            write.mark(label, document: textWriter.document(memory.text))
             pending += 1
             if pending == Self.migrationBatch {
                 try write.stage(seq: 0)
                 try commit(write.batch, to: db, sync: false)
                 write.batch = db.makeBatch()
-                write.forgetTerms()
+                write.forgetDocuments()
                 pending = 0
                 logger.info("full-text index: \(write.stats.documents) of \(total) memories")
             }

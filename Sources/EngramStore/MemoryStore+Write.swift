@@ -77,24 +77,25 @@ extension MemoryStore {
     /// written holds the lock for the write alone. Throws what `upsert` would for a bad memory.
     public func prepareForWrite(_ memories: [NewMemory]) throws -> [PreparedMemory] {
         let prepared = try memories.map(prepare)
-        let terms = try analyse(prepared.map(\.text))
-        return zip(prepared, terms).map { PreparedMemory(memory: $0, terms: $1, store: identity) }
+        let documents = try analyse(prepared.map(\.text))
+        return zip(prepared, documents).map { PreparedMemory(memory: $0, document: $1, store: identity) }
     }
 
-    /// The analysed terms of `texts`, in order; split over two threads from
-    /// `parallelAnalysisMinimum` texts on (a session each: stemmers are not thread-safe).
-    func analyse(_ texts: [String]) throws -> [[String]] {
+    /// The full-text documents of `texts` (analysed, terms counted), in order; split over two
+    /// threads from `parallelAnalysisMinimum` texts on (a session each: stemmers are not
+    /// thread-safe).
+    func analyse(_ texts: [String]) throws -> [TextIndex.Document] {
         guard texts.count >= Self.parallelAnalysisMinimum else {
-            return try analysis.withSession { session in texts.map(session.terms) }
+            return try analysis.withSession { session in texts.map(session.document) }
         }
         let half = texts.count / 2
         let parts = [0..<half, half..<texts.count]
-        let results = Mutex<[[[String]]]>([[], []])
+        let results = Mutex<[[TextIndex.Document]]>([[], []])
         let failure = Mutex<Error?>(nil)
         DispatchQueue.concurrentPerform(iterations: 2) { i in
             do {
-                let terms = try analysis.withSession { session in texts[parts[i]].map(session.terms) }
-                results.withLock { $0[i] = terms }
+                let documents = try analysis.withSession { session in texts[parts[i]].map(session.document) }
+                results.withLock { $0[i] = documents }
             } catch {
                 failure.withLock { $0 = error }
             }

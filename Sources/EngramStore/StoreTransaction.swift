@@ -66,7 +66,7 @@ public final class StoreTransaction {
     /// transaction a later write of the same id wins.
     @discardableResult
     public func upsert(_ memories: [NewMemory]) throws -> [String] {
-        try upsert(memories.map { try store.prepare($0) }, analysed: nil)
+        try upsert(memories.map { try store.prepare($0) }, documents: nil)
     }
 
     /// `upsert` of memories that `MemoryStore.prepareForWrite` of this transaction's store
@@ -76,12 +76,12 @@ public final class StoreTransaction {
         guard prepared.allSatisfy({ $0.store == store.identity }) else {
             return try upsert(prepared.map(\.memory))
         }
-        return try upsert(prepared.map(\.memory), analysed: prepared.map(\.terms))
+        return try upsert(prepared.map(\.memory), documents: prepared.map(\.document))
     }
 
-    /// `upsert` of memories already `prepare`d, with the analysed terms of their texts when
-    /// given (analysed before the writer lock was taken).
-    func upsert(_ prepared: [NewMemory], analysed: [[String]]?) throws -> [String] {
+    /// `upsert` of memories already `prepare`d, with the full-text documents of their texts
+    /// when given (analysed before the writer lock was taken).
+    func upsert(_ prepared: [NewMemory], documents: [TextIndex.Document]?) throws -> [String] {
         var ids: [String] = []
         ids.reserveCapacity(prepared.count)
         for (n, input) in prepared.enumerated() {
@@ -102,7 +102,7 @@ public final class StoreTransaction {
                                 expiresAt: input.expiresAt, validTo: input.validTo,
                                 importance: input.importance, lastAccessedAt: input.lastAccessedAt)
             batch.put(MemoryStore.Family.records, Array(id.utf8), RecordCodec.encode(memory, label: label))
-            try textWrite().insert(memory, label: label, analysed: analysed?[n])
+            try textWrite().insert(memory, label: label, document: documents?[n])
             logChange(.upsert, label: label, id: id)
             steps.append(.insert(memory, label: label))
             staged[id] = (label, memory.createdAt)

@@ -92,6 +92,7 @@ public struct NewMemory: Sendable, Equatable {
 public struct PreparedMemory: Sendable {
     /// The memory as it will be written (tags sorted, vector at unit length).
     public let memory: NewMemory
-    let terms: [String]
+    /// Its own text's document for the full-text index.
+    let document: TextIndex.Document
     let store: UUID
 }

@@ -67,6 +67,9 @@ final class AnalysisSession {
         return text.withUTF8 { terms(utf8: $0) }
     }
 
+    /// The full-text document of `text`: its terms, counted.
+    func document(_ text: String) -> TextIndex.Document { TextIndex.Document(terms: terms(text)) }
+
     /// One word run of a compound: its bytes, and what it holds.
     private struct Run {
         var range: Range<Int>

@@ -122,6 +122,27 @@ enum TextIndex {
             self.terms = terms
         }
 
+        /// The document of the texts of `parts` one after the other (a context window):
+        /// equal to `Document(terms:)` of their concatenated terms, without analysing or
+        /// sorting each part again.
+        init(combining parts: [Document]) {
+            if parts.count == 1 {
+                self = parts[0]
+                return
+            }
+            length = parts.reduce(0) { $0 + $1.length }
+            var all: [(term: String, tf: Int)] = []
+            all.reserveCapacity(parts.reduce(0) { $0 + $1.terms.count })
+            for part in parts { all.append(contentsOf: part.terms) }
+            all.sort { $0.term < $1.term }
+            var terms: [(term: String, tf: Int)] = []
+            terms.reserveCapacity(all.count)
+            for (t, tf) in all {
+                if let last = terms.last, last.term == t { terms[terms.count - 1].tf += tf } else { terms.append((t, tf)) }
+            }
+            self.terms = terms
+        }
+
         init(length: Int, terms: [(term: String, tf: Int)]) {
             self.length = length
             self.terms = terms

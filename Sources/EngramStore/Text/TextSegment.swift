@@ -73,6 +73,9 @@ final class TextSegment: Sendable {
 
     func encoded() -> [UInt8] {
         var out: [UInt8] = []
+        // The usual size (short terms, small counts and labels), so that one allocation
+        // mostly does.
+        out.reserveCapacity(10 + events.reduce(0) { $0 + 8 + $1.document.terms.reduce(0) { $0 + 2 + $1.term.utf8.count } })
         Varint.append(UInt64(events.count), to: &out)
         for event in events {
             out.append(event.added ? 1 : 0)

@@ -21,8 +21,8 @@ final class TextWrite {
     /// Whether labels live in the store's catalog have documents on disk (false while a
     /// rebuild writes every document anew).
     private let committedDocuments: Bool
-    /// Own-text terms by label, analysed once per write.
-    private var terms: [Int64: [String]] = [:]
+    /// Own-text documents by label, analysed once per write.
+    private var own: [Int64: TextIndex.Document] = [:]
     /// Labels whose document is recomputed when the write is staged.
     private var dirty: Set<Int64> = []
     /// Where this write put the memories it inserted (the thread is nil outside threads).
@@ -49,9 +49,10 @@ final class TextWrite {
         threads = store.threads
     }
 
-    /// Indexes `memory`, the new version at `label` (its text given, or already `analysed`).
-    func insert(_ memory: Memory, label: Int64, analysed: [String]? = nil) {
-        terms[label] = analysed ?? store.textWriter.terms(memory.text)
+    /// Indexes `memory`, the new version at `label` (its text analysed here, or its own
+    /// `document` given).
+    func insert(_ memory: Memory, label: Int64, document: TextIndex.Document? = nil) {
+        own[label] = document ?? store.textWriter.document(memory.text)
         dirty.insert(label)
         let entry = ThreadIndex.Entry(time: memory.time, createdAt: memory.createdAt, label: label)
         guard let key = threads?.key(namespace: memory.namespace, meta: memory.meta) else {
@@ -66,14 +67,15 @@ final class TextWrite {
 
     /// Removes `label` (committed, or inserted by this write) from the index.
     func retire(_ label: Int64) throws {
-        if threads != nil, let (entry, key) = placement(of: label), let key {
+        let catalog = store.catalog
+        if threads != nil, let (entry, key) = placement(of: label, catalog), let key {
             dirty.formUnion(threads!.window(of: entry, in: key, size: window))
             threads!.remove(entry, from: key)
         }
         dirty.remove(label)
         placed[label] = nil
-        terms[label] = nil
-        if isCommitted(label) { try removeCommitted([label]) }
+        own[label] = nil
+        if isCommitted(label, catalog) { try removeCommitted([label]) }
     }
 
     /// Recomputes the changed documents and stages them, their postings (as the segment
@@ -81,9 +83,11 @@ final class TextWrite {
     /// into `batch`.
     func stage(seq: UInt64) throws {
         let labels = dirty.sorted()
-        try removeCommitted(labels.filter(isCommitted))
+        // One copy of the catalog for the whole stage (reading it through `store` copies it).
+        let catalog = store.catalog
+        try removeCommitted(labels.filter { isCommitted($0, catalog) })
         for label in labels {
-            let document = TextIndex.Document(terms: try documentTerms(of: label))
+            let document = try self.document(of: label, catalog)
             // A memory without words (vectors only) is counted, with no entry or postings.
             if !document.terms.isEmpty { record(added: true, document, label) }
             stats.add(document)
@@ -116,23 +120,23 @@ final class TextWrite {
     }
 
     /// Forgets the analysed texts kept so far (a rebuild does between chunks).
-    func forgetTerms() { terms.removeAll(keepingCapacity: true) }
+    func forgetDocuments() { own.removeAll(keepingCapacity: true) }
 
-    /// Marks `label`, whose own text analyses to `analysed`, to be indexed at `stage` (rebuild).
-    func mark(_ label: Int64, analysed: [String]) {
-        terms[label] = analysed
+    /// Marks `label`, whose own text's document is `document`, to be indexed at `stage` (rebuild).
+    func mark(_ label: Int64, document: TextIndex.Document) {
+        own[label] = document
         dirty.insert(label)
     }
 
-    private func isCommitted(_ label: Int64) -> Bool {
-        committedDocuments && store.catalog.isLive(label) && !removed.contains(label)
+    private func isCommitted(_ label: Int64, _ catalog: Catalog) -> Bool {
+        committedDocuments && catalog.isLive(label) && !removed.contains(label)
     }
 
     /// Where `label` sits: placed by this write, or as the catalog has it.
-    private func placement(of label: Int64) -> (ThreadIndex.Entry, ThreadIndex.Key?)? {
+    private func placement(of label: Int64, _ catalog: Catalog) -> (ThreadIndex.Entry, ThreadIndex.Key?)? {
         if let placed = placed[label] { return placed }
-        guard store.catalog.isLive(label), let threads else { return nil }
-        return (threads.entry(of: label, in: store.catalog), threads.key(of: label, in: store.catalog))
+        guard catalog.isLive(label), let threads else { return nil }
+        return (threads.entry(of: label, in: catalog), threads.key(of: label, in: catalog))
     }
 
     /// Removes the documents of committed `labels`: as a pending segment has them, else as
@@ -160,23 +164,21 @@ final class TextWrite {
         stats.remove(document)
     }
 
-    /// The terms of `label`'s document: its window's texts in thread order, or its own.
-    private func documentTerms(of label: Int64) throws -> [String] {
-        guard let threads, let (entry, key) = placement(of: label), let key else { return try ownTerms(of: label) }
-        var out: [String] = []
-        for member in threads.window(of: entry, in: key, size: window) { out += try ownTerms(of: member) }
-        return out
+    /// `label`'s document: its window's texts in thread order, or its own text.
+    private func document(of label: Int64, _ catalog: Catalog) throws -> TextIndex.Document {
+        guard let threads, let (entry, key) = placement(of: label, catalog), let key else { return try ownDocument(of: label, catalog) }
+        return TextIndex.Document(combining: try threads.window(of: entry, in: key, size: window).map { try ownDocument(of: $0, catalog) })
     }
 
-    /// The analysed own text of `label` (read from its record if this write did not have it).
-    private func ownTerms(of label: Int64) throws -> [String] {
-        if let cached = terms[label] { return cached }
-        guard let id = store.catalog.ids[Int(label)], let raw = try db.get(MemoryStore.Family.records, Array(id.utf8)) else {
+    /// The document of `label`'s own text (read from its record if this write did not have it).
+    private func ownDocument(of label: Int64, _ catalog: Catalog) throws -> TextIndex.Document {
+        if let cached = own[label] { return cached }
+        guard let id = catalog.ids[Int(label)], let raw = try db.get(MemoryStore.Family.records, Array(id.utf8)) else {
             throw EngramError.corrupt("memory label \(label) has no record")
         }
         let text = try raw.withUnsafeBytes { try RecordCodec.text($0) }
-        let analysed = store.textWriter.terms(text)
-        terms[label] = analysed
-        return analysed
+        let document = store.textWriter.document(text)
+        own[label] = document
+        return document
     }
 }
