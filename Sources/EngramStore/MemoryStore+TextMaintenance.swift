@@ -24,7 +24,7 @@ extension MemoryStore {
     }
 
     /// Pending documents from which a merge starts at once.
-    static let textMergeBatch = 8_192
+    static let textMergeBatch = 32_768
     /// How long fewer pending documents wait for more before they are merged.
     static let textMergeDelay: DispatchTimeInterval = .seconds(1)
 

@@ -586,7 +586,8 @@ struct TextMergeTests {
                 }
             }
             while queries.withLock({ $0 }) == 0 { Thread.sleep(forTimeInterval: 0.001) }
-            // 48,000 memories: past `textMergeBatch` five times, so merges run while writes go on.
+            // 48,000 memories: past `textMergeBatch` once, and over seconds of writes that the
+            // timed merges (`textMergeDelay`) also fall into, so merges run while writes go on.
             do { for batch in batches { try store.upsert(batch) } } catch { failures.withLock { $0.append("write: \(error)") } }
             done.withLock { $0 = true }
             readerDone.wait()
