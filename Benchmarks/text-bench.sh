@@ -23,6 +23,6 @@ for round in 1 2; do
         rm -rf "$work/db"
         "$bin/engram" init --db "$work/db" >/dev/null
         echo "engram import of $file.jsonl ($(du -h "$work/$file.jsonl" | cut -f1)), round $round:"
-        "$bin/engram" import --db "$work/db" --no-progress "$work/$file.jsonl"
+        "$bin/engram" import --db "$work/db" --no-progress "$work/$file.jsonl" 2>&1
     done
 done
