@@ -34,8 +34,39 @@ extension MemoryStore {
                 locked { snapshotRunning = false }
                 logger.error("background index snapshot failed (\(error)); the change log keeps every change")
             }
-            cfaiss_release_free_memory()
+            releaseFreeMemoryWhenQuiet()
         }
+    }
+
+    /// Returns the C heap's free pages to the system (`cfaiss_release_free_memory`) once no
+    /// change has been written for `heapTrimQuietPeriod`. A rebuild or a snapshot frees large
+    /// buffers, which a store that goes quiet afterwards should not keep in the process's
+    /// RSS; while writes go on they reuse those pages, and returning them then only costs
+    /// `madvise` calls, TLB shootdowns on every core and the page faults of touching the
+    /// pages again (6% of the CPU of a 100,000-event `engram watch`). At most one wait is
+    /// armed; it re-arms while changes keep coming, and a closing store skips it.
+    func releaseFreeMemoryWhenQuiet() {
+        let seq: UInt64? = locked {
+            guard !heapTrimArmed, !closing else { return nil }
+            heapTrimArmed = true
+            return changeSeq
+        }
+        guard let seq else { return }
+        maintenance.asyncAfter(deadline: .now() + Self.heapTrimQuietPeriod) { [weak self] in
+            self?.releaseFreeMemory(ifNoChangeSince: seq)
+        }
+    }
+
+    /// How long writes must pause before `releaseFreeMemoryWhenQuiet` trims the heap.
+    static let heapTrimQuietPeriod: DispatchTimeInterval = .seconds(2)
+
+    private func releaseFreeMemory(ifNoChangeSince seq: UInt64) {
+        let now: UInt64? = locked {
+            heapTrimArmed = false
+            return closing ? nil : changeSeq
+        }
+        guard let now else { return }
+        if now == seq { cfaiss_release_free_memory() } else { releaseFreeMemoryWhenQuiet() }
     }
 
     /// Runs `body` on a thread of its own and waits for it; with `niced`, that thread's
@@ -139,7 +170,7 @@ extension MemoryStore {
                 logger.error("background index rebuild failed (\(error)); the current index goes on serving")
             }
             // The sample, the build's chunks and the old codes were freed: give their pages back.
-            cfaiss_release_free_memory()
+            releaseFreeMemoryWhenQuiet()
         }
     }
 

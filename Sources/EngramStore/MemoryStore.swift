@@ -75,6 +75,8 @@ public final class MemoryStore: @unchecked Sendable {
     /// Marks the maintenance queue, so that work running on it never waits for itself.
     static let maintenanceKey = DispatchSpecificKey<Void>()
     var snapshotRunning = false
+    /// Set while `releaseFreeMemoryWhenQuiet` waits for writes to pause.
+    var heapTrimArmed = false
     /// Id lookups made without the id index (see `liveLabel(of:)`).
     var idLookups = 0
     /// Dead labels that nothing refers to any more (no index entry, posting or place in the
