@@ -55,6 +55,8 @@ meta = ["sensor", "reading"]
 $( [ "$4" = yes ] && echo 'vector = "embedding"' )
 TOML
   echo "== $engram watch --db $1.db $(basename "$3")   ($(wc -l < "$3") events, $(du -h "$3" | cut -f1))"
+  # The generator's ~300 MB are written back to disk first, not while the log is applied.
+  sync
   local started; started="$(date +%s.%N)"
   /usr/bin/time -f "%e s wall, peak RSS %M KB" "$engram" watch --db "$db" --json "$3" > "$work/$1.json" 2> "$work/$1.time"
   "$engram" ingest status --db "$db" --json > "$work/$1.status"
