@@ -180,10 +180,17 @@ struct CLITests {
             let skipping = try CLI.run(["import", "--db", db, "--skip-invalid", file.path])
             #expect(skipping.status == 0 && skipping.stderr.contains("skipped 1 invalid line"))
             #expect(try CLI.run(["stats", "--db", db, "--json"]).json["memories"] as? Int == 5)
-            // Wrong dimension inside the file names the lines of the refused batch.
-            try "{\"id\":\"w\",\"vector\":[1,2]}\n".write(to: file, atomically: false, encoding: .utf8)
-            let wrong = try CLI.run(["import", "--db", db, file.path])
-            #expect(wrong.status != 0 && wrong.stderr.contains("line"))
+            // Wrong dimension inside the file names the lines of the refused batch and the
+            // memory; the batch before it (prepared and written first) stays imported.
+            try ["{\"id\":\"w1\",\"vector\":[1,0,0]}", "{\"id\":\"w2\",\"vector\":[0,1,0]}", "{\"id\":\"w3\",\"vector\":[0,0,1]}",
+                 "{\"id\":\"w4\",\"vector\":[1,2]}", "{\"id\":\"w5\",\"vector\":[1,1,0]}"].joined(separator: "\n")
+                .appending("\n").write(to: file, atomically: false, encoding: .utf8)
+            let wrong = try CLI.run(["import", "--db", db, "--batch", "2", file.path])
+            #expect(wrong.status != 0 && wrong.stderr.contains("lines 3–4 were not imported: memory 'w4': vector has 2 dimensions")
+                    && wrong.stderr.contains("2 memories from earlier lines are imported"), "\(wrong.stderr)")
+            #expect(try CLI.run(["stats", "--db", db, "--json"]).json["memories"] as? Int == 7)
+            #expect(try CLI.run(["get", "--db", db, "w2"]).status == 0)
+            #expect(try CLI.run(["get", "--db", db, "w3"]).status != 0)
 
             // An oversized line is refused by the line limit, not read into memory whole.
             try ("{\"id\":\"long\",\"vector\":[" + Array(repeating: "1", count: 300).joined(separator: ",") + "]}\n")

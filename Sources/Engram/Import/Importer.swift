@@ -92,14 +92,20 @@ extension EngramDatabase {
                                   reason: cause?.reason ?? .importStopped)
             }
         }
-        /// Hands the pending records to a writer, after the previous batch is durable.
+        /// Hands the pending records to a writer, after the previous batch is durable. A batch
+        /// whose vectors are all given is prepared for the store first (validated, normalised,
+        /// its texts analysed) while the previous one is still being written, so that the
+        /// writer does the write alone; one that needs embedding is prepared by its write.
         func flush() async throws {
-            try await settle()
-            guard !pending.isEmpty else { return }
+            guard !pending.isEmpty else { return try await settle() }
             let batch = pending
-            inFlightLines = (pendingFirstLine, summary.lines, batch.count)
+            let lines = (first: pendingFirstLine, last: summary.lines, count: batch.count)
             pending.removeAll(keepingCapacity: true)
-            inFlight = Task { try await self.writeBatch(batch) }
+            let store = self.store
+            let prepared = batch.allSatisfy { !$0.vector.isEmpty } ? Result { try store.prepareForWrite(batch) } : nil
+            try await settle()
+            inFlightLines = lines
+            inFlight = Task { try await self.writeBatch(batch, prepared: prepared) }
         }
 
         while let line = try reader.next() {
@@ -140,13 +146,14 @@ extension EngramDatabase {
         var store = 0.0
     }
 
-    /// Embeds what needs it and writes one batch, on threads of its own (the store's write
-    /// is blocking I/O; it never runs on Swift's cooperative pool).
-    private func writeBatch(_ batch: [NewMemory]) async throws -> BatchTimes {
+    /// Embeds what needs it and writes one batch (as `prepared` for the store when given), on
+    /// threads of its own (the store's write is blocking I/O; it never runs on Swift's
+    /// cooperative pool).
+    private func writeBatch(_ batch: [NewMemory], prepared: Result<[PreparedMemory], Error>?) async throws -> BatchTimes {
         var memories = batch
         var times = BatchTimes()
         let embedStart = Date()
-        if batch.contains(where: { $0.vector.isEmpty }) {
+        if prepared == nil && batch.contains(where: { $0.vector.isEmpty }) {
             try await embedMissingVectors(&memories)
             times.embed = Date().timeIntervalSince(embedStart)
         }
@@ -155,7 +162,14 @@ extension EngramDatabase {
         let toWrite = memories
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             Self.writers.async {
-                continuation.resume(with: Result { _ = try store.upsert(toWrite) })
+                continuation.resume(with: Result {
+                    if let prepared {
+                        let ready = try prepared.get()
+                        _ = try store.write { try $0.upsert(ready) }
+                    } else {
+                        _ = try store.upsert(toWrite)
+                    }
+                })
             }
         }
         times.store = Date().timeIntervalSince(storeStart)
