@@ -153,7 +153,7 @@ extension EngramDatabase {
         var memories = batch
         var times = BatchTimes()
         let embedStart = Date()
-        if prepared == nil && batch.contains(where: { $0.vector.isEmpty }) {
+        if batch.contains(where: { $0.vector.isEmpty }) {
             try await embedMissingVectors(&memories)
             times.embed = Date().timeIntervalSince(embedStart)
         }

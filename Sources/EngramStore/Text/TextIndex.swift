@@ -113,13 +113,7 @@ enum TextIndex {
         init(terms list: [String]) {
             length = list.count
             // Sorted, then counted by runs (no hashing: documents are short).
-            let sorted = list.sorted()
-            var terms: [(term: String, tf: Int)] = []
-            terms.reserveCapacity(sorted.count)
-            for t in sorted {
-                if let last = terms.last, last.term == t { terms[terms.count - 1].tf += 1 } else { terms.append((t, 1)) }
-            }
-            self.terms = terms
+            terms = Self.counted(list.sorted().lazy.map { (term: $0, tf: 1) }, capacity: list.count)
         }
 
         /// The document of the texts of `parts` one after the other (a context window):
@@ -135,12 +129,17 @@ enum TextIndex {
             all.reserveCapacity(parts.reduce(0) { $0 + $1.terms.count })
             for part in parts { all.append(contentsOf: part.terms) }
             all.sort { $0.term < $1.term }
+            terms = Self.counted(all, capacity: all.count)
+        }
+
+        /// The runs of equal terms of `sorted` (in term order), each with its counts summed.
+        private static func counted(_ sorted: some Sequence<(term: String, tf: Int)>, capacity: Int) -> [(term: String, tf: Int)] {
             var terms: [(term: String, tf: Int)] = []
-            terms.reserveCapacity(all.count)
-            for (t, tf) in all {
+            terms.reserveCapacity(capacity)
+            for (t, tf) in sorted {
                 if let last = terms.last, last.term == t { terms[terms.count - 1].tf += tf } else { terms.append((t, tf)) }
             }
-            self.terms = terms
+            return terms
         }
 
         init(length: Int, terms: [(term: String, tf: Int)]) {
