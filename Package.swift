@@ -167,7 +167,8 @@ let package = Package(
         // Test doubles shared by the test targets.
         .target(name: "EngramTestSupport", dependencies: ["EngramRAG"], path: "Tests/EngramTestSupport"),
         .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase", "EngramGLM", "EngramTestSupport"]),
-        .testTarget(name: "EngramStoreTests", dependencies: ["EngramBase", "EngramStore", "CFaiss"]),
+        .testTarget(name: "EngramStoreTests",
+                    dependencies: ["EngramBase", "EngramStore", "CFaiss", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
         .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
         .testTarget(name: "EngramGraphTests", dependencies: ["EngramGraph"]),

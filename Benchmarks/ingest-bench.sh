@@ -5,12 +5,18 @@
 # Prints events/s over the command's wall time and up to the write of the last change, and
 # the peak RSS.
 #   Benchmarks/ingest-bench.sh [EVENTS] [DIM] [TEXT_EVENTS]     (default 100000 384 2000)
+# ENGRAM_BIN=path/to/engram runs that binary instead of building this checkout's (for
+# alternating runs of two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-100000}"; dim="${2:-384}"; text_events="${3:-2000}"
 Tools/setup-models.sh >/dev/null
-swift build -c release --product engram >&2
-engram="$(swift build -c release --show-bin-path)/engram"
+if [ -n "${ENGRAM_BIN:-}" ]; then
+  engram="$ENGRAM_BIN"
+else
+  swift build -c release --product engram >&2
+  engram="$(swift build -c release --show-bin-path)/engram"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 generate() { # EVENTS DIM (0: no vector column) > log

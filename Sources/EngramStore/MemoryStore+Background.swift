@@ -120,13 +120,16 @@ extension MemoryStore {
     /// Starts a background rebuild of the index (caller holds the writer lock); at most one
     /// runs at a time. The codes are made anew when `retrain` is set or the quantizer no
     /// longer serves the live count; otherwise the rebuild keeps them (see
-    /// `VectorIndex.quantizerServes`).
-    func scheduleRebuildLocked(retrain: Bool = false) {
+    /// `VectorIndex.quantizerServes`). `grownByWrites`: the writes of this store made the
+    /// count call for more lists, so that `close` may stop a rebuild that only grows them.
+    func scheduleRebuildLocked(retrain: Bool = false, grownByWrites: Bool = false) {
         guard !readOnly, !closing, !rebuildRunning else { return }
         rebuildRunning = true
         let labels = catalog.liveLabels(), capacity = catalog.labelCount, source = vectorSource
         let kept = !retrain && VectorIndex.quantizerServes(catalog.codes, trainedOn: quantizerTrainedOn)
             ? VectorIndex.KeptCodes(codes: catalog.codes, trainedOn: quantizerTrainedOn) : nil
+        rebuildMayStopAtClose = grownByWrites && kept != nil && index.kind == .ivf
+            && VectorIndex.targetKind(settings, liveCount: labels.count) == .ivf
         // The labels dead now stay dead until the swap (no label is reused while a rebuild
         // runs) and the new index never holds them: they are free once it is in place.
         let dead = catalog.deadLabels()
@@ -165,6 +168,9 @@ extension MemoryStore {
                     deadLabelsAreFree = false
                 }
                 flushLogIfWorthwhile()
+            } catch let error as EngramError where error.is(.cancelled) {
+                locked { rebuildRunning = false }
+                logger.info("the growth of the IVF lists was stopped by close; the next writable open starts it again")
             } catch {
                 locked { rebuildRunning = false }
                 logger.error("background index rebuild failed (\(error)); the current index goes on serving")

@@ -219,7 +219,9 @@ extension MemoryStore {
             scheduleRebuildLocked()
         }
         publishLocked()
-        if index.shouldGrow(liveCount: catalog.liveCount, codes: catalog.codes, quantizerTrainedOn: quantizerTrainedOn) { scheduleRebuildLocked() }
+        if index.shouldGrow(liveCount: catalog.liveCount, codes: catalog.codes, quantizerTrainedOn: quantizerTrainedOn) {
+            scheduleRebuildLocked(grownByWrites: true)
+        }
         scheduleSnapshotLocked()
     }
 

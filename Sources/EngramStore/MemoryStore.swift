@@ -88,6 +88,9 @@ public final class MemoryStore: @unchecked Sendable {
     /// index and catalog hold no dead entries).
     var deadLabelsAreFree = false
     var rebuildRunning = false
+    /// Set while the running rebuild only grows the lists of an IVF index, keeping its codes,
+    /// because this store's writes grew the count: `close` stops it rather than wait.
+    var rebuildMayStopAtClose = false
     /// The threads of a background rebuild: all but one of the store's (`threads`), at least
     /// one, while the store serves; all of them once `close` waits for it.
     let buildThreads: BuildThreads
@@ -548,20 +551,33 @@ public final class MemoryStore: @unchecked Sendable {
     /// Fewest pending changes for which closing writes an index snapshot.
     static let closeSnapshotMinimum = 1000
 
-    /// Releases the database. Background work is finished first (a rebuild in progress
-    /// completes and saves its snapshot: rebuilds are due only after the count grew by a
-    /// factor, so this stays amortised O(changes)) and pending full-text segments are merged;
-    /// then an index snapshot is saved only if one is due (`snapshotDueAtClose`). Later calls fail with `EngramError.closed`; queries
-    /// already running finish on the view they hold. Called automatically on deinit (errors
-    /// are then logged).
     /// False once `close()` has begun.
     public var isOpen: Bool { locked { db != nil && !closing } }
 
+    /// Releases the database. Background work is finished first (a rebuild in progress
+    /// completes and saves its snapshot: rebuilds are due only after the count grew by a
+    /// factor, so this stays amortised O(changes)) and pending full-text segments are merged;
+    /// then an index snapshot is saved only if one is due (`snapshotDueAtClose`). One rebuild
+    /// is stopped instead of waited for: one that only doubles the lists of an IVF index,
+    /// started because this store's writes grew the count (`rebuildMayStopAtClose`). The lists
+    /// on hand serve meanwhile as they did (automatic probes scan as many vectors with half the
+    /// lists; a fixed `nprobe` scans twice as many), and the next writable open starts the
+    /// rebuild again, in the background, and finishes it by its own close at the latest: a
+    /// batch job such as `engram watch` ends when its changes are durable, and the growth is
+    /// not lost. Later calls fail with `EngramError.closed`; queries already running finish
+    /// on the view they hold. Called automatically on deinit (errors are then logged).
     public func close() throws {
         guard locked({ db != nil }) else { return }
-        // A rebuild under way goes on with every core from its next chunk: nothing else of
-        // this store runs while it is waited for.
-        buildThreads.set(settings.effectiveThreads)
+        locked {
+            if rebuildRunning && rebuildMayStopAtClose {
+                buildThreads.stop()
+                logger.debug("closing: stopping the growth of the IVF lists at its next chunk")
+            } else {
+                // A rebuild under way goes on with every core from its next chunk: nothing
+                // else of this store runs while it is waited for.
+                buildThreads.set(settings.effectiveThreads)
+            }
+        }
         // This merges the full-text segments still pending, so that the next opens (often
         // read-only commands, which cannot merge) read postings blocks only.
         waitForBackgroundWork()

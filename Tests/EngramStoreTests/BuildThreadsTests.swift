@@ -77,4 +77,17 @@ struct BuildThreadsTests {
         }
         #expect(log.items == [0, 1, 2])
     }
+
+    @Test("after stop() the items not started are skipped and the build is cancelled")
+    func stopped() throws {
+        let log = Log()
+        let threads = BuildThreads(1)
+        #expect(throws: EngramError(.cancelled, "the index build was stopped")) {
+            try threads.forEachItem(10) { item in
+                if item == 3 { threads.stop() }
+                log.record(item)
+            }
+        }
+        #expect(log.items == [0, 1, 2, 3])
+    }
 }

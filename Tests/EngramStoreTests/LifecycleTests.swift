@@ -28,6 +28,42 @@ struct LifecycleTests {
         }
     }
 
+    @Test("close stops a growth of the IVF lists that writes started; the next writable open grows them, and its close waits")
+    func closeStopsListGrowth() throws {
+        try withTempDirectory { dir in
+            let memories = makeMemories(count: 2100, dimension: 32, seed: 12)
+            let q = memories[3].vector
+            let log = RendezvousLog(waitAt: "building the ivf index (64 lists)", releaseAt: "closing: stopping the growth")
+            let before: [String]
+            do {
+                let store = try MemoryStore.create(at: dir, settings: testSettings(.ivf), logger: log.logger)
+                try store.upsert(Array(memories[..<1100]))
+                store.waitForBackgroundWork()
+                #expect(try store.stats().ivfLists == 32)
+                // 2,100 memories call for 64 lists: the rebuild that grows them (keeping the
+                // codes trained at 1,100) waits at its start until close has stopped it.
+                log.arm()
+                try store.upsert(Array(memories[1100...]))
+                before = try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.id)
+                try store.close()
+                #expect(log.metAndReleased)
+            }
+            do {
+                let store = try MemoryStore.open(at: dir, readOnly: true)
+                #expect(store.count() == 2100)
+                #expect(try store.stats().ivfLists == 32)
+                #expect(try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.id) == before)
+                try store.close()
+            }
+            // A writable open starts the growth again; its close waits for it.
+            try MemoryStore.open(at: dir).close()
+            let store = try MemoryStore.open(at: dir, readOnly: true)
+            #expect(try store.stats().ivfLists == 64)
+            #expect(try store.query(MemoryQuery(vector: q, k: 10, now: baseNow)).results.map(\.id) == before)
+            #expect(try store.check().ok)
+        }
+    }
+
     @Test("upsert replaces: new content, same createdAt, old vector gone")
     func upsertReplaces() throws {
         try withTempDirectory { dir in

@@ -1,6 +1,8 @@
 import EngramBase
 import EngramStore
 import Foundation
+import Logging
+import Synchronization
 
 /// A fresh temporary directory, removed when the test's closure returns.
 func withTempDirectory<T>(_ body: (URL) throws -> T) throws -> T {
@@ -60,4 +62,51 @@ func testSettings(_ kind: IndexKind, dimension: Int = 32) -> StoreSettings {
     s.nprobe = 0
     s.sync = false
     return s
+}
+
+/// A log handler that lets a test meet the store's background work at a log line: the
+/// thread that logs a message containing `waitAt` (once armed) waits there until a message
+/// containing `releaseAt` is logged (by any thread), 30 s at most.
+final class RendezvousLog: Sendable {
+    let waitAt: String, releaseAt: String
+    private let armed = Mutex(false)
+    private let released = DispatchSemaphore(value: 0)
+    private let outcome = Mutex<(waited: Bool, timedOut: Bool)>((false, false))
+
+    init(waitAt: String, releaseAt: String) {
+        self.waitAt = waitAt
+        self.releaseAt = releaseAt
+    }
+
+    /// The store's logger, at trace level, through this handler.
+    var logger: Logger {
+        var logger = Logger(label: "engram.store") { _ in Handler(log: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    func arm() { armed.withLock { $0 = true } }
+    /// Whether a thread waited at `waitAt` and was released by `releaseAt` in time.
+    var metAndReleased: Bool { outcome.withLock { $0.waited && !$0.timedOut } }
+
+    fileprivate func saw(_ message: String) {
+        if message.contains(releaseAt) { released.signal() }
+        guard message.contains(waitAt), armed.withLock({ let was = $0; $0 = false; return was }) else { return }
+        let result = released.wait(timeout: .now() + 30)
+        outcome.withLock { $0 = (true, result == .timedOut) }
+    }
+
+    private struct Handler: LogHandler {
+        let log: RendezvousLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            log.saw(message.description)
+        }
+    }
 }

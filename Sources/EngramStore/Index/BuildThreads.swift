@@ -1,11 +1,15 @@
+import EngramBase
 import Foundation
 import Synchronization
 
 /// The threads an index build may use, read again before each chunk of its work: a
 /// background build leaves a core to queries and writes, and speeds up to every core when
-/// nothing is left for it to yield to (`MemoryStore.close` waits for it).
+/// nothing is left for it to yield to (`MemoryStore.close` waits for it). A build is also
+/// stopped here: after `stop()`, the next chunk of every build using these threads throws
+/// `EngramError(.cancelled)` instead of starting.
 package final class BuildThreads: Sendable {
     private let count: Atomic<Int>
+    private let stopped = Atomic<Bool>(false)
 
     package init(_ count: Int) { self.count = Atomic(max(1, count)) }
 
@@ -13,11 +17,23 @@ package final class BuildThreads: Sendable {
 
     package func set(_ count: Int) { self.count.store(max(1, count), ordering: .relaxed) }
 
+    /// Makes every build using these threads stop at its next chunk (for a closing store,
+    /// which leaves the work to the next open). There is no way back: a store's threads are
+    /// stopped only when it closes.
+    package func stop() { stopped.store(true, ordering: .relaxed) }
+
+    /// Throws `EngramError(.cancelled)` once `stop()` was called.
+    func checkNotStopped() throws {
+        if stopped.load(ordering: .relaxed) { throw EngramError(.cancelled, "the index build was stopped") }
+    }
+
     /// Applies the current count to FAISS's OpenMP threads on the calling thread and to
     /// OpenBLAS's (process-wide; the thread budget may keep it at one, see
-    /// `ThreadBudget.configureBLAS`); returns it. Cheap when nothing changed.
+    /// `ThreadBudget.configureBLAS`); returns it. Cheap when nothing changed. Throws
+    /// `EngramError(.cancelled)` once `stop()` was called.
     @discardableResult
-    func apply() -> Int {
+    func apply() throws -> Int {
+        try checkNotStopped()
         let n = current
         FaissIndex.setThreads(n)
         FaissIndex.setBLASThreads(n)
@@ -30,7 +46,8 @@ package final class BuildThreads: Sendable {
     /// rebuild at 65,877 memories ran 5.5 s instead of 1.4 s). Its products use OpenBLAS's
     /// threads and the returned count.
     @discardableResult
-    func applyForTraining() -> Int {
+    func applyForTraining() throws -> Int {
+        try checkNotStopped()
         let n = current
         FaissIndex.setThreads(1)
         FaissIndex.setBLASThreads(n)
@@ -41,9 +58,13 @@ package final class BuildThreads: Sendable {
     /// calling one, and helpers started when an item is taken and the count allows more (a
     /// build that `MemoryStore.close` speeds up gains threads at its next item). Helpers
     /// inherit the calling thread's scheduling priority. Returns when every item is done;
-    /// rethrows the first error (the items not started then are skipped).
+    /// rethrows the first error (the items not started then are skipped); after `stop()`,
+    /// the items not started are skipped and `EngramError(.cancelled)` is thrown.
     package func forEachItem(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
-        let items = Items(count: count, body: body)
+        let items = Items(count: count) { [self] item in
+            try checkNotStopped()
+            try body(item)
+        }
         while let item = items.take() {
             while items.running.load(ordering: .relaxed) < min(current, count - item) {
                 items.running.add(1, ordering: .relaxed)

@@ -26,7 +26,7 @@ enum IVFTraining {
                           seed: Int, threads: BuildThreads? = nil) throws -> [Float] {
         guard !sample.isEmpty, nlist > 0 else { throw EngramError.index("no vectors to train the IVF lists on") }
         let d = source.dimension
-        threads?.applyForTraining()
+        try threads?.applyForTraining()
         if nlist <= 64 || sample.count <= nlist {
             // Small enough to hold: one flat k-means.
             let rows = try source.rows(sample[...])
@@ -129,7 +129,7 @@ enum IVFTraining {
                                      _ body: (ArraySlice<Int64>, [Int64], [Float]) throws -> Void) throws {
         let assigner = try CentroidAssigner(centroids, dimension: source.dimension)
         for start in Swift.stride(from: 0, to: labels.count, by: chunkRows) {
-            let count = threads?.applyForTraining() ?? 1
+            let count = try threads?.applyForTraining() ?? 1
             let part = labels[start..<min(start + chunkRows, labels.count)]
             let rows = try source.rows(part)
             let nearest = try rows.withUnsafeBufferPointer { try assigner.nearest($0, threads: count) }

@@ -134,8 +134,9 @@ struct VectorIndex: @unchecked Sendable {
         let kind = targetKind(settings, liveCount: labels.count)
         let d = settings.dimension
         let start = DispatchTime.now()
-        threads?.apply()
         let nlist = kind == .ivf ? ivfListCount(for: labels.count) : 0
+        logger.debug("building the \(kind.rawValue) index\(nlist > 0 ? " (\(nlist) lists)" : "") over \(labels.count) memories")
+        try threads?.apply()
         // An evenly spaced sample of labels trains the quantizer and the lists; its vectors
         // are read as training needs them, never held all at once.
         let sampleSize = min(labels.count, max(trainingPointsPerList * nlist, 20_000))
@@ -190,7 +191,7 @@ struct VectorIndex: @unchecked Sendable {
     mutating func add(_ labels: [Int64], from source: VectorSource, threads: BuildThreads? = nil,
                       visiting visit: (ArraySlice<Int64>, UnsafeBufferPointer<Float>) -> Void = { _, _ in }) throws {
         for start in stride(from: 0, to: labels.count, by: Self.buildChunk) {
-            let count = threads?.apply() ?? 1
+            let count = try threads?.apply() ?? 1
             let part = labels[start..<min(start + Self.buildChunk, labels.count)]
             let rows = try source.rows(part)
             try rows.withUnsafeBufferPointer { buffer in
