@@ -1,13 +1,18 @@
 // engram-bench-socket: the socket API under load on loopback (a Unix socket), beside the same
 // queries made in process.
 //
-//   engram-bench-socket [COUNT] [SECONDS]      (default 100000 memories, 5 s per measurement)
+//   engram-bench-socket [COUNT] [SECONDS] [ROUNDS]   (default 100000 memories, 5 s per
+//                                                    measurement, 3 rounds)
 //
 // Builds a database of COUNT seeded 384-dimensional vectors in 1,000 clusters, then measures
 // `Memory/Query` (k = 10, the record of each result read) from 1, 8 and 64 connections, one
 // call in flight per connection, against `engramd` (started from the same directory as this
 // program), after the same queries from two tasks in process; then `Memory/Upsert` in
 // batches of 1,000 on one connection. Prints requests/s, p50 and p99, and engramd's RSS.
+// The ratio at 8 connections is measured in ROUNDS pairs, each the in-process phase and
+// right after it the 8-connection one (in the first, after the 1-connection phase; engramd
+// restarted in between, as the database has one writer), so that a pair sees the same spell
+// of a shared machine; the median pair is the figure.
 import Engram
 import Foundation
 
@@ -16,6 +21,7 @@ BLASCore.correctIfNeeded()
 let arguments = CommandLine.arguments
 let count = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
 let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 5 : 5
+let rounds = max(1, arguments.count > 3 ? Int(arguments[3]) ?? 3 : 3)
 let dimension = 384
 
 func cpuModel() -> String {
@@ -74,10 +80,10 @@ func report(_ name: String, _ latencies: [Double]) {
                  percentile(sorted, 0.5) * 1000, percentile(sorted, 0.99) * 1000))
 }
 
-// In process, two tasks.
-var inProcess = 0.0
-do {
+/// The queries from two tasks in process for `seconds`: their latencies.
+func inProcessLatencies() async throws -> [Double] {
     let db = try EngramDatabase.open(at: path)
+    defer { try? db.close() }
     let deadline = Date().addingTimeInterval(seconds)
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
         for t in 0..<2 {
@@ -97,21 +103,31 @@ do {
         for try await part in group { all += part }
         return all
     }
-    report("in process, 2 tasks", latencies)
-    inProcess = Double(latencies.count) / seconds
-    try db.close()
+    return latencies
 }
 
-// engramd.
-let daemon = Process()
-daemon.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("engramd")
-daemon.arguments = ["--db", path.path]
-daemon.standardError = FileHandle.nullDevice
-try daemon.run()
-defer { if daemon.isRunning { daemon.terminate() } }
+/// Starts engramd on the database and waits for its socket.
+func startDaemon() async throws -> Process {
+    let daemon = Process()
+    daemon.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("engramd")
+    daemon.arguments = ["--db", path.path]
+    daemon.standardError = FileHandle.nullDevice
+    try daemon.run()
+    while !FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(20)) }
+    try await Task.sleep(for: .milliseconds(200))
+    return daemon
+}
+
+func stopDaemon(_ daemon: Process) {
+    daemon.terminate()
+    daemon.waitUntilExit()
+}
+
 let socket = path.appendingPathComponent("run/engramd.sock").path
-while !FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(20)) }
-try await Task.sleep(for: .milliseconds(200))
+var inProcessLatency = try await inProcessLatencies()
+report("in process, 2 tasks", inProcessLatency)
+var daemon = try await startDaemon()
+defer { if daemon.isRunning { daemon.terminate() } }
 print(String(format: "engramd RSS after start: %.1f MiB", rssMiB(daemon.processIdentifier)))
 
 /// One connection's loop: a request, its answer, again, until `deadline`.
@@ -156,8 +172,8 @@ final class Caller: @unchecked Sendable {
     }
 }
 
-var at8 = 0.0
-for connections in [1, 8, 64] {
+/// `connections` callers, each on a thread of its own, for `seconds`: their latencies.
+func socketLatencies(_ connections: Int) throws -> [Double] {
     let callers = try (0..<connections).map { _ in try Caller(socket: socket) }
     let deadline = Date().addingTimeInterval(seconds)
     let done = DispatchGroup()
@@ -169,11 +185,30 @@ for connections in [1, 8, 64] {
         }
     }
     done.wait()
-    let latencies = callers.flatMap(\.latencies)
-    report("socket, \(connections) connection\(connections == 1 ? "" : "s")", latencies)
-    if connections == 8 { at8 = Double(latencies.count) / seconds }
+    return callers.flatMap(\.latencies)
 }
-print(String(format: "at 8 connections: %.0f%% of the in-process two-task rate", 100 * at8 / inProcess))
+
+/// Each pair's ratio: the 8-connection rate over the in-process one just before it.
+var ratios: [Double] = []
+for connections in [1, 8, 64] {
+    let latencies = try socketLatencies(connections)
+    report("socket, \(connections) connection\(connections == 1 ? "" : "s")", latencies)
+    if connections == 8 { ratios.append(Double(latencies.count) / Double(inProcessLatency.count)) }
+}
+print(String(format: "round 1: at 8 connections %.0f%% of the in-process two-task rate", 100 * ratios[0]))
+for round in 1..<rounds {
+    stopDaemon(daemon)
+    inProcessLatency = try await inProcessLatencies()
+    daemon = try await startDaemon()
+    let at8 = try socketLatencies(8)
+    ratios.append(Double(at8.count) / Double(inProcessLatency.count))
+    print(String(format: "round %d: in process %.0f req/s, 8 connections %.0f req/s (p99 %.3f ms): %.0f%%", round + 1,
+                 Double(inProcessLatency.count) / seconds, Double(at8.count) / seconds,
+                 percentile(at8.sorted(), 0.99) * 1000, 100 * ratios[round]))
+}
+let sortedRatios = ratios.sorted()
+print(String(format: "at 8 connections: %.0f%% of the in-process two-task rate (median of %d rounds; %.0f%%–%.0f%%)",
+             100 * sortedRatios[sortedRatios.count / 2], rounds, 100 * sortedRatios[0], 100 * sortedRatios[sortedRatios.count - 1]))
 
 // Upserts in batches of 1,000 on one connection (the lines made before the clock starts),
 // then the same batches in process under other ids once engramd has stopped.
@@ -190,8 +225,7 @@ do {
     print(String(format: "socket, Upsert in batches of 1000: %.0f memories/s", Double(upsertBatches.count * 1000) / Date().timeIntervalSince(started)))
 }
 print(String(format: "engramd RSS at the end: %.1f MiB", rssMiB(daemon.processIdentifier)))
-daemon.terminate()
-daemon.waitUntilExit()
+stopDaemon(daemon)
 do {
     let db = try EngramDatabase.open(at: path)
     let started = Date()
