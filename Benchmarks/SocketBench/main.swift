@@ -29,6 +29,15 @@ func cpuModel() -> String {
     return info.split(separator: "\n").first { $0.hasPrefix("model name") }.map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) } ?? "unknown"
 }
 
+/// CPU time (user + system) that process `pid` has used, in seconds.
+func cpuSeconds(_ pid: Int32) -> Double {
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    // After the command name in parentheses: state, then fields 4…; utime and stime are 14 and 15.
+    let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return .nan }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 func rssMiB(_ pid: Int32) -> Double {
     let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
@@ -124,8 +133,10 @@ func stopDaemon(_ daemon: Process) {
 }
 
 let socket = path.appendingPathComponent("run/engramd.sock").path
+let cpuBefore = cpuSeconds(getpid())
 var inProcessLatency = try await inProcessLatencies()
 report("in process, 2 tasks", inProcessLatency)
+print(String(format: "  CPU a query in process: %.3f ms", (cpuSeconds(getpid()) - cpuBefore) * 1000 / Double(inProcessLatency.count)))
 var daemon = try await startDaemon()
 defer { if daemon.isRunning { daemon.terminate() } }
 print(String(format: "engramd RSS after start: %.1f MiB", rssMiB(daemon.processIdentifier)))
@@ -191,8 +202,12 @@ func socketLatencies(_ connections: Int) throws -> [Double] {
 /// Each pair's ratio: the 8-connection rate over the in-process one just before it.
 var ratios: [Double] = []
 for connections in [1, 8, 64] {
+    let daemonBefore = cpuSeconds(daemon.processIdentifier), clientBefore = cpuSeconds(getpid())
     let latencies = try socketLatencies(connections)
     report("socket, \(connections) connection\(connections == 1 ? "" : "s")", latencies)
+    print(String(format: "  CPU a request: engramd %.3f ms, this client %.3f ms",
+                 (cpuSeconds(daemon.processIdentifier) - daemonBefore) * 1000 / Double(latencies.count),
+                 (cpuSeconds(getpid()) - clientBefore) * 1000 / Double(latencies.count)))
     if connections == 8 { ratios.append(Double(latencies.count) / Double(inProcessLatency.count)) }
 }
 print(String(format: "round 1: at 8 connections %.0f%% of the in-process two-task rate", 100 * ratios[0]))
