@@ -84,7 +84,7 @@ if events and sources:
 PY
   # Close leaves a growth of the IVF lists under way to the next writable open (its close
   # finishes it): timed here, so that the work moved out of the figures above shows.
-  if [ "$2" != 0 ] && [ -s "$3" ]; then
+  if [ -s "$3" ]; then
     : > "$work/empty.jsonl"
     /usr/bin/time -f "%e" "$engram" watch --db "$db" --json "$work/empty.jsonl" > /dev/null 2> "$work/$1.next"
     echo "the next writable open (an empty log; it finishes an index growth left by close): $(tail -1 "$work/$1.next") s wall; $("$engram" stats --db "$db" | grep -m1 'index:' | sed 's/^index: *//')"
