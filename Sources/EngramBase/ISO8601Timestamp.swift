@@ -84,11 +84,20 @@ public enum ISO8601Timestamp {
     }
 
     /// `seconds` since 1970 as `YYYY-MM-DDTHH:MM:SSZ`, or with milliseconds (`…SS.mmmZ`,
-    /// rounded to the nearest) when `fraction`; nil outside the years 0000…9999. Written by hand for the same reason as the parser: every
-    /// answer of a query carries times, and `ISO8601DateFormatter` costs a formatter (ICU)
-    /// each time.
+    /// rounded to the nearest) when `fraction`; nil outside the years 0000…9999. Written by
+    /// hand for the same reason as the parser: every answer of a query carries times, and
+    /// `ISO8601DateFormatter` costs a formatter (ICU) each time.
     public static func format(_ seconds: Double, fraction: Bool) -> String? {
-        guard seconds.isFinite, abs(seconds) < 1e12 else { return nil }
+        var bytes: [UInt8] = []
+        guard write(seconds, fraction: fraction, to: &bytes) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `format(seconds, fraction:)`'s text to `out` (the socket API writes answers
+    /// as bytes: no string made per time); false, with nothing appended, where `format` gives
+    /// nil.
+    public static func write(_ seconds: Double, fraction: Bool, to out: inout [UInt8]) -> Bool {
+        guard seconds.isFinite, abs(seconds) < 1e12 else { return false }
         let millis = fraction ? Int64((seconds * 1000).rounded()) : Int64(seconds.rounded(.down)) * 1000
         func floorDivision(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
         let totalSeconds = floorDivision(millis, 1000)
@@ -96,30 +105,34 @@ public enum ISO8601Timestamp {
         let secondsOfDay = Int(totalSeconds - days * 86_400)
         let milliseconds = Int(millis - totalSeconds * 1000)
         let (year, month, day) = civil(daysSinceEpoch: Int(days))
-        guard (0...9999).contains(year) else { return nil }
-        // `YYYY-MM-DDTHH:MM:SS.mmmZ`, digit by digit into 24 bytes (string interpolation of
-        // padded numbers cost a microsecond a time).
-        var bytes = [UInt8](repeating: 0, count: fraction ? 24 : 20)
-        func put(_ v: Int, _ width: Int, at end: Int) {
-            var v = v
-            for i in stride(from: end - 1, through: end - width, by: -1) {
-                bytes[i] = 0x30 + UInt8(v % 10)
-                v /= 10
+        guard (0...9999).contains(year) else { return false }
+        // `YYYY-MM-DDTHH:MM:SS.mmmZ`, digit by digit (string interpolation of padded numbers
+        // cost a microsecond a time).
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: fraction ? 24 : 20))
+        out.withUnsafeMutableBufferPointer { all in
+            let bytes = UnsafeMutableBufferPointer(rebasing: all[start...])
+            func put(_ v: Int, _ width: Int, at end: Int) {
+                var v = v
+                for i in stride(from: end - 1, through: end - width, by: -1) {
+                    bytes[i] = 0x30 + UInt8(v % 10)
+                    v /= 10
+                }
             }
+            put(year, 4, at: 4)
+            put(month, 2, at: 7)
+            put(day, 2, at: 10)
+            put(secondsOfDay / 3600, 2, at: 13)
+            put(secondsOfDay / 60 % 60, 2, at: 16)
+            put(secondsOfDay % 60, 2, at: 19)
+            (bytes[4], bytes[7], bytes[10], bytes[13], bytes[16]) = (0x2D, 0x2D, 0x54, 0x3A, 0x3A)  // - - T : :
+            if fraction {
+                bytes[19] = 0x2E
+                put(milliseconds, 3, at: 23)
+            }
+            bytes[bytes.count - 1] = 0x5A
         }
-        put(year, 4, at: 4)
-        put(month, 2, at: 7)
-        put(day, 2, at: 10)
-        put(secondsOfDay / 3600, 2, at: 13)
-        put(secondsOfDay / 60 % 60, 2, at: 16)
-        put(secondsOfDay % 60, 2, at: 19)
-        (bytes[4], bytes[7], bytes[10], bytes[13], bytes[16]) = (0x2D, 0x2D, 0x54, 0x3A, 0x3A)  // - - T : :
-        if fraction {
-            bytes[19] = 0x2E
-            put(milliseconds, 3, at: 23)
-        }
-        bytes[bytes.count - 1] = 0x5A
-        return String(decoding: bytes, as: UTF8.self)
+        return true
     }
 
     /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).

@@ -115,7 +115,7 @@ struct Connection {
     /// Runs a call within its deadline: the answer to write at its end, and its status code
     /// (nil: OK).
     private static func run(_ service: EngramService, _ method: RPCMethod, _ request: NDJSONProtocol.Request, id: String,
-                            writer: Writer, shuttingDown: OnceFlag) async -> (Data, EngramError.Code?) {
+                            writer: Writer, shuttingDown: OnceFlag) async -> (ByteBuffer, EngramError.Code?) {
         let failure: EngramError
         do {
             let result = try await withDeadline(request.deadlineMs) {
@@ -239,11 +239,10 @@ final class Slots: Sendable {
 struct Writer: Sendable {
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
 
-    /// Writes `line`; a connection closed meanwhile drops it. A cancelled call still gets its
-    /// `CANCELLED` answer: NIO refuses writes from a cancelled task, so that one is written
-    /// from a task of its own.
-    func send(_ line: Data) async {
-        let buffer = ByteBuffer(bytes: line)
+    /// Writes the answer line `buffer`; a connection closed meanwhile drops it. A cancelled
+    /// call still gets its `CANCELLED` answer: NIO refuses writes from a cancelled task, so
+    /// that one is written from a task of its own.
+    func send(_ buffer: ByteBuffer) async {
         if !Task.isCancelled {
             do {
                 try await outbound.write(buffer)

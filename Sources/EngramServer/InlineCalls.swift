@@ -79,7 +79,7 @@ final class InlineCallHandler: ChannelInboundHandler {
               AccessToken.admits(method, authorization: request.authorization, token: token),
               !calls.isRunning(request.id) else { return nil }
         let started = DispatchTime.now().uptimeNanoseconds
-        let answer: Data, code: EngramError.Code?
+        let answer: ByteBuffer, code: EngramError.Code?
         do {
             guard let result = try service.callInline(method, params: request.params, maxK: settings.inlineMaxK) else { return nil }
             (answer, code) = (NDJSONProtocol.result(request.id, result), nil)
@@ -88,6 +88,6 @@ final class InlineCallHandler: ChannelInboundHandler {
             (answer, code) = (NDJSONProtocol.error(request.id, failure), failure.code)
         }
         CallMetrics.record(method, code: code, started: started)
-        return ByteBuffer(bytes: answer)
+        return answer
     }
 }

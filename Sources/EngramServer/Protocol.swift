@@ -1,5 +1,6 @@
 import Engram
 import Foundation
+import NIOCore
 
 /// The NDJSON protocol's frames: how a request line is read and how answers are written.
 ///
@@ -116,24 +117,30 @@ package enum NDJSONProtocol {
         return deepest
     }
 
-    static func result(_ id: String, _ json: Data) -> Data { frame(id, "result", json) }
+    package static func result(_ id: String, _ json: Data) -> ByteBuffer { frame(id, "result", json) }
 
-    static func message(_ id: String, _ json: Data) -> Data { frame(id, "message", json) }
+    static func message(_ id: String, _ json: Data) -> ByteBuffer { frame(id, "message", json) }
 
-    static func ok(_ id: String) -> Data { frame(id, "status", Data(#"{"code":"OK"}"#.utf8)) }
+    static func ok(_ id: String) -> ByteBuffer { frame(id, "status", Data(#"{"code":"OK"}"#.utf8)) }
 
-    static func error(_ id: String, _ error: EngramError) -> Data {
+    static func error(_ id: String, _ error: EngramError) -> ByteBuffer {
         var body: [String: JSONValue] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
         if error.reason != .unspecified { body["details"] = .object(["reason": .string(error.reason.rawValue)]) }
         return frame(id, "error", Data(JSONValue.object(body).jsonText.utf8))
     }
 
-    /// `{"id":ID,"KEY":JSON}` and a newline.
-    private static func frame(_ id: String, _ key: String, _ json: Data) -> Data {
-        var out = Data(capacity: json.count + id.utf8.count + 16)
-        out.append(contentsOf: Array("{\"id\":\(id),\"\(key)\":".utf8))
-        out.append(json)
-        out.append(contentsOf: Array("}\n".utf8))
+    /// `{"id":ID,"KEY":JSON}` and a newline, in the buffer the connection writes (made once:
+    /// an answer is not copied again on its way out).
+    private static func frame(_ id: String, _ key: StaticString, _ json: Data) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(json.count + id.utf8.count + key.utf8CodeUnitCount + 10)
+        out.writeStaticString("{\"id\":")
+        out.writeString(id)
+        out.writeStaticString(",\"")
+        out.writeStaticString(key)
+        out.writeStaticString("\":")
+        out.writeBytes(json)
+        out.writeStaticString("}\n")
         return out
     }
 }

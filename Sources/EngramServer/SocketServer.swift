@@ -159,7 +159,7 @@ public struct SocketServer: Service {
     static func refuse(_ connection: NIOAsyncChannel<ConnectionInput, ByteBuffer>, limit: Int) async {
         try? await connection.executeThenClose { _, outbound in
             let error = EngramError(.resourceExhausted, "engramd has \(limit) connections open ([server] max_connections)")
-            try await outbound.write(ByteBuffer(bytes: NDJSONProtocol.error("null", error)))
+            try await outbound.write(NDJSONProtocol.error("null", error))
         }
     }
 }

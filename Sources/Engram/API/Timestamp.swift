@@ -53,6 +53,13 @@ public struct Timestamp: Codable, Sendable, Hashable, Comparable, CustomStringCo
         return f.string(from: Date(timeIntervalSince1970: seconds))
     }
 
+    /// Appends `iso8601` as a JSON string (quoted; its characters need no escape).
+    package func writeJSON(to out: inout [UInt8]) {
+        out.append(0x22)
+        if !ISO8601Timestamp.write(seconds, fraction: seconds != seconds.rounded(), to: &out) { out += iso8601.utf8 }
+        out.append(0x22)
+    }
+
     public var description: String { iso8601 }
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.seconds < b.seconds }
 }
