@@ -66,7 +66,12 @@ extension MemoryStore {
             return closing ? nil : changeSeq
         }
         guard let now else { return }
-        if now == seq { cfaiss_release_free_memory() } else { releaseFreeMemoryWhenQuiet() }
+        if now == seq {
+            cfaiss_release_free_memory()
+            logger.debug("returned the heap's free pages to the system: no change for \(Self.heapTrimQuietPeriod)")
+        } else {
+            releaseFreeMemoryWhenQuiet()
+        }
     }
 
     /// Runs `body` on a thread of its own and waits for it; with `niced`, that thread's

@@ -64,6 +64,43 @@ struct LifecycleTests {
         }
     }
 
+    /// The heap is trimmed only once writes pause (`MemoryStore.heapTrimQuietPeriod`): never
+    /// while changes keep coming, and not by a store that is closing.
+    @Test("the heap's free pages go back to the system once writes pause for 2 s, never while they go on, not after close")
+    func heapTrimmedWhenQuiet() throws {
+        try withTempDirectory { dir in
+            var settings = testSettings(.flat, dimension: 8)
+            settings.snapshotEvery = 100
+            let log = LogRecorder()
+            let trimmed = "returned the heap's free pages"
+            let store = try MemoryStore.create(at: dir, settings: settings, logger: log.logger)
+            let memories = makeMemories(count: 1500, dimension: 8, seed: 5)
+            // A batch of 150 every 0.25 s: each starts a snapshot, after which a trim waits for a pause.
+            var lastWrite = DispatchTime.now()
+            for start in stride(from: 0, to: 1500, by: 150) {
+                try store.upsert(Array(memories[start..<(start + 150)]))
+                lastWrite = DispatchTime.now()
+                Thread.sleep(forTimeInterval: 0.25)
+            }
+            #expect(log.times(of: trimmed).isEmpty)
+            // The writes stopped: within 2 s (the wait armed before the last write re-arms once)
+            // plus the last snapshot, the pages go back, and not before 2 s.
+            let deadline = Date().addingTimeInterval(15)
+            while log.times(of: trimmed).isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            let times = log.times(of: trimmed)
+            #expect(times.count == 1)
+            if let first = times.first {
+                #expect(first.uptimeNanoseconds - lastWrite.uptimeNanoseconds >= 2_000_000_000)
+            }
+            // A write that starts a snapshot, then close: nothing is trimmed afterwards.
+            try store.upsert(Array(memories[..<150]).map { var m = $0; m.text = "again"; return m })
+            store.waitForBackgroundWork()
+            try store.close()
+            Thread.sleep(forTimeInterval: 2.5)
+            #expect(log.times(of: trimmed).count == 1)
+        }
+    }
+
     @Test("upsert replaces: new content, same createdAt, old vector gone")
     func upsertReplaces() throws {
         try withTempDirectory { dir in

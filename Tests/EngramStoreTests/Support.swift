@@ -64,6 +64,36 @@ func testSettings(_ kind: IndexKind, dimension: Int = 32) -> StoreSettings {
     return s
 }
 
+/// A log handler that keeps every message with the time it was logged.
+final class LogRecorder: Sendable {
+    private let lines = Mutex<[(message: String, at: DispatchTime)]>([])
+
+    /// The store's logger, at trace level, through this handler.
+    var logger: Logger {
+        var logger = Logger(label: "engram.store") { _ in Handler(log: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    /// When the messages containing `text` were logged, in order.
+    func times(of text: String) -> [DispatchTime] { lines.withLock { $0.filter { $0.message.contains(text) }.map(\.at) } }
+
+    private struct Handler: LogHandler {
+        let log: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            let entry = (message.description, DispatchTime.now())
+            log.lines.withLock { $0.append(entry) }
+        }
+    }
+}
+
 /// A log handler that lets a test meet the store's background work at a log line: the
 /// thread that logs a message containing `waitAt` (once armed) waits there until a message
 /// containing `releaseAt` is logged (by any thread), 30 s at most.
