@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// A frame of the NDJSON protocol: one line, or the news that a line was too long.
@@ -28,9 +29,13 @@ public struct NDJSONFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMessa
     /// The next frame in `buffer`, if a whole one is there (an overlong line's bytes are
     /// dropped as they come).
     public mutating func decode(buffer: inout ByteBuffer) throws -> NDJSONFrame? {
-        let view = buffer.readableBytesView
-        if let newline = view.dropFirst(scanned).firstIndex(of: 0x0A) {
-            let length = newline - view.startIndex
+        let readable = buffer.readableBytes
+        // memchr: searching byte by byte took 0.7% of engramd's CPU under a query load.
+        let newline: Int? = buffer.withUnsafeReadableBytes { bytes in
+            guard bytes.count > scanned, let hit = memchr(bytes.baseAddress! + scanned, 0x0A, bytes.count - scanned) else { return nil }
+            return UnsafeRawPointer(hit) - bytes.baseAddress!
+        }
+        if let length = newline {
             scanned = 0
             if discarding > 0 {
                 let total = discarding + length
@@ -47,11 +52,11 @@ public struct NDJSONFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMessa
             if line.readableBytesView.last == 0x0D { line.moveWriterIndex(to: line.writerIndex - 1) }
             return .line(line)
         }
-        scanned = view.count
-        if discarding > 0 || view.count > maxFrameBytes {
+        scanned = readable
+        if discarding > 0 || readable > maxFrameBytes {
             // Too long already: drop what is buffered and keep counting until the newline.
-            discarding += view.count
-            buffer.moveReaderIndex(forwardBy: view.count)
+            discarding += readable
+            buffer.moveReaderIndex(forwardBy: readable)
             scanned = 0
         }
         return nil
