@@ -104,9 +104,21 @@ public final class SimdJSONParser {
         case CSIMDJSON_NUMBER: return .number(v.number)
         case CSIMDJSON_STRING: return .string(string(v.string))
         case CSIMDJSON_ARRAY:
+            let count = v.count
+            // An array of numbers (a vector) is its next `count` entries: made in one pass,
+            // without a call and a capacity check per element (a third of reading a request
+            // with a vector went to building its array one element at a time).
+            if count <= values.count - index, values[index..<(index + count)].allSatisfy({ $0.kind == CSIMDJSON_NUMBER }) {
+                let first = index
+                index += count
+                return .array(Array(unsafeUninitializedCapacity: count) { items, initialized in
+                    for i in 0..<count { (items.baseAddress! + i).initialize(to: .number(values[first + i].number)) }
+                    initialized = count
+                })
+            }
             var items: [JSONValue] = []
-            items.reserveCapacity(v.count)
-            for _ in 0..<v.count { items.append(value(values, &index)) }
+            items.reserveCapacity(count)
+            for _ in 0..<count { items.append(value(values, &index)) }
             return .array(items)
         case CSIMDJSON_OBJECT:
             return .object(members(values, &index, count: v.count))
