@@ -197,8 +197,8 @@ extension TextWriter {
     }
 
     /// A query's answer written field by field as its synthesized `encode(to:)` would (the
-    /// keyed containers of its five fields cost a third as much as its ten hits). Only for an
-    /// answer whose numbers are all finite.
+    /// keyed containers of its five fields cost half as much as writing its ten hits). Only
+    /// for an answer whose numbers are all finite.
     fileprivate func queryResponse(_ response: QueryResponse) throws {
         out += "{\"results\":".utf8
         try hits(response.results)

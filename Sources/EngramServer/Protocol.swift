@@ -117,7 +117,7 @@ package enum NDJSONProtocol {
         return deepest
     }
 
-    package static func result(_ id: String, _ json: Data) -> ByteBuffer { frame(id, "result", json) }
+    static func result(_ id: String, _ json: Data) -> ByteBuffer { frame(id, "result", json) }
 
     static func message(_ id: String, _ json: Data) -> ByteBuffer { frame(id, "message", json) }
 

@@ -106,8 +106,8 @@ public final class SimdJSONParser {
         case CSIMDJSON_ARRAY:
             let count = v.count
             // An array of numbers (a vector) is its next `count` entries: made in one pass,
-            // without a call and a capacity check per element (a third of reading a request
-            // with a vector went to building its array one element at a time).
+            // without a call and a capacity check per element (which took a tenth of reading a
+            // request with a 384-number vector).
             if count <= values.count - index, values[index..<(index + count)].allSatisfy({ $0.kind == CSIMDJSON_NUMBER }) {
                 let first = index
                 index += count
