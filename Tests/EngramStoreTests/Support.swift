@@ -64,39 +64,46 @@ func testSettings(_ kind: IndexKind, dimension: Int = 32) -> StoreSettings {
     return s
 }
 
-/// A log handler that keeps every message with the time it was logged.
+/// A store logger, at trace level, that hands each message to `saw` on the thread that logs it.
+func messageLogger(_ saw: @escaping @Sendable (String) -> Void) -> Logger {
+    var logger = Logger(label: "engram.store") { _ in MessageHandler(saw: saw) }
+    logger.logLevel = .trace
+    return logger
+}
+
+private struct MessageHandler: LogHandler {
+    let saw: @Sendable (String) -> Void
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        saw(message.description)
+    }
+}
+
+/// Keeps every message of its logger with the time it was logged.
 final class LogRecorder: Sendable {
     private let lines = Mutex<[(message: String, at: DispatchTime)]>([])
 
-    /// The store's logger, at trace level, through this handler.
+    /// The store's logger, at trace level, recorded here.
     var logger: Logger {
-        var logger = Logger(label: "engram.store") { _ in Handler(log: self) }
-        logger.logLevel = .trace
-        return logger
+        messageLogger { message in
+            let entry = (message, DispatchTime.now())
+            self.lines.withLock { $0.append(entry) }
+        }
     }
 
     /// When the messages containing `text` were logged, in order.
     func times(of text: String) -> [DispatchTime] { lines.withLock { $0.filter { $0.message.contains(text) }.map(\.at) } }
-
-    private struct Handler: LogHandler {
-        let log: LogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-                 file: String, function: String, line: UInt) {
-            let entry = (message.description, DispatchTime.now())
-            log.lines.withLock { $0.append(entry) }
-        }
-    }
 }
 
-/// A log handler that lets a test meet the store's background work at a log line: the
-/// thread that logs a message containing `waitAt` (once armed) waits there until a message
-/// containing `releaseAt` is logged (by any thread), 30 s at most.
+/// Lets a test meet the store's background work at a log line: the thread that logs a
+/// message containing `waitAt` (once armed) waits there until a message containing
+/// `releaseAt` is logged (by any thread), 30 s at most.
 final class RendezvousLog: Sendable {
     let waitAt: String, releaseAt: String
     private let armed = Mutex(false)
@@ -108,35 +115,17 @@ final class RendezvousLog: Sendable {
         self.releaseAt = releaseAt
     }
 
-    /// The store's logger, at trace level, through this handler.
-    var logger: Logger {
-        var logger = Logger(label: "engram.store") { _ in Handler(log: self) }
-        logger.logLevel = .trace
-        return logger
-    }
+    /// The store's logger, at trace level, through this rendezvous.
+    var logger: Logger { messageLogger { self.saw($0) } }
 
     func arm() { armed.withLock { $0 = true } }
     /// Whether a thread waited at `waitAt` and was released by `releaseAt` in time.
     var metAndReleased: Bool { outcome.withLock { $0.waited && !$0.timedOut } }
 
-    fileprivate func saw(_ message: String) {
+    private func saw(_ message: String) {
         if message.contains(releaseAt) { released.signal() }
         guard message.contains(waitAt), armed.withLock({ let was = $0; $0 = false; return was }) else { return }
         let result = released.wait(timeout: .now() + 30)
         outcome.withLock { $0 = (true, result == .timedOut) }
-    }
-
-    private struct Handler: LogHandler {
-        let log: RendezvousLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-                 file: String, function: String, line: UInt) {
-            log.saw(message.description)
-        }
     }
 }
