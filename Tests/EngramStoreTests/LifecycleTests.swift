@@ -76,10 +76,11 @@ struct LifecycleTests {
             let store = try MemoryStore.create(at: dir, settings: settings, logger: log.logger)
             let memories = makeMemories(count: 1500, dimension: 8, seed: 5)
             // A batch of 150 every 0.25 s: each starts a snapshot, after which a trim waits for a pause.
+            // (When the last write began: its change is committed after that.)
             var lastWrite = DispatchTime.now()
             for start in stride(from: 0, to: 1500, by: 150) {
-                try store.upsert(Array(memories[start..<(start + 150)]))
                 lastWrite = DispatchTime.now()
+                try store.upsert(Array(memories[start..<(start + 150)]))
                 Thread.sleep(forTimeInterval: 0.25)
             }
             #expect(log.times(of: trimmed).isEmpty)
