@@ -203,6 +203,16 @@ struct JSONCodingTests {
         explained.terms = [try JSONDecoder().decode(TermScore.self, from: Data(#"{"term":"pump","tf":2,"score":1.5}"#.utf8))]
         response.results = [hit, explained]
         #expect(String(decoding: try JSONTextEncoder().encode(response), as: UTF8.self) == #"{"results":[{"id":"a","score":0,"similarity":0,"recency":0,"importance":0,"time":"1970-01-01T00:00:00Z"},{"id":"a","score":0,"similarity":0,"recency":0,"importance":0,"time":"1970-01-01T00:00:00Z","terms":[{"term":"pump","tf":2,"score":1.5}]}],"tookMs":1,"plan":"flat","scored":2,"mode":"vector"}"#)
+        // Times outside the years 0000–9999, which the byte writer leaves to the formatter
+        // (`Timestamp.iso8601`), come out as JSONEncoder writes them (whose key order differs).
+        var far = hit, before = hit
+        far.time = Timestamp(253_402_300_800.5) // 10000-01-01T00:00:00.500Z
+        before.time = Timestamp(-62_167_219_201) // a second before 0000-01-01
+        response.results = [far, before]
+        let farText = String(decoding: try JSONTextEncoder().encode(response), as: UTF8.self)
+        #expect(farText.contains(#""time":"10000-01-01T00:00:00.500Z""#))
+        #expect(try JSONDecoder().decode(JSONValue.self, from: Data(farText.utf8))
+                == JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(response)))
         explained.terms![0].score = .infinity
         response.results = [hit, explained]
         #expect { try JSONTextEncoder().encode(response) } throws: { error in
