@@ -92,17 +92,43 @@ static __attribute__((unused)) void EK_FN(quantize_q8)(const float *x, int64_t n
     for (int64_t b = 0; b < n / 32; b++) ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);
 }
 
+/// Q = 256·hi + lo, hi rounded (ties up) so that lo ∈ [−128, 127].
+static inline void ek_split_wide(int32_t wide, int8_t *hi, int8_t *lo) {
+    const int32_t h = (wide + 128) >> 8; // an arithmetic shift: the floor
+    *hi = (int8_t)h;
+    *lo = (int8_t)(wide - 256 * h);
+}
+
+/// The largest 16-bit quant of a two-term block (127 · 256: its high byte stays within ±127).
+#define EK_WIDE_MAX 32512
+
 static __attribute__((unused)) void EK_FN(quantize_q8_residual)(const float *x, int64_t n, int64_t term_values, int8_t *q,
                                                                  float *d, float *s) {
     const int64_t nb = n / 32, term_blocks = term_values / 32;
     for (int64_t b = 0; b < nb; b++) {
-        ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);
-        // What the first term leaves (nothing for a non-finite block: its first term is NaN).
-        float residual[32];
-        const int nonfinite = d[b] != d[b];
-        for (int j = 0; j < 32; j++) residual[j] = nonfinite ? 0 : x[32 * b + j] - d[b] * (float)q[32 * b + j];
-        // Its scale stays a float: a half would be subnormal or zero at 1/254 of the first's.
-        ek_quantize_block(residual, q + term_values + 32 * b, d + term_blocks + b, s + term_blocks + b, 0);
+        const float *xb = x + 32 * b;
+        float amax = 0;
+        uint32_t nonfinite = 0;
+        for (int j = 0; j < 32; j++) {
+            const float a = fabsf(xb[j]);
+            amax = a > amax ? a : amax;
+            nonfinite |= (ek_bits(xb[j]) & 0x7F800000u) == 0x7F800000u;
+        }
+        const float step = amax / EK_WIDE_MAX;
+        const int scaled = !nonfinite && step >= 0x1.0p-126f;
+        const float inv = scaled ? EK_WIDE_MAX / amax : 0;
+        int32_t sum = 0, high = 0;
+        for (int j = 0; j < 32; j++) {
+            const int32_t wide = (int32_t)rintf(scaled ? xb[j] * inv : 0.0f);
+            ek_split_wide(wide, q + 32 * b + j, q + term_values + 32 * b + j);
+            sum += wide;
+            high += q[32 * b + j];
+        }
+        const float dw = nonfinite ? NAN : (scaled ? step : 0);
+        d[b] = 256 * dw;
+        s[b] = d[b] * (float)high;
+        d[term_blocks + b] = dw;
+        s[term_blocks + b] = dw * (float)sum;
     }
 }
 

@@ -41,8 +41,17 @@ static inline float ek_tile_term(int type, const uint8_t *t, int r, int32_t isum
     }
 }
 
-/// One token; `terms` (1 or 2) activation terms, the second `term_values` quants and
-/// `term_values / 32` scales after the first.
+/// The integer sum of row r with activation block b in `terms` terms (see
+/// ek_quantize_q8_residual: two are the 16-bit quants' high and low bytes, the second
+/// `term_values` after the first), and where that sum's scale and activation sum are.
+static inline int32_t ek_tile_wide_isum(int type, const uint8_t *t, int r, int terms, const int8_t *q, int64_t b,
+                                        int64_t term_values, int64_t *at) {
+    const int32_t isum = ek_tile_isum(type, t, r, q + 32 * b);
+    *at = b + (terms - 1) * (term_values / 32);
+    return terms == 1 ? isum : 256 * isum + ek_tile_isum(type, t, r, q + term_values + 32 * b);
+}
+
+/// One token; `terms` (1 or 2) activation terms.
 static __attribute__((unused)) void EK_FN(tiles_matvec_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups,
                                                           int64_t nb, int terms, int64_t term_values, const int8_t *q,
                                                           const float *d, const float *s, float *y) {
@@ -50,10 +59,10 @@ static __attribute__((unused)) void EK_FN(tiles_matvec_g)(int type, const uint8_
         float acc[16] = {0};
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
-            for (int k = 0; k < terms; k++) {
-                const int8_t *qk = q + k * term_values;
-                const float *dk = d + k * (term_values / 32), *sk = s + k * (term_values / 32);
-                for (int r = 0; r < 16; r++) acc[r] += ek_tile_term(type, t, r, ek_tile_isum(type, t, r, qk + 32 * b), dk[b], sk[b]);
+            for (int r = 0; r < 16; r++) {
+                int64_t at;
+                const int32_t isum = ek_tile_wide_isum(type, t, r, terms, q, b, term_values, &at);
+                acc[r] += ek_tile_term(type, t, r, isum, d[at], s[at]);
             }
         }
         memcpy(y + 16 * g, acc, sizeof acc);
@@ -220,19 +229,21 @@ static inline __m512 ek_tile_terms16(int type, const uint8_t *t, __m512i isums, 
 
 /// One group after the other, tiles in memory order: a single stream the hardware prefetcher
 /// follows (two groups interleaved, for independent chains, read memory at half the speed:
-/// 7–9 against 18 GB/s measured on Zen 4).
+/// 7–9 against 18 GB/s measured on Zen 4). Two terms: one integer sum 256·Σ₁ + Σ₂ (see
+/// ek_quantize_q8_residual), one conversion and one scaling.
 static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
                                   int terms, int64_t term_values, const int8_t *q, const float *d, const float *s,
                                   float *y) {
     const int qoff = ek_tile_quants_at(type);
-    const int8_t *q2 = q + term_values;
-    const float *d2 = d + term_values / 32, *s2 = s + term_values / 32;
+    const int64_t second = terms == 2 ? term_values / 32 : 0;
     for (int64_t g = 0; g < groups; g++) {
         __m512 acc = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
-            acc = ek_tile_terms16(type, t, ek_tile_isums16(type, t + qoff, q + 32 * b), d[b], s[b], acc);
-            if (terms == 2) acc = ek_tile_terms16(type, t, ek_tile_isums16(type, t + qoff, q2 + 32 * b), d2[b], s2[b], acc);
+            __m512i isums = ek_tile_isums16(type, t + qoff, q + 32 * b);
+            if (terms == 2)
+                isums = _mm512_add_epi32(_mm512_slli_epi32(isums, 8), ek_tile_isums16(type, t + qoff, q + term_values + 32 * b));
+            acc = ek_tile_terms16(type, t, isums, d[second + b], s[second + b], acc);
         }
         _mm512_storeu_ps(y + 16 * g, acc);
     }
@@ -242,11 +253,12 @@ static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_by
 /// tile's weights are unpacked once.
 #define EK_TILE_TOKENS 8
 
-/// The eight u8·s8 dot products of a tile's unpacked quants with one activation block.
-static inline __m512i ek_tile_dots(const __m512i w[8], const int8_t *x) {
+/// The eight u8·s8 dot products of a tile's unpacked quants with one activation block, added to
+/// `from` (two dependency chains).
+static inline __m512i ek_tile_dots(__m512i from, const __m512i w[8], const int8_t *x) {
     int32_t x4[8];
     memcpy(x4, x, 32);
-    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(x4[0]));
+    __m512i a = _mm512_dpbusd_epi32(from, w[0], _mm512_set1_epi32(x4[0]));
     __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_set1_epi32(x4[1]));
     a = _mm512_dpbusd_epi32(a, w[2], _mm512_set1_epi32(x4[2]));
     c = _mm512_dpbusd_epi32(c, w[3], _mm512_set1_epi32(x4[3]));
@@ -294,9 +306,11 @@ static inline __attribute__((always_inline)) void ek_tiles_register_tile(const i
         ek_tile_unpack(type, t + qoff, w);
 #pragma clang loop unroll(full)
         for (int i = 0; i < n; i++) {
-            const int64_t at = first + nb * i + b, at2 = at + term_blocks;
-            acc[i] = ek_tile_terms16(type, t, ek_tile_dots(w, q + 32 * at), d[at], s[at], acc[i]);
-            if (terms == 2) acc[i] = ek_tile_terms16(type, t, ek_tile_dots(w, q + 32 * at2), d[at2], s[at2], acc[i]);
+            const int64_t at = first + nb * i + b;
+            __m512i isums = ek_tile_dots(_mm512_setzero_si512(), w, q + 32 * at);
+            if (terms == 2) isums = ek_tile_dots(_mm512_slli_epi32(isums, 8), w, q + 32 * (at + term_blocks));
+            const int64_t ds = at + (terms == 2 ? term_blocks : 0);
+            acc[i] = ek_tile_terms16(type, t, isums, d[ds], s[ds], acc[i]);
         }
     }
 #pragma clang loop unroll(full)
@@ -349,9 +363,9 @@ static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_by
 #define EK_TILES_FAST_FOR(type) ek_tiles_batches
 #elif defined(EK_TILES_AVX2)
 // AVX2 without VNNI: u8·s8 products by vpmaddubsw, which sums pairs into saturating 16-bit
-// lanes. A Q4 quant (0…15) times an activation byte (±127, see ek_quantize_block) makes at most
-// 2·15·127 = 3,810 per lane, so the eight products of one block add up in 16 bits (≤ 30,480)
-// before one vpmaddwd widens them. Tiles make decode (one token) faster than the row kernels:
+// lanes. A Q4 quant (0…15) times an activation byte (−128…127: the low byte of a second term,
+// ±127 otherwise) makes at most 2·15·128 = 3,840 per lane, so the eight products of one block
+// add up in 16 bits (≤ 30,720) before one vpmaddwd widens them. Tiles make decode (one token) faster than the row kernels:
 // each broadcast of the activation meets 8 rows. For a batch, two activation terms cost twice
 // the integer products, and measured on Zen 3 the result was slower than dequantizing the
 // tiles and calling cblas_sgemm (421–471 against 531 prompt tokens/s, 194 tokens, 2 threads):
@@ -371,8 +385,8 @@ static inline void ek_tile_unpack8(const uint8_t *qs, int h, __m256i w[8]) {
     }
 }
 
-/// The 8 rows' integer sums of unpacked quants with one activation block, as floats.
-static inline __m256 ek_tile_dots8(const __m256i w[8], const int8_t *x) {
+/// The 8 rows' integer sums of unpacked quants with one activation block.
+static inline __m256i ek_tile_dots8(const __m256i w[8], const int8_t *x) {
     int32_t x4[8];
     memcpy(x4, x, 32);
     __m256i a = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(x4[0]));
@@ -381,7 +395,7 @@ static inline __m256 ek_tile_dots8(const __m256i w[8], const int8_t *x) {
         a = _mm256_add_epi16(a, _mm256_maddubs_epi16(w[c], _mm256_set1_epi32(x4[c])));
         b = _mm256_add_epi16(b, _mm256_maddubs_epi16(w[4 + c], _mm256_set1_epi32(x4[4 + c])));
     }
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_add_epi16(a, b), _mm256_set1_epi16(1)));
+    return _mm256_madd_epi16(_mm256_add_epi16(a, b), _mm256_set1_epi16(1));
 }
 
 static inline __m256 ek_tile_scales8(const uint8_t *at) {
@@ -406,6 +420,7 @@ static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_by
         return;
     }
     const int qoff = ek_tile_quants_at(type);
+    const int64_t second = terms == 2 ? term_values / 32 : 0;
     for (int64_t g = 0; g < groups; g++) {
         __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t b = 0; b < nb; b++) {
@@ -413,10 +428,11 @@ static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_by
             for (int h = 0; h < 2; h++) {
                 __m256i w[8];
                 ek_tile_unpack8(t + qoff, h, w);
-                for (int k = 0; k < terms; k++) {
-                    const int64_t at = b + k * (term_values / 32);
-                    acc[h] = ek_tile_terms8(type, t, h, ek_tile_dots8(w, q + 32 * at), d[at], s[at], acc[h]);
-                }
+                // Two terms: one integer sum 256·Σ₁ + Σ₂ (see ek_quantize_q8_residual).
+                __m256i isums = ek_tile_dots8(w, q + 32 * b);
+                if (terms == 2)
+                    isums = _mm256_add_epi32(_mm256_slli_epi32(isums, 8), ek_tile_dots8(w, q + term_values + 32 * b));
+                acc[h] = ek_tile_terms8(type, t, h, _mm256_cvtepi32_ps(isums), d[second + b], s[second + b], acc[h]);
             }
         }
         _mm256_storeu_ps(y + 16 * g, acc[0]);

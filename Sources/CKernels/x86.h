@@ -194,64 +194,83 @@ static inline int32_t ek_hsum_epi32(__m256i v) {
     return _mm_cvtsi128_si32(m);
 }
 
-/// One block of 32 (see ek_quantize_block). The largest |x| is found as the largest of the
-/// magnitudes' bits, which orders finite floats as the floats do and puts ∞ and NaN above
-/// them all; the conversion rounds to nearest even (the default MXCSR mode, as rintf).
-/// Writes to `stood` the 32 values the quants stand for (`d·q`), which the residual needs (a
-/// caller that ignores them leaves that work to the compiler to drop: the function is inlined).
-static inline __attribute__((always_inline)) void ek_quantize_block_x86(const __m256 x[4], int8_t *q, float *d, float *s,
-                                                                         const int half_scale, __m256 stood[4]) {
+/// The largest |x| of a block, as the largest of the magnitudes' bits, which orders finite
+/// floats as the floats do and puts ∞ and NaN above them all (`*nonfinite` then set).
+static inline float ek_block_amax_x86(const __m256 x[4], int *nonfinite) {
     const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF);
     __m256i bits = _mm256_and_si256(_mm256_castps_si256(x[0]), magnitude);
     for (int i = 1; i < 4; i++) bits = _mm256_max_epi32(bits, _mm256_and_si256(_mm256_castps_si256(x[i]), magnitude));
     const int32_t top = ek_hmax_epi32(bits);
-    const int nonfinite = top >= 0x7F800000;
+    *nonfinite = top >= 0x7F800000;
     float amax;
     memcpy(&amax, &top, 4);
-    const float scale = nonfinite ? 0 : amax / 127;
-    const int scaled = !nonfinite && scale >= 0x1.0p-126f;
-    __m256i qi[4];
-    if (scaled) {
-        const __m256 inv = _mm256_set1_ps(127 / amax);
-        for (int i = 0; i < 4; i++) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(x[i], inv));
-    } else {
-        for (int i = 0; i < 4; i++) qi[i] = _mm256_setzero_si256();
-    }
-    // int32 → int8 (no saturation happens: |q| ≤ 127), back in order after the lane-wise packs.
-    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
-    _mm256_storeu_si256((__m256i *)(void *)q,
-                        _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-    const int32_t sum = ek_hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
-    const float kept = half_scale ? _cvtsh_ss(_cvtss_sh(scale, _MM_FROUND_TO_NEAREST_INT)) : scale;
-    *d = nonfinite ? NAN : (scaled ? kept : 0);
-    *s = nonfinite ? NAN : *d * (float)sum;
-    // A non-finite block leaves nothing (its first term is NaN); the product and the
-    // difference stay two roundings, as in the portable variant (no FMA).
-    const __m256 dv = _mm256_set1_ps(nonfinite ? 0 : *d);
-    for (int i = 0; i < 4; i++) stood[i] = _mm256_mul_ps(dv, _mm256_cvtepi32_ps(qi[i]));
+    return amax;
+}
+
+/// 32 int32 lanes → int8 in order (no saturation happens: the callers' values fit), back in
+/// order after the lane-wise packs.
+static inline void ek_store_int8_x86(const __m256i v[4], int8_t *q) {
+    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    _mm256_storeu_si256((__m256i *)(void *)q, _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 
 static inline void ek_load_block_x86(const float *xb, __m256 x[4]) {
     for (int i = 0; i < 4; i++) x[i] = _mm256_loadu_ps(xb + 8 * i);
 }
 
-static void EK_FN(quantize_q8_x86)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
-    __m256 v[4], stood[4];
-    for (int64_t b = 0; b < n / 32; b++) {
-        ek_load_block_x86(x + 32 * b, v);
-        ek_quantize_block_x86(v, q + 32 * b, d + b, s + b, 1, stood);
-    }
+/// One block of 32, bit for bit ek_quantize_block; the conversion rounds to nearest even (the
+/// default MXCSR mode, as rintf).
+static inline void ek_quantize_block_x86(const float *xb, int8_t *q, float *d, float *s) {
+    __m256 x[4];
+    ek_load_block_x86(xb, x);
+    int nonfinite;
+    const float amax = ek_block_amax_x86(x, &nonfinite);
+    const float scale = nonfinite ? 0 : amax / 127;
+    const int scaled = !nonfinite && scale >= 0x1.0p-126f;
+    // (Non-finite blocks multiply nothing: a NaN must never reach the conversion.)
+    if (!scaled) memset(x, 0, sizeof x);
+    __m256i qi[4];
+    const __m256 inv = _mm256_set1_ps(scaled ? 127 / amax : 0);
+    for (int i = 0; i < 4; i++) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(x[i], inv));
+    ek_store_int8_x86(qi, q);
+    const int32_t sum = ek_hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
+    const float kept = _cvtsh_ss(_cvtss_sh(scale, _MM_FROUND_TO_NEAREST_INT));
+    *d = nonfinite ? NAN : (scaled ? kept : 0);
+    *s = nonfinite ? NAN : *d * (float)sum;
 }
 
+static void EK_FN(quantize_q8_x86)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
+    for (int64_t b = 0; b < n / 32; b++) ek_quantize_block_x86(x + 32 * b, q + 32 * b, d + b, s + b);
+}
+
+/// Bit for bit the generic quantize_q8_residual: the 16-bit quants split into bytes.
 static void EK_FN(quantize_q8_residual_x86)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
     const int64_t nb = n / 32, term_blocks = term_values / 32;
-    __m256 v[4], stood[4], unused[4];
     for (int64_t b = 0; b < nb; b++) {
+        __m256 v[4];
         ek_load_block_x86(x + 32 * b, v);
-        ek_quantize_block_x86(v, q + 32 * b, d + b, s + b, 1, stood);
-        const int nonfinite = d[b] != d[b];
-        for (int i = 0; i < 4; i++) v[i] = nonfinite ? _mm256_setzero_ps() : _mm256_sub_ps(v[i], stood[i]);
-        ek_quantize_block_x86(v, q + term_values + 32 * b, d + term_blocks + b, s + term_blocks + b, 0, unused);
+        int nonfinite;
+        const float amax = ek_block_amax_x86(v, &nonfinite);
+        const float step = nonfinite ? 0 : amax / EK_WIDE_MAX;
+        const int scaled = !nonfinite && step >= 0x1.0p-126f;
+        if (!scaled) memset(v, 0, sizeof v);
+        const __m256 inv = _mm256_set1_ps(scaled ? EK_WIDE_MAX / amax : 0);
+        __m256i wide[4], hi[4], lo[4];
+        __m256i sum = _mm256_setzero_si256(), high = _mm256_setzero_si256();
+        for (int i = 0; i < 4; i++) {
+            wide[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));
+            hi[i] = _mm256_srai_epi32(_mm256_add_epi32(wide[i], _mm256_set1_epi32(128)), 8);
+            lo[i] = _mm256_sub_epi32(wide[i], _mm256_slli_epi32(hi[i], 8));
+            sum = _mm256_add_epi32(sum, wide[i]);
+            high = _mm256_add_epi32(high, hi[i]);
+        }
+        ek_store_int8_x86(hi, q + 32 * b);
+        ek_store_int8_x86(lo, q + term_values + 32 * b);
+        const float dw = nonfinite ? NAN : (scaled ? step : 0);
+        d[b] = 256 * dw;
+        s[b] = d[b] * (float)ek_hsum_epi32(high);
+        d[term_blocks + b] = dw;
+        s[term_blocks + b] = dw * (float)ek_hsum_epi32(sum);
     }
 }
 

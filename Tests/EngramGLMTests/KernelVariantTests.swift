@@ -109,8 +109,30 @@ struct KernelVariantTests {
             #expect(portable.d[b] == Float(Float16(scale.isNormal ? scale : 0)))
             #expect(portable.s[b] == portable.d[b] * Float(expected.reduce(0) { $0 + Int($1) }))
         }
-        // Both quantizations: one term, and two (the second of what the first leaves).
+        // Two terms: the 16-bit quants x·(32,512/max|x|) rounded to nearest even, split into
+        // a high byte (rounded, ties up) and what it leaves; the first term's scale and sum those
+        // of the high byte alone, the second's those of the whole.
         let portableTwo = Quantized(x, level: 0, terms: 2)
+        let blocks = x.count / 32
+        for b in 0..<blocks {
+            let block = x[(32 * b)..<(32 * b + 32)]
+            let hi = Array(portableTwo.q[(32 * b)..<(32 * b + 32)]), lo = Array(portableTwo.q[(x.count + 32 * b)..<(x.count + 32 * b + 32)])
+            if block.contains(where: { !$0.isFinite }) {
+                #expect(portableTwo.d[b].isNaN && portableTwo.d[blocks + b].isNaN && portableTwo.s[blocks + b].isNaN
+                    && (hi + lo).allSatisfy { $0 == 0 }, "block \(b)")
+                continue
+            }
+            let amax = block.map(abs).max()!, step = amax / 32512
+            let inv: Float = step.isNormal ? 32512 / amax : 0
+            let wide = block.map { Int(($0 * inv).rounded(.toNearestOrEven)) }
+            let high = wide.map { ($0 + 128) >> 8 }
+            #expect(hi.map(Int.init) == high && lo.map(Int.init) == zip(wide, high).map { $0 - 256 * $1 }, "block \(b)")
+            #expect(high.allSatisfy { abs($0) <= 127 })
+            let kept: Float = step.isNormal ? step : 0
+            #expect(portableTwo.d[blocks + b] == kept && portableTwo.d[b] == 256 * kept, "block \(b)")
+            #expect(portableTwo.s[blocks + b] == kept * Float(wide.reduce(0, +))
+                && portableTwo.s[b] == 256 * kept * Float(high.reduce(0, +)), "block \(b)")
+        }
         for level in Self.levels.dropFirst() {
             for (v, reference) in [(Quantized(x, level: level), portable), (Quantized(x, level: level, terms: 2), portableTwo)] {
                 #expect(v.q == reference.q && v.d.elementsEqual(reference.d) { $0 == $1 || ($0.isNaN && $1.isNaN) }
@@ -221,12 +243,11 @@ struct KernelVariantTests {
         for terms in [1, 2] {
             let xq = Quantized(x, level: 0, terms: terms), values = xq.values
             if terms == 2 {
-                // The first term leaves at most (½ + 127·2⁻¹¹) of its step (its scale is kept at
-                // half precision), the second half of its own: 0.29·max/127²; the residual is
-                // formed in floats (d₁·q₁ rounds to ½ ulp of max, ≤ 6e-8·max).
+                // Half a step of max/32,512, plus three float roundings of 2⁻²⁴ (the step,
+                // 32,512/max and the product) on up to 32,512 steps.
                 for i in x.indices where x[i].isFinite {
                     let block = x[(i / 32 * 32)..<(i / 32 * 32 + 32)].map { abs(Double($0)) }.max()!
-                    #expect(abs(values[i] - Double(x[i])) <= 0.29 * block / 127 / 127 + 6e-8 * block + 1e-45, "value \(i)")
+                    #expect(abs(values[i] - Double(x[i])) <= block / 32512 * (0.5 + 3 * 32512 * 0x1p-24), "value \(i)")
                 }
             }
             var expected = [[Double]](repeating: [], count: tokens), magnitude = expected

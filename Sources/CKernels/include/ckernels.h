@@ -50,11 +50,16 @@ const char *ek_openblas_core_for_cpu(void);
 /// is zero or subnormal gets zeros.
 void ek_quantize_q8(const float *x, int64_t n, int8_t *q, float *d, float *s);
 void ek_quantize_q8_at(int level, const float *x, int64_t n, int8_t *q, float *d, float *s);
-/// Two terms, `x ≈ d₁·q₁ + d₂·q₂`: the first as `ek_quantize_q8`, the second the same
-/// quantization of what the first leaves (its scale kept as a float), so that the products are
-/// nearly as exact as in floats. Writes `n` quants and `n/32` scales and sums of each term, the
-/// second's `term_values` quants (and `term_values/32` scales and sums) after the first's:
-/// `term_values` = `n` for a whole activation, its total length for a part of it.
+/// Two terms: a 16-bit quantization split into bytes for the 8-bit products,
+/// `x ≈ δ·(256·q₁ + q₂)` with `δ = max|x| / 32,512` (a float) and `256·q₁ + q₂` the value
+/// `x/δ` rounded to nearest even, `q₁` its high byte rounded (|q₁| ≤ 127, ties up) and `q₂` what
+/// it leaves (−128…127). Writes the `n` quants of each term, the second's `term_values` after
+/// the first's (`term_values` = `n` for a whole activation, its total length for a part of
+/// it), and `n/32` scales and sums twice: at `d[b]`, `s[b]` those of `q₁` alone as a one-term
+/// activation (`d = 256·δ`, `s = d·Σq₁`, for kernels that read one term), at
+/// `d[term_values/32 + b]`, `s[…]` those of the whole (`δ`, `δ·Σ(256·q₁ + q₂)`). Products are
+/// then nearly as exact as in floats: the tile kernels take `Σw·(256·q₁ + q₂)` as one integer
+/// sum. Non-finite blocks as above; a block whose `δ` would be subnormal gets zeros.
 void ek_quantize_q8_residual(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s);
 void ek_quantize_q8_residual_at(int level, const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s);
 

@@ -3,9 +3,9 @@ import CKernels
 /// The activation quantized to 8 bits in blocks of 32 (as ggml's Q8_0 / Q8_1), for the integer
 /// kernels of the quantized types: `x[32b + j] ≈ d[b] · q[32b + j]`, `s[b] = d[b] · Σ_j q[32b + j]`
 /// (see `ek_quantize_q8` for the rounding and for non-finite input, which gives NaN products
-/// and never traps). With two terms, a second such quantization of what the first leaves
-/// follows the first (`ek_quantize_q8_residual`): the tile kernels take both, for products
-/// nearly as exact as in floats; the row kernels read the first.
+/// and never traps). With two terms, the activation is quantized to 16 bits and split into a
+/// high and a low byte (`ek_quantize_q8_residual`): the tile kernels take both, for products
+/// nearly as exact as in floats; the row kernels read the high byte as a one-term activation.
 struct QuantizedActivation {
     let count: Int
     let terms: Int

@@ -19,9 +19,9 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     static let rowsPerTile = 16
 
     /// Terms of the activation the tile kernels take when evaluating a prompt
-    /// (`QuantizedActivation`): two, so that prompt evaluation stays as close to exact as with
-    /// float products (with one, the logits of long prompts drift past the reference's
-    /// tolerance: measured 1.07 against 1.0). Generated tokens take one, as the row kernels and
+    /// (`QuantizedActivation`): two (the bytes of a 16-bit quantization), so that prompt
+    /// evaluation stays as close to exact as with float products (with one, the logits of long
+    /// prompts drift past the reference's tolerance: measured 1.07 against 1.0). Generated tokens take one, as the row kernels and
     /// llama.cpp do (two cost a quarter of the decode speed). The choice follows what is
     /// evaluated, not the batch size, so that a prompt token's result does not depend on how
     /// the prompt was split (a prompt partly in the cache evaluates its rest alone).
