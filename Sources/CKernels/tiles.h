@@ -285,18 +285,40 @@ static inline __attribute__((always_inline)) void ek_tile_unpack(int type, const
     }
 }
 
+/// What a tile term multiplies the activation block's sum by (see ek_tile_term): powers of two,
+/// so that the product is exact.
+static inline float ek_tile_sum_factor(int type) {
+    return type == ek_type_q4_0 ? 8 : type == ek_type_q8_0 ? 128 : 1;
+}
+
+/// acc += one token's block terms for 16 rows, with the weights' scales `dw` (and Q4_1's
+/// mins `mw`) already widened and the activation's sum already multiplied by the type's factor
+/// (`fs`): the same arithmetic as ek_tile_terms16.
+static inline __attribute__((always_inline)) __m512 ek_tile_terms16_wide(int type, __m512 dw, __m512 mw, __m512i isums,
+                                                                         float dx, float fs, __m512 acc) {
+    const __m512 f = _mm512_cvtepi32_ps(isums);
+    if (type == ek_type_q4_1) return _mm512_fmadd_ps(mw, _mm512_set1_ps(fs), _mm512_fmadd_ps(dw, _mm512_mul_ps(f, _mm512_set1_ps(dx)), acc));
+    return _mm512_fmadd_ps(dw, _mm512_fmsub_ps(f, _mm512_set1_ps(dx), _mm512_set1_ps(fs)), acc);
+}
+
 /// `n` tokens (≤ EK_TILE_TOKENS) of the batch, from block `first` of the activation, against
-/// one group of 16 rows, each tile's weights unpacked once for all of them. Inlined where `n`
-/// is a constant, the loops over tokens unroll and the tokens' accumulators stay in registers
-/// (with `n` known only at run time, they lived on the stack: a store and a load per token and
-/// block). A token's arithmetic is the same whatever `n`: a prompt's results do not depend on
-/// where its batches were cut.
+/// one group of 16 rows, each tile's weights unpacked (and its scales widened) once for all of
+/// them. Inlined where `n` is a constant, the loops over tokens unroll and the tokens'
+/// accumulators stay in registers (with `n` known only at run time, they lived on the stack: a
+/// store and a load per token and block). A token's arithmetic is the same whatever `n`: a
+/// prompt's results do not depend on where its batches were cut. `dx` and `s` are the scales
+/// and sums of the term the integer sums are in (the second's with two terms).
 static inline __attribute__((always_inline)) void ek_tiles_register_tile(const int type, const int terms, const int n,
                                                                           const uint8_t *tg, size_t tile_bytes, int64_t nb,
-                                                                          const int8_t *q, const float *d, const float *s,
+                                                                          const int8_t *q, const float *dx, const float *s,
                                                                           int64_t first, int64_t term_blocks, float *y,
                                                                           int64_t ldy) {
     const int qoff = ek_tile_quants_at(type);
+    // The sums times the type's factor, once for every group rather than a multiplication per
+    // tile and token.
+    float fs[EK_TILE_TOKENS * nb];
+    const float factor = ek_tile_sum_factor(type);
+    for (int64_t i = 0; i < n * nb; i++) fs[i] = factor * s[first + i];
     __m512 acc[EK_TILE_TOKENS];
 #pragma clang loop unroll(full)
     for (int i = 0; i < n; i++) acc[i] = _mm512_setzero_ps();
@@ -304,13 +326,15 @@ static inline __attribute__((always_inline)) void ek_tiles_register_tile(const i
         const uint8_t *t = tg + (size_t)b * tile_bytes;
         __m512i w[8];
         ek_tile_unpack(type, t + qoff, w);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)t));
+        const __m512 mw = type == ek_type_q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + 32)))
+                                               : _mm512_setzero_ps();
 #pragma clang loop unroll(full)
         for (int i = 0; i < n; i++) {
             const int64_t at = first + nb * i + b;
             __m512i isums = ek_tile_dots(_mm512_setzero_si512(), w, q + 32 * at);
             if (terms == 2) isums = ek_tile_dots(_mm512_slli_epi32(isums, 8), w, q + 32 * (at + term_blocks));
-            const int64_t ds = at + (terms == 2 ? term_blocks : 0);
-            acc[i] = ek_tile_terms16(type, t, isums, d[ds], s[ds], acc[i]);
+            acc[i] = ek_tile_terms16_wide(type, dw, mw, isums, dx[at], fs[nb * i + b], acc[i]);
         }
     }
 #pragma clang loop unroll(full)
@@ -319,13 +343,14 @@ static inline __attribute__((always_inline)) void ek_tiles_register_tile(const i
 
 /// A full register tile of EK_TILE_TOKENS tokens, with `type` and `terms` made constants; the
 /// last, partial one with `n` a constant.
-#define EK_FULL_TILE(T, K) ek_tiles_register_tile(T, K, EK_TILE_TOKENS, tg, tile_bytes, nb, q, d, s, first, term_blocks, yt, ldy)
-#define EK_LAST_TILE(N) ek_tiles_register_tile(type, terms, N, tg, tile_bytes, nb, q, d, s, first, term_blocks, yt, ldy)
+#define EK_FULL_TILE(T, K) ek_tiles_register_tile(T, K, EK_TILE_TOKENS, tg, tile_bytes, nb, q, dx, sx, first, term_blocks, yt, ldy)
+#define EK_LAST_TILE(N) ek_tiles_register_tile(type, terms, N, tg, tile_bytes, nb, q, dx, sx, first, term_blocks, yt, ldy)
 
 static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
                                   int64_t tokens, int terms, const int8_t *q, const float *d, const float *s, float *y,
                                   int64_t ldy) {
     const int64_t term_blocks = nb * tokens;
+    const float *dx = d + (terms == 2 ? term_blocks : 0), *sx = s + (terms == 2 ? term_blocks : 0);
     for (int64_t g = 0; g < groups; g++) {
         const uint8_t *tg = tiles + (size_t)(g * nb) * tile_bytes;
         for (int64_t t0 = 0; t0 < tokens; t0 += EK_TILE_TOKENS) {
