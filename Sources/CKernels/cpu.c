@@ -110,6 +110,8 @@ typedef int (*ek_dequantize_fn)(int, const void *, float *, int64_t);
 typedef void (*ek_silu_mul_fn)(const float *, const float *, float *, int64_t);
 static ek_dequantize_fn ek_dequantize_for(int level) { EK_DISPATCH(level, ek_dequantize_entry) }
 static ek_silu_mul_fn ek_silu_mul_for(int level) { EK_DISPATCH(level, ek_silu_mul_entry) }
+typedef void (*ek_rms_norm_fn)(const float *, const float *, float *, int64_t, int64_t, float);
+static ek_rms_norm_fn ek_rms_norm_for(int level) { EK_DISPATCH(level, ek_rms_norm_entry) }
 typedef void (*ek_attention_heads_fn)(const float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t, float,
                                       float *, float *);
 static ek_attention_heads_fn ek_attention_heads_for(int level) { EK_DISPATCH(level, ek_attention_heads_entry) }
@@ -198,6 +200,13 @@ int ek_dequantize(int type, const void *src, float *dst, int64_t count) {
 
 void ek_silu_mul_at(int level, const float *gate, const float *up, float *dst, int64_t n) { ek_silu_mul_for(level)(gate, up, dst, n); }
 void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n) { ek_silu_mul_at(ek_simd_level(), gate, up, dst, n); }
+
+void ek_rms_norm_at(int level, const float *x, const float *w, float *y, int64_t rows, int64_t n, float eps) {
+    ek_rms_norm_for(level)(x, w, y, rows, n, eps);
+}
+void ek_rms_norm(const float *x, const float *w, float *y, int64_t rows, int64_t n, float eps) {
+    ek_rms_norm_at(ek_simd_level(), x, w, y, rows, n, eps);
+}
 
 /// Where a tile keeps what a row block keeps (see tiles.h): the block's bytes in the file, its
 /// quants' offset there and their count, their offset in the tile, and the tile's size.

@@ -548,6 +548,25 @@ static int EK_FN(dequantize)(int type, const uint8_t *src, float *dst, int64_t c
 
 // MARK: Element-wise kernels of the GLM engine
 
+/// y = x / sqrt(mean(x²) + eps) · w for `rows` rows of `n` (`y` may be `x`): the squares (exact
+/// in doubles) summed in 8 partial sums, lane k taking values k, k + 8, …, then the lanes in
+/// order: the same bits in every variant, with or without FMA.
+static void EK_FN(rms_norm)(const float *x, const float *w, float *y, int64_t rows, int64_t n, float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        double lanes[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) lanes[k] += (double)xr[i + k] * (double)xr[i + k];
+        for (int k = 0; i + k < n; k++) lanes[k] += (double)xr[i + k] * (double)xr[i + k];
+        double ss = 0;
+        for (int k = 0; k < 8; k++) ss += lanes[k];
+        const float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+        float *yr = y + r * n;
+        for (int64_t j = 0; j < n; j++) yr[j] = xr[j] * scale * w[j];
+    }
+}
+
 /// dst[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^−gate[i]) · up[i] (`dst` may be `gate` or
 /// `up`, or start before `gate` in the same buffer: each chunk is read whole before it is written).
 static void EK_FN(silu_mul)(const float *gate, const float *up, float *dst, int64_t n) {

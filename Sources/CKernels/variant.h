@@ -79,6 +79,10 @@ int EK_FN(dequantize_entry)(int type, const void *src, float *dst, int64_t count
     return EK_FN(dequantize)(type, (const uint8_t *)src, dst, count);
 }
 
+void EK_FN(rms_norm_entry)(const float *x, const float *w, float *y, int64_t rows, int64_t n, float eps) {
+    EK_FN(rms_norm)(x, w, y, rows, n, eps);
+}
+
 void EK_FN(silu_mul_entry)(const float *gate, const float *up, float *dst, int64_t n) { EK_FN(silu_mul)(gate, up, dst, n); }
 
 int EK_FN(tiles_fast_entry)(int type) { return EK_TILES_FAST_FOR(type); }

@@ -13,6 +13,7 @@
     void ek_softmax_rows_entry_##suffix(float *, int64_t, int64_t, int64_t);                              \
     int ek_dequantize_entry_##suffix(int, const void *, float *, int64_t);                                \
     void ek_silu_mul_entry_##suffix(const float *, const float *, float *, int64_t);                      \
+    void ek_rms_norm_entry_##suffix(const float *, const float *, float *, int64_t, int64_t, float);      \
     int ek_tiles_fast_entry_##suffix(int);                                                               \
     void ek_attention_heads_entry_##suffix(const float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t, \
                                            float, float *, float *);                                              \

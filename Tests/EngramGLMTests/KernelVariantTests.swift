@@ -393,6 +393,35 @@ struct KernelVariantTests {
         }
     }
 
+    @Test("the engine's RMSNorm, every variant: the portable variant's bits, in place too, and within float roundings of Double")
+    func rmsNorm() {
+        var rng = SeededRandom(seed: Self.seed ^ 0x2315)
+        // 3 rows of 579: the 8 lanes' tail of 3; one row far below and one far above 1.
+        let rows = 3, n = 579
+        let x = (0..<rows * n).map { i in Float(rng.gaussian()) * (i / n == 1 ? 1e-3 : i / n == 2 ? 300 : 1) }
+        let w = (0..<n).map { _ in Float(rng.gaussian()) }
+        let eps: Float = 1e-5
+        var portable = [Float](repeating: .nan, count: rows * n)
+        ek_rms_norm_at(0, x, w, &portable, Int64(rows), Int64(n), eps)
+        for r in 0..<rows {
+            let row = x[(r * n)..<((r + 1) * n)].map(Double.init)
+            let scale = 1 / (row.reduce(0) { $0 + $1 * $1 } / Double(n) + Double(eps)).squareRoot()
+            for j in 0..<n {
+                let expected = row[j] * scale * Double(w[j])
+                // The scale and two products each round once in floats.
+                #expect(abs(Double(portable[r * n + j]) - expected) <= 3 * 0x1p-24 * abs(expected) + 1e-37, "row \(r) value \(j)")
+            }
+        }
+        for level in Self.levels.dropFirst() {
+            var y = [Float](repeating: .nan, count: rows * n)
+            ek_rms_norm_at(Int32(level), x, w, &y, Int64(rows), Int64(n), eps)
+            #expect(y.map(\.bitPattern) == portable.map(\.bitPattern), "variant \(level)")
+        }
+        var inPlace = x
+        inPlace.withUnsafeMutableBufferPointer { b in ek_rms_norm(b.baseAddress!, w, b.baseAddress!, Int64(rows), Int64(n), eps) }
+        #expect(inPlace.map(\.bitPattern) == portable.map(\.bitPattern), "in place")
+    }
+
     @Test("the embedder's GELU, LayerNorm and softmax, every variant, against Double")
     func elementwise() {
         var rng = SeededRandom(seed: Self.seed)

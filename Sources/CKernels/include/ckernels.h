@@ -169,6 +169,11 @@ void ek_f16_to_f32_columns(const uint16_t *src, int64_t stride, int64_t rows, in
 void ek_silu_mul(const float *gate, const float *up, float *dst, int64_t n);
 void ek_silu_mul_at(int level, const float *gate, const float *up, float *dst, int64_t n);
 
+/// RMSNorm of `rows` rows of `n`: y = x / sqrt(mean(x²) + eps) · w (`y` may be `x`), the
+/// squares summed in doubles; the same bits in every variant.
+void ek_rms_norm(const float *x, const float *w, float *y, int64_t rows, int64_t n, float eps);
+void ek_rms_norm_at(int level, const float *x, const float *w, float *y, int64_t rows, int64_t n, float eps);
+
 // MARK: The embedder's element-wise kernels
 
 /// In place: x ← GELU(x) = x/2 · (1 + erf(x/√2)) over `n` floats (erf by Abramowitz & Stegun

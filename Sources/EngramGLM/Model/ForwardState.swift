@@ -113,7 +113,8 @@ struct ForwardState {
         let e = config.embeddingLength, eps = config.rmsEpsilon
         w.withUnsafeBufferPointer { wp in
             forTokens { tokens in
-                for t in tokens { rmsNorm(src + t * e, wp.baseAddress!, dst + t * e, e, eps: eps) }
+                let at = tokens.lowerBound * e
+                rmsNorm(src + at, wp.baseAddress!, dst + at, rows: tokens.count, e, eps: eps)
             }
         }
     }
