@@ -20,11 +20,13 @@ func parallelChunks(_ count: Int, workers: WorkerPool, minimumChunk: Int = 1, pe
 /// Chunks per thread in `parallelChunks`: enough for the others to absorb a stalled thread.
 let chunksPerThread = 4
 
-/// Chunks per thread for a batch's products on the tiles: a group of 16 rows is tens of
-/// microseconds of work for a prompt, so one-group chunks cost little to claim and leave the
-/// threads at most one group apart at the end of a product (with 4 chunks a thread, the
-/// thread done first waited for a quarter of the other's share).
+/// Chunks per thread for a batch's products on the tiles: for a long prompt a group of 16 rows
+/// is tens of microseconds of work, so small chunks cost little to claim and leave the threads
+/// at most one chunk apart at the end of a product (with 4 chunks a thread, the thread done
+/// first waited for a quarter of the other's share). Each chunk holds at least
+/// `batchChunkTokenGroups / tokens` groups, so that a short batch keeps larger chunks.
 let batchChunksPerThread = 64
+let batchChunkTokenGroups = 256
 
 /// A raw pointer that may cross into the worker closures of `parallelChunks`; each worker
 /// writes a disjoint range.

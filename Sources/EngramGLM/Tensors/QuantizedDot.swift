@@ -100,7 +100,8 @@ enum QuantizedDot {
         let outs = ys.map(SharedPointer.init)
         var starts = [0] // in groups
         for w in ws { starts.append(starts.last! + w.tiles!.groups) }
-        parallelChunks(starts.last!, workers: workers, perThread: batchChunksPerThread) { range in
+        parallelChunks(starts.last!, workers: workers, minimumChunk: batchChunkTokenGroups / count,
+                       perThread: batchChunksPerThread) { range in
             var m = 0
             var g = range.lowerBound
             while g < range.upperBound {
