@@ -667,6 +667,33 @@ static inline __attribute__((always_inline)) void ek_attention_values(const int 
     }
 }
 
+/// The attention weights of one head: softmax_rows of the row, each weight then rounded to
+/// half precision, with the exponentials summed as they are made and the rounding done in the
+/// pass that scales (the same bits as those three steps one after the other).
+static inline void EK_FN(attention_weights)(float *row, int64_t count) {
+    ek_vf mv;
+    for (int i = 0; i < EK_VW; i++) mv[i] = -INFINITY;
+    int64_t j = 0;
+    for (; j + EK_VW <= count; j += EK_VW) mv = __builtin_elementwise_max(mv, ek_loadv(row + j));
+    float m = -INFINITY;
+    for (int i = 0; i < EK_VW; i++) m = mv[i] > m ? mv[i] : m;
+    for (; j < count; j++) m = row[j] > m ? row[j] : m;
+    ek_vf sum = {0};
+    for (j = 0; j + EK_VW <= count; j += EK_VW) {
+        float e[EK_VW];
+        for (int k = 0; k < EK_VW; k++) e[k] = ek_exp(row[j + k] - m);
+        memcpy(row + j, e, sizeof e);
+        sum += ek_loadv(e);
+    }
+    float total = ek_hsum(sum);
+    for (; j < count; j++) {
+        row[j] = ek_exp(row[j] - m);
+        total += row[j];
+    }
+    const float inverse = 1.0f / total;
+    for (j = 0; j < count; j++) row[j] = ek_half_to_float(ek_float_to_half(row[j] * inverse));
+}
+
 /// Query heads h < `heads` (query and output h at `h·hd`) over the same `n` cached positions,
 /// the keys transposed (`kt[d·ldk + j]`, `ldk` a multiple of 16 and at least n, readable up to
 /// the next multiple of 16 past n): scores_j = scale·(q_h · key j), softmax, the weights
@@ -686,8 +713,7 @@ static void EK_FN(attention_heads)(const float *q, int64_t heads, const float *k
     }
     for (int64_t h = 0; h < heads; h++) {
         float *sh = scores + h * ldk;
-        EK_FN(softmax_rows)(sh, 1, n, n);
-        for (int64_t j = 0; j < n; j++) sh[j] = ek_half_to_float(ek_float_to_half(sh[j]));
+        EK_FN(attention_weights)(sh, n);
         memset(out + h * hd, 0, sizeof(float) * (size_t)hd);
     }
     switch (hd % EK_VW == 0 ? hd / EK_VW : 0) {
