@@ -234,9 +234,11 @@ struct ForwardState {
 
     /// Causal attention of every token of the batch over the cache (`ek_attention_heads`: the
     /// same arithmetic for any batch, so results do not depend on how tokens were batched).
-    /// Work items are (KV head, chunk of tokens), a head's chunks in order: each widens its KV
-    /// head's keys (transposed, a position a column) and values to F32 for the positions its
-    /// tokens see that the head's previous chunk on the same thread did not widen, then runs
+    /// Work items are a KV head's chunk of tokens paired with its mirror (the first with the
+    /// last, …), so that every item sees about as many positions and the threads finish together
+    /// (a head's chunks in order left the thread with the last ones the most work). Each chunk
+    /// widens its KV head's keys (transposed, a position a column) and values to F32 for the
+    /// positions its tokens see that the thread has not widened for that head yet, then runs
     /// the query heads of the group together for each token (one read of the keys and values
     /// for all of them).
     private func attend(keys: UnsafeMutablePointer<UInt16>, values: UnsafeMutablePointer<UInt16>) {
@@ -245,31 +247,40 @@ struct ForwardState {
         let scale = 1 / Float(hd).squareRoot()
         let count = self.count, start = self.start, total = start + count
         let ldk = (total + 15) / 16 * 16 // the transposed keys' row length (ek_attention_heads)
-        let chunk = Self.attentionTokenChunk, chunks = (count + chunk - 1) / chunk
+        let chunk = Self.attentionTokenChunk, chunks = (count + chunk - 1) / chunk, pairs = (chunks + 1) / 2
         let qs = SharedPointer(q), outs = SharedPointer(att)
         let ks = SharedPointer(keys), vs = SharedPointer(values)
-        parallelChunks(kvHeads * chunks, workers: workers) { items in
+        parallelChunks(kvHeads * pairs, workers: workers) { items in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * ldk)
             let kt = UnsafeMutablePointer<Float>.allocate(capacity: hd * ldk)
             let vf = UnsafeMutablePointer<Float>.allocate(capacity: total * hd)
             defer { scores.deallocate(); kt.deallocate(); vf.deallocate() }
             var widened = (head: -1, positions: 0)
             for item in items {
-                let g = item / chunks, t0 = (item % chunks) * chunk, t1 = min(count, t0 + chunk)
-                let seen = start + t1 // positions the chunk's last token sees
-                let from = widened.head == g ? widened.positions : 0
-                ek_f16_to_f32_columns(ks.p + from * kvd + g * hd, Int64(kvd), Int64(seen - from), Int64(hd), kt + from, Int64(ldk))
-                widen(vs.p + from * kvd + g * hd, stride: kvd, rows: seen - from, cols: hd, into: vf + from * hd)
-                widened = (g, seen)
-                // The kernel reads the keys up to the next multiple of 16 and uses none past
-                // `seen`: zeros there (not whatever the allocation held, denormals included).
-                let padded = min(ldk, (seen + 15) / 16 * 16)
-                for d in 0..<hd { (kt + d * ldk + seen).update(repeating: 0, count: padded - seen) }
-                for t in t0..<t1 {
-                    let n = start + t + 1 // causal: positions 0...start+t
-                    let first = t * qd + g * group * hd // the group's heads are adjacent
-                    ek_attention_heads(qs.p + first, Int64(group), kt, Int64(ldk), vf, Int64(hd), Int64(n), scale, scores,
-                                       outs.p + first)
+                let g = item / pairs, p = item % pairs
+                for tc in p == chunks - 1 - p ? [p] : [p, chunks - 1 - p] {
+                    let t0 = tc * chunk, t1 = min(count, t0 + chunk)
+                    let seen = start + t1 // positions the chunk's last token sees
+                    let from = widened.head == g ? widened.positions : 0
+                    if from < seen {
+                        ek_f16_to_f32_columns(ks.p + from * kvd + g * hd, Int64(kvd), Int64(seen - from), Int64(hd),
+                                              kt + from, Int64(ldk))
+                        widen(vs.p + from * kvd + g * hd, stride: kvd, rows: seen - from, cols: hd, into: vf + from * hd)
+                        widened = (g, seen)
+                    }
+                    // The kernel reads the keys up to the next multiple of 16 past what a token
+                    // sees and uses none of them: widened keys or zeros there (not whatever the
+                    // allocation held, denormals included).
+                    let valid = widened.positions, padded = min(ldk, (seen + 15) / 16 * 16)
+                    if valid < padded {
+                        for d in 0..<hd { (kt + d * ldk + valid).update(repeating: 0, count: padded - valid) }
+                    }
+                    for t in t0..<t1 {
+                        let n = start + t + 1 // causal: positions 0...start+t
+                        let first = t * qd + g * group * hd // the group's heads are adjacent
+                        ek_attention_heads(qs.p + first, Int64(group), kt, Int64(ldk), vf, Int64(hd), Int64(n), scale, scores,
+                                           outs.p + first)
+                    }
                 }
             }
         }
