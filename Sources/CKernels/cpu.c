@@ -120,8 +120,8 @@ typedef void (*ek_tiles_matvec_fn)(int, const void *, size_t, int64_t, int64_t, 
                                    const float *, float *);
 typedef void (*ek_tiles_matmul_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, int, const int8_t *,
                                    const float *, const float *, float *, int64_t);
-typedef void (*ek_quantize_residual_fn)(const float *, int64_t, int64_t, int8_t *, float *, float *);
-static ek_quantize_residual_fn ek_quantize_residual_for(int level) { EK_DISPATCH(level, ek_quantize_q8_residual_entry) }
+typedef void (*ek_quantize_wide_fn)(const float *, int64_t, int64_t, int8_t *, float *, float *);
+static ek_quantize_wide_fn ek_quantize_wide_for(int level) { EK_DISPATCH(level, ek_quantize_q8_wide_entry) }
 static ek_tiles_fast_fn ek_tiles_fast_for(int level) { EK_DISPATCH(level, ek_tiles_fast_entry) }
 static ek_tiles_matvec_fn ek_tiles_matvec_for(int level) { EK_DISPATCH(level, ek_tiles_matvec_entry) }
 static ek_tiles_matmul_fn ek_tiles_matmul_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_entry) }
@@ -246,11 +246,11 @@ int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, 
     return 1;
 }
 
-void ek_quantize_q8_residual_at(int level, const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
-    ek_quantize_residual_for(level)(x, n, term_values, q, d, s);
+void ek_quantize_q8_wide_at(int level, const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
+    ek_quantize_wide_for(level)(x, n, term_values, q, d, s);
 }
-void ek_quantize_q8_residual(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
-    ek_quantize_q8_residual_at(ek_simd_level(), x, n, term_values, q, d, s);
+void ek_quantize_q8_wide(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
+    ek_quantize_q8_wide_at(ek_simd_level(), x, n, term_values, q, d, s);
 }
 
 void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,

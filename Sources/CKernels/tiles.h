@@ -42,7 +42,7 @@ static inline float ek_tile_term(int type, const uint8_t *t, int r, int32_t isum
 }
 
 /// The integer sum of row r with activation block b in `terms` terms (see
-/// ek_quantize_q8_residual: two are the 16-bit quants' high and low bytes, the second
+/// ek_quantize_q8_wide: two are the 16-bit quants' high and low bytes, the second
 /// `term_values` after the first), and where that sum's scale and activation sum are.
 static inline int32_t ek_tile_wide_isum(int type, const uint8_t *t, int r, int terms, const int8_t *q, int64_t b,
                                         int64_t term_values, int64_t *at) {
@@ -230,7 +230,7 @@ static inline __m512 ek_tile_terms16(int type, const uint8_t *t, __m512i isums, 
 /// One group after the other, tiles in memory order: a single stream the hardware prefetcher
 /// follows (two groups interleaved, for independent chains, read memory at half the speed:
 /// 7–9 against 18 GB/s measured on Zen 4). Two terms: one integer sum 256·Σ₁ + Σ₂ (see
-/// ek_quantize_q8_residual), one conversion and one scaling.
+/// ek_quantize_q8_wide), one conversion and one scaling.
 static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
                                   int terms, int64_t term_values, const int8_t *q, const float *d, const float *s,
                                   float *y) {
@@ -453,7 +453,7 @@ static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_by
             for (int h = 0; h < 2; h++) {
                 __m256i w[8];
                 ek_tile_unpack8(t + qoff, h, w);
-                // Two terms: one integer sum 256·Σ₁ + Σ₂ (see ek_quantize_q8_residual).
+                // Two terms: one integer sum 256·Σ₁ + Σ₂ (see ek_quantize_q8_wide).
                 __m256i isums = ek_tile_dots8(w, q + 32 * b);
                 if (terms == 2)
                     isums = _mm256_add_epi32(_mm256_slli_epi32(isums, 8), ek_tile_dots8(w, q + term_values + 32 * b));

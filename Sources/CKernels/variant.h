@@ -18,7 +18,7 @@
 
 #ifndef EK_QUANTIZE_Q8
 #define EK_QUANTIZE_Q8 EK_FN(quantize_q8)
-#define EK_QUANTIZE_Q8_RESIDUAL EK_FN(quantize_q8_residual)
+#define EK_QUANTIZE_Q8_WIDE EK_FN(quantize_q8_wide)
 #endif
 
 #ifndef EK_TILES_MATVEC
@@ -102,8 +102,8 @@ void EK_FN(tiles_matmul_float_entry)(int type, const void *tiles, size_t tile_by
     EK_FN(tiles_matmul_float)(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, x, y, ldy);
 }
 
-void EK_FN(quantize_q8_residual_entry)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
-    EK_QUANTIZE_Q8_RESIDUAL(x, n, term_values, q, d, s);
+void EK_FN(quantize_q8_wide_entry)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
+    EK_QUANTIZE_Q8_WIDE(x, n, term_values, q, d, s);
 }
 
 void EK_FN(attention_heads_entry)(const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd,

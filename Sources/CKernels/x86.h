@@ -244,9 +244,9 @@ static void EK_FN(quantize_q8_x86)(const float *x, int64_t n, int8_t *q, float *
 }
 
 #if EK_W512
-/// Bit for bit the generic quantize_q8_residual: the 16-bit quants split into bytes, a block in
+/// Bit for bit the generic quantize_q8_wide: the 16-bit quants split into bytes, a block in
 /// two 512-bit registers (3% of a prompt on one thread in the 256-bit form below).
-static void EK_FN(quantize_q8_residual_x86)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
+static void EK_FN(quantize_q8_wide_x86)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
     const int64_t nb = n / 32, term_blocks = term_values / 32;
     const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), half = _mm512_set1_epi32(128);
     for (int64_t b = 0; b < nb; b++) {
@@ -279,8 +279,8 @@ static void EK_FN(quantize_q8_residual_x86)(const float *x, int64_t n, int64_t t
     }
 }
 #else
-/// Bit for bit the generic quantize_q8_residual: the 16-bit quants split into bytes.
-static void EK_FN(quantize_q8_residual_x86)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
+/// Bit for bit the generic quantize_q8_wide: the 16-bit quants split into bytes.
+static void EK_FN(quantize_q8_wide_x86)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {
     const int64_t nb = n / 32, term_blocks = term_values / 32;
     for (int64_t b = 0; b < nb; b++) {
         __m256 v[4];
@@ -313,7 +313,7 @@ static void EK_FN(quantize_q8_residual_x86)(const float *x, int64_t n, int64_t t
 #endif
 
 #define EK_QUANTIZE_Q8 EK_FN(quantize_q8_x86)
-#define EK_QUANTIZE_Q8_RESIDUAL EK_FN(quantize_q8_residual_x86)
+#define EK_QUANTIZE_Q8_WIDE EK_FN(quantize_q8_wide_x86)
 
 #define EK_ROW_Q4_0 EK_FN(row_q4_0)
 #define EK_ROW_Q4_1 EK_FN(row_q4_1)

@@ -57,14 +57,14 @@ struct KernelVariantTests {
     struct Quantized {
         var q: [Int8], d: [Float], s: [Float]
         let count: Int
-        /// One term (`ek_quantize_q8`) or two (`ek_quantize_q8_residual`).
+        /// One term (`ek_quantize_q8`) or two (`ek_quantize_q8_wide`).
         init(_ x: [Float], level: Int, terms: Int = 1) {
             count = x.count
             q = [Int8](repeating: 0, count: terms * x.count)
             d = [Float](repeating: 0, count: terms * x.count / 32)
             s = d
             if terms == 2 {
-                ek_quantize_q8_residual_at(Int32(level), x, Int64(x.count), Int64(x.count), &q, &d, &s)
+                ek_quantize_q8_wide_at(Int32(level), x, Int64(x.count), Int64(x.count), &q, &d, &s)
             } else {
                 ek_quantize_q8_at(Int32(level), x, Int64(x.count), &q, &d, &s)
             }

@@ -60,8 +60,8 @@ void ek_quantize_q8_at(int level, const float *x, int64_t n, int8_t *q, float *d
 /// `d[term_values/32 + b]`, `s[…]` those of the whole (`δ`, `δ·Σ(256·q₁ + q₂)`). Products are
 /// then nearly as exact as in floats: the tile kernels take `Σw·(256·q₁ + q₂)` as one integer
 /// sum. Non-finite blocks as above; a block whose `δ` would be subnormal gets zeros.
-void ek_quantize_q8_residual(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s);
-void ek_quantize_q8_residual_at(int level, const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s);
+void ek_quantize_q8_wide(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s);
+void ek_quantize_q8_wide_at(int level, const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s);
 
 // MARK: Matrix–vector products
 
@@ -119,7 +119,7 @@ int ek_tiles_fast(int type);
 /// type without tiles.
 int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out);
 /// `y[r] = row_r · x` for the `16·groups` rows of `tiles` (`cols` values each), `x` quantized by
-/// `ek_quantize_q8` (`terms` = 1) or `ek_quantize_q8_residual` (`terms` = 2).
+/// `ek_quantize_q8` (`terms` = 1) or `ek_quantize_q8_wide` (`terms` = 2).
 void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
                      const float *d, const float *s, float *y);
 void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,

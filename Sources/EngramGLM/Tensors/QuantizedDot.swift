@@ -4,7 +4,7 @@ import CKernels
 /// kernels of the quantized types: `x[32b + j] ≈ d[b] · q[32b + j]`, `s[b] = d[b] · Σ_j q[32b + j]`
 /// (see `ek_quantize_q8` for the rounding and for non-finite input, which gives NaN products
 /// and never traps). With two terms, the activation is quantized to 16 bits and split into a
-/// high and a low byte (`ek_quantize_q8_residual`): the tile kernels take both, for products
+/// high and a low byte (`ek_quantize_q8_wide`): the tile kernels take both, for products
 /// nearly as exact as in floats; the row kernels read the high byte as a one-term activation.
 struct QuantizedActivation {
     let count: Int
@@ -28,7 +28,7 @@ struct QuantizedActivation {
         parallelChunks(count / 32, workers: workers, minimumChunk: Self.minimumBlocks) { blocks in
             let at = 32 * blocks.lowerBound, n = Int64(32 * blocks.count)
             if terms == 2 {
-                ek_quantize_q8_residual(x + at, n, Int64(count), q + at, d + blocks.lowerBound, s + blocks.lowerBound)
+                ek_quantize_q8_wide(x + at, n, Int64(count), q + at, d + blocks.lowerBound, s + blocks.lowerBound)
             } else {
                 ek_quantize_q8(x + at, n, q + at, d + blocks.lowerBound, s + blocks.lowerBound)
             }
