@@ -103,7 +103,7 @@ static inline void ek_split_wide(int32_t wide, int8_t *hi, int8_t *lo) {
 #define EK_WIDE_MAX 32512
 
 static __attribute__((unused)) void EK_FN(quantize_q8_wide)(const float *x, int64_t n, int64_t term_values, int8_t *q,
-                                                                 float *d, float *s) {
+                                                             float *d, float *s) {
     const int64_t nb = n / 32, term_blocks = term_values / 32;
     for (int64_t b = 0; b < nb; b++) {
         const float *xb = x + 32 * b;

@@ -390,14 +390,14 @@ static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_by
 // AVX2 without VNNI: u8·s8 products by vpmaddubsw, which sums pairs into saturating 16-bit
 // lanes. A Q4 quant (0…15) times an activation byte (−128…127: the low byte of a second term,
 // ±127 otherwise) makes at most 2·15·128 = 3,840 per lane, so the eight products of one block
-// add up in 16 bits (≤ 30,720) before one vpmaddwd widens them. Tiles make decode (one token) faster than the row kernels:
-// each broadcast of the activation meets 8 rows. For a batch, two activation terms cost twice
-// the integer products, and measured on Zen 3 the result was slower than dequantizing the
-// tiles and calling cblas_sgemm (421–471 against 531 prompt tokens/s, 194 tokens, 2 threads):
-// the batched integer product is this loop over tokens, for the tests, EK_TILES_FAST_FOR says
-// "one token only", and a batch takes the float product on the tiles. Q8_0's signed quants
-// leave no 16-bit headroom (2·127·127 = 32,258 a lane): it keeps the row layout. A tile's 16
-// rows are taken as two halves of 8 (32-byte lane groups).
+// add up in 16 bits (≤ 30,720) before one vpmaddwd widens them. Tiles make decode (one token)
+// faster than the row kernels: each broadcast of the activation meets 8 rows. For a batch, two
+// activation terms cost twice the integer products, and measured on Zen 3 the result was
+// slower than dequantizing the tiles and calling cblas_sgemm (421–471 against 531 prompt
+// tokens/s, 194 tokens, 2 threads): the batched integer product is this loop over tokens, for
+// the tests, EK_TILES_FAST_FOR says "one token only", and a batch takes the float product on
+// the tiles. Q8_0's signed quants leave no 16-bit headroom (2·127·127 = 32,258 a lane): it
+// keeps the row layout. A tile's 16 rows are taken as two halves of 8 (32-byte lane groups).
 
 /// Half `h` (rows 8h…8h+7) of a Q4 tile's quants unpacked: w[c] the low nibbles of chunk c
 /// (values 4c…4c+3), w[4 + c] the high ones (values 16+4c…16+4c+3).
