@@ -60,16 +60,23 @@ static inline __attribute__((always_inline)) ek_vf ek_loadv(const float *p) {
 
 // MARK: Quantization
 
-/// One block of 32: see ek_quantize_q8 (`half_scale`: the scale kept at half precision).
-static inline __attribute__((always_inline)) void ek_quantize_block(const float *xb, int8_t *q, float *d, float *s,
-                                                                     const int half_scale) {
+/// The largest |x| of a block of 32, and whether it holds a NaN or ±∞.
+static inline __attribute__((always_inline)) float ek_block_amax(const float *xb, int *nonfinite) {
     float amax = 0;
-    uint32_t nonfinite = 0;
+    uint32_t bad = 0;
     for (int j = 0; j < 32; j++) {
         const float a = fabsf(xb[j]);
         amax = a > amax ? a : amax;
-        nonfinite |= (ek_bits(xb[j]) & 0x7F800000u) == 0x7F800000u;
+        bad |= (ek_bits(xb[j]) & 0x7F800000u) == 0x7F800000u;
     }
+    *nonfinite = bad != 0;
+    return amax;
+}
+
+/// One block of 32: see ek_quantize_q8.
+static inline __attribute__((always_inline)) void ek_quantize_block(const float *xb, int8_t *q, float *d, float *s) {
+    int nonfinite;
+    const float amax = ek_block_amax(xb, &nonfinite);
     const float scale = amax / 127;
     const int scaled = !nonfinite && scale >= 0x1.0p-126f;
     // As ggml quantizes: x·(127/max|x|), rounded to nearest even.
@@ -83,13 +90,13 @@ static inline __attribute__((always_inline)) void ek_quantize_block(const float 
     }
     // The scale is kept at half precision, as ggml's Q8_0/Q8_1 blocks keep it: the products
     // then round as llama.cpp's do (the reference the engine is held to).
-    const float kept = half_scale ? ek_half_to_float(ek_float_to_half(scale)) : scale;
+    const float kept = ek_half_to_float(ek_float_to_half(scale));
     *d = nonfinite ? NAN : (scaled ? kept : 0);
     *s = nonfinite ? NAN : *d * (float)sum;
 }
 
 static __attribute__((unused)) void EK_FN(quantize_q8)(const float *x, int64_t n, int8_t *q, float *d, float *s) {
-    for (int64_t b = 0; b < n / 32; b++) ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b, 1);
+    for (int64_t b = 0; b < n / 32; b++) ek_quantize_block(x + 32 * b, q + 32 * b, d + b, s + b);
 }
 
 /// Q = 256·hi + lo, hi rounded (ties up) so that lo ∈ [−128, 127].
@@ -102,20 +109,33 @@ static inline void ek_split_wide(int32_t wide, int8_t *hi, int8_t *lo) {
 /// The largest 16-bit quant of a two-term block (127 · 256: its high byte stays within ±127).
 #define EK_WIDE_MAX 32512
 
+/// A two-term block's step, max|x| / EK_WIDE_MAX; `*scaled` is 0 (zeros for the block) when the
+/// block is not finite or the step would be subnormal.
+static inline float ek_wide_step(float amax, int nonfinite, int *scaled) {
+    const float step = nonfinite ? 0 : amax / EK_WIDE_MAX;
+    *scaled = !nonfinite && step >= 0x1.0p-126f;
+    return step;
+}
+
+/// Block b's scales and sums (see ek_quantize_q8_wide), from the sum of its high bytes and that
+/// of its 16-bit quants.
+static inline void ek_wide_scales(float step, int nonfinite, int scaled, int32_t high, int32_t sum, int64_t b,
+                                  int64_t term_blocks, float *d, float *s) {
+    const float dw = nonfinite ? NAN : (scaled ? step : 0);
+    d[b] = 256 * dw;
+    s[b] = d[b] * (float)high;
+    d[term_blocks + b] = dw;
+    s[term_blocks + b] = dw * (float)sum;
+}
+
 static __attribute__((unused)) void EK_FN(quantize_q8_wide)(const float *x, int64_t n, int64_t term_values, int8_t *q,
                                                              float *d, float *s) {
     const int64_t nb = n / 32, term_blocks = term_values / 32;
     for (int64_t b = 0; b < nb; b++) {
         const float *xb = x + 32 * b;
-        float amax = 0;
-        uint32_t nonfinite = 0;
-        for (int j = 0; j < 32; j++) {
-            const float a = fabsf(xb[j]);
-            amax = a > amax ? a : amax;
-            nonfinite |= (ek_bits(xb[j]) & 0x7F800000u) == 0x7F800000u;
-        }
-        const float step = amax / EK_WIDE_MAX;
-        const int scaled = !nonfinite && step >= 0x1.0p-126f;
+        int nonfinite, scaled;
+        const float amax = ek_block_amax(xb, &nonfinite);
+        const float step = ek_wide_step(amax, nonfinite, &scaled);
         const float inv = scaled ? EK_WIDE_MAX / amax : 0;
         int32_t sum = 0, high = 0;
         for (int j = 0; j < 32; j++) {
@@ -124,11 +144,7 @@ static __attribute__((unused)) void EK_FN(quantize_q8_wide)(const float *x, int6
             sum += wide;
             high += q[32 * b + j];
         }
-        const float dw = nonfinite ? NAN : (scaled ? step : 0);
-        d[b] = 256 * dw;
-        s[b] = d[b] * (float)high;
-        d[term_blocks + b] = dw;
-        s[term_blocks + b] = dw * (float)sum;
+        ek_wide_scales(step, nonfinite, scaled, high, sum, b, term_blocks, d, s);
     }
 }
 
@@ -415,26 +431,29 @@ static void EK_FN(layer_norm)(float *x, const float *residual, const float *gain
     }
 }
 
+/// The largest of `count` floats, EK_VW lanes at a time (the scalar loop's compare-and-select
+/// does not vectorize: it took 70% of the softmax). A NaN is passed over as the comparison
+/// passes it over; the softmaxes' exponentials do not depend on the sign of a zero maximum.
+static inline float ek_row_max(const float *row, int64_t count) {
+    ek_vf mv;
+    for (int i = 0; i < EK_VW; i++) mv[i] = -INFINITY;
+    int64_t j = 0;
+    for (; j + EK_VW <= count; j += EK_VW) mv = __builtin_elementwise_max(mv, ek_loadv(row + j));
+    float m = -INFINITY;
+    for (int i = 0; i < EK_VW; i++) m = mv[i] > m ? mv[i] : m;
+    for (; j < count; j++) m = row[j] > m ? row[j] : m;
+    return m;
+}
+
 static void EK_FN(softmax_rows)(float *x, int64_t rows, int64_t count, int64_t stride) {
     for (int64_t r = 0; r < rows; r++) {
         float *row = x + r * stride;
-        // The maximum, EK_VW lanes at a time (the scalar loop's compare-and-select does not
-        // vectorize: it took 70% of the softmax). A NaN is passed over as the comparison
-        // passes it over; the exponentials below do not depend on the sign of a zero maximum.
-        ek_vf mv;
-        for (int i = 0; i < EK_VW; i++) mv[i] = -INFINITY;
-        int64_t j = 0;
-        for (; j + EK_VW <= count; j += EK_VW) mv = __builtin_elementwise_max(mv, ek_loadv(row + j));
-        float m = -INFINITY;
-        for (int i = 0; i < EK_VW; i++) m = mv[i] > m ? mv[i] : m;
-        for (; j < count; j++) m = row[j] > m ? row[j] : m;
-        float total = 0;
-        for (int64_t j = 0; j < count; j++) {
-            row[j] = ek_exp(row[j] - m);
-        }
+        const float m = ek_row_max(row, count);
+        for (int64_t j = 0; j < count; j++) row[j] = ek_exp(row[j] - m);
         ek_vf sum = {0};
-        for (j = 0; j + EK_VW <= count; j += EK_VW) sum += ek_loadv(row + j);
-        total = ek_hsum(sum);
+        int64_t j = 0;
+        for (; j + EK_VW <= count; j += EK_VW) sum += ek_loadv(row + j);
+        float total = ek_hsum(sum);
         for (; j < count; j++) total += row[j];
         const float inverse = 1.0f / total;
         for (j = 0; j < count; j++) row[j] *= inverse;
@@ -671,13 +690,8 @@ static inline __attribute__((always_inline)) void ek_attention_values(const int 
 /// half precision, with the exponentials summed as they are made and the rounding done in the
 /// pass that scales (the same bits as those three steps one after the other).
 static inline void EK_FN(attention_weights)(float *row, int64_t count) {
-    ek_vf mv;
-    for (int i = 0; i < EK_VW; i++) mv[i] = -INFINITY;
-    int64_t j = 0;
-    for (; j + EK_VW <= count; j += EK_VW) mv = __builtin_elementwise_max(mv, ek_loadv(row + j));
-    float m = -INFINITY;
-    for (int i = 0; i < EK_VW; i++) m = mv[i] > m ? mv[i] : m;
-    for (; j < count; j++) m = row[j] > m ? row[j] : m;
+    const float m = ek_row_max(row, count);
+    int64_t j;
     ek_vf sum = {0};
     for (j = 0; j + EK_VW <= count; j += EK_VW) {
         float e[EK_VW];

@@ -257,8 +257,8 @@ static void EK_FN(quantize_q8_wide_x86)(const float *x, int64_t n, int64_t term_
         const int nonfinite = top >= 0x7F800000;
         float amax;
         memcpy(&amax, &top, 4);
-        const float step = nonfinite ? 0 : amax / EK_WIDE_MAX;
-        const int scaled = !nonfinite && step >= 0x1.0p-126f;
+        int scaled;
+        const float step = ek_wide_step(amax, nonfinite, &scaled);
         if (!scaled) v[0] = v[1] = _mm512_setzero_ps();
         const __m512 inv = _mm512_set1_ps(scaled ? EK_WIDE_MAX / amax : 0);
         __m512i sum = _mm512_setzero_si512(), high = _mm512_setzero_si512();
@@ -271,11 +271,8 @@ static void EK_FN(quantize_q8_wide_x86)(const float *x, int64_t n, int64_t term_
             sum = _mm512_add_epi32(sum, wide);
             high = _mm512_add_epi32(high, hi);
         }
-        const float dw = nonfinite ? NAN : (scaled ? step : 0);
-        d[b] = 256 * dw;
-        s[b] = d[b] * (float)_mm512_reduce_add_epi32(high);
-        d[term_blocks + b] = dw;
-        s[term_blocks + b] = dw * (float)_mm512_reduce_add_epi32(sum);
+        ek_wide_scales(step, nonfinite, scaled, _mm512_reduce_add_epi32(high), _mm512_reduce_add_epi32(sum), b, term_blocks, d,
+                       s);
     }
 }
 #else
@@ -287,8 +284,8 @@ static void EK_FN(quantize_q8_wide_x86)(const float *x, int64_t n, int64_t term_
         ek_load_block_x86(x + 32 * b, v);
         int nonfinite;
         const float amax = ek_block_amax_x86(v, &nonfinite);
-        const float step = nonfinite ? 0 : amax / EK_WIDE_MAX;
-        const int scaled = !nonfinite && step >= 0x1.0p-126f;
+        int scaled;
+        const float step = ek_wide_step(amax, nonfinite, &scaled);
         if (!scaled) memset(v, 0, sizeof v);
         const __m256 inv = _mm256_set1_ps(scaled ? EK_WIDE_MAX / amax : 0);
         __m256i wide[4], hi[4], lo[4];
@@ -302,11 +299,7 @@ static void EK_FN(quantize_q8_wide_x86)(const float *x, int64_t n, int64_t term_
         }
         ek_store_int8_x86(hi, q + 32 * b);
         ek_store_int8_x86(lo, q + term_values + 32 * b);
-        const float dw = nonfinite ? NAN : (scaled ? step : 0);
-        d[b] = 256 * dw;
-        s[b] = d[b] * (float)ek_hsum_epi32(high);
-        d[term_blocks + b] = dw;
-        s[term_blocks + b] = dw * (float)ek_hsum_epi32(sum);
+        ek_wide_scales(step, nonfinite, scaled, ek_hsum_epi32(high), ek_hsum_epi32(sum), b, term_blocks, d, s);
     }
 }
 
