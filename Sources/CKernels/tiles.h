@@ -315,7 +315,8 @@ static inline __attribute__((always_inline)) void ek_tiles_register_tile(const i
                                                                           int64_t ldy) {
     const int qoff = ek_tile_quants_at(type);
     // The sums times the type's factor, once for every group rather than a multiplication per
-    // tile and token.
+    // tile and token: 32·nb bytes of stack (28 KiB for the widest products of 70B-class models).
+    // Made 64 blocks at a time in a fixed array, the loop below ran 10% slower (Zen 4).
     float fs[EK_TILE_TOKENS * nb];
     const float factor = ek_tile_sum_factor(type);
     for (int64_t i = 0; i < n * nb; i++) fs[i] = factor * s[first + i];

@@ -191,10 +191,12 @@ struct KernelVariantTests {
     }
 
     @Test("row-interleaved tiles: products of one and of several tokens, one or two activation terms or floats, every variant, match dequantize-then-dot",
-          arguments: [GGMLType.q4_0, .q4_1, .q8_0])
-    func tiles(_ type: GGMLType) throws {
-        var rng = SeededRandom(seed: Self.seed ^ 0x7111e5 ^ UInt64(type.rawValue))
-        let rows = 48, cols = 544, tokens = 11 // three groups of 16; 17 blocks; tokens past one register tile
+          arguments: [GGMLType.q4_0, .q4_1, .q8_0], [544, 2080])
+    func tiles(_ type: GGMLType, cols: Int) throws {
+        var rng = SeededRandom(seed: Self.seed ^ 0x7111e5 ^ UInt64(type.rawValue) ^ UInt64(cols))
+        // Three groups of 16; 17 blocks, or 65 (past the batched product's 64 blocks of scaled
+        // sums at a time); tokens past one register tile.
+        let rows = 48, tokens = 11
         let w = Self.randomRows(type, rows: rows, cols: cols, rng: &rng)
         var tiles = [UInt8](repeating: 0, count: rows / 16 * cols / 32 * Int(ek_tile_bytes(Int32(type.rawValue))))
         #expect(ek_tiles_pack(Int32(type.rawValue), w, type.rowBytes(cols), Int64(rows / 16), Int64(cols / 32), &tiles) == 1)
