@@ -214,17 +214,31 @@ static inline __m512i ek_tile_isums16(int type, const uint8_t *qs, const int8_t 
     return _mm512_add_epi32(a, b);
 }
 
+/// A tile's 16 F16 scales (`at` 0) or Q4_1 mins (`at` 32), widened.
+static inline __m512 ek_tile_scales16(const uint8_t *t, int at) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + at)));
+}
+
+/// What a tile term multiplies the activation block's sum by (see ek_tile_term): powers of two,
+/// so that the product is exact.
+static inline float ek_tile_sum_factor(int type) {
+    return type == ek_type_q4_0 ? 8 : type == ek_type_q8_0 ? 128 : 1;
+}
+
+/// acc += one token's block terms for 16 rows, with the weights' scales `dw` (and Q4_1's
+/// mins `mw`) already widened and the activation's sum already multiplied by the type's factor
+/// (`fs`).
+static inline __attribute__((always_inline)) __m512 ek_tile_terms16_wide(int type, __m512 dw, __m512 mw, __m512i isums,
+                                                                         float dx, float fs, __m512 acc) {
+    const __m512 f = _mm512_cvtepi32_ps(isums);
+    if (type == ek_type_q4_1) return _mm512_fmadd_ps(mw, _mm512_set1_ps(fs), _mm512_fmadd_ps(dw, _mm512_mul_ps(f, _mm512_set1_ps(dx)), acc));
+    return _mm512_fmadd_ps(dw, _mm512_fmsub_ps(f, _mm512_set1_ps(dx), _mm512_set1_ps(fs)), acc);
+}
+
 /// acc += the block's terms for 16 rows (see ek_tile_term).
 static inline __m512 ek_tile_terms16(int type, const uint8_t *t, __m512i isums, float dx, float sx, __m512 acc) {
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)t));
-    const __m512 f = _mm512_cvtepi32_ps(isums);
-    switch (type) {
-    case ek_type_q4_0: return _mm512_fmadd_ps(dw, _mm512_fmsub_ps(f, _mm512_set1_ps(dx), _mm512_set1_ps(8 * sx)), acc);
-    case ek_type_q4_1:
-        acc = _mm512_fmadd_ps(dw, _mm512_mul_ps(f, _mm512_set1_ps(dx)), acc);
-        return _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + 32))), _mm512_set1_ps(sx), acc);
-    default: return _mm512_fmadd_ps(dw, _mm512_fmsub_ps(f, _mm512_set1_ps(dx), _mm512_set1_ps(128 * sx)), acc);
-    }
+    const __m512 mw = type == ek_type_q4_1 ? ek_tile_scales16(t, 32) : _mm512_setzero_ps();
+    return ek_tile_terms16_wide(type, ek_tile_scales16(t, 0), mw, isums, dx, ek_tile_sum_factor(type) * sx, acc);
 }
 
 /// One group after the other, tiles in memory order: a single stream the hardware prefetcher
@@ -285,22 +299,6 @@ static inline __attribute__((always_inline)) void ek_tile_unpack(int type, const
     }
 }
 
-/// What a tile term multiplies the activation block's sum by (see ek_tile_term): powers of two,
-/// so that the product is exact.
-static inline float ek_tile_sum_factor(int type) {
-    return type == ek_type_q4_0 ? 8 : type == ek_type_q8_0 ? 128 : 1;
-}
-
-/// acc += one token's block terms for 16 rows, with the weights' scales `dw` (and Q4_1's
-/// mins `mw`) already widened and the activation's sum already multiplied by the type's factor
-/// (`fs`): the same arithmetic as ek_tile_terms16.
-static inline __attribute__((always_inline)) __m512 ek_tile_terms16_wide(int type, __m512 dw, __m512 mw, __m512i isums,
-                                                                         float dx, float fs, __m512 acc) {
-    const __m512 f = _mm512_cvtepi32_ps(isums);
-    if (type == ek_type_q4_1) return _mm512_fmadd_ps(mw, _mm512_set1_ps(fs), _mm512_fmadd_ps(dw, _mm512_mul_ps(f, _mm512_set1_ps(dx)), acc));
-    return _mm512_fmadd_ps(dw, _mm512_fmsub_ps(f, _mm512_set1_ps(dx), _mm512_set1_ps(fs)), acc);
-}
-
 /// `n` tokens (≤ EK_TILE_TOKENS) of the batch, from block `first` of the activation, against
 /// one group of 16 rows, each tile's weights unpacked (and its scales widened) once for all of
 /// them. Inlined where `n` is a constant, the loops over tokens unroll and the tokens'
@@ -327,9 +325,8 @@ static inline __attribute__((always_inline)) void ek_tiles_register_tile(const i
         const uint8_t *t = tg + (size_t)b * tile_bytes;
         __m512i w[8];
         ek_tile_unpack(type, t + qoff, w);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)t));
-        const __m512 mw = type == ek_type_q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + 32)))
-                                               : _mm512_setzero_ps();
+        const __m512 dw = ek_tile_scales16(t, 0);
+        const __m512 mw = type == ek_type_q4_1 ? ek_tile_scales16(t, 32) : _mm512_setzero_ps();
 #pragma clang loop unroll(full)
         for (int i = 0; i < n; i++) {
             const int64_t at = first + nb * i + b;

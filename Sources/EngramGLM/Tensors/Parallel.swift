@@ -28,6 +28,13 @@ let chunksPerThread = 4
 let batchChunksPerThread = 64
 let batchChunkTokenGroups = 256
 
+/// `parallelChunks` over `groups` groups of 16 rows of a batch's products on the tiles, chunked
+/// for `tokens` tokens as `batchChunksPerThread` says.
+@inline(__always)
+func parallelBatchGroups(_ groups: Int, tokens: Int, workers: WorkerPool, _ body: (Range<Int>) -> Void) {
+    parallelChunks(groups, workers: workers, minimumChunk: batchChunkTokenGroups / tokens, perThread: batchChunksPerThread, body)
+}
+
 /// A raw pointer that may cross into the worker closures of `parallelChunks`; each worker
 /// writes a disjoint range.
 struct SharedPointer<T>: @unchecked Sendable {

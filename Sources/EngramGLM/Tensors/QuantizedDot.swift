@@ -100,8 +100,7 @@ enum QuantizedDot {
         let outs = ys.map(SharedPointer.init)
         var starts = [0] // in groups
         for w in ws { starts.append(starts.last! + w.tiles!.groups) }
-        parallelChunks(starts.last!, workers: workers, minimumChunk: batchChunkTokenGroups / count,
-                       perThread: batchChunksPerThread) { range in
+        parallelBatchGroups(starts.last!, tokens: count, workers: workers) { range in
             var m = 0
             var g = range.lowerBound
             while g < range.upperBound {

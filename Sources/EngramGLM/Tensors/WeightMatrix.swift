@@ -57,8 +57,7 @@ public struct WeightMatrix: @unchecked Sendable {
             // tokens; groups of 16 rows split across threads.
             let xq = QuantizedActivation(x, count: count * cols, terms: terms, workers: workers)
             defer { xq.deallocate() }
-            parallelChunks(tiles.groups, workers: workers, minimumChunk: batchChunkTokenGroups / count,
-                           perThread: batchChunksPerThread) { range in
+            parallelBatchGroups(tiles.groups, tokens: count, workers: workers) { range in
                 tiles.matmul(range, xq, tokens: count, ys.p, ldy: rows)
             }
             return
