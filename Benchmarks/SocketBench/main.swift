@@ -8,7 +8,8 @@
 // `Memory/Query` (k = 10, the record of each result read) from 1, 8 and 64 connections, one
 // call in flight per connection, against `engramd` (started from the same directory as this
 // program), after the same queries from two tasks in process; then `Memory/Upsert` in
-// batches of 1,000 on one connection. Prints requests/s, p50 and p99, and engramd's RSS.
+// batches of 1,000 on one connection. Prints requests/s, p50 and p99, the CPU time and the
+// context switches a call costs engramd and this client, and engramd's RSS.
 // The ratio at 8 connections is measured in ROUNDS pairs, each the in-process phase and
 // right after it the 8-connection one (in the first, after the 1-connection phase; engramd
 // restarted in between, as the database has one writer), so that a pair sees the same spell
@@ -37,6 +38,16 @@ func cpuSeconds(_ pid: Int32) -> Double {
     let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return .nan }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// Context switches (voluntary and not) of all of process `pid`'s threads so far.
+func contextSwitches(_ pid: Int32) -> Int {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.reduce(0) { total, task in
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+        return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
+            .reduce(0) { $0 + (Int($1.split(separator: "\t").last ?? "") ?? 0) }
+    }
 }
 
 func rssMiB(_ pid: Int32) -> Double {
@@ -154,12 +165,17 @@ var daemon = try await startDaemon()
 defer { if daemon.isRunning { daemon.terminate() } }
 print(String(format: "engramd RSS after start: %.1f MiB", rssMiB(daemon.processIdentifier)))
 
+/// `RUSAGE_THREAD` (1 on Linux), which Glibc's module does not import.
+let rusageThread = __rusage_who_t(1)
+
 /// One connection's loop: a request, its answer, again, until `deadline`.
 final class Caller: @unchecked Sendable {
-    // @unchecked: each caller is used by the one thread that runs it; `latencies` is read
-    // after that thread is joined.
+    // @unchecked: each caller is used by the one thread that runs it; `latencies` and
+    // `switches` are read after that thread is joined.
     let fd: Int32
     var latencies: [Double] = []
+    /// The thread's context switches over `run`.
+    var switches = 0
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
 
     init(socket: String) throws { fd = try UnixSocket.connect(path: socket) }
@@ -172,6 +188,12 @@ final class Caller: @unchecked Sendable {
         guard sent == line.count else { return false }
         var filled = 0
         while true {
+            // Waits in `poll` for input, as an event-driven client (epoll, NIO, asyncio) does:
+            // a thread asleep in `recv` is also woken when engramd reads the request and frees
+            // its buffer (the socket's write space), and goes back to sleep: a second context
+            // switch a call, which also preempts engramd's event loops.
+            var wanted = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&wanted, 1, -1) == 1 else { return false }
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + filled, $0.count - filled, 0) }
             guard n > 0 else { return false }
             filled += n
@@ -183,6 +205,13 @@ final class Caller: @unchecked Sendable {
     }
 
     func run(until deadline: Date, offset: Int) {
+        var usage = rusage()
+        getrusage(rusageThread, &usage)
+        switches = -(usage.ru_nvcsw + usage.ru_nivcsw)
+        defer {
+            getrusage(rusageThread, &usage)
+            switches += usage.ru_nvcsw + usage.ru_nivcsw
+        }
         var i = offset
         while Date() < deadline {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -195,6 +224,9 @@ final class Caller: @unchecked Sendable {
         }
     }
 }
+
+/// The client's context switches in the last `socketLatencies`.
+nonisolated(unsafe) var clientSwitches = 0
 
 /// `connections` callers, each on a thread of its own, for `seconds`: their latencies.
 func socketLatencies(_ connections: Int) throws -> [Double] {
@@ -209,6 +241,7 @@ func socketLatencies(_ connections: Int) throws -> [Double] {
         }
     }
     done.wait()
+    clientSwitches = callers.reduce(0) { $0 + $1.switches }
     return callers.flatMap(\.latencies)
 }
 
@@ -216,11 +249,13 @@ func socketLatencies(_ connections: Int) throws -> [Double] {
 var ratios: [Double] = []
 for connections in [1, 8, 64] {
     let daemonBefore = cpuSeconds(daemon.processIdentifier), clientBefore = cpuSeconds(getpid())
+    let daemonSwitchesBefore = contextSwitches(daemon.processIdentifier)
     let latencies = try socketLatencies(connections)
     report("socket, \(connections) connection\(connections == 1 ? "" : "s")", latencies)
-    print(String(format: "  CPU a request: engramd %.3f ms, this client %.3f ms",
-                 (cpuSeconds(daemon.processIdentifier) - daemonBefore) * 1000 / Double(latencies.count),
-                 (cpuSeconds(getpid()) - clientBefore) * 1000 / Double(latencies.count)))
+    let calls = Double(latencies.count)
+    print(String(format: "  CPU a request: engramd %.3f ms, this client %.3f ms; context switches a request: engramd %.2f, this client %.2f",
+                 (cpuSeconds(daemon.processIdentifier) - daemonBefore) * 1000 / calls, (cpuSeconds(getpid()) - clientBefore) * 1000 / calls,
+                 Double(contextSwitches(daemon.processIdentifier) - daemonSwitchesBefore) / calls, Double(clientSwitches) / calls))
     if connections == 8 { ratios.append(Double(latencies.count) / Double(inProcessLatency.count)) }
 }
 print(String(format: "round 1: at 8 connections %.0f%% of the in-process two-task rate", 100 * ratios[0]))
