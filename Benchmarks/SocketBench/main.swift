@@ -50,6 +50,12 @@ func contextSwitches(_ pid: Int32) -> Int {
     }
 }
 
+/// `RUSAGE_THREAD` (1 on Linux), which Glibc's module does not import.
+let rusageThread = __rusage_who_t(1)
+
+/// The client's context switches in the last `socketLatencies`.
+nonisolated(unsafe) var clientSwitches = 0
+
 func rssMiB(_ pid: Int32) -> Double {
     let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
@@ -139,10 +145,13 @@ func queryFromTwoTasks(_ db: EngramDatabase, until deadline: Date) async throws 
     }
 }
 
-/// Starts engramd on the database and waits for its socket.
-func startDaemon() async throws -> Process {
+/// The engramd built beside this program.
+let builtDaemon = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("engramd")
+
+/// Starts `executable` (engramd) on the database and waits for its socket.
+func startDaemon(_ executable: URL = builtDaemon) async throws -> Process {
     let daemon = Process()
-    daemon.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("engramd")
+    daemon.executableURL = executable
     daemon.arguments = ["--db", path.path]
     daemon.standardError = FileHandle.nullDevice
     try daemon.run()
@@ -157,6 +166,33 @@ func stopDaemon(_ daemon: Process) {
 }
 
 let socket = path.appendingPathComponent("run/engramd.sock").path
+
+/// With ENGRAM_BENCH_COMPARE=PATH (another build's engramd), only 8-connection phases, the
+/// two daemons alternating ROUNDS times each; each pair's rate ratio and each side's CPU a
+/// request. For telling two builds apart on a machine whose speed drifts.
+if let other = ProcessInfo.processInfo.environment["ENGRAM_BENCH_COMPARE"] {
+    var ratios: [Double] = []
+    for round in 0..<rounds {
+        var rates: [Double] = []
+        for (name, executable) in [("this build", builtDaemon), ("compared", URL(fileURLWithPath: other))] {
+            let daemon = try await startDaemon(executable)
+            _ = try socketLatencies(8, for: 1)  // caches warmed as in a daemon that has served a while
+            let before = cpuSeconds(daemon.processIdentifier), clientBefore = cpuSeconds(getpid())
+            let calls = Double(try socketLatencies(8).count)
+            print(String(format: "round %d, %@: 8 connections %.0f req/s; CPU a request: engramd %.3f ms, this client %.3f ms",
+                         round + 1, name, calls / seconds, (cpuSeconds(daemon.processIdentifier) - before) * 1000 / calls,
+                         (cpuSeconds(getpid()) - clientBefore) * 1000 / calls))
+            stopDaemon(daemon)
+            rates.append(calls)
+        }
+        ratios.append(rates[0] / rates[1])
+    }
+    print(String(format: "this build over the compared one at 8 connections: median %.3f (%.3f–%.3f)",
+                 ratios.sorted()[(rounds - 1) / 2], ratios.min()!, ratios.max()!))
+    try? FileManager.default.removeItem(at: work)
+    exit(0)
+}
+
 let cpuBefore = cpuSeconds(getpid())
 var inProcessLatency = try await inProcessLatencies()
 report("in process, 2 tasks", inProcessLatency)
@@ -164,9 +200,6 @@ print(String(format: "  CPU a query in process: %.3f ms", (cpuSeconds(getpid()) 
 var daemon = try await startDaemon()
 defer { if daemon.isRunning { daemon.terminate() } }
 print(String(format: "engramd RSS after start: %.1f MiB", rssMiB(daemon.processIdentifier)))
-
-/// `RUSAGE_THREAD` (1 on Linux), which Glibc's module does not import.
-let rusageThread = __rusage_who_t(1)
 
 /// One connection's loop: a request, its answer, again, until `deadline`.
 final class Caller: @unchecked Sendable {
@@ -225,13 +258,10 @@ final class Caller: @unchecked Sendable {
     }
 }
 
-/// The client's context switches in the last `socketLatencies`.
-nonisolated(unsafe) var clientSwitches = 0
-
-/// `connections` callers, each on a thread of its own, for `seconds`: their latencies.
-func socketLatencies(_ connections: Int) throws -> [Double] {
+/// `connections` callers, each on a thread of its own, for `duration` seconds: their latencies.
+func socketLatencies(_ connections: Int, for duration: Double = seconds) throws -> [Double] {
     let callers = try (0..<connections).map { _ in try Caller(socket: socket) }
-    let deadline = Date().addingTimeInterval(seconds)
+    let deadline = Date().addingTimeInterval(duration)
     let done = DispatchGroup()
     for (i, caller) in callers.enumerated() {
         done.enter()
@@ -258,16 +288,31 @@ for connections in [1, 8, 64] {
                  Double(contextSwitches(daemon.processIdentifier) - daemonSwitchesBefore) / calls, Double(clientSwitches) / calls))
     if connections == 8 { ratios.append(Double(latencies.count) / Double(inProcessLatency.count)) }
 }
-print(String(format: "round 1: at 8 connections %.0f%% of the in-process two-task rate", 100 * ratios[0]))
-for round in 1..<rounds {
-    stopDaemon(daemon)
-    inProcessLatency = try await inProcessLatencies()
-    daemon = try await startDaemon()
-    let at8 = try socketLatencies(8)
-    ratios.append(Double(at8.count) / Double(inProcessLatency.count))
-    print(String(format: "round %d: in process %.0f req/s, 8 connections %.0f req/s (p99 %.3f ms): %.0f%%", round + 1,
-                 Double(inProcessLatency.count) / seconds, Double(at8.count) / seconds,
-                 percentile(at8.sorted(), 0.99) * 1000, 100 * ratios[round]))
+print(String(format: "at 8 connections, the phases above: %.0f%% of the in-process two-task rate", 100 * ratios[0]))
+
+// The ratio again, from one-second slices alternating between the two (SECONDS of each a
+// round): a read-only open of the database in this process, beside engramd idle, then
+// engramd from 8 connections with this process's database idle; a round's ratio is its
+// socket calls over its in-process calls, so a drift of the machine's speed longer than a
+// second falls on both alike.
+ratios = []
+do {
+    let db = try EngramDatabase.open(at: path, readOnly: true)
+    defer { try? db.close() }
+    _ = try await queryFromTwoTasks(db, until: Date().addingTimeInterval(1))  // its caches warmed
+    for round in 0..<rounds {
+        var inProcess = 0, overSocket = 0, worst: [Double] = []
+        for _ in 0..<Int(seconds.rounded(.up)) {
+            inProcess += try await queryFromTwoTasks(db, until: Date().addingTimeInterval(1)).count
+            let latencies = try socketLatencies(8, for: 1)
+            overSocket += latencies.count
+            worst += latencies
+        }
+        ratios.append(Double(overSocket) / Double(inProcess))
+        print(String(format: "round %d, alternating seconds: in process %.0f req/s, 8 connections %.0f req/s (p99 %.3f ms): %.0f%%",
+                     round + 1, Double(inProcess) / seconds.rounded(.up), Double(overSocket) / seconds.rounded(.up),
+                     percentile(worst.sorted(), 0.99) * 1000, 100 * ratios[round]))
+    }
 }
 let sortedRatios = ratios.sorted()
 print(String(format: "at 8 connections: %.0f%% of the in-process two-task rate (median of %d rounds; %.0f%%–%.0f%%)",
