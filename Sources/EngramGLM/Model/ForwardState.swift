@@ -9,7 +9,9 @@ struct ForwardState {
     let workers: WorkerPool
     let count: Int
     let start: Int
-    /// Terms of the activation for the tile kernels (see `WeightTiles.promptActivationTerms`).
+    /// Terms of the activation for the tile kernels in the products whose input is not
+    /// normalized (see `WeightTiles.promptActivationTerms`); those of a normalized input take
+    /// `WeightTiles.normalizedInputTerms`.
     let terms: Int
     /// Whether these tokens' keys and values are in the cache already (`lastToken`): attention
     /// then projects only the queries.
@@ -209,7 +211,7 @@ struct ForwardState {
             let n = qd + 2 * kvd
             let qkv = UnsafeMutablePointer<Float>.allocate(capacity: count * n)
             defer { qkv.deallocate() }
-            wqkv.matmul(a, qkv, count: count, terms: terms, workers: workers)
+            wqkv.matmul(a, qkv, count: count, terms: WeightTiles.normalizedInputTerms, workers: workers)
             addBias(b.bqkv, qkv, stride: n)
             for t in 0..<count {
                 (q + t * qd).update(from: qkv + t * n, count: qd)
@@ -218,7 +220,7 @@ struct ForwardState {
             }
         } else {
             let wanted = (queries ? [(b.wq!, q)] : []) + (keysValues ? [(b.wk!, k), (b.wv!, v)] : [])
-            QuantizedDot.matmulGroup(wanted.map(\.0), a, wanted.map(\.1), count: count, terms: terms, workers: workers)
+            QuantizedDot.matmulGroup(wanted.map(\.0), a, wanted.map(\.1), count: count, terms: WeightTiles.normalizedInputTerms, workers: workers)
             if queries { addBias(b.bq, q, stride: qd) }
             if keysValues {
                 addBias(b.bk, k, stride: kvd)
@@ -295,13 +297,13 @@ struct ForwardState {
         if let gate = b.gate {
             let up = UnsafeMutablePointer<Float>.allocate(capacity: count * ff)
             defer { up.deallocate() }
-            QuantizedDot.matmulGroup([gate, b.up], a, [hidden, up], count: count, terms: terms, workers: workers)
+            QuantizedDot.matmulGroup([gate, b.up], a, [hidden, up], count: count, terms: WeightTiles.normalizedInputTerms, workers: workers)
             forTokens { tokens in
                 let at = tokens.lowerBound * ff
                 ek_silu_mul(hidden + at, up + at, hidden + at, Int64(tokens.count * ff))
             }
         } else {
-            b.up.matmul(a, hidden, count: count, terms: terms, workers: workers) // [T × 2ff]: gate | up
+            b.up.matmul(a, hidden, count: count, terms: WeightTiles.normalizedInputTerms, workers: workers) // [T × 2ff]: gate | up
             for t in 0..<count {
                 let g = hidden + t * 2 * ff // dst trails g by t·ff ≥ ff values: safe element-wise
                 ek_silu_mul(g, g + ff, hidden + t * ff, Int64(ff))

@@ -19,13 +19,24 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     static let rowsPerTile = 16
 
     /// Terms of the activation the tile kernels take when evaluating a prompt
-    /// (`QuantizedActivation`): two (the bytes of a 16-bit quantization), so that prompt
-    /// evaluation stays as close to exact as with float products (with one, the logits of long
-    /// prompts drift past the reference's tolerance: measured 1.07 against 1.0). Generated tokens take one, as the row kernels and
-    /// llama.cpp do (two cost a quarter of the decode speed). The choice follows what is
-    /// evaluated, not the batch size, so that a prompt token's result does not depend on how
-    /// the prompt was split (a prompt partly in the cache evaluates its rest alone).
+    /// (`QuantizedActivation`) for the products whose input is not RMS-normalized (the
+    /// attention output into `attn_output`, SiLU(gate)·up into `ffn_down`, whose blocks carry
+    /// the outliers) and for the logits: two (the bytes of a 16-bit quantization), so that those
+    /// stay as close to exact as with float products. The products of a normalized input
+    /// (q/k/v and gate/up) take one (`normalizedInputTerms`). With one term for every product,
+    /// the logits of long prompts drift past the reference's tolerance (measured 1.07 against
+    /// 1.0); with two for every product, q/k/v and gate/up cost a fifth of a Q4_0 prompt's time
+    /// more (SmolLM2 pp512, one thread: 670–684 against 857–869 tokens/s). Generated tokens
+    /// take one for every product, as the row kernels and llama.cpp do (two cost a quarter of
+    /// the decode speed). The choice follows what is evaluated, not the batch size, so that a
+    /// prompt token's result does not depend on how the prompt was split (a prompt partly in
+    /// the cache evaluates its rest alone).
     static let promptActivationTerms = 2
+
+    /// Terms of the activation for the products of an RMS-normalized input (q/k/v and
+    /// gate/up, fused or not), prompt or generated token alike: one, as llama.cpp takes for
+    /// every product (see `promptActivationTerms`).
+    static let normalizedInputTerms = 1
 
     /// Groups packed between two calls of `release` (2.5 MB of Q8_0 rows 576 wide).
     static let packingChunk = 256
