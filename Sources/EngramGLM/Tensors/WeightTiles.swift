@@ -23,10 +23,16 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     /// attention output into `attn_output`, SiLU(gate)·up into `ffn_down`, whose blocks carry
     /// the outliers) and for the logits: two (the bytes of a 16-bit quantization), so that those
     /// stay as close to exact as with float products. The products of a normalized input
-    /// (q/k/v and gate/up) take one (`normalizedInputTerms`). With one term for every product,
-    /// the logits of long prompts drift past the reference's tolerance (measured 1.07 against
-    /// 1.0); with two for every product, q/k/v and gate/up cost a fifth of a Q4_0 prompt's time
-    /// more (SmolLM2 pp512, one thread: 670–684 against 857–869 tokens/s). Generated tokens
+    /// (q/k/v and gate/up) take one (`normalizedInputTerms`). Measured on SmolLM2's
+    /// teacher-forced prompts against an exact float64 forward pass (max |Δ| of the three):
+    /// this mix 0.77 / 0.51 / 0.51, llama.cpp itself 0.83 / 0.68 / 0.84, two terms everywhere
+    /// 0.03; against llama.cpp's logits (the test's tolerance 1.0) 0.90 / 0.48 / 0.67. With one
+    /// term for every product the engine is as close to exact as llama.cpp (0.69 / 0.52 /
+    /// 0.64) but its roundings fall independently of llama.cpp's, and the two drifts add up
+    /// past the tolerance (1.06 on the first prompt); for the same reason a change of rounding
+    /// anywhere moves the mix's 0.90 by about a tenth. Two terms for every product cost a fifth
+    /// of a Q4_0 prompt's time more (SmolLM2 pp512, one thread: 670–684 against 857–869
+    /// tokens/s). Generated tokens
     /// take one for every product, as the row kernels and llama.cpp do (two cost a quarter of
     /// the decode speed). The choice follows what is evaluated, not the batch size, so that a
     /// prompt token's result does not depend on how the prompt was split (a prompt partly in
