@@ -164,13 +164,13 @@ let package = Package(
         .executableTarget(name: "engram-crashtest", dependencies: ["EngramBase", "EngramStore"], path: "Tools/CrashTest"),
 
         // Tests: one target per module.
-        // Test doubles shared by the test targets.
+        // Test doubles and reference rules shared by the test targets.
         .target(name: "EngramTestSupport", dependencies: ["EngramRAG"], path: "Tests/EngramTestSupport"),
         .testTarget(name: "EngramTests", dependencies: ["Engram", "EngramBase", "EngramGLM", "EngramTestSupport"]),
         .testTarget(name: "EngramStoreTests",
                     dependencies: ["EngramBase", "EngramStore", "CFaiss", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EngramEmbedTests", dependencies: ["EngramEmbed"]),
-        .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels"]),
+        .testTarget(name: "EngramGLMTests", dependencies: ["EngramBase", "EngramGLM", "CKernels", "EngramTestSupport"]),
         .testTarget(name: "EngramGraphTests", dependencies: ["EngramGraph"]),
         .testTarget(name: "EngramIngestTests", dependencies: ["EngramBase", "EngramStore", "EngramIngest"]),
         .testTarget(
@@ -181,7 +181,7 @@ let package = Package(
         ),
         .testTarget(name: "EngramRAGTests", dependencies: ["EngramBase", "EngramRAG", "EngramGLM", "EngramTestSupport"]),
         .testTarget(
-            name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engramd", "engram-crashtest"],
+            name: "EngramCLITests", dependencies: ["Engram", "EngramCLI", "engramd", "engram-crashtest", "EngramTestSupport"],
             exclude: ["Fixtures"]  // read from the source tree through #filePath
         ),
     ],
