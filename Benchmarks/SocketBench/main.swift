@@ -40,21 +40,44 @@ func cpuSeconds(_ pid: Int32) -> Double {
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
-/// Context switches (voluntary and not) of all of process `pid`'s threads so far.
-func contextSwitches(_ pid: Int32) -> Int {
-    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-    return tasks.reduce(0) { total, task in
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
-        return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
-            .reduce(0) { $0 + (Int($1.split(separator: "\t").last ?? "") ?? 0) }
+/// Context switches: waits that gave up the CPU, and preemptions.
+struct Switches {
+    var waits = 0, preemptions = 0
+
+    static func + (a: Switches, b: Switches) -> Switches {
+        Switches(waits: a.waits + b.waits, preemptions: a.preemptions + b.preemptions)
     }
+
+    static func - (a: Switches, b: Switches) -> Switches {
+        Switches(waits: a.waits - b.waits, preemptions: a.preemptions - b.preemptions)
+    }
+
+    /// "W (P preempted)" a call over `calls` calls.
+    func perCall(_ calls: Double) -> String {
+        String(format: "%.2f (%.2f preempted)", Double(waits + preemptions) / calls, Double(preemptions) / calls)
+    }
+}
+
+/// The context switches of all of process `pid`'s threads so far.
+func contextSwitches(_ pid: Int32) -> Switches {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    var total = Switches()
+    for task in tasks {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+        for line in status.split(separator: "\n") {
+            let count = Int(line.split(separator: "\t").last ?? "") ?? 0
+            if line.hasPrefix("voluntary_ctxt_switches:") { total.waits += count }
+            if line.hasPrefix("nonvoluntary_ctxt_switches:") { total.preemptions += count }
+        }
+    }
+    return total
 }
 
 /// `RUSAGE_THREAD` (1 on Linux), which Glibc's module does not import.
 let rusageThread = __rusage_who_t(1)
 
 /// The client's context switches in the last `socketLatencies`.
-nonisolated(unsafe) var clientSwitches = 0
+nonisolated(unsafe) var clientSwitches = Switches()
 
 func rssMiB(_ pid: Int32) -> Double {
     let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
@@ -208,7 +231,7 @@ final class Caller: @unchecked Sendable {
     let fd: Int32
     var latencies: [Double] = []
     /// The thread's context switches over `run`.
-    var switches = 0
+    var switches = Switches()
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
 
     init(socket: String) throws { fd = try UnixSocket.connect(path: socket) }
@@ -240,10 +263,10 @@ final class Caller: @unchecked Sendable {
     func run(until deadline: Date, offset: Int) {
         var usage = rusage()
         getrusage(rusageThread, &usage)
-        switches = -(usage.ru_nvcsw + usage.ru_nivcsw)
+        let before = Switches(waits: usage.ru_nvcsw, preemptions: usage.ru_nivcsw)
         defer {
             getrusage(rusageThread, &usage)
-            switches += usage.ru_nvcsw + usage.ru_nivcsw
+            switches = Switches(waits: usage.ru_nvcsw, preemptions: usage.ru_nivcsw) - before
         }
         var i = offset
         while Date() < deadline {
@@ -271,7 +294,7 @@ func socketLatencies(_ connections: Int, for duration: Double = seconds) throws 
         }
     }
     done.wait()
-    clientSwitches = callers.reduce(0) { $0 + $1.switches }
+    clientSwitches = callers.reduce(Switches()) { $0 + $1.switches }
     return callers.flatMap(\.latencies)
 }
 
@@ -283,9 +306,9 @@ for connections in [1, 8, 64] {
     let latencies = try socketLatencies(connections)
     report("socket, \(connections) connection\(connections == 1 ? "" : "s")", latencies)
     let calls = Double(latencies.count)
-    print(String(format: "  CPU a request: engramd %.3f ms, this client %.3f ms; context switches a request: engramd %.2f, this client %.2f",
+    print(String(format: "  CPU a request: engramd %.3f ms, this client %.3f ms; context switches a request: engramd %@, this client %@",
                  (cpuSeconds(daemon.processIdentifier) - daemonBefore) * 1000 / calls, (cpuSeconds(getpid()) - clientBefore) * 1000 / calls,
-                 Double(contextSwitches(daemon.processIdentifier) - daemonSwitchesBefore) / calls, Double(clientSwitches) / calls))
+                 (contextSwitches(daemon.processIdentifier) - daemonSwitchesBefore).perCall(calls), clientSwitches.perCall(calls)))
     if connections == 8 { ratios.append(Double(latencies.count) / Double(inProcessLatency.count)) }
 }
 print(String(format: "at 8 connections, the phases above: %.0f%% of the in-process two-task rate", 100 * ratios[0]))
