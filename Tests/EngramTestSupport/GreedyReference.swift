@@ -22,7 +22,9 @@ public enum GreedyReference {
         if out == reference { return .same }
         let n = min(out.count, reference.count)
         let split = (0..<n).first { out[$0] != reference[$0] } ?? n
-        let top = top10[promptCount + split - 1]
+        let at = promptCount + split - 1
+        guard top10.indices.contains(at) else { return .differs("no reference logits at position \(at)") }
+        let top = top10[at]
         let gap = top[0].1 - top[1].1
         guard gap < 1.0 else { return .differs("greedy output differs at token \(split) where the reference gap is \(gap)") }
         if split < out.count, !top.contains(where: { $0.0 == out[split] && top[0].1 - $0.1 < 1.0 }) {

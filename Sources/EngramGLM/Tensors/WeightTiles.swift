@@ -32,11 +32,10 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     /// past the tolerance (1.06 on the first prompt); for the same reason a change of rounding
     /// anywhere moves the mix's 0.90 by about a tenth. Two terms for every product cost a fifth
     /// of a Q4_0 prompt's time more (SmolLM2 pp512, one thread: 670–684 against 857–869
-    /// tokens/s). Generated tokens
-    /// take one for every product, as the row kernels and llama.cpp do (two cost a quarter of
-    /// the decode speed). The choice follows what is evaluated, not the batch size, so that a
-    /// prompt token's result does not depend on how the prompt was split (a prompt partly in
-    /// the cache evaluates its rest alone).
+    /// tokens/s). Generated tokens take one for every product, as the row kernels and
+    /// llama.cpp do (two cost a quarter of the decode speed). The choice follows what is
+    /// evaluated, not the batch size, so that a prompt token's result does not depend on how
+    /// the prompt was split (a prompt partly in the cache evaluates its rest alone).
     static let promptActivationTerms = 2
 
     /// Terms of the activation for the products of an RMS-normalized input (q/k/v and
