@@ -199,7 +199,7 @@ extern "C" char *cfaiss_centroids_new(const float *centroids, int64_t k, int64_t
         c->d = d;
         c->padded = (k + 15) / 16 * 16;
         c->rows.assign(centroids, centroids + k * d);
-        c->integer = integer_products && d % q8_block == 0 && ek_tiles_fast(ek_type_q8_0) == ek_tiles_batches;
+        c->integer = integer_products && d % q8_block == 0 && ek_tiles_fast(ek_type_q8_0) != 0;
         if (c->integer) {
             const int64_t nb = d / q8_block, row_bytes = nb * q8_block_bytes;
             std::vector<uint8_t> blocks(static_cast<size_t>(c->padded * row_bytes), 0);

@@ -125,9 +125,6 @@ static ek_quantize_wide_fn ek_quantize_wide_for(int level) { EK_DISPATCH(level, 
 static ek_tiles_fast_fn ek_tiles_fast_for(int level) { EK_DISPATCH(level, ek_tiles_fast_entry) }
 static ek_tiles_matvec_fn ek_tiles_matvec_for(int level) { EK_DISPATCH(level, ek_tiles_matvec_entry) }
 static ek_tiles_matmul_fn ek_tiles_matmul_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_entry) }
-typedef void (*ek_tiles_matmul_float_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, const float *, float *,
-                                         int64_t);
-static ek_tiles_matmul_float_fn ek_tiles_matmul_float_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_float_entry) }
 
 int ek_type_takes_q8(int type) {
     switch (type) {
@@ -225,7 +222,7 @@ static struct ek_tile_layout ek_tile_layout(int type) {
 
 size_t ek_tile_bytes(int type) { return ek_tile_layout(type).tile_bytes; }
 
-int ek_tiles_fast(int type) { return ek_tile_bytes(type) ? ek_tiles_fast_for(ek_simd_level())(type) : ek_tiles_slower; }
+int ek_tiles_fast(int type) { return ek_tile_bytes(type) ? ek_tiles_fast_for(ek_simd_level())(type) : 0; }
 
 int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out) {
     const struct ek_tile_layout l = ek_tile_layout(type);
@@ -271,15 +268,6 @@ void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, 
     ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, terms, q, d, s, y, ldy);
 }
 
-void ek_tiles_matmul_float_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens,
-                              const float *x, float *y, int64_t ldy) {
-    if (!ek_tile_bytes(type)) return;
-    ek_tiles_matmul_float_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, tokens, x, y, ldy);
-}
-void ek_tiles_matmul_float(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, const float *x,
-                           float *y, int64_t ldy) {
-    ek_tiles_matmul_float_at(ek_simd_level(), type, tiles, groups, cols, tokens, x, y, ldy);
-}
 
 void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd,
                            int64_t n, float scale, float *scores, float *out) {

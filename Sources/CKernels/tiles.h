@@ -2,8 +2,7 @@
 // variant's file after generic.h (and x86.h). The AVX-512 VNNI variant (EK_TILES_VNNI512) and
 // the AVX2 one (EK_TILES_AVX2, Q4 types) bring their own kernels; the others run the generic
 // ones, which only the tests call (`ek_tiles_fast` is 0 for them, so the engine keeps the row
-// layout there). The float product on tiles (`tiles_matmul_float`) is one generic kernel for
-// every variant.
+// layout there).
 //
 // Tile of 16 rows × one block of 32 values: the 16 rows' scales d (F16), for Q4_1 their mins
 // m (F16), then the quants in chunks of 64 bytes whose 4-byte lane r holds 4 consecutive quant
@@ -76,118 +75,6 @@ static __attribute__((unused)) void EK_FN(tiles_matmul_g)(int type, const uint8_
         EK_FN(tiles_matvec_g)(type, tiles, tile_bytes, groups, nb, terms, 32 * nb * tokens, q + 32 * nb * t, d + nb * t,
                               s + nb * t, y + ldy * t);
 }
-
-// MARK: Float products on tiles (a batch where the integer kernels serve one token only)
-
-/// Blocks of a group turned into floats at a time: 8 × 32 values × 16 rows, 16 KiB, which stay
-/// in the first-level cache while every token of the batch meets them.
-#define EK_TILE_FLOAT_BLOCKS 8
-/// Tokens in a register block of the float product: twelve accumulators of EK_VW lanes, each
-/// token's 16 rows taking 16/EK_VW of them (AVX2 6 tokens, AVX-512 12, four lanes 3).
-#define EK_TILE_FLOAT_TOKENS (12 * EK_VW / 16)
-
-typedef uint32_t ek_vu32 __attribute__((vector_size(4 * EK_VW), aligned(4)));
-typedef int32_t ek_vi32 __attribute__((vector_size(4 * EK_VW), aligned(4)));
-
-/// One tile's 16 rows × 32 values as floats, value by value: w[16k + r] = value k of row r, the
-/// float `ek_dequantize` makes of it from the row (Q4_0 (q − 8)·d, Q4_1 q·d + m, Q8_0 q·d).
-static inline __attribute__((always_inline)) void ek_tile_floats(int type, const uint8_t *t, float *w) {
-    float dv[16], mv[16];
-    for (int r = 0; r < 16; r++) {
-        dv[r] = ek_load_half(t + 2 * r);
-        mv[r] = type == ek_type_q4_1 ? ek_load_half(t + 32 + 2 * r) : 0;
-    }
-    const uint8_t *qs = t + ek_tile_quants_at(type);
-    for (int v = 0; v < 16 / EK_VW; v++) {
-        const ek_vf d = ek_loadv(dv + v * EK_VW), m = ek_loadv(mv + v * EK_VW);
-        float *wv = w + v * EK_VW;
-        for (int c = 0; c < (type == ek_type_q8_0 ? 8 : 4); c++) {
-            ek_vu32 lanes; // lane r: bytes 4c…4c+3 of row r's quants
-            memcpy(&lanes, qs + 64 * c + 4 * EK_VW * v, sizeof lanes);
-            for (int j = 0; j < 4; j++) {
-                if (type == ek_type_q8_0) {
-                    const ek_vf q = __builtin_convertvector((ek_vi32)(lanes << (24 - 8 * j)) >> 24, ek_vf);
-                    ek_vf y = q * d;
-                    memcpy(wv + 16 * (4 * c + j), &y, sizeof y);
-                    continue;
-                }
-                const ek_vi32 byte = (ek_vi32)((lanes >> (8 * j)) & 0xFF);
-                ek_vf lo, hi;
-                if (type == ek_type_q4_0) {
-                    lo = __builtin_convertvector((byte & 15) - 8, ek_vf) * d;
-                    hi = __builtin_convertvector((byte >> 4) - 8, ek_vf) * d;
-                } else {
-                    lo = __builtin_convertvector(byte & 15, ek_vf) * d + m;
-                    hi = __builtin_convertvector(byte >> 4, ek_vf) * d + m;
-                }
-                memcpy(wv + 16 * (4 * c + j), &lo, sizeof lo);
-                memcpy(wv + 16 * (16 + 4 * c + j), &hi, sizeof hi);
-            }
-        }
-    }
-}
-
-/// y[t·ldy + r] (+)= Σ_k w[16k + r]·x[t·ldx + k] for `tokens` (a constant where it is called, so
-/// that the accumulators stay in registers) and `kn` values: each sum in the order of k, from
-/// zero when `first`, else from what y holds (the previous blocks' sum). A token's result does
-/// not depend on the tokens beside it.
-static inline __attribute__((always_inline)) void ek_tile_float_block(const int tokens, const float *w, int64_t kn,
-                                                                       const float *x, int64_t ldx, float *y,
-                                                                       int64_t ldy, int first) {
-    enum { V = 16 / EK_VW };
-    ek_vf acc[EK_TILE_FLOAT_TOKENS][V];
-    for (int t = 0; t < tokens; t++)
-        for (int v = 0; v < V; v++) acc[t][v] = first ? (ek_vf){0} : ek_loadv(y + t * ldy + v * EK_VW);
-    // A base register per token (opaque to the compiler, which would otherwise step one
-    // register by ldx: an addition per value, and the loop then issues more instructions than
-    // its products need).
-    const float *xs[EK_TILE_FLOAT_TOKENS];
-    for (int t = 0; t < tokens; t++) {
-        xs[t] = x + t * ldx;
-        __asm__("" : "+r"(xs[t]));
-    }
-    for (int64_t k = 0; k < kn; k++) {
-        ek_vf wk[V];
-        for (int v = 0; v < V; v++) wk[v] = ek_loadv(w + 16 * k + v * EK_VW);
-        for (int t = 0; t < tokens; t++) {
-            const float xt = xs[t][k];
-            for (int v = 0; v < V; v++) acc[t][v] += xt * wk[v];
-        }
-    }
-    for (int t = 0; t < tokens; t++) memcpy(y + t * ldy, acc[t], sizeof acc[t]);
-}
-
-#define EK_TILE_FLOAT_REST(n)                                                                                      \
-    case n:                                                                                                        \
-        if (n < EK_TILE_FLOAT_TOKENS) ek_tile_float_block(n < EK_TILE_FLOAT_TOKENS ? n : 1, w, kn, xt, ldx, yt, ldy, first); \
-        break;
-
-/// y[t·ldy + 16g + r] = row 16g + r · x[t·32nb …] for every group and token, in floats: each
-/// group's tiles are turned into floats EK_TILE_FLOAT_BLOCKS at a time and met by every token,
-/// a register block of tokens after the other.
-static void EK_FN(tiles_matmul_float)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                      int64_t tokens, const float *x, float *y, int64_t ldy) {
-    float w[EK_TILE_FLOAT_BLOCKS * 32 * 16] __attribute__((aligned(64)));
-    const int64_t ldx = 32 * nb;
-    for (int64_t g = 0; g < groups; g++)
-        for (int64_t b0 = 0; b0 < nb; b0 += EK_TILE_FLOAT_BLOCKS) {
-            const int64_t bn = nb - b0 < EK_TILE_FLOAT_BLOCKS ? nb - b0 : EK_TILE_FLOAT_BLOCKS, kn = 32 * bn;
-            for (int64_t b = 0; b < bn; b++) ek_tile_floats(type, tiles + (size_t)(g * nb + b0 + b) * tile_bytes, w + 512 * b);
-            const int first = b0 == 0;
-            int64_t t0 = 0;
-            for (; t0 + EK_TILE_FLOAT_TOKENS <= tokens; t0 += EK_TILE_FLOAT_TOKENS)
-                ek_tile_float_block(EK_TILE_FLOAT_TOKENS, w, kn, x + t0 * ldx + 32 * b0, ldx, y + t0 * ldy + 16 * g, ldy, first);
-            const float *xt = x + t0 * ldx + 32 * b0;
-            float *yt = y + t0 * ldy + 16 * g;
-            switch (tokens - t0) {
-            EK_TILE_FLOAT_REST(1) EK_TILE_FLOAT_REST(2) EK_TILE_FLOAT_REST(3) EK_TILE_FLOAT_REST(4)
-            EK_TILE_FLOAT_REST(5) EK_TILE_FLOAT_REST(6) EK_TILE_FLOAT_REST(7) EK_TILE_FLOAT_REST(8)
-            EK_TILE_FLOAT_REST(9) EK_TILE_FLOAT_REST(10) EK_TILE_FLOAT_REST(11)
-            default: break;
-            }
-        }
-}
-#undef EK_TILE_FLOAT_REST
 
 #if defined(EK_TILES_VNNI512)
 /// 16 rows' integer sums of one tile with one activation block (two dependency chains).
@@ -383,18 +270,20 @@ static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_by
 
 #define EK_TILES_MATVEC EK_FN(tiles_matvec_x)
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_x)
-#define EK_TILES_FAST_FOR(type) ek_tiles_batches
+#define EK_TILES_FAST_FOR(type) 1
 #elif defined(EK_TILES_AVX2)
 // AVX2 without VNNI: u8·s8 products by vpmaddubsw, which sums pairs into saturating 16-bit
 // lanes. A Q4 quant (0…15) times an activation byte (−128…127: the low byte of a second term,
 // ±127 otherwise) makes at most 2·15·128 = 3,840 per lane, so the eight products of one block
 // add up in 16 bits (≤ 30,720) before one vpmaddwd widens them. Tiles make decode (one token)
-// faster than the row kernels: each broadcast of the activation meets 8 rows. For a batch, two
-// activation terms cost twice the integer products, and measured on Zen 3 the result was
-// slower than dequantizing the tiles and calling cblas_sgemm (421–471 against 531 prompt
-// tokens/s, 194 tokens, 2 threads): the batched integer product is this loop over tokens, for
-// the tests, EK_TILES_FAST_FOR says "one token only", and a batch takes the float product on
-// the tiles. Q8_0's signed quants leave no 16-bit headroom (2·127·127 = 32,258 a lane): it
+// faster than the row kernels: each broadcast of the activation meets 8 rows. A batch unpacks
+// each half tile once for `ek_avx2_tile_tokens` tokens. With a prompt's products of a
+// normalized input in one activation term (see WeightTiles in EngramGLM), this beat the float
+// product on the tiles that batches took before (forced AVX2 on a Zen 4, SmolLM2 pp512: Q4_0
+// 487–489 against 408–418 tokens/s at 1 thread, 938 against 762 at 2; Q4_1 476 against
+// 390–418); with two terms for every product it had been slower than dequantizing for
+// cblas_sgemm (Zen 3: 421–471 against 531 prompt tokens/s, 194 tokens, 2 threads, one token
+// at a time). Q8_0's signed quants leave no 16-bit headroom (2·127·127 = 32,258 a lane): it
 // keeps the row layout. A tile's 16 rows are taken as two halves of 8 (32-byte lane groups).
 
 /// Half `h` (rows 8h…8h+7) of a Q4 tile's quants unpacked: w[c] the low nibbles of chunk c
@@ -463,15 +352,58 @@ static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_by
     }
 }
 
+/// Tokens of a batch that meet each unpacked half tile (its 8 quant vectors stay in registers
+/// beside their accumulators).
+enum { ek_avx2_tile_tokens = 4 };
+
+/// Rows 8h…8h+7 of group `g` for tokens t0…t0+nt−1: each block's quants unpacked once and met
+/// by the nt tokens, every token's sums in the order of `tiles_matvec_x` (the same bits).
+static inline __attribute__((always_inline)) void ek_tile_rows8_tokens(int type, const uint8_t *tiles, size_t tile_bytes,
+                                                                       int64_t g, int h, int64_t nb, int64_t t0, int nt,
+                                                                       int terms, int64_t term_values, int64_t second,
+                                                                       const int8_t *q, const float *d, const float *s,
+                                                                       float *y, int64_t ldy) {
+    const int qoff = ek_tile_quants_at(type);
+    __m256 acc[ek_avx2_tile_tokens];
+    for (int i = 0; i < nt; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *t = tiles + (size_t)(g * nb + b) * tile_bytes;
+        __m256i w[8];
+        ek_tile_unpack8(t + qoff, h, w);
+        for (int i = 0; i < nt; i++) {
+            const int64_t at = nb * (t0 + i) + b; // token t0+i's block b
+            __m256i isums = ek_tile_dots8(w, q + 32 * at);
+            if (terms == 2)
+                isums = _mm256_add_epi32(_mm256_slli_epi32(isums, 8), ek_tile_dots8(w, q + term_values + 32 * at));
+            acc[i] = ek_tile_terms8(type, t, h, _mm256_cvtepi32_ps(isums), d[second + at], s[second + at], acc[i]);
+        }
+    }
+    for (int i = 0; i < nt; i++) _mm256_storeu_ps(y + ldy * (t0 + i) + 16 * g + 8 * h, acc[i]);
+}
+
+/// A batch: Q4 tiles unpacked once for `ek_avx2_tile_tokens` tokens at a time (Q8_0 runs the
+/// generic kernel, which only the tests call).
 static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
                                   int64_t tokens, int terms, const int8_t *q, const float *d, const float *s, float *y,
                                   int64_t ldy) {
-    for (int64_t t = 0; t < tokens; t++)
-        EK_FN(tiles_matvec_x)(type, tiles, tile_bytes, groups, nb, terms, 32 * nb * tokens, q + 32 * nb * t, d + nb * t,
-                              s + nb * t, y + ldy * t);
+    if (type == ek_type_q8_0) {
+        EK_FN(tiles_matmul_g)(type, tiles, tile_bytes, groups, nb, tokens, terms, q, d, s, y, ldy);
+        return;
+    }
+    const int64_t term_values = 32 * nb * tokens, second = terms == 2 ? term_values / 32 : 0;
+    for (int64_t g = 0; g < groups; g++)
+        for (int h = 0; h < 2; h++) {
+            int64_t t0 = 0;
+            for (; t0 + ek_avx2_tile_tokens <= tokens; t0 += ek_avx2_tile_tokens)
+                ek_tile_rows8_tokens(type, tiles, tile_bytes, g, h, nb, t0, ek_avx2_tile_tokens, terms, term_values, second,
+                                     q, d, s, y, ldy);
+            if (t0 < tokens)
+                ek_tile_rows8_tokens(type, tiles, tile_bytes, g, h, nb, t0, (int)(tokens - t0), terms, term_values, second,
+                                     q, d, s, y, ldy);
+        }
 }
 
 #define EK_TILES_MATVEC EK_FN(tiles_matvec_x)
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_x)
-#define EK_TILES_FAST_FOR(type) ((type) != ek_type_q8_0 ? ek_tiles_one_token : ek_tiles_slower)
+#define EK_TILES_FAST_FOR(type) ((type) != ek_type_q8_0)
 #endif

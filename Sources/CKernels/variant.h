@@ -24,7 +24,7 @@
 #ifndef EK_TILES_MATVEC
 #define EK_TILES_MATVEC EK_FN(tiles_matvec_g)
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_g)
-#define EK_TILES_FAST_FOR(type) ek_tiles_slower
+#define EK_TILES_FAST_FOR(type) 0
 #endif
 
 #define EK_ROWS(kernel)                                                                            \
@@ -95,11 +95,6 @@ void EK_FN(tiles_matvec_entry)(int type, const void *tiles, size_t tile_bytes, i
 void EK_FN(tiles_matmul_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb, int64_t tokens,
                                int terms, const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
     EK_TILES_MATMUL(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, terms, q, d, s, y, ldy);
-}
-
-void EK_FN(tiles_matmul_float_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                     int64_t tokens, const float *x, float *y, int64_t ldy) {
-    EK_FN(tiles_matmul_float)(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, x, y, ldy);
 }
 
 void EK_FN(quantize_q8_wide_entry)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {

@@ -21,8 +21,6 @@
                                         const float *, const float *, float *);                           \
     void ek_tiles_matmul_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int64_t, int, const int8_t *, \
                                         const float *, const float *, float *, int64_t);                  \
-    void ek_tiles_matmul_float_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int64_t, const float *, \
-                                              float *, int64_t);                                                  \
     void ek_quantize_q8_wide_entry_##suffix(const float *, int64_t, int64_t, int8_t *, float *, float *);
 
 EK_DECLARE_VARIANT(portable)

@@ -100,17 +100,9 @@ int ek_dequantize_at(int level, int type, const void *src, float *dst, int64_t c
 /// Bytes of one tile (16 rows × one block of 32 values) of `type`: the same bytes as the 16
 /// blocks it holds; 0 for a type without tiles.
 size_t ek_tile_bytes(int type);
-/// What tiles of a type are worth with the variant in use (`ek_tiles_fast`).
-enum ek_tiles_speed {
-    /// The row layout is faster: tiles only serve to compare variants.
-    ek_tiles_slower = 0,
-    /// Tiles are faster for one token (decode); batches take the float product on the tiles
-    /// (`ek_tiles_matmul_float`: AVX2, Q4_0 and Q4_1).
-    ek_tiles_one_token = 1,
-    /// Tiles are faster for one token and for batches (AVX-512 VNNI, the three types).
-    ek_tiles_batches = 2,
-};
-/// What tiles of `type` are worth with the variant in use (an `ek_tiles_speed`).
+/// 1 when tiles of `type` are faster than the row layout with the variant in use, for one
+/// token and for batches (AVX-512 VNNI: the three types; AVX2: Q4_0 and Q4_1); 0 when the row
+/// layout is faster and tiles only serve to compare variants.
 int ek_tiles_fast(int type);
 /// Rearranges `groups` × 16 rows (`nb` blocks each, `row_bytes` apart) into tiles, group by
 /// group and block by block (`groups · nb · ek_tile_bytes(type)` bytes at `out`), so that the
@@ -130,14 +122,6 @@ void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, 
                      const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
 void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
                         const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
-/// The product in floats, for a batch where the integer kernels serve one token only:
-/// `y[t·ldy + r] = row_r · x_t` for the float activations `x` (`tokens × cols`, row-major), the
-/// rows as `ek_dequantize` makes them, each sum in the order of the values and independent of
-/// the tokens beside it (a token's result is the same in any batch).
-void ek_tiles_matmul_float(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, const float *x,
-                           float *y, int64_t ldy);
-void ek_tiles_matmul_float_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens,
-                              const float *x, float *y, int64_t ldy);
 
 // MARK: Vectors
 

@@ -86,12 +86,12 @@ enum QuantizedDot {
 
     /// `ys[i][t] = ws[i] · x[t]` for a batch of `count` inputs (`x`: count × cols; `ys[i]`:
     /// count × rows of `ws[i]`), the activation in `terms` terms for the tile kernels. When
-    /// every matrix has tiles fastest for batches, the batch is quantized once and one parallel
+    /// every matrix has tiles, the batch is quantized once and one parallel
     /// loop runs over all their groups of 16 rows; otherwise each matrix runs its own `matmul`.
     static func matmulGroup(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, _ ys: [UnsafeMutablePointer<Float>],
                             count: Int, terms: Int, workers: WorkerPool) {
         guard count > 1 else { return matvecGroup(ws, x, ys, terms: terms, workers: workers) }
-        guard let first = ws.first, ws.allSatisfy({ $0.tiles?.batched == true && $0.cols == first.cols }) else {
+        guard let first = ws.first, ws.allSatisfy({ $0.tiles != nil && $0.cols == first.cols }) else {
             for (w, y) in zip(ws, ys) { w.matmul(x, y, count: count, terms: terms, workers: workers) }
             return
         }

@@ -39,8 +39,7 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `Y`: count × rows, both row-major).
     ///
     /// One token uses `matvec`. Larger batches use the tiles' integer kernels when the matrix
-    /// has tiles that are fastest for batches (the activation in `terms` terms), the float
-    /// product on the tiles when it has tiles for one token only; otherwise they dequantize
+    /// has tiles (the activation in `terms` terms); otherwise they dequantize
     /// blocks of rows to F32 and call `cblas_sgemm`: the rows are split across our own threads
     /// and each thread's sgemm runs with OpenBLAS single-threaded
     /// (`GLMThreading.configureBLAS()` sets that once), so the two levels of threading never
@@ -52,23 +51,13 @@ public struct WeightMatrix: @unchecked Sendable {
         }
         let ys = SharedPointer(y)
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
-        if let tiles, tiles.batched {
+        if let tiles {
             // Integer products on the tiles: each tile's weights are unpacked once for all the
             // tokens; groups of 16 rows split across threads.
             let xq = QuantizedActivation(x, count: count * cols, terms: terms, workers: workers)
             defer { xq.deallocate() }
             parallelBatchGroups(tiles.groups, tokens: count, workers: workers) { range in
                 tiles.matmul(range, xq, tokens: count, ys.p, ldy: rows)
-            }
-            return
-        }
-        if let tiles {
-            // Float products on the tiles: each group's weights turned into floats once, in
-            // the first-level cache, for all the tokens (no dequantized copy of the matrix for
-            // a BLAS to pack again: 10% of an AVX2 prompt went to OpenBLAS's packing, 8% to the
-            // dequantization); groups of 16 rows split across threads.
-            parallelChunks(tiles.groups, workers: workers) { range in
-                tiles.matmulFloat(range, xs.p, tokens: count, ys.p, ldy: rows)
             }
             return
         }

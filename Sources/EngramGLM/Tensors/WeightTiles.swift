@@ -5,7 +5,7 @@ import Foundation
 /// × one block each, their scales side by side and their quants interleaved in 4-byte lanes),
 /// so that the integer kernels meet 16 rows with each load of the activation. The same bytes
 /// as the rows in the file; made once at load when the kernel variant in use has fast tile
-/// kernels for the type (`ek_tiles_fast`: for one token at least), owned here and freed with
+/// kernels for the type (`ek_tiles_fast`), owned here and freed with
 /// the model.
 final class WeightTiles: @unchecked Sendable { // immutable after init
     let type: GGMLType
@@ -46,20 +46,14 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     /// Groups packed between two calls of `release` (2.5 MB of Q8_0 rows 576 wide).
     static let packingChunk = 256
 
-    /// Whether the integer tile kernels are the fastest for batches of tokens too (else a batch
-    /// takes the float product on the tiles, `matmulFloat`: `ek_tiles_speed`).
-    let batched: Bool
-
     /// Tiles of `rows` rows of `cols` values at `data`, or nil when the type has no tiles, the
     /// row count is not a multiple of 16, or the kernel variant in use has no fast tile kernels.
     /// `release(start, bytes)` is called for the rows as they are packed (a chunk at a time), so
     /// that a caller can let their pages go before the next ones are read.
     init?(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, release: (UnsafeRawPointer, Int) -> Void) {
         let tileBytes = Int(ek_tile_bytes(Int32(type.rawValue)))
-        let speed = ek_tiles_fast(Int32(type.rawValue))
-        guard tileBytes > 0, rows % Self.rowsPerTile == 0, cols % 32 == 0, speed != Int32(ek_tiles_slower.rawValue) else { return nil }
+        guard tileBytes > 0, rows % Self.rowsPerTile == 0, cols % 32 == 0, ek_tiles_fast(Int32(type.rawValue)) != 0 else { return nil }
         self.type = type
-        batched = speed == Int32(ek_tiles_batches.rawValue)
         self.groups = rows / Self.rowsPerTile
         self.cols = cols
         self.tileBytes = tileBytes
@@ -83,13 +77,6 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     func matvec(_ range: Range<Int>, _ xq: QuantizedActivation, _ y: UnsafeMutablePointer<Float>) {
         ek_tiles_matvec(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), Int32(xq.terms),
                         xq.q, xq.d, xq.s, y + Self.rowsPerTile * range.lowerBound)
-    }
-
-    /// `y[t·ldy + 16g + r] = row · x_t` in floats for the groups in `range` and the `tokens`
-    /// activations at `x` (`tokens × cols`): `ek_tiles_matmul_float`.
-    func matmulFloat(_ range: Range<Int>, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
-        ek_tiles_matmul_float(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), Int64(tokens),
-                              x, y + Self.rowsPerTile * range.lowerBound, Int64(ldy))
     }
 
     /// `y[t·ldy + 16g + r] = row · x_t` for the groups in `range` and every token of `xq`.
