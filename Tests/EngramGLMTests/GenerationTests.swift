@@ -1,5 +1,6 @@
 import EngramBase
 import EngramGLM
+import EngramTestSupport
 import Foundation
 import Testing
 
@@ -173,12 +174,21 @@ struct GenerationTests {
             }
         }
         let r = try #require(result)
-        #expect(r.promptTokens == (p["prompt_ids"] as! [Int]).map(Int32.init))
-        #expect(r.tokens == (p["greedy_ids"] as! [Int]).map(Int32.init))
-        #expect(r.text == p["greedy_text"] as! String)
+        let promptIDs = p["prompt_ids"] as! [Int]
+        #expect(r.promptTokens == promptIDs.map(Int32.init))
         #expect(pieces == r.text)
-        #expect(r.finishReason == .stop)
         #expect(r.usage.completionTokens == r.tokens.count)
+        // The first generated position of this prompt is a near tie in the reference (the
+        // portable kernels with one or two threads take the other token there).
+        let top10 = (p["top10_per_position"] as! [[[Double]]]).map { $0.map { (Int($0[0]), Float($0[1])) } }
+        switch GreedyReference.compare(r.tokens.map(Int.init), reference: p["greedy_ids"] as! [Int], promptCount: promptIDs.count,
+                                       top10: top10) {
+        case .same:
+            #expect(r.text == p["greedy_text"] as! String)
+            #expect(r.finishReason == .stop)
+        case let .partsAtNearTie(at, gap): print("streaming greedy output parts from the reference at generated token \(at) (reference top-2 gap \(gap))")
+        case let .differs(why): Issue.record(Comment(rawValue: why))
+        }
     }
 
     @Test("KV prefix reuse gives the same output as a cold run and evaluates only the new part")
