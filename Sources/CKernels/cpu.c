@@ -268,7 +268,6 @@ void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, 
     ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, terms, q, d, s, y, ldy);
 }
 
-
 void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd,
                            int64_t n, float scale, float *scores, float *out) {
     ek_attention_heads_for(level)(q, heads, kt, ldk, v, hd, n, scale, scores, out);
