@@ -445,19 +445,33 @@ static inline float ek_row_max(const float *row, int64_t count) {
     return m;
 }
 
-static void EK_FN(softmax_rows)(float *x, int64_t rows, int64_t count, int64_t stride) {
-    for (int64_t r = 0; r < rows; r++) {
-        float *row = x + r * stride;
-        const float m = ek_row_max(row, count);
-        for (int64_t j = 0; j < count; j++) row[j] = ek_exp(row[j] - m);
-        ek_vf sum = {0};
-        int64_t j = 0;
-        for (; j + EK_VW <= count; j += EK_VW) sum += ek_loadv(row + j);
-        float total = ek_hsum(sum);
-        for (; j < count; j++) total += row[j];
-        const float inverse = 1.0f / total;
-        for (j = 0; j < count; j++) row[j] *= inverse;
+/// Softmax of one row in place, each weight rounded to half precision when `to_half` (the
+/// attention weights, which meet the F16 values as llama.cpp's do): the exponentials summed as
+/// they are made, EK_VW lanes at a time, the rounding done in the pass that scales.
+static inline __attribute__((always_inline)) void ek_softmax_row(float *row, int64_t count, const int to_half) {
+    const float m = ek_row_max(row, count);
+    int64_t j;
+    ek_vf sum = {0};
+    for (j = 0; j + EK_VW <= count; j += EK_VW) {
+        float e[EK_VW];
+        for (int k = 0; k < EK_VW; k++) e[k] = ek_exp(row[j + k] - m);
+        memcpy(row + j, e, sizeof e);
+        sum += ek_loadv(e);
     }
+    float total = ek_hsum(sum);
+    for (; j < count; j++) {
+        row[j] = ek_exp(row[j] - m);
+        total += row[j];
+    }
+    const float inverse = 1.0f / total;
+    if (to_half)
+        for (j = 0; j < count; j++) row[j] = ek_half_to_float(ek_float_to_half(row[j] * inverse));
+    else
+        for (j = 0; j < count; j++) row[j] *= inverse;
+}
+
+static void EK_FN(softmax_rows)(float *x, int64_t rows, int64_t count, int64_t stride) {
+    for (int64_t r = 0; r < rows; r++) ek_softmax_row(x + r * stride, count, 0);
 }
 
 // MARK: Dequantization (rows to floats, for the batched products of prefill)
@@ -686,28 +700,6 @@ static inline __attribute__((always_inline)) void ek_attention_values(const int 
     }
 }
 
-/// The attention weights of one head: softmax_rows of the row, each weight then rounded to
-/// half precision, with the exponentials summed as they are made and the rounding done in the
-/// pass that scales (the same bits as those three steps one after the other).
-static inline void EK_FN(attention_weights)(float *row, int64_t count) {
-    const float m = ek_row_max(row, count);
-    int64_t j;
-    ek_vf sum = {0};
-    for (j = 0; j + EK_VW <= count; j += EK_VW) {
-        float e[EK_VW];
-        for (int k = 0; k < EK_VW; k++) e[k] = ek_exp(row[j + k] - m);
-        memcpy(row + j, e, sizeof e);
-        sum += ek_loadv(e);
-    }
-    float total = ek_hsum(sum);
-    for (; j < count; j++) {
-        row[j] = ek_exp(row[j] - m);
-        total += row[j];
-    }
-    const float inverse = 1.0f / total;
-    for (j = 0; j < count; j++) row[j] = ek_half_to_float(ek_float_to_half(row[j] * inverse));
-}
-
 /// Query heads h < `heads` (query and output h at `h·hd`) over the same `n` cached positions,
 /// the keys transposed (`kt[d·ldk + j]`, `ldk` a multiple of 16 and at least n, readable up to
 /// the next multiple of 16 past n): scores_j = scale·(q_h · key j), softmax, the weights
@@ -727,7 +719,7 @@ static void EK_FN(attention_heads)(const float *q, int64_t heads, const float *k
     }
     for (int64_t h = 0; h < heads; h++) {
         float *sh = scores + h * ldk;
-        EK_FN(attention_weights)(sh, n);
+        ek_softmax_row(sh, n, 1);
         memset(out + h * hd, 0, sizeof(float) * (size_t)hd);
     }
     switch (hd % EK_VW == 0 ? hd / EK_VW : 0) {
