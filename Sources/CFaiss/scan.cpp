@@ -71,17 +71,109 @@ __attribute__((target("avx512f"))) float dot_avx512(const float *a, const float 
     return out;
 }
 
-using DotFn = float (*)(const float *, const float *, size_t);
+// Several queries against one row: out[j] = queries[j] · b for j < n, each sum taken in the
+// order of the single-query kernel (the same bits), the row loaded once for all of them. One
+// query's sum is a chain of dependent FMAs; interleaving the chains of a few queries keeps
+// the FMA units busy, so a batch of queries costs much less than its queries one by one.
 
-DotFn pick_dot() {
-    switch (cfaiss_simd_level()) {
+/// At most this many queries a pass (the AVX2 kernel's 4 accumulators a query leave room in 16
+/// registers for 2; the AVX-512 kernel's 2 in 32 for 4).
+constexpr size_t dots_max = 4;
+
+void dots_portable(const float *queries, size_t n, const float *b, size_t d, float *out) {
+    for (size_t j = 0; j < n; j++) out[j] = dot_portable(queries + j * d, b, d);
+}
+
+template <size_t N>
+__attribute__((target("avx2,fma"), always_inline)) inline void dots_avx2_n(const float *queries, const float *b, size_t d,
+                                                                           float *out) {
+    __m256 acc[N][4];
+    for (size_t j = 0; j < N; j++)
+        for (int r = 0; r < 4; r++) acc[j][r] = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32)
+        for (int r = 0; r < 4; r++) {
+            const __m256 x = _mm256_loadu_ps(b + i + 8 * r);
+            for (size_t j = 0; j < N; j++) acc[j][r] = _mm256_fmadd_ps(_mm256_loadu_ps(queries + j * d + i + 8 * r), x, acc[j][r]);
+        }
+    for (; i + 8 <= d; i += 8) {
+        const __m256 x = _mm256_loadu_ps(b + i);
+        for (size_t j = 0; j < N; j++) acc[j][0] = _mm256_fmadd_ps(_mm256_loadu_ps(queries + j * d + i), x, acc[j][0]);
+    }
+    for (size_t j = 0; j < N; j++) {
+        const float *a = queries + j * d;
+        __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]), _mm256_add_ps(acc[j][2], acc[j][3]));
+        __m128 lo = _mm256_castps256_ps128(sum), hi = _mm256_extractf128_ps(sum, 1);
+        __m128 s = _mm_add_ps(lo, hi);
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        float v = _mm_cvtss_f32(s);
+        for (size_t t = i; t < d; t++) v += a[t] * b[t];
+        out[j] = v;
+    }
+}
+
+__attribute__((target("avx2,fma"))) void dots_avx2(const float *queries, size_t n, const float *b, size_t d, float *out) {
+    size_t j = 0;
+    for (; j + 2 <= n; j += 2) dots_avx2_n<2>(queries + j * d, b, d, out + j);
+    if (j < n) out[j] = dot_avx2(queries + j * d, b, d);
+}
+
+template <size_t N>
+__attribute__((target("avx512f"), always_inline)) inline void dots_avx512_n(const float *queries, const float *b, size_t d,
+                                                                            float *out) {
+    __m512 acc0[N], acc1[N];
+    for (size_t j = 0; j < N; j++) acc0[j] = acc1[j] = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        const __m512 x0 = _mm512_loadu_ps(b + i), x1 = _mm512_loadu_ps(b + i + 16);
+        for (size_t j = 0; j < N; j++) {
+            acc0[j] = _mm512_fmadd_ps(_mm512_loadu_ps(queries + j * d + i), x0, acc0[j]);
+            acc1[j] = _mm512_fmadd_ps(_mm512_loadu_ps(queries + j * d + i + 16), x1, acc1[j]);
+        }
+    }
+    for (; i + 16 <= d; i += 16) {
+        const __m512 x = _mm512_loadu_ps(b + i);
+        for (size_t j = 0; j < N; j++) acc0[j] = _mm512_fmadd_ps(_mm512_loadu_ps(queries + j * d + i), x, acc0[j]);
+    }
+    for (size_t j = 0; j < N; j++) {
+        const float *a = queries + j * d;
+        float v = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j]));
+        for (size_t t = i; t < d; t++) v += a[t] * b[t];
+        out[j] = v;
+    }
+}
+
+__attribute__((target("avx512f"))) void dots_avx512(const float *queries, size_t n, const float *b, size_t d, float *out) {
+    switch (n) {
+    case 4: dots_avx512_n<4>(queries, b, d, out); break;
+    case 3: dots_avx512_n<3>(queries, b, d, out); break;
+    case 2: dots_avx512_n<2>(queries, b, d, out); break;
+    default: out[0] = dot_avx512(queries, b, d); break;
+    }
+}
+
+using DotFn = float (*)(const float *, const float *, size_t);
+using DotsFn = void (*)(const float *, size_t, const float *, size_t, float *);
+
+DotFn dot_for(int level) {
+    switch (level) {
     case cfaiss_simd_avx512: return dot_avx512;
     case cfaiss_simd_avx2: return dot_avx2;
     default: return dot_portable;
     }
 }
 
-const DotFn dot = pick_dot();
+DotsFn dots_for(int level) {
+    switch (level) {
+    case cfaiss_simd_avx512: return dots_avx512;
+    case cfaiss_simd_avx2: return dots_avx2;
+    default: return dots_portable;
+    }
+}
+
+const DotFn dot = dot_for(cfaiss_simd_level());
+const DotsFn dots = dots_for(cfaiss_simd_level());
 
 /// Keeps the k largest (score, label) pairs.
 struct TopK {
@@ -120,19 +212,28 @@ struct TopK {
 
 } // namespace
 
-bool scan_flat(const faiss::Index *inner, const std::vector<idx_t> *id_map, const float *query, idx_t k,
+bool scan_flat(const faiss::Index *inner, const std::vector<idx_t> *id_map, const float *queries, idx_t n, idx_t k,
                const faiss::IDSelector *selector, float *distances, idx_t *labels) {
     auto *flat = dynamic_cast<const faiss::IndexFlat *>(inner);
     if (flat == nullptr || flat->metric_type != faiss::METRIC_INNER_PRODUCT) return false;
     const size_t d = static_cast<size_t>(flat->d);
     const float *xb = flat->get_xb();
-    TopK top(static_cast<size_t>(k));
-    for (idx_t i = 0; i < flat->ntotal; i++) {
-        idx_t label = id_map ? (*id_map)[i] : i;
-        if (selector && !selector->is_member(label)) continue;
-        top.push(dot(query, xb + static_cast<size_t>(i) * d, d), label);
+    // The queries in passes of up to dots_max, each pass reading the rows once.
+    for (idx_t first = 0; first < n; first += static_cast<idx_t>(dots_max)) {
+        const size_t m = std::min(dots_max, static_cast<size_t>(n - first));
+        const float *pass = queries + static_cast<size_t>(first) * d;
+        std::vector<TopK> tops(m, TopK(static_cast<size_t>(k)));
+        float scores[dots_max];
+        for (idx_t i = 0; i < flat->ntotal; i++) {
+            idx_t label = id_map ? (*id_map)[i] : i;
+            if (selector && !selector->is_member(label)) continue;
+            dots(pass, m, xb + static_cast<size_t>(i) * d, d, scores);
+            for (size_t j = 0; j < m; j++) tops[j].push(scores[j], label);
+        }
+        for (size_t j = 0; j < m; j++)
+            tops[j].write(distances + static_cast<size_t>(first + static_cast<idx_t>(j)) * static_cast<size_t>(k),
+                          labels + static_cast<size_t>(first + static_cast<idx_t>(j)) * static_cast<size_t>(k));
     }
-    top.write(distances, labels);
     return true;
 }
 
@@ -190,4 +291,12 @@ extern "C" void cfaiss_dot_rows(const float *query, const float *base, size_t d,
         }
         out[i] = cfaiss::dot(query, base + static_cast<size_t>(rows[i]) * d, d);
     }
+}
+
+extern "C" void cfaiss_dot_many_at(int level, const float *queries, size_t n, const float *b, size_t d, float *out,
+                                   float *alone) {
+    const int chosen = std::min(level, cfaiss_simd_level());
+    for (size_t first = 0; first < n; first += cfaiss::dots_max)
+        cfaiss::dots_for(chosen)(queries + first * d, std::min(cfaiss::dots_max, n - first), b, d, out + first);
+    for (size_t j = 0; j < n; j++) alone[j] = cfaiss::dot_for(chosen)(queries + j * d, b, d);
 }

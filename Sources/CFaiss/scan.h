@@ -23,10 +23,12 @@ static_assert(std::is_same<idx_t, decltype(faiss::Index::ntotal)>::value, "FAISS
 /// a · b over `d` floats, with the variant of `cfaiss_simd_level`.
 float inner_product(const float *a, const float *b, size_t d);
 
-/// Top-k over an IndexFlat (inner product). `id_map` (from an IDMap wrapper) translates
-/// positions to labels; `selector` filters labels. Returns false if `inner` is not a flat
+/// Top-k of each of `n` queries (row-major) over an IndexFlat (inner product), k results a
+/// query. `id_map` (from an IDMap wrapper) translates positions to labels; `selector` filters
+/// labels. A query's results are the same bits whatever `n`: a few queries are scored together
+/// for the price of fewer passes over the rows. Returns false if `inner` is not a flat
 /// inner-product index.
-bool scan_flat(const faiss::Index *inner, const std::vector<idx_t> *id_map, const float *query,
+bool scan_flat(const faiss::Index *inner, const std::vector<idx_t> *id_map, const float *queries, idx_t n,
                idx_t k, const faiss::IDSelector *selector, float *distances, idx_t *labels);
 
 /// Top-k over an IndexIVFFlat (inner product, flat quantizer) visiting `nprobe` lists.

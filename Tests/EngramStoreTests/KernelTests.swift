@@ -38,6 +38,34 @@ struct KernelTests {
         }
     }
 
+    /// A search of several queries on a flat index (the IVF probe of queries that arrived
+    /// together) scores a few at once against each row; each query's product must be the bits
+    /// its search alone gives (so that its lists and results are the same), and match a
+    /// double-precision reference to float rounding. Every variant the CPU runs; counts of
+    /// queries that fill the kernels' groups and leave a remainder; dimensions that reach the
+    /// vector loops' tails.
+    @Test("flat scan: queries scored together give the bits of each alone, every SIMD variant", arguments: [384, 100, 37, 3])
+    func dotsTogether(dimension d: Int) {
+        var rng = SeededRandom(seed: 91)
+        let row = (0..<d).map { _ in Float(rng.gaussian()) }
+        var levels = [Int32(cfaiss_simd_portable)]
+        if cfaiss_simd_level() >= Int32(cfaiss_simd_avx2) { levels.append(Int32(cfaiss_simd_avx2)) }
+        if cfaiss_simd_level() >= Int32(cfaiss_simd_avx512) { levels.append(Int32(cfaiss_simd_avx512)) }
+        for n in 1...9 {
+            let queries = (0..<n * d).map { _ in Float(rng.gaussian()) }
+            for level in levels {
+                var together = [Float](repeating: .nan, count: n), alone = together
+                cfaiss_dot_many_at(level, queries, n, row, d, &together, &alone)
+                #expect(together.map(\.bitPattern) == alone.map(\.bitPattern), "level \(level), \(n) queries")
+                for j in 0..<n {
+                    let terms = (0..<d).map { Double(queries[j * d + $0]) * Double(row[$0]) }
+                    let magnitude = terms.reduce(0) { $0 + abs($1) }
+                    #expect(abs(Double(together[j]) - terms.reduce(0, +)) <= magnitude * Double(d) * 1.2e-7, "level \(level), query \(j) of \(n)")
+                }
+            }
+        }
+    }
+
     /// The 8-bit codes of a vector: each the nearest code, halves rounded away from zero,
     /// clamped to 0…255, and the squared error summed in the order of the dimensions, bit for
     /// bit (`check` compares stored codes with re-encoded ones). Values exactly halfway between

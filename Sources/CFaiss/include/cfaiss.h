@@ -115,6 +115,11 @@ void cfaiss_sq8_scores(const float *qs, float bias, const uint8_t *const *chunks
 void cfaiss_sq8_scores_at(int level, const float *qs, float bias, const uint8_t *const *chunks, int chunk_shift,
                           size_t d, const int64_t *labels, size_t n, float *out);
 
+/// For tests of the flat scan's kernels with the variant `level` (at most the CPU's): out[j] =
+/// queries[j] · b as a search of n queries scores them (a few together), alone[j] the same
+/// product as a single query's search does.
+void cfaiss_dot_many_at(int level, const float *queries, size_t n, const float *b, size_t d, float *out, float *alone);
+
 /// Number of threads OpenBLAS uses (process-wide), for FAISS's matrix products.
 void cfaiss_set_blas_threads(int threads);
 

@@ -60,6 +60,17 @@ struct IVFLists: @unchecked Sendable {
         try query.withUnsafeBufferPointer { try quantizer.search($0, k: min(count, nlist)) }.map { Int($0.label) }
     }
 
+    /// `probe` of several queries at once: for each (query, count), the `count` nearest lists,
+    /// the same as `probe` gives, found in fewer passes over the centroids.
+    func probe(batch: [(query: [Float], count: Int)]) throws -> [[Int]] {
+        guard let most = batch.map(\.count).max() else { return [] }
+        // The nearest `most` in order, cut to each count: the scan keeps the best under
+        // (score descending, list ascending), so its first `count` are its top-`count`.
+        let queries = batch.flatMap(\.query)
+        let nearest = try queries.withUnsafeBufferPointer { try quantizer.search(batch: $0, k: min(most, nlist)) }
+        return zip(nearest, batch).map { found, wanted in found.prefix(min(wanted.count, nlist)).map { Int($0.label) } }
+    }
+
     /// Drops the labels for which `keep` is false.
     mutating func compact(keeping keep: (Int64) -> Bool) {
         for i in lists.indices { lists[i].removeAll { !keep($0) } }

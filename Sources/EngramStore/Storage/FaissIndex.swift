@@ -88,6 +88,22 @@ final class FaissIndex {
         return out
     }
 
+    /// The top-k of each of `queries.count / dimension` queries (row-major), in their order.
+    /// On a flat index a query's results are those `search` gives it alone, and a few queries
+    /// cost less together (`cfaiss_index_search` scores them in one pass over the rows).
+    func search(batch queries: UnsafeBufferPointer<Float>, k: Int) throws -> [[(label: Int64, score: Float)]] {
+        precondition(queries.count % dimension == 0)
+        let n = queries.count / dimension
+        guard k > 0, count > 0 else { return Array(repeating: [], count: n) }
+        var distances = [Float](repeating: 0, count: n * k)
+        var labels = [Int64](repeating: -1, count: n * k)
+        var params = cfaiss_search_params(nprobe: 0, ef_search: 0, bitmap: nil, bitmap_bytes: 0)
+        try Self.check(cfaiss_index_search(handle, Int64(n), queries.baseAddress, Int64(k), &params, &distances, &labels))
+        return (0..<n).map { j in
+            (j * k..<(j + 1) * k).compactMap { i in labels[i] >= 0 ? (labels[i], distances[i]) : nil }
+        }
+    }
+
     /// Every label stored in the index (including tombstoned ones in HNSW).
     func allLabels() throws -> [Int64] {
         var out = [Int64](repeating: -1, count: count)
