@@ -54,7 +54,7 @@ extension EngramDatabase {
         let mode = try Self.retrievalMode(of: request, default: store.settings.text.mode)
         var vector = request.vector ?? []
         if request.vector == nil, let text = request.text, mode != .text { vector = try await embedQuery(text) }
-        return try answer(request, mode: mode, vector: vector)
+        return try answer(request, vector: vector)
     }
 
     /// `request` answered on the calling thread when it needs no embedding (it gives its
@@ -63,7 +63,7 @@ extension EngramDatabase {
     public func queryWithoutEmbedding(_ request: QueryRequest) throws -> QueryResponse? {
         let mode = try Self.retrievalMode(of: request, default: store.settings.text.mode)
         if request.vector == nil && mode != .text { return nil }
-        return try answer(request, mode: mode, vector: request.vector ?? [])
+        return try answer(request, vector: request.vector ?? [])
     }
 
     /// The retrieval mode of `request`, checked against what it gives.
@@ -81,8 +81,43 @@ extension EngramDatabase {
         return mode
     }
 
+    /// `queryWithoutEmbedding` of each of `requests`, answered in their order: the store
+    /// searches them together (`MemoryStore.query(batch:)`), each answer the one it gets alone
+    /// (its `tookMs` the batch's). A request whose text must be embedded first is answered nil.
+    public func queryWithoutEmbedding(batch requests: [QueryRequest]) -> [Result<QueryResponse, any Error>?] {
+        let prepared: [Result<(MemoryQuery, entities: [String]?), any Error>?] = requests.map { request in
+            do {
+                let mode = try Self.retrievalMode(of: request, default: store.settings.text.mode)
+                if request.vector == nil && mode != .text { return nil }
+                return .success(try memoryQuery(request, vector: request.vector ?? []))
+            } catch {
+                return .failure(error)
+            }
+        }
+        var queries: [MemoryQuery] = []
+        for case let .success((query, _))? in prepared { queries.append(query) }
+        let started = DispatchTime.now()
+        var results = store.query(batch: queries).makeIterator()
+        let tookMs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+        return prepared.map { prepared in
+            prepared.map { prepared in
+                prepared.flatMap { _, entities in results.next()!.map { Self.response($0, entities: entities, tookMs: tookMs) } }
+            }
+        }
+    }
+
     /// `request` searched with its query `vector` (empty for words alone).
-    private func answer(_ request: QueryRequest, mode: RetrievalMode, vector: [Float]) throws -> QueryResponse {
+    private func answer(_ request: QueryRequest, vector: [Float]) throws -> QueryResponse {
+        let (query, entities) = try memoryQuery(request, vector: vector)
+        let started = DispatchTime.now()
+        let result = try store.query(query)
+        let tookMs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+        return Self.response(result, entities: entities, tookMs: tookMs)
+    }
+
+    /// The store's query for `request` with its query `vector`, and the entities of its text
+    /// that the graph was entered at (with `graphHops`).
+    private func memoryQuery(_ request: QueryRequest, vector: [Float]) throws -> (MemoryQuery, entities: [String]?) {
         var entities: [String]?
         var linked: [String: Double] = [:]
         if let hops = request.graphHops {
@@ -95,11 +130,12 @@ extension EngramDatabase {
                                 text: request.text, mode: request.mode,
                                 fusion: (request.fusion ?? FusionRequest()).storeOptions, explain: request.explain ?? false)
         query.linked = linked
-        let started = DispatchTime.now()
-        let result = try store.query(query)
-        let tookMs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
-        return QueryResponse(results: result.results.map { QueryHit($0, mode: result.mode) }, tookMs: tookMs,
-                             plan: result.plan, scored: result.scored, mode: result.mode, terms: result.terms, entities: entities)
+        return (query, entities)
+    }
+
+    private static func response(_ result: QueryResult, entities: [String]?, tookMs: Double) -> QueryResponse {
+        QueryResponse(results: result.results.map { QueryHit($0, mode: result.mode) }, tookMs: tookMs,
+                      plan: result.plan, scored: result.scored, mode: result.mode, terms: result.terms, entities: entities)
     }
 
     /// Counts, index state and disk use.

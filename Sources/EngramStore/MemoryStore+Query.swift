@@ -12,6 +12,51 @@ extension MemoryStore {
     /// the k-th score (with its similarity bounded by the ANN frontier) is scored exactly.
     /// With a flat index, or when few memories match the filter, the scan is exhaustive.
     public func query(_ q: MemoryQuery) throws -> QueryResult {
+        try run(try plan(q, view: currentView()))
+    }
+
+    /// `query` of each of `batch`, answered in their order, all on the view current when it
+    /// is called: each answer is the one `query` gives alone on that view. The searches that
+    /// probe IVF lists without a filter to check find their lists together (see
+    /// `IVFLists.probe(batch:)`), which costs less than one by one: a server answering the
+    /// queries that arrived together calls this.
+    public func query(batch: [MemoryQuery]) -> [Result<QueryResult, any Error>] {
+        let view = currentView()
+        var planned = batch.map { q in Result { try plan(q, view: view) } }
+        var wanted: [(index: Int, query: [Float], count: Int)] = []
+        var lists: IVFLists?
+        for (i, p) in planned.enumerated() {
+            guard case let .success(p) = p, let search = p.search, let probe = search.plannedProbe else { continue }
+            lists = probe.lists
+            wanted.append((i, search.query, probe.count))
+        }
+        // One search alone probes as `query` does; a failed batch probe leaves each to probe.
+        if wanted.count > 1, let lists, let found = try? lists.probe(batch: wanted.map { ($0.query, $0.count) }) {
+            for (w, nearest) in zip(wanted, found) {
+                if case var .success(p) = planned[w.index] {
+                    p.search?.probed = (w.count, nearest)
+                    planned[w.index] = .success(p)
+                }
+            }
+        }
+        return planned.map { p in p.flatMap { p in Result { try run(p) } } }
+    }
+
+    /// A query checked against the store's settings and ready to run on `view`.
+    struct PlannedQuery {
+        let q: MemoryQuery
+        let w: Weights
+        let view: StoreView
+        let filter: CompiledFilter
+        let mode: RetrievalMode
+        /// Why the mode is not the one asked for, if it is not.
+        let note: String
+        /// Vector mode's search.
+        var search: Search?
+    }
+
+    /// Checks `q` and plans it on `view`.
+    func plan(_ q: MemoryQuery, view: StoreView) throws -> PlannedQuery {
         guard q.k > 0, q.k <= 10_000 else { throw EngramError.invalidArgument("k must be between 1 and 10000") }
         let defaults = settings.scoring
         let w = Weights(sim: q.scoring.wSim ?? defaults.wSim, time: q.scoring.wTime ?? defaults.wTime,
@@ -26,8 +71,7 @@ extension MemoryStore {
         guard w.now.isFinite else { throw EngramError.invalidArgument("now must be a finite time") }
 
         // Readers do not take the writer lock: they search the last published view.
-        let view = currentView()
-        let db = try view.requireOpen()
+        _ = try view.requireOpen()
         let filter = CompiledFilter(q.filter, catalog: view.catalog, now: w.now)
         var mode = q.mode ?? (q.text == nil ? .vector : settings.text.mode)
         var note = ""
@@ -39,12 +83,20 @@ extension MemoryStore {
             mode = .vector
             note = " (full-text index not built yet)"
         }
+        let search = mode == .vector
+            ? Search(view: view, settings: settings, query: try normalise(q.vector, id: "query"), k: q.k, weights: w, filter: filter)
+            : nil
+        return PlannedQuery(q: q, w: w, view: view, filter: filter, mode: mode, note: note, search: search)
+    }
+
+    /// Runs a planned query.
+    func run(_ planned: PlannedQuery) throws -> QueryResult {
+        let (q, w, view, filter, mode) = (planned.q, planned.w, planned.view, planned.filter, planned.mode)
+        let db = try view.requireOpen()
         var retrieval: Retrieval
-        if mode == .vector {
-            var search = Search(view: view, settings: settings, query: try normalise(q.vector, id: "query"), k: q.k,
-                                weights: w, filter: filter)
+        if var search = planned.search {
             let (top, plan) = try search.run()
-            retrieval = Retrieval(hits: top, plan: plan + note, scored: search.scored)
+            retrieval = Retrieval(hits: top, plan: plan + planned.note, scored: search.scored)
         } else {
             retrieval = try fusedRetrieval(q, mode: mode, view: view, filter: filter, weights: w)
         }
@@ -269,18 +321,42 @@ struct Search {
 
     private var needsBound: Bool { w.time > 0 || w.imp > 0 }
 
-    /// Candidates from the IVF lists nearest to the query.
-    private mutating func ivf(_ lists: IVFLists, matching: [Int64]?) throws -> ([Hit], String) {
-        let c = catalog
+    /// The IVF probe `run` makes when it makes one with no filter to check: the lists and how
+    /// many of them (nil when it takes another way). Callers with several searches find these
+    /// probes together and hand each its result in `probed`.
+    var plannedProbe: (lists: IVFLists, count: Int)? {
+        guard !filter.matchesNothing, !filter.needsCheck, catalog.liveCount > 0, !(w.time > 0 && w.basis == .access),
+              case let .ivf(lists) = view.index.structure else { return nil }
+        return (lists, probeCount(lists, matching: nil))
+    }
+
+    /// The nearest lists of `plannedProbe`, found by the caller: used when the search probes
+    /// that many lists with no filter to check (otherwise it probes for itself).
+    var probed: (count: Int, lists: [Int])?
+
+    /// How many lists the IVF search probes.
+    private func probeCount(_ lists: IVFLists, matching: [Int64]?) -> Int {
         var probes = view.index.defaultProbes * (needsBound ? 2 : 1)
         if let matching {
             // The nearest matches of a filter with selectivity s are spread over more lists.
-            let selectivity = Double(matching.count) / Double(max(1, c.liveCount))
+            let selectivity = Double(matching.count) / Double(max(1, catalog.liveCount))
             probes = Int((Double(probes) / selectivity.squareRoot()).rounded(.up))
         }
-        probes = min(probes, lists.nlist)
+        return min(probes, lists.nlist)
+    }
+
+    /// Candidates from the IVF lists nearest to the query.
+    private mutating func ivf(_ lists: IVFLists, matching: [Int64]?) throws -> ([Hit], String) {
+        let c = catalog
+        let probes = probeCount(lists, matching: matching)
+        let nearest: [Int]
+        if matching == nil, let probed, probed.count == probes {
+            nearest = probed.lists
+        } else {
+            nearest = try lists.probe(query, count: probes)
+        }
         var labels: [Int64] = []
-        for list in try lists.probe(query, count: probes) {
+        for list in nearest {
             for label in lists.lists[list] where c.isLive(label) && (matching == nil || filter.matches(Int(label), in: c)) {
                 labels.append(label)
             }

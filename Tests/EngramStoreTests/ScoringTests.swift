@@ -103,6 +103,43 @@ struct ScoringTests {
         }
     }
 
+    /// `query(batch:)` (a server's queries that arrived together): the unfiltered searches find
+    /// their IVF lists together, each with its own count (time and importance weights double
+    /// it); a filtered query and one that fails sit between them. Each answer is the one the
+    /// query gets alone, to the bit.
+    @Test("a batch of queries: each answer is the one the query gets alone")
+    func batchOfQueries() throws {
+        try withTempDirectory { dir in
+            let store = try MemoryStore.create(at: dir, settings: testSettings(.ivf))
+            try store.upsert(Self.memories)
+            store.waitForBackgroundWork()
+            #expect(try store.stats().indexKind == "ivf")
+            var batch = Self.queries(11, seed: 23).enumerated().map { i, q in
+                let (ws, wt, wi, hl) = Self.weightSets[i % Self.weightSets.count]
+                return MemoryQuery(vector: q, k: 5 + i, scoring: ScoringOptions(wSim: ws, wTime: wt, wImportance: wi, halfLife: hl * day),
+                                   now: baseNow)
+            }
+            batch.insert(MemoryQuery(vector: Self.memories[3].vector, k: 10, filter: MemoryFilter(namespace: "alpha"), now: baseNow), at: 4)
+            batch.insert(MemoryQuery(vector: [1, 2, 3], k: 10), at: 7)
+            let answers = store.query(batch: batch)
+            #expect(answers.count == batch.count)
+            for (i, (query, together)) in zip(batch, answers).enumerated() {
+                switch (Result { try store.query(query) }, together) {
+                case let (.success(alone), .success(together)):
+                    #expect(together.results.map(\.id) == alone.results.map(\.id), "query \(i)")
+                    #expect(together.results.map(\.score) == alone.results.map(\.score), "query \(i)")
+                    #expect(together.plan == alone.plan && together.scored == alone.scored, "query \(i): \(together.plan)")
+                    #expect(together.results.count == query.k, "query \(i)")
+                case let (.failure(alone as EngramError), .failure(together as EngramError)):
+                    #expect(i == 7 && together.code == .invalidArgument && together.message == alone.message, "query \(i): \(together)")
+                case let (alone, together):
+                    Issue.record("query \(i): \(alone) alone, \(together) in the batch")
+                }
+            }
+            try store.close()
+        }
+    }
+
     @Test("a selective filter still returns k results when k match")
     func selectiveFilter() throws {
         try withTempDirectory { dir in
