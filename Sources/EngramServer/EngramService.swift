@@ -107,12 +107,28 @@ public struct EngramService: Sendable {
         case .memoryGet:
             return try encode(try database.get(try Self.decode(GetRequest.self, params)))
         case .memoryQuery:
-            let request = try Self.decode(QueryRequest.self, params)
-            guard request.vector != nil, request.text == nil, request.graphHops == nil, request.touch != true,
-                  (request.k ?? 10) <= maxK, let response = try database.queryWithoutEmbedding(request) else { return nil }
-            return try encode(response)
+            guard let request = try inlineQuery(params, maxK: maxK) else { return nil }
+            return try queryInline(batch: [request])[0].get()
         default:
             return nil
+        }
+    }
+
+    /// The Query request in `params` when it is answered inline (a vector, no text or graph
+    /// hops, no touch, at most `maxK` memories), else nil.
+    package func inlineQuery(_ params: [String: JSONValue], maxK: Int) throws -> QueryRequest? {
+        let request = try Self.decode(QueryRequest.self, params)
+        guard request.vector != nil, request.text == nil, request.graphHops == nil, request.touch != true,
+              (request.k ?? 10) <= maxK else { return nil }
+        return request
+    }
+
+    /// Inline Query requests (see `inlineQuery`) answered together, in their order: each its
+    /// answer's JSON or its error (see `EngramDatabase.queryWithoutEmbedding(batch:)`).
+    package func queryInline(batch: [QueryRequest]) -> [Result<Data, any Error>] {
+        database.queryWithoutEmbedding(batch: batch).map { answer in
+            guard let answer else { return .failure(EngramError(.internal, "an inline query needed its text embedded")) }
+            return answer.flatMap { response in Result { try encode(response) } }
         }
     }
 

@@ -78,6 +78,7 @@ public struct SocketServer: Service {
         if case let .tcp(_, _, required) = endpoint { token = required } else { token = nil }
         let open = OpenConnections()
         let service = self.service, settings = self.settings
+        let queries = QueryBatches(service: service)
         // A connection is counted against max_connections as it is set up, so that one over
         // the limit never has a call answered (`InlineCallHandler` answers before `run` sees it).
         @Sendable func pipeline(_ channel: any Channel, tls: NIOSSLContext?) -> EventLoopFuture<Accepted> {
@@ -89,7 +90,8 @@ public struct SocketServer: Service {
                 try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(Int64(idle * 1000))))
                 try sync.addHandler(IdleCloser())
                 try sync.addHandler(ByteToMessageHandler(NDJSONFrameDecoder(maxFrameBytes: maxFrame)))
-                try sync.addHandler(InlineCallHandler(service: service, settings: settings, token: token, calls: calls, answers: admitted))
+                try sync.addHandler(InlineCallHandler(service: service, settings: settings, token: token, calls: calls, answers: admitted,
+                                                      queries: queries.batch(on: channel.eventLoop)))
                 let async = try NIOAsyncChannel<ConnectionInput, ByteBuffer>(wrappingChannelSynchronously: channel)
                 return Accepted(channel: async, calls: calls, admitted: admitted)
             }

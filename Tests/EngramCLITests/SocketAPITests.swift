@@ -259,6 +259,46 @@ struct SocketAPITests {
         }
     }
 
+    @Test("Query calls read together, from one connection's write and from two connections, are answered together, each as when sent alone")
+    func queriesTogether() throws {
+        try Self.withDaemon { _, path in
+            let c = try SocketClient(path: path), other = try SocketClient(path: path)
+            _ = try c.call(["id": 0, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
+            let vectors: [[Double]] = [[1, 0.2, 0, 0], [0, 1, 0.5, 0], [0.3, 0.3, 1, 0], [1, 1, 1, 0], [0, 0, 0.1, 1]]
+            func line(_ id: String, _ method: String, _ params: [String: Any]) throws -> String {
+                String(decoding: try JSONSerialization.data(withJSONObject: ["id": id, "method": method, "params": params]), as: UTF8.self)
+            }
+            func query(_ i: Int) -> [String: Any] { ["vector": vectors[i], "k": 1 + i % 3] }
+            // Queries with a Get and a Query of the wrong dimension between them, in one write
+            // on each connection.
+            func lines(_ prefix: String) throws -> [UInt8] {
+                var lines = try vectors.indices.map { try line("\(prefix)\($0)", "engram.v1.Memory/Query", query($0)) }
+                lines.insert(try line("\(prefix)bad", "engram.v1.Memory/Query", ["vector": [1, 0], "k": 2]), at: 2)
+                lines.insert(try line("\(prefix)get", "engram.v1.Memory/Get", ["id": "b"]), at: 4)
+                return Array((lines.joined(separator: "\n") + "\n").utf8)
+            }
+            try c.send(try lines("c"))
+            try other.send(try lines("o"))
+            var together: [String: [String: Any]] = [:]
+            for client in [c, other] {
+                for _ in 0..<vectors.count + 2 {
+                    let a = try client.answer()
+                    together[a["id"] as! String] = a
+                }
+            }
+            let hits = { (a: [String: Any]?) in (a?.result?["results"] as? [[String: Any]])?.map { "\($0["id"] ?? "") \($0["score"] ?? "")" } }
+            for i in vectors.indices {
+                let alone = try c.call(["id": "alone\(i)", "method": "engram.v1.Memory/Query", "params": query(i)])
+                #expect(hits(alone)?.count == 1 + i % 3, "\(alone)")
+                for prefix in ["c", "o"] { #expect(hits(together["\(prefix)\(i)"]) == hits(alone), "\(prefix)\(i)") }
+            }
+            for prefix in ["c", "o"] {
+                #expect(together["\(prefix)bad"]?.errorCode == "INVALID_ARGUMENT", "\(together["\(prefix)bad"] ?? [:])")
+                #expect(together["\(prefix)get"]?.result?["text"] as? String == "VALVE-3 leaked")
+            }
+        }
+    }
+
     @Test("hostile input: malformed JSON, invalid UTF-8, an overlong line, deep nesting, wrong types, NaN, unknown methods; the connection then serves normally")
     func hostileInput() throws {
         try Self.withDaemon { _, path in
