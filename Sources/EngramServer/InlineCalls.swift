@@ -10,11 +10,12 @@ enum ConnectionInput: Sendable {
     case request(NDJSONProtocol.Request)
 }
 
-/// Answers a connection's short calls on its event loop as they are read, with
-/// `EngramService.callInline` (a Health check, a Get, a Query by vector for at most `[server]
-/// inline_max_k` memories): such a Query costs ~0.2 ms of CPU, and the hops to a task and
-/// back about half of that again (under the socket benchmark's load on 2 cores, the daemon's
-/// CPU per Query fell from ~0.42 to ~0.31 ms when they went).
+/// Answers a connection's short calls on its event loop: a Health check and a Get as they are
+/// read (`EngramService.callInline`), a Query by vector for at most `[server] inline_max_k`
+/// memories with the other Queries the loop read in the same turn (`QueryBatch`). Such a
+/// Query costs ~0.2 ms of CPU, and the hops to a task and back about half of that again
+/// (under the socket benchmark's load on 2 cores, the daemon's CPU per Query fell from ~0.42
+/// to ~0.31 ms when they went).
 ///
 /// Everything else goes on to `Connection`, which runs it as a task: other methods, a call
 /// with a deadline, a call under the id of one in progress, a call its token does not admit,
