@@ -99,9 +99,12 @@ extension EngramDatabase {
         let started = DispatchTime.now()
         var results = store.query(batch: queries).makeIterator()
         let tookMs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
-        return prepared.map { prepared in
-            prepared.map { prepared in
-                prepared.flatMap { _, entities in results.next()!.map { Self.response($0, entities: entities, tookMs: tookMs) } }
+        // One store result for each query made above, in their order.
+        return prepared.map { item -> Result<QueryResponse, any Error>? in
+            switch item {
+            case nil: return nil
+            case let .failure(error)?: return .failure(error)
+            case let .success((_, entities))?: return results.next()!.map { Self.response($0, entities: entities, tookMs: tookMs) }
             }
         }
     }

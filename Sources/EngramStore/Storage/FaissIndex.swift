@@ -69,36 +69,29 @@ final class FaissIndex {
     func search(_ query: UnsafeBufferPointer<Float>, k: Int, nprobe: Int = 0, efSearch: Int = 0,
                 allowed: [UInt8]? = nil) throws -> [(label: Int64, score: Float)] {
         precondition(query.count == dimension)
-        guard k > 0, count > 0 else { return [] }
-        var distances = [Float](repeating: 0, count: k)
-        var labels = [Int64](repeating: -1, count: k)
+        return try search(batch: query, k: k, nprobe: nprobe, efSearch: efSearch, allowed: allowed)[0]
+    }
+
+    /// `search` of each of `queries.count / dimension` queries (row-major), in their order.
+    /// On a flat index a query's results are those it gets alone, and a few queries cost less
+    /// together (`cfaiss_index_search` scores them in one pass over the rows).
+    func search(batch queries: UnsafeBufferPointer<Float>, k: Int, nprobe: Int = 0, efSearch: Int = 0,
+                allowed: [UInt8]? = nil) throws -> [[(label: Int64, score: Float)]] {
+        precondition(queries.count % dimension == 0)
+        let n = queries.count / dimension
+        guard k > 0, count > 0 else { return Array(repeating: [], count: n) }
+        var distances = [Float](repeating: 0, count: n * k)
+        var labels = [Int64](repeating: -1, count: n * k)
         func run(_ bitmap: UnsafePointer<UInt8>?, _ bytes: Int) throws {
             var params = cfaiss_search_params(nprobe: Int64(nprobe), ef_search: Int64(efSearch),
                                               bitmap: bitmap, bitmap_bytes: bytes)
-            try Self.check(cfaiss_index_search(handle, 1, query.baseAddress, Int64(k), &params, &distances, &labels))
+            try Self.check(cfaiss_index_search(handle, Int64(n), queries.baseAddress, Int64(k), &params, &distances, &labels))
         }
         if let allowed {
             try allowed.withUnsafeBufferPointer { try run($0.baseAddress, $0.count) }
         } else {
             try run(nil, 0)
         }
-        var out: [(label: Int64, score: Float)] = []
-        out.reserveCapacity(k)
-        for i in 0..<k where labels[i] >= 0 { out.append((labels[i], distances[i])) }
-        return out
-    }
-
-    /// The top-k of each of `queries.count / dimension` queries (row-major), in their order.
-    /// On a flat index a query's results are those `search` gives it alone, and a few queries
-    /// cost less together (`cfaiss_index_search` scores them in one pass over the rows).
-    func search(batch queries: UnsafeBufferPointer<Float>, k: Int) throws -> [[(label: Int64, score: Float)]] {
-        precondition(queries.count % dimension == 0)
-        let n = queries.count / dimension
-        guard k > 0, count > 0 else { return Array(repeating: [], count: n) }
-        var distances = [Float](repeating: 0, count: n * k)
-        var labels = [Int64](repeating: -1, count: n * k)
-        var params = cfaiss_search_params(nprobe: 0, ef_search: 0, bitmap: nil, bitmap_bytes: 0)
-        try Self.check(cfaiss_index_search(handle, Int64(n), queries.baseAddress, Int64(k), &params, &distances, &labels))
         return (0..<n).map { j in
             (j * k..<(j + 1) * k).compactMap { i in labels[i] >= 0 ? (labels[i], distances[i]) : nil }
         }
