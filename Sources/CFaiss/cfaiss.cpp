@@ -51,10 +51,6 @@ const faiss::Index *unwrap(const faiss::Index *index) {
     return index;
 }
 
-/// At most this many queries a search are scanned by `cfaiss::scan_flat` on a flat index; FAISS
-/// takes more (from 20 on, its distances are one BLAS product).
-constexpr int64_t flat_scan_max_queries = 16;
-
 /// Selects an inner index's sequential ids whose outer label passes `labels`.
 struct TranslatedSelector : faiss::IDSelector {
     const std::vector<cfaiss::idx_t> &id_map;
@@ -130,12 +126,11 @@ char *cfaiss_index_search(const cfaiss_index *index, int64_t n, const float *que
             translated.reset(new TranslatedSelector(map->id_map, *bitmap));
             selector = translated.get();
         }
-        // A few queries on a flat index, and single queries on an IVF-flat one, take the
-        // vectorised scans (many queries on a flat index go to FAISS, whose BLAS product wins).
-        if (n <= flat_scan_max_queries &&
-            cfaiss::scan_flat(inner, map ? &map->id_map : nullptr, queries, n, k, bitmap.get(), distances, labels)) {
-            return;
-        }
+        // Queries on a flat index, and single queries on an IVF-flat one, take the vectorised
+        // scans. On a flat index every query gets the bits it gets alone, however many are
+        // searched together (FAISS's own search would take a BLAS product from 20 queries on,
+        // with other roundings: a batch of IVF probes could then differ from its probes alone).
+        if (cfaiss::scan_flat(inner, map ? &map->id_map : nullptr, queries, n, k, bitmap.get(), distances, labels)) return;
         if (n == 1) {
             size_t probes = 0;
             if (auto *ivfIndex = dynamic_cast<const faiss::IndexIVF *>(inner)) {

@@ -66,6 +66,32 @@ struct KernelTests {
         }
     }
 
+    /// A search of any number of queries on a flat index gives each query the labels and the
+    /// score bits its search alone gives (the IVF probe of a batch of queries depends on it):
+    /// counts below, at and well past a pass of the kernels, and past where FAISS's own flat
+    /// search would take a BLAS product.
+    @Test("flat index: a search of many queries gives each the bits of its search alone", arguments: [5, 16, 21, 40])
+    func flatSearchTogether(queries n: Int) throws {
+        var rng = SeededRandom(seed: 92)
+        let d = 384, rows = 300, k = 7
+        var index: OpaquePointer?
+        #expect(cfaiss_index_factory(Int32(d), "IDMap2,Flat", 1, &index) == nil)
+        defer { cfaiss_index_free(index) }
+        let base = (0..<rows * d).map { _ in Float(rng.gaussian()) }
+        #expect(cfaiss_index_add_with_ids(index, Int64(rows), base, (0..<Int64(rows)).map { $0 + 1000 }) == nil)
+        let queries = (0..<n * d).map { _ in Float(rng.gaussian()) }
+        var params = cfaiss_search_params(nprobe: 0, ef_search: 0, bitmap: nil, bitmap_bytes: 0)
+        var distances = [Float](repeating: .nan, count: n * k), labels = [Int64](repeating: -1, count: n * k)
+        #expect(cfaiss_index_search(index, Int64(n), queries, Int64(k), &params, &distances, &labels) == nil)
+        for j in 0..<n {
+            var one = [Float](repeating: .nan, count: k), oneLabels = [Int64](repeating: -1, count: k)
+            let query = Array(queries[(j * d)..<((j + 1) * d)])
+            #expect(cfaiss_index_search(index, 1, query, Int64(k), &params, &one, &oneLabels) == nil)
+            #expect(Array(labels[(j * k)..<((j + 1) * k)]) == oneLabels, "query \(j) of \(n)")
+            #expect(distances[(j * k)..<((j + 1) * k)].map(\.bitPattern) == one.map(\.bitPattern), "query \(j) of \(n)")
+        }
+    }
+
     /// The 8-bit codes of a vector: each the nearest code, halves rounded away from zero,
     /// clamped to 0…255, and the squared error summed in the order of the dimensions, bit for
     /// bit (`check` compares stored codes with re-encoded ones). Values exactly halfway between
