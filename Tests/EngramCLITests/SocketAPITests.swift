@@ -264,7 +264,10 @@ struct SocketAPITests {
         try Self.withDaemon { _, path in
             let c = try SocketClient(path: path), other = try SocketClient(path: path)
             _ = try c.call(["id": 0, "method": "engram.v1.Memory/Upsert", "params": ["memories": Self.memories]])
-            let vectors: [[Double]] = [[1, 0.2, 0, 0], [0, 1, 0.5, 0], [0.3, 0.3, 1, 0], [1, 1, 1, 0], [0, 0, 0.1, 1]]
+            // Eleven queries and one that fails on a connection: more than a group of
+            // `QueryBatch.maxQueries` (8) if its loop reads them in one turn.
+            let vectors: [[Double]] = [[1, 0.2, 0, 0], [0, 1, 0.5, 0], [0.3, 0.3, 1, 0], [1, 1, 1, 0], [0, 0, 0.1, 1],
+                                       [0.5, 0, 0, 1], [0, 0.7, 0, 0.2], [0.1, 0, 0.9, 0], [1, 0, 1, 0], [0, 1, 1, 1], [0.2, 0.9, 0.1, 0]]
             func line(_ id: String, _ method: String, _ params: [String: Any]) throws -> String {
                 String(decoding: try JSONSerialization.data(withJSONObject: ["id": id, "method": method, "params": params]), as: UTF8.self)
             }
