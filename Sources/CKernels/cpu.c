@@ -117,12 +117,15 @@ typedef void (*ek_attention_heads_fn)(const float *, int64_t, const float *, int
 static ek_attention_heads_fn ek_attention_heads_for(int level) { EK_DISPATCH(level, ek_attention_heads_entry) }
 typedef int (*ek_tiles_fast_fn)(int);
 typedef void (*ek_tiles_matvec_fn)(int, const void *, size_t, int64_t, int64_t, int, const int8_t *, const float *,
-                                   const float *, float *);
+                                   const float *, const int16_t *, float *);
 typedef void (*ek_tiles_matmul_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, int, const int8_t *,
-                                   const float *, const float *, float *, int64_t);
+                                   const float *, const float *, const int16_t *, float *, int64_t);
+typedef void (*ek_widen_q8_fn)(int, const int8_t *, int64_t, int64_t, int16_t *);
 typedef void (*ek_quantize_wide_fn)(const float *, int64_t, int64_t, int8_t *, float *, float *);
 static ek_quantize_wide_fn ek_quantize_wide_for(int level) { EK_DISPATCH(level, ek_quantize_q8_wide_entry) }
 static ek_tiles_fast_fn ek_tiles_fast_for(int level) { EK_DISPATCH(level, ek_tiles_fast_entry) }
+static ek_tiles_fast_fn ek_tiles_widened_for(int level) { EK_DISPATCH(level, ek_tiles_widened_entry) }
+static ek_widen_q8_fn ek_widen_q8_for(int level) { EK_DISPATCH(level, ek_widen_q8_entry) }
 static ek_tiles_matvec_fn ek_tiles_matvec_for(int level) { EK_DISPATCH(level, ek_tiles_matvec_entry) }
 static ek_tiles_matmul_fn ek_tiles_matmul_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_entry) }
 
@@ -224,6 +227,16 @@ size_t ek_tile_bytes(int type) { return ek_tile_layout(type).tile_bytes; }
 
 int ek_tiles_fast(int type) { return ek_tile_bytes(type) ? ek_tiles_fast_for(ek_simd_level())(type) : 0; }
 
+int ek_tiles_widened_at(int level, int type) { return ek_tile_bytes(type) ? ek_tiles_widened_for(level)(type) : 0; }
+int ek_tiles_widened(int type) { return ek_tiles_widened_at(ek_simd_level(), type); }
+
+void ek_widen_q8_at(int level, int terms, const int8_t *q, int64_t term_values, int64_t n, int16_t *out) {
+    ek_widen_q8_for(level)(terms, q, term_values, n, out);
+}
+void ek_widen_q8(int terms, const int8_t *q, int64_t term_values, int64_t n, int16_t *out) {
+    ek_widen_q8_at(ek_simd_level(), terms, q, term_values, n, out);
+}
+
 int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out) {
     const struct ek_tile_layout l = ek_tile_layout(type);
     if (!l.tile_bytes) return 0;
@@ -251,21 +264,21 @@ void ek_quantize_q8_wide(const float *x, int64_t n, int64_t term_values, int8_t 
 }
 
 void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
-                        const float *d, const float *s, float *y) {
-    ek_tiles_matvec_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, terms, q, d, s, y);
+                        const float *d, const float *s, const int16_t *wide, float *y) {
+    ek_tiles_matvec_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, terms, q, d, s, wide, y);
 }
 void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
-                     const float *d, const float *s, float *y) {
-    ek_tiles_matvec_at(ek_simd_level(), type, tiles, groups, cols, terms, q, d, s, y);
+                     const float *d, const float *s, const int16_t *wide, float *y) {
+    ek_tiles_matvec_at(ek_simd_level(), type, tiles, groups, cols, terms, q, d, s, wide, y);
 }
 
 void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
-                        const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
-    ek_tiles_matmul_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, tokens, terms, q, d, s, y, ldy);
+                        const int8_t *q, const float *d, const float *s, const int16_t *wide, float *y, int64_t ldy) {
+    ek_tiles_matmul_for(level)(type, tiles, ek_tile_bytes(type), groups, cols / 32, tokens, terms, q, d, s, wide, y, ldy);
 }
 void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
-                     const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
-    ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, terms, q, d, s, y, ldy);
+                     const int8_t *q, const float *d, const float *s, const int16_t *wide, float *y, int64_t ldy) {
+    ek_tiles_matmul_at(ek_simd_level(), type, tiles, groups, cols, tokens, terms, q, d, s, wide, y, ldy);
 }
 
 void ek_attention_heads_at(int level, const float *q, int64_t heads, const float *kt, int64_t ldk, const float *v, int64_t hd,

@@ -1,6 +1,6 @@
 // Kernels on row-interleaved tiles (see `ek_tiles_pack` in ckernels.h), included by each
 // variant's file after generic.h (and x86.h). The AVX-512 VNNI variant (EK_TILES_VNNI512) and
-// the AVX2 one (EK_TILES_AVX2, Q4 types) bring their own kernels; the others run the generic
+// the AVX2 one (EK_TILES_AVX2) bring their own kernels; the others run the generic
 // ones, which only the tests call (`ek_tiles_fast` is 0 for them, so the engine keeps the row
 // layout there).
 //
@@ -53,7 +53,8 @@ static inline int32_t ek_tile_wide_isum(int type, const uint8_t *t, int r, int t
 /// One token; `terms` (1 or 2) activation terms.
 static __attribute__((unused)) void EK_FN(tiles_matvec_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups,
                                                           int64_t nb, int terms, int64_t term_values, const int8_t *q,
-                                                          const float *d, const float *s, float *y) {
+                                                          const float *d, const float *s, const int16_t *wide, float *y) {
+    (void)wide;
     for (int64_t g = 0; g < groups; g++) {
         float acc[16] = {0};
         for (int64_t b = 0; b < nb; b++) {
@@ -70,10 +71,21 @@ static __attribute__((unused)) void EK_FN(tiles_matvec_g)(int type, const uint8_
 
 static __attribute__((unused)) void EK_FN(tiles_matmul_g)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups,
                                                           int64_t nb, int64_t tokens, int terms, const int8_t *q,
-                                                          const float *d, const float *s, float *y, int64_t ldy) {
+                                                          const float *d, const float *s, const int16_t *wide, float *y,
+                                                          int64_t ldy) {
     for (int64_t t = 0; t < tokens; t++)
         EK_FN(tiles_matvec_g)(type, tiles, tile_bytes, groups, nb, terms, 32 * nb * tokens, q + 32 * nb * t, d + nb * t,
-                              s + nb * t, y + ldy * t);
+                              s + nb * t, wide, y + ldy * t);
+}
+
+/// out = the activation widened to 16 bits, each 4 values as (x₀, x₂, x₁, x₃) (see ek_widen_q8).
+static __attribute__((unused)) void EK_FN(widen_q8_g)(int terms, const int8_t *q, int64_t term_values, int64_t n,
+                                                      int16_t *out) {
+    static const int order[4] = {0, 2, 1, 3};
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t from = j - j % 4 + order[j % 4];
+        out[j] = (int16_t)(terms == 2 ? 256 * q[from] + q[term_values + from] : q[from]);
+    }
 }
 
 #if defined(EK_TILES_VNNI512)
@@ -134,7 +146,8 @@ static inline __m512 ek_tile_terms16(int type, const uint8_t *t, __m512i isums, 
 /// ek_quantize_q8_wide), one conversion and one scaling.
 static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
                                   int terms, int64_t term_values, const int8_t *q, const float *d, const float *s,
-                                  float *y) {
+                                  const int16_t *wide, float *y) {
+    (void)wide;
     const int qoff = ek_tile_quants_at(type);
     const int64_t second = terms == 2 ? term_values / 32 : 0;
     for (int64_t g = 0; g < groups; g++) {
@@ -232,8 +245,9 @@ static inline __attribute__((always_inline)) void ek_tiles_register_tile(const i
 #define EK_LAST_TILE(N) ek_tiles_register_tile(type, terms, N, tg, tile_bytes, nb, q, dx, sx, first, term_blocks, yt, ldy)
 
 static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                  int64_t tokens, int terms, const int8_t *q, const float *d, const float *s, float *y,
-                                  int64_t ldy) {
+                                  int64_t tokens, int terms, const int8_t *q, const float *d, const float *s,
+                                  const int16_t *wide, float *y, int64_t ldy) {
+    (void)wide;
     const int64_t term_blocks = nb * tokens;
     const float *dx = d + (terms == 2 ? term_blocks : 0), *sx = s + (terms == 2 ? term_blocks : 0);
     for (int64_t g = 0; g < groups; g++) {
@@ -283,8 +297,9 @@ static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_by
 // 487–489 against 408–418 tokens/s at 1 thread, 938 against 762 at 2; Q4_1 476 against
 // 390–418); with two terms for every product it had been slower than dequantizing for
 // cblas_sgemm (Zen 3: 421–471 against 531 prompt tokens/s, 194 tokens, 2 threads, one token
-// at a time). Q8_0's signed quants leave no 16-bit headroom (2·127·127 = 32,258 a lane): it
-// keeps the row layout. A tile's 16 rows are taken as two halves of 8 (32-byte lane groups).
+// at a time). Q8_0's signed quants leave no 16-bit headroom for vpmaddubsw (2·127·127 =
+// 32,258 a lane): its tiles take 16-bit products instead (below). A tile's 16 rows are taken
+// as two halves of 8 (32-byte lane groups).
 
 /// Half `h` (rows 8h…8h+7) of a Q4 tile's quants unpacked: w[c] the low nibbles of chunk c
 /// (values 4c…4c+3), w[4 + c] the high ones (values 16+4c…16+4c+3).
@@ -322,13 +337,105 @@ static inline __m256 ek_tile_terms8(int type, const uint8_t *t, int h, __m256 f,
     return _mm256_fmadd_ps(ek_tile_scales8(t + 32 + 16 * h), _mm256_set1_ps(sx), acc);
 }
 
-/// Q4 only (Q8_0 runs the generic kernel, which only the tests call): tiles in memory order,
-/// both halves of each.
+// Q8_0 by 16-bit products (vpmaddwd): the weights' bytes sign-extended in place, the
+// activation widened to 16 bits once per product (ek_widen_q8: one term, its 8-bit quants;
+// two, the 16-bit quants 256·q₁ + q₂ of ek_quantize_q8_wide, whose integer sums are exactly
+// those of the two terms). Each vpmaddwd adds two products per row lane with no saturation
+// (|w·x| ≤ 128·32,512), and a block's sums stay within 32 bits. A chunk's 32-bit lane r holds
+// row r's values 4c…4c+3: the even bytes sign-extended give (v₀, v₂), the odd ones (v₁, v₃),
+// so the widened activation holds each 4 as (x₀, x₂, x₁, x₃) and each pair is one 32-bit
+// broadcast. Against the float product on the rows (dequantize, then cblas_sgemm) that Q8_0
+// prompts took before (forced AVX2 on a Zen 4, SmolLM2 Q8_0 pp512): 500 against 424–428
+// tokens/s on one thread, 938–942 against 754–807 on two; decode the same within the noise.
+
+/// Tokens of a batch that meet each unpacked Q8_0 chunk: their block sums and accumulators
+/// stay in registers (2 a token, beside the chunk's 2 and the broadcasts). 4 and 6 were slower.
+enum { ek_avx2_q8_tokens = 5 };
+
+/// Groups of Q8_0 tiles a batch's tokens meet before the next groups (16 KiB of weights a group
+/// for every 1,024 columns, read again from cache for each `ek_avx2_q8_tokens` tokens; 1, 2
+/// and 4 were slower on one thread, Zen 4: 478–487 and 496–497 against 503–504 tokens/s).
+enum { ek_avx2_q8_groups = 16 };
+
+static void EK_FN(widen_q8_x)(int terms, const int8_t *q, int64_t term_values, int64_t n, int16_t *out) {
+    // Within each 128-bit lane of 8 16-bit values, (x₀, x₁, x₂, x₃) → (x₀, x₂, x₁, x₃) twice.
+    const __m256i order = _mm256_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15,
+                                           0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15);
+    for (int64_t j = 0; j < n; j += 16) {
+        __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + j)));
+        if (terms == 2)
+            x = _mm256_add_epi16(_mm256_slli_epi16(x, 8),
+                                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + term_values + j))));
+        _mm256_storeu_si256((__m256i *)(void *)(out + j), _mm256_shuffle_epi8(x, order));
+    }
+}
+
+/// Rows 8h…8h+7 of a group of Q8_0 tiles for `nt` tokens (a constant where it is called; token i
+/// widened at `x16 + i·32·nb`, its block b's scale at `dx[i·nb + b]`): each chunk's weights
+/// sign-extended once for all of them. A token's arithmetic is the same whatever `nt`:
+/// dw·(dx·Σ) added block after block, as in the other variants.
+static inline __attribute__((always_inline)) void ek_q8_rows8_tokens(const int nt, const uint8_t *tg, size_t tile_bytes,
+                                                                     int h, int64_t nb, const int16_t *x16,
+                                                                     const float *dx, float *y, int64_t ldy) {
+    const int64_t cols = 32 * nb;
+    __m256 acc[ek_avx2_q8_tokens];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < nt; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *t = tg + (size_t)b * tile_bytes;
+        __m256i isum[ek_avx2_q8_tokens];
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 8; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(t + 32 + 64 * c + 32 * h));
+            const __m256i even = _mm256_srai_epi16(_mm256_slli_epi16(v, 8), 8), odd = _mm256_srai_epi16(v, 8);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < nt; i++) {
+                int32_t x02, x13;
+                memcpy(&x02, x16 + cols * i + 32 * b + 4 * c, 4);
+                memcpy(&x13, x16 + cols * i + 32 * b + 4 * c + 2, 4);
+                const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(even, _mm256_set1_epi32(x02)),
+                                                   _mm256_madd_epi16(odd, _mm256_set1_epi32(x13)));
+                isum[i] = c == 0 ? p : _mm256_add_epi32(isum[i], p);
+            }
+        }
+        const __m256 dw = ek_tile_scales8(t + 16 * h);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < nt; i++)
+            acc[i] = _mm256_fmadd_ps(dw, _mm256_mul_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_set1_ps(dx[nb * i + b])), acc[i]);
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < nt; i++) _mm256_storeu_ps(y + ldy * i + 8 * h, acc[i]);
+}
+
+/// Q8_0 tiles for `tokens` tokens (one with `tokens` 1) widened at `x16`: `ek_avx2_q8_groups`
+/// groups at a time, met by `ek_avx2_q8_tokens` tokens at a time.
+static void ek_q8_tiles_matmul(const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb, int64_t tokens,
+                               int terms, const int16_t *x16, const float *d, float *y, int64_t ldy) {
+    const int64_t cols = 32 * nb;
+    const float *dx = d + (terms == 2 ? nb * tokens : 0);
+    for (int64_t g0 = 0; g0 < groups; g0 += ek_avx2_q8_groups) {
+        const int64_t g1 = groups - g0 < ek_avx2_q8_groups ? groups : g0 + ek_avx2_q8_groups;
+        for (int64_t t0 = 0; t0 < tokens; t0 += ek_avx2_q8_tokens)
+            for (int64_t g = g0; g < g1; g++)
+                for (int h = 0; h < 2; h++) {
+                    const uint8_t *tg = tiles + (size_t)(g * nb) * tile_bytes;
+                    float *yt = y + ldy * t0 + 16 * g;
+                    if (tokens - t0 >= ek_avx2_q8_tokens) {
+                        ek_q8_rows8_tokens(ek_avx2_q8_tokens, tg, tile_bytes, h, nb, x16 + cols * t0, dx + nb * t0, yt, ldy);
+                        continue;
+                    }
+                    for (int64_t t = t0; t < tokens; t++) // the batch's last few tokens
+                        ek_q8_rows8_tokens(1, tg, tile_bytes, h, nb, x16 + cols * t, dx + nb * t, y + ldy * t + 16 * g, ldy);
+                }
+    }
+}
+
+/// Q4: tiles in memory order, both halves of each. Q8_0: ek_q8_tiles_matmul for one token.
 static void EK_FN(tiles_matvec_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
                                   int terms, int64_t term_values, const int8_t *q, const float *d, const float *s,
-                                  float *y) {
+                                  const int16_t *wide, float *y) {
     if (type == ek_type_q8_0) {
-        EK_FN(tiles_matvec_g)(type, tiles, tile_bytes, groups, nb, terms, term_values, q, d, s, y);
+        ek_q8_tiles_matmul(tiles, tile_bytes, groups, nb, 1, terms, wide, d, y, 16 * groups);
         return;
     }
     const int qoff = ek_tile_quants_at(type);
@@ -392,13 +499,13 @@ static inline __attribute__((always_inline)) void ek_tile_rows8_tokens(const int
 #define EK_AVX2_TILE(T, K, N)                                                                                            \
     ek_tile_rows8_tokens(T, K, N, tiles, tile_bytes, g, h, nb, t0, term_values, second, q, d, s, y, ldy)
 
-/// A batch: Q4 tiles unpacked once for `ek_avx2_tile_tokens` tokens at a time (Q8_0 runs the
-/// generic kernel, which only the tests call).
+/// A batch: Q4 tiles unpacked once for `ek_avx2_tile_tokens` tokens at a time; Q8_0 by
+/// ek_q8_tiles_matmul.
 static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_bytes, int64_t groups, int64_t nb,
-                                  int64_t tokens, int terms, const int8_t *q, const float *d, const float *s, float *y,
-                                  int64_t ldy) {
+                                  int64_t tokens, int terms, const int8_t *q, const float *d, const float *s,
+                                  const int16_t *wide, float *y, int64_t ldy) {
     if (type == ek_type_q8_0) {
-        EK_FN(tiles_matmul_g)(type, tiles, tile_bytes, groups, nb, tokens, terms, q, d, s, y, ldy);
+        ek_q8_tiles_matmul(tiles, tile_bytes, groups, nb, tokens, terms, wide, d, y, ldy);
         return;
     }
     const int64_t term_values = 32 * nb * tokens, second = terms == 2 ? term_values / 32 : 0;
@@ -422,5 +529,7 @@ static void EK_FN(tiles_matmul_x)(int type, const uint8_t *tiles, size_t tile_by
 
 #define EK_TILES_MATVEC EK_FN(tiles_matvec_x)
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_x)
-#define EK_TILES_FAST_FOR(type) ((type) != ek_type_q8_0)
+#define EK_TILES_FAST_FOR(type) 1
+#define EK_TILES_WIDENED_FOR(type) ((type) == ek_type_q8_0)
+#define EK_WIDEN_Q8 EK_FN(widen_q8_x)
 #endif

@@ -26,6 +26,10 @@
 #define EK_TILES_MATMUL EK_FN(tiles_matmul_g)
 #define EK_TILES_FAST_FOR(type) 0
 #endif
+#ifndef EK_TILES_WIDENED_FOR
+#define EK_TILES_WIDENED_FOR(type) 0
+#define EK_WIDEN_Q8 EK_FN(widen_q8_g)
+#endif
 
 #define EK_ROWS(kernel)                                                                            \
     for (int64_t r = 0; r < rows; r++) y[r] = kernel(base + (size_t)r * row_bytes, nb, q, d, s);    \
@@ -87,14 +91,21 @@ void EK_FN(silu_mul_entry)(const float *gate, const float *up, float *dst, int64
 
 int EK_FN(tiles_fast_entry)(int type) { return EK_TILES_FAST_FOR(type); }
 
+int EK_FN(tiles_widened_entry)(int type) { return EK_TILES_WIDENED_FOR(type); }
+
+void EK_FN(widen_q8_entry)(int terms, const int8_t *q, int64_t term_values, int64_t n, int16_t *out) {
+    EK_WIDEN_Q8(terms, q, term_values, n, out);
+}
+
 void EK_FN(tiles_matvec_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb, int terms,
-                               const int8_t *q, const float *d, const float *s, float *y) {
-    EK_TILES_MATVEC(type, (const uint8_t *)tiles, tile_bytes, groups, nb, terms, 32 * nb, q, d, s, y);
+                               const int8_t *q, const float *d, const float *s, const int16_t *wide, float *y) {
+    EK_TILES_MATVEC(type, (const uint8_t *)tiles, tile_bytes, groups, nb, terms, 32 * nb, q, d, s, wide, y);
 }
 
 void EK_FN(tiles_matmul_entry)(int type, const void *tiles, size_t tile_bytes, int64_t groups, int64_t nb, int64_t tokens,
-                               int terms, const int8_t *q, const float *d, const float *s, float *y, int64_t ldy) {
-    EK_TILES_MATMUL(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, terms, q, d, s, y, ldy);
+                               int terms, const int8_t *q, const float *d, const float *s, const int16_t *wide, float *y,
+                               int64_t ldy) {
+    EK_TILES_MATMUL(type, (const uint8_t *)tiles, tile_bytes, groups, nb, tokens, terms, q, d, s, wide, y, ldy);
 }
 
 void EK_FN(quantize_q8_wide_entry)(const float *x, int64_t n, int64_t term_values, int8_t *q, float *d, float *s) {

@@ -15,12 +15,14 @@
     void ek_silu_mul_entry_##suffix(const float *, const float *, float *, int64_t);                      \
     void ek_rms_norm_entry_##suffix(const float *, const float *, float *, int64_t, int64_t, float);      \
     int ek_tiles_fast_entry_##suffix(int);                                                               \
+    int ek_tiles_widened_entry_##suffix(int);                                                            \
+    void ek_widen_q8_entry_##suffix(int, const int8_t *, int64_t, int64_t, int16_t *);                   \
     void ek_attention_heads_entry_##suffix(const float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t, \
                                            float, float *, float *);                                              \
     void ek_tiles_matvec_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int, const int8_t *,          \
-                                        const float *, const float *, float *);                           \
+                                        const float *, const float *, const int16_t *, float *);          \
     void ek_tiles_matmul_entry_##suffix(int, const void *, size_t, int64_t, int64_t, int64_t, int, const int8_t *, \
-                                        const float *, const float *, float *, int64_t);                  \
+                                        const float *, const float *, const int16_t *, float *, int64_t); \
     void ek_quantize_q8_wide_entry_##suffix(const float *, int64_t, int64_t, int8_t *, float *, float *);
 
 EK_DECLARE_VARIANT(portable)

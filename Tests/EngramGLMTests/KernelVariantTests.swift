@@ -70,6 +70,12 @@ struct KernelVariantTests {
             }
         }
         var terms: Int { q.count / count }
+        /// The quants widened to 16 bits by variant `level` (`ek_widen_q8`).
+        func widened(level: Int) -> [Int16] {
+            var wide = [Int16](repeating: 0, count: count)
+            ek_widen_q8_at(Int32(level), Int32(terms), q, Int64(count), Int64(count), &wide)
+            return wide
+        }
         /// The values the quantized activation stands for (the sum of its terms).
         var values: [Double] {
             (0..<count).map { i in (0..<terms).reduce(0.0) { $0 + Double(q[$1 * count + i]) * Double(d[($1 * count + i) / 32]) } }
@@ -137,6 +143,18 @@ struct KernelVariantTests {
             for (v, reference) in [(Quantized(x, level: level), portable), (Quantized(x, level: level, terms: 2), portableTwo)] {
                 #expect(v.q == reference.q && v.d.elementsEqual(reference.d) { $0 == $1 || ($0.isNaN && $1.isNaN) }
                     && v.s.elementsEqual(reference.s) { $0 == $1 || ($0.isNaN && $1.isNaN) }, "variant \(level), \(v.terms) terms")
+            }
+        }
+        // Widened to 16 bits (for the tile kernels that take 16-bit products): one term its
+        // quants, two the 16-bit quants 256·q₁ + q₂, each 4 values as (x₀, x₂, x₁, x₃).
+        let order = [0, 2, 1, 3]
+        for level in Self.levels {
+            for v in [portable, portableTwo] {
+                let expected = (0..<x.count).map { j -> Int16 in
+                    let from = j - j % 4 + order[j % 4]
+                    return Int16(v.terms == 2 ? 256 * Int(v.q[from]) + Int(v.q[x.count + from]) : Int(v.q[from]))
+                }
+                #expect(v.widened(level: level) == expected, "variant \(level), \(v.terms) terms")
             }
         }
     }
@@ -227,7 +245,7 @@ struct KernelVariantTests {
             for level in Self.levels {
                 var many = [Float](repeating: .nan, count: tokens * rows)
                 ek_tiles_matmul_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), Int64(tokens),
-                                   Int32(terms), xq.q, xq.d, xq.s, &many, Int64(rows))
+                                   Int32(terms), xq.q, xq.d, xq.s, xq.widened(level: level), &many, Int64(rows))
                 for t in 0..<tokens {
                     for r in 0..<rows {
                         let tolerance = 1e-5 * magnitude[t][r] + 1e-30
@@ -241,7 +259,7 @@ struct KernelVariantTests {
                     let one = Quantized(Array(x[(t * cols)..<((t + 1) * cols)]), level: 0, terms: terms)
                     var alone = [Float](repeating: .nan, count: rows)
                     ek_tiles_matvec_at(Int32(level), Int32(type.rawValue), tiles, Int64(rows / 16), Int64(cols), Int32(terms),
-                                       one.q, one.d, one.s, &alone)
+                                       one.q, one.d, one.s, one.widened(level: level), &alone)
                     #expect(alone.map(\.bitPattern) == many[(t * rows)..<((t + 1) * rows)].map(\.bitPattern),
                             "\(type) terms \(terms) variant \(level) token \(t) alone")
                 }

@@ -35,9 +35,9 @@ char *cfaiss_index_train(cfaiss_index *index, int64_t n, const float *vectors,
 /// (k × d), `niter` iterations; with `k` ≥ `n`, each point is a centroid (the first repeats).
 char *cfaiss_kmeans(int64_t d, int64_t n, const float *vectors, int64_t k, int niter, int seed, float *out);
 /// Centroids to assign vectors to, by inner product (see assign.cpp): `k` rows of `d` floats,
-/// copied. With `integer_products` and a CPU with AVX-512 VNNI (and `d` a multiple of 32), the
-/// products come from 8-bit integers first, with an error bound that keeps the answer that of
-/// the float products.
+/// copied. With `integer_products` and a CPU with AVX-512 VNNI or AVX2 (and `d` a multiple of
+/// 32), the products come from 8-bit integers first, with an error bound that keeps the answer
+/// that of the float products.
 typedef struct cfaiss_centroids cfaiss_centroids;
 char *cfaiss_centroids_new(const float *centroids, int64_t k, int64_t d, int integer_products, cfaiss_centroids **out);
 void cfaiss_centroids_free(cfaiss_centroids *centroids);

@@ -101,9 +101,19 @@ int ek_dequantize_at(int level, int type, const void *src, float *dst, int64_t c
 /// blocks it holds; 0 for a type without tiles.
 size_t ek_tile_bytes(int type);
 /// 1 when tiles of `type` are faster than the row layout with the variant in use, for one
-/// token and for batches (AVX-512 VNNI: the three types; AVX2: Q4_0 and Q4_1); 0 when the row
-/// layout is faster and tiles only serve to compare variants.
+/// token and for batches (AVX-512 VNNI and AVX2: the three types); 0 when the row layout is
+/// faster and tiles only serve to compare variants.
 int ek_tiles_fast(int type);
+/// 1 when the tile kernels of the variant in use read the activation of `type`'s products
+/// widened by `ek_widen_q8` too (AVX2: Q8_0, by 16-bit products), else 0.
+int ek_tiles_widened(int type);
+int ek_tiles_widened_at(int level, int type);
+/// Writes `n` values (a multiple of 32) of an activation quantized by `ek_quantize_q8`
+/// (`terms` = 1: its quants) or `ek_quantize_q8_wide` (`terms` = 2: its 16-bit quants
+/// 256·q₁ + q₂, the second term `term_values` after the first) as 16-bit integers, each 4 as
+/// (x₀, x₂, x₁, x₃): the layout the widened tile kernels read.
+void ek_widen_q8(int terms, const int8_t *q, int64_t term_values, int64_t n, int16_t *out);
+void ek_widen_q8_at(int level, int terms, const int8_t *q, int64_t term_values, int64_t n, int16_t *out);
 /// Rearranges `groups` × 16 rows (`nb` blocks each, `row_bytes` apart) into tiles, group by
 /// group and block by block (`groups · nb · ek_tile_bytes(type)` bytes at `out`), so that the
 /// kernels meet 16 rows with one load: their scales (and mins) side by side, then their quants
@@ -111,17 +121,18 @@ int ek_tiles_fast(int type);
 /// type without tiles.
 int ek_tiles_pack(int type, const void *rows, size_t row_bytes, int64_t groups, int64_t nb, void *out);
 /// `y[r] = row_r · x` for the `16·groups` rows of `tiles` (`cols` values each), `x` quantized by
-/// `ek_quantize_q8` (`terms` = 1) or `ek_quantize_q8_wide` (`terms` = 2).
+/// `ek_quantize_q8` (`terms` = 1) or `ek_quantize_q8_wide` (`terms` = 2), and `wide` the same
+/// widened by `ek_widen_q8` where `ek_tiles_widened(type)` (else it is not read: NULL will do).
 void ek_tiles_matvec(int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
-                     const float *d, const float *s, float *y);
+                     const float *d, const float *s, const int16_t *wide, float *y);
 void ek_tiles_matvec_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int terms, const int8_t *q,
-                        const float *d, const float *s, float *y);
+                        const float *d, const float *s, const int16_t *wide, float *y);
 /// The same for `tokens` activations quantized together (`tokens × cols` values):
 /// `y[t·ldy + r] = row_r · x_t`.
 void ek_tiles_matmul(int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
-                     const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
+                     const int8_t *q, const float *d, const float *s, const int16_t *wide, float *y, int64_t ldy);
 void ek_tiles_matmul_at(int level, int type, const void *tiles, int64_t groups, int64_t cols, int64_t tokens, int terms,
-                        const int8_t *q, const float *d, const float *s, float *y, int64_t ldy);
+                        const int8_t *q, const float *d, const float *s, const int16_t *wide, float *y, int64_t ldy);
 
 // MARK: Vectors
 

@@ -6,25 +6,31 @@ import CKernels
 /// and never traps). With two terms, the activation is quantized to 16 bits and split into a
 /// high and a low byte (`ek_quantize_q8_wide`): the tile kernels take both, for products
 /// nearly as exact as in floats; the row kernels read the high byte as a one-term activation.
+/// Where the tile kernels in use read it in 16 bits (`ek_tiles_widened`), `wide` holds it so
+/// (`ek_widen_q8`), made once here rather than by every thread for its rows.
 struct QuantizedActivation {
     let count: Int
     let terms: Int
     let q: UnsafeMutablePointer<Int8>
     let d: UnsafeMutablePointer<Float>
     let s: UnsafeMutablePointer<Float>
+    let wide: UnsafeMutablePointer<Int16>?
 
     /// Fewest blocks of 32 a thread quantizes at a time (one token's activation is 18–48 of
     /// them: a batch's is split, a token's is not).
     static let minimumBlocks = 256
 
-    /// Quantizes `x` (`count` values), in parts on `workers` when there are enough of them.
-    init(_ x: UnsafePointer<Float>, count: Int, terms: Int, workers: WorkerPool) {
+    /// Quantizes `x` (`count` values), in parts on `workers` when there are enough of them;
+    /// `widened`: also into `wide`, for the matrices `x` meets (see `WeightTiles.readsWidened`).
+    init(_ x: UnsafePointer<Float>, count: Int, terms: Int, widened: Bool, workers: WorkerPool) {
         self.count = count
         self.terms = terms
         let q = UnsafeMutablePointer<Int8>.allocate(capacity: terms * count)
         let d = UnsafeMutablePointer<Float>.allocate(capacity: terms * count / 32)
         let s = UnsafeMutablePointer<Float>.allocate(capacity: terms * count / 32)
-        (self.q, self.d, self.s) = (q, d, s)
+        let wide = widened ? UnsafeMutablePointer<Int16>.allocate(capacity: count) : nil
+        (self.q, self.d, self.s, self.wide) = (q, d, s, wide)
+        let wides = wide.map(SharedPointer.init)
         parallelChunks(count / 32, workers: workers, minimumChunk: Self.minimumBlocks) { blocks in
             let at = 32 * blocks.lowerBound, n = Int64(32 * blocks.count)
             if terms == 2 {
@@ -32,13 +38,18 @@ struct QuantizedActivation {
             } else {
                 ek_quantize_q8(x + at, n, q + at, d + blocks.lowerBound, s + blocks.lowerBound)
             }
+            if let wides { ek_widen_q8(Int32(terms), q + at, Int64(count), n, wides.p + at) }
         }
     }
+
+    /// Whether the tile kernels read the activation of any of `ws` widened.
+    static func widened(for ws: [WeightMatrix]) -> Bool { ws.contains { $0.tiles?.readsWidened == true } }
 
     func deallocate() {
         q.deallocate()
         d.deallocate()
         s.deallocate()
+        wide?.deallocate()
     }
 }
 
@@ -61,7 +72,8 @@ enum QuantizedDot {
         guard let first = ws.first else { return }
         precondition(ws.allSatisfy { $0.cols == first.cols })
         let xq = ws.contains { takesQuantized($0.type) }
-            ? QuantizedActivation(x, count: first.cols, terms: ws.contains { $0.tiles != nil } ? terms : 1, workers: workers) : nil
+            ? QuantizedActivation(x, count: first.cols, terms: ws.contains { $0.tiles != nil } ? terms : 1,
+                                  widened: QuantizedActivation.widened(for: ws), workers: workers) : nil
         defer { xq?.deallocate() }
         let outs = ys.map(SharedPointer.init)
         let unit = WeightTiles.rowsPerTile
@@ -95,7 +107,8 @@ enum QuantizedDot {
             for (w, y) in zip(ws, ys) { w.matmul(x, y, count: count, terms: terms, workers: workers) }
             return
         }
-        let xq = QuantizedActivation(x, count: count * first.cols, terms: terms, workers: workers)
+        let xq = QuantizedActivation(x, count: count * first.cols, terms: terms, widened: QuantizedActivation.widened(for: ws),
+                                     workers: workers)
         defer { xq.deallocate() }
         let outs = ys.map(SharedPointer.init)
         var starts = [0] // in groups

@@ -54,7 +54,7 @@ public struct WeightMatrix: @unchecked Sendable {
         if let tiles {
             // Integer products on the tiles: each tile's weights are unpacked once for all the
             // tokens; groups of 16 rows split across threads.
-            let xq = QuantizedActivation(x, count: count * cols, terms: terms, workers: workers)
+            let xq = QuantizedActivation(x, count: count * cols, terms: terms, widened: tiles.readsWidened, workers: workers)
             defer { xq.deallocate() }
             parallelBatchGroups(tiles.groups, tokens: count, workers: workers) { range in
                 tiles.matmul(range, xq, tokens: count, ys.p, ldy: rows)

@@ -14,6 +14,8 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
     let cols: Int
     let bytes: UnsafeMutableRawPointer
     let tileBytes: Int
+    /// Whether the kernels read the activation widened too (`QuantizedActivation.wide`).
+    let readsWidened: Bool
 
     /// Rows per tile.
     static let rowsPerTile = 16
@@ -57,6 +59,7 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
         self.groups = rows / Self.rowsPerTile
         self.cols = cols
         self.tileBytes = tileBytes
+        self.readsWidened = ek_tiles_widened(Int32(type.rawValue)) != 0
         let nb = cols / 32
         bytes = .allocate(byteCount: groups * nb * tileBytes, alignment: 64)
         let rowBytes = type.rowBytes(cols), groupBytes = Self.rowsPerTile * rowBytes
@@ -75,13 +78,15 @@ final class WeightTiles: @unchecked Sendable { // immutable after init
 
     /// `y[16g + r] = row · x` for the groups in `range` (`x` quantized once by the caller).
     func matvec(_ range: Range<Int>, _ xq: QuantizedActivation, _ y: UnsafeMutablePointer<Float>) {
+        precondition(!readsWidened || xq.wide != nil, "the activation of a widened tile product was not widened")
         ek_tiles_matvec(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), Int32(xq.terms),
-                        xq.q, xq.d, xq.s, y + Self.rowsPerTile * range.lowerBound)
+                        xq.q, xq.d, xq.s, xq.wide, y + Self.rowsPerTile * range.lowerBound)
     }
 
     /// `y[t·ldy + 16g + r] = row · x_t` for the groups in `range` and every token of `xq`.
     func matmul(_ range: Range<Int>, _ xq: QuantizedActivation, tokens: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        precondition(!readsWidened || xq.wide != nil, "the activation of a widened tile product was not widened")
         ek_tiles_matmul(Int32(type.rawValue), group(range.lowerBound), Int64(range.count), Int64(cols), Int64(tokens),
-                        Int32(xq.terms), xq.q, xq.d, xq.s, y + Self.rowsPerTile * range.lowerBound, Int64(ldy))
+                        Int32(xq.terms), xq.q, xq.d, xq.s, xq.wide, y + Self.rowsPerTile * range.lowerBound, Int64(ldy))
     }
 }
