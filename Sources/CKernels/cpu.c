@@ -115,7 +115,7 @@ static ek_rms_norm_fn ek_rms_norm_for(int level) { EK_DISPATCH(level, ek_rms_nor
 typedef void (*ek_attention_heads_fn)(const float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t, float,
                                       float *, float *);
 static ek_attention_heads_fn ek_attention_heads_for(int level) { EK_DISPATCH(level, ek_attention_heads_entry) }
-typedef int (*ek_tiles_fast_fn)(int);
+typedef int (*ek_type_predicate_fn)(int);
 typedef void (*ek_tiles_matvec_fn)(int, const void *, size_t, int64_t, int64_t, int, const int8_t *, const float *,
                                    const float *, const int16_t *, float *);
 typedef void (*ek_tiles_matmul_fn)(int, const void *, size_t, int64_t, int64_t, int64_t, int, const int8_t *,
@@ -123,8 +123,8 @@ typedef void (*ek_tiles_matmul_fn)(int, const void *, size_t, int64_t, int64_t, 
 typedef void (*ek_widen_q8_fn)(int, const int8_t *, int64_t, int64_t, int16_t *);
 typedef void (*ek_quantize_wide_fn)(const float *, int64_t, int64_t, int8_t *, float *, float *);
 static ek_quantize_wide_fn ek_quantize_wide_for(int level) { EK_DISPATCH(level, ek_quantize_q8_wide_entry) }
-static ek_tiles_fast_fn ek_tiles_fast_for(int level) { EK_DISPATCH(level, ek_tiles_fast_entry) }
-static ek_tiles_fast_fn ek_tiles_widened_for(int level) { EK_DISPATCH(level, ek_tiles_widened_entry) }
+static ek_type_predicate_fn ek_tiles_fast_for(int level) { EK_DISPATCH(level, ek_tiles_fast_entry) }
+static ek_type_predicate_fn ek_tiles_widened_for(int level) { EK_DISPATCH(level, ek_tiles_widened_entry) }
 static ek_widen_q8_fn ek_widen_q8_for(int level) { EK_DISPATCH(level, ek_widen_q8_entry) }
 static ek_tiles_matvec_fn ek_tiles_matvec_for(int level) { EK_DISPATCH(level, ek_tiles_matvec_entry) }
 static ek_tiles_matmul_fn ek_tiles_matmul_for(int level) { EK_DISPATCH(level, ek_tiles_matmul_entry) }
