@@ -348,7 +348,7 @@ static inline __m256 ek_tile_terms8(int type, const uint8_t *t, int h, __m256 f,
 // prompts took before (forced AVX2 on a Zen 4, SmolLM2 Q8_0 pp512): 500 against 424–428
 // tokens/s on one thread, 938–942 against 754–807 on two; pp16 476–480 against 266–267 (one
 // thread); decode (tg128) 146–149 against 140–144 on one thread, 170–206 against 172–213 on
-// two (alternating pairs on a noisy VM: 1–4% slower in each pair).
+// two (alternating pairs on a noisy VM: 1–8% slower in each pair).
 
 /// Tokens of a batch that meet each unpacked Q8_0 chunk: their block sums and accumulators
 /// stay in registers (2 a token, beside the chunk's 2 and the broadcasts). 4 and 6 were slower.
