@@ -470,7 +470,8 @@ enum { ek_avx2_tile_tokens = 4 };
 /// Inlined where `type`, `terms` and `nt` are constants (see EK_AVX2_TILE): the loop over
 /// tokens unrolls and the accumulators stay in registers. With them known only at run time,
 /// the accumulators lived on the stack and every token's block term waited on a store and a
-/// load (forced AVX2 on a Zen 4, SmolLM2 Q4_0 pp512 one thread: 475–479 tokens/s).
+/// load (forced AVX2 on a Zen 4, SmolLM2 Q4_0 pp512 one thread, alternating: 492–497 against
+/// 532–540 tokens/s).
 static inline __attribute__((always_inline)) void ek_tile_rows8_tokens(const int type, const int terms, const int nt,
                                                                        const uint8_t *tiles, size_t tile_bytes, int64_t g,
                                                                        int h, int64_t nb, int64_t t0, int64_t term_values,
